@@ -1,0 +1,3 @@
+//! The append-only log: record framing ([`record`]) and the group-committing writer.
+
+pub mod record;

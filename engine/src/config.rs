@@ -1,0 +1,171 @@
+//! Engine configuration: how durable, through which backend, with what preallocation.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::backend::Backend;
+
+/// When `execute` acknowledges a write command, and so what survives a crash.
+///
+/// | policy | acknowledges when | kill -9 | power loss |
+/// |---|---|---|---|
+/// | `Always` | an fdatasync covering the record completed | nothing acked lost | nothing acked lost |
+/// | `EverySec` | the record was written to the OS | nothing acked lost | writes acked since the last completed background sync: at most `everysec_interval_ms` plus one sync's duration, and never more than `everysec_max_lag_ms` (writers stall past that) |
+/// | `No` | the record was written to the OS | nothing acked lost | whatever the OS had not written back |
+/// | `Off` | applied in memory | everything | everything |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FsyncPolicy {
+    Always,
+    EverySec,
+    No,
+    Off,
+}
+
+/// Which real I/O implementation carries the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// `pwrite(2)` + `fdatasync(2)`.
+    Pwrite,
+    /// io_uring: write and a linked fdatasync submitted together. Opening fails if the kernel
+    /// refuses io_uring; there is no fallback.
+    Uring,
+}
+
+/// How the log file is extended ahead of the write position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Prealloc {
+    /// The file grows with each write (each fdatasync also commits the new size).
+    None,
+    /// `fallocate(2)` chunks ahead (unwritten extents: the first write still changes metadata).
+    Fallocate,
+    /// Zeros written and synced chunk by chunk ahead (later fdatasyncs touch data only).
+    Zero,
+}
+
+/// What recovery does when it finds a bad record followed by valid ones (damage in the middle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecoveryMode {
+    /// Refuse to open, naming the file and byte offset. Nothing on disk changes.
+    Strict,
+    /// Cut the log at the damage (after copying everything cut to a quarantine file).
+    Lenient,
+}
+
+/// Everything [`crate::Engine::open`] needs.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// Data directory (created if missing).
+    pub dir: PathBuf,
+    pub policy: FsyncPolicy,
+    pub backend: BackendKind,
+    pub prealloc: Prealloc,
+    /// Size of each preallocation step.
+    pub prealloc_chunk_bytes: u64,
+    pub recovery: RecoveryMode,
+    /// Background sync period for `EverySec`.
+    pub everysec_interval_ms: u64,
+    /// Under `EverySec`, writers wait once the last completed sync is older than this, which
+    /// bounds the power-loss window even when a sync stalls (Redis uses 2 s likewise).
+    pub everysec_max_lag_ms: u64,
+    /// Largest command payload accepted in one record.
+    pub max_record_bytes: u32,
+    /// Replaces the backend built from `backend`, for wrappers that record or inject faults.
+    /// The wrapper must still do real I/O underneath.
+    pub backend_override: Option<Arc<dyn Backend>>,
+}
+
+impl fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("dir", &self.dir)
+            .field("policy", &self.policy)
+            .field("backend", &self.backend)
+            .field("prealloc", &self.prealloc)
+            .field("prealloc_chunk_bytes", &self.prealloc_chunk_bytes)
+            .field("recovery", &self.recovery)
+            .field("everysec_interval_ms", &self.everysec_interval_ms)
+            .field("everysec_max_lag_ms", &self.everysec_max_lag_ms)
+            .field("max_record_bytes", &self.max_record_bytes)
+            .field("backend_override", &self.backend_override.as_ref().map(|b| b.name()))
+            .finish()
+    }
+}
+
+impl EngineConfig {
+    /// Defaults: `always`, pwrite, no preallocation, strict recovery, 1 s everysec period.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        EngineConfig {
+            dir: dir.into(),
+            policy: FsyncPolicy::Always,
+            backend: BackendKind::Pwrite,
+            prealloc: Prealloc::None,
+            prealloc_chunk_bytes: 64 << 20,
+            recovery: RecoveryMode::Strict,
+            everysec_interval_ms: 1000,
+            everysec_max_lag_ms: 2000,
+            max_record_bytes: 64 << 20,
+            backend_override: None,
+        }
+    }
+
+    pub fn policy(mut self, policy: FsyncPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    pub fn backend(mut self, backend: BackendKind) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    pub fn prealloc(mut self, prealloc: Prealloc) -> Self {
+        self.prealloc = prealloc;
+        self
+    }
+
+    pub fn recovery(mut self, recovery: RecoveryMode) -> Self {
+        self.recovery = recovery;
+        self
+    }
+}
+
+/// Implements `Display` and `FromStr` over a fixed list of lowercase names.
+macro_rules! named_enum {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            /// The lowercase name used in CLI flags, scenario files and JSON.
+            pub fn name(self) -> &'static str {
+                match self { $($ty::$variant => $name),+ }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($name => Ok($ty::$variant),)+
+                    _ => Err(format!(
+                        "unknown {} '{}': expected one of {}",
+                        stringify!($ty), s, [$($name),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+named_enum!(FsyncPolicy { Always => "always", EverySec => "everysec", No => "no", Off => "off" });
+named_enum!(BackendKind { Pwrite => "pwrite", Uring => "uring" });
+named_enum!(Prealloc { None => "none", Fallocate => "fallocate", Zero => "zero" });
+named_enum!(RecoveryMode { Strict => "strict", Lenient => "lenient" });

@@ -1,0 +1,72 @@
+//! The command set and its replies.
+
+/// A stream entry id, `ms-seq`, ordered as Redis orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct StreamId {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+/// How `XADD` picks the new entry's id. Deterministic in both cases (no clock is read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XAddId {
+    /// The last id's `ms` with `seq + 1` (`0-1` for an empty stream).
+    Auto,
+    /// This id; must be greater than the stream's last id, else an error reply.
+    Explicit(StreamId),
+}
+
+/// One command of the Redis-like subset. Everything but `Get` is a write and gets an LSN.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Set { key: Vec<u8>, value: Vec<u8> },
+    Get { key: Vec<u8> },
+    Del { key: Vec<u8> },
+    SetNx { key: Vec<u8>, value: Vec<u8> },
+    IncrBy { key: Vec<u8>, delta: i64 },
+    /// Stores an absolute expiry time (ms) as metadata; nothing expires in the background.
+    PExpireAt { key: Vec<u8>, at_ms: u64 },
+    HSet { key: Vec<u8>, fields: Vec<(Vec<u8>, Vec<u8>)> },
+    HDel { key: Vec<u8>, fields: Vec<Vec<u8>> },
+    ZAdd { key: Vec<u8>, members: Vec<(f64, Vec<u8>)> },
+    ZRem { key: Vec<u8>, members: Vec<Vec<u8>> },
+    ZPopMin { key: Vec<u8>, count: u64 },
+    XAdd { key: Vec<u8>, id: XAddId, fields: Vec<(Vec<u8>, Vec<u8>)>, maxlen: Option<u64> },
+}
+
+/// A Redis-like reply. Wrong-type use and bad arguments give [`Reply::Error`], never a panic.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Ok,
+    Nil,
+    Int(i64),
+    Bulk(Vec<u8>),
+    Array(Vec<Reply>),
+    /// An error reply such as `WRONGTYPE Operation against a key holding the wrong kind of value`.
+    Error(String),
+}
+
+impl Command {
+    /// True for every command that changes (or may change) the keyspace and so is logged.
+    pub fn is_write(&self) -> bool {
+        !matches!(self, Command::Get { .. })
+    }
+
+    /// The key the command addresses.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Command::Set { key, .. }
+            | Command::Get { key }
+            | Command::Del { key }
+            | Command::SetNx { key, .. }
+            | Command::IncrBy { key, .. }
+            | Command::PExpireAt { key, .. }
+            | Command::HSet { key, .. }
+            | Command::HDel { key, .. }
+            | Command::ZAdd { key, .. }
+            | Command::ZRem { key, .. }
+            | Command::ZPopMin { key, .. }
+            | Command::XAdd { key, .. } => key,
+        }
+    }
+}

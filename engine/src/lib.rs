@@ -1,0 +1,27 @@
+//! durlab-engine: the storage engine that durlab measures and crashes.
+//!
+//! An in-memory keyspace with a Redis-like command subset ([`keyspace`]), made durable by an
+//! append-only log ([`aof`]) written through a small I/O [`backend`] trait (pwrite or io_uring),
+//! and rebuilt at open by [`recovery`]. [`Engine`] ties them together under a [`FsyncPolicy`].
+//!
+//! The durability contracts are those of `shared/DESIGN.md`: every acknowledged write command
+//! has a dense log sequence number (LSN) starting at 1, and what is recovered is always a prefix.
+
+pub mod aof;
+pub mod backend;
+pub mod config;
+mod engine;
+pub mod error;
+pub mod keyspace;
+pub mod recovery;
+pub mod stats;
+
+pub use config::{BackendKind, EngineConfig, FsyncPolicy, Prealloc, RecoveryMode};
+pub use engine::{Ack, Engine};
+pub use error::{Error, Result};
+pub use keyspace::{Command, Keyspace, Reply};
+pub use recovery::RecoveryReport;
+pub use stats::Stats;
+
+/// A log sequence number: the position of a write command in the log, dense from 1.
+pub type Lsn = u64;

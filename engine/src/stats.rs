@@ -1,0 +1,62 @@
+//! Counters the engine keeps for benchmarks and reports.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// A snapshot of the engine's counters since open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Log records appended (one per acknowledged-or-pending write command).
+    pub records: u64,
+    /// Bytes handed to the backend's write calls for log records (excluding preallocation).
+    pub bytes_written: u64,
+    /// Write calls that carried records: each carries one batch.
+    pub write_batches: u64,
+    /// Largest number of records in one batch.
+    pub batch_records_max: u64,
+    /// fdatasync calls issued for the log (inline or background).
+    pub syncs: u64,
+    /// Bytes written as preallocation (zeros) or reserved with fallocate.
+    pub prealloc_bytes: u64,
+}
+
+impl Stats {
+    /// Average records per write call (group commit / batching factor); 0 with no writes.
+    pub fn batch_records_avg(&self) -> f64 {
+        if self.write_batches == 0 { 0.0 } else { self.records as f64 / self.write_batches as f64 }
+    }
+}
+
+/// Live counters, updated by the writer without locks.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub records: AtomicU64,
+    pub bytes_written: AtomicU64,
+    pub write_batches: AtomicU64,
+    pub batch_records_max: AtomicU64,
+    pub syncs: AtomicU64,
+    pub prealloc_bytes: AtomicU64,
+}
+
+impl Counters {
+    pub fn batch(&self, records: u64, bytes: u64) {
+        self.records.fetch_add(records, Relaxed);
+        self.bytes_written.fetch_add(bytes, Relaxed);
+        self.write_batches.fetch_add(1, Relaxed);
+        self.batch_records_max.fetch_max(records, Relaxed);
+    }
+
+    pub fn sync(&self) {
+        self.syncs.fetch_add(1, Relaxed);
+    }
+
+    pub fn snapshot(&self) -> Stats {
+        Stats {
+            records: self.records.load(Relaxed),
+            bytes_written: self.bytes_written.load(Relaxed),
+            write_batches: self.write_batches.load(Relaxed),
+            batch_records_max: self.batch_records_max.load(Relaxed),
+            syncs: self.syncs.load(Relaxed),
+            prealloc_bytes: self.prealloc_bytes.load(Relaxed),
+        }
+    }
+}
