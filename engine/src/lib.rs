@@ -13,6 +13,7 @@ pub mod config;
 mod engine;
 pub mod error;
 pub mod keyspace;
+pub mod rawio;
 pub mod recovery;
 pub mod stats;
 
