@@ -45,6 +45,13 @@ impl Counters {
         self.batch_records_max.fetch_max(records, Relaxed);
     }
 
+    pub fn prealloc(&self, bytes: u64, synced: bool) {
+        self.prealloc_bytes.fetch_add(bytes, Relaxed);
+        if synced {
+            self.sync();
+        }
+    }
+
     pub fn sync(&self) {
         self.syncs.fetch_add(1, Relaxed);
     }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::config::BackendKind;
 use crate::error::Result;
 
+pub mod faulty;
 pub mod pwrite;
 pub mod uring;
 

@@ -1,0 +1,128 @@
+//! Sequential reading of framed records from a log file, in large chunks.
+
+use std::io;
+
+use super::file_header::{FileHeader, FILE_HEADER_BYTES};
+use super::record::{self, RawRecord, RecordFault, RECORD_HEADER_BYTES};
+use crate::backend::{read_exact_at, BackendFile};
+
+/// Bytes read per refill: large enough that replay runs at memory speed.
+const CHUNK_BYTES: usize = 4 << 20;
+
+/// One step of a scan.
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// A record whose checksum verified, starting at `offset`.
+    Record { offset: u64, record: RawRecord<'a> },
+    /// The bytes at `offset` are not a valid record (`offset` may equal the file length for a
+    /// log that ends exactly after its last record: then `fault` is `None`).
+    End { offset: u64, fault: Option<RecordFault> },
+}
+
+/// Reads records front to back. The caller checks LSN continuity and decodes payloads.
+#[derive(Debug)]
+pub struct Scanner<'f> {
+    file: &'f dyn BackendFile,
+    file_len: u64,
+    max_payload_bytes: u32,
+    buf: Vec<u8>,
+    /// File offset of `buf[0]`.
+    buf_offset: u64,
+    /// Index in `buf` of the next record.
+    pos: usize,
+    bytes_read: u64,
+}
+
+impl<'f> Scanner<'f> {
+    /// Verifies the file header and positions the scanner on the first record.
+    ///
+    /// # Errors
+    /// `Ok(Err(reason))` when the header does not verify; `Err` for I/O failures.
+    pub fn open(
+        file: &'f dyn BackendFile,
+        max_payload_bytes: u32,
+    ) -> io::Result<Result<(Scanner<'f>, FileHeader), String>> {
+        let file_len = file.len()?;
+        let mut head = [0u8; FILE_HEADER_BYTES];
+        let have = (file_len as usize).min(FILE_HEADER_BYTES);
+        read_exact_at(file, &mut head[..have], 0)?;
+        let header = match FileHeader::decode(&head[..have]) {
+            Ok(h) => h,
+            Err(reason) => return Ok(Err(reason)),
+        };
+        let scanner = Scanner {
+            file,
+            file_len,
+            max_payload_bytes,
+            buf: Vec::new(),
+            buf_offset: FILE_HEADER_BYTES as u64,
+            pos: 0,
+            bytes_read: FILE_HEADER_BYTES as u64,
+        };
+        Ok(Ok((scanner, header)))
+    }
+
+    pub fn file_len(&self) -> u64 {
+        self.file_len
+    }
+
+    /// Bytes read from the file so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read
+    }
+
+    /// Offset of the next record.
+    pub fn offset(&self) -> u64 {
+        self.buf_offset + self.pos as u64
+    }
+
+    /// Reads the next record, or where and why the valid records end.
+    ///
+    /// # Errors
+    /// I/O failures only; bad bytes are reported as [`Step::End`].
+    pub fn next_step(&mut self) -> io::Result<Step<'_>> {
+        let offset = self.offset();
+        if offset == self.file_len {
+            return Ok(Step::End { offset, fault: None });
+        }
+        if !self.fill(RECORD_HEADER_BYTES)? {
+            return Ok(Step::End { offset, fault: Some(RecordFault::Truncated) });
+        }
+        let len = u32::from_le_bytes(self.buf[self.pos..self.pos + 4].try_into().expect("4 bytes"));
+        if len == 0 || len > self.max_payload_bytes {
+            return Ok(Step::End { offset, fault: Some(RecordFault::BadLength(len)) });
+        }
+        if !self.fill(RECORD_HEADER_BYTES + len as usize)? {
+            return Ok(Step::End { offset, fault: Some(RecordFault::Truncated) });
+        }
+        let start = self.pos;
+        match record::decode(&self.buf[start..], self.max_payload_bytes) {
+            Ok(rec) => {
+                self.pos += rec.encoded_len();
+                Ok(Step::Record { offset, record: rec })
+            }
+            Err(fault) => Ok(Step::End { offset, fault: Some(fault) }),
+        }
+    }
+
+    /// Makes at least `need` bytes available at `pos`; false if the file ends before.
+    fn fill(&mut self, need: usize) -> io::Result<bool> {
+        let available = self.buf.len() - self.pos;
+        if available >= need {
+            return Ok(true);
+        }
+        let remaining_in_file = self.file_len - self.buf_offset - self.buf.len() as u64;
+        if (available as u64 + remaining_in_file) < need as u64 {
+            return Ok(false);
+        }
+        self.buf.drain(..self.pos);
+        self.buf_offset += self.pos as u64;
+        self.pos = 0;
+        let want = (need - available).max(CHUNK_BYTES).min(remaining_in_file as usize);
+        let old = self.buf.len();
+        self.buf.resize(old + want, 0);
+        read_exact_at(self.file, &mut self.buf[old..], self.buf_offset + old as u64)?;
+        self.bytes_read += want as u64;
+        Ok(true)
+    }
+}

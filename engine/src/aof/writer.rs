@@ -1,0 +1,290 @@
+//! The log writer: leader/follower group commit.
+//!
+//! Records are encoded into a shared pending buffer under the engine's lock, in LSN order. A
+//! writer waiting for its acknowledgement either finds a flush already covering it, or becomes
+//! the leader: it takes the whole pending buffer, releases the lock, and issues one write (and
+//! under `always` the linked fdatasync). While that I/O runs the next batch forms in the other
+//! buffer. Under `everysec` and `no` the same batching turns many writers' records into one
+//! write call; the acknowledgement still waits for that write to return.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use super::{prealloc, record};
+use crate::backend::BackendFile;
+use crate::config::{EngineConfig, FsyncPolicy, Prealloc};
+use crate::error::{Error, Result};
+use crate::keyspace::Command;
+use crate::recovery::LogPosition;
+use crate::stats::Counters;
+use crate::Lsn;
+
+/// The writer's mutable state; lives inside the engine's mutex next to the keyspace, so that
+/// apply order, LSN order and log order are one order.
+#[derive(Debug)]
+pub(crate) struct LogState {
+    pending: Vec<u8>,
+    /// The buffer of the previous batch, kept for reuse.
+    spare: Vec<u8>,
+    pending_records: u64,
+    pending_last_lsn: Lsn,
+    /// A leader is writing a batch with the lock released.
+    flushing: bool,
+    /// Offset where the next batch goes.
+    next_offset: u64,
+    prealloc_end: u64,
+    written_lsn: Lsn,
+    durable_lsn: Lsn,
+    /// Set by the first failed write or sync; nothing is acknowledged after it.
+    poisoned: Option<String>,
+}
+
+impl LogState {
+    pub(crate) fn new(pos: LogPosition) -> Self {
+        LogState {
+            pending: Vec::with_capacity(64 << 10),
+            spare: Vec::with_capacity(64 << 10),
+            pending_records: 0,
+            pending_last_lsn: pos.last_lsn,
+            flushing: false,
+            next_offset: pos.next_offset,
+            prealloc_end: pos.file_len,
+            written_lsn: pos.last_lsn,
+            durable_lsn: pos.last_lsn,
+            poisoned: None,
+        }
+    }
+
+    /// `Err(Poisoned)` once a write or sync has failed.
+    pub(crate) fn check_poisoned(&self) -> Result<()> {
+        match &self.poisoned {
+            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The log file and the parts of the writer that need no lock.
+#[derive(Debug)]
+pub(crate) struct Log {
+    file: Arc<dyn BackendFile>,
+    path: PathBuf,
+    policy: FsyncPolicy,
+    prealloc: Prealloc,
+    prealloc_chunk_bytes: u64,
+    max_record_bytes: u32,
+    max_lag_ms: u64,
+    /// Wakes writers waiting for a flush or a background sync.
+    cond: Condvar,
+    written_lsn: AtomicU64,
+    durable_lsn: AtomicU64,
+    epoch: Instant,
+    /// Start time (ms after `epoch`) of the latest sync that completed, or of the latest
+    /// check that found nothing to sync: everything acknowledged before it is durable.
+    last_sync_ms: AtomicU64,
+    pub(crate) counters: Counters,
+}
+
+impl Log {
+    pub(crate) fn new(file: Arc<dyn BackendFile>, path: PathBuf, config: &EngineConfig, pos: LogPosition) -> Self {
+        Log {
+            file,
+            path,
+            policy: config.policy,
+            prealloc: config.prealloc,
+            prealloc_chunk_bytes: config.prealloc_chunk_bytes,
+            max_record_bytes: config.max_record_bytes,
+            max_lag_ms: config.everysec_max_lag_ms,
+            cond: Condvar::new(),
+            written_lsn: AtomicU64::new(pos.last_lsn),
+            durable_lsn: AtomicU64::new(pos.last_lsn),
+            epoch: Instant::now(),
+            last_sync_ms: AtomicU64::new(0),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Highest LSN handed to the OS.
+    pub(crate) fn written_lsn(&self) -> Lsn {
+        self.written_lsn.load(Ordering::Acquire)
+    }
+
+    /// Highest LSN covered by a completed fdatasync.
+    pub(crate) fn durable_lsn(&self) -> Lsn {
+        self.durable_lsn.load(Ordering::Acquire)
+    }
+
+    /// Extends a new file's first preallocation chunk.
+    pub(crate) fn preallocate_initial(&self, st: &mut LogState) -> Result<()> {
+        let end = self.extend(st.prealloc_end, st.next_offset + 1)?;
+        st.prealloc_end = end;
+        Ok(())
+    }
+
+    /// Encodes the record for `cmd` at the end of the pending batch.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCommand`] if the payload exceeds `max_record_bytes`; nothing is appended.
+    pub(crate) fn append(&self, st: &mut LogState, lsn: Lsn, cmd: &Command) -> Result<()> {
+        debug_assert_eq!(lsn, st.pending_last_lsn + 1, "LSNs must be appended densely");
+        record::encode(&mut st.pending, lsn, cmd, self.max_record_bytes).map_err(|len| {
+            Error::InvalidCommand(format!(
+                "command payload of {len} bytes exceeds the record limit of {} bytes",
+                self.max_record_bytes
+            ))
+        })?;
+        st.pending_records += 1;
+        st.pending_last_lsn = lsn;
+        Ok(())
+    }
+
+    /// Returns once `lsn` is acknowledged under the policy: written (`everysec`, `no`) or
+    /// covered by an fdatasync (`always`). May flush other writers' records as leader.
+    ///
+    /// # Errors
+    /// The I/O error if this thread's flush failed, else [`Error::Poisoned`] once any write or
+    /// sync has failed: then `lsn` is not acknowledged.
+    pub(crate) fn acknowledge<C: AsMut<LogState>>(&self, guard: &mut MutexGuard<'_, C>, lsn: Lsn) -> Result<()> {
+        loop {
+            let st = guard.as_mut();
+            st.check_poisoned()?;
+            let covered = if self.policy == FsyncPolicy::Always { st.durable_lsn } else { st.written_lsn };
+            if covered >= lsn {
+                return if self.policy == FsyncPolicy::EverySec { self.wait_if_sync_lags(guard, lsn) } else { Ok(()) };
+            }
+            if st.flushing {
+                self.cond.wait(guard);
+            } else {
+                self.flush(guard)?;
+            }
+        }
+    }
+
+    /// As leader: writes the whole pending batch with the lock released.
+    fn flush<C: AsMut<LogState>>(&self, guard: &mut MutexGuard<'_, C>) -> Result<()> {
+        let st = guard.as_mut();
+        debug_assert!(!st.flushing && st.pending_records > 0);
+        st.flushing = true;
+        let mut batch = std::mem::take(&mut st.spare);
+        std::mem::swap(&mut batch, &mut st.pending);
+        let records = std::mem::take(&mut st.pending_records);
+        let last_lsn = st.pending_last_lsn;
+        let offset = st.next_offset;
+        st.next_offset += batch.len() as u64;
+        let prealloc_end = st.prealloc_end;
+
+        let result = MutexGuard::unlocked(guard, || self.write_batch(&batch, offset, prealloc_end));
+
+        let st = guard.as_mut();
+        st.flushing = false;
+        let bytes = batch.len() as u64;
+        batch.clear();
+        st.spare = batch;
+        let outcome = match result {
+            Ok(new_prealloc_end) => {
+                st.prealloc_end = new_prealloc_end;
+                st.written_lsn = last_lsn;
+                self.written_lsn.store(last_lsn, Ordering::Release);
+                if self.policy == FsyncPolicy::Always {
+                    st.durable_lsn = last_lsn;
+                    self.durable_lsn.store(last_lsn, Ordering::Release);
+                }
+                self.counters.batch(records, bytes);
+                Ok(())
+            }
+            Err(e) => {
+                st.poisoned = Some(e.to_string());
+                Err(e)
+            }
+        };
+        self.cond.notify_all();
+        outcome
+    }
+
+    fn write_batch(&self, batch: &[u8], offset: u64, prealloc_end: u64) -> Result<u64> {
+        let end = offset + batch.len() as u64;
+        let prealloc_end = self.extend(prealloc_end, end)?;
+        if self.policy == FsyncPolicy::Always {
+            self.counters.sync();
+            self.file
+                .write_all_at_sync(batch, offset)
+                .map_err(|e| Error::io("write+fdatasync", &self.path, Some(offset), e))?;
+        } else {
+            self.file.write_all_at(batch, offset).map_err(|e| Error::io("write", &self.path, Some(offset), e))?;
+        }
+        Ok(prealloc_end)
+    }
+
+    fn extend(&self, prealloc_end: u64, need_end: u64) -> Result<u64> {
+        let (end, added) = prealloc::extend(
+            self.file.as_ref(),
+            &self.path,
+            self.prealloc,
+            self.prealloc_chunk_bytes,
+            prealloc_end,
+            need_end,
+        )?;
+        if added > 0 {
+            self.counters.prealloc(added, self.prealloc == Prealloc::Zero);
+        }
+        Ok(end)
+    }
+
+    /// Under `everysec`: the record is written, but if the background sync has not caught up
+    /// for longer than `max_lag_ms` (a stalled disk), wait for it, so the power-loss window
+    /// stays bounded.
+    fn wait_if_sync_lags<C: AsMut<LogState>>(&self, guard: &mut MutexGuard<'_, C>, lsn: Lsn) -> Result<()> {
+        loop {
+            let st = guard.as_mut();
+            st.check_poisoned()?;
+            if st.durable_lsn >= lsn {
+                return Ok(());
+            }
+            let lag_ms = self.now_ms().saturating_sub(self.last_sync_ms.load(Ordering::Acquire));
+            if lag_ms <= self.max_lag_ms {
+                return Ok(());
+            }
+            self.cond.wait_for(guard, Duration::from_millis(10));
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Makes everything written so far durable with one fdatasync (the `everysec` tick, an
+    /// explicit [`crate::Engine::sync`], or close). Returns the LSN now durable.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] if already poisoned; the sync's error, which poisons the log (a
+    /// failed fsync is never retried: the kernel may have dropped the dirty pages).
+    pub(crate) fn sync_written<C: AsMut<LogState>>(&self, core: &Mutex<C>) -> Result<Lsn> {
+        core.lock().as_mut().check_poisoned()?;
+        // Everything acknowledged before `started_ms` is written, so covered by this sync.
+        let started_ms = self.now_ms();
+        let written = self.written_lsn();
+        if written > self.durable_lsn() {
+            self.counters.sync();
+            let result = self.file.sync_data();
+            let mut guard = core.lock();
+            let st = guard.as_mut();
+            if let Err(e) = result {
+                let err = Error::io("fdatasync", &self.path, None, e);
+                st.poisoned = Some(err.to_string());
+                self.cond.notify_all();
+                return Err(err);
+            }
+            st.durable_lsn = st.durable_lsn.max(written);
+            self.durable_lsn.fetch_max(written, Ordering::AcqRel);
+            self.last_sync_ms.fetch_max(started_ms, Ordering::AcqRel);
+            self.cond.notify_all();
+        } else {
+            self.last_sync_ms.fetch_max(started_ms, Ordering::AcqRel);
+        }
+        Ok(self.durable_lsn())
+    }
+}

@@ -1,0 +1,55 @@
+//! Keeping a copy of every byte that recovery cuts from a log.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::backend::{read_exact_at, Backend, BackendFile, OpenMode};
+use crate::error::{Error, Result};
+
+/// Copies `[from, to)` of `file` (at `path`) into a new file next to it named
+/// `<name>.<from>.quarantine` (or `.quarantine.<k>` if that exists), synced together with its
+/// directory entry before this returns, so the cut that follows cannot lose the bytes.
+///
+/// # Errors
+/// Any I/O failure; then nothing was cut and the caller must not cut.
+pub(crate) fn keep_copy(
+    backend: &dyn Backend,
+    file: &dyn BackendFile,
+    path: &Path,
+    from: u64,
+    to: u64,
+) -> Result<PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (qpath, qfile) = create_unique(backend, dir, &format!("{name}.{from}.quarantine"))?;
+    let mut buf = vec![0u8; (1 << 20).min((to - from) as usize)];
+    let mut at = from;
+    while at < to {
+        let n = buf.len().min((to - at) as usize);
+        read_exact_at(file, &mut buf[..n], at).map_err(|e| Error::io("read", path, Some(at), e))?;
+        qfile
+            .write_all_at(&buf[..n], at - from)
+            .map_err(|e| Error::io("write", &qpath, Some(at - from), e))?;
+        at += n as u64;
+    }
+    qfile.sync_data().map_err(|e| Error::io("fdatasync", &qpath, None, e))?;
+    backend.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, None, e))?;
+    Ok(qpath)
+}
+
+fn create_unique(
+    backend: &dyn Backend,
+    dir: &Path,
+    base: &str,
+) -> Result<(PathBuf, std::sync::Arc<dyn BackendFile>)> {
+    for k in 0..1000 {
+        let name = if k == 0 { base.to_string() } else { format!("{base}.{k}") };
+        let path = dir.join(name);
+        match backend.open(&path, OpenMode::CreateNew) {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(Error::io("create", &path, None, e)),
+        }
+    }
+    Err(Error::Config(format!("too many quarantine files named {base}.* in {}", dir.display())))
+}

@@ -1,0 +1,91 @@
+//! What lies after the last valid record: a clean end, a torn tail, or damage in the middle.
+
+use std::io;
+
+use crate::aof::record::{self, RECORD_HEADER_BYTES, RECORD_MIN_BYTES};
+use crate::backend::{read_exact_at, BackendFile};
+use crate::Lsn;
+
+/// Bytes examined per read while looking for valid records past a bad one.
+const WINDOW_BYTES: u64 = 16 << 20;
+
+/// Classification of the bytes from the first bad offset to the end of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tail {
+    /// Only zeros (a preallocated region) or nothing: the clean end of the log.
+    Clean,
+    /// Non-zero bytes up to `data_end`, but no valid record: an interrupted append.
+    Torn { data_end: u64 },
+    /// A valid record with a higher LSN lies at `next_offset`: damage in the middle.
+    Damage { data_end: u64, next_offset: u64, next_lsn: Lsn },
+}
+
+/// Classifies `[bad_offset, file_len)`. `last_lsn` is the LSN of the last good record.
+///
+/// # Errors
+/// I/O failures reading the file.
+pub(crate) fn classify(
+    file: &dyn BackendFile,
+    bad_offset: u64,
+    file_len: u64,
+    last_lsn: Lsn,
+    max_payload_bytes: u32,
+) -> io::Result<Tail> {
+    let data_end = nonzero_end(file, bad_offset, file_len)?;
+    if data_end == bad_offset {
+        return Ok(Tail::Clean);
+    }
+    Ok(match find_valid_after(file, bad_offset, data_end, last_lsn, max_payload_bytes)? {
+        Some((next_offset, next_lsn)) => Tail::Damage { data_end, next_offset, next_lsn },
+        None => Tail::Torn { data_end },
+    })
+}
+
+/// The offset just past the last non-zero byte in `[from, to)`, or `from` if all are zero.
+pub(crate) fn nonzero_end(file: &dyn BackendFile, from: u64, to: u64) -> io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut end = to;
+    while end > from {
+        let start = end.saturating_sub(buf.len() as u64).max(from);
+        let chunk = &mut buf[..(end - start) as usize];
+        read_exact_at(file, chunk, start)?;
+        if let Some(i) = chunk.iter().rposition(|&b| b != 0) {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(from)
+}
+
+/// The first offset after `bad_offset` holding a record whose checksum verifies and whose LSN
+/// is above `last_lsn` (and plausible for the bytes left). The LSN filter makes most offsets
+/// cost a comparison, not a checksum.
+fn find_valid_after(
+    file: &dyn BackendFile,
+    bad_offset: u64,
+    end: u64,
+    last_lsn: Lsn,
+    max_payload_bytes: u32,
+) -> io::Result<Option<(u64, Lsn)>> {
+    let max_lsn = last_lsn + (end - bad_offset) / RECORD_MIN_BYTES as u64 + 1;
+    let overlap = (RECORD_HEADER_BYTES as u64 + max_payload_bytes as u64).min(end);
+    let mut buf = Vec::new();
+    let mut start = bad_offset + 1;
+    while start + RECORD_MIN_BYTES as u64 <= end {
+        let read_end = (start + WINDOW_BYTES + overlap).min(end);
+        buf.resize((read_end - start) as usize, 0);
+        read_exact_at(file, &mut buf, start)?;
+        let positions = WINDOW_BYTES.min(read_end - start) as usize;
+        for i in 0..positions {
+            let Some(lsn) = record::peek_lsn(&buf[i..]) else { break };
+            if lsn <= last_lsn || lsn > max_lsn {
+                continue;
+            }
+            if let Ok(rec) = record::decode(&buf[i..], max_payload_bytes) {
+                return Ok(Some((start + i as u64, rec.lsn)));
+            }
+        }
+        start += WINDOW_BYTES;
+    }
+    Ok(None)
+}

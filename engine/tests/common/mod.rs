@@ -1,0 +1,88 @@
+//! Shared test helpers: every engine test body runs once per real backend.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use durlab_engine::aof::LOG_FILE_NAME;
+use durlab_engine::{BackendKind, Command, Engine, EngineConfig, FsyncPolicy, Prealloc, RecoveryReport};
+
+/// Instantiates each listed `fn name(kind: BackendKind)` as a test per backend:
+/// `name::pwrite` and `name::uring`.
+#[macro_export]
+macro_rules! over_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn pwrite() {
+                    super::$name(durlab_engine::BackendKind::Pwrite)
+                }
+                #[test]
+                fn uring() {
+                    super::$name(durlab_engine::BackendKind::Uring)
+                }
+            }
+        )+
+    };
+}
+
+pub fn config(dir: &Path, kind: BackendKind, policy: FsyncPolicy) -> EngineConfig {
+    let mut c = EngineConfig::new(dir).backend(kind).policy(policy);
+    c.prealloc_chunk_bytes = 64 << 10;
+    c
+}
+
+pub fn open(config: &EngineConfig) -> (Engine, RecoveryReport) {
+    Engine::open(config.clone()).unwrap_or_else(|e| panic!("open {:?}: {e}", config.dir))
+}
+
+/// The n-th command of a small deterministic write sequence touching every type.
+pub fn command(n: u64) -> Command {
+    let key = format!("k{}", n % 17).into_bytes();
+    match n % 5 {
+        0 => Command::Set { key, value: format!("value-{n}").into_bytes() },
+        1 => Command::IncrBy { key: format!("c{}", n % 3).into_bytes(), delta: n as i64 },
+        2 => Command::HSet { key: b"h".to_vec(), fields: vec![(format!("f{}", n % 7).into_bytes(), n.to_le_bytes().to_vec())] },
+        3 => Command::ZAdd { key: b"z".to_vec(), members: vec![(n as f64 / 3.0, format!("m{}", n % 11).into_bytes())] },
+        _ => Command::XAdd {
+            key: b"s".to_vec(),
+            id: durlab_engine::keyspace::XAddId::Auto,
+            fields: vec![(b"n".to_vec(), n.to_string().into_bytes())],
+            maxlen: Some(5),
+        },
+    }
+}
+
+/// Writes commands 1..=n through a fresh engine and returns it.
+pub fn write_n(config: &EngineConfig, n: u64) -> Engine {
+    let (engine, _) = open(config);
+    for i in 1..=n {
+        let ack = engine.execute_next(|lsn| command(lsn)).expect("execute");
+        assert_eq!(ack.lsn, Some(i));
+    }
+    engine
+}
+
+/// The keyspace after applying commands 1..=n to a fresh in-memory keyspace.
+pub fn expected_after(n: u64) -> durlab_engine::Keyspace {
+    let mut ks = durlab_engine::Keyspace::new();
+    for i in 1..=n {
+        ks.apply(&command(i));
+    }
+    ks
+}
+
+/// The keyspace's contents as a sorted list, for equality checks.
+pub fn dump(ks: &durlab_engine::Keyspace) -> Vec<(Vec<u8>, String)> {
+    let mut v: Vec<_> = ks.iter().map(|(k, e)| (k.to_vec(), format!("{e:?}"))).collect();
+    v.sort();
+    v
+}
+
+pub fn log_path(dir: &Path) -> std::path::PathBuf {
+    dir.join(LOG_FILE_NAME)
+}
+
+pub fn all_prealloc() -> [Prealloc; 3] {
+    [Prealloc::None, Prealloc::Fallocate, Prealloc::Zero]
+}

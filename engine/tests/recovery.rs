@@ -1,0 +1,198 @@
+//! Recovery: truncation at every byte, zero tails, damage in the middle, quarantine copies,
+//! refusing to start empty. Each body runs over both backends.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use durlab_engine::aof::FIRST_RECORD_OFFSET;
+use durlab_engine::{BackendKind, Engine, Error, FsyncPolicy, Prealloc, RecoveryMode};
+
+over_backends!(
+    reopen_recovers_everything,
+    truncation_at_every_byte_recovers_a_prefix,
+    zero_tail_is_clean_end,
+    prealloc_modes_recover,
+    damage_in_middle_refused_then_cut_when_lenient,
+    appends_continue_after_cut,
+    missing_log_with_data_files_refused,
+    bad_header_refused_blank_file_reinitialised,
+);
+
+fn reopen_recovers_everything(kind: BackendKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), kind, FsyncPolicy::Always);
+    drop(write_n(&cfg, 200));
+    let (engine, report) = open(&cfg);
+    assert_eq!(report.recovered_lsn, 200);
+    assert_eq!(report.records_replayed, 200);
+    assert_eq!(report.tail_bytes_discarded, 0);
+    assert!(!report.created);
+    assert_eq!(engine.read(dump), dump(&expected_after(200)));
+}
+
+/// Cutting the log at any byte must recover exactly the records wholly before the cut, and
+/// keep the cut bytes in a quarantine file.
+fn truncation_at_every_byte_recovers_a_prefix(kind: BackendKind) {
+    let src = tempfile::tempdir().unwrap();
+    let cfg = config(src.path(), kind, FsyncPolicy::Always);
+    drop(write_n(&cfg, 12));
+    let full = fs::read(log_path(src.path())).unwrap();
+    // Record boundaries, from the records themselves.
+    let mut ends = vec![FIRST_RECORD_OFFSET as usize];
+    while *ends.last().unwrap() < full.len() {
+        let at = *ends.last().unwrap();
+        let len = u32::from_le_bytes(full[at..at + 4].try_into().unwrap()) as usize;
+        ends.push(at + 16 + len);
+    }
+    assert_eq!(*ends.last().unwrap(), full.len());
+    for cut in FIRST_RECORD_OFFSET as usize..=full.len() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(log_path(dir.path()), &full[..cut]).unwrap();
+        let (engine, report) = open(&config(dir.path(), kind, FsyncPolicy::Always));
+        let whole = ends.iter().filter(|&&e| e <= cut).count() as u64 - 1;
+        assert_eq!(report.recovered_lsn, whole, "cut at {cut}");
+        assert_eq!(engine.read(dump), dump(&expected_after(whole)), "cut at {cut}");
+        let boundary = ends[whole as usize];
+        let cut_bytes = &full[boundary..cut];
+        if cut_bytes.iter().all(|&b| b == 0) {
+            assert_eq!(report.tail_bytes_discarded, 0, "cut at {cut}");
+            assert!(report.quarantine_path.is_none());
+        } else {
+            assert_kept(&report, cut_bytes);
+            assert_eq!(fs::metadata(log_path(dir.path())).unwrap().len(), boundary as u64);
+        }
+    }
+}
+
+fn zero_tail_is_clean_end(kind: BackendKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), kind, FsyncPolicy::Always);
+    drop(write_n(&cfg, 30));
+    let path = log_path(dir.path());
+    let mut bytes = fs::read(&path).unwrap();
+    let len = bytes.len();
+    bytes.extend(std::iter::repeat_n(0u8, 10_000));
+    fs::write(&path, &bytes).unwrap();
+    let (engine, report) = open(&cfg);
+    assert_eq!(report.recovered_lsn, 30);
+    assert_eq!(report.tail_bytes_discarded, 0);
+    assert!(report.quarantine_path.is_none());
+    // Appends continue right after the last record, over the zeros.
+    engine.execute_next(|lsn| command(lsn)).unwrap();
+    drop(engine);
+    let (_, report) = open(&cfg);
+    assert_eq!(report.recovered_lsn, 31);
+    assert!(fs::read(&path).unwrap()[len..len + 4] != [0, 0, 0, 0]);
+}
+
+fn prealloc_modes_recover(kind: BackendKind) {
+    for prealloc in all_prealloc() {
+        for policy in [FsyncPolicy::Always, FsyncPolicy::EverySec, FsyncPolicy::No] {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = config(dir.path(), kind, policy).prealloc(prealloc);
+            let engine = write_n(&cfg, 500);
+            let stats = engine.stats();
+            drop(engine);
+            let file_len = fs::metadata(log_path(dir.path())).unwrap().len();
+            if prealloc == Prealloc::None {
+                assert_eq!(stats.prealloc_bytes, 0);
+            } else {
+                assert!(stats.prealloc_bytes > 0, "{prealloc:?}");
+                assert_eq!(file_len % cfg.prealloc_chunk_bytes, 0, "{prealloc:?} keeps whole chunks");
+            }
+            let (engine, report) = open(&cfg);
+            assert_eq!(report.recovered_lsn, 500, "{prealloc:?} {policy:?}");
+            assert_eq!(report.tail_bytes_discarded, 0);
+            assert_eq!(engine.read(dump), dump(&expected_after(500)));
+        }
+    }
+}
+
+fn damage_in_middle_refused_then_cut_when_lenient(kind: BackendKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), kind, FsyncPolicy::Always);
+    drop(write_n(&cfg, 40));
+    let path = log_path(dir.path());
+    let original = fs::read(&path).unwrap();
+    let mut bytes = original.clone();
+    let flip = original.len() / 2;
+    bytes[flip] ^= 0x40;
+    fs::write(&path, &bytes).unwrap();
+    let err = Engine::open(cfg.clone()).expect_err("strict recovery must refuse");
+    let Error::Corrupt { path: p, offset, reason } = &err else { panic!("expected Corrupt, got {err}") };
+    assert_eq!(p, &path);
+    assert!(*offset as usize <= flip && flip - (*offset as usize) < 200, "offset {offset} near flip {flip}");
+    assert!(reason.contains("damage in the middle"), "{reason}");
+    assert!(err.to_string().contains(&path.display().to_string()));
+    assert_eq!(fs::read(&path).unwrap(), bytes, "a refused recovery changes nothing");
+
+    let (engine, report) = open(&cfg.clone().recovery(RecoveryMode::Lenient));
+    let r = report.recovered_lsn;
+    assert!(r > 0 && r < 40, "lenient cut at {r}");
+    assert_eq!(engine.read(dump), dump(&expected_after(r)));
+    assert_kept(&report, &bytes[report.cut_offset.unwrap() as usize..]);
+}
+
+/// The quarantine file holds the cut bytes up to the last non-zero one (trailing zeros, which
+/// preallocation makes common, are not copied).
+fn assert_kept(report: &durlab_engine::RecoveryReport, cut_bytes: &[u8]) {
+    let kept = fs::read(report.quarantine_path.as_ref().expect("quarantine file")).unwrap();
+    assert!(!kept.is_empty());
+    assert_eq!(kept, &cut_bytes[..kept.len()]);
+    assert!(cut_bytes[kept.len()..].iter().all(|&b| b == 0));
+    assert_eq!(report.tail_bytes_discarded, kept.len() as u64);
+}
+
+fn appends_continue_after_cut(kind: BackendKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), kind, FsyncPolicy::Always);
+    drop(write_n(&cfg, 10));
+    let path = log_path(dir.path());
+    let mut bytes = fs::read(&path).unwrap();
+    bytes.truncate(bytes.len() - 3);
+    fs::write(&path, &bytes).unwrap();
+    let (engine, report) = open(&cfg);
+    assert_eq!(report.recovered_lsn, 9);
+    for i in 10..=20 {
+        assert_eq!(engine.execute_next(|lsn| command(lsn)).unwrap().lsn, Some(i));
+    }
+    drop(engine);
+    let (engine, report) = open(&cfg);
+    assert_eq!(report.recovered_lsn, 20);
+    assert_eq!(engine.read(dump), dump(&expected_after(20)));
+}
+
+fn missing_log_with_data_files_refused(kind: BackendKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), kind, FsyncPolicy::Always);
+    drop(write_n(&cfg, 3));
+    fs::rename(log_path(dir.path()), dir.path().join("durlab.aof.bak")).unwrap();
+    let err = Engine::open(cfg).expect_err("must not start empty");
+    assert!(err.to_string().contains("refusing to start empty"), "{err}");
+    assert!(err.to_string().contains("durlab.aof.bak"), "{err}");
+}
+
+fn bad_header_refused_blank_file_reinitialised(kind: BackendKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), kind, FsyncPolicy::Always);
+    drop(write_n(&cfg, 3));
+    let path = log_path(dir.path());
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[2] ^= 1;
+    fs::write(&path, &bytes).unwrap();
+    let err = Engine::open(cfg.clone()).expect_err("bad header");
+    assert!(matches!(err, Error::Corrupt { offset: 0, .. }), "{err}");
+
+    // A crash between creating the file and syncing its header leaves it empty or zeroed.
+    for blank in [vec![], vec![0u8; 4096]] {
+        fs::write(&path, &blank).unwrap();
+        let (engine, report) = open(&cfg);
+        assert!(report.created);
+        assert_eq!(report.recovered_lsn, 0);
+        engine.execute_next(|lsn| command(lsn)).unwrap();
+        drop(engine);
+        assert_eq!(open(&cfg).1.recovered_lsn, 1);
+    }
+}
