@@ -1,1 +1,23 @@
-fn main() {}
+//! `durlab`: scenarios, workloads, benchmark driver and probe for durlab-engine.
+//!
+//! Layout: [`cli`] (flags), [`cmd`] (each subcommand's flow), [`scenario`] (TOML files),
+//! [`workload`] (the seeded command sequence), [`driver`] (running and measuring one
+//! configuration), [`probe`] (raw device limits), [`results`] (JSON, machine facts, tables),
+//! [`progress`] (stderr display).
+
+use clap::Parser;
+
+use durlab_harness::cli::{Cli, Command};
+use durlab_harness::cmd;
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Bench(args) => cmd::bench::run(args),
+        Command::Probe(args) => cmd::probe::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(1);
+    }
+}

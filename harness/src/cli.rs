@@ -1,0 +1,144 @@
+//! The command line of `durlab` (clap derive).
+//!
+//! Subcommands planned but not here yet: `crash` (crash lab), `recover` (recover and verify a
+//! data directory), `report` (report.md and plots from results), `run` (scenario end to end),
+//! `serve` (RESP front end).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use durlab_engine::{BackendKind, FsyncPolicy, Prealloc};
+
+use crate::scenario::model::Persistence;
+
+/// durlab: measure what Redis-style persistence costs, and what it loses.
+#[derive(Debug, Parser)]
+#[command(name = "durlab", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario's engine matrix (or one configuration) and measure throughput, latency,
+    /// syncs and resources.
+    ///
+    /// Every configuration runs in a fresh data directory. Results go to
+    /// results/<scenario>/<run-id>/ (one JSON per configuration plus run.json with machine
+    /// facts, probe figures, versions, seed and latency histograms). Throughput is also given
+    /// as a ratio to the memory-only (`off`) run, which is added when the matrix lacks one, and
+    /// for `always` to the probe's matching pwrite+fdatasync rate.
+    Bench(Box<BenchArgs>),
+    /// Measure the raw device limits: pwrite+fdatasync ops/s and latency for a growing, a
+    /// fallocated and a zero-filled file (64 B and 4 KiB records), O_DIRECT and buffered
+    /// sequential write MB/s.
+    Probe(ProbeArgs),
+}
+
+/// `durlab bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Scenario name (`quickstart` = scenarios/quickstart.toml, looked up in the current
+    /// directory, then in the repository durlab was built from) or path to a .toml file.
+    /// Without one: a built-in small SET-heavy workload (80% SET, 20% GET, 64 B values,
+    /// 100k uniform keys, 2 writers, 5 s), policy `always`, results in results/adhoc/.
+    pub scenario: Option<String>,
+
+    /// Fsync policies to run (comma-separated: always, everysec, no, off); replaces the
+    /// scenario's list.
+    #[arg(long, value_delimiter = ',', value_name = "POLICY")]
+    pub policy: Vec<FsyncPolicy>,
+
+    /// I/O backends to run (comma-separated: pwrite, uring); replaces the scenario's list.
+    #[arg(long, value_delimiter = ',', value_name = "BACKEND")]
+    pub backend: Vec<BackendKind>,
+
+    /// Log preallocation modes (comma-separated: none, fallocate, zero); replaces the
+    /// scenario's list.
+    #[arg(long, value_delimiter = ',', value_name = "MODE")]
+    pub prealloc: Vec<Prealloc>,
+
+    /// Persistence modes; only `aof` runs today (snapshot, aof+snapshot and hybrid are
+    /// rejected until snapshots exist).
+    #[arg(long, value_delimiter = ',', value_name = "MODE")]
+    pub persistence: Vec<Persistence>,
+
+    /// Concurrent client threads (default: the scenario's).
+    #[arg(long, value_name = "N")]
+    pub writers: Option<u32>,
+
+    /// Run each configuration this many seconds, warm-up included (replaces the scenario's
+    /// duration or command count).
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+
+    /// Run each configuration until this many write commands are acknowledged instead.
+    #[arg(long, value_name = "N", conflicts_with = "duration")]
+    pub commands: Option<u64>,
+
+    /// Seconds excluded from every figure at the start of each configuration (default: the
+    /// scenario's, else 10% of the duration; 0 with --commands).
+    #[arg(long, value_name = "SECS")]
+    pub warmup: Option<f64>,
+
+    /// Fixed value size in bytes for every command (default: the scenario's distribution).
+    #[arg(long, value_name = "BYTES")]
+    pub value_size: Option<u32>,
+
+    /// Seed of the command sequence (default: the scenario's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Command mix as command=weight pairs, e.g. `set=1` (SET only) or `set=80,get=20`;
+    /// replaces the scenario's mix, keeping its per-command options.
+    #[arg(long, value_name = "MIX")]
+    pub mix: Option<String>,
+
+    /// Where data directories go (each run in <DIR>/<run-id>/<configuration>). Default: a
+    /// fresh temporary directory. Data is removed afterwards unless --keep.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Keep the data directories after the run.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Write result files into DIR instead of results/<scenario>/<run-id>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Run id (default: UTC timestamp plus a random suffix).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Skip the quick probe at the start (then `ratio_to_probe` is null).
+    #[arg(long)]
+    pub no_probe: bool,
+
+    /// No progress output on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// Print one JSON array (one object per configuration) on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `durlab probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Directory on the file system to measure (default: a fresh temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Print JSON on stdout instead of the table.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Short variant (0.5 s per case, 32 MiB streams) as used at the start of `bench`;
+    /// default 2 s per case and 256 MiB streams.
+    #[arg(long)]
+    pub quick: bool,
+}

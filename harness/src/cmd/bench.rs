@@ -1,0 +1,216 @@
+//! `durlab bench`: load the scenario, run its matrix, write and print results.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use durlab_engine::EngineConfig;
+
+use super::CliError;
+use super::overrides;
+use super::workdir::WorkDir;
+use crate::cli::BenchArgs;
+use crate::driver::bench::{self, RunLimits, Stop};
+use crate::driver::matrix::{self, EngineSetup};
+use crate::probe;
+use crate::progress::{Goal, Mode, Progress};
+use crate::results::json::{BenchRecord, ConfigRecord};
+use crate::results::run_dir::{self, HistogramRecord, RunRecord, WorkloadRecord};
+use crate::results::{machine, ratios, table, time};
+use crate::scenario::{self, Scenario, builtin, locate};
+use crate::workload::Workload;
+
+/// Runs `durlab bench`.
+///
+/// # Errors
+/// A scenario that does not load, bad flags, a data or results directory that cannot be
+/// written, or configurations that failed (all others still run and are written).
+pub fn run(args: &BenchArgs) -> Result<(), CliError> {
+    let (mut scenario, scenario_file) = load_scenario(args.scenario.as_deref())?;
+    overrides::apply(&mut scenario, args)?;
+    let workload = Workload::new(&scenario.workload);
+    let limits = limits(&scenario);
+    let setups = matrix::expand(&scenario.matrix);
+    let mode = Mode::detect(args.quiet);
+
+    let run_id = args.run_id.clone().unwrap_or_else(run_dir::new_run_id);
+    let out_dir = args.out.clone().unwrap_or_else(|| {
+        locate::repo_root()
+            .join("results")
+            .join(&scenario.name)
+            .join(&run_id)
+    });
+    let work = WorkDir::new(args.dir.as_deref(), &run_id, args.keep)?;
+    if let Some(w) = work.fs_warning() {
+        Progress::note(mode, &w);
+    }
+    let started_utc = time::rfc3339_now();
+
+    let probe = if args.no_probe {
+        None
+    } else {
+        Progress::note(mode, &format!("probe (quick) in {}", work.path().display()));
+        let probe_dir = work.path().join("probe");
+        std::fs::create_dir_all(&probe_dir)?;
+        let p = probe::run(&probe_dir, true)?;
+        let _ = std::fs::remove_dir_all(&probe_dir);
+        Some(p)
+    };
+
+    let mut records = Vec::new();
+    let mut histograms = BTreeMap::new();
+    let mut failures = BTreeMap::new();
+    for (i, setup) in setups.iter().enumerate() {
+        let label = setup.label();
+        let dir = work.path().join(&label);
+        let config = EngineConfig::new(&dir)
+            .policy(setup.policy)
+            .backend(setup.backend)
+            .prealloc(setup.prealloc);
+        let goal = match limits.stop {
+            Stop::After(d) => Goal::Duration(d),
+            Stop::Commands(n) => Goal::Commands(n),
+        };
+        let mut progress = Progress::begin(mode, i + 1, setups.len(), &label, goal);
+        match bench::run(config, &workload, limits, &mut progress) {
+            Ok(m) => {
+                progress.finish(&format!(
+                    "{:.0} ops/s, p99 {:.1} us, {} syncs",
+                    m.ops_per_sec(),
+                    m.latency.summary_us().p99,
+                    m.stats.syncs
+                ));
+                histograms.insert(label.clone(), HistogramRecord::v2(m.latency.to_v2_base64()));
+                records.push(BenchRecord::new(
+                    setup,
+                    config_record(setup, &scenario, &workload),
+                    &run_id,
+                    workload.seed(),
+                    &m,
+                ));
+            }
+            Err(e) => {
+                progress.finish(&format!("FAILED: {e}"));
+                failures.insert(label, e.to_string());
+            }
+        }
+    }
+    ratios::apply(&mut records, probe.as_ref());
+
+    let (git_revision, git_dirty) = machine::git_revision(&locate::repo_root());
+    let run = RunRecord {
+        run_id: run_id.clone(),
+        scenario: scenario.name.clone(),
+        scenario_file: scenario_file.map(|p| p.display().to_string()),
+        question: scenario.question.clone(),
+        seed: workload.seed(),
+        started_utc,
+        finished_utc: time::rfc3339_now(),
+        command_line: std::env::args().collect(),
+        git_revision,
+        git_dirty,
+        versions: machine::versions(),
+        machine: machine::collect(work.path()),
+        probe,
+        workload: workload_record(&scenario, &workload, limits),
+        loss_tolerance_ms: scenario.loss_tolerance_ms,
+        snapshot: scenario.snapshot.clone(),
+        crash: scenario.crash.clone(),
+        configs: records.iter().map(|r| r.label.clone()).collect(),
+        histograms,
+        failures: failures.clone(),
+    };
+    run_dir::write_all(&out_dir, &records, &run)?;
+
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&records).expect("records serialize")
+        );
+    } else {
+        print!("{}", table::render(&records));
+    }
+    Progress::note(mode, &format!("results: {}", out_dir.display()));
+    if args.keep {
+        Progress::note(mode, &format!("data kept in {}", work.path().display()));
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        let list: Vec<String> = failures.iter().map(|(l, e)| format!("{l}: {e}")).collect();
+        Err(CliError(format!(
+            "{} configuration(s) failed:\n  {}",
+            failures.len(),
+            list.join("\n  ")
+        )))
+    }
+}
+
+fn load_scenario(arg: Option<&str>) -> Result<(Scenario, Option<PathBuf>), CliError> {
+    match arg {
+        None => Ok((builtin::scenario(), None)),
+        Some(a) => {
+            let path = locate::find_scenario(a).map_err(CliError)?;
+            let s = scenario::load(&path).map_err(|e| CliError(e.to_string()))?;
+            Ok((s, Some(path)))
+        }
+    }
+}
+
+fn limits(s: &Scenario) -> RunLimits {
+    let w = &s.workload;
+    let writers = *w.writers.get_ref();
+    match (&w.duration_secs, &w.commands) {
+        (Some(d), _) => {
+            let d = *d.get_ref();
+            let warmup = w
+                .warmup_secs
+                .as_ref()
+                .map(|x| *x.get_ref())
+                .unwrap_or(d * 0.1);
+            RunLimits {
+                writers,
+                stop: Stop::After(Duration::from_secs_f64(d)),
+                warmup: Duration::from_secs_f64(warmup),
+            }
+        }
+        (None, c) => {
+            let n = c.as_ref().map(|c| *c.get_ref()).unwrap_or(1);
+            let warmup = w.warmup_secs.as_ref().map(|x| *x.get_ref()).unwrap_or(0.0);
+            RunLimits {
+                writers,
+                stop: Stop::Commands(n),
+                warmup: Duration::from_secs_f64(warmup),
+            }
+        }
+    }
+}
+
+fn config_record(setup: &EngineSetup, s: &Scenario, w: &Workload) -> ConfigRecord {
+    let (min, max) = w.value_size().bounds();
+    ConfigRecord {
+        policy: setup.policy.name().into(),
+        backend: setup.backend.name().into(),
+        prealloc: setup.prealloc.name().into(),
+        writers: *s.workload.writers.get_ref(),
+        value_size: w.value_size().mean(),
+        value_size_min: min,
+        value_size_max: max,
+        persistence: setup.persistence.name().into(),
+        scenario: s.name.clone(),
+        baseline_only: setup.baseline_only,
+    }
+}
+
+fn workload_record(s: &Scenario, w: &Workload, limits: RunLimits) -> WorkloadRecord {
+    let (min, max) = w.value_size().bounds();
+    WorkloadRecord {
+        writers: limits.writers,
+        duration_secs: s.workload.duration_secs.as_ref().map(|d| *d.get_ref()),
+        commands: s.workload.commands.as_ref().map(|c| *c.get_ref()),
+        warmup_secs: limits.warmup.as_secs_f64(),
+        read_fraction: w.read_fraction(),
+        value_size_min: min,
+        value_size_max: max,
+    }
+}

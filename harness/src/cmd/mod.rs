@@ -1,0 +1,17 @@
+//! The subcommands' top-level flows.
+
+pub mod bench;
+pub mod overrides;
+pub mod probe;
+pub mod workdir;
+
+/// A failure to report to the user (exit code 1). The message names what failed and where.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CliError(pub String);
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError(e.to_string())
+    }
+}

@@ -1,0 +1,88 @@
+//! Engine configurations: one cell of the matrix, and the matrix itself.
+
+use durlab_engine::{BackendKind, FsyncPolicy, Prealloc};
+
+use crate::scenario::model::{MatrixSpec, Persistence};
+
+/// One engine configuration to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EngineSetup {
+    pub policy: FsyncPolicy,
+    pub backend: BackendKind,
+    pub prealloc: Prealloc,
+    pub persistence: Persistence,
+    /// True when the harness added this `off` run only as the baseline for `ratio_to_off`.
+    pub baseline_only: bool,
+}
+
+impl EngineSetup {
+    /// `policy-backend-prealloc-persistence`: the configuration's file and directory name.
+    pub fn label(&self) -> String {
+        let persistence = self.persistence.name().replace('+', "-");
+        format!(
+            "{}-{}-{}-{}",
+            self.policy, self.backend, self.prealloc, persistence
+        )
+    }
+}
+
+/// The cross product of `spec` in order policies × backends × prealloc × persistence, plus an
+/// `off` baseline (first backend, prealloc `none`) when no cell has policy `off`.
+pub fn expand(spec: &MatrixSpec) -> Vec<EngineSetup> {
+    let mut cells = Vec::new();
+    for &policy in &spec.policies {
+        for &backend in &spec.backends {
+            for &prealloc in &spec.prealloc {
+                for &persistence in &spec.persistence {
+                    let cell = EngineSetup {
+                        policy,
+                        backend,
+                        prealloc,
+                        persistence,
+                        baseline_only: false,
+                    };
+                    if !cells.contains(&cell) {
+                        cells.push(cell);
+                    }
+                }
+            }
+        }
+    }
+    if !cells.iter().any(|c| c.policy == FsyncPolicy::Off) {
+        cells.push(EngineSetup {
+            policy: FsyncPolicy::Off,
+            backend: spec
+                .backends
+                .first()
+                .copied()
+                .unwrap_or(BackendKind::Pwrite),
+            prealloc: Prealloc::None,
+            persistence: Persistence::Aof,
+            baseline_only: true,
+        });
+    }
+    cells
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_off_baseline_once() {
+        let spec = MatrixSpec {
+            policies: vec![FsyncPolicy::Always, FsyncPolicy::EverySec],
+            backends: vec![BackendKind::Pwrite, BackendKind::Uring],
+            ..MatrixSpec::default()
+        };
+        let cells = expand(&spec);
+        assert_eq!(cells.len(), 5);
+        assert!(cells[4].baseline_only && cells[4].policy == FsyncPolicy::Off);
+        assert_eq!(cells[0].label(), "always-pwrite-none-aof");
+        let with_off = MatrixSpec {
+            policies: vec![FsyncPolicy::Off],
+            ..MatrixSpec::default()
+        };
+        assert_eq!(expand(&with_off).len(), 1);
+    }
+}

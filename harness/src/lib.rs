@@ -1,0 +1,19 @@
+//! durlab-harness: scenarios, workloads, benchmark driver and probe for durlab-engine.
+//!
+//! - [`scenario`]: `scenarios/*.toml` files, checked with errors naming file, line and field.
+//! - [`workload`]: the seeded command sequence (write command n is a pure function of
+//!   (seed, n)) and per-writer reads.
+//! - [`driver`]: runs one engine configuration (or a matrix) and measures it.
+//! - [`probe`]: raw device limits (`durlab probe`).
+//! - [`results`]: result JSON, machine facts, ratios, tables.
+//! - [`progress`]: progress on stderr.
+//! - [`cli`] and [`cmd`]: the `durlab` binary's flags and flows.
+
+pub mod cli;
+pub mod cmd;
+pub mod driver;
+pub mod probe;
+pub mod progress;
+pub mod results;
+pub mod scenario;
+pub mod workload;

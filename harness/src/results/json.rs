@@ -1,0 +1,98 @@
+//! The per-configuration result record (one JSON object per configuration; the array printed
+//! by `durlab bench --json`). Every field is documented in docs/results.md.
+
+use serde::Serialize;
+
+use crate::driver::bench::Measurement;
+use crate::driver::latency::LatencySummaryUs;
+use crate::driver::matrix::EngineSetup;
+
+/// The configuration a record measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConfigRecord {
+    pub policy: String,
+    pub backend: String,
+    pub prealloc: String,
+    pub writers: u32,
+    /// Mean value size in bytes of the workload's default value distribution.
+    pub value_size: f64,
+    pub value_size_min: u32,
+    pub value_size_max: u32,
+    pub persistence: String,
+    pub scenario: String,
+    /// True when the harness added this `off` run only as the `ratio_to_off` baseline.
+    pub baseline_only: bool,
+}
+
+/// One configuration's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchRecord {
+    pub config: ConfigRecord,
+    pub label: String,
+    pub run_id: String,
+    pub seed: u64,
+    /// Commands acknowledged in the measured window (reads + writes).
+    pub ops: u64,
+    pub reads: u64,
+    pub writes: u64,
+    /// Length of the measured window (after warm-up).
+    pub seconds: f64,
+    pub warmup_seconds: f64,
+    pub ops_per_sec: f64,
+    /// Write commands per second (what `ratio_to_probe` compares).
+    pub writes_per_sec: f64,
+    pub latency_us: LatencySummaryUs,
+    pub syncs: u64,
+    pub bytes_written: u64,
+    pub avg_batch: f64,
+    pub max_batch: u64,
+    pub cpu_seconds: f64,
+    pub max_rss_mb: f64,
+    pub last_lsn: u64,
+    pub ratio_to_off: Option<f64>,
+    pub ratio_to_probe: Option<f64>,
+    /// Which probe figure `ratio_to_probe` divides by (`append_64`, ...), when it applies.
+    pub probe_case: Option<String>,
+    pub data_dir: String,
+}
+
+impl BenchRecord {
+    /// A record without ratios (filled in by [`super::ratios::apply`]).
+    pub fn new(
+        setup: &EngineSetup,
+        config: ConfigRecord,
+        run_id: &str,
+        seed: u64,
+        m: &Measurement,
+    ) -> BenchRecord {
+        BenchRecord {
+            label: setup.label(),
+            config,
+            run_id: run_id.to_string(),
+            seed,
+            ops: m.ops,
+            reads: m.reads,
+            writes: m.writes,
+            seconds: m.seconds,
+            warmup_seconds: m.warmup_seconds,
+            ops_per_sec: m.ops_per_sec(),
+            writes_per_sec: if m.seconds > 0.0 {
+                m.writes as f64 / m.seconds
+            } else {
+                0.0
+            },
+            latency_us: m.latency.summary_us(),
+            syncs: m.stats.syncs,
+            bytes_written: m.stats.bytes_written,
+            avg_batch: m.stats.batch_records_avg(),
+            max_batch: m.stats.batch_records_max,
+            cpu_seconds: m.cpu_seconds,
+            max_rss_mb: m.max_rss_mb,
+            last_lsn: m.last_lsn,
+            ratio_to_off: None,
+            ratio_to_probe: None,
+            probe_case: None,
+            data_dir: m.data_dir.display().to_string(),
+        }
+    }
+}

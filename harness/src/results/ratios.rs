@@ -1,0 +1,55 @@
+//! Throughput ratios measured within one run: against the memory-only (`off`) run and
+//! against the probe's matching raw pwrite+fdatasync rate.
+
+use std::str::FromStr;
+
+use durlab_engine::{FsyncPolicy, Prealloc};
+
+use super::json::BenchRecord;
+use crate::probe::{self, ProbeResult};
+
+/// Fills `ratio_to_off`, `ratio_to_probe` and `probe_case` of every record.
+///
+/// `ratio_to_off` divides by the `off` run with the same backend and preallocation if there is
+/// one, else by the first `off` run. `ratio_to_probe` applies to policy `always` only (the
+/// only policy whose acknowledgements wait for fdatasync) and divides by the probe's
+/// fdatasync rate for the matching file layout (write commands per second over it, since reads
+/// never sync) and the record size nearest the mean value size.
+pub fn apply(records: &mut [BenchRecord], probe: Option<&ProbeResult>) {
+    let off: Vec<(String, String, f64)> = records
+        .iter()
+        .filter(|r| r.config.policy == FsyncPolicy::Off.name())
+        .map(|r| {
+            (
+                r.config.backend.clone(),
+                r.config.prealloc.clone(),
+                r.ops_per_sec,
+            )
+        })
+        .collect();
+    for r in records.iter_mut() {
+        let base = off
+            .iter()
+            .find(|(b, p, _)| *b == r.config.backend && *p == r.config.prealloc)
+            .or(off.first())
+            .map(|(_, _, v)| *v);
+        r.ratio_to_off = base.filter(|b| *b > 0.0).map(|b| r.ops_per_sec / b);
+        if r.config.policy != FsyncPolicy::Always.name() {
+            continue;
+        }
+        let (Some(p), Ok(prealloc)) = (probe, Prealloc::from_str(&r.config.prealloc)) else {
+            continue;
+        };
+        let kind = probe::kind_for(prealloc);
+        let rate = p.fdatasync_iops.get(kind, r.config.value_size);
+        if rate > 0.0 {
+            r.ratio_to_probe = Some(r.writes_per_sec / rate);
+            let size = if probe::nearest_record(r.config.value_size) == 64 {
+                "64"
+            } else {
+                "4k"
+            };
+            r.probe_case = Some(format!("{}_{size}", kind.name()));
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! The scenario file's shape: what a `scenarios/*.toml` file may contain.
+//!
+//! Every table denies unknown fields, so a typo is an error rather than a silently ignored
+//! setting. Fields whose value needs checking beyond its type are [`Spanned`] so that the
+//! error can point at the line.
+
+use durlab_engine::{BackendKind, FsyncPolicy, Prealloc};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+/// A whole scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name; results go to `results/<name>/`.
+    pub name: String,
+    /// The question the scenario answers, in one sentence a team would ask.
+    pub question: String,
+    /// How many milliseconds of acknowledged writes the team could tolerate losing (for reports).
+    #[serde(default)]
+    pub loss_tolerance_ms: Option<u64>,
+    pub workload: WorkloadSpec,
+    #[serde(default)]
+    pub matrix: MatrixSpec,
+    #[serde(default)]
+    pub snapshot: Option<SnapshotSpec>,
+    #[serde(default)]
+    pub crash: Option<CrashPlan>,
+}
+
+/// The command sequence and how it is driven.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Seed of the whole command sequence (write command n is a pure function of seed and n).
+    pub seed: u64,
+    /// Concurrent client threads.
+    pub writers: Spanned<u32>,
+    /// Run each configuration for this long (exclusive with `commands`).
+    #[serde(default)]
+    pub duration_secs: Option<Spanned<f64>>,
+    /// Or run each configuration until this many write commands were acknowledged.
+    #[serde(default)]
+    pub commands: Option<Spanned<u64>>,
+    /// Time excluded from the measurement at the start; default 10% of `duration_secs`
+    /// (0 with `commands`).
+    #[serde(default)]
+    pub warmup_secs: Option<Spanned<f64>>,
+    /// The default key space of every command.
+    pub keys: KeySpec,
+    /// The default value size of every command that writes a value.
+    pub values: ValueSpec,
+    /// The command mix.
+    pub ops: Spanned<Vec<OpSpec>>,
+}
+
+/// How keys are drawn from a key space of `count` keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeySpec {
+    /// Number of distinct keys.
+    pub count: Spanned<u64>,
+    pub distribution: KeyDistributionKind,
+    /// Zipf exponent s (weight of rank k is 1/k^s); required for `zipf`, in (0, 10].
+    #[serde(default)]
+    pub exponent: Option<Spanned<f64>>,
+}
+
+/// `uniform` or `zipf`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyDistributionKind {
+    Uniform,
+    Zipf,
+}
+
+/// Value sizes: `distribution = "fixed"` with `bytes`, or `"uniform"` with `min_bytes..=max_bytes`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValueSpec {
+    pub distribution: ValueDistributionKind,
+    #[serde(default)]
+    pub bytes: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub min_bytes: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub max_bytes: Option<Spanned<u32>>,
+}
+
+/// `fixed` or `uniform`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueDistributionKind {
+    Fixed,
+    Uniform,
+}
+
+/// The commands a scenario can issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommandKind {
+    Set,
+    Get,
+    Del,
+    SetNx,
+    IncrBy,
+    PExpireAt,
+    HSet,
+    HDel,
+    ZAdd,
+    ZRem,
+    ZPopMin,
+    XAdd,
+}
+
+impl CommandKind {
+    /// Every command, in declaration order.
+    pub const ALL: [CommandKind; 12] = [
+        CommandKind::Set,
+        CommandKind::Get,
+        CommandKind::Del,
+        CommandKind::SetNx,
+        CommandKind::IncrBy,
+        CommandKind::PExpireAt,
+        CommandKind::HSet,
+        CommandKind::HDel,
+        CommandKind::ZAdd,
+        CommandKind::ZRem,
+        CommandKind::ZPopMin,
+        CommandKind::XAdd,
+    ];
+
+    /// The lowercase name used in scenario files (`setnx`, `pexpireat`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            CommandKind::Set => "set",
+            CommandKind::Get => "get",
+            CommandKind::Del => "del",
+            CommandKind::SetNx => "setnx",
+            CommandKind::IncrBy => "incrby",
+            CommandKind::PExpireAt => "pexpireat",
+            CommandKind::HSet => "hset",
+            CommandKind::HDel => "hdel",
+            CommandKind::ZAdd => "zadd",
+            CommandKind::ZRem => "zrem",
+            CommandKind::ZPopMin => "zpopmin",
+            CommandKind::XAdd => "xadd",
+        }
+    }
+
+    /// True for every command that is logged (all but `get`).
+    pub fn is_write(self) -> bool {
+        self != CommandKind::Get
+    }
+
+    /// Parses a lowercase name.
+    ///
+    /// # Errors
+    /// A message listing the accepted names.
+    pub fn parse(name: &str) -> Result<CommandKind, String> {
+        CommandKind::ALL
+            .into_iter()
+            .find(|c| c.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<_> = CommandKind::ALL.iter().map(|c| c.name()).collect();
+                format!(
+                    "unknown command '{name}': expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// One entry of the command mix: a command, its weight, and where its keys come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpSpec {
+    pub command: CommandKind,
+    /// Relative frequency (any non-negative integers; at least one must be > 0).
+    pub weight: u32,
+    /// Keys are `<key_prefix><index><key_suffix>`; default prefix `key:`.
+    #[serde(default)]
+    pub key_prefix: Option<String>,
+    #[serde(default)]
+    pub key_suffix: Option<String>,
+    /// Own key space for this command (defaults to `[workload.keys]`).
+    #[serde(default)]
+    pub keys: Option<KeySpec>,
+    /// Own value sizes (defaults to `[workload.values]`).
+    #[serde(default)]
+    pub values: Option<ValueSpec>,
+    /// `pexpireat`: expiry time = workload clock + `ttl_ms`.
+    #[serde(default)]
+    pub ttl_ms: Option<u64>,
+    /// `incrby`: delta drawn uniformly from `1..=delta_max` (default 1).
+    #[serde(default)]
+    pub delta_max: Option<Spanned<i64>>,
+    /// `hset`/`hdel`: fields per command (default 1), drawn from `field_count` names `f<i>`.
+    #[serde(default)]
+    pub fields: Option<Spanned<u32>>,
+    #[serde(default)]
+    pub field_count: Option<Spanned<u32>>,
+    /// `zadd`/`zrem`: members per command (default 1).
+    #[serde(default)]
+    pub members: Option<Spanned<u32>>,
+    /// `zpopmin`: count per command (default 1).
+    #[serde(default)]
+    pub count: Option<Spanned<u64>>,
+    /// `xadd`: `MAXLEN` trim (none when absent).
+    #[serde(default)]
+    pub maxlen: Option<u64>,
+}
+
+/// Persistence layouts. Only `aof` runs today; the others parse so that scenario files can
+/// already name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Persistence {
+    /// Append-only log only.
+    Aof,
+    /// Snapshots at save points only (RDB).
+    Snapshot,
+    /// Both, independently (AOF + RDB).
+    #[serde(rename = "aof+snapshot")]
+    AofSnapshot,
+    /// Redis 7 style: snapshot base plus AOF increments under a manifest.
+    Hybrid,
+}
+
+impl Persistence {
+    /// Every mode.
+    pub const ALL: [Persistence; 4] = [
+        Persistence::Aof,
+        Persistence::Snapshot,
+        Persistence::AofSnapshot,
+        Persistence::Hybrid,
+    ];
+
+    /// The name used in scenario files, flags and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Persistence::Aof => "aof",
+            Persistence::Snapshot => "snapshot",
+            Persistence::AofSnapshot => "aof+snapshot",
+            Persistence::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl std::str::FromStr for Persistence {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Persistence::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
+            format!("unknown persistence mode '{s}': expected one of aof, snapshot, aof+snapshot, hybrid")
+        })
+    }
+}
+
+/// The engine configurations to run: the cross product of these lists.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixSpec {
+    #[serde(default = "default_policies", deserialize_with = "de_named_list")]
+    pub policies: Vec<FsyncPolicy>,
+    #[serde(default = "default_backends", deserialize_with = "de_named_list")]
+    pub backends: Vec<BackendKind>,
+    #[serde(default = "default_prealloc", deserialize_with = "de_named_list")]
+    pub prealloc: Vec<Prealloc>,
+    #[serde(default = "default_persistence", deserialize_with = "de_named_list")]
+    pub persistence: Vec<Persistence>,
+}
+
+impl Default for MatrixSpec {
+    fn default() -> Self {
+        MatrixSpec {
+            policies: default_policies(),
+            backends: default_backends(),
+            prealloc: default_prealloc(),
+            persistence: default_persistence(),
+        }
+    }
+}
+
+fn default_policies() -> Vec<FsyncPolicy> {
+    vec![FsyncPolicy::Always]
+}
+fn default_backends() -> Vec<BackendKind> {
+    vec![BackendKind::Pwrite]
+}
+fn default_prealloc() -> Vec<Prealloc> {
+    vec![Prealloc::None]
+}
+fn default_persistence() -> Vec<Persistence> {
+    vec![Persistence::Aof]
+}
+
+/// Deserializes a list of names through `FromStr` (the engine's enums are not serde types).
+fn de_named_list<'de, D, T>(de: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr<Err = String>,
+{
+    let names = Vec::<String>::deserialize(de)?;
+    names
+        .iter()
+        .map(|n| n.parse::<T>().map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// Snapshot save points (`save = [[seconds, changes], ...]`, as Redis' `save` directive).
+/// Parsed and kept; used once snapshot persistence exists.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotSpec {
+    #[serde(default)]
+    pub save: Vec<(u64, u64)>,
+}
+
+/// The crash plan read by the (future) crash lab. Parsed and kept, unused by `bench`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CrashPlan {
+    /// Faults from the fault model of DESIGN.md.
+    pub faults: Vec<Fault>,
+    /// Crashes per configuration and fault.
+    pub trials: u32,
+    /// Engine states to crash in.
+    #[serde(default = "default_states")]
+    pub states: Vec<CrashState>,
+}
+
+fn default_states() -> Vec<CrashState> {
+    vec![CrashState::Steady]
+}
+
+/// A fault of the fault model (DESIGN.md, "Fault model").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Fault {
+    #[serde(rename = "kill-9")]
+    Kill9,
+    PowerLoss,
+    Prefix,
+    TornWrite,
+    Reorder,
+    LostDirent,
+    BitFlip,
+    ZeroedSector,
+    FsyncEio,
+    Enospc,
+    ShortWrite,
+}
+
+/// When during the engine's life a crash is injected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrashState {
+    /// While the workload runs and the log just grows.
+    Steady,
+    /// While a snapshot is written.
+    Snapshot,
+    /// While the log is rewritten or a manifest installed.
+    Rewrite,
+    /// While recovery runs after an earlier crash.
+    Recovery,
+}

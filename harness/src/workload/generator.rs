@@ -1,0 +1,359 @@
+//! [`Workload`]: the compiled command mix, and the commands it generates.
+
+use durlab_engine::keyspace::XAddId;
+use durlab_engine::{Command, Lsn};
+use rand::{Rng, RngExt};
+use rand_chacha::ChaCha8Rng;
+
+use super::distribution::{KeyDist, ValueSize, Zipf};
+use super::rng::{CommandSeeds, SplitMix64, read_rng};
+use crate::scenario::model::{
+    CommandKind, KeyDistributionKind, KeySpec, OpSpec, ValueDistributionKind, ValueSpec,
+    WorkloadSpec,
+};
+
+/// The workload clock at write command n, in ms since the Unix epoch: 2026-01-01T00:00:00Z
+/// plus n (one millisecond per command). `PEXPIREAT` times are relative to it, so they do not
+/// depend on when the run happens.
+pub const CLOCK_EPOCH_MS: u64 = 1_767_225_600_000;
+
+/// Default `ttl_ms` of `pexpireat`.
+pub const DEFAULT_TTL_MS: u64 = 60_000;
+
+/// Default number of distinct hash field names.
+pub const DEFAULT_FIELD_COUNT: u32 = 16;
+
+/// One entry of the mix, ready to generate commands.
+#[derive(Debug, Clone)]
+struct Op {
+    kind: CommandKind,
+    prefix: Vec<u8>,
+    suffix: Vec<u8>,
+    keys: KeyDist,
+    values: ValueSize,
+    ttl_ms: u64,
+    delta_max: i64,
+    fields: u32,
+    field_count: u32,
+    members: u32,
+    count: u64,
+    maxlen: Option<u64>,
+}
+
+/// Weighted choice among ops by cumulative weights.
+#[derive(Debug, Clone, Default)]
+struct Mix {
+    ops: Vec<Op>,
+    cumulative: Vec<u64>,
+    total: u64,
+}
+
+impl Mix {
+    fn push(&mut self, op: Op, weight: u32) {
+        if weight == 0 {
+            return;
+        }
+        self.total += u64::from(weight);
+        self.cumulative.push(self.total);
+        self.ops.push(op);
+    }
+
+    #[inline]
+    fn pick(&self, rng: &mut impl Rng) -> &Op {
+        if self.ops.len() == 1 {
+            return &self.ops[0];
+        }
+        let x = rng.random_range(0..self.total);
+        let i = self.cumulative.partition_point(|&c| c <= x);
+        &self.ops[i]
+    }
+}
+
+/// A compiled workload: immutable, shared by all writers.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    seed: u64,
+    writes: Mix,
+    reads: Mix,
+    /// Read weight out of `read_weight + writes.total`.
+    read_weight: u64,
+    values: ValueSize,
+}
+
+impl Workload {
+    /// Compiles a checked workload spec (see [`crate::scenario::parse`]).
+    pub fn new(spec: &WorkloadSpec) -> Workload {
+        let keys = compile_keys(&spec.keys);
+        let values = compile_values(&spec.values);
+        let mut writes = Mix::default();
+        let mut reads = Mix::default();
+        for o in spec.ops.get_ref() {
+            let op = compile_op(o, keys, values);
+            if o.command.is_write() {
+                writes.push(op, o.weight);
+            } else {
+                reads.push(op, o.weight);
+            }
+        }
+        Workload {
+            seed: spec.seed,
+            read_weight: reads.total,
+            writes,
+            reads,
+            values,
+        }
+    }
+
+    /// The seed of the sequence.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The default value size distribution (what `config.value_size` reports).
+    pub fn value_size(&self) -> ValueSize {
+        self.values
+    }
+
+    /// Fraction of a writer's commands that are reads.
+    pub fn read_fraction(&self) -> f64 {
+        self.read_weight as f64 / (self.read_weight + self.writes.total) as f64
+    }
+
+    /// Write command `n` (n >= 1) of the sequence; a fresh derivation (slower than a
+    /// [`WriterStream`], which caches): for checks and the oracle.
+    pub fn command(&self, n: Lsn) -> Command {
+        self.write_command(&mut CommandSeeds::new(self.seed), n)
+    }
+
+    /// Write command `n`, using `seeds` (which must come from this workload's seed).
+    #[inline]
+    pub fn write_command(&self, seeds: &mut CommandSeeds, n: Lsn) -> Command {
+        let mut rng = seeds.for_command(n);
+        let op = self.writes.pick(&mut rng);
+        build(op, n, &mut rng)
+    }
+
+    /// The command stream of writer `id`: its reads and its share of writes.
+    pub fn writer(&self, id: u32) -> WriterStream<'_> {
+        WriterStream {
+            workload: self,
+            seeds: CommandSeeds::new(self.seed),
+            reads: read_rng(self.seed, id),
+        }
+    }
+}
+
+/// One writer's view: decides read or write, and builds either.
+#[derive(Debug, Clone)]
+pub struct WriterStream<'w> {
+    workload: &'w Workload,
+    seeds: CommandSeeds,
+    reads: ChaCha8Rng,
+}
+
+impl WriterStream<'_> {
+    /// Whether this writer's next command is a read (drawn from its own read stream).
+    #[inline]
+    pub fn next_is_read(&mut self) -> bool {
+        let w = self.workload;
+        w.read_weight > 0
+            && self.reads.random_range(0..w.read_weight + w.writes.total) < w.read_weight
+    }
+
+    /// This writer's next read command.
+    #[inline]
+    pub fn read_command(&mut self) -> Command {
+        let op = self.workload.reads.pick(&mut self.reads);
+        let index = op.keys.sample(&mut self.reads);
+        Command::Get {
+            key: key(op, index),
+        }
+    }
+
+    /// Write command `n` of the global sequence.
+    #[inline]
+    pub fn write_command(&mut self, n: Lsn) -> Command {
+        self.workload.write_command(&mut self.seeds, n)
+    }
+}
+
+fn compile_keys(k: &KeySpec) -> KeyDist {
+    let count = *k.count.get_ref();
+    match k.distribution {
+        KeyDistributionKind::Uniform => KeyDist::Uniform { count },
+        KeyDistributionKind::Zipf => {
+            let s = k.exponent.as_ref().map(|e| *e.get_ref()).unwrap_or(1.0);
+            KeyDist::Zipf(Zipf::new(count, s))
+        }
+    }
+}
+
+fn compile_values(v: &ValueSpec) -> ValueSize {
+    let get = |s: &Option<toml::Spanned<u32>>| s.as_ref().map(|b| *b.get_ref()).unwrap_or(0);
+    match v.distribution {
+        ValueDistributionKind::Fixed => ValueSize::Fixed(get(&v.bytes)),
+        ValueDistributionKind::Uniform => ValueSize::Uniform {
+            min: get(&v.min_bytes),
+            max: get(&v.max_bytes),
+        },
+    }
+}
+
+fn compile_op(o: &OpSpec, keys: KeyDist, values: ValueSize) -> Op {
+    let num =
+        |s: &Option<toml::Spanned<u32>>, d: u32| s.as_ref().map(|v| *v.get_ref()).unwrap_or(d);
+    Op {
+        kind: o.command,
+        prefix: o
+            .key_prefix
+            .clone()
+            .unwrap_or_else(|| "key:".into())
+            .into_bytes(),
+        suffix: o.key_suffix.clone().unwrap_or_default().into_bytes(),
+        keys: o.keys.as_ref().map(compile_keys).unwrap_or(keys),
+        values: o.values.as_ref().map(compile_values).unwrap_or(values),
+        ttl_ms: o.ttl_ms.unwrap_or(DEFAULT_TTL_MS),
+        delta_max: o.delta_max.as_ref().map(|d| *d.get_ref()).unwrap_or(1),
+        fields: num(&o.fields, 1),
+        field_count: num(&o.field_count, DEFAULT_FIELD_COUNT),
+        members: num(&o.members, 1),
+        count: o.count.as_ref().map(|c| *c.get_ref()).unwrap_or(1),
+        maxlen: o.maxlen,
+    }
+}
+
+/// Appends the decimal digits of `v` to `out` without allocating.
+#[inline]
+fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+#[inline]
+fn key(op: &Op, index: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(op.prefix.len() + 20 + op.suffix.len());
+    k.extend_from_slice(&op.prefix);
+    push_decimal(&mut k, index);
+    k.extend_from_slice(&op.suffix);
+    k
+}
+
+#[inline]
+fn value(op: &Op, rng: &mut SplitMix64) -> Vec<u8> {
+    let len = op.values.sample(rng);
+    let mut v = vec![0u8; len];
+    rng.fill_bytes(&mut v);
+    v
+}
+
+fn named(prefix: &[u8], index: u64) -> Vec<u8> {
+    let mut f = Vec::with_capacity(prefix.len() + 20);
+    f.extend_from_slice(prefix);
+    push_decimal(&mut f, index);
+    f
+}
+
+fn job(n: u64, j: u64) -> Vec<u8> {
+    let mut m = named(b"job:", n);
+    m.push(b':');
+    push_decimal(&mut m, j);
+    m
+}
+
+/// Builds write command `n` of kind `op` from its generator.
+fn build(op: &Op, n: Lsn, rng: &mut SplitMix64) -> Command {
+    let key = key(op, op.keys.sample(rng));
+    match op.kind {
+        CommandKind::Set => Command::Set {
+            value: value(op, rng),
+            key,
+        },
+        CommandKind::Get => Command::Get { key },
+        CommandKind::Del => Command::Del { key },
+        CommandKind::SetNx => Command::SetNx {
+            value: value(op, rng),
+            key,
+        },
+        CommandKind::IncrBy => Command::IncrBy {
+            key,
+            delta: rng.random_range(1..=op.delta_max),
+        },
+        CommandKind::PExpireAt => Command::PExpireAt {
+            key,
+            at_ms: CLOCK_EPOCH_MS + n + op.ttl_ms,
+        },
+        CommandKind::HSet => {
+            let fields = (0..op.fields)
+                .map(|_| {
+                    (
+                        named(b"f", rng.random_range(0..u64::from(op.field_count))),
+                        value(op, rng),
+                    )
+                })
+                .collect();
+            Command::HSet { key, fields }
+        }
+        CommandKind::HDel => {
+            let fields = (0..op.fields)
+                .map(|_| named(b"f", rng.random_range(0..u64::from(op.field_count))))
+                .collect();
+            Command::HDel { key, fields }
+        }
+        CommandKind::ZAdd => {
+            // Queue semantics: the score is the enqueue "time" (n), members are unique jobs.
+            let members = (0..u64::from(op.members))
+                .map(|j| (n as f64, job(n, j)))
+                .collect();
+            Command::ZAdd { key, members }
+        }
+        CommandKind::ZRem => {
+            let members = (0..op.members)
+                .map(|_| job(rng.random_range(1..=n), 0))
+                .collect();
+            Command::ZRem { key, members }
+        }
+        CommandKind::ZPopMin => Command::ZPopMin {
+            key,
+            count: op.count,
+        },
+        CommandKind::XAdd => Command::XAdd {
+            key,
+            id: XAddId::Auto,
+            fields: vec![(b"v".to_vec(), value(op, rng))],
+            maxlen: op.maxlen,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::builtin;
+
+    #[test]
+    fn push_decimal_writes_digits() {
+        for v in [0u64, 7, 10, 12345, u64::MAX] {
+            let mut out = Vec::new();
+            push_decimal(&mut out, v);
+            assert_eq!(out, v.to_string().into_bytes());
+        }
+    }
+
+    #[test]
+    fn builtin_is_mostly_sets() {
+        let w = Workload::new(&builtin::scenario().workload);
+        assert!((w.read_fraction() - 0.2).abs() < 1e-9);
+        for n in 1..100 {
+            assert!(matches!(w.command(n), Command::Set { .. }));
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The command sequence: one global, seeded sequence of write commands (command n is a pure
+//! function of (seed, n)), plus per-writer reads.
+
+pub mod distribution;
+pub mod generator;
+pub mod rng;
+
+pub use generator::{Workload, WriterStream};
