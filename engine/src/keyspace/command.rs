@@ -1,5 +1,10 @@
 //! The command set and its replies.
 
+use super::msg;
+
+/// A field and its value (`HSET`, `XADD`).
+pub type FieldValue = (Vec<u8>, Vec<u8>);
+
 /// A stream entry id, `ms-seq`, ordered as Redis orders them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct StreamId {
@@ -19,19 +24,55 @@ pub enum XAddId {
 /// One command of the Redis-like subset. Everything but `Get` is a write and gets an LSN.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
-    Set { key: Vec<u8>, value: Vec<u8> },
-    Get { key: Vec<u8> },
-    Del { key: Vec<u8> },
-    SetNx { key: Vec<u8>, value: Vec<u8> },
-    IncrBy { key: Vec<u8>, delta: i64 },
+    Set {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Get {
+        key: Vec<u8>,
+    },
+    Del {
+        key: Vec<u8>,
+    },
+    SetNx {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    IncrBy {
+        key: Vec<u8>,
+        delta: i64,
+    },
     /// Stores an absolute expiry time (ms) as metadata; nothing expires in the background.
-    PExpireAt { key: Vec<u8>, at_ms: u64 },
-    HSet { key: Vec<u8>, fields: Vec<(Vec<u8>, Vec<u8>)> },
-    HDel { key: Vec<u8>, fields: Vec<Vec<u8>> },
-    ZAdd { key: Vec<u8>, members: Vec<(f64, Vec<u8>)> },
-    ZRem { key: Vec<u8>, members: Vec<Vec<u8>> },
-    ZPopMin { key: Vec<u8>, count: u64 },
-    XAdd { key: Vec<u8>, id: XAddId, fields: Vec<(Vec<u8>, Vec<u8>)>, maxlen: Option<u64> },
+    PExpireAt {
+        key: Vec<u8>,
+        at_ms: u64,
+    },
+    HSet {
+        key: Vec<u8>,
+        fields: Vec<(Vec<u8>, Vec<u8>)>,
+    },
+    HDel {
+        key: Vec<u8>,
+        fields: Vec<Vec<u8>>,
+    },
+    ZAdd {
+        key: Vec<u8>,
+        members: Vec<(f64, Vec<u8>)>,
+    },
+    ZRem {
+        key: Vec<u8>,
+        members: Vec<Vec<u8>>,
+    },
+    ZPopMin {
+        key: Vec<u8>,
+        count: u64,
+    },
+    XAdd {
+        key: Vec<u8>,
+        id: XAddId,
+        fields: Vec<(Vec<u8>, Vec<u8>)>,
+        maxlen: Option<u64>,
+    },
 }
 
 /// A Redis-like reply. Wrong-type use and bad arguments give [`Reply::Error`], never a panic.
@@ -67,6 +108,30 @@ impl Command {
             | Command::ZRem { key, .. }
             | Command::ZPopMin { key, .. }
             | Command::XAdd { key, .. } => key,
+        }
+    }
+
+    /// The error reply `self` gets whatever the keyspace holds, if any: an empty field or
+    /// member list, a NaN score, the `XADD` id `0-0`. [`Keyspace::apply`] checks this first,
+    /// so such a command never changes state. A writer may call it to skip logging commands
+    /// that can only fail (a NaN score also cannot be decoded).
+    ///
+    /// [`Keyspace::apply`]: super::Keyspace::apply
+    pub fn arg_error(&self) -> Option<&'static str> {
+        match self {
+            Command::HSet { fields, .. } if fields.is_empty() => Some(msg::ARITY_HSET),
+            Command::HDel { fields, .. } if fields.is_empty() => Some(msg::ARITY_HDEL),
+            Command::ZAdd { members, .. } if members.is_empty() => Some(msg::ARITY_ZADD),
+            Command::ZAdd { members, .. } if members.iter().any(|(s, _)| s.is_nan()) => {
+                Some(msg::NOT_A_FLOAT)
+            }
+            Command::ZRem { members, .. } if members.is_empty() => Some(msg::ARITY_ZREM),
+            Command::XAdd { fields, .. } if fields.is_empty() => Some(msg::ARITY_XADD),
+            Command::XAdd {
+                id: XAddId::Explicit(StreamId { ms: 0, seq: 0 }),
+                ..
+            } => Some(msg::XADD_ID_ZERO),
+            _ => None,
         }
     }
 }

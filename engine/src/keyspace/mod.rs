@@ -1,11 +1,18 @@
 //! The in-memory keyspace: strings, hashes, sorted sets and streams with Redis-like,
 //! deterministic semantics (no clock, no randomness), and the binary encoding of commands that
-//! the log stores.
+//! the log stores (`docs/command-payload.md`).
 
 mod codec;
 mod command;
+mod hash;
+pub mod msg;
 mod space;
+mod stream;
+mod zset;
 
-pub use codec::DecodeError;
-pub use command::{Command, Reply, StreamId, XAddId};
+pub use codec::{DecodeError, MAX_BLOB_LEN, MAX_COUNT};
+pub use command::{Command, FieldValue, Reply, StreamId, XAddId};
+pub use hash::Hash;
 pub use space::{Entry, Keyspace, Value};
+pub use stream::{Stream, StreamError, StreamFields};
+pub use zset::{NanScore, ZSet, format_score};

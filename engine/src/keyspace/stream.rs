@@ -1,0 +1,231 @@
+//! The stream value type: entries in id order plus the last id ever added.
+
+use std::collections::VecDeque;
+
+use super::{FieldValue, StreamId, XAddId, msg};
+
+/// The field-value pairs of one stream entry, in the order they were given.
+pub type StreamFields = Vec<FieldValue>;
+
+/// Why an entry could not be added or a stream could not be rebuilt. `Display` is the Redis
+/// error reply text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamError {
+    /// The explicit id `0-0`.
+    #[error("{}", msg::XADD_ID_ZERO)]
+    IdZero,
+    /// An id not above the last id (or, when rebuilding, ids out of order).
+    #[error("{}", msg::XADD_ID_TOO_SMALL)]
+    IdTooSmall,
+    /// An automatic id after `u64::MAX-u64::MAX`.
+    #[error("{}", msg::XADD_ID_EXHAUSTED)]
+    IdExhausted,
+    /// An entry without fields.
+    #[error("{}", msg::ARITY_XADD)]
+    NoFields,
+}
+
+/// A stream: entries with strictly increasing ids, and the last id ever added, which trimming
+/// does not lower (so a trimmed stream never reuses an id). May be empty yet exist, as in
+/// Redis after `MAXLEN 0`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stream {
+    entries: VecDeque<(StreamId, StreamFields)>,
+    last_id: StreamId,
+}
+
+impl Stream {
+    /// An empty stream whose last id is `0-0`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Rebuilds a stream (e.g. from a snapshot).
+    ///
+    /// # Errors
+    /// [`StreamError::IdTooSmall`] if the ids are not strictly increasing or any exceeds
+    /// `last_id`; [`StreamError::IdZero`] for an entry with id `0-0`;
+    /// [`StreamError::NoFields`] for an entry without fields.
+    pub fn from_parts(
+        last_id: StreamId,
+        entries: impl IntoIterator<Item = (StreamId, StreamFields)>,
+    ) -> Result<Stream, StreamError> {
+        let mut stream = Stream::new();
+        for (id, fields) in entries {
+            stream.push(id, fields)?;
+        }
+        if last_id < stream.last_id {
+            return Err(StreamError::IdTooSmall);
+        }
+        stream.last_id = last_id;
+        Ok(stream)
+    }
+
+    /// Number of entries currently held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The last id ever added (`0-0` if none), even if that entry was trimmed.
+    pub fn last_id(&self) -> StreamId {
+        self.last_id
+    }
+
+    /// Entries in id order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (StreamId, &[FieldValue])> + '_ {
+        self.entries.iter().map(|(id, f)| (*id, f.as_slice()))
+    }
+
+    /// The id the next entry would get for `id`, without adding it.
+    ///
+    /// # Errors
+    /// As [`Stream::add`], except that fields are not checked.
+    pub fn next_id(&self, id: XAddId) -> Result<StreamId, StreamError> {
+        match id {
+            XAddId::Auto => {
+                let last = self.last_id;
+                if let Some(seq) = last.seq.checked_add(1) {
+                    Ok(StreamId { ms: last.ms, seq })
+                } else if let Some(ms) = last.ms.checked_add(1) {
+                    Ok(StreamId { ms, seq: 0 })
+                } else {
+                    Err(StreamError::IdExhausted)
+                }
+            }
+            XAddId::Explicit(id) if id == StreamId::default() => Err(StreamError::IdZero),
+            XAddId::Explicit(id) if id <= self.last_id => Err(StreamError::IdTooSmall),
+            XAddId::Explicit(id) => Ok(id),
+        }
+    }
+
+    /// Appends an entry and returns its id. No change on error.
+    ///
+    /// # Errors
+    /// [`StreamError::NoFields`] for empty `fields`; [`StreamError::IdZero`],
+    /// [`StreamError::IdTooSmall`] or [`StreamError::IdExhausted`] for an unusable id.
+    pub fn add(&mut self, id: XAddId, fields: StreamFields) -> Result<StreamId, StreamError> {
+        if fields.is_empty() {
+            return Err(StreamError::NoFields);
+        }
+        let id = self.next_id(id)?;
+        self.push(id, fields)?;
+        Ok(id)
+    }
+
+    fn push(&mut self, id: StreamId, fields: StreamFields) -> Result<(), StreamError> {
+        if fields.is_empty() {
+            return Err(StreamError::NoFields);
+        }
+        if id == StreamId::default() {
+            return Err(StreamError::IdZero);
+        }
+        if id <= self.last_id {
+            return Err(StreamError::IdTooSmall);
+        }
+        self.entries.push_back((id, fields));
+        self.last_id = id;
+        Ok(())
+    }
+
+    /// Removes the oldest entries until at most `maxlen` remain; returns how many it removed.
+    /// The last id is kept.
+    pub fn trim(&mut self, maxlen: u64) -> usize {
+        let keep = usize::try_from(maxlen).unwrap_or(usize::MAX);
+        let excess = self.entries.len().saturating_sub(keep);
+        self.entries.drain(..excess);
+        excess
+    }
+
+    /// Panics unless ids are strictly increasing, non-zero, at most the last id, and every
+    /// entry has fields. O(n); for tests.
+    pub fn assert_invariants(&self) {
+        let mut prev = StreamId::default();
+        for (id, fields) in &self.entries {
+            assert!(*id > prev, "stream ids out of order");
+            assert!(!fields.is_empty(), "stream entry without fields");
+            prev = *id;
+        }
+        assert!(prev <= self.last_id, "stream entry above last id");
+    }
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(ms: u64, seq: u64) -> StreamId {
+        StreamId { ms, seq }
+    }
+
+    fn fv() -> StreamFields {
+        vec![(b"f".to_vec(), b"v".to_vec())]
+    }
+
+    #[test]
+    fn auto_ids_and_rollover() {
+        let mut s = Stream::new();
+        assert_eq!(s.add(XAddId::Auto, fv()), Ok(id(0, 1)));
+        assert_eq!(
+            s.add(XAddId::Explicit(id(5, u64::MAX)), fv()),
+            Ok(id(5, u64::MAX))
+        );
+        assert_eq!(s.add(XAddId::Auto, fv()), Ok(id(6, 0)));
+        assert_eq!(
+            s.add(XAddId::Explicit(id(u64::MAX, u64::MAX)), fv()),
+            Ok(id(u64::MAX, u64::MAX))
+        );
+        assert_eq!(s.add(XAddId::Auto, fv()), Err(StreamError::IdExhausted));
+        assert_eq!(s.len(), 4);
+        s.assert_invariants();
+    }
+
+    #[test]
+    fn trim_keeps_last_id() {
+        let mut s = Stream::new();
+        for _ in 0..3 {
+            s.add(XAddId::Auto, fv()).unwrap();
+        }
+        assert_eq!(s.trim(1), 2);
+        assert_eq!(s.iter().map(|(i, _)| i).collect::<Vec<_>>(), vec![id(0, 3)]);
+        assert_eq!(s.trim(0), 1);
+        assert!(s.is_empty());
+        assert_eq!(s.last_id(), id(0, 3));
+        assert_eq!(
+            s.add(XAddId::Explicit(id(0, 3)), fv()),
+            Err(StreamError::IdTooSmall)
+        );
+    }
+
+    #[test]
+    fn from_parts_checks_order() {
+        let ok = Stream::from_parts(id(9, 9), [(id(1, 0), fv()), (id(2, 0), fv())]).unwrap();
+        assert_eq!(ok.last_id(), id(9, 9));
+        assert_eq!(
+            Stream::from_parts(id(9, 9), [(id(2, 0), fv()), (id(1, 0), fv())]),
+            Err(StreamError::IdTooSmall)
+        );
+        assert_eq!(
+            Stream::from_parts(id(1, 0), [(id(2, 0), fv())]),
+            Err(StreamError::IdTooSmall)
+        );
+        assert_eq!(
+            Stream::from_parts(id(1, 0), [(id(0, 0), fv())]),
+            Err(StreamError::IdZero)
+        );
+        assert_eq!(
+            Stream::from_parts(id(1, 0), [(id(1, 0), vec![])]),
+            Err(StreamError::NoFields)
+        );
+    }
+}
