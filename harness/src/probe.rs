@@ -161,6 +161,23 @@ pub fn run(dir: &Path, quick: bool) -> io::Result<ProbeResult> {
     })
 }
 
+/// One quick pwrite+fdatasync case (`--quick` budget) in `dir`: ops/s for `kind` and the
+/// record size nearest `record_bytes`. `bench` runs it right before and after each `always`
+/// configuration so that `ratio_to_probe` compares figures taken moments apart.
+///
+/// # Errors
+/// Any I/O error of the loop.
+pub fn matching_iops(dir: &Path, kind: FileKind, record_bytes: f64) -> io::Result<f64> {
+    let b = budget(true);
+    let record = nearest_record(record_bytes);
+    let path = dir.join("durlab-probe-adjacent.dat");
+    let file = rawio::prepare_file(&path, kind, b.limit.ops * record as u64)?;
+    let run = rawio::pwrite_fdatasync_loop(&file, record, b.limit)?;
+    drop(file);
+    let _ = std::fs::remove_file(&path);
+    Ok(run.ops_per_sec())
+}
+
 /// The probe as a readable table.
 pub fn render(p: &ProbeResult) -> String {
     let mut out = String::new();

@@ -14,31 +14,71 @@ const SEED: u64 = 77;
 fn bench(backend: &str, tmp: &Path, probe: bool) -> Vec<Value> {
     let out = tmp.join("out");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_durlab"));
-    cmd.args(["bench", "--policy", "always,everysec", "--backend", backend, "--writers", "2", "--duration", "1"])
-        .args(["--seed", &SEED.to_string(), "--run-id", "test", "--keep", "--json", "--quiet"])
-        .arg("--dir")
-        .arg(tmp.join("data"))
-        .arg("--out")
-        .arg(&out);
+    cmd.args([
+        "bench",
+        "--policy",
+        "always,everysec",
+        "--backend",
+        backend,
+        "--writers",
+        "2",
+        "--duration",
+        "1",
+    ])
+    .args([
+        "--seed",
+        &SEED.to_string(),
+        "--run-id",
+        "test",
+        "--keep",
+        "--json",
+        "--quiet",
+    ])
+    .arg("--dir")
+    .arg(tmp.join("data"))
+    .arg("--out")
+    .arg(&out);
     if !probe {
         cmd.arg("--no-probe");
     }
     let output = cmd.output().expect("durlab runs");
-    assert!(output.status.success(), "durlab failed: {}", String::from_utf8_lossy(&output.stderr));
-    assert!(output.stderr.is_empty(), "--quiet prints nothing: {}", String::from_utf8_lossy(&output.stderr));
-    let records: Value = serde_json::from_slice(&output.stdout).expect("stdout is one JSON document");
+    assert!(
+        output.status.success(),
+        "durlab failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.stderr.is_empty(),
+        "--quiet prints nothing: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let records: Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is one JSON document");
     let records = records.as_array().expect("a JSON array").clone();
 
     // Result files: one per configuration plus run.json.
     for r in &records {
-        assert!(out.join(format!("{}.json", r["label"].as_str().unwrap())).is_file());
+        assert!(
+            out.join(format!("{}.json", r["label"].as_str().unwrap()))
+                .is_file()
+        );
     }
-    let run: Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let run: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
     assert_eq!(run["seed"], SEED);
-    for key in ["kernel", "cpu_model", "cpu_count", "memory_total_mb", "data_fs"] {
+    for key in [
+        "kernel",
+        "cpu_model",
+        "cpu_count",
+        "memory_total_mb",
+        "data_fs",
+    ] {
         assert!(!run["machine"][key].is_null(), "machine.{key}");
     }
-    assert!(run["versions"]["durlab_harness"].is_string() && run["versions"]["dependencies"]["rand"].is_string());
+    assert!(
+        run["versions"]["durlab_harness"].is_string()
+            && run["versions"]["dependencies"]["rand"].is_string()
+    );
     assert!(run["git_revision"].is_string());
     assert_eq!(run["probe"].is_null(), !probe);
     for r in &records {
@@ -51,7 +91,15 @@ fn bench(backend: &str, tmp: &Path, probe: bool) -> Vec<Value> {
 
 fn check_record(r: &Value, backend: &str, probe: bool) {
     let c = &r["config"];
-    for key in ["policy", "backend", "prealloc", "writers", "value_size", "persistence", "scenario"] {
+    for key in [
+        "policy",
+        "backend",
+        "prealloc",
+        "writers",
+        "value_size",
+        "persistence",
+        "scenario",
+    ] {
         assert!(!c[key].is_null(), "config.{key} in {r}");
     }
     assert_eq!(c["writers"], 2);
@@ -61,13 +109,28 @@ fn check_record(r: &Value, backend: &str, probe: bool) {
     if c["policy"] != "off" {
         assert_eq!(c["backend"], backend);
     }
-    let num = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} is a number in {r}"));
+    let num = |k: &str| {
+        r[k].as_f64()
+            .unwrap_or_else(|| panic!("{k} is a number in {r}"))
+    };
     assert!(num("ops") > 0.0 && num("seconds") > 0.0 && num("ops_per_sec") > 0.0);
     assert!((num("ops_per_sec") - num("ops") / num("seconds")).abs() < 1e-6 * num("ops_per_sec"));
     let lat = &r["latency_us"];
     let l = |k: &str| lat[k].as_f64().unwrap();
-    assert!(l("p50") > 0.0 && l("p50") <= l("p99") && l("p99") <= l("p999") && l("p999") <= l("max") * 1.001, "{lat}");
-    for k in ["syncs", "bytes_written", "avg_batch", "cpu_seconds", "max_rss_mb"] {
+    assert!(
+        l("p50") > 0.0
+            && l("p50") <= l("p99")
+            && l("p99") <= l("p999")
+            && l("p999") <= l("max") * 1.001,
+        "{lat}"
+    );
+    for k in [
+        "syncs",
+        "bytes_written",
+        "avg_batch",
+        "cpu_seconds",
+        "max_rss_mb",
+    ] {
         num(k);
     }
     assert!(num("max_rss_mb") > 0.0 && num("cpu_seconds") > 0.0);
@@ -90,7 +153,8 @@ fn check_record(r: &Value, backend: &str, probe: bool) {
 /// Every logged LSN n carries write command n of the workload, densely from 1.
 fn check_log(r: &Value) {
     let dir = Path::new(r["data_dir"].as_str().unwrap());
-    let logged = aof::read_commands(dir).unwrap_or_else(|e| panic!("reading the log in {}: {e}", dir.display()));
+    let logged = aof::read_commands(dir)
+        .unwrap_or_else(|e| panic!("reading the log in {}: {e}", dir.display()));
     assert!(!logged.is_empty());
     assert!(logged.len() as u64 >= r["last_lsn"].as_u64().unwrap().min(1));
     let mut scenario = builtin::scenario();
@@ -98,15 +162,26 @@ fn check_log(r: &Value) {
     let workload = Workload::new(&scenario.workload);
     for (i, (lsn, cmd)) in logged.iter().enumerate() {
         assert_eq!(*lsn, i as u64 + 1, "LSNs are dense from 1");
-        assert_eq!(*cmd, workload.command(*lsn), "LSN {lsn} carries write command {lsn}");
+        assert_eq!(
+            *cmd,
+            workload.command(*lsn),
+            "LSN {lsn} carries write command {lsn}"
+        );
     }
 }
 
 fn run_backend(backend: &str, probe: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let records = bench(backend, tmp.path(), probe);
-    let policies: Vec<&str> = records.iter().map(|r| r["config"]["policy"].as_str().unwrap()).collect();
-    assert_eq!(policies, ["always", "everysec", "off"], "matrix plus the off baseline");
+    let policies: Vec<&str> = records
+        .iter()
+        .map(|r| r["config"]["policy"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        policies,
+        ["always", "everysec", "off"],
+        "matrix plus the off baseline"
+    );
     for r in &records {
         check_record(r, backend, probe);
         if r["config"]["policy"] != "off" {
@@ -128,12 +203,21 @@ fn bench_uring_end_to_end() {
 #[test]
 fn bench_rejects_unimplemented_persistence() {
     let output = Command::new(env!("CARGO_BIN_EXE_durlab"))
-        .args(["bench", "--persistence", "snapshot", "--no-probe", "--quiet"])
+        .args([
+            "bench",
+            "--persistence",
+            "snapshot",
+            "--no-probe",
+            "--quiet",
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(err.contains("not implemented yet (snapshot issue)"), "{err}");
+    assert!(
+        err.contains("not implemented yet (snapshot issue)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -141,8 +225,15 @@ fn bench_names_scenario_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("broken.toml");
     std::fs::write(&path, "name = \"x\"\nquestion = \"q\"\nbogus = 1\n").unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_durlab")).arg("bench").arg(&path).output().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_durlab"))
+        .arg("bench")
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!output.status.success());
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(err.contains("broken.toml:3:1: field `bogus`: unknown field `bogus`"), "{err}");
+    assert!(
+        err.contains("broken.toml:3:1: field `bogus`: unknown field `bogus`"),
+        "{err}"
+    );
 }

@@ -44,23 +44,46 @@ fn shipped_scenarios_load() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
             let s = load(&path).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(path.file_stem().unwrap().to_str().unwrap(), s.name, "file name matches `name`");
+            assert_eq!(
+                path.file_stem().unwrap().to_str().unwrap(),
+                s.name,
+                "file name matches `name`"
+            );
             assert!(!s.question.is_empty());
             names.push(s.name);
         }
     }
     names.sort();
-    assert_eq!(names, ["build-queue", "crawler-counters", "event-stream", "feature-cache", "llm-gateway", "quickstart"]);
+    assert_eq!(
+        names,
+        [
+            "build-queue",
+            "crawler-counters",
+            "event-stream",
+            "feature-cache",
+            "llm-gateway",
+            "quickstart"
+        ]
+    );
 }
 
 #[test]
 fn llm_gateway_keeps_save_points_and_crash_plan() {
     let s = load(&scenarios_dir().join("llm-gateway.toml")).unwrap();
-    assert_eq!(s.snapshot.unwrap().save, vec![(3600, 1), (300, 100), (60, 10000)]);
+    assert_eq!(
+        s.snapshot.unwrap().save,
+        vec![(3600, 1), (300, 100), (60, 10000)]
+    );
     let crash = s.crash.unwrap();
     assert!(crash.faults.contains(&Fault::Kill9) && crash.faults.contains(&Fault::PowerLoss));
     assert_eq!(s.matrix.persistence, vec![Persistence::Aof]);
-    assert!(s.workload.ops.get_ref().iter().any(|o| o.command == CommandKind::PExpireAt));
+    assert!(
+        s.workload
+            .ops
+            .get_ref()
+            .iter()
+            .any(|o| o.command == CommandKind::PExpireAt)
+    );
 }
 
 #[test]
@@ -72,9 +95,16 @@ fn valid_base_parses() {
 #[test]
 fn unknown_field_names_file_line_and_field() {
     let e = error(&VALID.replace("seed = 1", "seed = 1\nsede = 2"));
-    assert_eq!((e.line, e.file.as_path()), (6, Path::new("scenarios/t.toml")));
+    assert_eq!(
+        (e.line, e.file.as_path()),
+        (6, Path::new("scenarios/t.toml"))
+    );
     assert!(e.message.contains("unknown field `sede`"), "{e}");
-    assert!(e.to_string().starts_with("scenarios/t.toml:6:1: field `workload.sede`"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("scenarios/t.toml:6:1: field `workload.sede`"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -90,7 +120,10 @@ fn wrong_type() {
     let e = error(&VALID.replace("writers = 2", "writers = \"two\""));
     assert_eq!(e.line, 6, "{e}");
     assert_eq!(e.field, "workload.writers", "{e}");
-    assert!(e.message.contains("invalid type") && e.message.contains("string"), "{e}");
+    assert!(
+        e.message.contains("invalid type") && e.message.contains("string"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -107,15 +140,23 @@ fn bad_enum_value() {
     let e = error(&VALID.replace("command = \"get\"", "command = \"gte\""));
     assert_eq!(e.line, 16, "{e}");
     assert_eq!(e.field, "workload.ops[1].command", "{e}");
-    assert!(e.message.contains("gte") && e.message.contains("expected one of"), "{e}");
+    assert!(
+        e.message.contains("gte") && e.message.contains("expected one of"),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_policy_name_in_matrix() {
-    let e = error(&format!("{VALID}\n[matrix]\npolicies = [\"always\", \"sometimes\"]\n"));
+    let e = error(&format!(
+        "{VALID}\n[matrix]\npolicies = [\"always\", \"sometimes\"]\n"
+    ));
     assert_eq!(e.field, "matrix.policies", "{e}");
     assert_eq!(e.line, 20, "{e}");
-    assert!(e.message.contains("sometimes") && e.message.contains("always, everysec, no, off"), "{e}");
+    assert!(
+        e.message.contains("sometimes") && e.message.contains("always, everysec, no, off"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -123,7 +164,10 @@ fn bad_zipf_exponent() {
     let e = error(&VALID.replace("exponent = 0.9", "exponent = -1.0"));
     assert_eq!(e.line, 8, "{e}");
     assert_eq!(e.field, "workload.keys.exponent", "{e}");
-    assert!(e.message.contains("expected a zipf exponent in (0, 10]"), "{e}");
+    assert!(
+        e.message.contains("expected a zipf exponent in (0, 10]"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -135,7 +179,11 @@ fn zipf_without_exponent() {
 
 #[test]
 fn weights_all_zero() {
-    let e = error(&VALID.replace("weight = 3", "weight = 0").replace("weight = 1", "weight = 0"));
+    let e = error(
+        &VALID
+            .replace("weight = 3", "weight = 0")
+            .replace("weight = 1", "weight = 0"),
+    );
     assert_eq!(e.field, "workload.ops", "{e}");
     assert!(e.message.contains("all weights are zero"), "{e}");
     assert!(e.line >= 11, "{e}");
@@ -173,5 +221,9 @@ fn invalid_toml_syntax() {
 #[test]
 fn unreadable_file() {
     let e = load(Path::new("/nonexistent/x.toml")).unwrap_err();
-    assert!(e.to_string().starts_with("/nonexistent/x.toml: cannot read the file"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/x.toml: cannot read the file"),
+        "{e}"
+    );
 }

@@ -5,7 +5,8 @@ use durlab_harness::scenario::{self, builtin};
 use durlab_harness::workload::Workload;
 
 fn quickstart(seed: u64) -> Workload {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/quickstart.toml");
     let mut s = scenario::load(&path).unwrap();
     s.workload.seed = seed;
     Workload::new(&s.workload)
@@ -15,7 +16,9 @@ fn all_scenarios() -> Vec<Workload> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let mut out = vec![Workload::new(&builtin::scenario().workload)];
     for e in std::fs::read_dir(dir).unwrap() {
-        out.push(Workload::new(&scenario::load(&e.unwrap().path()).unwrap().workload));
+        out.push(Workload::new(
+            &scenario::load(&e.unwrap().path()).unwrap().workload,
+        ));
     }
     out
 }
@@ -60,13 +63,29 @@ fn reads_are_per_writer_and_deterministic() {
     let w = quickstart(1);
     let draw = |id| {
         let mut s = w.writer(id);
-        (0..500).map(|_| if s.next_is_read() { Some(s.read_command()) } else { None }).collect::<Vec<_>>()
+        (0..500)
+            .map(|_| {
+                if s.next_is_read() {
+                    Some(s.read_command())
+                } else {
+                    None
+                }
+            })
+            .collect::<Vec<_>>()
     };
     assert_eq!(draw(0), draw(0));
     assert_ne!(draw(0), draw(1));
     let reads = draw(0).iter().filter(|c| c.is_some()).count();
-    assert!((100..200).contains(&reads), "{reads} reads of 500 at weight 30%");
-    assert!(draw(0).iter().flatten().all(|c| matches!(c, Command::Get { .. })));
+    assert!(
+        (100..200).contains(&reads),
+        "{reads} reads of 500 at weight 30%"
+    );
+    assert!(
+        draw(0)
+            .iter()
+            .flatten()
+            .all(|c| matches!(c, Command::Get { .. }))
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use durlab_engine::EngineConfig;
+use durlab_engine::{EngineConfig, FsyncPolicy};
 
 use super::CliError;
 use super::overrides;
@@ -71,8 +71,25 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
             Stop::After(d) => Goal::Duration(d),
             Stop::Commands(n) => Goal::Commands(n),
         };
+        let adjacent = |when: &str| -> Result<Option<f64>, CliError> {
+            if probe.is_none() || setup.policy != FsyncPolicy::Always {
+                return Ok(None);
+            }
+            let kind = probe::kind_for(setup.prealloc);
+            probe::matching_iops(work.path(), kind, workload.value_size().mean())
+                .map(Some)
+                .map_err(|e| {
+                    CliError(format!(
+                        "probe {when} {label} in {}: {e}",
+                        work.path().display()
+                    ))
+                })
+        };
+        let probe_before = adjacent("before")?;
         let mut progress = Progress::begin(mode, i + 1, setups.len(), &label, goal);
-        match bench::run(config, &workload, limits, &mut progress) {
+        let result = bench::run(config, &workload, limits, &mut progress);
+        let probe_after = adjacent("after")?;
+        match result {
             Ok(m) => {
                 progress.finish(&format!(
                     "{:.0} ops/s, p99 {:.1} us, {} syncs",
@@ -81,13 +98,11 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
                     m.stats.syncs
                 ));
                 histograms.insert(label.clone(), HistogramRecord::v2(m.latency.to_v2_base64()));
-                records.push(BenchRecord::new(
-                    setup,
-                    config_record(setup, &scenario, &workload),
-                    &run_id,
-                    workload.seed(),
-                    &m,
-                ));
+                let config = config_record(setup, &scenario, &workload);
+                let mut record = BenchRecord::new(setup, config, &run_id, workload.seed(), &m);
+                record.probe_fdatasync_iops =
+                    probe_before.zip(probe_after).map(|(a, b)| (a + b) / 2.0);
+                records.push(record);
             }
             Err(e) => {
                 progress.finish(&format!("FAILED: {e}"));

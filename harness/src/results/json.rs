@@ -51,6 +51,9 @@ pub struct BenchRecord {
     pub last_lsn: u64,
     pub ratio_to_off: Option<f64>,
     pub ratio_to_probe: Option<f64>,
+    /// The probe rate `ratio_to_probe` divides by: the mean of quick matching probes run just
+    /// before and just after this configuration (null when not applicable or `--no-probe`).
+    pub probe_fdatasync_iops: Option<f64>,
     /// Which probe figure `ratio_to_probe` divides by (`append_64`, ...), when it applies.
     pub probe_case: Option<String>,
     pub data_dir: String,
@@ -92,6 +95,7 @@ impl BenchRecord {
             ratio_to_off: None,
             ratio_to_probe: None,
             probe_case: None,
+            probe_fdatasync_iops: None,
             data_dir: m.data_dir.display().to_string(),
         }
     }

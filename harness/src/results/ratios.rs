@@ -13,7 +13,8 @@ use crate::probe::{self, ProbeResult};
 /// `ratio_to_off` divides by the `off` run with the same backend and preallocation if there is
 /// one, else by the first `off` run. `ratio_to_probe` applies to policy `always` only (the
 /// only policy whose acknowledgements wait for fdatasync) and divides by the probe's
-/// fdatasync rate for the matching file layout (write commands per second over it, since reads
+/// fdatasync rate for the matching file layout (the adjacent probe in `probe_fdatasync_iops`
+/// when measured, else the run-start probe) (write commands per second over it, since reads
 /// never sync) and the record size nearest the mean value size.
 pub fn apply(records: &mut [BenchRecord], probe: Option<&ProbeResult>) {
     let off: Vec<(String, String, f64)> = records
@@ -41,9 +42,12 @@ pub fn apply(records: &mut [BenchRecord], probe: Option<&ProbeResult>) {
             continue;
         };
         let kind = probe::kind_for(prealloc);
-        let rate = p.fdatasync_iops.get(kind, r.config.value_size);
+        let rate = r
+            .probe_fdatasync_iops
+            .unwrap_or_else(|| p.fdatasync_iops.get(kind, r.config.value_size));
         if rate > 0.0 {
             r.ratio_to_probe = Some(r.writes_per_sec / rate);
+            r.probe_fdatasync_iops = Some(rate);
             let size = if probe::nearest_record(r.config.value_size) == 64 {
                 "64"
             } else {
