@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use durlab_engine::rawio::{self, FileKind, Limit};
 use durlab_engine::{BackendKind, Command, Engine, EngineConfig, FsyncPolicy, Prealloc};
 
@@ -43,10 +43,24 @@ struct Rig {
 }
 
 impl Rig {
-    fn new(policy: FsyncPolicy, backend: BackendKind, prealloc: Prealloc, record_bytes: usize) -> Rig {
-        let mut config = EngineConfig::new("").policy(policy).backend(backend).prealloc(prealloc);
+    fn new(
+        policy: FsyncPolicy,
+        backend: BackendKind,
+        prealloc: Prealloc,
+        record_bytes: usize,
+    ) -> Rig {
+        let mut config = EngineConfig::new("")
+            .policy(policy)
+            .backend(backend)
+            .prealloc(prealloc);
         config.everysec_interval_ms = 1000;
-        let mut rig = Rig { config, engine: None, _dir: None, value: vec![0xA5; value_len(record_bytes)], n: 0 };
+        let mut rig = Rig {
+            config,
+            engine: None,
+            _dir: None,
+            value: vec![0xA5; value_len(record_bytes)],
+            n: 0,
+        };
         rig.rotate();
         rig
     }
@@ -61,7 +75,10 @@ impl Rig {
 
     fn command(&mut self) -> Command {
         self.n += 1;
-        Command::Set { key: format!("key:{}", self.n % 100_000).into_bytes(), value: self.value.clone() }
+        Command::Set {
+            key: format!("key:{}", self.n % 100_000).into_bytes(),
+            value: self.value.clone(),
+        }
     }
 
     /// Runs `iters` acknowledged SETs from `writers` threads; returns the timed part.
@@ -70,7 +87,8 @@ impl Rig {
         let mut left = iters;
         while left > 0 {
             let engine = self.engine.clone().expect("engine");
-            let room = ROTATE_BYTES.saturating_sub(engine.stats().bytes_written) / (self.value.len() as u64 + 32);
+            let room = ROTATE_BYTES.saturating_sub(engine.stats().bytes_written)
+                / (self.value.len() as u64 + 32);
             if room == 0 {
                 self.rotate();
                 continue;
@@ -120,7 +138,10 @@ fn raw(kind: FileKind, record_bytes: usize, synced: bool, iters: u64) -> Duratio
     while left > 0 {
         let n = left.min((ROTATE_BYTES / record_bytes as u64).max(1));
         let file = rawio::prepare_file(&path, kind, 64 << 20).expect("prepare");
-        let limit = Limit { ops: n, duration: Duration::from_secs(3600) };
+        let limit = Limit {
+            ops: n,
+            duration: Duration::from_secs(3600),
+        };
         let run = if synced {
             rawio::pwrite_fdatasync_loop(&file, record_bytes, limit)
         } else {
@@ -134,12 +155,19 @@ fn raw(kind: FileKind, record_bytes: usize, synced: bool, iters: u64) -> Duratio
 }
 
 fn bench_dir() -> std::path::PathBuf {
-    std::env::var_os("DURLAB_BENCH_DIR").map(Into::into).unwrap_or_else(std::env::temp_dir)
+    std::env::var_os("DURLAB_BENCH_DIR")
+        .map(Into::into)
+        .unwrap_or_else(std::env::temp_dir)
 }
 
-fn configure<'a>(c: &'a mut Criterion, name: &str) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
+fn configure<'a>(
+    c: &'a mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
     let mut g = c.benchmark_group(name);
-    g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
     g
 }
 
@@ -219,10 +247,17 @@ fn build_log(config: &EngineConfig, bytes: u64) -> u64 {
     let mut n = 0u64;
     while engine.stats().bytes_written < bytes {
         n += 1;
-        engine.execute(Command::Set { key: format!("key:{}", n % 50_000).into_bytes(), value: value.clone() }).expect("set");
+        engine
+            .execute(Command::Set {
+                key: format!("key:{}", n % 50_000).into_bytes(),
+                value: value.clone(),
+            })
+            .expect("set");
     }
     engine.sync().expect("sync");
-    std::fs::metadata(Path::new(&config.dir).join(durlab_engine::aof::LOG_FILE_NAME)).expect("stat").len()
+    std::fs::metadata(Path::new(&config.dir).join(durlab_engine::aof::LOG_FILE_NAME))
+        .expect("stat")
+        .len()
 }
 
 criterion_group!(benches, append, writers, replay);

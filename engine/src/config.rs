@@ -88,7 +88,10 @@ impl fmt::Debug for EngineConfig {
             .field("everysec_interval_ms", &self.everysec_interval_ms)
             .field("everysec_max_lag_ms", &self.everysec_max_lag_ms)
             .field("max_record_bytes", &self.max_record_bytes)
-            .field("backend_override", &self.backend_override.as_ref().map(|b| b.name()))
+            .field(
+                "backend_override",
+                &self.backend_override.as_ref().map(|b| b.name()),
+            )
             .finish()
     }
 }

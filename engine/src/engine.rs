@@ -1,13 +1,14 @@
 //! [`Engine`]: keyspace + log under one durability policy.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::Lsn;
 use crate::aof::syncer::{self, StopSignal};
 use crate::aof::writer::{Log, LogState};
 use crate::aof::{self, LOG_FILE_NAME};
@@ -17,7 +18,6 @@ use crate::error::{Error, Result};
 use crate::keyspace::{Command, Keyspace, Reply};
 use crate::recovery::{self, LogPosition, RecoveryReport};
 use crate::stats::Stats;
-use crate::Lsn;
 
 /// The outcome of one command: its reply and, for write commands, the LSN it was logged under.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +70,9 @@ impl Drop for Inner {
 ///
 /// Every write command (anything but `GET`), including one whose reply is an error such as
 /// WRONGTYPE, gets the next LSN and a log record: replay reproduces the same reply and the
-/// same (unchanged) state, and LSN n stays the n-th write a driver issued.
+/// same (unchanged) state, and LSN n stays the n-th write a driver issued. Only a command whose
+/// arguments are malformed in themselves ([`Command::arg_error`]: empty field list, NaN score,
+/// XADD id 0-0) is answered with an error reply and no LSN.
 #[derive(Debug, Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -90,7 +92,14 @@ impl Engine {
         let mut keyspace = Keyspace::new();
         let mut report = RecoveryReport::default();
         let (log, pos) = if config.policy == FsyncPolicy::Off {
-            (None, LogPosition { next_offset: 0, file_len: 0, last_lsn: 0 })
+            (
+                None,
+                LogPosition {
+                    next_offset: 0,
+                    file_len: 0,
+                    last_lsn: 0,
+                },
+            )
         } else {
             let backend = match &config.backend_override {
                 Some(b) => b.clone(),
@@ -105,7 +114,11 @@ impl Engine {
             log.preallocate_initial(&mut state)?;
         }
         let shared = Arc::new(Shared {
-            core: Mutex::new(Core { keyspace, last_lsn: pos.last_lsn, log: state }),
+            core: Mutex::new(Core {
+                keyspace,
+                last_lsn: pos.last_lsn,
+                log: state,
+            }),
             log,
             last_lsn: AtomicU64::new(pos.last_lsn),
             config,
@@ -115,16 +128,27 @@ impl Engine {
             let (shared, stop) = (shared.clone(), stop.clone());
             let dir = shared.config.dir.clone();
             let interval = Duration::from_millis(shared.config.everysec_interval_ms.max(1));
-            let spawned = std::thread::Builder::new().name("durlab-everysec".into()).spawn(move || {
-                let log = shared.log.as_ref().expect("everysec has a log");
-                syncer::run(log, &shared.core, &stop, interval);
-            });
+            let spawned = std::thread::Builder::new()
+                .name("durlab-everysec".into())
+                .spawn(move || {
+                    let log = shared.log.as_ref().expect("everysec has a log");
+                    syncer::run(log, &shared.core, &stop, interval);
+                });
             Some(spawned.map_err(|e| Error::io("spawn everysec thread for", dir, None, e))?)
         } else {
             None
         };
         report.duration = started.elapsed();
-        Ok((Engine { inner: Arc::new(Inner { shared, stop, syncer }) }, report))
+        Ok((
+            Engine {
+                inner: Arc::new(Inner {
+                    shared,
+                    stop,
+                    syncer,
+                }),
+            },
+            report,
+        ))
     }
 
     /// Executes `cmd`; returns once it is acknowledged under the configured policy.
@@ -160,18 +184,32 @@ impl Engine {
         let lsn = core.last_lsn + 1;
         let cmd = make(lsn);
         if !cmd.is_write() {
-            return Ok(Ack { reply: core.keyspace.apply(&cmd), lsn: None });
+            return Ok(Ack {
+                reply: core.keyspace.apply(&cmd),
+                lsn: None,
+            });
+        }
+        if let Some(err) = cmd.arg_error() {
+            // Malformed whatever the state (e.g. a NaN score): rejected like Redis rejects a
+            // bad argument list, before it is logged, so the log holds only decodable commands.
+            return Ok(Ack {
+                reply: Reply::Error(err.to_string()),
+                lsn: None,
+            });
         }
         if let Some(log) = &shared.log {
             log.append(&mut core.log, lsn, &cmd)?;
         }
-        let reply = core.keyspace.apply(&cmd);
+        let reply = core.keyspace.apply_owned(cmd);
         core.last_lsn = lsn;
         shared.last_lsn.store(lsn, Ordering::Release);
         if let Some(log) = &shared.log {
             log.acknowledge(&mut core, lsn)?;
         }
-        Ok(Ack { reply, lsn: Some(lsn) })
+        Ok(Ack {
+            reply,
+            lsn: Some(lsn),
+        })
     }
 
     /// Highest LSN assigned so far (acknowledged, or about to be).
@@ -204,7 +242,12 @@ impl Engine {
 
     /// Counters since open.
     pub fn stats(&self) -> Stats {
-        self.inner.shared.log.as_ref().map(|l| l.counters.snapshot()).unwrap_or_default()
+        self.inner
+            .shared
+            .log
+            .as_ref()
+            .map(|l| l.counters.snapshot())
+            .unwrap_or_default()
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -228,7 +271,9 @@ fn open_log(
     if !dir.exists() {
         std::fs::create_dir_all(dir).map_err(|e| Error::io("mkdir", dir, None, e))?;
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            backend.sync_dir(parent).map_err(|e| Error::io("fsync dir", parent, None, e))?;
+            backend
+                .sync_dir(parent)
+                .map_err(|e| Error::io("fsync dir", parent, None, e))?;
         }
     }
     let path = dir.join(LOG_FILE_NAME);
@@ -242,7 +287,11 @@ fn open_log(
             let file = aof::create_log(backend, &path, 0)?;
             report.created = true;
             let end = aof::FIRST_RECORD_OFFSET;
-            let pos = LogPosition { next_offset: end, file_len: end, last_lsn: 0 };
+            let pos = LogPosition {
+                next_offset: end,
+                file_len: end,
+                last_lsn: 0,
+            };
             Ok((Log::new(file, path, config, pos), pos))
         }
         Err(e) => Err(Error::io("open", &path, None, e)),

@@ -60,7 +60,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Wraps an I/O error with the operation, file and offset it happened at; ENOSPC and
     /// EDQUOT become [`Error::DiskFull`].
-    pub fn io(op: &'static str, path: impl Into<PathBuf>, offset: Option<u64>, source: io::Error) -> Self {
+    pub fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+        offset: Option<u64>,
+        source: io::Error,
+    ) -> Self {
         let path = path.into();
         match source.raw_os_error() {
             Some(libc::ENOSPC) | Some(libc::EDQUOT) => Error::DiskFull {
@@ -69,7 +74,12 @@ impl Error {
                 offset: offset.unwrap_or(0),
                 source,
             },
-            _ => Error::Io { op, path, offset, source },
+            _ => Error::Io {
+                op,
+                path,
+                offset,
+                source,
+            },
         }
     }
 

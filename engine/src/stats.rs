@@ -22,7 +22,11 @@ pub struct Stats {
 impl Stats {
     /// Average records per write call (group commit / batching factor); 0 with no writes.
     pub fn batch_records_avg(&self) -> f64 {
-        if self.write_batches == 0 { 0.0 } else { self.records as f64 / self.write_batches as f64 }
+        if self.write_batches == 0 {
+            0.0
+        } else {
+            self.records as f64 / self.write_batches as f64
+        }
     }
 }
 

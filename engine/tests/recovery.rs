@@ -53,7 +53,11 @@ fn truncation_at_every_byte_recovers_a_prefix(kind: BackendKind) {
         let (engine, report) = open(&config(dir.path(), kind, FsyncPolicy::Always));
         let whole = ends.iter().filter(|&&e| e <= cut).count() as u64 - 1;
         assert_eq!(report.recovered_lsn, whole, "cut at {cut}");
-        assert_eq!(engine.read(dump), dump(&expected_after(whole)), "cut at {cut}");
+        assert_eq!(
+            engine.read(dump),
+            dump(&expected_after(whole)),
+            "cut at {cut}"
+        );
         let boundary = ends[whole as usize];
         let cut_bytes = &full[boundary..cut];
         if cut_bytes.iter().all(|&b| b == 0) {
@@ -61,7 +65,10 @@ fn truncation_at_every_byte_recovers_a_prefix(kind: BackendKind) {
             assert!(report.quarantine_path.is_none());
         } else {
             assert_kept(&report, cut_bytes);
-            assert_eq!(fs::metadata(log_path(dir.path())).unwrap().len(), boundary as u64);
+            assert_eq!(
+                fs::metadata(log_path(dir.path())).unwrap().len(),
+                boundary as u64
+            );
         }
     }
 }
@@ -80,7 +87,7 @@ fn zero_tail_is_clean_end(kind: BackendKind) {
     assert_eq!(report.tail_bytes_discarded, 0);
     assert!(report.quarantine_path.is_none());
     // Appends continue right after the last record, over the zeros.
-    engine.execute_next(|lsn| command(lsn)).unwrap();
+    engine.execute_next(command).unwrap();
     drop(engine);
     let (_, report) = open(&cfg);
     assert_eq!(report.recovered_lsn, 31);
@@ -100,7 +107,11 @@ fn prealloc_modes_recover(kind: BackendKind) {
                 assert_eq!(stats.prealloc_bytes, 0);
             } else {
                 assert!(stats.prealloc_bytes > 0, "{prealloc:?}");
-                assert_eq!(file_len % cfg.prealloc_chunk_bytes, 0, "{prealloc:?} keeps whole chunks");
+                assert_eq!(
+                    file_len % cfg.prealloc_chunk_bytes,
+                    0,
+                    "{prealloc:?} keeps whole chunks"
+                );
             }
             let (engine, report) = open(&cfg);
             assert_eq!(report.recovered_lsn, 500, "{prealloc:?} {policy:?}");
@@ -121,12 +132,26 @@ fn damage_in_middle_refused_then_cut_when_lenient(kind: BackendKind) {
     bytes[flip] ^= 0x40;
     fs::write(&path, &bytes).unwrap();
     let err = Engine::open(cfg.clone()).expect_err("strict recovery must refuse");
-    let Error::Corrupt { path: p, offset, reason } = &err else { panic!("expected Corrupt, got {err}") };
+    let Error::Corrupt {
+        path: p,
+        offset,
+        reason,
+    } = &err
+    else {
+        panic!("expected Corrupt, got {err}")
+    };
     assert_eq!(p, &path);
-    assert!(*offset as usize <= flip && flip - (*offset as usize) < 200, "offset {offset} near flip {flip}");
+    assert!(
+        *offset as usize <= flip && flip - (*offset as usize) < 200,
+        "offset {offset} near flip {flip}"
+    );
     assert!(reason.contains("damage in the middle"), "{reason}");
     assert!(err.to_string().contains(&path.display().to_string()));
-    assert_eq!(fs::read(&path).unwrap(), bytes, "a refused recovery changes nothing");
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        bytes,
+        "a refused recovery changes nothing"
+    );
 
     let (engine, report) = open(&cfg.clone().recovery(RecoveryMode::Lenient));
     let r = report.recovered_lsn;
@@ -156,7 +181,7 @@ fn appends_continue_after_cut(kind: BackendKind) {
     let (engine, report) = open(&cfg);
     assert_eq!(report.recovered_lsn, 9);
     for i in 10..=20 {
-        assert_eq!(engine.execute_next(|lsn| command(lsn)).unwrap().lsn, Some(i));
+        assert_eq!(engine.execute_next(command).unwrap().lsn, Some(i));
     }
     drop(engine);
     let (engine, report) = open(&cfg);
@@ -191,7 +216,7 @@ fn bad_header_refused_blank_file_reinitialised(kind: BackendKind) {
         let (engine, report) = open(&cfg);
         assert!(report.created);
         assert_eq!(report.recovered_lsn, 0);
-        engine.execute_next(|lsn| command(lsn)).unwrap();
+        engine.execute_next(command).unwrap();
         drop(engine);
         assert_eq!(open(&cfg).1.recovered_lsn, 1);
     }

@@ -31,7 +31,9 @@ impl FileHeader {
     /// A description of the first check that failed (magic, version, checksum, flags).
     pub fn decode(buf: &[u8]) -> Result<FileHeader, String> {
         let Some(buf) = buf.get(..FILE_HEADER_BYTES) else {
-            return Err(format!("file shorter than its {FILE_HEADER_BYTES}-byte header"));
+            return Err(format!(
+                "file shorter than its {FILE_HEADER_BYTES}-byte header"
+            ));
         };
         if buf[0..8] != MAGIC {
             return Err("bad magic (not a durlab log file)".into());
@@ -42,12 +44,16 @@ impl FileHeader {
         }
         let version = u32::from_le_bytes(buf[8..12].try_into().expect("4 bytes"));
         if version != VERSION {
-            return Err(format!("unsupported log format version {version} (expected {VERSION})"));
+            return Err(format!(
+                "unsupported log format version {version} (expected {VERSION})"
+            ));
         }
         let flags = u32::from_le_bytes(buf[12..16].try_into().expect("4 bytes"));
         if flags != 0 {
             return Err(format!("unknown header flags {flags:#x}"));
         }
-        Ok(FileHeader { base_lsn: u64::from_le_bytes(buf[16..24].try_into().expect("8 bytes")) })
+        Ok(FileHeader {
+            base_lsn: u64::from_le_bytes(buf[16..24].try_into().expect("8 bytes")),
+        })
     }
 }

@@ -11,12 +11,12 @@ pub(crate) mod writer;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::backend::{open_backend, Backend, BackendFile, OpenMode};
+use crate::Lsn;
+use crate::backend::{Backend, BackendFile, OpenMode, open_backend};
 use crate::config::BackendKind;
 use crate::error::{Error, Result};
 use crate::keyspace::Command;
-use crate::Lsn;
-use file_header::{FileHeader, FILE_HEADER_BYTES};
+use file_header::{FILE_HEADER_BYTES, FileHeader};
 use scan::{Scanner, Step};
 
 /// File name of the single log inside the data directory (persistence mode `aof`).
@@ -27,12 +27,21 @@ pub const LOG_FILE_NAME: &str = "durlab.aof";
 ///
 /// # Errors
 /// I/O failures, or `AlreadyExists` if the file exists.
-pub(crate) fn create_log(backend: &dyn Backend, path: &Path, base_lsn: Lsn) -> Result<Arc<dyn BackendFile>> {
-    let file = backend.open(path, OpenMode::CreateNew).map_err(|e| Error::io("create", path, None, e))?;
+pub(crate) fn create_log(
+    backend: &dyn Backend,
+    path: &Path,
+    base_lsn: Lsn,
+) -> Result<Arc<dyn BackendFile>> {
+    let file = backend
+        .open(path, OpenMode::CreateNew)
+        .map_err(|e| Error::io("create", path, None, e))?;
     let header = FileHeader { base_lsn }.encode();
-    file.write_all_at_sync(&header, 0).map_err(|e| Error::io("write+fdatasync", path, Some(0), e))?;
+    file.write_all_at_sync(&header, 0)
+        .map_err(|e| Error::io("write+fdatasync", path, Some(0), e))?;
     let dir = path.parent().unwrap_or(Path::new("."));
-    backend.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, None, e))?;
+    backend
+        .sync_dir(dir)
+        .map_err(|e| Error::io("fsync dir", dir, None, e))?;
     Ok(file)
 }
 
@@ -48,14 +57,23 @@ pub const FIRST_RECORD_OFFSET: u64 = FILE_HEADER_BYTES as u64;
 pub fn read_commands(dir: &Path) -> Result<Vec<(Lsn, Command)>> {
     let path = dir.join(LOG_FILE_NAME);
     let backend = open_backend(BackendKind::Pwrite)?;
-    let file = backend.open(&path, OpenMode::Existing).map_err(|e| Error::io("open", &path, None, e))?;
-    let corrupt = |offset, reason| Error::Corrupt { path: path.clone(), offset, reason };
+    let file = backend
+        .open(&path, OpenMode::Existing)
+        .map_err(|e| Error::io("open", &path, None, e))?;
+    let corrupt = |offset, reason| Error::Corrupt {
+        path: path.clone(),
+        offset,
+        reason,
+    };
     let (mut scanner, header) = Scanner::open(file.as_ref(), u32::MAX)
         .map_err(|e| Error::io("read", &path, Some(0), e))?
         .map_err(|reason| corrupt(0, reason))?;
     let mut out = Vec::new();
     let mut expected = header.base_lsn + 1;
-    while let Step::Record { offset, record } = scanner.next_step().map_err(|e| Error::io("read", &path, None, e))? {
+    while let Step::Record { offset, record } = scanner
+        .next_step()
+        .map_err(|e| Error::io("read", &path, None, e))?
+    {
         if record.lsn != expected {
             break;
         }

@@ -16,8 +16,8 @@ use crate::error::{Error, Result};
 /// Zeros written per call when filling a chunk.
 const ZERO_WRITE_BYTES: usize = 1 << 20;
 
-/// Extends the file so it covers at least `need_end`, from its current preallocated end
-/// `prealloc_end`, in whole chunks. Returns the new preallocated end and the bytes added.
+/// Extends the file from its preallocated end `prealloc_end` to the first chunk boundary at or
+/// after `need_end`. Returns the new preallocated end and the bytes added.
 ///
 /// # Errors
 /// I/O failures (ENOSPC as [`Error::DiskFull`]); the caller poisons itself.
@@ -33,8 +33,7 @@ pub(crate) fn extend(
         return Ok((prealloc_end, 0));
     }
     let chunk = chunk_bytes.max(1);
-    let chunks = (need_end - prealloc_end).div_ceil(chunk);
-    let new_end = prealloc_end + chunks * chunk;
+    let new_end = need_end.div_ceil(chunk) * chunk;
     match mode {
         Prealloc::None => unreachable!("returned above"),
         Prealloc::Fallocate => file
@@ -45,10 +44,12 @@ pub(crate) fn extend(
             let mut at = prealloc_end;
             while at < new_end {
                 let n = zeros.len().min((new_end - at) as usize);
-                file.write_all_at(&zeros[..n], at).map_err(|e| Error::io("pwrite", path, Some(at), e))?;
+                file.write_all_at(&zeros[..n], at)
+                    .map_err(|e| Error::io("pwrite", path, Some(at), e))?;
                 at += n as u64;
             }
-            file.sync_data().map_err(|e| Error::io("fdatasync", path, None, e))?;
+            file.sync_data()
+                .map_err(|e| Error::io("fdatasync", path, None, e))?;
         }
     }
     Ok((new_end, new_end - prealloc_end))

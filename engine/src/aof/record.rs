@@ -5,8 +5,8 @@
 //! preallocated (zero-filled) region reads, and recovery treats it as the clean end of the log.
 //! Byte layout: `docs/format.md`.
 
-use crate::keyspace::Command;
 use crate::Lsn;
+use crate::keyspace::Command;
 
 /// Bytes before the payload.
 pub const RECORD_HEADER_BYTES: usize = 16;
@@ -53,15 +53,24 @@ impl RawRecord<'_> {
 ///
 /// # Errors
 /// Returns the payload length, leaving `out` unchanged, when it exceeds `max_payload_bytes`.
-pub fn encode(out: &mut Vec<u8>, lsn: Lsn, cmd: &Command, max_payload_bytes: u32) -> Result<(), usize> {
+pub fn encode(
+    out: &mut Vec<u8>,
+    lsn: Lsn,
+    cmd: &Command,
+    max_payload_bytes: u32,
+) -> Result<(), usize> {
+    let len = cmd.encoded_len();
+    if len == 0 || len > max_payload_bytes as usize {
+        return Err(len);
+    }
     let start = out.len();
     out.extend_from_slice(&[0u8; RECORD_HEADER_BYTES]);
     cmd.encode(out);
-    let len = out.len() - start - RECORD_HEADER_BYTES;
-    if len == 0 || len > max_payload_bytes as usize {
-        out.truncate(start);
-        return Err(len);
-    }
+    debug_assert_eq!(
+        out.len() - start - RECORD_HEADER_BYTES,
+        len,
+        "encoded_len must match encode"
+    );
     let frame = &mut out[start..];
     frame[0..4].copy_from_slice(&(len as u32).to_le_bytes());
     frame[8..16].copy_from_slice(&lsn.to_le_bytes());
@@ -98,12 +107,16 @@ pub fn decode(buf: &[u8], max_payload_bytes: u32) -> Result<RawRecord<'_>, Recor
         return Err(RecordFault::BadChecksum);
     }
     let lsn = u64::from_le_bytes(frame[8..16].try_into().expect("8 bytes"));
-    Ok(RawRecord { lsn, payload: &frame[RECORD_HEADER_BYTES..] })
+    Ok(RawRecord {
+        lsn,
+        payload: &frame[RECORD_HEADER_BYTES..],
+    })
 }
 
 /// The LSN field of a header, read without verifying anything (for cheap filtering).
 pub fn peek_lsn(buf: &[u8]) -> Option<Lsn> {
-    buf.get(8..16).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+    buf.get(8..16)
+        .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
 }
 
 #[cfg(test)]
@@ -111,7 +124,10 @@ mod tests {
     use super::*;
 
     fn set(n: u8) -> Command {
-        Command::Set { key: vec![b'k', n], value: vec![n; n as usize] }
+        Command::Set {
+            key: vec![b'k', n],
+            value: vec![n; n as usize],
+        }
     }
 
     #[test]
@@ -122,10 +138,16 @@ mod tests {
         let first = decode(&buf, 1 << 20).unwrap();
         assert_eq!(first.lsn, 7);
         assert_eq!(Command::decode(first.payload).unwrap(), set(3));
-        assert_eq!(u32::from_le_bytes(buf[0..4].try_into().unwrap()) as usize, first.payload.len());
+        assert_eq!(
+            u32::from_le_bytes(buf[0..4].try_into().unwrap()) as usize,
+            first.payload.len()
+        );
         assert_eq!(peek_lsn(&buf), Some(7));
         let second = decode(&buf[first.encoded_len()..], 1 << 20).unwrap();
-        assert_eq!((second.lsn, Command::decode(second.payload).unwrap()), (8, set(200)));
+        assert_eq!(
+            (second.lsn, Command::decode(second.payload).unwrap()),
+            (8, set(200))
+        );
     }
 
     #[test]
@@ -136,7 +158,10 @@ mod tests {
             for bit in 0..8 {
                 let mut bad = buf.clone();
                 bad[byte] ^= 1 << bit;
-                assert!(decode(&bad, 1 << 20).is_err(), "flip of bit {bit} in byte {byte} went unnoticed");
+                assert!(
+                    decode(&bad, 1 << 20).is_err(),
+                    "flip of bit {bit} in byte {byte} went unnoticed"
+                );
             }
         }
     }
@@ -146,7 +171,11 @@ mod tests {
         let mut buf = Vec::new();
         encode(&mut buf, 1, &set(50), 1 << 20).unwrap();
         for len in 0..buf.len() {
-            assert_eq!(decode(&buf[..len], 1 << 20), Err(RecordFault::Truncated), "prefix of {len} bytes");
+            assert_eq!(
+                decode(&buf[..len], 1 << 20),
+                Err(RecordFault::Truncated),
+                "prefix of {len} bytes"
+            );
         }
     }
 
@@ -158,7 +187,11 @@ mod tests {
         assert!(matches!(decode(&buf, 50), Err(RecordFault::BadLength(_))));
         let before = buf.len();
         assert!(encode(&mut buf, 2, &set(100), 50).is_err());
-        assert_eq!(buf.len(), before, "a rejected record leaves the buffer unchanged");
+        assert_eq!(
+            buf.len(),
+            before,
+            "a rejected record leaves the buffer unchanged"
+        );
     }
 
     proptest::proptest! {

@@ -2,9 +2,9 @@
 
 use std::io;
 
-use super::file_header::{FileHeader, FILE_HEADER_BYTES};
-use super::record::{self, RawRecord, RecordFault, RECORD_HEADER_BYTES};
-use crate::backend::{read_exact_at, BackendFile};
+use super::file_header::{FILE_HEADER_BYTES, FileHeader};
+use super::record::{self, RECORD_HEADER_BYTES, RawRecord, RecordFault};
+use crate::backend::{BackendFile, read_exact_at};
 
 /// Bytes read per refill: large enough that replay runs at memory speed.
 const CHUNK_BYTES: usize = 4 << 20;
@@ -16,7 +16,10 @@ pub enum Step<'a> {
     Record { offset: u64, record: RawRecord<'a> },
     /// The bytes at `offset` are not a valid record (`offset` may equal the file length for a
     /// log that ends exactly after its last record: then `fault` is `None`).
-    End { offset: u64, fault: Option<RecordFault> },
+    End {
+        offset: u64,
+        fault: Option<RecordFault>,
+    },
 }
 
 /// Reads records front to back. The caller checks LSN continuity and decodes payloads.
@@ -83,25 +86,47 @@ impl<'f> Scanner<'f> {
     pub fn next_step(&mut self) -> io::Result<Step<'_>> {
         let offset = self.offset();
         if offset == self.file_len {
-            return Ok(Step::End { offset, fault: None });
+            return Ok(Step::End {
+                offset,
+                fault: None,
+            });
         }
         if !self.fill(RECORD_HEADER_BYTES)? {
-            return Ok(Step::End { offset, fault: Some(RecordFault::Truncated) });
+            return Ok(Step::End {
+                offset,
+                fault: Some(RecordFault::Truncated),
+            });
         }
-        let len = u32::from_le_bytes(self.buf[self.pos..self.pos + 4].try_into().expect("4 bytes"));
+        let len = u32::from_le_bytes(
+            self.buf[self.pos..self.pos + 4]
+                .try_into()
+                .expect("4 bytes"),
+        );
         if len == 0 || len > self.max_payload_bytes {
-            return Ok(Step::End { offset, fault: Some(RecordFault::BadLength(len)) });
+            return Ok(Step::End {
+                offset,
+                fault: Some(RecordFault::BadLength(len)),
+            });
         }
         if !self.fill(RECORD_HEADER_BYTES + len as usize)? {
-            return Ok(Step::End { offset, fault: Some(RecordFault::Truncated) });
+            return Ok(Step::End {
+                offset,
+                fault: Some(RecordFault::Truncated),
+            });
         }
         let start = self.pos;
         match record::decode(&self.buf[start..], self.max_payload_bytes) {
             Ok(rec) => {
                 self.pos += rec.encoded_len();
-                Ok(Step::Record { offset, record: rec })
+                Ok(Step::Record {
+                    offset,
+                    record: rec,
+                })
             }
-            Err(fault) => Ok(Step::End { offset, fault: Some(fault) }),
+            Err(fault) => Ok(Step::End {
+                offset,
+                fault: Some(fault),
+            }),
         }
     }
 
@@ -118,10 +143,16 @@ impl<'f> Scanner<'f> {
         self.buf.drain(..self.pos);
         self.buf_offset += self.pos as u64;
         self.pos = 0;
-        let want = (need - available).max(CHUNK_BYTES).min(remaining_in_file as usize);
+        let want = (need - available)
+            .max(CHUNK_BYTES)
+            .min(remaining_in_file as usize);
         let old = self.buf.len();
         self.buf.resize(old + want, 0);
-        read_exact_at(self.file, &mut self.buf[old..], self.buf_offset + old as u64)?;
+        read_exact_at(
+            self.file,
+            &mut self.buf[old..],
+            self.buf_offset + old as u64,
+        )?;
         self.bytes_read += want as u64;
         Ok(true)
     }

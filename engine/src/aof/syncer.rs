@@ -32,7 +32,12 @@ impl StopSignal {
 
 /// Runs until stopped or until a sync fails (which poisons the log: a failed fsync is never
 /// retried). `log` and `core` are the engine's.
-pub(crate) fn run<C: AsMut<LogState>>(log: &Log, core: &Mutex<C>, stop: &Arc<StopSignal>, interval: Duration) {
+pub(crate) fn run<C: AsMut<LogState>>(
+    log: &Log,
+    core: &Mutex<C>,
+    stop: &Arc<StopSignal>,
+    interval: Duration,
+) {
     while !stop.wait(interval) {
         if log.sync_written(core).is_err() {
             return;

@@ -8,20 +8,20 @@
 //! write call; the acknowledgement still waits for that write to return.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::{prealloc, record};
+use crate::Lsn;
 use crate::backend::BackendFile;
 use crate::config::{EngineConfig, FsyncPolicy, Prealloc};
 use crate::error::{Error, Result};
 use crate::keyspace::Command;
 use crate::recovery::LogPosition;
 use crate::stats::Counters;
-use crate::Lsn;
 
 /// The writer's mutable state; lives inside the engine's mutex next to the keyspace, so that
 /// apply order, LSN order and log order are one order.
@@ -62,7 +62,9 @@ impl LogState {
     /// `Err(Poisoned)` once a write or sync has failed.
     pub(crate) fn check_poisoned(&self) -> Result<()> {
         match &self.poisoned {
-            Some(cause) => Err(Error::Poisoned { cause: cause.clone() }),
+            Some(cause) => Err(Error::Poisoned {
+                cause: cause.clone(),
+            }),
             None => Ok(()),
         }
     }
@@ -90,7 +92,12 @@ pub(crate) struct Log {
 }
 
 impl Log {
-    pub(crate) fn new(file: Arc<dyn BackendFile>, path: PathBuf, config: &EngineConfig, pos: LogPosition) -> Self {
+    pub(crate) fn new(
+        file: Arc<dyn BackendFile>,
+        path: PathBuf,
+        config: &EngineConfig,
+        pos: LogPosition,
+    ) -> Self {
         Log {
             file,
             path,
@@ -130,7 +137,11 @@ impl Log {
     /// # Errors
     /// [`Error::InvalidCommand`] if the payload exceeds `max_record_bytes`; nothing is appended.
     pub(crate) fn append(&self, st: &mut LogState, lsn: Lsn, cmd: &Command) -> Result<()> {
-        debug_assert_eq!(lsn, st.pending_last_lsn + 1, "LSNs must be appended densely");
+        debug_assert_eq!(
+            lsn,
+            st.pending_last_lsn + 1,
+            "LSNs must be appended densely"
+        );
         record::encode(&mut st.pending, lsn, cmd, self.max_record_bytes).map_err(|len| {
             Error::InvalidCommand(format!(
                 "command payload of {len} bytes exceeds the record limit of {} bytes",
@@ -148,13 +159,25 @@ impl Log {
     /// # Errors
     /// The I/O error if this thread's flush failed, else [`Error::Poisoned`] once any write or
     /// sync has failed: then `lsn` is not acknowledged.
-    pub(crate) fn acknowledge<C: AsMut<LogState>>(&self, guard: &mut MutexGuard<'_, C>, lsn: Lsn) -> Result<()> {
+    pub(crate) fn acknowledge<C: AsMut<LogState>>(
+        &self,
+        guard: &mut MutexGuard<'_, C>,
+        lsn: Lsn,
+    ) -> Result<()> {
         loop {
             let st = guard.as_mut();
             st.check_poisoned()?;
-            let covered = if self.policy == FsyncPolicy::Always { st.durable_lsn } else { st.written_lsn };
+            let covered = if self.policy == FsyncPolicy::Always {
+                st.durable_lsn
+            } else {
+                st.written_lsn
+            };
             if covered >= lsn {
-                return if self.policy == FsyncPolicy::EverySec { self.wait_if_sync_lags(guard, lsn) } else { Ok(()) };
+                return if self.policy == FsyncPolicy::EverySec {
+                    self.wait_if_sync_lags(guard, lsn)
+                } else {
+                    Ok(())
+                };
             }
             if st.flushing {
                 self.cond.wait(guard);
@@ -214,7 +237,9 @@ impl Log {
                 .write_all_at_sync(batch, offset)
                 .map_err(|e| Error::io("write+fdatasync", &self.path, Some(offset), e))?;
         } else {
-            self.file.write_all_at(batch, offset).map_err(|e| Error::io("write", &self.path, Some(offset), e))?;
+            self.file
+                .write_all_at(batch, offset)
+                .map_err(|e| Error::io("write", &self.path, Some(offset), e))?;
         }
         Ok(prealloc_end)
     }
@@ -229,7 +254,8 @@ impl Log {
             need_end,
         )?;
         if added > 0 {
-            self.counters.prealloc(added, self.prealloc == Prealloc::Zero);
+            self.counters
+                .prealloc(added, self.prealloc == Prealloc::Zero);
         }
         Ok(end)
     }
@@ -237,14 +263,20 @@ impl Log {
     /// Under `everysec`: the record is written, but if the background sync has not caught up
     /// for longer than `max_lag_ms` (a stalled disk), wait for it, so the power-loss window
     /// stays bounded.
-    fn wait_if_sync_lags<C: AsMut<LogState>>(&self, guard: &mut MutexGuard<'_, C>, lsn: Lsn) -> Result<()> {
+    fn wait_if_sync_lags<C: AsMut<LogState>>(
+        &self,
+        guard: &mut MutexGuard<'_, C>,
+        lsn: Lsn,
+    ) -> Result<()> {
         loop {
             let st = guard.as_mut();
             st.check_poisoned()?;
             if st.durable_lsn >= lsn {
                 return Ok(());
             }
-            let lag_ms = self.now_ms().saturating_sub(self.last_sync_ms.load(Ordering::Acquire));
+            let lag_ms = self
+                .now_ms()
+                .saturating_sub(self.last_sync_ms.load(Ordering::Acquire));
             if lag_ms <= self.max_lag_ms {
                 return Ok(());
             }

@@ -3,8 +3,8 @@
 
 use std::io;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{Backend, BackendFile, OpenMode};
 
@@ -43,7 +43,8 @@ impl Faults {
     /// Lets writes add `bytes` more bytes, then fails them with ENOSPC.
     pub fn fill_disk_after(&self, bytes: u64) {
         let written = self.written_bytes.load(Ordering::SeqCst);
-        self.space_bytes.store(written.saturating_add(bytes), Ordering::SeqCst);
+        self.space_bytes
+            .store(written.saturating_add(bytes), Ordering::SeqCst);
     }
 
     /// Data syncs seen so far.
@@ -76,7 +77,10 @@ pub struct FaultyBackend {
 
 impl FaultyBackend {
     pub fn new(inner: Arc<dyn Backend>) -> Self {
-        FaultyBackend { inner, faults: Arc::new(Faults::default()) }
+        FaultyBackend {
+            inner,
+            faults: Arc::new(Faults::default()),
+        }
     }
 
     /// The fault controls, to arm while the engine runs.
@@ -88,7 +92,10 @@ impl FaultyBackend {
 impl Backend for FaultyBackend {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn BackendFile>> {
         let inner = self.inner.open(path, mode)?;
-        Ok(Arc::new(FaultyFile { inner, faults: self.faults.clone() }))
+        Ok(Arc::new(FaultyFile {
+            inner,
+            faults: self.faults.clone(),
+        }))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -144,7 +151,13 @@ impl BackendFile for FaultyFile {
 
     fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
         let space = self.faults.space_bytes.load(Ordering::SeqCst);
-        if self.faults.written_bytes.load(Ordering::SeqCst).saturating_add(len) > space {
+        if self
+            .faults
+            .written_bytes
+            .load(Ordering::SeqCst)
+            .saturating_add(len)
+            > space
+        {
             return Err(io::Error::from_raw_os_error(libc::ENOSPC));
         }
         self.inner.allocate(offset, len)

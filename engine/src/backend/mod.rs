@@ -50,6 +50,7 @@ pub trait Backend: Send + Sync + fmt::Debug {
 }
 
 /// An open file. All methods take `&self`: a background sync may run while a writer writes.
+#[allow(clippy::len_without_is_empty)] // a file's length, not a collection's
 pub trait BackendFile: Send + Sync + fmt::Debug {
     /// Reads up to `buf.len()` bytes at `offset`; returns 0 at end of file.
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
@@ -94,7 +95,11 @@ pub fn open_backend(kind: BackendKind) -> Result<Arc<dyn Backend>> {
 }
 
 /// Reads exactly `buf.len()` bytes at `offset`, or fails with `UnexpectedEof`.
-pub fn read_exact_at(file: &dyn BackendFile, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+pub fn read_exact_at(
+    file: &dyn BackendFile,
+    mut buf: &mut [u8],
+    mut offset: u64,
+) -> io::Result<()> {
     while !buf.is_empty() {
         match file.read_at(buf, offset) {
             Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),

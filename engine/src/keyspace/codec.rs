@@ -1,5 +1,5 @@
 //! Binary encoding of a [`Command`] (the payload of a log record), byte by byte in
-//! `docs/command-payload.md`.
+//! `docs/format.md`, "Command payload".
 //!
 //! An opcode byte, then the fields in declaration order. Byte strings are a `u32`
 //! little-endian length then the bytes; lists are a `u32` little-endian count then the

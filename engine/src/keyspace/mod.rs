@@ -1,6 +1,6 @@
 //! The in-memory keyspace: strings, hashes, sorted sets and streams with Redis-like,
 //! deterministic semantics (no clock, no randomness), and the binary encoding of commands that
-//! the log stores (`docs/command-payload.md`).
+//! the log stores (`docs/format.md`, "Command payload").
 
 mod codec;
 mod command;

@@ -12,14 +12,14 @@ pub(crate) mod tail;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::aof::file_header::{FileHeader, FILE_HEADER_BYTES};
+use crate::Lsn;
+use crate::aof::file_header::{FILE_HEADER_BYTES, FileHeader};
 use crate::aof::record::RECORD_HEADER_BYTES;
 use crate::aof::scan::{Scanner, Step};
 use crate::backend::{Backend, BackendFile};
 use crate::config::{EngineConfig, RecoveryMode};
 use crate::error::{Error, Result};
 use crate::keyspace::{Command, Keyspace};
-use crate::Lsn;
 use tail::Tail;
 
 /// What recovery found and did.
@@ -87,7 +87,10 @@ pub(crate) fn replay(
                 let cmd = Command::decode(record.payload).map_err(|e| Error::Corrupt {
                     path: path.to_path_buf(),
                     offset: offset + (RECORD_HEADER_BYTES + e.offset) as u64,
-                    reason: format!("record LSN {} passed its checksum but does not decode: {}", record.lsn, e.reason),
+                    reason: format!(
+                        "record LSN {} passed its checksum but does not decode: {}",
+                        record.lsn, e.reason
+                    ),
                 })?;
                 keyspace.apply(&cmd);
                 last = record.lsn;
@@ -101,13 +104,22 @@ pub(crate) fn replay(
     let file_len = scanner.file_len();
     report.bytes_read = scanner.bytes_read();
     report.recovered_lsn = last;
-    let mut pos = LogPosition { next_offset: bad_offset, file_len, last_lsn: last };
+    let mut pos = LogPosition {
+        next_offset: bad_offset,
+        file_len,
+        last_lsn: last,
+    };
     if bad_offset < file_len {
-        let tail = tail::classify(file, bad_offset, file_len, last, max).map_err(io_err("read", None))?;
+        let tail =
+            tail::classify(file, bad_offset, file_len, last, max).map_err(io_err("read", None))?;
         let data_end = match tail {
             Tail::Clean => None,
             Tail::Torn { data_end } => Some(data_end),
-            Tail::Damage { next_offset, next_lsn, .. } if config.recovery == RecoveryMode::Strict => {
+            Tail::Damage {
+                next_offset,
+                next_lsn,
+                ..
+            } if config.recovery == RecoveryMode::Strict => {
                 return Err(Error::Corrupt {
                     path: path.to_path_buf(),
                     offset: bad_offset,
@@ -121,7 +133,8 @@ pub(crate) fn replay(
         };
         if let Some(data_end) = data_end {
             let kept = quarantine::keep_copy(backend, file, path, bad_offset, data_end)?;
-            file.set_len(bad_offset).map_err(io_err("ftruncate", Some(bad_offset)))?;
+            file.set_len(bad_offset)
+                .map_err(io_err("ftruncate", Some(bad_offset)))?;
             file.sync_data().map_err(io_err("fdatasync", None))?;
             report.tail_bytes_discarded = data_end - bad_offset;
             report.cut_offset = Some(bad_offset);
@@ -147,11 +160,20 @@ fn reinit_if_blank(
     let len = file.len().map_err(io_err("stat"))?;
     let blank = tail::nonzero_end(file, 0, len).map_err(io_err("read"))? == 0;
     if !blank {
-        return Err(Error::Corrupt { path: path.to_path_buf(), offset: 0, reason });
+        return Err(Error::Corrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            reason,
+        });
     }
     let header = FileHeader { base_lsn: 0 }.encode();
-    file.write_all_at_sync(&header, 0).map_err(io_err("pwrite+fdatasync"))?;
+    file.write_all_at_sync(&header, 0)
+        .map_err(io_err("pwrite+fdatasync"))?;
     report.created = true;
     let end = FILE_HEADER_BYTES as u64;
-    Ok(LogPosition { next_offset: end, file_len: len.max(end), last_lsn: 0 })
+    Ok(LogPosition {
+        next_offset: end,
+        file_len: len.max(end),
+        last_lsn: 0,
+    })
 }

@@ -3,7 +3,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::backend::{read_exact_at, Backend, BackendFile, OpenMode};
+use crate::backend::{Backend, BackendFile, OpenMode, read_exact_at};
 use crate::error::{Error, Result};
 
 /// Copies `[from, to)` of `file` (at `path`) into a new file next to it named
@@ -20,7 +20,10 @@ pub(crate) fn keep_copy(
     to: u64,
 ) -> Result<PathBuf> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let (qpath, qfile) = create_unique(backend, dir, &format!("{name}.{from}.quarantine"))?;
     let mut buf = vec![0u8; (1 << 20).min((to - from) as usize)];
     let mut at = from;
@@ -32,8 +35,12 @@ pub(crate) fn keep_copy(
             .map_err(|e| Error::io("write", &qpath, Some(at - from), e))?;
         at += n as u64;
     }
-    qfile.sync_data().map_err(|e| Error::io("fdatasync", &qpath, None, e))?;
-    backend.sync_dir(dir).map_err(|e| Error::io("fsync dir", dir, None, e))?;
+    qfile
+        .sync_data()
+        .map_err(|e| Error::io("fdatasync", &qpath, None, e))?;
+    backend
+        .sync_dir(dir)
+        .map_err(|e| Error::io("fsync dir", dir, None, e))?;
     Ok(qpath)
 }
 
@@ -43,7 +50,11 @@ fn create_unique(
     base: &str,
 ) -> Result<(PathBuf, std::sync::Arc<dyn BackendFile>)> {
     for k in 0..1000 {
-        let name = if k == 0 { base.to_string() } else { format!("{base}.{k}") };
+        let name = if k == 0 {
+            base.to_string()
+        } else {
+            format!("{base}.{k}")
+        };
         let path = dir.join(name);
         match backend.open(&path, OpenMode::CreateNew) {
             Ok(f) => return Ok((path, f)),
@@ -51,5 +62,8 @@ fn create_unique(
             Err(e) => return Err(Error::io("create", &path, None, e)),
         }
     }
-    Err(Error::Config(format!("too many quarantine files named {base}.* in {}", dir.display())))
+    Err(Error::Config(format!(
+        "too many quarantine files named {base}.* in {}",
+        dir.display()
+    )))
 }

@@ -2,9 +2,9 @@
 
 use std::io;
 
-use crate::aof::record::{self, RECORD_HEADER_BYTES, RECORD_MIN_BYTES};
-use crate::backend::{read_exact_at, BackendFile};
 use crate::Lsn;
+use crate::aof::record::{self, RECORD_HEADER_BYTES, RECORD_MIN_BYTES};
+use crate::backend::{BackendFile, read_exact_at};
 
 /// Bytes examined per read while looking for valid records past a bad one.
 const WINDOW_BYTES: u64 = 16 << 20;
@@ -17,7 +17,11 @@ pub(crate) enum Tail {
     /// Non-zero bytes up to `data_end`, but no valid record: an interrupted append.
     Torn { data_end: u64 },
     /// A valid record with a higher LSN lies at `next_offset`: damage in the middle.
-    Damage { data_end: u64, next_offset: u64, next_lsn: Lsn },
+    Damage {
+        data_end: u64,
+        next_offset: u64,
+        next_lsn: Lsn,
+    },
 }
 
 /// Classifies `[bad_offset, file_len)`. `last_lsn` is the LSN of the last good record.
@@ -35,10 +39,16 @@ pub(crate) fn classify(
     if data_end == bad_offset {
         return Ok(Tail::Clean);
     }
-    Ok(match find_valid_after(file, bad_offset, data_end, last_lsn, max_payload_bytes)? {
-        Some((next_offset, next_lsn)) => Tail::Damage { data_end, next_offset, next_lsn },
-        None => Tail::Torn { data_end },
-    })
+    Ok(
+        match find_valid_after(file, bad_offset, data_end, last_lsn, max_payload_bytes)? {
+            Some((next_offset, next_lsn)) => Tail::Damage {
+                data_end,
+                next_offset,
+                next_lsn,
+            },
+            None => Tail::Torn { data_end },
+        },
+    )
 }
 
 /// The offset just past the last non-zero byte in `[from, to)`, or `from` if all are zero.
@@ -77,7 +87,9 @@ fn find_valid_after(
         read_exact_at(file, &mut buf, start)?;
         let positions = WINDOW_BYTES.min(read_end - start) as usize;
         for i in 0..positions {
-            let Some(lsn) = record::peek_lsn(&buf[i..]) else { break };
+            let Some(lsn) = record::peek_lsn(&buf[i..]) else {
+                break;
+            };
             if lsn <= last_lsn || lsn > max_lsn {
                 continue;
             }

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use durlab_engine::aof::LOG_FILE_NAME;
-use durlab_engine::{BackendKind, Command, Engine, EngineConfig, FsyncPolicy, Prealloc, RecoveryReport};
+use durlab_engine::{
+    BackendKind, Command, Engine, EngineConfig, FsyncPolicy, Prealloc, RecoveryReport,
+};
 
 /// Instantiates each listed `fn name(kind: BackendKind)` as a test per backend:
 /// `name::pwrite` and `name::uring`.
@@ -40,10 +42,22 @@ pub fn open(config: &EngineConfig) -> (Engine, RecoveryReport) {
 pub fn command(n: u64) -> Command {
     let key = format!("k{}", n % 17).into_bytes();
     match n % 5 {
-        0 => Command::Set { key, value: format!("value-{n}").into_bytes() },
-        1 => Command::IncrBy { key: format!("c{}", n % 3).into_bytes(), delta: n as i64 },
-        2 => Command::HSet { key: b"h".to_vec(), fields: vec![(format!("f{}", n % 7).into_bytes(), n.to_le_bytes().to_vec())] },
-        3 => Command::ZAdd { key: b"z".to_vec(), members: vec![(n as f64 / 3.0, format!("m{}", n % 11).into_bytes())] },
+        0 => Command::Set {
+            key,
+            value: format!("value-{n}").into_bytes(),
+        },
+        1 => Command::IncrBy {
+            key: format!("c{}", n % 3).into_bytes(),
+            delta: n as i64,
+        },
+        2 => Command::HSet {
+            key: b"h".to_vec(),
+            fields: vec![(format!("f{}", n % 7).into_bytes(), n.to_le_bytes().to_vec())],
+        },
+        3 => Command::ZAdd {
+            key: b"z".to_vec(),
+            members: vec![(n as f64 / 3.0, format!("m{}", n % 11).into_bytes())],
+        },
         _ => Command::XAdd {
             key: b"s".to_vec(),
             id: durlab_engine::keyspace::XAddId::Auto,
@@ -57,7 +71,7 @@ pub fn command(n: u64) -> Command {
 pub fn write_n(config: &EngineConfig, n: u64) -> Engine {
     let (engine, _) = open(config);
     for i in 1..=n {
-        let ack = engine.execute_next(|lsn| command(lsn)).expect("execute");
+        let ack = engine.execute_next(command).expect("execute");
         assert_eq!(ack.lsn, Some(i));
     }
     engine
@@ -73,9 +87,9 @@ pub fn expected_after(n: u64) -> durlab_engine::Keyspace {
 }
 
 /// The keyspace's contents as a sorted list, for equality checks.
-pub fn dump(ks: &durlab_engine::Keyspace) -> Vec<(Vec<u8>, String)> {
-    let mut v: Vec<_> = ks.iter().map(|(k, e)| (k.to_vec(), format!("{e:?}"))).collect();
-    v.sort();
+pub fn dump(ks: &durlab_engine::Keyspace) -> Vec<(Vec<u8>, durlab_engine::keyspace::Entry)> {
+    let mut v: Vec<_> = ks.iter().map(|(k, e)| (k.to_vec(), e.clone())).collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
     v
 }
 
