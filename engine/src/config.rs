@@ -74,6 +74,10 @@ pub struct EngineConfig {
     /// Replaces the backend built from `backend`, for wrappers that record or inject faults.
     /// The wrapper must still do real I/O underneath.
     pub backend_override: Option<Arc<dyn Backend>>,
+    /// DELIBERATELY BROKEN, for proving that the crash lab can fail: under `always`, report
+    /// each batch durable and acknowledge it after the write alone, never syncing. Never set
+    /// this outside tests of the checker.
+    pub broken_ack_before_sync: bool,
 }
 
 impl fmt::Debug for EngineConfig {
@@ -88,6 +92,7 @@ impl fmt::Debug for EngineConfig {
             .field("everysec_interval_ms", &self.everysec_interval_ms)
             .field("everysec_max_lag_ms", &self.everysec_max_lag_ms)
             .field("max_record_bytes", &self.max_record_bytes)
+            .field("broken_ack_before_sync", &self.broken_ack_before_sync)
             .field(
                 "backend_override",
                 &self.backend_override.as_ref().map(|b| b.name()),
@@ -110,6 +115,7 @@ impl EngineConfig {
             everysec_max_lag_ms: 2000,
             max_record_bytes: 64 << 20,
             backend_override: None,
+            broken_ack_before_sync: false,
         }
     }
 

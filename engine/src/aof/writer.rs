@@ -80,6 +80,7 @@ pub(crate) struct Log {
     prealloc_chunk_bytes: u64,
     max_record_bytes: u32,
     max_lag_ms: u64,
+    broken_ack_before_sync: bool,
     /// Wakes writers waiting for a flush or a background sync.
     cond: Condvar,
     written_lsn: AtomicU64,
@@ -106,6 +107,7 @@ impl Log {
             prealloc_chunk_bytes: config.prealloc_chunk_bytes,
             max_record_bytes: config.max_record_bytes,
             max_lag_ms: config.everysec_max_lag_ms,
+            broken_ack_before_sync: config.broken_ack_before_sync,
             cond: Condvar::new(),
             written_lsn: AtomicU64::new(pos.last_lsn),
             durable_lsn: AtomicU64::new(pos.last_lsn),
@@ -231,7 +233,7 @@ impl Log {
     fn write_batch(&self, batch: &[u8], offset: u64, prealloc_end: u64) -> Result<u64> {
         let end = offset + batch.len() as u64;
         let prealloc_end = self.extend(prealloc_end, end)?;
-        if self.policy == FsyncPolicy::Always {
+        if self.policy == FsyncPolicy::Always && !self.broken_ack_before_sync {
             self.counters.sync();
             self.file
                 .write_all_at_sync(batch, offset)
