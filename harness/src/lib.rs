@@ -5,6 +5,7 @@
 //!   (seed, n)) and per-writer reads.
 //! - [`driver`]: runs one engine configuration (or a matrix) and measures it.
 //! - [`probe`]: raw device limits (`durlab probe`).
+//! - [`oracle`]: the independent model that recovered states are checked against.
 //! - [`results`]: result JSON, machine facts, ratios, tables.
 //! - [`progress`]: progress on stderr.
 //! - [`cli`] and [`cmd`]: the `durlab` binary's flags and flows.
@@ -12,6 +13,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod driver;
+pub mod oracle;
 pub mod probe;
 pub mod progress;
 pub mod results;

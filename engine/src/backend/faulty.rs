@@ -278,7 +278,11 @@ mod tests {
         faults.short_write_after(4);
         let err = file.write_all_at(&[2; 10], 10).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EIO));
-        assert_eq!(file.len().unwrap(), 14, "exactly the 4-byte prefix reached the file");
+        assert_eq!(
+            file.len().unwrap(),
+            14,
+            "exactly the 4-byte prefix reached the file"
+        );
         assert_eq!(faults.fired(), 1);
         file.write_all_at(&[3; 10], 14).unwrap();
         assert_eq!(file.len().unwrap(), 24, "later writes succeed");
