@@ -1,14 +1,15 @@
 //! The command line of `durlab` (clap derive).
 //!
-//! Subcommands planned but not here yet: `crash` (crash lab), `recover` (recover and verify a
-//! data directory), `report` (report.md and plots from results), `run` (scenario end to end),
-//! `serve` (RESP front end).
+//! Subcommands planned but not here yet: `recover` (recover and verify a data directory),
+//! `report` (report.md and plots from results), `run` (scenario end to end), `serve` (RESP
+//! front end).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use durlab_engine::{BackendKind, FsyncPolicy, Prealloc};
 
+use crate::crashlab::FaultKind;
 use crate::scenario::model::Persistence;
 
 /// durlab: measure what Redis-style persistence costs, and what it loses.
@@ -35,6 +36,18 @@ pub enum Command {
     /// fallocated and a zero-filled file (64 B and 4 KiB records), O_DIRECT and buffered
     /// sequential write MB/s.
     Probe(ProbeArgs),
+    /// Crash the engine on purpose, recover, verify against the oracle, and measure what was
+    /// lost: verdicts (ok, lost-acked, divergent, phantom, refused), violations of the
+    /// policy's promise, and the loss window, per configuration and fault.
+    ///
+    /// Results go to results/<scenario>/<run-id>/crash-<fault>-<label>.json plus run.json.
+    /// Every violating trial prints one command line that reproduces it exactly and keeps its
+    /// data directory and ack page. Exits with an error when any trial violates.
+    Crash(Box<CrashArgs>),
+    /// Internal: the child process of `crash --fault kill9` (runs the engine and the workload,
+    /// publishes acknowledgements to the ack page, and waits to be killed).
+    #[command(hide = true)]
+    Worker(Box<WorkerArgs>),
 }
 
 /// `durlab bench`.
@@ -141,4 +154,142 @@ pub struct ProbeArgs {
     /// default 2 s per case and 256 MiB streams.
     #[arg(long)]
     pub quick: bool,
+}
+
+/// `durlab crash`.
+#[derive(Debug, Args)]
+pub struct CrashArgs {
+    /// Scenario name or .toml path, as for `bench` (its workload, writers and matrix).
+    /// Without one: the built-in small SET-heavy workload.
+    pub scenario: Option<String>,
+
+    /// Faults to inject (comma-separated): kill9, fsync-eio, enospc, short-write,
+    /// fsync-stall, bitflip, zero-sector; power-loss, prefix, torn, reorder need the crash
+    /// image library and are not implemented yet.
+    #[arg(long, required = true, value_delimiter = ',', value_name = "FAULT")]
+    pub fault: Vec<FaultKind>,
+
+    /// Fsync policies (comma-separated: always, everysec, no, off); default the scenario's.
+    #[arg(long, value_delimiter = ',', value_name = "POLICY")]
+    pub policy: Vec<FsyncPolicy>,
+
+    /// I/O backends (comma-separated: pwrite, uring); default the scenario's.
+    #[arg(long, value_delimiter = ',', value_name = "BACKEND")]
+    pub backend: Vec<BackendKind>,
+
+    /// Log preallocation modes (comma-separated: none, fallocate, zero); default the
+    /// scenario's.
+    #[arg(long, value_delimiter = ',', value_name = "MODE")]
+    pub prealloc: Vec<Prealloc>,
+
+    /// Persistence modes; only `aof` runs today.
+    #[arg(long, value_delimiter = ',', value_name = "MODE")]
+    pub persistence: Vec<Persistence>,
+
+    /// Trials per configuration and fault.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub trials: u64,
+
+    /// Run only trial K (0-based) with the same derived seed: what the reproduction line of a
+    /// violating trial uses.
+    #[arg(long, value_name = "K")]
+    pub trial: Option<u64>,
+
+    /// Crash states per trace for the image faults (power-loss, prefix, torn, reorder).
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub states: usize,
+
+    /// Seed of the command sequence and of every trial (default: the scenario's).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+
+    /// Seconds each trial runs the workload before its crash (kill times are drawn in
+    /// [0.1, 1.0] of it).
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub trial_secs: f64,
+
+    /// Length of the injected fdatasync stall for fsync-stall, ms.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub stall_ms: u64,
+
+    /// Concurrent writer threads (default: the scenario's).
+    #[arg(long, value_name = "N")]
+    pub writers: Option<u32>,
+
+    /// Image faults: model the OS writing dirty pages back early (not implemented yet).
+    #[arg(long)]
+    pub writeback: bool,
+
+    /// Where data directories, ack pages and kept crash states go (<DIR>/<run-id>/...).
+    /// Default: a fresh temporary directory. Violating trials are always kept.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Keep every trial's data directory, not only violating ones.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Write result files into DIR instead of results/<scenario>/<run-id>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Run id (default: UTC timestamp plus a random suffix).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Print one JSON array (one object per configuration and fault) on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress output on stderr (reproduction lines of violations are still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// TEST ONLY: run the engine with the deliberately broken ack-before-sync configuration,
+    /// to show that the checker can fail.
+    #[arg(long, hide = true)]
+    pub broken_ack_before_sync: bool,
+}
+
+/// `durlab worker` (internal, started by `durlab crash`).
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Scenario name or path, as given to `crash`.
+    pub scenario: Option<String>,
+    /// Seed of the command sequence.
+    #[arg(long)]
+    pub seed: u64,
+    /// Fsync policy.
+    #[arg(long)]
+    pub policy: FsyncPolicy,
+    /// I/O backend.
+    #[arg(long)]
+    pub backend: BackendKind,
+    /// Log preallocation.
+    #[arg(long)]
+    pub prealloc: Prealloc,
+    /// Writer threads.
+    #[arg(long)]
+    pub writers: u32,
+    /// Data directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The ack page file to create.
+    #[arg(long)]
+    pub ack_page: PathBuf,
+    /// LSNs the ack page holds.
+    #[arg(long)]
+    pub capacity: u64,
+    /// Exit by itself after this many seconds.
+    #[arg(long)]
+    pub max_secs: f64,
+    /// Stall the n-th fdatasync after open.
+    #[arg(long, requires = "stall_ms")]
+    pub stall_sync: Option<u64>,
+    /// Length of that stall, ms.
+    #[arg(long)]
+    pub stall_ms: Option<u64>,
+    /// TEST ONLY: the deliberately broken ack-before-sync configuration.
+    #[arg(long)]
+    pub broken_ack_before_sync: bool,
 }

@@ -5,6 +5,8 @@
 //!   (seed, n)) and per-writer reads.
 //! - [`driver`]: runs one engine configuration (or a matrix) and measures it.
 //! - [`probe`]: raw device limits (`durlab probe`).
+//! - [`crashlab`]: crashes on purpose (kill -9, injected I/O faults, media damage), verdicts
+//!   and loss windows.
 //! - [`oracle`]: the independent model that recovered states are checked against.
 //! - [`results`]: result JSON, machine facts, ratios, tables.
 //! - [`progress`]: progress on stderr.
@@ -12,6 +14,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod crashlab;
 pub mod driver;
 pub mod oracle;
 pub mod probe;

@@ -15,6 +15,8 @@ fn main() {
     let result = match &cli.command {
         Command::Bench(args) => cmd::bench::run(args),
         Command::Probe(args) => cmd::probe::run(args),
+        Command::Crash(args) => cmd::crash::run(args),
+        Command::Worker(args) => cmd::worker::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

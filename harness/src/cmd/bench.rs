@@ -161,7 +161,11 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     }
 }
 
-fn load_scenario(arg: Option<&str>) -> Result<(Scenario, Option<PathBuf>), CliError> {
+/// Loads the scenario named by `arg` (a name or path), or the built-in one; with its file.
+///
+/// # Errors
+/// When the scenario cannot be found or does not load.
+pub fn load_scenario(arg: Option<&str>) -> Result<(Scenario, Option<PathBuf>), CliError> {
     match arg {
         None => Ok((builtin::scenario(), None)),
         Some(a) => {
@@ -201,7 +205,8 @@ fn limits(s: &Scenario) -> RunLimits {
     }
 }
 
-fn config_record(setup: &EngineSetup, s: &Scenario, w: &Workload) -> ConfigRecord {
+/// The `config` part of a result record.
+pub fn config_record(setup: &EngineSetup, s: &Scenario, w: &Workload) -> ConfigRecord {
     let (min, max) = w.value_size().bounds();
     ConfigRecord {
         policy: setup.policy.name().into(),
@@ -217,7 +222,8 @@ fn config_record(setup: &EngineSetup, s: &Scenario, w: &Workload) -> ConfigRecor
     }
 }
 
-fn workload_record(s: &Scenario, w: &Workload, limits: RunLimits) -> WorkloadRecord {
+/// The `workload` part of `run.json`.
+pub fn workload_record(s: &Scenario, w: &Workload, limits: RunLimits) -> WorkloadRecord {
     let (min, max) = w.value_size().bounds();
     WorkloadRecord {
         writers: limits.writers,

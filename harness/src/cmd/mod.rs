@@ -1,9 +1,11 @@
 //! The subcommands' top-level flows.
 
 pub mod bench;
+pub mod crash;
 pub mod overrides;
 pub mod probe;
 pub mod workdir;
+pub mod worker;
 
 /// A failure to report to the user (exit code 1). The message names what failed and where.
 #[derive(Debug, thiserror::Error)]

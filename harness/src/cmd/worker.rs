@@ -1,0 +1,36 @@
+//! `durlab worker`: the hidden child process of `durlab crash --fault kill9`.
+
+use durlab_engine::EngineConfig;
+use nix::sys::signal::Signal;
+
+use super::CliError;
+use super::bench::load_scenario;
+use crate::cli::WorkerArgs;
+use crate::crashlab::worker::{self, WorkerPlan};
+use crate::workload::Workload;
+
+/// Runs the worker until it is killed (or `--max-secs` pass).
+///
+/// # Errors
+/// The scenario does not load, or the worker fails (engine error, full ack page).
+pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
+    // Die with the crash lab rather than run on as an orphan.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    let (mut scenario, _) = load_scenario(args.scenario.as_deref())?;
+    scenario.workload.seed = args.seed;
+    let workload = Workload::new(&scenario.workload);
+    let mut config = EngineConfig::new(&args.dir)
+        .policy(args.policy)
+        .backend(args.backend)
+        .prealloc(args.prealloc);
+    config.broken_ack_before_sync = args.broken_ack_before_sync;
+    let plan = WorkerPlan {
+        config,
+        writers: args.writers,
+        ack_page: args.ack_page.clone(),
+        capacity_lsns: args.capacity,
+        max_secs: args.max_secs,
+        stall: args.stall_sync.zip(args.stall_ms),
+    };
+    worker::run(plan, &workload).map_err(CliError)
+}
