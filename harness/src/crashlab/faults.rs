@@ -24,9 +24,20 @@ use crate::driver::latency::LatencySummaryUs;
 use crate::driver::matrix::EngineSetup;
 use crate::workload::rng::SplitMix64;
 
-/// Extra write+sync rounds after the run, to reach a sync fault under policies that do not
-/// sync while writing (`no`) or sync rarely (`everysec`).
-const EXTRA_SYNC_ROUNDS: u32 = 8;
+/// Extra write+sync rounds after the run, to reach a fault the run did not reach: a sync
+/// fault under policies that do not sync while writing (`no`) or sync rarely (`everysec`),
+/// a write fault on a slow disk.
+const EXTRA_ROUNDS: u32 = 2_000;
+
+/// Seeded fault positions for ENOSPC and short writes lie in `[0, this)` bytes after open:
+/// small enough that `always` (a few hundred commands per second on a slow disk) gets there.
+fn fault_span_bytes(policy: FsyncPolicy) -> u64 {
+    if policy == FsyncPolicy::Always {
+        8 * 1024
+    } else {
+        256 * 1024
+    }
+}
 
 /// One write command through the engine, published to `page` like a writer's.
 fn write_one(engine: &Engine, lab: &Lab, page: &AckPage) -> durlab_engine::Result<()> {
@@ -69,12 +80,12 @@ pub fn run_trial(
             )
         }
         FaultKind::Enospc => {
-            let bytes = rng.random_range(0..128 * 1024u64);
+            let bytes = rng.random_range(0..fault_span_bytes(setup.policy));
             faults.fill_disk_after(bytes);
             format!("disk full after {bytes} more bytes: that write stores what fits, then ENOSPC")
         }
         FaultKind::ShortWrite => {
-            let bytes = rng.random_range(0..128 * 1024u64);
+            let bytes = rng.random_range(0..fault_span_bytes(setup.policy));
             faults.short_write_after(bytes);
             format!("the write crossing {bytes} more bytes stores only its prefix, then EIO")
         }
@@ -89,7 +100,7 @@ pub fn run_trial(
     );
     let mut errors: Vec<String> = run.error.map(|e| e.to_string()).into_iter().collect();
     let mut rounds = 0;
-    while faults.fired() == 0 && errors.is_empty() && rounds < EXTRA_SYNC_ROUNDS {
+    while faults.fired() == 0 && errors.is_empty() && rounds < EXTRA_ROUNDS {
         if let Err(e) = write_one(&engine, lab, &page).and_then(|()| engine.sync().map(|_| ())) {
             errors.push(e.to_string());
         }

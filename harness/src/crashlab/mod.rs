@@ -236,6 +236,13 @@ impl TrialOutcome {
         loss: Loss,
         verify_seconds: f64,
     ) -> TrialOutcome {
+        // A refusal recovers nothing but loses nothing silently either: the data is still on
+        // disk and the operator is told where. Loss figures cover loaded states only.
+        let loss = if j.verdict == Verdict::Refused {
+            Loss::default()
+        } else {
+            loss
+        };
         TrialOutcome {
             trial: k,
             trial_seed,
