@@ -249,6 +249,11 @@ pub struct CrashArgs {
     /// to show that the checker can fail.
     #[arg(long, hide = true)]
     pub broken_ack_before_sync: bool,
+
+    /// TEST ONLY: verify against the command sequence of this seed instead of the one that
+    /// ran (a planted divergence, to show that the checker can fail).
+    #[arg(long, hide = true, value_name = "S")]
+    pub oracle_seed: Option<u64>,
 }
 
 /// `durlab worker` (internal, started by `durlab crash`).

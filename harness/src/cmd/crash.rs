@@ -45,10 +45,8 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     }
     let (mut scenario, scenario_file) = load_scenario(args.scenario.as_deref())?;
     let m = &mut scenario.matrix;
-    for (list, given) in [(&mut m.policies, &args.policy)] {
-        if !given.is_empty() {
-            *list = given.clone();
-        }
+    if !args.policy.is_empty() {
+        m.policies = args.policy.clone();
     }
     if !args.backend.is_empty() {
         m.backends = args.backend.clone();
@@ -88,9 +86,18 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     if let Some(w) = work.fs_warning() {
         Progress::note(mode, &w);
     }
+    let oracle = match args.oracle_seed {
+        Some(seed) => {
+            let mut spec = scenario.workload.clone();
+            spec.seed = seed;
+            Workload::new(&spec)
+        }
+        None => workload.clone(),
+    };
     let lab = Lab {
         scenario_arg: args.scenario.clone(),
         workload: workload.clone(),
+        oracle,
         seed: workload.seed(),
         writers: *scenario.workload.writers.get_ref(),
         trial_secs: args.trial_secs,
@@ -301,6 +308,9 @@ fn repro_line(
     }
     if lab.broken_ack_before_sync {
         line.push_str(" --broken-ack-before-sync");
+    }
+    if let Some(seed) = args.oracle_seed {
+        line.push_str(&format!(" --oracle-seed {seed}"));
     }
     let dir = lab.work.parent().unwrap_or(Path::new("."));
     line.push_str(&format!(" --dir {} --keep", dir.display()));

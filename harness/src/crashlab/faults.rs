@@ -122,7 +122,7 @@ pub fn run_trial(
     let started = Instant::now();
     let j = recover_and_judge(
         lab.config(setup, &data),
-        &lab.workload,
+        &lab.oracle,
         promised,
         acks.highest_issued,
     );

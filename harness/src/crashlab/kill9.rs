@@ -199,7 +199,7 @@ pub fn run_trial(
     let started = Instant::now();
     let mut config = lab.config(setup, &data);
     config.broken_ack_before_sync = false;
-    let j = recover_and_judge(config, &lab.workload, promised, acks.highest_issued);
+    let j = recover_and_judge(config, &lab.oracle, promised, acks.highest_issued);
     let verify_seconds = started.elapsed().as_secs_f64();
     let loss = loss::measure(&acks, t_ns, acked, j.recovered_lsn, &lab.workload);
     let mut out = TrialOutcome::judged(

@@ -129,6 +129,8 @@ pub struct Lab {
     /// The scenario argument as given (for the worker and reproduction lines).
     pub scenario_arg: Option<String>,
     pub workload: Workload,
+    /// What recovered states are checked against: `workload`, except in tests of the checker.
+    pub oracle: Workload,
     /// Seed of the command sequence and of every trial's derived seed.
     pub seed: u64,
     pub writers: u32,
