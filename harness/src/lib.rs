@@ -7,6 +7,7 @@
 //! - [`probe`]: raw device limits (`durlab probe`).
 //! - [`results`]: result JSON, machine facts, ratios, tables.
 //! - [`progress`]: progress on stderr.
+//! - [`report`]: plots, report.md and comparisons from result directories.
 //! - [`cli`] and [`cmd`]: the `durlab` binary's flags and flows.
 
 pub mod cli;
@@ -14,6 +15,7 @@ pub mod cmd;
 pub mod driver;
 pub mod probe;
 pub mod progress;
+pub mod report;
 pub mod results;
 pub mod scenario;
 pub mod workload;

@@ -3,6 +3,8 @@
 pub mod bench;
 pub mod overrides;
 pub mod probe;
+pub mod report;
+pub mod run;
 pub mod workdir;
 
 /// A failure to report to the user (exit code 1). The message names what failed and where.
@@ -12,6 +14,12 @@ pub struct CliError(pub String);
 
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+impl From<crate::report::ReportError> for CliError {
+    fn from(e: crate::report::ReportError) -> Self {
         CliError(e.to_string())
     }
 }
