@@ -154,7 +154,7 @@ fn loss_text(j: &Judged) -> String {
 
 fn ratio_to_off(b: &BenchRecord) -> String {
     b.ratio_to_off
-        .map(|r| format!(", {r:.2}× memory-only"))
+        .map(|r| format!(" ({r:.2}× memory-only)"))
         .unwrap_or_default()
 }
 
@@ -167,7 +167,15 @@ fn untested_text(j: &Judged) -> String {
 }
 
 fn alternative(j: &Judged, base: &BenchRecord, tolerance_ms: Option<u64>) -> String {
-    let delta = (j.bench.ops_per_sec / base.ops_per_sec - 1.0) * 100.0;
+    let factor = j.bench.ops_per_sec / base.ops_per_sec;
+    let delta = if factor >= 2.0 {
+        format!("{factor:.1}× the throughput of the recommendation")
+    } else {
+        format!(
+            "{:+.0}% throughput against the recommendation",
+            (factor - 1.0) * 100.0
+        )
+    };
     let verdict = match tolerance_ms {
         _ if j.violations > 0 => format!(", **{} contract violation(s)**", j.violations),
         Some(t) if j.worst_ms > t as f64 => format!(", beyond the {t} ms tolerance"),
@@ -175,10 +183,9 @@ fn alternative(j: &Judged, base: &BenchRecord, tolerance_ms: Option<u64>) -> Str
         None => String::new(),
     };
     format!(
-        "- `{}`: {} ops/s ({:+.0}% throughput against the recommendation{}), worst loss window {} ms{}{}.",
+        "- `{}`: {} ops/s{}, {delta}; worst loss window {} ms{}{}.",
         display_label(j.bench),
         style::si(j.bench.ops_per_sec),
-        delta,
         ratio_to_off(j.bench),
         style::plain(j.worst_ms),
         verdict,
@@ -239,7 +246,7 @@ pub fn render(results: &RunResults) -> String {
                 "**Decision:** use `appendfsync {}` (backend `{}`, preallocation `{}`, \
                  persistence `{}`). It is the fastest measured configuration that kept the loss \
                  window within the tolerance of {tolerance_ms} ms in every trial with no \
-                 contract violation: in {context} it sustained {} ops/s{} with p99 latency {} µs, \
+                 contract violation: in {context} it sustained {} ops/s{}, p99 latency {} µs, \
                  and {} over {}{}.",
                 c.policy,
                 c.backend,

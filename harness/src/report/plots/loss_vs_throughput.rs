@@ -9,6 +9,7 @@
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::style::{self, GREY};
 use super::{DrawResult, Plot, centred_note};
@@ -126,8 +127,11 @@ impl Plot for LossVsThroughput<'_> {
             .x_label_area_size(60)
             .y_label_area_size(90)
             .build_cartesian_2d((xlo..xhi).log_scale(), (ylo..yhi).log_scale())?;
+        let measured = !r.crashes.is_empty();
         let y_fmt = |v: &f64| {
-            if (*v / floor - 1.0).abs() < 1e-6 {
+            if !measured {
+                String::new()
+            } else if (*v / floor - 1.0).abs() < 1e-6 {
                 "0 ms".to_string()
             } else if *v < floor {
                 String::new()
@@ -138,7 +142,11 @@ impl Plot for LossVsThroughput<'_> {
         chart
             .configure_mesh()
             .x_desc("throughput (ops/s, log scale; from bench)")
-            .y_desc("loss window, ms (log; marker p50, ring p99, cap max)")
+            .y_desc(if measured {
+                "loss window, ms (log; marker p50, ring p99, cap max)"
+            } else {
+                "loss window: not measured"
+            })
             .axis_desc_style(style::label())
             .label_style(style::tick())
             .x_label_formatter(&|v| style::si(*v))
@@ -146,7 +154,7 @@ impl Plot for LossVsThroughput<'_> {
             .light_line_style(WHITE.mix(0.0))
             .draw()?;
 
-        if r.crashes.is_empty() {
+        if !measured {
             for (i, b) in benches.iter().enumerate() {
                 let y = yhi / 3.0 / 2f64.powi(i as i32 % 8);
                 chart.draw_series(DashedLineSeries::new(
@@ -173,13 +181,13 @@ impl Plot for LossVsThroughput<'_> {
             5,
             GREY.stroke_width(1),
         ))?;
+        let right_top = style::tick().pos(Pos::new(HPos::Right, VPos::Top));
         chart.draw_series(std::iter::once(
-            EmptyElement::at((xlo, floor))
-                + Text::new("0 ms: no acknowledged write lost", (8, 6), style::tick()),
+            EmptyElement::at((xhi, floor))
+                + Text::new("0 ms: no acknowledged write lost", (-8, 6), right_top),
         ))?;
 
         let nf = series.len();
-        let mut labelled: Vec<&str> = Vec::new();
         for (fi, (fault, points)) in series.iter().enumerate() {
             let color = style::color(fi);
             let dodge = DODGE_FACTOR.powf(fi as f64 - (nf as f64 - 1.0) / 2.0);
@@ -228,18 +236,26 @@ impl Plot for LossVsThroughput<'_> {
                 }))?
                 .label(fault.clone())
                 .legend(move |p| Polygon::new(shifted(&legend_shape, p), color.filled()));
-
+        }
+        // Each configuration labelled once, at its highest p50 (its worst fault).
+        let mut label_at: Vec<(&BenchRecord, f64, usize)> = Vec::new();
+        for (fi, (_, points)) in series.iter().enumerate() {
             for (b, c) in points {
-                if labelled.contains(&b.label.as_str()) {
-                    continue;
+                let y = c.loss_window_ms.p50;
+                match label_at.iter_mut().find(|l| l.0.label == b.label) {
+                    Some(l) if y > l.1 => *l = (b, y, fi),
+                    Some(_) => {}
+                    None => label_at.push((b, y, fi)),
                 }
-                let dy = if labelled.len() % 2 == 0 { -24 } else { 10 };
-                labelled.push(&b.label);
-                chart.draw_series(std::iter::once(
-                    EmptyElement::at((at(b), clamp(c.loss_window_ms.p50)))
-                        + Text::new(b.label.clone(), (10, dy), style::tick()),
-                ))?;
             }
+        }
+        for (k, (b, y, fi)) in label_at.iter().enumerate() {
+            let dodge = DODGE_FACTOR.powf(*fi as f64 - (nf as f64 - 1.0) / 2.0);
+            let dy = if k % 2 == 0 { -26 } else { 12 };
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((b.ops_per_sec * dodge, clamp(*y)))
+                    + Text::new(b.label.clone(), (12, dy), style::tick()),
+            ))?;
         }
         chart
             .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
@@ -248,7 +264,7 @@ impl Plot for LossVsThroughput<'_> {
 
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(SeriesLabelPosition::UpperLeft)
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
             .label_font(style::label())
