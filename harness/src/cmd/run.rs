@@ -23,7 +23,10 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     Progress::note(mode, "== 1/4 bench matrix");
     let outcome = bench::execute(&bench_args, mode)?;
 
-    Progress::note(mode, "== 2/4 recovery time (Engine::open on each data directory)");
+    Progress::note(
+        mode,
+        "== 2/4 recovery time (Engine::open on each data directory)",
+    );
     let mut measured = Vec::new();
     let n = outcome.records.len();
     for (i, record) in outcome.records.iter().enumerate() {

@@ -119,9 +119,8 @@ pub fn render(a: &RunResults, b: &RunResults) -> String {
         .first()
         .map(|r| r.loss_window_ms_max.iter().map(|l| l.0.clone()).collect())
         .unwrap_or_default();
-    let mut head = String::from(
-        "| configuration | ops/s A | ops/s B | B/A | p99 µs A | p99 µs B | B/A |",
-    );
+    let mut head =
+        String::from("| configuration | ops/s A | ops/s B | B/A | p99 µs A | p99 µs B | B/A |");
     let mut rule = String::from("|---|---:|---:|---:|---:|---:|---:|");
     for f in &faults {
         let _ = write!(head, " loss {f} max ms A | B | B/A |");

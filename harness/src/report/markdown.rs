@@ -257,11 +257,13 @@ fn plots(md: &mut String, r: &RunResults) {
              window is drawn.\n\n",
         );
     } else {
-        let floor = zero_floor_ms(
-            r.crashes
-                .iter()
-                .flat_map(|c| [c.loss_window_ms.p50, c.loss_window_ms.p99, c.loss_window_ms.max]),
-        );
+        let floor = zero_floor_ms(r.crashes.iter().flat_map(|c| {
+            [
+                c.loss_window_ms.p50,
+                c.loss_window_ms.p99,
+                c.loss_window_ms.max,
+            ]
+        }));
         let mut fronts = Vec::new();
         for f in r.faults() {
             let pts: Vec<(&BenchRecord, f64)> = r

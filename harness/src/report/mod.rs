@@ -4,7 +4,7 @@
 //! - [`load`]: reading result files, with errors naming file and field.
 //! - [`model`]: crash and recovery records, the joined view of a run.
 //! - [`plots`]: loss window vs throughput, latency CDF, group commit, recovery (SVG + PNG).
-//! - [`markdown`]: `report.md`.
+//! - [`markdown`]: writes `report.md`.
 //! - [`recommend`]: the recommendation paragraph, from the numbers only.
 //! - [`compare`]: ratios B/A between two runs of the same scenario.
 

@@ -202,7 +202,12 @@ mod tests {
     fn pareto_keeps_undominated_points() {
         // (ops/s, loss ms): always 0 ms slow, everysec fast with 900 ms, no faster with 2000 ms,
         // and a dominated point (slower than everysec and losing more).
-        let pts = [(1000.0, 0.0), (50_000.0, 900.0), (60_000.0, 2000.0), (40_000.0, 1500.0)];
+        let pts = [
+            (1000.0, 0.0),
+            (50_000.0, 900.0),
+            (60_000.0, 2000.0),
+            (40_000.0, 1500.0),
+        ];
         assert_eq!(super::pareto_front(&pts), vec![0, 1, 2]);
     }
 }

@@ -231,8 +231,8 @@ pub fn render(results: &RunResults) -> String {
                     display_label(j.bench),
                     style::si(j.bench.ops_per_sec),
                     ratio_to_off(j.bench),
-                    loss_text(&j),
-                    untested_text(&j)
+                    loss_text(j),
+                    untested_text(j)
                 ));
             }
         }

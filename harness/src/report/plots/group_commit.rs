@@ -31,9 +31,12 @@ impl<'a> GroupCommit<'a> {
             if c.policy != "always" {
                 continue;
             }
-            out.entry(format!("{} / {} / {}", c.backend, c.prealloc, c.persistence))
-                .or_default()
-                .push((c.writers, b.ops_per_sec, b.avg_batch));
+            out.entry(format!(
+                "{} / {} / {}",
+                c.backend, c.prealloc, c.persistence
+            ))
+            .or_default()
+            .push((c.writers, b.ops_per_sec, b.avg_batch));
         }
         for v in out.values_mut() {
             v.sort_by_key(|p| p.0);
@@ -103,7 +106,10 @@ impl Plot for GroupCommit<'_> {
                 ))?
                 .label(name.clone())
                 .legend(move |(x, y)| Circle::new((x + 10, y), 6, color.filled()));
-            chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 6, color.filled())))?;
+            chart.draw_series(
+                pts.iter()
+                    .map(|p| Circle::new((p.0, p.1), 6, color.filled())),
+            )?;
             chart.draw_series(pts.iter().map(|p| {
                 EmptyElement::at((p.0, p.1))
                     + Text::new(

@@ -99,12 +99,14 @@ impl Plot for LossVsThroughput<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         root.fill(&WHITE)?;
         let r = self.results;
-        let benches: Vec<&BenchRecord> =
-            r.benches.iter().filter(|b| b.ops_per_sec > 0.0).collect();
+        let benches: Vec<&BenchRecord> = r.benches.iter().filter(|b| b.ops_per_sec > 0.0).collect();
         if benches.is_empty() {
             return centred_note(root, "no bench results in this run");
         }
-        let xmin = benches.iter().map(|b| b.ops_per_sec).fold(f64::MAX, f64::min);
+        let xmin = benches
+            .iter()
+            .map(|b| b.ops_per_sec)
+            .fold(f64::MAX, f64::min);
         let xmax = benches.iter().map(|b| b.ops_per_sec).fold(0.0, f64::max);
         let (xlo, xhi) = (xmin / 2.0, xmax * 2.0);
         let series = self.series();

@@ -15,8 +15,7 @@ use super::ReportError;
 use super::model::RunResults;
 
 /// Drawing errors of backend `DB`.
-pub type DrawResult<DB> =
-    Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// A plot that can be drawn on any plotters backend.
 pub trait Plot {

@@ -54,10 +54,7 @@ impl Plot for Recovery<'_> {
         let ymax = all().map(|p| p.1).fold(0.0, f64::max).max(0.001) * 1.25;
         let mut chart = ChartBuilder::on(root)
             .caption(
-                format!(
-                    "{}: recovery time vs data size",
-                    self.results.run.scenario
-                ),
+                format!("{}: recovery time vs data size", self.results.run.scenario),
                 style::title(),
             )
             .margin(20)
@@ -80,7 +77,10 @@ impl Plot for Recovery<'_> {
         for (i, (mode, pts)) in series.iter().enumerate() {
             let color = style::color(i);
             chart
-                .draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 6, color.filled())))?
+                .draw_series(
+                    pts.iter()
+                        .map(|p| Circle::new((p.0, p.1), 6, color.filled())),
+                )?
                 .label(mode.clone())
                 .legend(move |(x, y)| Circle::new((x + 10, y), 6, color.filled()));
             chart.draw_series(pts.iter().enumerate().map(|(k, p)| {
