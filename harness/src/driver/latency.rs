@@ -82,7 +82,7 @@ impl Latency {
     /// # Errors
     /// A message saying why the text is not base64 or not a V2 histogram.
     pub fn from_v2_base64(text: &str) -> Result<Latency, String> {
-        let bytes = crate::results::encode::decode_base64(text)?;
+        let bytes = crate::results::encode::base64_decode(text)?;
         let hist = Deserializer::new()
             .deserialize(&mut bytes.as_slice())
             .map_err(|e| format!("not an HdrHistogram V2 serialization: {e:?}"))?;
