@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style;
-use super::{DrawResult, Plot, centred_note};
+use super::{DrawResult, Plot, builder, centred_note, legend};
 use crate::report::model::RunResults;
 
 /// See the module docs.
@@ -75,18 +75,14 @@ impl Plot for GroupCommit<'_> {
             .flat_map(|v| v.iter().map(|p| p.1))
             .fold(0.0, f64::max)
             * 1.25;
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!(
-                    "{}: group commit (policy always)",
-                    self.results.run.scenario
-                ),
-                style::title(),
-            )
-            .margin(20)
-            .x_label_area_size(60)
-            .y_label_area_size(90)
-            .build_cartesian_2d(0u32..wmax + 1, 0.0..ymax.max(1.0))?;
+        let mut chart = builder(
+            root,
+            &format!(
+                "{}: group commit (policy always)",
+                self.results.run.scenario
+            ),
+        )
+        .build_cartesian_2d(0u32..wmax + 1, 0.0..ymax.max(1.0))?;
         chart
             .configure_mesh()
             .x_desc("writers (client threads)")
@@ -119,13 +115,7 @@ impl Plot for GroupCommit<'_> {
                     )
             }))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(style::label())
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         if writers.len() < 2 {
             let text = format!(
                 "only one writer count ({}) in this run: no scaling curve",

@@ -9,7 +9,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style;
-use super::{DrawResult, Plot, centred_note};
+use super::{DrawResult, Plot, builder, centred_note, legend};
 use crate::report::model::RunResults;
 
 /// Largest number of nines drawn (99.9999%).
@@ -84,15 +84,11 @@ impl Plot for LatencyCdf<'_> {
         let xmax = all().map(|p| p.0).fold(0.0, f64::max).max(xmin * 10.0);
         let ymax = all().map(|p| p.1).fold(1.0, f64::max).ceil();
 
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("{}: acknowledgement latency", self.results.run.scenario),
-                style::title(),
-            )
-            .margin(20)
-            .x_label_area_size(60)
-            .y_label_area_size(90)
-            .build_cartesian_2d((xmin / 1.5..xmax * 1.5).log_scale(), 0.0..ymax)?;
+        let mut chart = builder(
+            root,
+            &format!("{}: acknowledgement latency", self.results.run.scenario),
+        )
+        .build_cartesian_2d((xmin / 1.5..xmax * 1.5).log_scale(), 0.0..ymax)?;
         chart
             .configure_mesh()
             .x_desc("latency, µs (log scale)")
@@ -121,13 +117,7 @@ impl Plot for LatencyCdf<'_> {
                     PathElement::new(vec![(x, y), (x + 24, y)], color.stroke_width(3))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(style::label())
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         Ok(())
     }
 }

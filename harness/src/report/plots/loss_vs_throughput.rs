@@ -12,7 +12,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::style::{self, GREY};
-use super::{DrawResult, Plot, centred_note};
+use super::{DrawResult, Plot, builder, centred_note, legend};
 use crate::report::model::{CrashRecord, RunResults, pareto_front};
 use crate::results::json::BenchRecord;
 
@@ -120,15 +120,11 @@ impl Plot for LossVsThroughput<'_> {
         let (ylo, yhi) = (floor / 2.5, top);
         let clamp = |v: f64| v.max(floor);
 
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("{}: loss window vs throughput", r.run.scenario),
-                style::title(),
-            )
-            .margin(20)
-            .x_label_area_size(60)
-            .y_label_area_size(90)
-            .build_cartesian_2d((xlo..xhi).log_scale(), (ylo..yhi).log_scale())?;
+        let mut chart = builder(
+            root,
+            &format!("{}: loss window vs throughput", r.run.scenario),
+        )
+        .build_cartesian_2d((xlo..xhi).log_scale(), (ylo..yhi).log_scale())?;
         let measured = !r.crashes.is_empty();
         let y_fmt = |v: &f64| {
             if !measured {
@@ -264,13 +260,7 @@ impl Plot for LossVsThroughput<'_> {
             .label("Pareto front (dashed, ringed)")
             .legend(|(x, y)| Circle::new((x, y), 8, GREY.stroke_width(2)));
 
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(style::label())
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     }
 }

@@ -70,6 +70,36 @@ pub fn write_all(results: &RunResults, dir: &Path) -> Result<Vec<PathBuf>, Repor
     Ok(files)
 }
 
+/// A chart builder with the common layout: `title` on top, margins and label areas.
+pub fn builder<'a, 'b, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut b = ChartBuilder::on(root);
+    b.caption(title, style::title())
+        .margin(20)
+        .x_label_area_size(60)
+        .y_label_area_size(90);
+    b
+}
+
+/// Draws the legend of `chart` at `position` in the common style.
+///
+/// # Errors
+/// Errors of the backend.
+pub fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+) -> DrawResult<DB> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(style::label())
+        .draw()
+}
+
 /// Draws `text` centred in `area` (for "no measurements" notes).
 ///
 /// # Errors

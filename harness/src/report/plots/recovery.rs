@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style;
-use super::{DrawResult, Plot, centred_note};
+use super::{DrawResult, Plot, builder, centred_note, legend};
 use crate::report::model::RunResults;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -52,15 +52,11 @@ impl Plot for Recovery<'_> {
         let all = || series.values().flat_map(|v| v.iter());
         let xmax = all().map(|p| p.0).fold(0.0, f64::max).max(0.001) * 1.2;
         let ymax = all().map(|p| p.1).fold(0.0, f64::max).max(0.001) * 1.25;
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("{}: recovery time vs data size", self.results.run.scenario),
-                style::title(),
-            )
-            .margin(20)
-            .x_label_area_size(60)
-            .y_label_area_size(90)
-            .build_cartesian_2d(0.0..xmax, 0.0..ymax)?;
+        let mut chart = builder(
+            root,
+            &format!("{}: recovery time vs data size", self.results.run.scenario),
+        )
+        .build_cartesian_2d(0.0..xmax, 0.0..ymax)?;
         chart
             .configure_mesh()
             .x_desc("data directory size, MiB")
@@ -92,13 +88,7 @@ impl Plot for Recovery<'_> {
                     )
             }))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(style::label())
-            .draw()?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
     }
 }
