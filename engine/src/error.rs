@@ -45,6 +45,10 @@ pub enum Error {
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A crash point armed through [`crate::failpoint`] fired: the operation stopped there,
+    /// leaving its files as a `kill -9` at that point would.
+    #[error("injected failure at crash point {point}")]
+    Injected { point: &'static str },
     /// A command was given where a write command was required, or a record is over the limit.
     #[error("invalid command: {0}")]
     InvalidCommand(String),

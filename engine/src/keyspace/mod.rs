@@ -2,7 +2,7 @@
 //! deterministic semantics (no clock, no randomness), and the binary encoding of commands that
 //! the log stores (`docs/format.md`, "Command payload").
 
-mod codec;
+pub(crate) mod codec;
 mod command;
 mod hash;
 pub mod msg;
