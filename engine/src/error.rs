@@ -39,6 +39,9 @@ pub enum Error {
         offset: u64,
         reason: String,
     },
+    /// A file that the hybrid manifest lists is missing from the directory.
+    #[error("{path} is listed in {manifest} but missing")]
+    MissingFile { path: PathBuf, manifest: PathBuf },
     /// io_uring was selected but the kernel (or a seccomp policy) refuses it.
     #[error("io_uring backend unavailable: {reason}")]
     UringUnavailable { reason: String },

@@ -31,10 +31,10 @@ pub const ALL: &[&str] = &[
 /// Returns `Err(Error::Injected)` from the enclosing function if the named point is armed.
 /// A no-op unless the `failpoints` feature is on.
 macro_rules! failpoint {
-    ($name:literal) => {
+    ($name:literal) => {{
         #[cfg(feature = "failpoints")]
         $crate::failpoint::hit($name)?;
-    };
+    }};
 }
 pub(crate) use failpoint;
 

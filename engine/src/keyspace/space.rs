@@ -234,7 +234,8 @@ impl Keyspace {
                     }
                 }
                 None => {
-                    self.map.put(key.into_owned(), Entry::new(Value::Str(value.into_owned())));
+                    self.map
+                        .put(key.into_owned(), Entry::new(Value::Str(value.into_owned())));
                 }
             },
         }
@@ -257,7 +258,8 @@ impl Keyspace {
         if self.map.contains_key(key.as_ref()) {
             return Reply::Int(0);
         }
-        self.map.put(key.into_owned(), Entry::new(Value::Str(value.into_owned())));
+        self.map
+            .put(key.into_owned(), Entry::new(Value::Str(value.into_owned())));
         Reply::Int(1)
     }
 
@@ -322,7 +324,8 @@ impl Keyspace {
                 let mut hash = Hash::new();
                 let added = fill(&mut hash, fields);
                 debug_assert!(!hash.is_empty());
-                self.map.put(key.into_owned(), Entry::new(Value::Hash(hash)));
+                self.map
+                    .put(key.into_owned(), Entry::new(Value::Hash(hash)));
                 Reply::Int(added)
             }
         }
@@ -372,7 +375,8 @@ impl Keyspace {
                 let mut zset = ZSet::new();
                 let added = fill(&mut zset, members);
                 debug_assert!(!zset.is_empty());
-                self.map.put(key.into_owned(), Entry::new(Value::ZSet(zset)));
+                self.map
+                    .put(key.into_owned(), Entry::new(Value::ZSet(zset)));
                 Reply::Int(added)
             }
         }
@@ -449,7 +453,8 @@ impl Keyspace {
                 let mut stream = Stream::new();
                 let reply = add(&mut stream, id, fields, maxlen);
                 if !matches!(reply, Reply::Error(_)) {
-                    self.map.put(key.into_owned(), Entry::new(Value::Stream(stream)));
+                    self.map
+                        .put(key.into_owned(), Entry::new(Value::Stream(stream)));
                 }
                 reply
             }

@@ -164,7 +164,9 @@ pub fn verify(file: &[u8]) -> Result<Verified<'_>, FormatError> {
     if stored != computed {
         return Err(FormatError::at(
             footer_at,
-            format!("snapshot checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"),
+            format!(
+                "snapshot checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
+            ),
         ));
     }
     let u32_at = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().expect("4 bytes"));
@@ -180,7 +182,10 @@ pub fn verify(file: &[u8]) -> Result<Verified<'_>, FormatError> {
         return Err(FormatError::at(12, "unknown header flags"));
     }
     if u32_at(footer_at + 16) != 0 {
-        return Err(FormatError::at(footer_at + 16, "reserved footer field is not 0"));
+        return Err(FormatError::at(
+            footer_at + 16,
+            "reserved footer field is not 0",
+        ));
     }
     Ok(Verified {
         header: Header {
@@ -199,10 +204,7 @@ impl Verified<'_> {
     /// [`FormatError`] with the file offset of the first entry that does not decode, or when
     /// the number of entries differs from the footer's count. Never panics; allocates at most
     /// a small multiple of the body's length.
-    pub fn decode_entries(
-        &self,
-        mut sink: impl FnMut(Vec<u8>, Entry),
-    ) -> Result<u64, FormatError> {
+    pub fn decode_entries(&self, mut sink: impl FnMut(Vec<u8>, Entry)) -> Result<u64, FormatError> {
         let mut r = Reader::new(self.body);
         let mut n = 0u64;
         while r.remaining() > 0 {
@@ -217,7 +219,10 @@ impl Verified<'_> {
         if n != self.entries {
             return Err(FormatError::at(
                 HEADER_BYTES + self.body.len(),
-                format!("footer counts {} entries but the body holds {n}", self.entries),
+                format!(
+                    "footer counts {} entries but the body holds {n}",
+                    self.entries
+                ),
             ));
         }
         Ok(n)

@@ -31,7 +31,10 @@ pub fn check(backend: &dyn Backend, path: &Path) -> Result<Loaded> {
 /// not match, or an entry does not decode: then `keyspace` is left empty. I/O errors otherwise
 /// (`NotFound` included).
 pub fn load(backend: &dyn Backend, path: &Path, keyspace: &mut Keyspace) -> Result<Loaded> {
-    debug_assert!(keyspace.is_empty(), "a snapshot loads into an empty keyspace");
+    debug_assert!(
+        keyspace.is_empty(),
+        "a snapshot loads into an empty keyspace"
+    );
     let result = read_verified(backend, path, |k, e| {
         keyspace.insert_entry(k, e);
     });
@@ -57,8 +60,7 @@ fn read_verified(
         reason: format!("snapshot of {len} bytes does not fit in memory"),
     })?;
     let mut bytes = vec![0u8; len_usize];
-    read_exact_at(file.as_ref(), &mut bytes, 0)
-        .map_err(|e| Error::io("read", path, Some(0), e))?;
+    read_exact_at(file.as_ref(), &mut bytes, 0).map_err(|e| Error::io("read", path, Some(0), e))?;
     let corrupt = |e: format::FormatError| Error::Corrupt {
         path: path.to_path_buf(),
         offset: e.offset,
