@@ -5,3 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --workspace --all-targets --release --locked
 cargo test --workspace --release --locked
+# Crash points inside snapshot writing, rewrite and manifest installation (feature-gated).
+cargo test -p durlab-engine --release --locked --features failpoints --test crash_points

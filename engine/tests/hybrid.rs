@@ -51,9 +51,15 @@ fn new_directory_has_manifest_and_first_increment(kind: BackendKind) {
     let cfg = hybrid(dir.path(), kind);
     let (_, report) = open(&cfg);
     assert!(report.created);
-    assert_eq!(names(dir.path()), vec!["durlab.1.incr.aof", "durlab.manifest"]);
+    assert_eq!(
+        names(dir.path()),
+        vec!["durlab.1.incr.aof", "durlab.manifest"]
+    );
     let m = read_manifest(dir.path());
-    assert_eq!((m.generation, m.base.is_none(), m.incrs.len()), (1, true, 1));
+    assert_eq!(
+        (m.generation, m.base.is_none(), m.incrs.len()),
+        (1, true, 1)
+    );
 }
 
 fn rewrite_then_recover(kind: BackendKind) {
@@ -105,7 +111,10 @@ fn rewrite_under_concurrent_writers(kind: BackendKind) {
     let last = engine.last_lsn();
     drop(engine);
     let (engine, report) = open(&cfg);
-    assert_eq!(report.recovered_lsn, last, "every acknowledged command recovered");
+    assert_eq!(
+        report.recovered_lsn, last,
+        "every acknowledged command recovered"
+    );
     assert_eq!(engine.read(dump), dump(&expected_after(last)));
 }
 
@@ -139,7 +148,11 @@ fn everysec_rewrite_keeps_every_written_record(kind: BackendKind) {
     let engine = write_n(&cfg, 200);
     assert!(engine.durable_lsn() < 200);
     engine.rewrite().unwrap();
-    assert_eq!(engine.durable_lsn(), 200, "the switch synced the old increment");
+    assert_eq!(
+        engine.durable_lsn(),
+        200,
+        "the switch synced the old increment"
+    );
     for _ in 0..20 {
         engine.execute_next(command).unwrap();
     }
@@ -256,5 +269,9 @@ fn unlisted_files_are_reported_not_loaded(kind: BackendKind) {
     assert_eq!(engine.read(dump), dump(&expected_after(30)));
     // The next rewrite picks a sequence number above the leftover's.
     engine.rewrite().unwrap();
-    assert!(read_manifest(dir.path()).files().contains(&"durlab.8.base.snap"));
+    assert!(
+        read_manifest(dir.path())
+            .files()
+            .contains(&"durlab.8.base.snap")
+    );
 }

@@ -94,6 +94,11 @@ impl LogState {
             .expect("an engine with a log has a segment")
     }
 
+    /// Stops all further acknowledgements (the first cause is kept).
+    pub(crate) fn poison(&mut self, cause: String) {
+        self.poisoned.get_or_insert(cause);
+    }
+
     /// `Err(Poisoned)` once a write or sync has failed.
     pub(crate) fn check_poisoned(&self) -> Result<()> {
         match &self.poisoned {

@@ -75,7 +75,17 @@ pub(crate) fn run(shared: &Shared, persist: &mut Persist) -> Result<RewriteInfo>
     switched.incrs.push(incr.clone());
     state.generation_high += 1;
     switched.generation = state.generation_high;
-    manifest::install(backend, &dir, &switched, Install::Switch)?;
+    if let Err(e) = manifest::install(backend, &dir, &switched, Install::Switch) {
+        // If the manifest listing the new increment may be in place (the failure came after
+        // the rename, or it cannot be told), appending more records to the old increment
+        // would put them outside the manifest: stop acknowledging anything.
+        let on_disk = manifest::read(backend, &dir.join(manifest::MANIFEST_FILE_NAME));
+        if on_disk.ok().as_ref() != Some(&state.manifest) {
+            core.log
+                .poison(format!("rewrite stopped while installing a manifest: {e}"));
+        }
+        return Err(e);
+    }
     state.manifest = switched;
     let segment = Arc::new(Segment {
         file,
