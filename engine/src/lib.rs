@@ -14,6 +14,7 @@ mod engine;
 pub mod error;
 pub mod failpoint;
 pub mod hybrid;
+pub mod inspect;
 pub mod keyspace;
 pub mod rawio;
 pub mod recovery;
