@@ -165,6 +165,22 @@ impl Keyspace {
         old.map(Arc::unwrap_or_clone)
     }
 
+    /// Makes room for `additional` more keys.
+    pub fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+    }
+
+    /// Stores an entry decoded from a snapshot (which the decoder checked is not an empty
+    /// hash or sorted set), without returning the one it replaces: the fast path of a load.
+    pub(crate) fn load_entry(&mut self, key: Vec<u8>, entry: Entry) {
+        debug_assert!(match &entry.value {
+            Value::Hash(h) => !h.is_empty(),
+            Value::ZSet(z) => !z.is_empty(),
+            _ => true,
+        });
+        self.map.put(key, entry);
+    }
+
     /// Removes `key`, returning its entry.
     pub fn remove_entry(&mut self, key: &[u8]) -> Option<Entry> {
         self.map.remove(key).map(Arc::unwrap_or_clone)

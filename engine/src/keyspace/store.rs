@@ -82,6 +82,10 @@ impl Store {
         }
     }
 
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }

@@ -197,7 +197,18 @@ pub fn verify(file: &[u8]) -> Result<Verified<'_>, FormatError> {
     })
 }
 
+/// Smallest encoding of an entry: type, expiry flag, empty key, empty string.
+const MIN_ENTRY_BYTES: usize = 1 + 1 + 4 + 4;
+
 impl Verified<'_> {
+    /// The footer's entry count, capped by how many entries the body could hold, so that
+    /// reserving room for it never allocates more than the input justifies.
+    pub fn entries_bounded(&self) -> usize {
+        usize::try_from(self.entries)
+            .unwrap_or(usize::MAX)
+            .min(self.body.len() / MIN_ENTRY_BYTES)
+    }
+
     /// Decodes every entry in order, handing each to `sink`.
     ///
     /// # Errors

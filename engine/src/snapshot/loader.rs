@@ -21,7 +21,7 @@ pub struct Loaded {
 /// # Errors
 /// As [`load`].
 pub fn check(backend: &dyn Backend, path: &Path) -> Result<Loaded> {
-    read_verified(backend, path, |_, _| {})
+    read_verified(backend, path, |_| {}, |_, _| {})
 }
 
 /// Loads the snapshot at `path` into `keyspace`, which must be empty.
@@ -35,9 +35,15 @@ pub fn load(backend: &dyn Backend, path: &Path, keyspace: &mut Keyspace) -> Resu
         keyspace.is_empty(),
         "a snapshot loads into an empty keyspace"
     );
-    let result = read_verified(backend, path, |k, e| {
-        keyspace.insert_entry(k, e);
-    });
+    // One keyspace, borrowed by both callbacks in turn.
+    let keyspace = std::cell::RefCell::new(keyspace);
+    let result = read_verified(
+        backend,
+        path,
+        |keys| keyspace.borrow_mut().reserve(keys),
+        |k, e| keyspace.borrow_mut().load_entry(k, e),
+    );
+    let keyspace = keyspace.into_inner();
     if result.is_err() {
         // The checksum vouched for the bytes, but an entry did not decode: load nothing.
         keyspace.clear();
@@ -45,9 +51,12 @@ pub fn load(backend: &dyn Backend, path: &Path, keyspace: &mut Keyspace) -> Resu
     result
 }
 
+/// Reads the whole file, verifies it, calls `reserve` with the number of entries (bounded by
+/// what the body can hold), then hands each entry to `sink`.
 fn read_verified(
     backend: &dyn Backend,
     path: &Path,
+    reserve: impl FnOnce(usize),
     sink: impl FnMut(Vec<u8>, crate::keyspace::Entry),
 ) -> Result<Loaded> {
     let file = backend
@@ -67,6 +76,7 @@ fn read_verified(
         reason: e.reason,
     };
     let verified = format::verify(&bytes).map_err(corrupt)?;
+    reserve(verified.entries_bounded());
     let entries = verified.decode_entries(sink).map_err(corrupt)?;
     Ok(Loaded {
         header: verified.header,
