@@ -85,7 +85,9 @@ fn figures_snapshot(keys: u64) {
     let aof_dir = tempfile::tempdir_in(bench_dir()).unwrap();
     let aof_cfg = cfg(aof_dir.path(), Persistence::Aof, FsyncPolicy::No);
     drop(fill(&aof_cfg, keys, keys));
-    let aof_bytes = std::fs::metadata(aof_dir.path().join("durlab.aof")).unwrap().len();
+    let aof_bytes = std::fs::metadata(aof_dir.path().join("durlab.aof"))
+        .unwrap()
+        .len();
     let (replay, lsn) = reopen_time(&aof_cfg);
     assert_eq!(lsn, keys);
     println!(
@@ -218,7 +220,11 @@ fn figures_latency(keys: u64, mode: Persistence, policy: FsyncPolicy) {
         before_kib / 1024,
         peak_kib / 1024,
         peak_kib as f64 / steady_peak_kib.max(1) as f64,
-        if peak_reset { "" } else { " [VmHWM could not be reset: peak is since start]" }
+        if peak_reset {
+            ""
+        } else {
+            " [VmHWM could not be reset: peak is since start]"
+        }
     );
 }
 
@@ -230,7 +236,9 @@ fn criterion_benches(c: &mut Criterion, keys: u64) {
     let engine = fill(&snap_cfg, keys, keys);
     let bytes = engine.save().unwrap().bytes;
     group.throughput(criterion::Throughput::Bytes(bytes));
-    group.bench_function(format!("write/{keys}"), |b| b.iter(|| engine.save().unwrap()));
+    group.bench_function(format!("write/{keys}"), |b| {
+        b.iter(|| engine.save().unwrap())
+    });
     drop(engine);
     group.bench_function(format!("load/{keys}"), |b| {
         b.iter(|| Engine::open(snap_cfg.clone()).unwrap())

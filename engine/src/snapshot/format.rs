@@ -366,7 +366,9 @@ mod tests {
         out
     }
 
-    fn decode_all(file: &[u8]) -> Result<(Header, Vec<(Vec<u8>, Entry)>), FormatError> {
+    type Decoded = (Header, Vec<(Vec<u8>, Entry)>);
+
+    fn decode_all(file: &[u8]) -> Result<Decoded, FormatError> {
         let v = verify(file)?;
         let mut out = Vec::new();
         v.decode_entries(|k, e| out.push((k, e)))?;
