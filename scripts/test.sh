@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
-# The whole test suite: every crate's unit and integration tests (io_uring tests included: they
-# fail, not skip, where the kernel refuses io_uring), then a check that benchmarks compile.
+# The whole test suite: every crate's unit, integration and doc tests (io_uring tests included:
+# they fail, not skip, where the kernel refuses io_uring), the feature-gated crash points, after
+# building every target (benchmarks included); then one summary line over all test binaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --workspace --all-targets --release --locked
-cargo test --workspace --release --locked
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+{
+  cargo test --workspace --release --locked
+  # Crash points inside snapshot writing, rewrite and manifest installation (feature-gated).
+  cargo test -p durlab-engine --release --locked --features failpoints --test crash_points
+} 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;?/) p += $i; if ($(i+1) ~ /^failed;?/) f += $i } }
+     END { printf "summary: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -53,6 +53,29 @@ pub enum RecoveryMode {
     Lenient,
 }
 
+/// Which files make the keyspace durable. `docs/engine.md` describes each mode.
+///
+/// | mode | files | acknowledgement | recovery |
+/// |---|---|---|---|
+/// | `Aof` | `durlab.aof` | per [`FsyncPolicy`] | replays the log |
+/// | `Snapshot` | `durlab.snap` | applied in memory (the fsync policy is ignored) | loads the last completed snapshot: everything after it is lost |
+/// | `AofSnapshot` | `durlab.aof` and `durlab.snap`, independent | per [`FsyncPolicy`] | replays the log (the snapshot is a backup, as in Redis with both enabled) |
+/// | `Hybrid` | `durlab.manifest`, `durlab.<seq>.base.snap`, `durlab.<seq>.incr.aof` | per [`FsyncPolicy`] | base, then the increments, in manifest order |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Persistence {
+    Aof,
+    Snapshot,
+    AofSnapshot,
+    Hybrid,
+}
+
+impl Persistence {
+    /// True for the modes that append every write command to a log.
+    pub fn has_log(self) -> bool {
+        self != Persistence::Snapshot
+    }
+}
+
 /// Everything [`crate::Engine::open`] needs.
 #[derive(Clone)]
 pub struct EngineConfig {
@@ -78,6 +101,21 @@ pub struct EngineConfig {
     /// each batch durable and acknowledge it after the write alone, never syncing. Never set
     /// this outside tests of the checker.
     pub broken_ack_before_sync: bool,
+    /// Which files make the state durable (default `Aof`).
+    pub persistence: Persistence,
+    /// Redis-style save points `(seconds, changes)`: a background snapshot starts when at
+    /// least `changes` write commands were applied and `seconds` have passed since the last
+    /// snapshot (or since open). Used by `Snapshot` and `AofSnapshot`; empty = only explicit
+    /// [`crate::Engine::save`].
+    pub save_points: Vec<(u64, u64)>,
+    /// `Hybrid`: rewrite automatically once the increments have grown by this percentage of
+    /// the last base's size (0 disables automatic rewrites), like `auto-aof-rewrite-percentage`.
+    pub auto_rewrite_percentage: u64,
+    /// `Hybrid`: ... and the increments hold at least this many bytes
+    /// (`auto-aof-rewrite-min-size`).
+    pub auto_rewrite_min_bytes: u64,
+    /// How often the background thread checks save points and rewrite triggers.
+    pub maintenance_interval_ms: u64,
 }
 
 impl fmt::Debug for EngineConfig {
@@ -97,12 +135,18 @@ impl fmt::Debug for EngineConfig {
                 "backend_override",
                 &self.backend_override.as_ref().map(|b| b.name()),
             )
+            .field("persistence", &self.persistence)
+            .field("save_points", &self.save_points)
+            .field("auto_rewrite_percentage", &self.auto_rewrite_percentage)
+            .field("auto_rewrite_min_bytes", &self.auto_rewrite_min_bytes)
+            .field("maintenance_interval_ms", &self.maintenance_interval_ms)
             .finish()
     }
 }
 
 impl EngineConfig {
-    /// Defaults: `always`, pwrite, no preallocation, strict recovery, 1 s everysec period.
+    /// Defaults: `always`, pwrite, no preallocation, strict recovery, 1 s everysec period,
+    /// persistence `aof`, no save points, automatic rewrite at 100 % growth over 64 MiB.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         EngineConfig {
             dir: dir.into(),
@@ -116,7 +160,22 @@ impl EngineConfig {
             max_record_bytes: 64 << 20,
             backend_override: None,
             broken_ack_before_sync: false,
+            persistence: Persistence::Aof,
+            save_points: Vec::new(),
+            auto_rewrite_percentage: 100,
+            auto_rewrite_min_bytes: 64 << 20,
+            maintenance_interval_ms: 100,
         }
+    }
+
+    pub fn persistence(mut self, persistence: Persistence) -> Self {
+        self.persistence = persistence;
+        self
+    }
+
+    pub fn save_points(mut self, save_points: Vec<(u64, u64)>) -> Self {
+        self.save_points = save_points;
+        self
     }
 
     pub fn policy(mut self, policy: FsyncPolicy) -> Self {
@@ -178,3 +237,4 @@ named_enum!(FsyncPolicy { Always => "always", EverySec => "everysec", No => "no"
 named_enum!(BackendKind { Pwrite => "pwrite", Uring => "uring" });
 named_enum!(Prealloc { None => "none", Fallocate => "fallocate", Zero => "zero" });
 named_enum!(RecoveryMode { Strict => "strict", Lenient => "lenient" });
+named_enum!(Persistence { Aof => "aof", Snapshot => "snapshot", AofSnapshot => "aof+snapshot", Hybrid => "hybrid" });

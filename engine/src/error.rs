@@ -39,12 +39,19 @@ pub enum Error {
         offset: u64,
         reason: String,
     },
+    /// A file that the hybrid manifest lists is missing from the directory.
+    #[error("{path} is listed in {manifest} but missing")]
+    MissingFile { path: PathBuf, manifest: PathBuf },
     /// io_uring was selected but the kernel (or a seccomp policy) refuses it.
     #[error("io_uring backend unavailable: {reason}")]
     UringUnavailable { reason: String },
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A crash point armed through [`crate::failpoint`] fired: the operation stopped there,
+    /// leaving its files as a `kill -9` at that point would.
+    #[error("injected failure at crash point {point}")]
+    Injected { point: &'static str },
     /// A command was given where a write command was required, or a record is over the limit.
     #[error("invalid command: {0}")]
     InvalidCommand(String),

@@ -13,16 +13,22 @@ pub mod clock;
 pub mod config;
 mod engine;
 pub mod error;
+pub mod failpoint;
+pub mod hybrid;
+pub mod inspect;
 pub mod keyspace;
 pub mod rawio;
 pub mod recovery;
+pub mod snapshot;
 pub mod stats;
 
-pub use config::{BackendKind, EngineConfig, FsyncPolicy, Prealloc, RecoveryMode};
+pub use config::{BackendKind, EngineConfig, FsyncPolicy, Persistence, Prealloc, RecoveryMode};
 pub use engine::{Ack, Engine};
 pub use error::{Error, Result};
+pub use hybrid::RewriteInfo;
 pub use keyspace::{Command, Keyspace, Reply};
 pub use recovery::RecoveryReport;
+pub use snapshot::SnapshotInfo;
 pub use stats::Stats;
 
 /// A log sequence number: the position of a write command in the log, dense from 1.

@@ -1,8 +1,7 @@
 //! The command line of `durlab` (clap derive).
 //!
 //! Subcommands planned but not here yet: `recover` (recover and verify a data directory),
-//! `report` (report.md and plots from results), `run` (scenario end to end), `serve` (RESP
-//! front end).
+//! `serve` (RESP front end).
 
 use std::path::PathBuf;
 
@@ -36,6 +35,16 @@ pub enum Command {
     /// fallocated and a zero-filled file (64 B and 4 KiB records), O_DIRECT and buffered
     /// sequential write MB/s.
     Probe(ProbeArgs),
+    /// Write plots and report.md for a result directory, or compare two result directories.
+    ///
+    /// With one RESULTS_DIR (as written by `bench` or `run`): writes loss-vs-throughput,
+    /// latency-cdf, group-commit and recovery plots (SVG and PNG) and report.md into it, and
+    /// prints the path of report.md. With two (A then B): prints a side-by-side table of
+    /// ops/s, p99 latency and worst loss window per configuration with the ratios B/A.
+    Report(ReportArgs),
+    /// Run a scenario end to end: benchmark matrix, recovery timing, crash trials (when the
+    /// crash lab is built in) and the report; prints the path of report.md.
+    Run(RunArgs),
     /// Crash the engine on purpose, recover, verify against the oracle, and measure what was
     /// lost: verdicts (ok, lost-acked, divergent, phantom, refused), violations of the
     /// policy's promise, and the loss window, per configuration and fault.
@@ -48,6 +57,53 @@ pub enum Command {
     /// publishes acknowledgements to the ack page, and waits to be killed).
     #[command(hide = true)]
     Worker(Box<WorkerArgs>),
+}
+
+/// `durlab report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// One result directory (results/<scenario>/<run-id>) to report on, or two (A B) to
+    /// compare.
+    #[arg(required = true, num_args = 1..=2, value_name = "RESULTS_DIR")]
+    pub dirs: Vec<PathBuf>,
+
+    /// With two directories: also write the comparison (Markdown) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+/// `durlab run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Scenario name (`quickstart` = scenarios/quickstart.toml, looked up in the current
+    /// directory, then in the repository durlab was built from) or path to a .toml file.
+    pub scenario: String,
+
+    /// Short run: at most 3 s per configuration (the scenario's length if shorter) and fewer
+    /// crash trials, e.g. `durlab run quickstart --quick` in about a minute on 2 cores.
+    #[arg(long)]
+    pub quick: bool,
+
+    /// Write results, plots and report.md into DIR instead of results/<scenario>/<run-id>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Where data directories go (each run in <DIR>/<run-id>/<configuration>). Default: a
+    /// fresh temporary directory. Removed afterwards.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Run id (default: UTC timestamp plus a random suffix).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Skip the device probe (then ratios to the device limit are missing from the report).
+    #[arg(long)]
+    pub no_probe: bool,
+
+    /// No progress output on stderr (the path of report.md is still printed on stdout).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `durlab bench`.

@@ -10,6 +10,7 @@
 //! - [`oracle`]: the independent model that recovered states are checked against.
 //! - [`results`]: result JSON, machine facts, ratios, tables.
 //! - [`progress`]: progress on stderr.
+//! - [`report`]: plots, report.md and comparisons from result directories.
 //! - [`cli`] and [`cmd`]: the `durlab` binary's flags and flows.
 
 pub mod cli;
@@ -19,6 +20,7 @@ pub mod driver;
 pub mod oracle;
 pub mod probe;
 pub mod progress;
+pub mod report;
 pub mod results;
 pub mod scenario;
 pub mod workload;

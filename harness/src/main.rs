@@ -1,9 +1,9 @@
-//! `durlab`: scenarios, workloads, benchmark driver and probe for durlab-engine.
+//! `durlab`: scenarios, workloads, benchmark driver, probe and reports for durlab-engine.
 //!
 //! Layout: [`cli`] (flags), [`cmd`] (each subcommand's flow), [`scenario`] (TOML files),
 //! [`workload`] (the seeded command sequence), [`driver`] (running and measuring one
 //! configuration), [`probe`] (raw device limits), [`results`] (JSON, machine facts, tables),
-//! [`progress`] (stderr display).
+//! [`progress`] (stderr display), [`report`] (plots, report.md, comparisons).
 
 use clap::Parser;
 
@@ -15,6 +15,8 @@ fn main() {
     let result = match &cli.command {
         Command::Bench(args) => cmd::bench::run(args),
         Command::Probe(args) => cmd::probe::run(args),
+        Command::Report(args) => cmd::report::run(args),
+        Command::Run(args) => cmd::run::run(args),
         Command::Crash(args) => cmd::crash::run(args),
         Command::Worker(args) => cmd::worker::run(args),
     };

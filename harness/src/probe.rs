@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use durlab_engine::Prealloc;
 use durlab_engine::rawio::{self, FileKind, Limit};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One figure per file layout and record size.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct PerCase {
     pub append_64: f64,
     pub append_4k: f64,
@@ -57,7 +57,7 @@ pub fn kind_for(prealloc: Prealloc) -> FileKind {
 }
 
 /// Everything `durlab probe` measures (the JSON of `durlab probe --json`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProbeResult {
     /// pwrite+fdatasync operations per second.
     pub fdatasync_iops: PerCase,

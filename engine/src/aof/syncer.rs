@@ -21,7 +21,7 @@ impl StopSignal {
     }
 
     /// Sleeps up to `timeout`; true if stopped.
-    fn wait(&self, timeout: Duration) -> bool {
+    pub(crate) fn wait(&self, timeout: Duration) -> bool {
         let mut stopped = self.stopped.lock();
         if !*stopped {
             self.cond.wait_for(&mut stopped, timeout);

@@ -23,10 +23,20 @@ use crate::keyspace::Command;
 use crate::recovery::LogPosition;
 use crate::stats::Counters;
 
+/// The file appends currently go to. A flush leader takes an `Arc` of it together with its
+/// batch, so a switch to a new file (hybrid rewrite) never redirects a batch in flight.
+#[derive(Debug)]
+pub(crate) struct Segment {
+    pub(crate) file: Arc<dyn BackendFile>,
+    pub(crate) path: PathBuf,
+}
+
 /// The writer's mutable state; lives inside the engine's mutex next to the keyspace, so that
 /// apply order, LSN order and log order are one order.
 #[derive(Debug)]
 pub(crate) struct LogState {
+    /// `None` for an engine without a log (only the poison flag is used then).
+    segment: Option<Arc<Segment>>,
     pending: Vec<u8>,
     /// The buffer of the previous batch, kept for reuse.
     spare: Vec<u8>,
@@ -44,8 +54,23 @@ pub(crate) struct LogState {
 }
 
 impl LogState {
-    pub(crate) fn new(pos: LogPosition) -> Self {
+    pub(crate) fn new(segment: Arc<Segment>, pos: LogPosition) -> Self {
+        Self::with_segment(Some(segment), pos)
+    }
+
+    /// The state of an engine without a log, at `last_lsn`.
+    pub(crate) fn detached(last_lsn: Lsn) -> Self {
+        let pos = LogPosition {
+            next_offset: 0,
+            file_len: 0,
+            last_lsn,
+        };
+        Self::with_segment(None, pos)
+    }
+
+    fn with_segment(segment: Option<Arc<Segment>>, pos: LogPosition) -> Self {
         LogState {
+            segment,
             pending: Vec::with_capacity(64 << 10),
             spare: Vec::with_capacity(64 << 10),
             pending_records: 0,
@@ -57,6 +82,21 @@ impl LogState {
             durable_lsn: pos.last_lsn,
             poisoned: None,
         }
+    }
+
+    /// The current log file.
+    ///
+    /// # Panics
+    /// On an engine without a log (the writer is never called there).
+    fn segment(&self) -> &Arc<Segment> {
+        self.segment
+            .as_ref()
+            .expect("an engine with a log has a segment")
+    }
+
+    /// Stops all further acknowledgements (the first cause is kept).
+    pub(crate) fn poison(&mut self, cause: String) {
+        self.poisoned.get_or_insert(cause);
     }
 
     /// `Err(Poisoned)` once a write or sync has failed.
@@ -73,8 +113,6 @@ impl LogState {
 /// The log file and the parts of the writer that need no lock.
 #[derive(Debug)]
 pub(crate) struct Log {
-    file: Arc<dyn BackendFile>,
-    path: PathBuf,
     policy: FsyncPolicy,
     prealloc: Prealloc,
     prealloc_chunk_bytes: u64,
@@ -93,15 +131,8 @@ pub(crate) struct Log {
 }
 
 impl Log {
-    pub(crate) fn new(
-        file: Arc<dyn BackendFile>,
-        path: PathBuf,
-        config: &EngineConfig,
-        pos: LogPosition,
-    ) -> Self {
+    pub(crate) fn new(config: &EngineConfig, pos: LogPosition) -> Self {
         Log {
-            file,
-            path,
             policy: config.policy,
             prealloc: config.prealloc,
             prealloc_chunk_bytes: config.prealloc_chunk_bytes,
@@ -129,7 +160,7 @@ impl Log {
 
     /// Extends a new file's first preallocation chunk.
     pub(crate) fn preallocate_initial(&self, st: &mut LogState) -> Result<()> {
-        let end = self.extend(st.prealloc_end, st.next_offset + 1)?;
+        let end = self.extend(st.segment(), st.prealloc_end, st.next_offset + 1)?;
         st.prealloc_end = end;
         Ok(())
     }
@@ -201,8 +232,11 @@ impl Log {
         let offset = st.next_offset;
         st.next_offset += batch.len() as u64;
         let prealloc_end = st.prealloc_end;
+        let segment = st.segment().clone();
 
-        let result = MutexGuard::unlocked(guard, || self.write_batch(&batch, offset, prealloc_end));
+        let result = MutexGuard::unlocked(guard, || {
+            self.write_batch(&segment, &batch, offset, prealloc_end)
+        });
 
         let st = guard.as_mut();
         st.flushing = false;
@@ -230,26 +264,32 @@ impl Log {
         outcome
     }
 
-    fn write_batch(&self, batch: &[u8], offset: u64, prealloc_end: u64) -> Result<u64> {
+    fn write_batch(
+        &self,
+        seg: &Segment,
+        batch: &[u8],
+        offset: u64,
+        prealloc_end: u64,
+    ) -> Result<u64> {
         let end = offset + batch.len() as u64;
-        let prealloc_end = self.extend(prealloc_end, end)?;
+        let prealloc_end = self.extend(seg, prealloc_end, end)?;
         if self.policy == FsyncPolicy::Always && !self.broken_ack_before_sync {
             self.counters.sync();
-            self.file
+            seg.file
                 .write_all_at_sync(batch, offset)
-                .map_err(|e| Error::io("write+fdatasync", &self.path, Some(offset), e))?;
+                .map_err(|e| Error::io("write+fdatasync", &seg.path, Some(offset), e))?;
         } else {
-            self.file
+            seg.file
                 .write_all_at(batch, offset)
-                .map_err(|e| Error::io("write", &self.path, Some(offset), e))?;
+                .map_err(|e| Error::io("write", &seg.path, Some(offset), e))?;
         }
         Ok(prealloc_end)
     }
 
-    fn extend(&self, prealloc_end: u64, need_end: u64) -> Result<u64> {
+    fn extend(&self, seg: &Segment, prealloc_end: u64, need_end: u64) -> Result<u64> {
         let (end, added) = prealloc::extend(
-            self.file.as_ref(),
-            &self.path,
+            seg.file.as_ref(),
+            &seg.path,
             self.prealloc,
             self.prealloc_chunk_bytes,
             prealloc_end,
@@ -297,17 +337,23 @@ impl Log {
     /// [`Error::Poisoned`] if already poisoned; the sync's error, which poisons the log (a
     /// failed fsync is never retried: the kernel may have dropped the dirty pages).
     pub(crate) fn sync_written<C: AsMut<LogState>>(&self, core: &Mutex<C>) -> Result<Lsn> {
-        core.lock().as_mut().check_poisoned()?;
+        // The file and the LSN it holds up to are read together: after a switch to a new file
+        // the old one holds exactly the records up to the switch.
+        let (segment, written) = {
+            let mut guard = core.lock();
+            let st = guard.as_mut();
+            st.check_poisoned()?;
+            (st.segment().clone(), st.written_lsn)
+        };
         // Everything acknowledged before `started_ms` is written, so covered by this sync.
         let started_ms = self.now_ms();
-        let written = self.written_lsn();
         if written > self.durable_lsn() {
             self.counters.sync();
-            let result = self.file.sync_data();
+            let result = segment.file.sync_data();
             let mut guard = core.lock();
             let st = guard.as_mut();
             if let Err(e) = result {
-                let err = Error::io("fdatasync", &self.path, None, e);
+                let err = Error::io("fdatasync", &segment.path, None, e);
                 st.poisoned = Some(err.to_string());
                 self.cond.notify_all();
                 return Err(err);
@@ -320,5 +366,66 @@ impl Log {
             self.last_sync_ms.fetch_max(started_ms, Ordering::AcqRel);
         }
         Ok(self.durable_lsn())
+    }
+
+    /// Under the engine's lock: waits until no batch is in flight and none is pending (leading
+    /// flushes itself if needed), then fdatasyncs the current file if it holds unsynced
+    /// records. On return every record so far is written and durable in the current file, and
+    /// since the caller holds the lock, no other can be added.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`], or a write or sync error (which poisons the log).
+    pub(crate) fn drain_and_sync<C: AsMut<LogState>>(
+        &self,
+        guard: &mut MutexGuard<'_, C>,
+    ) -> Result<()> {
+        loop {
+            let st = guard.as_mut();
+            st.check_poisoned()?;
+            if st.flushing {
+                self.cond.wait(guard);
+            } else if st.pending_records > 0 {
+                self.flush(guard)?;
+            } else {
+                break;
+            }
+        }
+        let st = guard.as_mut();
+        if st.written_lsn > st.durable_lsn {
+            self.counters.sync();
+            let segment = st.segment().clone();
+            if let Err(e) = segment.file.sync_data() {
+                let err = Error::io("fdatasync", &segment.path, None, e);
+                st.poisoned = Some(err.to_string());
+                self.cond.notify_all();
+                return Err(err);
+            }
+            st.durable_lsn = st.written_lsn;
+            self.durable_lsn.fetch_max(st.written_lsn, Ordering::AcqRel);
+            self.cond.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Under the engine's lock, after [`Log::drain_and_sync`]: directs appends to `segment`, a
+    /// new log file whose header is written (first record at `next_offset`).
+    ///
+    /// # Errors
+    /// A preallocation failure (which poisons the log).
+    pub(crate) fn switch_segment(
+        &self,
+        st: &mut LogState,
+        segment: Arc<Segment>,
+        next_offset: u64,
+    ) -> Result<()> {
+        debug_assert!(!st.flushing && st.pending_records == 0);
+        st.segment = Some(segment);
+        st.next_offset = next_offset;
+        st.prealloc_end = next_offset;
+        if let Err(e) = self.preallocate_initial(st) {
+            st.poisoned = Some(e.to_string());
+            return Err(e);
+        }
+        Ok(())
     }
 }

@@ -41,11 +41,11 @@ mod op {
 }
 
 // Smallest encoding of one list element, used to reject counts the remaining bytes cannot hold.
-const MIN_PAIR: usize = 8; // two empty byte strings
-const MIN_BLOB: usize = 4; // one empty byte string
-const MIN_SCORED: usize = 12; // score + empty byte string
+pub(crate) const MIN_PAIR: usize = 8; // two empty byte strings
+pub(crate) const MIN_BLOB: usize = 4; // one empty byte string
+pub(crate) const MIN_SCORED: usize = 12; // score + empty byte string
 
-fn blob_len(b: &[u8]) -> usize {
+pub(crate) fn blob_len(b: &[u8]) -> usize {
     4 + b.len()
 }
 
@@ -60,7 +60,7 @@ fn blobs_len(blobs: &[Vec<u8>]) -> usize {
     4 + blobs.iter().map(|b| blob_len(b)).sum::<usize>()
 }
 
-fn put_len(out: &mut Vec<u8>, n: usize, limit: usize, what: &str) {
+pub(crate) fn put_len(out: &mut Vec<u8>, n: usize, limit: usize, what: &str) {
     assert!(
         n <= limit,
         "{what} of {n} exceeds the payload format's limit of {limit}"
@@ -69,16 +69,16 @@ fn put_len(out: &mut Vec<u8>, n: usize, limit: usize, what: &str) {
     out.extend_from_slice(&(n as u32).to_le_bytes());
 }
 
-fn put_blob(out: &mut Vec<u8>, b: &[u8]) {
+pub(crate) fn put_blob(out: &mut Vec<u8>, b: &[u8]) {
     put_len(out, b.len(), MAX_BLOB_LEN, "byte string length");
     out.extend_from_slice(b);
 }
 
-fn put_u64(out: &mut Vec<u8>, n: u64) {
+pub(crate) fn put_u64(out: &mut Vec<u8>, n: u64) {
     out.extend_from_slice(&n.to_le_bytes());
 }
 
-fn put_pairs(out: &mut Vec<u8>, pairs: &[(Vec<u8>, Vec<u8>)]) {
+pub(crate) fn put_pairs(out: &mut Vec<u8>, pairs: &[(Vec<u8>, Vec<u8>)]) {
     put_len(out, pairs.len(), MAX_COUNT, "pair count");
     for (f, v) in pairs {
         put_blob(out, f);
@@ -86,7 +86,7 @@ fn put_pairs(out: &mut Vec<u8>, pairs: &[(Vec<u8>, Vec<u8>)]) {
     }
 }
 
-fn put_blobs(out: &mut Vec<u8>, blobs: &[Vec<u8>]) {
+pub(crate) fn put_blobs(out: &mut Vec<u8>, blobs: &[Vec<u8>]) {
     put_len(out, blobs.len(), MAX_COUNT, "element count");
     for b in blobs {
         put_blob(out, b);
@@ -319,17 +319,26 @@ impl Command {
 }
 
 /// A cursor over a payload; every read checks the remaining length first.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn remaining(&self) -> usize {
+    pub(crate) fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    /// Bytes consumed so far.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.remaining() {
             return Err(DecodeError {
                 offset: self.pos,
@@ -341,26 +350,26 @@ impl<'a> Reader<'a> {
         Ok(bytes)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let mut a = [0; N];
         a.copy_from_slice(self.take(N)?);
         Ok(a)
     }
 
-    fn u8(&mut self) -> Result<u8, DecodeError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.array::<1>()?[0])
     }
 
-    fn u32(&mut self) -> Result<usize, DecodeError> {
+    pub(crate) fn u32(&mut self) -> Result<usize, DecodeError> {
         // u32 fits in usize on every target this crate builds for (64-bit Linux).
         Ok(u32::from_le_bytes(self.array()?) as usize)
     }
 
-    fn u64(&mut self) -> Result<u64, DecodeError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
         Ok(u64::from_le_bytes(self.array()?))
     }
 
-    fn score(&mut self) -> Result<f64, DecodeError> {
+    pub(crate) fn score(&mut self) -> Result<f64, DecodeError> {
         let at = self.pos;
         let score = f64::from_bits(self.u64()?);
         if score.is_nan() {
@@ -373,7 +382,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A byte that must be 0 or 1 (so that the encoding stays canonical).
-    fn flag(&mut self, reason: &'static str) -> Result<bool, DecodeError> {
+    pub(crate) fn flag(&mut self, reason: &'static str) -> Result<bool, DecodeError> {
         let at = self.pos;
         match self.u8()? {
             0 => Ok(false),
@@ -382,7 +391,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn blob(&mut self) -> Result<Vec<u8>, DecodeError> {
+    pub(crate) fn blob(&mut self) -> Result<Vec<u8>, DecodeError> {
         let at = self.pos;
         let len = self.u32()?;
         if len > self.remaining() {
@@ -395,7 +404,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A list count, checked against the remaining bytes so that it bounds any allocation.
-    fn count(&mut self, min_element_len: usize) -> Result<usize, DecodeError> {
+    pub(crate) fn count(&mut self, min_element_len: usize) -> Result<usize, DecodeError> {
         let at = self.pos;
         let n = self.u32()?;
         if n.saturating_mul(min_element_len) > self.remaining() {
@@ -407,7 +416,7 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
-    fn blobs(&mut self) -> Result<Vec<Vec<u8>>, DecodeError> {
+    pub(crate) fn blobs(&mut self) -> Result<Vec<Vec<u8>>, DecodeError> {
         let n = self.count(MIN_BLOB)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
@@ -416,7 +425,7 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
-    fn pairs(&mut self) -> Result<Vec<FieldValue>, DecodeError> {
+    pub(crate) fn pairs(&mut self) -> Result<Vec<FieldValue>, DecodeError> {
         let n = self.count(MIN_PAIR)?;
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {

@@ -2,11 +2,12 @@
 //! deterministic semantics (no clock, no randomness), and the binary encoding of commands that
 //! the log stores (`docs/format.md`, "Command payload").
 
-mod codec;
+pub(crate) mod codec;
 mod command;
 mod hash;
 pub mod msg;
 mod space;
+mod store;
 mod stream;
 mod zset;
 
@@ -14,5 +15,6 @@ pub use codec::{DecodeError, MAX_BLOB_LEN, MAX_COUNT};
 pub use command::{Command, FieldValue, Reply, StreamId, XAddId};
 pub use hash::Hash;
 pub use space::{Entry, Keyspace, Value};
+pub use store::SharedEntry;
 pub use stream::{Stream, StreamError, StreamFields};
 pub use zset::{NanScore, ZSet, format_score};

@@ -1,9 +1,11 @@
-//! The keyspace itself: one hash map from key to [`Entry`], and the command semantics.
+//! The keyspace itself: one map from key to [`Entry`] ([`super::store`], which also provides
+//! copy-on-write point-in-time snapshots), and the command semantics.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::hash::Hash;
+use super::store::{SharedEntry, Store};
 use super::stream::Stream;
 use super::zset::{ZSet, format_score};
 use super::{Command, FieldValue, Reply, XAddId, msg};
@@ -52,7 +54,7 @@ impl Entry {
 /// Invariant: no key holds an empty hash or sorted set (a stream may be empty).
 #[derive(Debug, Default, Clone)]
 pub struct Keyspace {
-    map: HashMap<Vec<u8>, Entry>,
+    map: Store,
 }
 
 fn error(text: &'static str) -> Reply {
@@ -71,7 +73,7 @@ impl Keyspace {
     /// An empty keyspace with room for `keys` keys before it reallocates.
     pub fn with_capacity(keys: usize) -> Self {
         Keyspace {
-            map: HashMap::with_capacity(keys),
+            map: Store::with_capacity(keys),
         }
     }
 
@@ -133,7 +135,7 @@ impl Keyspace {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.map.len() == 0
     }
 
     /// The entry under `key`, if any.
@@ -144,7 +146,7 @@ impl Keyspace {
     /// Every key with its entry, in no particular order (hash-map order: not stable across
     /// runs; sort the keys for a canonical order).
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &Entry)> + '_ {
-        self.map.iter().map(|(k, e)| (k.as_slice(), e))
+        self.map.iter()
     }
 
     /// Stores `entry` under `key` (for loading a snapshot) and returns the entry it replaced.
@@ -155,16 +157,33 @@ impl Keyspace {
             Value::ZSet(z) => z.is_empty(),
             Value::Str(_) | Value::Stream(_) => false,
         };
-        if empty {
+        let old = if empty {
             self.map.remove(&key)
         } else {
-            self.map.insert(key, entry)
-        }
+            self.map.replace(key, entry)
+        };
+        old.map(Arc::unwrap_or_clone)
+    }
+
+    /// Makes room for `additional` more keys.
+    pub fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+    }
+
+    /// Stores an entry decoded from a snapshot (which the decoder checked is not an empty
+    /// hash or sorted set), without returning the one it replaces: the fast path of a load.
+    pub(crate) fn load_entry(&mut self, key: Vec<u8>, entry: Entry) {
+        debug_assert!(match &entry.value {
+            Value::Hash(h) => !h.is_empty(),
+            Value::ZSet(z) => !z.is_empty(),
+            _ => true,
+        });
+        self.map.put(key, entry);
     }
 
     /// Removes `key`, returning its entry.
     pub fn remove_entry(&mut self, key: &[u8]) -> Option<Entry> {
-        self.map.remove(key)
+        self.map.remove(key).map(Arc::unwrap_or_clone)
     }
 
     /// Removes every key.
@@ -172,10 +191,33 @@ impl Keyspace {
         self.map.clear();
     }
 
+    /// Starts a point-in-time snapshot of the current state, to be read with
+    /// [`Keyspace::snapshot_chunk`] while commands go on being applied. A snapshot already
+    /// active is abandoned.
+    pub(crate) fn begin_snapshot(&mut self) {
+        self.map.begin_snapshot();
+    }
+
+    /// Appends the next entries of the active snapshot (about `max_slots` at most, plus
+    /// pre-images saved since the last call) to `out`; true once the snapshot is complete.
+    pub(crate) fn snapshot_chunk(&mut self, max_slots: usize, out: &mut Vec<SharedEntry>) -> bool {
+        self.map.snapshot_chunk(max_slots, out)
+    }
+
+    /// Abandons the active snapshot, if any (stops the pre-image bookkeeping).
+    pub(crate) fn abort_snapshot(&mut self) {
+        self.map.abort_snapshot();
+    }
+
+    /// True while a point-in-time snapshot is being read.
+    pub fn snapshot_active(&self) -> bool {
+        self.map.snapshot_active()
+    }
+
     /// Panics if any invariant is broken: an empty hash or sorted set, a sorted set whose two
     /// indexes disagree, a stream out of order. O(total size); for tests.
     pub fn assert_invariants(&self) {
-        for (key, entry) in &self.map {
+        for (key, entry) in self.map.iter() {
             match &entry.value {
                 Value::Str(_) => {}
                 Value::Hash(h) => assert!(!h.is_empty(), "empty hash under {key:?}"),
@@ -191,7 +233,7 @@ impl Keyspace {
     fn set(&mut self, key: Cow<'_, [u8]>, value: Cow<'_, [u8]>) -> Reply {
         match (key, value) {
             (Cow::Owned(key), Cow::Owned(value)) => {
-                self.map.insert(key, Entry::new(Value::Str(value)));
+                self.map.put(key, Entry::new(Value::Str(value)));
             }
             (key, value) => match self.map.get_mut(key.as_ref()) {
                 Some(entry) => {
@@ -209,7 +251,7 @@ impl Keyspace {
                 }
                 None => {
                     self.map
-                        .insert(key.into_owned(), Entry::new(Value::Str(value.into_owned())));
+                        .put(key.into_owned(), Entry::new(Value::Str(value.into_owned())));
                 }
             },
         }
@@ -233,7 +275,7 @@ impl Keyspace {
             return Reply::Int(0);
         }
         self.map
-            .insert(key.into_owned(), Entry::new(Value::Str(value.into_owned())));
+            .put(key.into_owned(), Entry::new(Value::Str(value.into_owned())));
         Reply::Int(1)
     }
 
@@ -256,8 +298,7 @@ impl Keyspace {
             None => {
                 let mut buf = Vec::with_capacity(20);
                 push_i64(&mut buf, delta);
-                self.map
-                    .insert(key.into_owned(), Entry::new(Value::Str(buf)));
+                self.map.put(key.into_owned(), Entry::new(Value::Str(buf)));
                 Reply::Int(delta)
             }
         }
@@ -300,7 +341,7 @@ impl Keyspace {
                 let added = fill(&mut hash, fields);
                 debug_assert!(!hash.is_empty());
                 self.map
-                    .insert(key.into_owned(), Entry::new(Value::Hash(hash)));
+                    .put(key.into_owned(), Entry::new(Value::Hash(hash)));
                 Reply::Int(added)
             }
         }
@@ -351,7 +392,7 @@ impl Keyspace {
                 let added = fill(&mut zset, members);
                 debug_assert!(!zset.is_empty());
                 self.map
-                    .insert(key.into_owned(), Entry::new(Value::ZSet(zset)));
+                    .put(key.into_owned(), Entry::new(Value::ZSet(zset)));
                 Reply::Int(added)
             }
         }
@@ -429,7 +470,7 @@ impl Keyspace {
                 let reply = add(&mut stream, id, fields, maxlen);
                 if !matches!(reply, Reply::Error(_)) {
                     self.map
-                        .insert(key.into_owned(), Entry::new(Value::Stream(stream)));
+                        .put(key.into_owned(), Entry::new(Value::Stream(stream)));
                 }
                 reply
             }

@@ -6,6 +6,7 @@
 //! are cut, after a copy is kept ([`quarantine`]); a valid record after the bad one means damage
 //! in the middle, which is refused in [`RecoveryMode::Strict`] and cut in `Lenient`.
 
+pub(crate) mod files;
 mod quarantine;
 pub(crate) mod tail;
 
@@ -20,7 +21,7 @@ use crate::backend::{Backend, BackendFile};
 use crate::config::{EngineConfig, RecoveryMode};
 use crate::error::{Error, Result};
 use crate::keyspace::{Command, Keyspace};
-use tail::Tail;
+pub(crate) use tail::Tail;
 
 /// What recovery found and did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,6 +43,16 @@ pub struct RecoveryReport {
     /// True if no log existed (or it was empty/all zeros) and a new one was written.
     pub created: bool,
     pub duration: Duration,
+    /// The snapshot (or hybrid base) loaded before any log, if one was.
+    pub snapshot_path: Option<PathBuf>,
+    /// LSN of that snapshot.
+    pub snapshot_lsn: Option<Lsn>,
+    pub snapshot_entries: u64,
+    /// Hybrid: the generation of the manifest recovery followed.
+    pub manifest_generation: Option<u64>,
+    /// Files left by an interrupted snapshot, manifest installation or rewrite (temp files,
+    /// increments or bases no manifest lists): ignored, not removed.
+    pub leftover_files: Vec<PathBuf>,
 }
 
 /// Where appends continue after recovery.
@@ -52,6 +63,86 @@ pub(crate) struct LogPosition {
     /// File length after recovery (beyond `next_offset` only zeros).
     pub file_len: u64,
     pub last_lsn: Lsn,
+}
+
+/// The outcome of reading one log file front to back, before anything is cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Scanned {
+    /// The header's `base_lsn`: the first record carries `base_lsn + 1`.
+    pub base_lsn: Lsn,
+    /// LSN of the last valid record (`base_lsn` if none).
+    pub last_lsn: Lsn,
+    pub records: u64,
+    pub bytes_read: u64,
+    /// Where the valid records end.
+    pub end_offset: u64,
+    pub file_len: u64,
+    /// Why the records end at `end_offset` (empty at the end of the file).
+    pub fault: String,
+    /// What lies from `end_offset` to the end of the file.
+    pub tail: Tail,
+}
+
+/// Reads every valid record of the log `file` (at `path`), decoding each and handing it to
+/// `on_record`, then classifies what follows the last one ([`tail`]). Changes nothing on disk.
+/// Returns `Ok(Err(reason))` when the file header does not verify.
+///
+/// # Errors
+/// [`Error::Corrupt`] for a record that verified but does not decode; I/O errors.
+pub(crate) fn scan_log(
+    file: &dyn BackendFile,
+    path: &Path,
+    max_record_bytes: u32,
+    mut on_record: impl FnMut(Command),
+) -> Result<Result<Scanned, String>> {
+    let io_err = |op, offset| move |e| Error::io(op, path, offset, e);
+    let max = max_record_bytes;
+    let (mut scanner, header) = match Scanner::open(file, max).map_err(io_err("read", Some(0)))? {
+        Ok(opened) => opened,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    let mut last = header.base_lsn;
+    let mut records = 0;
+    let (end_offset, fault) = loop {
+        match scanner.next_step().map_err(io_err("read", None))? {
+            Step::Record { offset, record } => {
+                if record.lsn != last + 1 {
+                    let fault = format!("LSN {} where {} was expected", record.lsn, last + 1);
+                    break (offset, fault);
+                }
+                let cmd = Command::decode(record.payload).map_err(|e| Error::Corrupt {
+                    path: path.to_path_buf(),
+                    offset: offset + (RECORD_HEADER_BYTES + e.offset) as u64,
+                    reason: format!(
+                        "record LSN {} passed its checksum but does not decode: {}",
+                        record.lsn, e.reason
+                    ),
+                })?;
+                on_record(cmd);
+                last = record.lsn;
+                records += 1;
+            }
+            Step::End { offset, fault } => {
+                break (offset, fault.map(|f| f.describe()).unwrap_or_default());
+            }
+        }
+    };
+    let file_len = scanner.file_len();
+    let tail = if end_offset < file_len {
+        tail::classify(file, end_offset, file_len, last, max).map_err(io_err("read", None))?
+    } else {
+        Tail::Clean
+    };
+    Ok(Ok(Scanned {
+        base_lsn: header.base_lsn,
+        last_lsn: last,
+        records,
+        bytes_read: scanner.bytes_read(),
+        end_offset,
+        file_len,
+        fault,
+        tail,
+    }))
 }
 
 /// Replays the log `file` (at `path`) into `keyspace`, cutting a torn tail as described in
@@ -70,81 +161,102 @@ pub(crate) fn replay(
     report: &mut RecoveryReport,
 ) -> Result<LogPosition> {
     let started = Instant::now();
-    let io_err = |op, offset| move |e| Error::io(op, path, offset, e);
-    let max = config.max_record_bytes;
-    let (mut scanner, header) = match Scanner::open(file, max).map_err(io_err("read", Some(0)))? {
-        Ok(opened) => opened,
+    let scanned = match scan_log(file, path, config.max_record_bytes, |cmd| {
+        keyspace.apply(&cmd);
+    })? {
+        Ok(scanned) => scanned,
         Err(reason) => return reinit_if_blank(file, path, reason, report),
     };
-    let mut last = header.base_lsn;
-    let (bad_offset, fault) = loop {
-        match scanner.next_step().map_err(io_err("read", None))? {
-            Step::Record { offset, record } => {
-                if record.lsn != last + 1 {
-                    let fault = format!("LSN {} where {} was expected", record.lsn, last + 1);
-                    break (offset, fault);
-                }
-                let cmd = Command::decode(record.payload).map_err(|e| Error::Corrupt {
-                    path: path.to_path_buf(),
-                    offset: offset + (RECORD_HEADER_BYTES + e.offset) as u64,
-                    reason: format!(
-                        "record LSN {} passed its checksum but does not decode: {}",
-                        record.lsn, e.reason
-                    ),
-                })?;
-                keyspace.apply(&cmd);
-                last = record.lsn;
-                report.records_replayed += 1;
-            }
-            Step::End { offset, fault } => {
-                break (offset, fault.map(|f| f.describe()).unwrap_or_default());
-            }
-        }
-    };
-    let file_len = scanner.file_len();
-    report.bytes_read = scanner.bytes_read();
-    report.recovered_lsn = last;
-    let mut pos = LogPosition {
-        next_offset: bad_offset,
-        file_len,
-        last_lsn: last,
-    };
-    if bad_offset < file_len {
-        let tail =
-            tail::classify(file, bad_offset, file_len, last, max).map_err(io_err("read", None))?;
-        let data_end = match tail {
-            Tail::Clean => None,
-            Tail::Torn { data_end } => Some(data_end),
-            Tail::Damage {
-                next_offset,
-                next_lsn,
-                ..
-            } if config.recovery == RecoveryMode::Strict => {
-                return Err(Error::Corrupt {
-                    path: path.to_path_buf(),
-                    offset: bad_offset,
-                    reason: format!(
-                        "{fault}, but a valid record (LSN {next_lsn}) follows at byte {next_offset}: \
-                         damage in the middle of the log (lenient recovery would cut here, keeping a copy)"
-                    ),
-                });
-            }
-            Tail::Damage { data_end, .. } => Some(data_end),
-        };
-        if let Some(data_end) = data_end {
-            let kept = quarantine::keep_copy(backend, file, path, bad_offset, data_end)?;
-            file.set_len(bad_offset)
-                .map_err(io_err("ftruncate", Some(bad_offset)))?;
-            file.sync_data().map_err(io_err("fdatasync", None))?;
-            report.tail_bytes_discarded = data_end - bad_offset;
-            report.cut_offset = Some(bad_offset);
-            report.cut_reason = Some(fault);
-            report.quarantine_path = Some(kept);
-            pos.file_len = bad_offset;
-        }
-    }
+    let pos = settle_tail(backend, file, path, &scanned, config.recovery, report)?;
     report.duration += started.elapsed();
     Ok(pos)
+}
+
+/// Acts on the tail of the last (or only) log after [`scan_log`]: a clean end stays, a torn
+/// tail is cut (after a copy is kept), damage in the middle is refused in strict mode and cut
+/// in lenient mode. Records the scan and the cut in `report`.
+///
+/// # Errors
+/// [`Error::Corrupt`] for damage in the middle under strict recovery; I/O errors.
+pub(crate) fn settle_tail(
+    backend: &dyn Backend,
+    file: &dyn BackendFile,
+    path: &Path,
+    scanned: &Scanned,
+    mode: RecoveryMode,
+    report: &mut RecoveryReport,
+) -> Result<LogPosition> {
+    note_scanned(report, scanned);
+    let mut pos = LogPosition {
+        next_offset: scanned.end_offset,
+        file_len: scanned.file_len,
+        last_lsn: scanned.last_lsn,
+    };
+    let data_end = match scanned.tail {
+        Tail::Clean => return Ok(pos),
+        Tail::Torn { data_end } => data_end,
+        Tail::Damage {
+            next_offset,
+            next_lsn,
+            ..
+        } if mode == RecoveryMode::Strict => {
+            return Err(damage_error(path, scanned, next_offset, next_lsn));
+        }
+        Tail::Damage { data_end, .. } => data_end,
+    };
+    let bad_offset = scanned.end_offset;
+    let kept = cut(backend, file, path, bad_offset, data_end)?;
+    report.tail_bytes_discarded = data_end - bad_offset;
+    report.cut_offset = Some(bad_offset);
+    report.cut_reason = Some(scanned.fault.clone());
+    report.quarantine_path = Some(kept);
+    pos.file_len = bad_offset;
+    Ok(pos)
+}
+
+/// Adds a scanned log's records and bytes to `report`.
+pub(crate) fn note_scanned(report: &mut RecoveryReport, scanned: &Scanned) {
+    report.records_replayed += scanned.records;
+    report.bytes_read += scanned.bytes_read;
+    report.recovered_lsn = scanned.last_lsn;
+}
+
+/// The refusal for valid records after a bad one.
+pub(crate) fn damage_error(
+    path: &Path,
+    scanned: &Scanned,
+    next_offset: u64,
+    next_lsn: Lsn,
+) -> Error {
+    Error::Corrupt {
+        path: path.to_path_buf(),
+        offset: scanned.end_offset,
+        reason: format!(
+            "{}, but a valid record (LSN {next_lsn}) follows at byte {next_offset}: \
+             damage in the middle of the log (lenient recovery would cut here, keeping a copy)",
+            scanned.fault
+        ),
+    }
+}
+
+/// Cuts `file` at `from` after copying `[from, data_end)` to a quarantine file (synced with
+/// its directory entry first); returns the copy's path.
+///
+/// # Errors
+/// I/O failures; if the copy failed, nothing was cut.
+pub(crate) fn cut(
+    backend: &dyn Backend,
+    file: &dyn BackendFile,
+    path: &Path,
+    from: u64,
+    data_end: u64,
+) -> Result<PathBuf> {
+    let io_err = |op, offset| move |e| Error::io(op, path, offset, e);
+    let kept = quarantine::keep_copy(backend, file, path, from, data_end)?;
+    file.set_len(from)
+        .map_err(io_err("ftruncate", Some(from)))?;
+    file.sync_data().map_err(io_err("fdatasync", None))?;
+    Ok(kept)
 }
 
 /// A log whose header does not verify is refused, unless the whole file is empty or zeros

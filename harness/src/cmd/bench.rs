@@ -20,18 +20,81 @@ use crate::results::{machine, ratios, table, time};
 use crate::scenario::{self, Scenario, builtin, locate};
 use crate::workload::Workload;
 
-/// Runs `durlab bench`.
+/// What [`execute`] produced: the records and `run.json` it wrote, and the data directories.
+#[derive(Debug)]
+pub struct BenchOutcome {
+    /// One record per configuration that completed, in run order.
+    pub records: Vec<BenchRecord>,
+    /// What was written as `run.json`.
+    pub run: RunRecord,
+    /// The result directory (holding `<label>.json` and `run.json`).
+    pub out_dir: PathBuf,
+    /// The data directories (`<work>/<label>`); removed when this is dropped unless `--keep`.
+    pub work: WorkDir,
+    /// The scenario after command-line overrides.
+    pub scenario: Scenario,
+}
+
+/// Runs `durlab bench`: [`execute`], then prints the table (or `--json`).
 ///
 /// # Errors
 /// A scenario that does not load, bad flags, a data or results directory that cannot be
 /// written, or configurations that failed (all others still run and are written).
 pub fn run(args: &BenchArgs) -> Result<(), CliError> {
+    let mode = Mode::detect(args.quiet);
+    let outcome = execute(args, mode)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&outcome.records).expect("records serialize")
+        );
+    } else {
+        print!("{}", table::render(&outcome.records));
+    }
+    Progress::note(mode, &format!("results: {}", outcome.out_dir.display()));
+    if args.keep {
+        Progress::note(
+            mode,
+            &format!("data kept in {}", outcome.work.path().display()),
+        );
+    }
+    failures_error(&outcome.run)
+}
+
+/// An error listing the failed configurations of `run`, if any.
+///
+/// # Errors
+/// When `run.failures` is not empty.
+pub fn failures_error(run: &RunRecord) -> Result<(), CliError> {
+    if run.failures.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = run
+        .failures
+        .iter()
+        .map(|(l, e)| format!("{l}: {e}"))
+        .collect();
+    Err(CliError(format!(
+        "{} configuration(s) failed:\n  {}",
+        run.failures.len(),
+        list.join("\n  ")
+    )))
+}
+
+/// Loads the scenario, applies the flags, runs the probe and the matrix, and writes every
+/// `<label>.json` and `run.json`. Configurations that fail are recorded in
+/// `run.failures` and the others still run; the data directories stay until the returned
+/// [`BenchOutcome::work`] is dropped.
+///
+/// # Errors
+/// A scenario that does not load, bad flags, a probe that fails, or a data or results
+/// directory that cannot be written.
+pub fn execute(args: &BenchArgs, mode: Mode) -> Result<BenchOutcome, CliError> {
     let (mut scenario, scenario_file) = load_scenario(args.scenario.as_deref())?;
     overrides::apply(&mut scenario, args)?;
     let workload = Workload::new(&scenario.workload);
     let limits = limits(&scenario);
     let setups = matrix::expand(&scenario.matrix);
-    let mode = Mode::detect(args.quiet);
 
     let run_id = args.run_id.clone().unwrap_or_else(run_dir::new_run_id);
     let out_dir = args.out.clone().unwrap_or_else(|| {
@@ -133,32 +196,16 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
         crash: scenario.crash.clone(),
         configs: records.iter().map(|r| r.label.clone()).collect(),
         histograms,
-        failures: failures.clone(),
+        failures,
     };
     run_dir::write_all(&out_dir, &records, &run)?;
-
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&records).expect("records serialize")
-        );
-    } else {
-        print!("{}", table::render(&records));
-    }
-    Progress::note(mode, &format!("results: {}", out_dir.display()));
-    if args.keep {
-        Progress::note(mode, &format!("data kept in {}", work.path().display()));
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        let list: Vec<String> = failures.iter().map(|(l, e)| format!("{l}: {e}")).collect();
-        Err(CliError(format!(
-            "{} configuration(s) failed:\n  {}",
-            failures.len(),
-            list.join("\n  ")
-        )))
-    }
+    Ok(BenchOutcome {
+        records,
+        run,
+        out_dir,
+        work,
+        scenario,
+    })
 }
 
 /// Loads the scenario named by `arg` (a name or path), or the built-in one; with its file.

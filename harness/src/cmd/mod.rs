@@ -4,6 +4,8 @@ pub mod bench;
 pub mod crash;
 pub mod overrides;
 pub mod probe;
+pub mod report;
+pub mod run;
 pub mod workdir;
 pub mod worker;
 
@@ -14,6 +16,12 @@ pub struct CliError(pub String);
 
 impl From<std::io::Error> for CliError {
     fn from(e: std::io::Error) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+impl From<crate::report::ReportError> for CliError {
+    fn from(e: crate::report::ReportError) -> Self {
         CliError(e.to_string())
     }
 }

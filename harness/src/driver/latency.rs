@@ -1,8 +1,8 @@
 //! Acknowledgement latency histograms (nanoseconds, 3 significant digits).
 
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Serializer, V2Serializer};
-use serde::Serialize;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use serde::{Deserialize, Serialize};
 
 /// Largest latency tracked exactly: one hour. Longer ones are recorded as one hour.
 const MAX_NS: u64 = 3_600_000_000_000;
@@ -14,7 +14,7 @@ pub struct Latency {
 }
 
 /// Summary of a histogram, in microseconds.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
 pub struct LatencySummaryUs {
     pub p50: f64,
     pub p99: f64,
@@ -75,6 +75,24 @@ impl Latency {
             .expect("serializing into a Vec cannot fail");
         crate::results::encode::base64(&bytes)
     }
+
+    /// The inverse of [`Latency::to_v2_base64`]: the histogram as serialized (its own bounds
+    /// and counts, exactly), e.g. from `run.json`.
+    ///
+    /// # Errors
+    /// A message saying why the text is not base64 or not a V2 histogram.
+    pub fn from_v2_base64(text: &str) -> Result<Latency, String> {
+        let bytes = crate::results::encode::base64_decode(text)?;
+        let hist = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .map_err(|e| format!("not an HdrHistogram V2 serialization: {e:?}"))?;
+        Ok(Latency { hist })
+    }
+
+    /// The underlying histogram (values in ns).
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.hist
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +112,9 @@ mod tests {
         assert_eq!(a.count(), 1001);
         assert!((s.p50 - 500.0).abs() < 2.0, "{s:?}");
         assert!((s.max - 5000.0).abs() < 5.0, "{s:?}");
-        assert!(!a.to_v2_base64().is_empty());
+        let back = Latency::from_v2_base64(&a.to_v2_base64()).unwrap();
+        assert_eq!(back.count(), 1001);
+        assert_eq!(back.summary_us(), s);
+        assert!(Latency::from_v2_base64("AAAA").is_err());
     }
 }

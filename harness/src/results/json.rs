@@ -1,14 +1,14 @@
 //! The per-configuration result record (one JSON object per configuration; the array printed
 //! by `durlab bench --json`). Every field is documented in docs/results.md.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::driver::bench::Measurement;
 use crate::driver::latency::LatencySummaryUs;
 use crate::driver::matrix::EngineSetup;
 
 /// The configuration a record measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ConfigRecord {
     pub policy: String,
     pub backend: String,
@@ -25,7 +25,7 @@ pub struct ConfigRecord {
 }
 
 /// One configuration's result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchRecord {
     pub config: ConfigRecord,
     pub label: String,

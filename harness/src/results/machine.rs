@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The machine a run happened on.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Machine {
     /// `uname -sr`-like, from /proc/sys/kernel (`Linux 6.8.0-...`).
     pub kernel: String,
@@ -21,7 +21,7 @@ pub struct Machine {
 }
 
 /// One line of /proc/self/mounts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Mount {
     pub source: String,
     pub target: String,
@@ -116,12 +116,12 @@ fn mount_of(path: &Path) -> Option<Mount> {
 }
 
 /// Versions of what produced a result.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Versions {
-    pub durlab_harness: &'static str,
-    pub durlab_engine: &'static str,
-    pub rustc: &'static str,
-    pub build_profile: &'static str,
+    pub durlab_harness: String,
+    pub durlab_engine: String,
+    pub rustc: String,
+    pub build_profile: String,
     /// Key dependencies, from Cargo.lock at build time (`name -> version[, version]`).
     pub dependencies: BTreeMap<String, String>,
 }
@@ -141,10 +141,10 @@ pub fn versions() -> Versions {
         }
     }
     Versions {
-        durlab_harness: env!("CARGO_PKG_VERSION"),
-        durlab_engine: env!("DURLAB_ENGINE_VERSION"),
-        rustc: env!("DURLAB_RUSTC_VERSION"),
-        build_profile: env!("DURLAB_BUILD_PROFILE"),
+        durlab_harness: env!("CARGO_PKG_VERSION").into(),
+        durlab_engine: env!("DURLAB_ENGINE_VERSION").into(),
+        rustc: env!("DURLAB_RUSTC_VERSION").into(),
+        build_profile: env!("DURLAB_BUILD_PROFILE").into(),
         dependencies,
     }
 }

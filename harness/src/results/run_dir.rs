@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use rand::RngExt;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::json::BenchRecord;
 use super::machine::{Machine, Versions};
@@ -20,12 +20,12 @@ pub fn new_run_id() -> String {
 }
 
 /// A serialized latency histogram.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HistogramRecord {
     /// Always `ns`.
-    pub unit: &'static str,
+    pub unit: String,
     /// Always `hdrhistogram-v2-base64`.
-    pub format: &'static str,
+    pub format: String,
     pub data: String,
 }
 
@@ -33,15 +33,15 @@ impl HistogramRecord {
     /// Wraps V2/base64 data.
     pub fn v2(data: String) -> Self {
         HistogramRecord {
-            unit: "ns",
-            format: "hdrhistogram-v2-base64",
+            unit: "ns".into(),
+            format: "hdrhistogram-v2-base64".into(),
             data,
         }
     }
 }
 
 /// How the workload was driven (the part of the scenario after CLI overrides).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkloadRecord {
     pub writers: u32,
     pub duration_secs: Option<f64>,
@@ -53,7 +53,7 @@ pub struct WorkloadRecord {
 }
 
 /// `run.json`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
     pub run_id: String,
     pub scenario: String,

@@ -1,0 +1,414 @@
+//! [`Engine`]: keyspace + log under one durability policy.
+
+mod maintenance;
+pub(crate) mod open;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::Lsn;
+use crate::aof::syncer::{self, StopSignal};
+use crate::aof::writer::{Log, LogState, Segment};
+use crate::backend::{self, Backend};
+use crate::config::{EngineConfig, FsyncPolicy, Persistence};
+use crate::error::{Error, Result};
+use crate::hybrid::{self, HybridState, RewriteInfo};
+use crate::keyspace::{Command, Keyspace, Reply};
+use crate::recovery::{LogPosition, RecoveryReport};
+use crate::snapshot::{SNAPSHOT_FILE_NAME, SnapshotInfo, point_in_time};
+use crate::stats::Stats;
+
+/// The outcome of one command: its reply and, for write commands, the LSN it was logged under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ack {
+    pub reply: Reply,
+    pub lsn: Option<Lsn>,
+}
+
+/// What the engine's one mutex guards: apply order, LSN order and log order are one order.
+#[derive(Debug)]
+pub(crate) struct Core {
+    pub(crate) keyspace: Keyspace,
+    pub(crate) last_lsn: Lsn,
+    pub(crate) log: LogState,
+}
+
+impl AsMut<LogState> for Core {
+    fn as_mut(&mut self) -> &mut LogState {
+        &mut self.log
+    }
+}
+
+/// What saves and rewrites need between runs; its mutex also makes them one at a time.
+#[derive(Debug)]
+pub(crate) struct Persist {
+    /// LSN of the last completed snapshot (mode `snapshot`: what a crash keeps).
+    pub(crate) last_save_lsn: Lsn,
+    pub(crate) last_save_at: Instant,
+    /// Mode `hybrid` only.
+    pub(crate) hybrid: Option<HybridState>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: EngineConfig,
+    pub(crate) core: Mutex<Core>,
+    /// `None` without a log (mode `snapshot`, or policy `off`).
+    pub(crate) log: Option<Log>,
+    pub(crate) last_lsn: AtomicU64,
+    /// `None` only when nothing touches files (mode `aof` under policy `off`).
+    pub(crate) backend: Option<Arc<dyn Backend>>,
+    pub(crate) persist: Mutex<Persist>,
+    /// Mirrors `Persist::last_save_lsn` for lock-free reads.
+    saved_lsn: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Inner {
+    shared: Arc<Shared>,
+    stop: Arc<StopSignal>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.stop.stop();
+        for handle in self.threads.drain(..) {
+            let _ = handle.join();
+        }
+    }
+}
+
+/// A durable keyspace. Cheap to clone; `Send + Sync`: share it across threads. Concurrent
+/// writers under `always` share one write and one fdatasync (group commit).
+///
+/// Every write command (anything but `GET`), including one whose reply is an error such as
+/// WRONGTYPE, gets the next LSN and a log record: replay reproduces the same reply and the
+/// same (unchanged) state, and LSN n stays the n-th write a driver issued. Only a command whose
+/// arguments are malformed in themselves ([`Command::arg_error`]: empty field list, NaN score,
+/// XADD id 0-0) is answered with an error reply and no LSN.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Engine {
+    /// Opens the data directory `config.dir` (creating it if missing) in the configured
+    /// persistence mode: loads the snapshot or base and replays the log or increments, cuts a
+    /// torn tail (keeping a copy), and starts the `everysec` syncer and the background thread
+    /// for save points and automatic rewrites if configured. Mode `aof` under policy `off`
+    /// touches no files.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the file and offset when recovery refuses a log, snapshot or
+    /// manifest; [`Error::MissingFile`] for a file the manifest lists but the directory lacks;
+    /// [`Error::UringUnavailable`] when io_uring is selected but refused by the kernel;
+    /// [`Error::Config`] when data files exist without the file that would say how to load
+    /// them, or for policy `off` with a mode that keeps a log; I/O errors otherwise.
+    pub fn open(config: EngineConfig) -> Result<(Engine, RecoveryReport)> {
+        let started = Instant::now();
+        let mut keyspace = Keyspace::new();
+        let mut report = RecoveryReport::default();
+        let mode = config.persistence;
+        let off = config.policy == FsyncPolicy::Off;
+        if off && matches!(mode, Persistence::AofSnapshot | Persistence::Hybrid) {
+            return Err(Error::Config(format!(
+                "persistence {mode} keeps a log: choose policy always, everysec or no"
+            )));
+        }
+        let backend = if mode == Persistence::Aof && off {
+            None
+        } else {
+            Some(match &config.backend_override {
+                Some(b) => b.clone(),
+                None => backend::open_backend(config.backend)?,
+            })
+        };
+        let mut hybrid_state = None;
+        let mut last_save_lsn = 0;
+        let opened: Option<(Arc<Segment>, LogPosition)> = match (&backend, mode) {
+            (None, _) => None,
+            (Some(b), Persistence::Aof | Persistence::AofSnapshot) => Some(open::open_log(
+                b.as_ref(),
+                &config,
+                &mut keyspace,
+                &mut report,
+            )?),
+            (Some(b), Persistence::Snapshot) => {
+                last_save_lsn =
+                    open::open_snapshot(b.as_ref(), &config, &mut keyspace, &mut report)?;
+                None
+            }
+            (Some(b), Persistence::Hybrid) => {
+                let o = hybrid::recovery::open(b.as_ref(), &config, &mut keyspace, &mut report)?;
+                hybrid_state = Some(o.state);
+                Some((o.segment, o.pos))
+            }
+        };
+        let last_lsn = opened.as_ref().map_or(last_save_lsn, |(_, p)| p.last_lsn);
+        report.recovered_lsn = last_lsn;
+        let (log, state) = match opened {
+            Some((segment, pos)) => {
+                let log = Log::new(&config, pos);
+                let mut state = LogState::new(segment, pos);
+                log.preallocate_initial(&mut state)?;
+                (Some(log), state)
+            }
+            None => (None, LogState::detached(last_lsn)),
+        };
+        let shared = Arc::new(Shared {
+            core: Mutex::new(Core {
+                keyspace,
+                last_lsn,
+                log: state,
+            }),
+            log,
+            last_lsn: AtomicU64::new(last_lsn),
+            backend,
+            persist: Mutex::new(Persist {
+                last_save_lsn,
+                last_save_at: Instant::now(),
+                hybrid: hybrid_state,
+            }),
+            saved_lsn: AtomicU64::new(last_save_lsn),
+            config,
+        });
+        let stop = Arc::new(StopSignal::default());
+        let mut threads = Vec::new();
+        if shared.config.policy == FsyncPolicy::EverySec && shared.log.is_some() {
+            let (shared, stop) = (shared.clone(), stop.clone());
+            let interval = Duration::from_millis(shared.config.everysec_interval_ms.max(1));
+            threads.push(spawn(
+                "durlab-everysec",
+                &shared.config.dir.clone(),
+                move || {
+                    let log = shared.log.as_ref().expect("everysec has a log");
+                    syncer::run(log, &shared.core, &stop, interval);
+                },
+            )?);
+        }
+        if maintenance::needed(&shared.config) {
+            let (shared, stop) = (shared.clone(), stop.clone());
+            threads.push(spawn(
+                "durlab-maintenance",
+                &shared.config.dir.clone(),
+                move || {
+                    maintenance::run(&shared, &stop);
+                },
+            )?);
+        }
+        report.duration = started.elapsed();
+        Ok((
+            Engine {
+                inner: Arc::new(Inner {
+                    shared,
+                    stop,
+                    threads,
+                }),
+            },
+            report,
+        ))
+    }
+
+    /// Executes `cmd`; returns once it is acknowledged under the configured policy.
+    ///
+    /// # Errors
+    /// See [`Engine::execute_next`].
+    pub fn execute(&self, cmd: Command) -> Result<Reply> {
+        self.execute_ack(cmd).map(|a| a.reply)
+    }
+
+    /// Like [`Engine::execute`], also returning the LSN a write command was logged under.
+    ///
+    /// # Errors
+    /// See [`Engine::execute_next`].
+    pub fn execute_ack(&self, cmd: Command) -> Result<Ack> {
+        self.execute_next(|_| cmd)
+    }
+
+    /// Builds the next command under the engine's lock from the LSN it will receive if it is
+    /// a write, so a driver can make the command with LSN n be command n of its sequence.
+    /// `make` must be cheap: other writers wait while it runs. Returns when the command is
+    /// acknowledged under the policy.
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] after an earlier write or sync failure; the I/O error of the flush
+    /// this call led (then the engine is poisoned too); [`Error::InvalidCommand`] for a command
+    /// over the record size limit (not applied, no LSN used). On error the command is not
+    /// acknowledged, though it may be in memory and even on disk.
+    pub fn execute_next(&self, make: impl FnOnce(Lsn) -> Command) -> Result<Ack> {
+        let shared = &*self.inner.shared;
+        let mut core = shared.core.lock();
+        core.log.check_poisoned()?;
+        let lsn = core.last_lsn + 1;
+        let cmd = make(lsn);
+        if !cmd.is_write() {
+            return Ok(Ack {
+                reply: core.keyspace.apply(&cmd),
+                lsn: None,
+            });
+        }
+        if let Some(err) = cmd.arg_error() {
+            // Malformed whatever the state (e.g. a NaN score): rejected like Redis rejects a
+            // bad argument list, before it is logged, so the log holds only decodable commands.
+            return Ok(Ack {
+                reply: Reply::Error(err.to_string()),
+                lsn: None,
+            });
+        }
+        if let Some(log) = &shared.log {
+            log.append(&mut core.log, lsn, &cmd)?;
+        }
+        let reply = core.keyspace.apply_owned(cmd);
+        core.last_lsn = lsn;
+        shared.last_lsn.store(lsn, Ordering::Release);
+        if let Some(log) = &shared.log {
+            log.acknowledge(&mut core, lsn)?;
+        }
+        Ok(Ack {
+            reply,
+            lsn: Some(lsn),
+        })
+    }
+
+    /// Highest LSN assigned so far (acknowledged, or about to be).
+    pub fn last_lsn(&self) -> Lsn {
+        self.inner.shared.last_lsn.load(Ordering::Acquire)
+    }
+
+    /// Highest LSN that survives a power loss: covered by a completed fdatasync of the log,
+    /// or, in mode `snapshot`, by the last completed snapshot (0 under `off`).
+    pub fn durable_lsn(&self) -> Lsn {
+        let shared = &self.inner.shared;
+        match &shared.log {
+            Some(log) => log.durable_lsn(),
+            None => shared.saved_lsn.load(Ordering::Acquire),
+        }
+    }
+
+    /// Highest LSN handed to the OS (0 under `off`).
+    pub fn written_lsn(&self) -> Lsn {
+        self.inner.shared.log.as_ref().map_or(0, Log::written_lsn)
+    }
+
+    /// Makes every acknowledged command durable now (one fdatasync if anything is unsynced),
+    /// whatever the policy; returns the durable LSN. A no-op without a log (policy `off`, mode
+    /// `snapshot`: use [`Engine::save`] there).
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`], or the fdatasync's error (which poisons the engine).
+    pub fn sync(&self) -> Result<Lsn> {
+        let shared = &*self.inner.shared;
+        match &shared.log {
+            Some(log) => log.sync_written(&shared.core),
+            None => Ok(self.durable_lsn()),
+        }
+    }
+
+    /// Counters since open.
+    pub fn stats(&self) -> Stats {
+        self.inner
+            .shared
+            .log
+            .as_ref()
+            .map(|l| l.counters.snapshot())
+            .unwrap_or_default()
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.shared.config
+    }
+
+    /// Runs `f` on the current keyspace under the engine's lock (writers wait: keep it short).
+    pub fn read<R>(&self, f: impl FnOnce(&Keyspace) -> R) -> R {
+        f(&self.inner.shared.core.lock().keyspace)
+    }
+}
+
+impl Engine {
+    /// Writes a point-in-time snapshot of the current state while writers go on, and returns
+    /// once it is durable (file and directory entry synced). Mode `snapshot` and
+    /// `aof+snapshot`: replaces `durlab.snap`. Mode `hybrid`: a rewrite (the snapshot is the
+    /// new base). One save or rewrite runs at a time; a second call waits for the first.
+    ///
+    /// # Errors
+    /// [`Error::Config`] in mode `aof`; I/O errors naming the file, or an injected crash point
+    /// (feature `failpoints`). A failed save leaves the previous snapshot in force and does
+    /// not poison the engine: it wrote nothing that acknowledgements depend on.
+    pub fn save(&self) -> Result<SnapshotInfo> {
+        let shared = &*self.inner.shared;
+        match shared.config.persistence {
+            Persistence::Aof => Err(Error::Config(
+                "save needs persistence snapshot, aof+snapshot or hybrid".into(),
+            )),
+            Persistence::Hybrid => self.rewrite().map(|r| r.base),
+            Persistence::Snapshot | Persistence::AofSnapshot => {
+                let mut persist = shared.persist.lock();
+                save_locked(shared, &mut persist)
+            }
+        }
+    }
+
+    /// Mode `hybrid`: the BGREWRITEAOF analogue. Appends switch to a new increment at the
+    /// current LSN `s`, a new base holding the state at `s` is written while writers go on,
+    /// a manifest listing only the new base and increment is installed atomically, and the
+    /// files no longer listed are removed. Returns when the new manifest is durable.
+    ///
+    /// # Errors
+    /// [`Error::Config`] in other modes; I/O errors naming the file, or an injected crash
+    /// point. A failure to write or sync the log poisons the engine; any other failure leaves
+    /// a consistent directory (the previous manifest, or one listing the new increment after
+    /// the old files) and the engine usable.
+    pub fn rewrite(&self) -> Result<RewriteInfo> {
+        let shared = &*self.inner.shared;
+        let mut persist = shared.persist.lock();
+        hybrid::rewrite::run(shared, &mut persist)
+    }
+
+    /// LSN of the last completed snapshot (`save`, save point, or hybrid base) since open, or
+    /// the one loaded at open.
+    pub fn last_save_lsn(&self) -> Lsn {
+        self.inner.shared.saved_lsn.load(Ordering::Acquire)
+    }
+}
+
+/// Saves `durlab.snap` with the persist lock held.
+pub(crate) fn save_locked(shared: &Shared, persist: &mut Persist) -> Result<SnapshotInfo> {
+    let backend = shared
+        .backend
+        .as_deref()
+        .expect("snapshot modes have a backend");
+    let lsn = {
+        let mut core = shared.core.lock();
+        core.keyspace.begin_snapshot();
+        core.last_lsn
+    };
+    let path = shared.config.dir.join(SNAPSHOT_FILE_NAME);
+    let info = point_in_time::write(&shared.core, |c| &mut c.keyspace, backend, &path, lsn)?;
+    shared.note_saved(persist, lsn);
+    Ok(info)
+}
+
+impl Shared {
+    /// Records a completed snapshot at `lsn`.
+    pub(crate) fn note_saved(&self, persist: &mut Persist, lsn: Lsn) {
+        persist.last_save_lsn = lsn;
+        persist.last_save_at = Instant::now();
+        self.saved_lsn.store(lsn, Ordering::Release);
+    }
+}
+
+fn spawn(
+    name: &str,
+    dir: &std::path::Path,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(body)
+        .map_err(|e| Error::io("spawn thread for", dir, None, e))
+}

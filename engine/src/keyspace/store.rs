@@ -1,0 +1,307 @@
+//! The keyspace's storage: an iteration-stable map from key to a shared entry, with
+//! copy-on-write point-in-time snapshots (no fork).
+//!
+//! Keys live in an [`IndexMap`], so that a position is a stable cursor: inserts append, updates
+//! stay in place, and a removal moves only the last element into the hole (`swap_remove`).
+//! Entries are `Arc`-shared: a snapshot copies a chunk of `(key, Arc<Entry>)` pairs under the
+//! engine's lock (cheap clones) and serializes them with the lock released; a writer that then
+//! modifies one of those entries gets its own copy (`Arc::make_mut`).
+//!
+//! While a snapshot is active, each slot's `epoch` tells whether the slot still holds the state
+//! at the snapshot's start (epoch below the snapshot's) or was written since. At the first write
+//! to a slot that the cursor has not reached yet, its pre-image is saved; the same happens to an
+//! unvisited slot that a removal moves below the cursor. The cursor then emits every unvisited
+//! slot that is unchanged, plus the saved pre-images: exactly the state at the start.
+//! `docs/engine.md`, "Snapshots without fork", has the argument in full.
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use indexmap::map::Entry as MapEntry;
+
+use super::space::Entry;
+
+/// One key's value and the epoch of its last write.
+#[derive(Debug, Clone)]
+struct Slot {
+    entry: Arc<Entry>,
+    epoch: u64,
+}
+
+/// An active point-in-time snapshot: where its cursor is, and the pre-images it must emit.
+#[derive(Debug)]
+struct Cursor {
+    /// Slots written at this epoch or later are not part of the snapshot as they stand.
+    epoch: u64,
+    /// Positions below this have been emitted.
+    next: usize,
+    /// Number of keys at the start: positions at or above it never hold an unvisited
+    /// snapshot member (members only ever move down, to fill holes).
+    end: usize,
+    /// Pre-images of members modified, removed or moved below the cursor before it got there.
+    saved: Vec<(Vec<u8>, Arc<Entry>)>,
+}
+
+/// A key with its shared entry, as a snapshot chunk carries it.
+pub type SharedEntry = (Vec<u8>, Arc<Entry>);
+
+/// Map from key to entry with copy-on-write snapshots; see the module docs.
+#[derive(Debug, Default)]
+pub(crate) struct Store {
+    map: IndexMap<Vec<u8>, Slot>,
+    /// Stamped on every slot written; raised when a snapshot begins.
+    epoch: u64,
+    cursor: Option<Cursor>,
+}
+
+impl Clone for Store {
+    /// A shallow copy (entries shared until written) without the active snapshot, if any.
+    fn clone(&self) -> Self {
+        Store {
+            map: self.map.clone(),
+            epoch: self.epoch,
+            cursor: None,
+        }
+    }
+}
+
+impl Cursor {
+    /// Saves the pre-image of the slot at `index` if the cursor still needs it.
+    fn before_write(&mut self, index: usize, key: &[u8], slot: &Slot) {
+        if slot.epoch < self.epoch && index >= self.next {
+            self.saved.push((key.to_vec(), slot.entry.clone()));
+        }
+    }
+}
+
+impl Store {
+    pub(crate) fn with_capacity(keys: usize) -> Self {
+        Store {
+            map: IndexMap::with_capacity(keys),
+            ..Store::default()
+        }
+    }
+
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.map.get(key).map(|s| &*s.entry)
+    }
+
+    pub(crate) fn contains_key(&self, key: &[u8]) -> bool {
+        self.map.contains_key(key)
+    }
+
+    pub(crate) fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &Entry)> + '_ {
+        self.map.iter().map(|(k, s)| (k.as_slice(), &*s.entry))
+    }
+
+    /// The entry under `key` for modification (copied first if a snapshot still shares it).
+    pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let (index, k, slot) = self.map.get_full_mut(key)?;
+        if let Some(c) = &mut self.cursor {
+            c.before_write(index, k, slot);
+        }
+        slot.epoch = self.epoch;
+        Some(Arc::make_mut(&mut slot.entry))
+    }
+
+    /// Stores `entry` under `key`, reusing the old entry's allocation when nothing shares it.
+    pub(crate) fn put(&mut self, key: Vec<u8>, entry: Entry) {
+        match self.map.entry(key) {
+            MapEntry::Occupied(mut o) => {
+                let index = o.index();
+                if let Some(c) = &mut self.cursor {
+                    c.before_write(index, o.key(), o.get());
+                }
+                let slot = o.get_mut();
+                slot.epoch = self.epoch;
+                match Arc::get_mut(&mut slot.entry) {
+                    Some(e) => *e = entry,
+                    None => slot.entry = Arc::new(entry),
+                }
+            }
+            MapEntry::Vacant(v) => {
+                v.insert(Slot {
+                    entry: Arc::new(entry),
+                    epoch: self.epoch,
+                });
+            }
+        }
+    }
+
+    /// Stores `entry` under `key`, returning the entry it replaced.
+    pub(crate) fn replace(&mut self, key: Vec<u8>, entry: Entry) -> Option<Arc<Entry>> {
+        let old = self.map.get(key.as_slice()).map(|s| s.entry.clone());
+        self.put(key, entry);
+        old
+    }
+
+    /// Removes `key`, returning its entry.
+    pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Arc<Entry>> {
+        let (index, k, slot) = self.map.swap_remove_full(key)?;
+        if let Some(c) = &mut self.cursor {
+            c.before_write(index, &k, &slot);
+            // The last slot moved into `index`: if that takes an unvisited member below the
+            // cursor, the cursor would never see it, so save it now.
+            let moved_from = self.map.len();
+            if index < moved_from && index < c.next && moved_from >= c.next {
+                let (mk, ms) = self.map.get_index(index).expect("moved slot");
+                if ms.epoch < c.epoch {
+                    c.saved.push((mk.clone(), ms.entry.clone()));
+                }
+            }
+        }
+        Some(slot.entry)
+    }
+
+    /// Removes every key (saving what an active snapshot still needs).
+    pub(crate) fn clear(&mut self) {
+        if let Some(c) = &mut self.cursor {
+            for (index, (k, slot)) in self.map.iter().enumerate().skip(c.next) {
+                c.before_write(index, k, slot);
+            }
+        }
+        self.map.clear();
+    }
+
+    /// Starts a point-in-time snapshot of the current state. Any snapshot already active is
+    /// abandoned.
+    pub(crate) fn begin_snapshot(&mut self) {
+        self.epoch += 1;
+        self.cursor = Some(Cursor {
+            epoch: self.epoch,
+            next: 0,
+            end: self.map.len(),
+            saved: Vec::new(),
+        });
+    }
+
+    /// Appends the next part of the active snapshot to `out`: pending pre-images and up to
+    /// `max_slots` more positions. Returns true (and ends the snapshot) once everything has
+    /// been emitted; also true if no snapshot is active.
+    pub(crate) fn snapshot_chunk(&mut self, max_slots: usize, out: &mut Vec<SharedEntry>) -> bool {
+        let Some(c) = &mut self.cursor else {
+            return true;
+        };
+        out.append(&mut c.saved);
+        c.end = c.end.min(self.map.len());
+        let stop = c.end.min(c.next.saturating_add(max_slots));
+        if let Some(slots) = self.map.get_range(c.next..stop) {
+            for (k, slot) in slots {
+                if slot.epoch < c.epoch {
+                    out.push((k.clone(), slot.entry.clone()));
+                }
+            }
+        }
+        c.next = stop.max(c.next);
+        let done = c.next >= c.end;
+        if done {
+            self.cursor = None;
+        }
+        done
+    }
+
+    /// Abandons the active snapshot, if any.
+    pub(crate) fn abort_snapshot(&mut self) {
+        self.cursor = None;
+    }
+
+    /// True while a snapshot is active.
+    pub(crate) fn snapshot_active(&self) -> bool {
+        self.cursor.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::keyspace::Value;
+
+    fn entry(v: u8) -> Entry {
+        Entry::new(Value::Str(vec![v]))
+    }
+
+    fn state(store: &Store) -> BTreeMap<Vec<u8>, Entry> {
+        store.iter().map(|(k, e)| (k.to_vec(), e.clone())).collect()
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Put(u8, u8),
+        Modify(u8, u8),
+        Remove(u8),
+        Chunk(u8),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..40, any::<u8>()).prop_map(|(k, v)| Op::Put(k, v)),
+            (0u8..40, any::<u8>()).prop_map(|(k, v)| Op::Modify(k, v)),
+            (0u8..40).prop_map(Op::Remove),
+            (1u8..8).prop_map(Op::Chunk),
+        ]
+    }
+
+    proptest! {
+        /// Whatever writes interleave with the chunks, the snapshot emits each key that existed
+        /// at its start exactly once, with its value at the start.
+        #[test]
+        fn snapshot_is_point_in_time(
+            initial in proptest::collection::vec((0u8..40, any::<u8>()), 0..40),
+            ops in proptest::collection::vec(op(), 0..120),
+        ) {
+            let mut store = Store::default();
+            for (k, v) in initial {
+                store.put(vec![k], entry(v));
+            }
+            let at_start = state(&store);
+            store.begin_snapshot();
+            let mut out = Vec::new();
+            let mut done = false;
+            for op in ops {
+                match op {
+                    Op::Put(k, v) => store.put(vec![k], entry(v)),
+                    Op::Modify(k, v) => {
+                        if let Some(e) = store.get_mut(&[k]) {
+                            e.value = Value::Str(vec![v, v]);
+                        }
+                    }
+                    Op::Remove(k) => {
+                        store.remove(&[k]);
+                    }
+                    Op::Chunk(n) if !done => done = store.snapshot_chunk(n as usize, &mut out),
+                    Op::Chunk(_) => {}
+                }
+            }
+            while !done {
+                done = store.snapshot_chunk(3, &mut out);
+            }
+            prop_assert!(!store.snapshot_active());
+            let emitted: BTreeMap<Vec<u8>, Entry> =
+                out.iter().map(|(k, e)| (k.clone(), (**e).clone())).collect();
+            prop_assert_eq!(emitted.len(), out.len(), "a key was emitted twice");
+            prop_assert_eq!(emitted, at_start);
+        }
+    }
+
+    #[test]
+    fn clone_is_shallow_and_independent() {
+        let mut a = Store::default();
+        a.put(b"k".to_vec(), entry(1));
+        let b = a.clone();
+        a.get_mut(b"k").unwrap().value = Value::Str(vec![2]);
+        assert_eq!(b.get(b"k"), Some(&entry(1)));
+        assert_eq!(a.get(b"k").unwrap().value, Value::Str(vec![2]));
+    }
+}

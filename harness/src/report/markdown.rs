@@ -1,0 +1,363 @@
+//! `report.md`: the question, machine and probe limits, one table row per configuration,
+//! the plots with captions, recovery figures and the recommendation.
+
+use std::fmt::Write;
+
+use super::model::{RunResults, display_label, pareto_front};
+use super::plots::group_commit::GroupCommit;
+use super::plots::loss_vs_throughput::{DODGE_FACTOR, zero_floor_ms};
+use super::plots::style;
+use super::recommend;
+use crate::probe::PerCase;
+use crate::results::json::BenchRecord;
+
+/// `-` for a missing figure.
+fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.map(f).unwrap_or_else(|| "-".into())
+}
+
+fn ratio(v: Option<f64>) -> String {
+    opt(v, |r| format!("{r:.3}"))
+}
+
+/// The report of `results` as Markdown. Every number is taken from `results`.
+pub fn render(results: &RunResults) -> String {
+    let mut md = String::new();
+    let run = &results.run;
+    let _ = writeln!(md, "# {}: durability and throughput report\n", run.scenario);
+    let _ = writeln!(md, "**Question:** {}\n", run.question);
+    let tolerance = run
+        .loss_tolerance_ms
+        .map(|t| format!("{t} ms"))
+        .unwrap_or_else(|| "not set".into());
+    let _ = writeln!(
+        md,
+        "Run `{}` ({} to {}), seed {}, git `{}`{}; loss tolerance: {tolerance}.\n",
+        run.run_id,
+        run.started_utc,
+        run.finished_utc,
+        run.seed,
+        run.git_revision,
+        if run.git_dirty == Some(true) {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        },
+    );
+
+    md.push_str("## Recommendation\n\n");
+    md.push_str(&recommend::render(results));
+    md.push('\n');
+
+    machine(&mut md, results);
+    table(&mut md, results);
+    crash_details(&mut md, results);
+    plots(&mut md, results);
+    recovery(&mut md, results);
+    if !run.failures.is_empty() {
+        md.push_str("## Failed configurations\n\n");
+        for (label, e) in &run.failures {
+            let _ = writeln!(md, "- `{label}`: {e}");
+        }
+        md.push('\n');
+    }
+    md
+}
+
+fn machine(md: &mut String, r: &RunResults) {
+    let m = &r.run.machine;
+    let w = &r.run.workload;
+    md.push_str("## Machine and limits\n\n");
+    let _ = writeln!(
+        md,
+        "- {} ({} CPUs usable), {:.0} MiB memory, kernel {}",
+        m.cpu_model, m.cpu_count, m.memory_total_mb, m.kernel
+    );
+    let mount = m
+        .data_mount
+        .as_ref()
+        .map(|x| format!(" (`{}` on `{}`, {})", x.source, x.target, x.options))
+        .unwrap_or_default();
+    let _ = writeln!(md, "- data file system: {}{mount}", m.data_fs);
+    let length = match (w.duration_secs, w.commands) {
+        (Some(d), _) => format!("{d} s per configuration"),
+        (None, Some(c)) => format!("{c} write commands per configuration"),
+        _ => "unknown length".into(),
+    };
+    let _ = writeln!(
+        md,
+        "- workload: {} writers, {length}, {} s warm-up excluded, {:.0}% reads, values {}–{} B",
+        w.writers,
+        w.warmup_secs,
+        w.read_fraction * 100.0,
+        w.value_size_min,
+        w.value_size_max
+    );
+    match &r.run.probe {
+        None => md.push_str("- device limits: no probe in this run (`--no-probe`)\n"),
+        Some(p) => {
+            let row = |name: &str, c: &PerCase, f: &dyn Fn(f64) -> String| {
+                format!(
+                    "| {name} | {} | {} | {} | {} | {} | {} |\n",
+                    f(c.append_64),
+                    f(c.append_4k),
+                    f(c.fallocate_64),
+                    f(c.fallocate_4k),
+                    f(c.zeroed_64),
+                    f(c.zeroed_4k)
+                )
+            };
+            let _ = writeln!(
+                md,
+                "- device limits (`durlab probe`{}): buffered writes {:.0} MB/s, O_DIRECT {}\n",
+                if p.quick { ", quick" } else { "" },
+                p.buffered_write_mb_s,
+                opt(p.direct_write_mb_s, |v| format!("{v:.0} MB/s"))
+            );
+            md.push_str("| pwrite+fdatasync | append 64 B | append 4 KiB | fallocate 64 B | fallocate 4 KiB | zeroed 64 B | zeroed 4 KiB |\n");
+            md.push_str("|---|---|---|---|---|---|---|\n");
+            md.push_str(&row("ops/s", &p.fdatasync_iops, &|v| format!("{v:.0}")));
+            md.push_str(&row("p50 µs", &p.fdatasync_p50_us, &|v| format!("{v:.1}")));
+            md.push_str(&row("p99 µs", &p.fdatasync_p99_us, &|v| format!("{v:.1}")));
+        }
+    }
+    md.push('\n');
+}
+
+/// Configuration name as shown in the table (writers added when the run has several counts).
+fn row_name(b: &BenchRecord, several_writers: bool) -> String {
+    let mut name = display_label(b);
+    if several_writers {
+        let _ = write!(name, " ({} writers)", b.config.writers);
+    }
+    if b.config.baseline_only {
+        name.push_str(" (baseline)");
+    }
+    name
+}
+
+fn table(md: &mut String, r: &RunResults) {
+    let faults = r.faults();
+    let several = {
+        let mut w: Vec<u32> = r.benches.iter().map(|b| b.config.writers).collect();
+        w.sort_unstable();
+        w.dedup();
+        w.len() > 1
+    };
+    md.push_str("## Results per configuration\n\n");
+    md.push_str(
+        "ops/s counts reads and writes; `× off` is the ratio to the memory-only run of this \
+         run, `× device` (policy `always` only) the ratio of write commands per second to the \
+         matching raw pwrite+fdatasync rate measured next to it. Loss window columns are \
+         p50 / p99 / max in ms over the crash trials of that fault.\n\n",
+    );
+    let mut head = String::from("| configuration | ops/s | × off | × device | p50 µs | p99 µs |");
+    let mut rule = String::from("|---|---:|---:|---:|---:|---:|");
+    for f in &faults {
+        let _ = write!(head, " loss {f} ms |");
+        rule.push_str("---:|");
+    }
+    head.push_str(" violations |");
+    rule.push_str("---:|");
+    let _ = writeln!(md, "{head}\n{rule}");
+    for b in &r.benches {
+        let mut line = format!(
+            "| {} | {:.0} | {} | {} | {:.1} | {:.1} |",
+            row_name(b, several),
+            b.ops_per_sec,
+            ratio(b.ratio_to_off),
+            ratio(b.ratio_to_probe),
+            b.latency_us.p50,
+            b.latency_us.p99
+        );
+        for f in &faults {
+            let cell = r
+                .crash(&b.config, f)
+                .map(|c| {
+                    let s = c.loss_window_ms;
+                    format!(
+                        "{} / {} / {}",
+                        style::plain(s.p50),
+                        style::plain(s.p99),
+                        style::plain(s.max)
+                    )
+                })
+                .unwrap_or_else(|| "not measured".into());
+            let _ = write!(line, " {cell} |");
+        }
+        let crashes = r.crashes_of(&b.config);
+        let violations = if crashes.is_empty() {
+            "not measured".to_string()
+        } else {
+            crashes
+                .iter()
+                .map(|c| c.violations.count())
+                .sum::<u64>()
+                .to_string()
+        };
+        let _ = writeln!(md, "{line} {violations} |");
+    }
+    if r.crashes.is_empty() {
+        md.push_str(
+            "\nCrash results are missing from this run: no loss window or violation was \
+             measured (\"not measured\" above).\n",
+        );
+    }
+    md.push('\n');
+}
+
+fn crash_details(md: &mut String, r: &RunResults) {
+    if r.crashes.is_empty() {
+        return;
+    }
+    md.push_str("## Crash trials\n\n");
+    md.push_str("| configuration | fault | trials | ok | lost-acked | divergent | phantom | refused | violations | lost acked ops p50/p99/max | lost bytes p50/p99/max | states/s |\n");
+    md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for c in &r.crashes {
+        let v = c.verdicts;
+        let s3 = |s: super::model::Spread| {
+            format!(
+                "{} / {} / {}",
+                style::plain(s.p50),
+                style::plain(s.p99),
+                style::plain(s.max)
+            )
+        };
+        let cfg = &c.config;
+        let _ = writeln!(
+            md,
+            "| {} / {} / {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            cfg.policy,
+            cfg.backend,
+            cfg.prealloc,
+            cfg.persistence,
+            c.fault,
+            c.trials,
+            v.ok,
+            v.lost_acked,
+            v.divergent,
+            v.phantom,
+            v.refused,
+            c.violations.count(),
+            s3(c.lost_acked_ops),
+            s3(c.lost_bytes),
+            c.states_per_sec.mean()
+        );
+    }
+    md.push('\n');
+}
+
+fn plots(md: &mut String, r: &RunResults) {
+    md.push_str("## Plots\n\n");
+    md.push_str("![loss window vs throughput](loss-vs-throughput.svg)\n\n");
+    if r.crashes.is_empty() {
+        md.push_str(
+            "*Loss window vs throughput.* No crash results in this run, so the plot shows \
+             only where each configuration's throughput lies (dashed verticals); no loss \
+             window is drawn.\n\n",
+        );
+    } else {
+        let floor = zero_floor_ms(r.crashes.iter().flat_map(|c| {
+            [
+                c.loss_window_ms.p50,
+                c.loss_window_ms.p99,
+                c.loss_window_ms.max,
+            ]
+        }));
+        let mut fronts = Vec::new();
+        for f in r.faults() {
+            let pts: Vec<(&BenchRecord, f64)> = r
+                .benches
+                .iter()
+                .filter_map(|b| r.crash(&b.config, &f).map(|c| (b, c.loss_window_ms.p50)))
+                .collect();
+            let xy: Vec<(f64, f64)> = pts.iter().map(|(b, l)| (b.ops_per_sec, *l)).collect();
+            let names: Vec<String> = pareto_front(&xy)
+                .into_iter()
+                .map(|i| format!("`{}`", pts[i].0.label))
+                .collect();
+            fronts.push(format!("{f}: {}", names.join(", ")));
+        }
+        let _ = writeln!(
+            md,
+            "*Loss window vs throughput.* One point per configuration and fault (marker shape \
+             and colour per fault): x is throughput from the bench (ops/s, log scale), y the \
+             loss window over the crash trials (marker p50, ring p99, cap max; ms, log scale). \
+             A log axis cannot show zero, so a loss window of 0 ms is drawn on the dashed floor \
+             line labelled \"0 ms\" at {} ms, one decade below the smallest non-zero figure; a \
+             point on that line lost no acknowledged write. Points of different faults for one \
+             configuration are shifted sideways by a factor of {DODGE_FACTOR} so they do not \
+             hide each other. The Pareto front on p50 (no other configuration is both faster and \
+             loses less) is joined by a dashed line and ringed: {}.\n",
+            style::plain(floor),
+            fronts.join("; ")
+        );
+    }
+    md.push_str("![acknowledgement latency](latency-cdf.svg)\n\n");
+    md.push_str(
+        "*Acknowledgement latency.* Distribution of the time to acknowledge each command, per \
+         configuration, from the HdrHistograms in run.json: x is latency (µs, log scale), y the \
+         share of commands acknowledged within it on a nines scale (50%, 90%, 99%, 99.9%, …) \
+         so that the tail is as readable as the median.\n\n",
+    );
+    md.push_str("![group commit](group-commit.svg)\n\n");
+    let writers = GroupCommit::new(r).writer_counts();
+    let _ = match writers.len() {
+        0 => writeln!(
+            md,
+            "*Group commit.* No `always` configuration in this run, so there is nothing to draw.\n"
+        ),
+        1 => writeln!(
+            md,
+            "*Group commit.* Throughput of `always` against the number of writers. This run \
+             has a single writer count ({}), so the plot shows one point per backend and \
+             preallocation and no scaling curve; rerun with several `--writers` values to see \
+             how group commit scales. Labels give the average records per log write (batch).\n",
+            writers[0]
+        ),
+        _ => writeln!(
+            md,
+            "*Group commit.* Throughput of `always` against the number of writers ({}), one \
+             line per backend and preallocation; labels give the average records per log write \
+             (batch).\n",
+            writers
+                .iter()
+                .map(u32::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    md.push_str("![recovery](recovery.svg)\n\n");
+    if r.recovery.is_empty() {
+        md.push_str(
+            "*Recovery.* No recovery measurements in this run (`recovery.json` is written by \
+             `durlab run`), so the plot is empty.\n\n",
+        );
+    } else {
+        md.push_str(
+            "*Recovery.* Time of `Engine::open` on each configuration's data directory right \
+             after its bench, against the directory's size, one series per persistence mode.\n\n",
+        );
+    }
+    md.push_str("PNG versions of every plot sit next to the SVGs.\n\n");
+}
+
+fn recovery(md: &mut String, r: &RunResults) {
+    if r.recovery.is_empty() {
+        return;
+    }
+    md.push_str("## Recovery\n\n| configuration | data MiB | recovered LSN | records replayed | open ms | replay ms |\n|---|---:|---:|---:|---:|---:|\n");
+    for m in &r.recovery {
+        let _ = writeln!(
+            md,
+            "| `{}` | {:.2} | {} | {} | {:.1} | {:.1} |",
+            m.label,
+            m.data_bytes as f64 / (1024.0 * 1024.0),
+            m.recovered_lsn,
+            m.records_replayed,
+            m.open_ms,
+            m.replay_ms
+        );
+    }
+    md.push('\n');
+}

@@ -1,0 +1,233 @@
+//! What a report is made from: one run directory's bench records, `run.json`, crash lab
+//! summaries and recovery measurements, joined by configuration.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::driver::latency::Latency;
+use crate::results::json::{BenchRecord, ConfigRecord};
+use crate::results::run_dir::RunRecord;
+
+/// p50, p99 and max over a configuration's crash trials.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
+pub struct Spread {
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// How many trials ended in each verdict (DESIGN.md, "Oracle and verdicts").
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Verdicts {
+    pub ok: u64,
+    pub lost_acked: u64,
+    pub divergent: u64,
+    pub phantom: u64,
+    pub refused: u64,
+}
+
+/// Contract violations: a count, or the list of them (each counts one).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Violations {
+    Count(u64),
+    List(Vec<serde_json::Value>),
+}
+
+impl Violations {
+    /// How many violations there were.
+    pub fn count(&self) -> u64 {
+        match self {
+            Violations::Count(n) => *n,
+            Violations::List(l) => l.len() as u64,
+        }
+    }
+}
+
+/// One crash lab summary: a configuration under one fault (`crash-<fault>-<label>.json`).
+/// Unknown fields are ignored; every field here is required.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CrashRecord {
+    /// Fault name as in the scenario's crash plan (`kill-9`, `power-loss`, ...).
+    pub fault: String,
+    pub config: ConfigRecord,
+    pub trials: u64,
+    /// The engine states crashed in (kept as written; not interpreted).
+    pub states: serde_json::Value,
+    pub verdicts: Verdicts,
+    pub violations: Violations,
+    pub lost_acked_ops: Spread,
+    pub loss_window_ms: Spread,
+    pub lost_bytes: Spread,
+    pub states_per_sec: StatesPerSec,
+}
+
+/// Crash states verified per second: one figure, or one per trial (as `durlab crash`
+/// writes it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum StatesPerSec {
+    One(f64),
+    PerTrial(Vec<f64>),
+}
+
+impl StatesPerSec {
+    /// The figure, or the mean over trials (0 for none).
+    pub fn mean(&self) -> f64 {
+        match self {
+            StatesPerSec::One(v) => *v,
+            StatesPerSec::PerTrial(v) if v.is_empty() => 0.0,
+            StatesPerSec::PerTrial(v) => v.iter().sum::<f64>() / v.len() as f64,
+        }
+    }
+}
+
+/// One recovery measurement (an element of `recovery.json`): `Engine::open` on a
+/// configuration's data directory right after its bench.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecoveryRecord {
+    pub label: String,
+    pub config: ConfigRecord,
+    /// Bytes of every file in the data directory before opening.
+    pub data_bytes: u64,
+    /// Log bytes recovery read.
+    pub bytes_read: u64,
+    pub recovered_lsn: u64,
+    pub records_replayed: u64,
+    /// Wall-clock time of `Engine::open`, ms.
+    pub open_ms: f64,
+    /// The engine's own measure of the replay (`RecoveryReport::duration`), ms.
+    pub replay_ms: f64,
+}
+
+/// The parts of a configuration that crash summaries and bench records are joined on
+/// (policy × backend × prealloc × persistence; writers are not part of it).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConfigKey {
+    pub policy: String,
+    pub backend: String,
+    pub prealloc: String,
+    pub persistence: String,
+}
+
+impl ConfigKey {
+    /// The key of `c`.
+    pub fn of(c: &ConfigRecord) -> ConfigKey {
+        ConfigKey {
+            policy: c.policy.clone(),
+            backend: c.backend.clone(),
+            prealloc: c.prealloc.clone(),
+            persistence: c.persistence.clone(),
+        }
+    }
+}
+
+/// Everything in one run directory.
+#[derive(Debug)]
+pub struct RunResults {
+    pub dir: PathBuf,
+    pub run: RunRecord,
+    /// Bench records in `run.configs` order.
+    pub benches: Vec<BenchRecord>,
+    /// Crash summaries, sorted by file name.
+    pub crashes: Vec<CrashRecord>,
+    /// Recovery measurements (empty when `recovery.json` is absent).
+    pub recovery: Vec<RecoveryRecord>,
+    /// Decoded latency histograms by label.
+    pub latencies: BTreeMap<String, Latency>,
+}
+
+impl RunResults {
+    /// Fault names present in the crash summaries: the crash plan's order first, then others
+    /// alphabetically.
+    pub fn faults(&self) -> Vec<String> {
+        let mut planned: Vec<String> = self
+            .run
+            .crash
+            .as_ref()
+            .map(|c| {
+                c.faults
+                    .iter()
+                    .filter_map(|f| serde_json::to_value(f).ok())
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        planned.retain(|f| self.crashes.iter().any(|c| &c.fault == f));
+        let mut others: Vec<String> = self
+            .crashes
+            .iter()
+            .map(|c| c.fault.clone())
+            .filter(|f| !planned.contains(f))
+            .collect();
+        others.sort();
+        others.dedup();
+        planned.extend(others);
+        planned
+    }
+
+    /// The crash summary of `config` under `fault`, if the run has one.
+    pub fn crash(&self, config: &ConfigRecord, fault: &str) -> Option<&CrashRecord> {
+        let key = ConfigKey::of(config);
+        self.crashes
+            .iter()
+            .find(|c| c.fault == fault && ConfigKey::of(&c.config) == key)
+    }
+
+    /// Every crash summary of `config`.
+    pub fn crashes_of(&self, config: &ConfigRecord) -> Vec<&CrashRecord> {
+        let key = ConfigKey::of(config);
+        self.crashes
+            .iter()
+            .filter(|c| ConfigKey::of(&c.config) == key)
+            .collect()
+    }
+
+    /// The bench record labelled `label`.
+    pub fn bench(&self, label: &str) -> Option<&BenchRecord> {
+        self.benches.iter().find(|b| b.label == label)
+    }
+}
+
+/// A record's configuration for tables and plots: `always / pwrite / none / aof`.
+pub fn display_label(b: &BenchRecord) -> String {
+    let c = &b.config;
+    format!(
+        "{} / {} / {} / {}",
+        c.policy, c.backend, c.prealloc, c.persistence
+    )
+}
+
+/// Indices of the Pareto front of `points` given as (throughput, loss): the points that no
+/// other point beats on one axis without losing on the other (higher throughput is better,
+/// lower loss is better). Ties are all kept. Ordered by throughput, ascending.
+pub fn pareto_front(points: &[(f64, f64)]) -> Vec<usize> {
+    let mut front: Vec<usize> = (0..points.len())
+        .filter(|&i| {
+            let (xi, yi) = points[i];
+            !points
+                .iter()
+                .any(|&(xj, yj)| xj >= xi && yj <= yi && (xj > xi || yj < yi))
+        })
+        .collect();
+    front.sort_by(|&a, &b| points[a].0.total_cmp(&points[b].0));
+    front
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pareto_keeps_undominated_points() {
+        // (ops/s, loss ms): always 0 ms slow, everysec fast with 900 ms, no faster with 2000 ms,
+        // and a dominated point (slower than everysec and losing more).
+        let pts = [
+            (1000.0, 0.0),
+            (50_000.0, 900.0),
+            (60_000.0, 2000.0),
+            (40_000.0, 1500.0),
+        ];
+        assert_eq!(super::pareto_front(&pts), vec![0, 1, 2]);
+    }
+}
