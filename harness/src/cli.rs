@@ -106,15 +106,9 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-/// `durlab bench`.
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Scenario name (`quickstart` = scenarios/quickstart.toml, looked up in the current
-    /// directory, then in the repository durlab was built from) or path to a .toml file.
-    /// Without one: a built-in small SET-heavy workload (80% SET, 20% GET, 64 B values,
-    /// 100k uniform keys, 2 writers, 5 s), policy `always`, results in results/adhoc/.
-    pub scenario: Option<String>,
-
+/// The engine matrix flags of `bench` and `crash`: each list given replaces the scenario's.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MatrixArgs {
     /// Fsync policies to run (comma-separated: always, everysec, no, off); replaces the
     /// scenario's list.
     #[arg(long, value_delimiter = ',', value_name = "POLICY")]
@@ -133,6 +127,19 @@ pub struct BenchArgs {
     /// rejected until snapshots exist).
     #[arg(long, value_delimiter = ',', value_name = "MODE")]
     pub persistence: Vec<Persistence>,
+}
+
+/// `durlab bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Scenario name (`quickstart` = scenarios/quickstart.toml, looked up in the current
+    /// directory, then in the repository durlab was built from) or path to a .toml file.
+    /// Without one: a built-in small SET-heavy workload (80% SET, 20% GET, 64 B values,
+    /// 100k uniform keys, 2 writers, 5 s), policy `always`, results in results/adhoc/.
+    pub scenario: Option<String>,
+
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
 
     /// Concurrent client threads (default: the scenario's).
     #[arg(long, value_name = "N")]
@@ -225,22 +232,8 @@ pub struct CrashArgs {
     #[arg(long, required = true, value_delimiter = ',', value_name = "FAULT")]
     pub fault: Vec<FaultKind>,
 
-    /// Fsync policies (comma-separated: always, everysec, no, off); default the scenario's.
-    #[arg(long, value_delimiter = ',', value_name = "POLICY")]
-    pub policy: Vec<FsyncPolicy>,
-
-    /// I/O backends (comma-separated: pwrite, uring); default the scenario's.
-    #[arg(long, value_delimiter = ',', value_name = "BACKEND")]
-    pub backend: Vec<BackendKind>,
-
-    /// Log preallocation modes (comma-separated: none, fallocate, zero); default the
-    /// scenario's.
-    #[arg(long, value_delimiter = ',', value_name = "MODE")]
-    pub prealloc: Vec<Prealloc>,
-
-    /// Persistence modes; only `aof` runs today.
-    #[arg(long, value_delimiter = ',', value_name = "MODE")]
-    pub persistence: Vec<Persistence>,
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
 
     /// Trials per configuration and fault.
     #[arg(long, default_value_t = 3, value_name = "N")]

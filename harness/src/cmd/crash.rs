@@ -7,6 +7,7 @@ use durlab_engine::clock::now_ns;
 
 use super::CliError;
 use super::bench::{config_record, load_scenario, workload_record};
+use super::overrides::apply_matrix;
 use super::workdir::WorkDir;
 use crate::cli::CrashArgs;
 use crate::crashlab::report::{self, CrashRecord};
@@ -17,7 +18,6 @@ use crate::progress::{Goal, Mode, Progress};
 use crate::results::run_dir::{self, RunRecord};
 use crate::results::{machine, time};
 use crate::scenario::locate;
-use crate::scenario::model::Persistence;
 use crate::workload::Workload;
 
 /// Runs `durlab crash`.
@@ -44,25 +44,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         )));
     }
     let (mut scenario, scenario_file) = load_scenario(args.scenario.as_deref())?;
-    let m = &mut scenario.matrix;
-    if !args.policy.is_empty() {
-        m.policies = args.policy.clone();
-    }
-    if !args.backend.is_empty() {
-        m.backends = args.backend.clone();
-    }
-    if !args.prealloc.is_empty() {
-        m.prealloc = args.prealloc.clone();
-    }
-    if !args.persistence.is_empty() {
-        m.persistence = args.persistence.clone();
-    }
-    if let Some(p) = m.persistence.iter().find(|p| **p != Persistence::Aof) {
-        return Err(CliError(format!(
-            "persistence mode '{}': not implemented yet (snapshot issue)",
-            p.name()
-        )));
-    }
+    apply_matrix(&mut scenario.matrix, &args.matrix)?;
     if let Some(seed) = args.seed {
         scenario.workload.seed = seed;
     }

@@ -3,9 +3,9 @@
 use toml::Spanned;
 
 use super::CliError;
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, MatrixArgs};
 use crate::scenario::model::{
-    CommandKind, OpSpec, Persistence, Scenario, ValueDistributionKind, ValueSpec,
+    CommandKind, MatrixSpec, OpSpec, Persistence, Scenario, ValueDistributionKind, ValueSpec,
 };
 use crate::scenario::parse;
 
@@ -15,18 +15,7 @@ use crate::scenario::parse;
 /// A bad `--mix`, a persistence mode that does not exist yet, or a combination that fails the
 /// scenario checks (e.g. a mix without writes).
 pub fn apply(s: &mut Scenario, a: &BenchArgs) -> Result<(), CliError> {
-    if !a.policy.is_empty() {
-        s.matrix.policies = a.policy.clone();
-    }
-    if !a.backend.is_empty() {
-        s.matrix.backends = a.backend.clone();
-    }
-    if !a.prealloc.is_empty() {
-        s.matrix.prealloc = a.prealloc.clone();
-    }
-    if !a.persistence.is_empty() {
-        s.matrix.persistence = a.persistence.clone();
-    }
+    apply_matrix(&mut s.matrix, &a.matrix)?;
     let w = &mut s.workload;
     if let Some(n) = a.writers {
         w.writers = Spanned::new(0..0, n);
@@ -85,18 +74,33 @@ pub fn apply(s: &mut Scenario, a: &BenchArgs) -> Result<(), CliError> {
         }
         *w.ops.get_mut() = ops;
     }
-    if let Some(p) = s
-        .matrix
-        .persistence
-        .iter()
-        .find(|p| **p != Persistence::Aof)
-    {
-        return Err(CliError(format!(
+    parse::validate(s).map_err(|e| CliError(format!("after applying the command-line flags: {e}")))
+}
+
+/// Replaces the matrix lists of `m` by those given in `a`.
+///
+/// # Errors
+/// A persistence mode that does not run yet.
+pub fn apply_matrix(m: &mut MatrixSpec, a: &MatrixArgs) -> Result<(), CliError> {
+    if !a.policy.is_empty() {
+        m.policies = a.policy.clone();
+    }
+    if !a.backend.is_empty() {
+        m.backends = a.backend.clone();
+    }
+    if !a.prealloc.is_empty() {
+        m.prealloc = a.prealloc.clone();
+    }
+    if !a.persistence.is_empty() {
+        m.persistence = a.persistence.clone();
+    }
+    match m.persistence.iter().find(|p| **p != Persistence::Aof) {
+        Some(p) => Err(CliError(format!(
             "persistence mode '{}': not implemented yet (snapshot issue)",
             p.name()
-        )));
+        ))),
+        None => Ok(()),
     }
-    parse::validate(s).map_err(|e| CliError(format!("after applying the command-line flags: {e}")))
 }
 
 fn default_op(command: CommandKind) -> OpSpec {

@@ -13,7 +13,7 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use durlab_engine::aof::record::RECORD_HEADER_BYTES;
 use durlab_engine::aof::{self, FIRST_RECORD_OFFSET, LOG_FILE_NAME};
@@ -22,9 +22,9 @@ use durlab_engine::{Engine, FsyncPolicy};
 use rand::RngExt;
 
 use super::ackpage::{AckLog, AckPage, DEFAULT_CAPACITY_LSNS};
-use super::verdict::{Verdict, recover_and_judge};
+use super::verdict::Verdict;
 use super::worker::run_writers;
-use super::{FaultKind, Lab, TrialOutcome, loss, trial_seed};
+use super::{Crash, FaultKind, Lab, TrialOutcome, trial_seed};
 use crate::driver::matrix::EngineSetup;
 use crate::workload::rng::SplitMix64;
 
@@ -121,26 +121,22 @@ pub fn run_trial(
 
     let t_ns = now_ns();
     let acks = AckLog::read(&page_path).map_err(|e| e.to_string())?;
-    let acked = acks.acked_before(t_ns);
     let promised = if setup.policy == FsyncPolicy::Off {
         0
     } else {
         durable
     };
-    let started = Instant::now();
-    let j = recover_and_judge(config, &lab.oracle, promised, acks.highest_issued);
-    let verify_seconds = started.elapsed().as_secs_f64();
-    let loss = loss::measure(&acks, t_ns, acked, j.recovered_lsn, &lab.workload);
-    let mut out = TrialOutcome::judged(
-        fault,
-        k,
-        seed,
-        j,
-        acked,
-        promised,
-        acks.highest_issued,
-        loss,
-        verify_seconds,
+    let mut out = lab.judge(
+        setup,
+        Crash {
+            fault,
+            k,
+            seed,
+            data: &data,
+            acks: &acks,
+            t_ns,
+            promised: Some(promised),
+        },
     );
     // Damage with no intact record after it: indistinguishable from a torn append.
     let (lo, hi) = range;

@@ -8,7 +8,7 @@
 //! stalled fdatasync.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use durlab_engine::clock::now_ns;
 use durlab_engine::{Engine, FsyncPolicy};
@@ -16,9 +16,8 @@ use rand::RngExt;
 use serde::Serialize;
 
 use super::ackpage::{AckLog, AckPage, DEFAULT_CAPACITY_LSNS};
-use super::verdict::recover_and_judge;
 use super::worker::{install_faulty, run_writers};
-use super::{FaultKind, Lab, TrialOutcome, loss, trial_seed};
+use super::{Crash, FaultKind, Lab, TrialOutcome, trial_seed};
 use crate::driver::bench::{AckHook, NoHook};
 use crate::driver::latency::LatencySummaryUs;
 use crate::driver::matrix::EngineSetup;
@@ -113,31 +112,17 @@ pub fn run_trial(
     drop(engine);
 
     let acks = AckLog::read(&page_path).map_err(|e| e.to_string())?;
-    let acked = acks.acked_before(t_ns);
-    let promised = if setup.policy == FsyncPolicy::Off {
-        0
-    } else {
-        acked
-    };
-    let started = Instant::now();
-    let j = recover_and_judge(
-        lab.config(setup, &data),
-        &lab.oracle,
-        promised,
-        acks.highest_issued,
-    );
-    let verify_seconds = started.elapsed().as_secs_f64();
-    let loss = loss::measure(&acks, t_ns, acked, j.recovered_lsn, &lab.workload);
-    let mut out = TrialOutcome::judged(
-        fault,
-        k,
-        seed,
-        j,
-        acked,
-        promised,
-        acks.highest_issued,
-        loss,
-        verify_seconds,
+    let mut out = lab.judge(
+        setup,
+        Crash {
+            fault,
+            k,
+            seed,
+            data: &data,
+            acks: &acks,
+            t_ns,
+            promised: None,
+        },
     );
     out.notes.push(format!("injected: {injected}"));
     match errors.first() {

@@ -16,8 +16,7 @@ use nix::unistd::Pid;
 use rand::RngExt;
 
 use super::ackpage::{AckLog, DEFAULT_CAPACITY_LSNS};
-use super::verdict::recover_and_judge;
-use super::{FaultKind, Lab, TrialOutcome, fraction, loss, trial_seed};
+use super::{Crash, FaultKind, Lab, TrialOutcome, fraction, trial_seed};
 use crate::driver::matrix::EngineSetup;
 use crate::workload::rng::SplitMix64;
 
@@ -190,28 +189,17 @@ pub fn run_trial(
             acks.full_at_lsn
         ));
     }
-    let acked = acks.acked_before(t_ns);
-    let promised = if setup.policy == FsyncPolicy::Off {
-        0
-    } else {
-        acked
-    };
-    let started = Instant::now();
-    let mut config = lab.config(setup, &data);
-    config.broken_ack_before_sync = false;
-    let j = recover_and_judge(config, &lab.oracle, promised, acks.highest_issued);
-    let verify_seconds = started.elapsed().as_secs_f64();
-    let loss = loss::measure(&acks, t_ns, acked, j.recovered_lsn, &lab.workload);
-    let mut out = TrialOutcome::judged(
-        fault,
-        k,
-        seed,
-        j,
-        acked,
-        promised,
-        acks.highest_issued,
-        loss,
-        verify_seconds,
+    let mut out = lab.judge(
+        setup,
+        Crash {
+            fault,
+            k,
+            seed,
+            data: &data,
+            acks: &acks,
+            t_ns,
+            promised: None,
+        },
     );
     out.notes = notes;
     Ok(out)

@@ -22,15 +22,18 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use durlab_engine::{EngineConfig, Lsn};
+use std::time::Instant;
+
+use durlab_engine::{EngineConfig, FsyncPolicy, Lsn};
 use rand::RngExt;
 use serde::Serialize;
 
 use crate::driver::matrix::EngineSetup;
 use crate::workload::Workload;
 use crate::workload::rng::SplitMix64;
+use ackpage::AckLog;
 use loss::Loss;
-use verdict::{Judgement, Verdict};
+use verdict::{Verdict, recover_and_judge};
 
 /// A fault of the fault model, as named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -224,31 +227,58 @@ pub struct TrialOutcome {
     pub kept_dir: Option<String>,
 }
 
-impl TrialOutcome {
-    /// An outcome from a judgement, with the loss of a crash at `t_ns`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn judged(
-        fault: FaultKind,
-        k: u64,
-        trial_seed: u64,
-        j: Judgement,
-        acked: Lsn,
-        promised: Lsn,
-        issued: Lsn,
-        loss: Loss,
-        verify_seconds: f64,
-    ) -> TrialOutcome {
+/// One crash to judge.
+#[derive(Debug, Clone, Copy)]
+pub struct Crash<'a> {
+    pub fault: FaultKind,
+    /// Trial number and its derived seed.
+    pub k: u64,
+    pub seed: u64,
+    /// The crashed data directory.
+    pub data: &'a Path,
+    /// The acknowledgements published before the crash.
+    pub acks: &'a AckLog,
+    /// T: when the crash happened ([`durlab_engine::clock::now_ns`]).
+    pub t_ns: u64,
+    /// What must survive; `None`: acked(T) (nothing under policy `off`), the kill -9 promise.
+    pub promised: Option<Lsn>,
+}
+
+impl Lab {
+    /// Recovers `crash.data` with the configuration of `setup` (never the broken one), judges
+    /// it against the oracle, and measures the loss window.
+    pub fn judge(&self, setup: &EngineSetup, crash: Crash<'_>) -> TrialOutcome {
+        let acked = crash.acks.acked_before(crash.t_ns);
+        let promised = crash
+            .promised
+            .unwrap_or(if setup.policy == FsyncPolicy::Off {
+                0
+            } else {
+                acked
+            });
+        let issued = crash.acks.highest_issued;
+        let mut config = self.config(setup, crash.data);
+        config.broken_ack_before_sync = false;
+        let started = Instant::now();
+        let j = recover_and_judge(config, &self.oracle, promised, issued);
+        let verify_seconds = started.elapsed().as_secs_f64();
         // A refusal recovers nothing but loses nothing silently either: the data is still on
         // disk and the operator is told where. Loss figures cover loaded states only.
         let loss = if j.verdict == Verdict::Refused {
             Loss::default()
         } else {
-            loss
+            loss::measure(
+                crash.acks,
+                crash.t_ns,
+                acked,
+                j.recovered_lsn,
+                &self.workload,
+            )
         };
         TrialOutcome {
-            trial: k,
-            trial_seed,
-            violation: j.verdict.is_violation(fault),
+            trial: crash.k,
+            trial_seed: crash.seed,
+            violation: j.verdict.is_violation(crash.fault),
             verdict: j.verdict,
             acked_lsn: acked,
             promised_lsn: promised,
