@@ -182,14 +182,12 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         warmup: std::time::Duration::ZERO,
     };
     let mut failures = std::collections::BTreeMap::new();
-    let mut files = Vec::new();
     for r in &records {
         let name = format!("crash-{}-{}", r.fault, r.label);
         run_dir::write_json(&out_dir.join(format!("{name}.json")), r)?;
         if !r.failed_trials.is_empty() {
             failures.insert(name.clone(), r.failed_trials.join("; "));
         }
-        files.push(name);
     }
     let run = RunRecord {
         run_id: run_id.clone(),
@@ -209,11 +207,18 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         loss_tolerance_ms: scenario.loss_tolerance_ms,
         snapshot: scenario.snapshot.clone(),
         crash: scenario.crash.clone(),
-        configs: files,
+        // Crash records are found by their `crash-` prefix; `configs` lists bench records.
+        configs: Vec::new(),
         histograms: Default::default(),
         failures: failures.clone(),
     };
-    run_dir::write_json(&out_dir.join("run.json"), &run)?;
+    // Next to a bench run's results (so that `durlab report` joins them), keep its run.json.
+    let run_file = if out_dir.join("run.json").exists() {
+        "run-crash.json"
+    } else {
+        "run.json"
+    };
+    run_dir::write_json(&out_dir.join(run_file), &run)?;
 
     if args.json {
         println!(
