@@ -126,10 +126,16 @@ pub fn execute(args: &BenchArgs, mode: Mode) -> Result<BenchOutcome, CliError> {
     for (i, setup) in setups.iter().enumerate() {
         let label = setup.label();
         let dir = work.path().join(&label);
-        let config = EngineConfig::new(&dir)
+        let mut config = EngineConfig::new(&dir)
             .policy(setup.policy)
             .backend(setup.backend)
             .prealloc(setup.prealloc);
+        config.persistence = setup.persistence;
+        config.save_points = scenario
+            .snapshot
+            .as_ref()
+            .map(|s| s.save.clone())
+            .unwrap_or_default();
         let goal = match limits.stop {
             Stop::After(d) => Goal::Duration(d),
             Stop::Commands(n) => Goal::Commands(n),

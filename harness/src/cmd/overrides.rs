@@ -4,9 +4,7 @@ use toml::Spanned;
 
 use super::CliError;
 use crate::cli::BenchArgs;
-use crate::scenario::model::{
-    CommandKind, OpSpec, Persistence, Scenario, ValueDistributionKind, ValueSpec,
-};
+use crate::scenario::model::{CommandKind, OpSpec, Scenario, ValueDistributionKind, ValueSpec};
 use crate::scenario::parse;
 
 /// Flags override the scenario: matrix lists are replaced, workload settings set.
@@ -84,17 +82,6 @@ pub fn apply(s: &mut Scenario, a: &BenchArgs) -> Result<(), CliError> {
             ops.push(op);
         }
         *w.ops.get_mut() = ops;
-    }
-    if let Some(p) = s
-        .matrix
-        .persistence
-        .iter()
-        .find(|p| **p != Persistence::Aof)
-    {
-        return Err(CliError(format!(
-            "persistence mode '{}': not implemented yet (snapshot issue)",
-            p.name()
-        )));
     }
     parse::validate(s).map_err(|e| CliError(format!("after applying the command-line flags: {e}")))
 }
