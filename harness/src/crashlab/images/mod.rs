@@ -266,7 +266,7 @@ pub fn crash_images_from(
 }
 
 /// The end, both sides of every sync and rename, and one seeded point in each of `states`
-/// equal slices of `0..=len`.
+/// equal slices of `0..=len` (every point if `states` is at least the number of points).
 fn cut_points(model: &Model, states: usize, seed: u64) -> Vec<u64> {
     let n = model.len() as u64;
     let mut set = BTreeSet::from([n]);
@@ -278,9 +278,11 @@ fn cut_points(model: &Model, states: usize, seed: u64) -> Vec<u64> {
     let mut rng = SplitMix64::new(seed);
     let slots = n + 1;
     let states = states as u64;
-    for s in 0..states.min(slots) {
-        let (from, to) = (s * slots / states, (s + 1) * slots / states);
-        if from < to {
+    if states >= slots {
+        set.extend(0..slots);
+    } else {
+        for s in 0..states {
+            let (from, to) = (s * slots / states, (s + 1) * slots / states);
             set.insert(rng.random_range(from..to));
         }
     }
@@ -377,3 +379,6 @@ impl Drop for CrashImages {
         let _ = self.release_current();
     }
 }
+
+#[cfg(test)]
+mod tests;
