@@ -585,7 +585,8 @@ impl<'a> Cursor<'a> {
         Ok(PathBuf::from(std::ffi::OsString::from_vec(bytes.to_vec())))
     }
 
-    /// An offset and a list of segments, checked against [`MAX_FILE_BYTES`].
+    /// An offset and a list of segments covering at most [`WRITE_CHUNK_BYTES`], checked
+    /// against [`MAX_FILE_BYTES`].
     fn data(&mut self) -> Result<(u64, Vec<Segment>), String> {
         let offset = self.u64("offset")?;
         let count = self.u32("segment count")? as usize;
@@ -612,6 +613,12 @@ impl<'a> Cursor<'a> {
                 .filter(|&e| e <= MAX_FILE_BYTES)
                 .ok_or_else(|| format!("data reaches past the {MAX_FILE_BYTES}-byte file limit"))?;
             data.push(seg);
+        }
+        if end - offset > WRITE_CHUNK_BYTES as u64 {
+            return Err(format!(
+                "data entry covers {} bytes, more than the {WRITE_CHUNK_BYTES} a recorder writes",
+                end - offset
+            ));
         }
         Ok((offset, data))
     }

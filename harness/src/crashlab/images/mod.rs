@@ -41,6 +41,8 @@
 //! - Directory entries (create, rename, remove): per [`DirModel`], see [`direntry`]'s docs.
 //!   Files whose name is not durable are absent from the image, whatever their data.
 //! - Files that existed before the trace started are durable as they were found.
+//! - Directories are not in the trace (the engine creates its data directory with `mkdir`
+//!   before any file, then syncs the parent); they are taken as durable.
 //! - With [`ImageOptions::writeback`], unsynced data operations older than
 //!   [`ImageOptions::dirty_expire_ns`] at the cut are durable too (the kernel's flusher wrote
 //!   them back), so policy `no` can be judged at its realistic bound as well as its worst case.
