@@ -45,6 +45,11 @@ pub enum Command {
     /// Run a scenario end to end: benchmark matrix, recovery timing, crash trials (when the
     /// crash lab is built in) and the report; prints the path of report.md.
     Run(RunArgs),
+    /// Inspect a data directory of any persistence mode (like redis-check-aof and
+    /// redis-check-rdb in one): files, record counts, LSN ranges, torn tails, damage with file
+    /// and offset, manifest problems, leftover temp files. Read-only unless --fix. Exits
+    /// non-zero when something is wrong.
+    Recover(RecoverArgs),
     /// Crash the engine on purpose, recover, verify against the oracle, and measure what was
     /// lost: verdicts (ok, lost-acked, divergent, phantom, refused), violations of the
     /// policy's promise, and the loss window, per configuration and fault.
@@ -57,6 +62,25 @@ pub enum Command {
     /// publishes acknowledgements to the ack page, and waits to be killed).
     #[command(hide = true)]
     Worker(Box<WorkerArgs>),
+}
+
+/// `durlab recover`.
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// The data directory (as given to the engine: it holds durlab.aof, durlab.snap or
+    /// durlab.manifest and its files).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// Only inspect and report (the default).
+    #[arg(long, conflicts_with = "fix")]
+    pub check: bool,
+
+    /// Cut a torn tail of the log that receives appends, after copying the cut bytes to a
+    /// quarantine file next to it. Nothing else is ever changed: damage in the middle of a log,
+    /// a bad snapshot or a bad manifest are reported, not repaired.
+    #[arg(long)]
+    pub fix: bool,
 }
 
 /// `durlab report`.
@@ -123,8 +147,8 @@ pub struct MatrixArgs {
     #[arg(long, value_delimiter = ',', value_name = "MODE")]
     pub prealloc: Vec<Prealloc>,
 
-    /// Persistence modes; only `aof` runs today (snapshot, aof+snapshot and hybrid are
-    /// rejected until snapshots exist).
+    /// Persistence modes (comma-separated: aof, snapshot, aof+snapshot, hybrid); replaces the
+    /// scenario's list. `snapshot` uses the scenario's save points (`[snapshot] save`).
     #[arg(long, value_delimiter = ',', value_name = "MODE")]
     pub persistence: Vec<Persistence>,
 }
@@ -322,6 +346,9 @@ pub struct WorkerArgs {
     /// Log preallocation.
     #[arg(long)]
     pub prealloc: Prealloc,
+    /// Persistence mode.
+    #[arg(long)]
+    pub persistence: Persistence,
     /// Writer threads.
     #[arg(long)]
     pub writers: u32,

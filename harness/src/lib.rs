@@ -4,6 +4,7 @@
 //! - [`workload`]: the seeded command sequence (write command n is a pure function of
 //!   (seed, n)) and per-writer reads.
 //! - [`driver`]: runs one engine configuration (or a matrix) and measures it.
+//! - [`crashlab`]: crash images built from I/O traces.
 //! - [`probe`]: raw device limits (`durlab probe`).
 //! - [`crashlab`]: crashes on purpose (kill -9, injected I/O faults, media damage), verdicts
 //!   and loss windows.

@@ -17,6 +17,7 @@ fn main() {
         Command::Probe(args) => cmd::probe::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Run(args) => cmd::run::run(args),
+        Command::Recover(args) => cmd::recover::run(args),
         Command::Crash(args) => cmd::crash::run(args),
         Command::Worker(args) => cmd::worker::run(args),
     };

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use durlab_engine::{EngineConfig, FsyncPolicy};
+use durlab_engine::FsyncPolicy;
 
 use super::CliError;
 use super::overrides;
@@ -126,10 +126,7 @@ pub fn execute(args: &BenchArgs, mode: Mode) -> Result<BenchOutcome, CliError> {
     for (i, setup) in setups.iter().enumerate() {
         let label = setup.label();
         let dir = work.path().join(&label);
-        let config = EngineConfig::new(&dir)
-            .policy(setup.policy)
-            .backend(setup.backend)
-            .prealloc(setup.prealloc);
+        let config = setup.engine_config(&dir, &save_points(&scenario));
         let goal = match limits.stop {
             Stop::After(d) => Goal::Duration(d),
             Stop::Commands(n) => Goal::Commands(n),
@@ -250,6 +247,14 @@ fn limits(s: &Scenario) -> RunLimits {
             }
         }
     }
+}
+
+/// The scenario's snapshot save points (none without a `[snapshot]` table).
+pub fn save_points(s: &Scenario) -> Vec<(u64, u64)> {
+    s.snapshot
+        .as_ref()
+        .map(|s| s.save.clone())
+        .unwrap_or_default()
 }
 
 /// The `config` part of a result record.

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod crash;
 pub mod overrides;
 pub mod probe;
+pub mod recover;
 pub mod report;
 pub mod run;
 pub mod workdir;

@@ -5,7 +5,7 @@ use toml::Spanned;
 use super::CliError;
 use crate::cli::{BenchArgs, MatrixArgs};
 use crate::scenario::model::{
-    CommandKind, MatrixSpec, OpSpec, Persistence, Scenario, ValueDistributionKind, ValueSpec,
+    CommandKind, MatrixSpec, OpSpec, Scenario, ValueDistributionKind, ValueSpec,
 };
 use crate::scenario::parse;
 
@@ -15,7 +15,7 @@ use crate::scenario::parse;
 /// A bad `--mix`, a persistence mode that does not exist yet, or a combination that fails the
 /// scenario checks (e.g. a mix without writes).
 pub fn apply(s: &mut Scenario, a: &BenchArgs) -> Result<(), CliError> {
-    apply_matrix(&mut s.matrix, &a.matrix)?;
+    apply_matrix(&mut s.matrix, &a.matrix);
     let w = &mut s.workload;
     if let Some(n) = a.writers {
         w.writers = Spanned::new(0..0, n);
@@ -78,10 +78,7 @@ pub fn apply(s: &mut Scenario, a: &BenchArgs) -> Result<(), CliError> {
 }
 
 /// Replaces the matrix lists of `m` by those given in `a`.
-///
-/// # Errors
-/// A persistence mode that does not run yet.
-pub fn apply_matrix(m: &mut MatrixSpec, a: &MatrixArgs) -> Result<(), CliError> {
+pub fn apply_matrix(m: &mut MatrixSpec, a: &MatrixArgs) {
     if !a.policy.is_empty() {
         m.policies = a.policy.clone();
     }
@@ -93,13 +90,6 @@ pub fn apply_matrix(m: &mut MatrixSpec, a: &MatrixArgs) -> Result<(), CliError> 
     }
     if !a.persistence.is_empty() {
         m.persistence = a.persistence.clone();
-    }
-    match m.persistence.iter().find(|p| **p != Persistence::Aof) {
-        Some(p) => Err(CliError(format!(
-            "persistence mode '{}': not implemented yet (snapshot issue)",
-            p.name()
-        ))),
-        None => Ok(()),
     }
 }
 

@@ -1,12 +1,12 @@
 //! `durlab worker`: the hidden child process of `durlab crash --fault kill9`.
 
-use durlab_engine::EngineConfig;
 use nix::sys::signal::Signal;
 
 use super::CliError;
-use super::bench::load_scenario;
+use super::bench::{load_scenario, save_points};
 use crate::cli::WorkerArgs;
 use crate::crashlab::worker::{self, WorkerPlan};
+use crate::driver::matrix::EngineSetup;
 use crate::workload::Workload;
 
 /// Runs the worker until it is killed (or `--max-secs` pass).
@@ -19,10 +19,14 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
     let (mut scenario, _) = load_scenario(args.scenario.as_deref())?;
     scenario.workload.seed = args.seed;
     let workload = Workload::new(&scenario.workload);
-    let mut config = EngineConfig::new(&args.dir)
-        .policy(args.policy)
-        .backend(args.backend)
-        .prealloc(args.prealloc);
+    let setup = EngineSetup {
+        policy: args.policy,
+        backend: args.backend,
+        prealloc: args.prealloc,
+        persistence: args.persistence,
+        baseline_only: false,
+    };
+    let mut config = setup.engine_config(&args.dir, &save_points(&scenario));
     config.broken_ack_before_sync = args.broken_ack_before_sync;
     let plan = WorkerPlan {
         config,

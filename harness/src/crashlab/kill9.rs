@@ -110,6 +110,7 @@ pub fn run_trial(
         .args(["--policy", setup.policy.name()])
         .args(["--backend", setup.backend.name()])
         .args(["--prealloc", setup.prealloc.name()])
+        .args(["--persistence", setup.persistence.name()])
         .args(["--writers", &lab.writers.to_string()])
         .args(["--max-secs", &max_secs.to_string()])
         .args(["--capacity", &DEFAULT_CAPACITY_LSNS.to_string()])

@@ -7,11 +7,13 @@
 //! - [`faults`]: the fault-injecting backend in process: fsync EIO, ENOSPC, short write, and
 //!   the latency cost of a sync stall.
 //! - [`damage`]: bit flips and zeroed sectors in synced data.
+//! - [`images`]: crash images (power loss, prefix, torn, reorder) from an I/O trace.
 //! - [`verdict`], [`loss`]: judging one crash; [`report`]: summaries per configuration × fault.
 
 pub mod ackpage;
 pub mod damage;
 pub mod faults;
+pub mod images;
 pub mod kill9;
 pub mod loss;
 pub mod report;
@@ -141,6 +143,8 @@ pub struct Lab {
     pub trial_secs: f64,
     /// Length of the injected sync stall (`fsync-stall`).
     pub stall_ms: u64,
+    /// The scenario's snapshot save points.
+    pub save_points: Vec<(u64, u64)>,
     /// Test only: run the engine with `broken_ack_before_sync`.
     pub broken_ack_before_sync: bool,
     /// Where trial directories go.
@@ -152,10 +156,7 @@ pub struct Lab {
 impl Lab {
     /// The engine configuration of `setup` on `dir`.
     pub fn config(&self, setup: &EngineSetup, dir: &Path) -> EngineConfig {
-        let mut c = EngineConfig::new(dir)
-            .policy(setup.policy)
-            .backend(setup.backend)
-            .prealloc(setup.prealloc);
+        let mut c = setup.engine_config(dir, &self.save_points);
         c.broken_ack_before_sync = self.broken_ack_before_sync;
         c
     }

@@ -211,50 +211,9 @@ pub struct OpSpec {
     pub maxlen: Option<u64>,
 }
 
-/// Persistence layouts. Only `aof` runs today; the others parse so that scenario files can
-/// already name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Persistence {
-    /// Append-only log only.
-    Aof,
-    /// Snapshots at save points only (RDB).
-    Snapshot,
-    /// Both, independently (AOF + RDB).
-    #[serde(rename = "aof+snapshot")]
-    AofSnapshot,
-    /// Redis 7 style: snapshot base plus AOF increments under a manifest.
-    Hybrid,
-}
-
-impl Persistence {
-    /// Every mode.
-    pub const ALL: [Persistence; 4] = [
-        Persistence::Aof,
-        Persistence::Snapshot,
-        Persistence::AofSnapshot,
-        Persistence::Hybrid,
-    ];
-
-    /// The name used in scenario files, flags and JSON.
-    pub fn name(self) -> &'static str {
-        match self {
-            Persistence::Aof => "aof",
-            Persistence::Snapshot => "snapshot",
-            Persistence::AofSnapshot => "aof+snapshot",
-            Persistence::Hybrid => "hybrid",
-        }
-    }
-}
-
-impl std::str::FromStr for Persistence {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Persistence::ALL.into_iter().find(|p| p.name() == s).ok_or_else(|| {
-            format!("unknown persistence mode '{s}': expected one of aof, snapshot, aof+snapshot, hybrid")
-        })
-    }
-}
+/// Persistence layouts: the engine's own enum (names `aof`, `snapshot`, `aof+snapshot`,
+/// `hybrid`).
+pub use durlab_engine::Persistence;
 
 /// The engine configurations to run: the cross product of these lists.
 #[derive(Debug, Clone, Deserialize)]
@@ -307,8 +266,8 @@ where
         .collect()
 }
 
-/// Snapshot save points (`save = [[seconds, changes], ...]`, as Redis' `save` directive).
-/// Parsed and kept; used once snapshot persistence exists.
+/// Snapshot save points (`save = [[seconds, changes], ...]`, as Redis' `save` directive), used
+/// by the `snapshot` and `aof+snapshot` persistence modes.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotSpec {
