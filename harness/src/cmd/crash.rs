@@ -11,7 +11,7 @@ use super::overrides::apply_matrix;
 use super::workdir::WorkDir;
 use crate::cli::CrashArgs;
 use crate::crashlab::report::{self, CrashRecord};
-use crate::crashlab::{FaultKind, Lab, TrialOutcome, damage, faults, kill9};
+use crate::crashlab::{FaultKind, Lab, TrialOutcome, damage, faults, kill9, power};
 use crate::driver::bench::{RunLimits, Stop};
 use crate::driver::matrix::{self, EngineSetup};
 use crate::progress::{Goal, Mode, Progress};
@@ -24,20 +24,9 @@ use crate::workload::Workload;
 /// Runs `durlab crash`.
 ///
 /// # Errors
-/// Bad flags, a scenario that does not load, directories that cannot be written, a fault
-/// that is not implemented yet, or any violating trial (after all results are written).
+/// Bad flags, a scenario that does not load, directories that cannot be written, or any
+/// violating trial (after all results are written).
 pub fn run(args: &CrashArgs) -> Result<(), CliError> {
-    if let Some(f) = args.fault.iter().find(|f| f.needs_images()) {
-        return Err(CliError(format!(
-            "fault {f}: not implemented yet: it needs the crash-image library \
-             (durlab_engine::backend::recording and harness/src/crashlab/images), which has not landed"
-        )));
-    }
-    if args.writeback {
-        return Err(CliError(
-            "--writeback applies to the image faults, which are not implemented yet".into(),
-        ));
-    }
     if !(args.trial_secs > 0.0 && args.trial_secs.is_finite()) {
         return Err(CliError(format!(
             "--trial-secs must be positive, got {}",
@@ -104,6 +93,8 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         trial_secs: args.trial_secs,
         stall_ms: args.stall_ms,
         save_points: save_points(&scenario),
+        states: args.states,
+        writeback: args.writeback,
         broken_ack_before_sync: args.broken_ack_before_sync,
         work: work.path().to_path_buf(),
         keep_all: args.keep,
@@ -136,23 +127,29 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         let mut failed = Vec::new();
         for &k in &trials {
             match run_trial(&lab, setup, fault, k) {
-                Ok(mut out) => {
-                    if out.violation {
-                        out.repro = Some(repro_line(args, &lab, fault, setup, k));
-                        out.kept_dir =
-                            Some(trial_path(&lab, fault, setup, k).display().to_string());
+                Ok(outs) => {
+                    let violating = outs.iter().any(|o| o.violation);
+                    for mut out in outs {
+                        if out.violation {
+                            out.repro = Some(repro_line(args, &lab, fault, setup, k));
+                            let kept = trial_path(&lab, fault, setup, k);
+                            out.kept_dir
+                                .get_or_insert_with(|| kept.display().to_string());
+                            eprintln!(
+                                "VIOLATION {fault} {label} trial {k}: {} {}\n  reproduce: {}\n  kept: {}",
+                                out.verdict,
+                                out.detail,
+                                out.repro.as_deref().unwrap_or_default(),
+                                out.kept_dir.as_deref().unwrap_or_default()
+                            );
+                        }
+                        outcomes.push(out);
+                    }
+                    if violating {
                         work.retain();
-                        eprintln!(
-                            "VIOLATION {fault} {label} trial {k}: {} {}\n  reproduce: {}\n  kept: {}",
-                            out.verdict,
-                            out.detail,
-                            out.repro.as_deref().unwrap_or_default(),
-                            out.kept_dir.as_deref().unwrap_or_default()
-                        );
                     } else if !lab.keep_all {
                         let _ = std::fs::remove_dir_all(trial_path(&lab, fault, setup, k));
                     }
-                    outcomes.push(out);
                 }
                 Err(e) => failed.push(format!("trial {k}: {e}")),
             }
@@ -270,7 +267,7 @@ fn trial_path(lab: &Lab, fault: FaultKind, setup: &EngineSetup, k: u64) -> std::
         .join(format!("trial-{k}"))
 }
 
-/// Runs one trial of `fault` in a fresh trial directory.
+/// Runs one trial of `fault` in a fresh trial directory: one outcome per crash state.
 ///
 /// # Errors
 /// A message when the trial could not run.
@@ -279,18 +276,21 @@ pub fn run_trial(
     setup: &EngineSetup,
     fault: FaultKind,
     k: u64,
-) -> Result<TrialOutcome, String> {
+) -> Result<Vec<TrialOutcome>, String> {
     let dir = lab
         .trial_dir(fault, setup, k)
         .map_err(|e| format!("trial directory: {e}"))?;
-    match fault {
+    let one = match fault {
         FaultKind::Kill9 | FaultKind::FsyncStall => kill9::run_trial(lab, setup, fault, k, &dir),
         FaultKind::FsyncEio | FaultKind::Enospc | FaultKind::ShortWrite => {
             faults::run_trial(lab, setup, fault, k, &dir)
         }
         FaultKind::BitFlip | FaultKind::ZeroSector => damage::run_trial(lab, setup, fault, k, &dir),
-        other => Err(format!("fault {other}: not implemented yet")),
-    }
+        FaultKind::PowerLoss | FaultKind::Prefix | FaultKind::Torn | FaultKind::Reorder => {
+            return power::run_trial(lab, setup, fault, k, &dir);
+        }
+    };
+    one.map(|o| vec![o])
 }
 
 /// The `durlab crash` command line that repeats trial `k` exactly.
@@ -312,6 +312,12 @@ fn repro_line(
     ));
     if fault == FaultKind::FsyncStall {
         line.push_str(&format!(" --stall-ms {}", lab.stall_ms));
+    }
+    if fault.needs_images() {
+        line.push_str(&format!(" --states {}", lab.states));
+        if lab.writeback {
+            line.push_str(" --writeback");
+        }
     }
     if lab.broken_ack_before_sync {
         line.push_str(" --broken-ack-before-sync");

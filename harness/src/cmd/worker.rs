@@ -35,6 +35,7 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
         capacity_lsns: args.capacity,
         max_secs: args.max_secs,
         stall: args.stall_sync.zip(args.stall_ms),
+        trace: args.trace.clone(),
     };
     worker::run(plan, &workload).map_err(CliError)
 }

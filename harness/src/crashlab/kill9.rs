@@ -73,18 +73,32 @@ fn wait_for(
     }
 }
 
-/// Runs trial `k` of `setup` under `fault` (`Kill9` or `FsyncStall`) in `dir`.
+/// What a killed worker left behind.
+#[derive(Debug)]
+pub struct Killed {
+    pub seed: u64,
+    /// The data directory.
+    pub data: std::path::PathBuf,
+    pub acks: AckLog,
+    /// T: just before the SIGKILL.
+    pub t_ns: u64,
+    pub notes: Vec<String>,
+}
+
+/// Starts a worker for trial `k` of `setup` in `dir` (recording an I/O trace to `trace` when
+/// given; stalling a sync for `FsyncStall`), waits until it runs, sends SIGKILL at a seeded
+/// time (during the stall for `FsyncStall`), reaps it and reads its ack page.
 ///
 /// # Errors
-/// A message when the trial could not run (worker failed to start, exited by itself, ack
-/// page full); a verdict, even a violating one, is not an error.
-pub fn run_trial(
+/// A message when the worker failed to start, exited by itself, or filled its ack page.
+pub fn run_and_kill(
     lab: &Lab,
     setup: &EngineSetup,
     fault: FaultKind,
     k: u64,
     dir: &Path,
-) -> Result<TrialOutcome, String> {
+    trace: Option<&Path>,
+) -> Result<Killed, String> {
     let seed = trial_seed(lab.seed, k);
     let mut rng = SplitMix64::new(seed);
     let data = dir.join("data");
@@ -128,6 +142,9 @@ pub fn run_trial(
     }
     if lab.broken_ack_before_sync {
         cmd.arg("--broken-ack-before-sync");
+    }
+    if let Some(t) = trace {
+        cmd.arg("--trace").arg(t);
     }
     let stderr = File::create(&log).map_err(|e| format!("creating {}: {e}", log.display()))?;
     let mut child = cmd
@@ -190,18 +207,40 @@ pub fn run_trial(
             acks.full_at_lsn
         ));
     }
+    Ok(Killed {
+        seed,
+        data,
+        acks,
+        t_ns,
+        notes,
+    })
+}
+
+/// Runs trial `k` of `setup` under `fault` (`Kill9` or `FsyncStall`) in `dir`: kill -9 of the
+/// worker, then recovery of its data directory, judged with the kill -9 promise.
+///
+/// # Errors
+/// As [`run_and_kill`]; a verdict, even a violating one, is not an error.
+pub fn run_trial(
+    lab: &Lab,
+    setup: &EngineSetup,
+    fault: FaultKind,
+    k: u64,
+    dir: &Path,
+) -> Result<TrialOutcome, String> {
+    let killed = run_and_kill(lab, setup, fault, k, dir, None)?;
     let mut out = lab.judge(
         setup,
         Crash {
             fault,
             k,
-            seed,
-            data: &data,
-            acks: &acks,
-            t_ns,
+            seed: killed.seed,
+            data: &killed.data,
+            acks: &killed.acks,
+            t_ns: killed.t_ns,
             promised: None,
         },
     );
-    out.notes = notes;
+    out.notes = killed.notes;
     Ok(out)
 }

@@ -7,7 +7,8 @@
 //! - [`faults`]: the fault-injecting backend in process: fsync EIO, ENOSPC, short write, and
 //!   the latency cost of a sync stall.
 //! - [`damage`]: bit flips and zeroed sectors in synced data.
-//! - [`images`]: crash images (power loss, prefix, torn, reorder) from an I/O trace.
+//! - [`images`]: crash images (power loss, prefix, torn, reorder) from an I/O trace;
+//!   [`power`] judges them against the acknowledgements of a killed, recorded worker.
 //! - [`verdict`], [`loss`]: judging one crash; [`report`]: summaries per configuration × fault.
 
 pub mod ackpage;
@@ -16,6 +17,7 @@ pub mod faults;
 pub mod images;
 pub mod kill9;
 pub mod loss;
+pub mod power;
 pub mod report;
 pub mod verdict;
 pub mod worker;
@@ -145,6 +147,10 @@ pub struct Lab {
     pub stall_ms: u64,
     /// The scenario's snapshot save points.
     pub save_points: Vec<(u64, u64)>,
+    /// Image faults: spread crash states per trace.
+    pub states: usize,
+    /// Image faults: count old unsynced data as written back.
+    pub writeback: bool,
     /// Test only: run the engine with `broken_ack_before_sync`.
     pub broken_ack_before_sync: bool,
     /// Where trial directories go.

@@ -40,9 +40,9 @@ pub struct CrashRecord {
     pub run_id: String,
     pub seed: u64,
     pub trial_secs: f64,
-    /// Trials that ran to a verdict.
+    /// Trials that ran to a verdict (an image fault judges many crash states per trial).
     pub trials: u64,
-    /// Crash states verified (one per kill -9 or injected fault; more per trace for images).
+    /// Crash states verified: one per trial, or one per crash image for the image faults.
     pub states: u64,
     pub verdicts: VerdictCounts,
     pub violations: u64,
@@ -82,7 +82,7 @@ impl CrashRecord {
             run_id: run_id.into(),
             seed,
             trial_secs,
-            trials: trials.len() as u64,
+            trials: distinct_trials(&trials),
             states: trials.iter().map(|t| t.states).sum(),
             verdicts,
             violations: trials.iter().filter(|t| t.violation).count() as u64,
@@ -90,21 +90,33 @@ impl CrashRecord {
             lost_acked_ops: Summary::of(trials.iter().map(|t| t.loss.lost_acked_ops as f64)),
             loss_window_ms: Summary::of(trials.iter().map(|t| t.loss.loss_window_ms)),
             lost_bytes: Summary::of(trials.iter().map(|t| t.loss.lost_bytes as f64)),
-            states_per_sec: trials
-                .iter()
-                .map(|t| {
-                    if t.verify_seconds > 0.0 {
-                        t.states as f64 / t.verify_seconds
-                    } else {
-                        0.0
-                    }
-                })
-                .collect(),
+            states_per_sec: states_per_sec(&trials),
             stall: None,
             failed_trials: Vec::new(),
             trial_results: trials,
         }
     }
+}
+
+/// How many distinct trials `outcomes` (one per crash state) come from.
+fn distinct_trials(outcomes: &[TrialOutcome]) -> u64 {
+    let mut ks: Vec<u64> = outcomes.iter().map(|t| t.trial).collect();
+    ks.sort_unstable();
+    ks.dedup();
+    ks.len() as u64
+}
+
+/// Per trial: its crash states over the seconds spent recovering and verifying them.
+fn states_per_sec(outcomes: &[TrialOutcome]) -> Vec<f64> {
+    let mut per: std::collections::BTreeMap<u64, (u64, f64)> = Default::default();
+    for t in outcomes {
+        let e = per.entry(t.trial).or_default();
+        e.0 += t.states;
+        e.1 += t.verify_seconds;
+    }
+    per.values()
+        .map(|&(n, secs)| if secs > 0.0 { n as f64 / secs } else { 0.0 })
+        .collect()
 }
 
 /// One line per record, then the reproduction line of every violating trial.

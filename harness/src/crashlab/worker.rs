@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use durlab_engine::backend::faulty::{Faults, FaultyBackend};
+use durlab_engine::backend::recording::RecordingBackend;
 use durlab_engine::backend::{self, Backend};
 use durlab_engine::{Engine, EngineConfig};
 
@@ -86,9 +87,11 @@ pub struct WorkerPlan {
     pub max_secs: f64,
     /// Stall the n-th data sync after open for this many ms.
     pub stall: Option<(u64, u64)>,
+    /// Record every file operation to this trace (for crash images).
+    pub trace: Option<PathBuf>,
 }
 
-/// The worker: creates the ack page, opens the engine, marks the page ready, drives the
+/// The worker: creates the ack page, opens the engine (recording a trace if asked), marks the page ready, drives the
 /// workload until killed (or `max_secs`).
 ///
 /// # Errors
@@ -98,6 +101,11 @@ pub fn run(plan: WorkerPlan, workload: &Workload) -> Result<(), String> {
     let page = AckPage::create(&plan.ack_page, plan.capacity_lsns).map_err(|e| e.to_string())?;
     let mut config = plan.config;
     let dir = config.dir.clone();
+    if let Some(trace) = &plan.trace {
+        let inner = backend::open_backend(config.backend).map_err(|e| e.to_string())?;
+        let recording = RecordingBackend::new(inner, trace).map_err(|e| e.to_string())?;
+        config.backend_override = Some(Arc::new(recording));
+    }
     let faults = match plan.stall {
         Some(_) => Some(install_faulty(&mut config).map_err(|e| e.to_string())?),
         None => None,
