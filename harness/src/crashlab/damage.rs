@@ -24,9 +24,8 @@ use rand::RngExt;
 use super::ackpage::{AckLog, AckPage, DEFAULT_CAPACITY_LSNS};
 use super::verdict::Verdict;
 use super::worker::run_writers;
-use super::{Crash, FaultKind, Lab, TrialOutcome, trial_seed};
+use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
 use crate::driver::matrix::EngineSetup;
-use crate::workload::rng::SplitMix64;
 
 /// Bytes zeroed by `zero-sector`.
 pub const SECTOR_BYTES: u64 = 512;
@@ -42,10 +41,12 @@ pub fn run_trial(
     k: u64,
     dir: &Path,
 ) -> Result<TrialOutcome, String> {
-    let seed = trial_seed(lab.seed, k);
-    let mut rng = SplitMix64::new(seed);
-    let data = dir.join("data");
-    let page_path = dir.join("ack.page");
+    let TrialStart {
+        seed,
+        mut rng,
+        data,
+        page: page_path,
+    } = TrialStart::new(lab, k, dir);
     let page = AckPage::create(&page_path, DEFAULT_CAPACITY_LSNS).map_err(|e| e.to_string())?;
     let mut config = lab.config(setup, &data);
     config.broken_ack_before_sync = false;

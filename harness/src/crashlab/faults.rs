@@ -17,11 +17,10 @@ use serde::Serialize;
 
 use super::ackpage::{AckLog, AckPage, DEFAULT_CAPACITY_LSNS};
 use super::worker::{install_faulty, run_writers};
-use super::{Crash, FaultKind, Lab, TrialOutcome, trial_seed};
+use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
 use crate::driver::bench::{AckHook, NoHook};
 use crate::driver::latency::LatencySummaryUs;
 use crate::driver::matrix::EngineSetup;
-use crate::workload::rng::SplitMix64;
 
 /// Extra write+sync rounds after the run, to reach a fault the run did not reach: a sync
 /// fault under policies that do not sync while writing (`no`) or sync rarely (`everysec`),
@@ -61,10 +60,12 @@ pub fn run_trial(
     k: u64,
     dir: &Path,
 ) -> Result<TrialOutcome, String> {
-    let seed = trial_seed(lab.seed, k);
-    let mut rng = SplitMix64::new(seed);
-    let data = dir.join("data");
-    let page_path = dir.join("ack.page");
+    let TrialStart {
+        seed,
+        mut rng,
+        data,
+        page: page_path,
+    } = TrialStart::new(lab, k, dir);
     let mut config = lab.config(setup, &data);
     let faults = install_faulty(&mut config).map_err(|e| e.to_string())?;
     let page = AckPage::create(&page_path, DEFAULT_CAPACITY_LSNS).map_err(|e| e.to_string())?;

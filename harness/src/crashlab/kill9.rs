@@ -16,9 +16,8 @@ use nix::unistd::Pid;
 use rand::RngExt;
 
 use super::ackpage::{AckLog, DEFAULT_CAPACITY_LSNS};
-use super::{Crash, FaultKind, Lab, TrialOutcome, fraction, trial_seed};
+use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart, fraction};
 use crate::driver::matrix::EngineSetup;
-use crate::workload::rng::SplitMix64;
 
 /// How long the worker may take to open the engine and start.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -99,10 +98,12 @@ pub fn run_and_kill(
     dir: &Path,
     trace: Option<&Path>,
 ) -> Result<Killed, String> {
-    let seed = trial_seed(lab.seed, k);
-    let mut rng = SplitMix64::new(seed);
-    let data = dir.join("data");
-    let page = dir.join("ack.page");
+    let TrialStart {
+        seed,
+        mut rng,
+        data,
+        page,
+    } = TrialStart::new(lab, k, dir);
     let log = dir.join("worker.log");
     let stall = (fault == FaultKind::FsyncStall && syncs_while_writing(setup.policy)).then(|| {
         let n = if setup.policy == FsyncPolicy::Always {

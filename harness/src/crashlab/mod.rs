@@ -195,6 +195,29 @@ pub fn trial_seed(seed: u64, k: u64) -> u64 {
     sm.random_range(0..u64::MAX)
 }
 
+/// What every trial starts from: its derived seed, a generator seeded with it, and where its
+/// data directory and ack page go inside the trial directory.
+#[derive(Debug, Clone)]
+pub struct TrialStart {
+    pub seed: u64,
+    pub rng: SplitMix64,
+    pub data: PathBuf,
+    pub page: PathBuf,
+}
+
+impl TrialStart {
+    /// Trial `k` of `lab` in `dir`.
+    pub fn new(lab: &Lab, k: u64, dir: &Path) -> TrialStart {
+        let seed = trial_seed(lab.seed, k);
+        TrialStart {
+            seed,
+            rng: SplitMix64::new(seed),
+            data: dir.join("data"),
+            page: dir.join("ack.page"),
+        }
+    }
+}
+
 /// A uniform fraction in [lo, hi) from `rng`.
 pub fn fraction(rng: &mut SplitMix64, lo: f64, hi: f64) -> f64 {
     lo + (hi - lo) * (rng.random_range(0..1_000_000u32) as f64 / 1e6)
