@@ -18,6 +18,7 @@ over_backends!(
     appends_continue_after_cut,
     missing_log_with_data_files_refused,
     bad_header_refused_blank_file_reinitialised,
+    hole_in_unsynced_data_is_cut_in_synced_data_refused,
 );
 
 fn reopen_recovers_everything(kind: BackendKind) {
@@ -44,7 +45,7 @@ fn truncation_at_every_byte_recovers_a_prefix(kind: BackendKind) {
     while *ends.last().unwrap() < full.len() {
         let at = *ends.last().unwrap();
         let len = u32::from_le_bytes(full[at..at + 4].try_into().unwrap()) as usize;
-        ends.push(at + 16 + len);
+        ends.push(at + durlab_engine::aof::record::RECORD_HEADER_BYTES + len);
     }
     assert_eq!(*ends.last().unwrap(), full.len());
     for cut in FIRST_RECORD_OFFSET as usize..=full.len() {
@@ -219,5 +220,34 @@ fn bad_header_refused_blank_file_reinitialised(kind: BackendKind) {
         engine.execute_next(command).unwrap();
         drop(engine);
         assert_eq!(open(&cfg).1.recovered_lsn, 1);
+    }
+}
+
+/// A hole in data that was never synced (as a power loss with reordered writeback leaves it)
+/// is cut, not refused, even in strict mode: no later record vouches that the missing one had
+/// been synced. The same hole in synced data is refused: the companion that shows the
+/// distinction can fail.
+fn hole_in_unsynced_data_is_cut_in_synced_data_refused(kind: BackendKind) {
+    for (policy, refused) in [(FsyncPolicy::No, false), (FsyncPolicy::Always, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), kind, policy);
+        drop(write_n(&cfg, 40));
+        let path = log_path(dir.path());
+        let mut bytes = fs::read(&path).unwrap();
+        // Zero a 512-byte sector in the middle, as a lost unsynced sector reads.
+        let sector = (bytes.len() / 2) / 512 * 512;
+        bytes[sector..sector + 512].fill(0);
+        fs::write(&path, &bytes).unwrap();
+        let opened = Engine::open(cfg.clone());
+        if refused {
+            let err = opened.expect_err("synced data damaged: refuse");
+            assert!(err.to_string().contains("damage in the middle"), "{err}");
+        } else {
+            let (engine, report) = opened.expect("an unsynced hole is cut");
+            let r = report.recovered_lsn;
+            assert!(r > 0 && r < 40, "cut at the hole: {r}");
+            assert_eq!(engine.read(dump), dump(&expected_after(r)));
+            assert_kept(&report, &bytes[report.cut_offset.unwrap() as usize..]);
+        }
     }
 }

@@ -1,7 +1,11 @@
-//! Record framing: `len u32 | crc32c u32 | lsn u64 | payload[len]`, little-endian.
+//! Record framing: `len u32 | crc32c u32 | lsn u64 | synced_lsn u64 | payload[len]`,
+//! little-endian.
 //!
-//! The CRC32C covers the length field, the LSN and the payload, so a damaged length is caught
-//! like damaged data. A length of 0 never occurs in a valid record: an all-zero header is how a
+//! The CRC32C covers the length field, the LSNs and the payload, so a damaged length is caught
+//! like damaged data. `synced_lsn` is the highest LSN the writer knew to be durable when it
+//! encoded the record: recovery uses it to tell damage to synced data (a later record vouches
+//! that the bad one had been synced: refuse) from a hole in unsynced data that a power loss can
+//! leave (no later record vouches for it: cut, keeping a copy). A length of 0 never occurs in a valid record: an all-zero header is how a
 //! preallocated (zero-filled) region reads, and recovery treats it as the clean end of the log.
 //! Byte layout: `docs/format.md`.
 
@@ -9,7 +13,7 @@ use crate::Lsn;
 use crate::keyspace::Command;
 
 /// Bytes before the payload.
-pub const RECORD_HEADER_BYTES: usize = 16;
+pub const RECORD_HEADER_BYTES: usize = 24;
 
 /// Smallest possible record: a header and a one-byte payload.
 pub const RECORD_MIN_BYTES: usize = RECORD_HEADER_BYTES + 1;
@@ -23,6 +27,8 @@ pub enum RecordFault {
     BadLength(u32),
     /// The checksum does not match.
     BadChecksum,
+    /// The checksum matches but `synced_lsn >= lsn` (a record cannot vouch for itself).
+    BadSyncedLsn,
 }
 
 impl RecordFault {
@@ -31,6 +37,7 @@ impl RecordFault {
             RecordFault::Truncated => "truncated record".into(),
             RecordFault::BadLength(len) => format!("invalid record length {len}"),
             RecordFault::BadChecksum => "record checksum mismatch".into(),
+            RecordFault::BadSyncedLsn => "record claims its own LSN was already synced".into(),
         }
     }
 }
@@ -39,6 +46,8 @@ impl RecordFault {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawRecord<'a> {
     pub lsn: Lsn,
+    /// Highest LSN known durable when the record was encoded (always below `lsn`).
+    pub synced_lsn: Lsn,
     pub payload: &'a [u8],
 }
 
@@ -49,16 +58,19 @@ impl RawRecord<'_> {
     }
 }
 
-/// Appends one framed record for `cmd` to `out`.
+/// Appends one framed record for `cmd` to `out`. `synced_lsn` (below `lsn`) is the highest LSN
+/// known durable now.
 ///
 /// # Errors
 /// Returns the payload length, leaving `out` unchanged, when it exceeds `max_payload_bytes`.
 pub fn encode(
     out: &mut Vec<u8>,
     lsn: Lsn,
+    synced_lsn: Lsn,
     cmd: &Command,
     max_payload_bytes: u32,
 ) -> Result<(), usize> {
+    debug_assert!(synced_lsn < lsn, "a record cannot vouch for itself");
     let len = cmd.encoded_len();
     if len == 0 || len > max_payload_bytes as usize {
         return Err(len);
@@ -74,6 +86,7 @@ pub fn encode(
     let frame = &mut out[start..];
     frame[0..4].copy_from_slice(&(len as u32).to_le_bytes());
     frame[8..16].copy_from_slice(&lsn.to_le_bytes());
+    frame[16..24].copy_from_slice(&synced_lsn.to_le_bytes());
     let crc = checksum(frame);
     frame[4..8].copy_from_slice(&crc.to_le_bytes());
     Ok(())
@@ -108,8 +121,13 @@ pub fn decode(buf: &[u8], max_payload_bytes: u32) -> Result<RawRecord<'_>, Recor
         return Err(RecordFault::BadChecksum);
     }
     let lsn = u64::from_le_bytes(frame[8..16].try_into().expect("8 bytes"));
+    let synced_lsn = u64::from_le_bytes(frame[16..24].try_into().expect("8 bytes"));
+    if synced_lsn >= lsn {
+        return Err(RecordFault::BadSyncedLsn);
+    }
     Ok(RawRecord {
         lsn,
+        synced_lsn,
         payload: &frame[RECORD_HEADER_BYTES..],
     })
 }
@@ -134,8 +152,8 @@ mod tests {
     #[test]
     fn round_trip_and_layout() {
         let mut buf = Vec::new();
-        encode(&mut buf, 7, &set(3), 1 << 20).unwrap();
-        encode(&mut buf, 8, &set(200), 1 << 20).unwrap();
+        encode(&mut buf, 7, 6, &set(3), 1 << 20).unwrap();
+        encode(&mut buf, 8, 7, &set(200), 1 << 20).unwrap();
         let first = decode(&buf, 1 << 20).unwrap();
         assert_eq!(first.lsn, 7);
         assert_eq!(Command::decode(first.payload).unwrap(), set(3));
@@ -154,7 +172,7 @@ mod tests {
     #[test]
     fn every_single_bit_flip_is_detected() {
         let mut buf = Vec::new();
-        encode(&mut buf, 42, &set(20), 1 << 20).unwrap();
+        encode(&mut buf, 42, 41, &set(20), 1 << 20).unwrap();
         for byte in 0..buf.len() {
             for bit in 0..8 {
                 let mut bad = buf.clone();
@@ -170,7 +188,7 @@ mod tests {
     #[test]
     fn every_strict_prefix_is_truncated() {
         let mut buf = Vec::new();
-        encode(&mut buf, 1, &set(50), 1 << 20).unwrap();
+        encode(&mut buf, 1, 0, &set(50), 1 << 20).unwrap();
         for len in 0..buf.len() {
             assert_eq!(
                 decode(&buf[..len], 1 << 20),
@@ -184,10 +202,10 @@ mod tests {
     fn zero_header_and_limits_are_bad_lengths() {
         assert_eq!(decode(&[0u8; 64], 1 << 20), Err(RecordFault::BadLength(0)));
         let mut buf = Vec::new();
-        encode(&mut buf, 1, &set(100), 1 << 20).unwrap();
+        encode(&mut buf, 1, 0, &set(100), 1 << 20).unwrap();
         assert!(matches!(decode(&buf, 50), Err(RecordFault::BadLength(_))));
         let before = buf.len();
-        assert!(encode(&mut buf, 2, &set(100), 50).is_err());
+        assert!(encode(&mut buf, 2, 1, &set(100), 50).is_err());
         assert_eq!(
             buf.len(),
             before,
@@ -208,7 +226,7 @@ mod tests {
             xor in 1u8..=255,
         ) {
             let mut buf = Vec::new();
-            encode(&mut buf, 9, &set(n), 1 << 20).unwrap();
+            encode(&mut buf, 9, 8, &set(n), 1 << 20).unwrap();
             let at = at % buf.len();
             buf[at] ^= xor;
             proptest::prop_assert!(decode(&buf, 1 << 20).is_err(), "byte {} ^ {:#x} accepted", at, xor);

@@ -177,7 +177,14 @@ impl Log {
             st.pending_last_lsn + 1,
             "LSNs must be appended densely"
         );
-        record::encode(&mut st.pending, lsn, cmd, self.max_record_bytes).map_err(|len| {
+        record::encode(
+            &mut st.pending,
+            lsn,
+            st.durable_lsn,
+            cmd,
+            self.max_record_bytes,
+        )
+        .map_err(|len| {
             Error::InvalidCommand(format!(
                 "command payload of {len} bytes exceeds the record limit of {} bytes",
                 self.max_record_bytes
