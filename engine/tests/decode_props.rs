@@ -23,7 +23,7 @@ fn set(key: &[u8], value: &[u8]) -> Command {
 fn frames(cmds: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, (k, v)) in cmds.iter().enumerate() {
-        record::encode(&mut out, i as u64 + 1, i as u64, &set(k, v), MAX).unwrap();
+        record::encode(&mut out, i as u64 + 1, Some(i as u64), &set(k, v), MAX).unwrap();
     }
     out
 }

@@ -19,6 +19,7 @@ over_backends!(
     missing_log_with_data_files_refused,
     bad_header_refused_blank_file_reinitialised,
     hole_in_unsynced_data_is_cut_in_synced_data_refused,
+    sync_hint_refuses_damage_to_synced_tail,
 );
 
 fn reopen_recovers_everything(kind: BackendKind) {
@@ -224,13 +225,20 @@ fn bad_header_refused_blank_file_reinitialised(kind: BackendKind) {
 }
 
 /// A hole in data that was never synced (as a power loss with reordered writeback leaves it)
-/// is cut, not refused, even in strict mode: no later record vouches that the missing one had
-/// been synced. The same hole in synced data is refused: the companion that shows the
-/// distinction can fail.
+/// is cut, not refused, even in strict mode: later records say they were encoded before the
+/// missing one was synced (`everysec`, before its first background sync). The same hole in
+/// synced data is refused (`always`: every later record vouches for it), and so is a hole in a
+/// log written under `no`, whose records carry no sync information: the companions that show
+/// the distinction can fail.
 fn hole_in_unsynced_data_is_cut_in_synced_data_refused(kind: BackendKind) {
-    for (policy, refused) in [(FsyncPolicy::No, false), (FsyncPolicy::Always, true)] {
+    for (policy, refused) in [
+        (FsyncPolicy::EverySec, false),
+        (FsyncPolicy::Always, true),
+        (FsyncPolicy::No, true),
+    ] {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = config(dir.path(), kind, policy);
+        let mut cfg = config(dir.path(), kind, policy);
+        cfg.everysec_interval_ms = 3_600_000;
         drop(write_n(&cfg, 40));
         let path = log_path(dir.path());
         let mut bytes = fs::read(&path).unwrap();
@@ -250,4 +258,40 @@ fn hole_in_unsynced_data_is_cut_in_synced_data_refused(kind: BackendKind) {
             assert_kept(&report, &bytes[report.cut_offset.unwrap() as usize..]);
         }
     }
+}
+
+/// After a standalone sync (background tick, `Engine::sync`, close) the log's header area says
+/// what is durable, so damage to synced records that no later record vouches for is refused,
+/// not cut (compare `hole_in_unsynced_data_is_cut_in_synced_data_refused`, where the same
+/// damage without the sync is cut).
+fn sync_hint_refuses_damage_to_synced_tail(kind: BackendKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), kind, FsyncPolicy::EverySec);
+    cfg.everysec_interval_ms = 3_600_000;
+    let engine = write_n(&cfg, 40);
+    assert_eq!(engine.sync().unwrap(), 40);
+    drop(engine);
+    let path = log_path(dir.path());
+    let mut bytes = fs::read(&path).unwrap();
+    let len = bytes.len();
+    // Zero the last 100 bytes: without the hint this would be a torn tail and be cut.
+    bytes[len - 100..].fill(0);
+    fs::write(&path, &bytes).unwrap();
+    let err = Engine::open(cfg.clone()).expect_err("synced data lost: refuse");
+    assert!(err.to_string().contains("sync hint says LSN 40"), "{err}");
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        bytes,
+        "a refused recovery changes nothing"
+    );
+    let (engine, report) = open(&cfg.clone().recovery(RecoveryMode::Lenient));
+    assert!(report.recovered_lsn < 40);
+    assert_eq!(
+        engine.read(dump),
+        dump(&expected_after(report.recovered_lsn))
+    );
+    drop(engine);
+    // The lenient cut lowered the hint to what is left: the next strict open succeeds.
+    let (_, again) = open(&cfg);
+    assert_eq!(again.recovered_lsn, report.recovered_lsn);
 }

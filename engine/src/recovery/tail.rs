@@ -18,6 +18,9 @@ pub(crate) enum Tail {
     /// synced: an interrupted append, or a hole in unsynced data (valid later records written
     /// before the bad one was synced may follow: a power loss can keep them and lose it).
     Torn { data_end: u64 },
+    /// The file's sync hint says LSN `synced_lsn` (beyond the last valid record) had been
+    /// synced: synced data is damaged or lost (bytes up to `data_end` follow).
+    SyncedLost { data_end: u64, synced_lsn: Lsn },
     /// A valid record at `next_offset` was encoded after the bad record's LSN was synced
     /// (its `synced_lsn` says so): damage to synced data, in the middle of the log.
     Damage {
@@ -37,8 +40,15 @@ pub(crate) fn classify(
     file_len: u64,
     last_lsn: Lsn,
     max_payload_bytes: u32,
+    sync_hint: Option<Lsn>,
 ) -> io::Result<Tail> {
     let data_end = nonzero_end(file, bad_offset, file_len)?;
+    if let Some(synced_lsn) = sync_hint.filter(|&h| h > last_lsn) {
+        return Ok(Tail::SyncedLost {
+            data_end,
+            synced_lsn,
+        });
+    }
     if data_end == bad_offset {
         return Ok(Tail::Clean);
     }
@@ -71,8 +81,9 @@ pub(crate) fn nonzero_end(file: &dyn BackendFile, from: u64, to: u64) -> io::Res
 }
 
 /// The first record after `bad_offset` that vouches the missing LSN (`last_lsn + 1`) had been
-/// synced before the record was encoded: its checksum verifies, its LSN is above `last_lsn`
-/// (and plausible for the bytes left), and its `synced_lsn` reaches the missing LSN. Valid
+/// synced before the record was encoded, or that carries no sync information (written under
+/// policy `no`): its checksum verifies, its LSN is above `last_lsn` (and plausible for the
+/// bytes left), and its `synced_lsn` reaches the missing LSN or is untracked. Valid
 /// records that do not vouch for it (encoded before the missing one was synced: the unsynced
 /// tail, where a power loss can leave holes) are stepped over. The LSN filter makes most
 /// offsets cost a comparison, not a checksum.
@@ -100,7 +111,8 @@ fn find_valid_after(
             };
             if lsn > last_lsn && lsn <= max_lsn {
                 if let Ok(rec) = record::decode(&buf[i..], max_payload_bytes) {
-                    if rec.synced_lsn >= missing {
+                    // Untracked (policy `no`): no information, so assume the worst (synced).
+                    if rec.synced_lsn.is_none_or(|s| s >= missing) {
                         return Ok(Some((at + i as u64, rec.lsn)));
                     }
                     i += rec.encoded_len();
