@@ -268,8 +268,8 @@ pub struct CrashArgs {
     #[arg(long, value_name = "K")]
     pub trial: Option<u64>,
 
-    /// Image faults: crash states per trace spread over the run, in addition to those just
-    /// before and after every sync and rename.
+    /// Image faults: crash states per trace spread over the run, plus up to 4x as many just
+    /// before and after syncs and renames (a seeded sample when there are more).
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub states: usize,
 

@@ -131,7 +131,8 @@ pub struct ImageOptions {
     /// Treat unsynced data older than `dirty_expire_ns` at the cut as written back.
     pub writeback: bool,
     pub dir_model: DirModel,
-    /// Cut points spread over the trace, in addition to those around syncs and renames.
+    /// Cut points spread over the trace, in addition to those around syncs and renames (of
+    /// which at most [`CRITICAL_CUTS_PER_STATE`] x `states` are taken).
     pub states: usize,
     pub seed: u64,
     /// Age at which the kernel writes dirty data back; see [`default_dirty_expire_ns`].
@@ -267,17 +268,31 @@ pub fn crash_images_from(
     })
 }
 
-/// The end, both sides of every sync and rename, and one seeded point in each of `states`
-/// equal slices of `0..=len` (every point if `states` is at least the number of points).
+/// The end, both sides of every sync and rename (with `states` > 0 at most
+/// [`CRITICAL_CUTS_PER_STATE`] x `states` of them, a seeded sample when there are more: an
+/// `always` run has two per command; with `states` = 0 all of them),
+/// and one seeded point in each of `states` equal slices of `0..=len` (every point if `states`
+/// is at least the number of points).
 fn cut_points(model: &Model, states: usize, seed: u64) -> Vec<u64> {
     let n = model.len() as u64;
     let mut set = BTreeSet::from([n]);
+    let mut critical: Vec<u64> = Vec::new();
     for (i, op) in model.ops.iter().enumerate() {
         if op.is_critical() {
-            set.extend([i as u64, i as u64 + 1]);
+            critical.extend([i as u64, i as u64 + 1]);
         }
     }
     let mut rng = SplitMix64::new(seed);
+    let cap = states.saturating_mul(CRITICAL_CUTS_PER_STATE);
+    if states > 0 && critical.len() > cap {
+        // Partial Fisher-Yates: a seeded sample of `cap` critical points.
+        for i in 0..cap {
+            let j = rng.random_range(i as u64..critical.len() as u64) as usize;
+            critical.swap(i, j);
+        }
+        critical.truncate(cap);
+    }
+    set.extend(critical);
     let slots = n + 1;
     let states = states as u64;
     if states >= slots {
@@ -290,6 +305,9 @@ fn cut_points(model: &Model, states: usize, seed: u64) -> Vec<u64> {
     }
     set.into_iter().collect()
 }
+
+/// How many cut points around syncs and renames per requested state, at most.
+pub const CRITICAL_CUTS_PER_STATE: usize = 4;
 
 impl CrashImages {
     /// The cut points (`cut_op` of each image), in the order the images come.
