@@ -43,7 +43,7 @@ fn plots_decode_and_parse() {
     }
     let loss = std::fs::read_to_string(dir.join("loss-vs-throughput.svg")).unwrap();
     for text in [
-        "kill-9",
+        "kill9",
         "power-loss",
         "0 ms",
         "everysec-pwrite-none-aof",
