@@ -49,6 +49,77 @@ pub enum Command {
     /// and offset, manifest problems, leftover temp files. Read-only unless --fix. Exits
     /// non-zero when something is wrong.
     Recover(RecoverArgs),
+    /// Serve the engine over RESP2 (the Redis protocol) on 127.0.0.1, like a redis-server
+    /// with the engine's command set: SET GET DEL SETNX INCRBY PEXPIREAT HSET HDEL ZADD ZREM
+    /// ZPOPMIN XADD, reads for verification (SCAN TYPE EXISTS HGETALL ZRANGE XRANGE XINFO
+    /// STREAM PTTL PEXPIRETIME DBSIZE), PING, MULTI/EXEC/DISCARD, INFO persistence, CONFIG GET,
+    /// BGSAVE, SAVE, BGREWRITEAOF, SHUTDOWN. A reply is sent only once its command is
+    /// acknowledged under --appendfsync. Prints `listening 127.0.0.1:<port>` on stdout when
+    /// ready.
+    Serve(ServeArgs),
+}
+
+/// Redis's `save` directive: `"<secs> <changes> ..."` pairs, or `""` for none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SavePoints(pub Vec<(u64, u64)>);
+
+impl std::str::FromStr for SavePoints {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let nums = s
+            .split_whitespace()
+            .map(|w| w.parse::<u64>().map_err(|_| format!("save point '{w}' is not a non-negative integer")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if nums.len() % 2 != 0 {
+            return Err("save points come in pairs: \"<seconds> <changes> ...\"".into());
+        }
+        Ok(SavePoints(nums.chunks_exact(2).map(|p| (p[0], p[1])).collect()))
+    }
+}
+
+/// `durlab serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TCP port on 127.0.0.1 (0: a free port chosen by the OS; the line printed on stdout
+    /// names it). durlab serve never listens on any other address.
+    #[arg(long, default_value_t = 6379, value_name = "PORT")]
+    pub port: u16,
+
+    /// Data directory (created if missing; recovered if it holds data).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// When a write is acknowledged: always (after the fdatasync covering it, group commit
+    /// across connections), everysec (written to the OS, synced every second), no (written
+    /// to the OS), off (memory only).
+    #[arg(long, default_value = "everysec", value_name = "POLICY")]
+    pub appendfsync: FsyncPolicy,
+
+    /// I/O backend: pwrite or uring.
+    #[arg(long, default_value = "pwrite", value_name = "BACKEND")]
+    pub backend: BackendKind,
+
+    /// Log preallocation: none, fallocate or zero.
+    #[arg(long, default_value = "none", value_name = "MODE")]
+    pub prealloc: Prealloc,
+
+    /// Persistence mode: aof, snapshot, aof+snapshot or hybrid (an RDB-like base plus AOF
+    /// increments, like aof-use-rdb-preamble yes).
+    #[arg(long, default_value = "aof", value_name = "MODE")]
+    pub persistence: Persistence,
+
+    /// Save points as in Redis's `save` directive, e.g. "3600 1 300 100" (modes snapshot
+    /// and aof+snapshot); default none.
+    #[arg(long, value_name = "POINTS")]
+    pub save: Option<SavePoints>,
+
+    /// Period of the everysec background fdatasync, ms (default 1000).
+    #[arg(long, value_name = "MS")]
+    pub everysec_interval_ms: Option<u64>,
+
+    /// Longest bulk string a client may send, bytes (Redis's proto-max-bulk-len).
+    #[arg(long, default_value_t = 512 << 20, value_name = "BYTES")]
+    pub max_bulk_bytes: usize,
 }
 
 /// `durlab recover`.

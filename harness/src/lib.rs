@@ -8,6 +8,7 @@
 //! - [`results`]: result JSON, machine facts, ratios, tables.
 //! - [`progress`]: progress on stderr.
 //! - [`report`]: plots, report.md and comparisons from result directories.
+//! - [`resp`]: the RESP2 protocol and `durlab serve`'s server.
 //! - [`cli`] and [`cmd`]: the `durlab` binary's flags and flows.
 
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod driver;
 pub mod probe;
 pub mod progress;
 pub mod report;
+pub mod resp;
 pub mod results;
 pub mod scenario;
 pub mod workload;

@@ -6,6 +6,7 @@ pub mod probe;
 pub mod recover;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod workdir;
 
 /// A failure to report to the user (exit code 1). The message names what failed and where.
