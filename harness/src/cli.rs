@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use durlab_engine::{BackendKind, FsyncPolicy, Prealloc};
 
 use crate::scenario::model::Persistence;
+use crate::target::Target;
 
 /// durlab: measure what Redis-style persistence costs, and what it loses.
 #[derive(Debug, Parser)]
@@ -117,6 +118,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "MS")]
     pub everysec_interval_ms: Option<u64>,
 
+    /// Event-loop threads; each accepts connections and runs its own rounds of commands, and
+    /// under `always` their fdatasyncs overlap through the engine's group commit.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64), value_name = "N")]
+    pub threads: u16,
+
     /// Longest bulk string a client may send, bytes (Redis's proto-max-bulk-len).
     #[arg(long, default_value_t = 512 << 20, value_name = "BYTES")]
     pub max_bulk_bytes: usize,
@@ -216,9 +222,24 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', value_name = "MODE")]
     pub persistence: Vec<Persistence>,
 
-    /// Concurrent client threads (default: the scenario's).
+    /// Concurrent client threads (default: the scenario's); for RESP targets, the number of
+    /// client connections.
     #[arg(long, value_name = "N")]
     pub writers: Option<u32>,
+
+    /// What to run (comma-separated: engine, durlab-server, redis); replaces the scenario's
+    /// list. engine runs in process; durlab-server starts `durlab serve` on a free loopback
+    /// port; redis starts redis-server from PATH in a temporary directory on 127.0.0.1 with
+    /// the configuration's persistence mapped to Redis's (appendonly, appendfsync, save,
+    /// aof-use-rdb-preamble). Several targets run alternately, configuration by
+    /// configuration, with the same client, and each record gets `ratio_to_redis`.
+    #[arg(long, value_delimiter = ',', value_name = "TARGET")]
+    pub target: Vec<Target>,
+
+    /// RESP targets: commands each connection sends before reading their replies
+    /// (pipelining; default: the scenario's, else 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub pipeline: Option<u32>,
 
     /// Run each configuration this many seconds, warm-up included (replaces the scenario's
     /// duration or command count).

@@ -9,6 +9,7 @@
 //! - [`progress`]: progress on stderr.
 //! - [`report`]: plots, report.md and comparisons from result directories.
 //! - [`resp`]: the RESP2 protocol and `durlab serve`'s server.
+//! - [`target`]: engine in process, `durlab serve` or redis-server, and the RESP client.
 //! - [`cli`] and [`cmd`]: the `durlab` binary's flags and flows.
 
 pub mod cli;
@@ -20,4 +21,5 @@ pub mod report;
 pub mod resp;
 pub mod results;
 pub mod scenario;
+pub mod target;
 pub mod workload;

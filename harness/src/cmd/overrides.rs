@@ -25,6 +25,12 @@ pub fn apply(s: &mut Scenario, a: &BenchArgs) -> Result<(), CliError> {
     if !a.persistence.is_empty() {
         s.matrix.persistence = a.persistence.clone();
     }
+    if !a.target.is_empty() {
+        s.matrix.targets = a.target.clone();
+    }
+    if let Some(p) = a.pipeline {
+        s.matrix.pipeline = p;
+    }
     let w = &mut s.workload;
     if let Some(n) = a.writers {
         w.writers = Spanned::new(0..0, n);

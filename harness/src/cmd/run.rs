@@ -47,7 +47,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
                 ));
                 measured.push(m);
             }
-            Ok(None) => progress.finish("skipped (policy off writes no files)"),
+            Ok(None) => progress.finish("skipped (policy off writes no files, or a server target)"),
             Err(e) => progress.finish(&format!("FAILED: {e}")),
         }
     }
@@ -83,6 +83,8 @@ fn bench_args(args: &RunArgs) -> Result<BenchArgs, CliError> {
         prealloc: Vec::new(),
         persistence: Vec::new(),
         writers: None,
+        target: Vec::new(),
+        pipeline: None,
         duration,
         commands: None,
         warmup: None,

@@ -58,5 +58,5 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     writeln!(out, "{READY_PREFIX}{}", server.local_addr())?;
     out.flush()?;
     drop(out);
-    server.run().map_err(CliError)
+    server.run(usize::from(args.threads)).map_err(CliError)
 }
