@@ -9,6 +9,7 @@
 
 pub mod aof;
 pub mod backend;
+pub mod clock;
 pub mod config;
 mod engine;
 pub mod error;

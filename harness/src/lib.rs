@@ -4,6 +4,7 @@
 //! - [`workload`]: the seeded command sequence (write command n is a pure function of
 //!   (seed, n)) and per-writer reads.
 //! - [`driver`]: runs one engine configuration (or a matrix) and measures it.
+//! - [`crashlab`]: crash images built from I/O traces.
 //! - [`probe`]: raw device limits (`durlab probe`).
 //! - [`results`]: result JSON, machine facts, ratios, tables.
 //! - [`progress`]: progress on stderr.
@@ -14,6 +15,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod crashlab;
 pub mod driver;
 pub mod probe;
 pub mod progress;

@@ -200,23 +200,65 @@ fn bench_uring_end_to_end() {
     run_backend("uring", false);
 }
 
+/// Every persistence mode runs through `bench` and leaves the files its mode promises.
 #[test]
-fn bench_rejects_unimplemented_persistence() {
+fn bench_runs_every_persistence_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
     let output = Command::new(env!("CARGO_BIN_EXE_durlab"))
         .args([
             "bench",
             "--persistence",
-            "snapshot",
+            "snapshot,aof+snapshot,hybrid",
+            "--policy",
+            "everysec",
+        ])
+        .args([
+            "--commands",
+            "2000",
+            "--writers",
+            "2",
             "--no-probe",
             "--quiet",
+            "--json",
+            "--keep",
         ])
+        .arg("--dir")
+        .arg(&data)
+        .arg("--out")
+        .arg(tmp.path().join("out"))
         .output()
         .unwrap();
-    assert!(!output.status.success());
-    let err = String::from_utf8_lossy(&output.stderr);
     assert!(
-        err.contains("not implemented yet (snapshot issue)"),
-        "{err}"
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let modes: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["config"]["persistence"].as_str().unwrap())
+        .collect();
+    for mode in ["snapshot", "aof+snapshot", "hybrid"] {
+        assert!(modes.contains(&mode), "{mode} missing from {modes:?}");
+    }
+    let run = std::fs::read_dir(&data)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert!(
+        run.join("everysec-pwrite-none-aof-snapshot")
+            .join("durlab.aof")
+            .exists()
+    );
+    assert!(
+        run.join("everysec-pwrite-none-hybrid")
+            .join("durlab.manifest")
+            .exists()
     );
 }
 

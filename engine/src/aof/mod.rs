@@ -5,6 +5,7 @@ pub mod file_header;
 mod prealloc;
 pub mod record;
 pub mod scan;
+mod signal;
 pub(crate) mod syncer;
 pub(crate) mod writer;
 

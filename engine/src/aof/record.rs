@@ -79,8 +79,9 @@ pub fn encode(
     Ok(())
 }
 
-/// CRC32C over the length field, the LSN and the payload of a complete frame.
-fn checksum(frame: &[u8]) -> u32 {
+/// CRC32C over the length field (bytes 0..4) and everything after the checksum field (bytes
+/// 8..) of a complete frame. The I/O trace frames its entries the same way.
+pub(crate) fn checksum(frame: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(&frame[0..4]), &frame[8..])
 }
 

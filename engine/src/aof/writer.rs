@@ -9,11 +9,12 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 
+use super::signal::AckSignal;
 use super::{prealloc, record};
 use crate::Lsn;
 use crate::backend::BackendFile;
@@ -94,11 +95,6 @@ impl LogState {
             .expect("an engine with a log has a segment")
     }
 
-    /// Stops all further acknowledgements (the first cause is kept).
-    pub(crate) fn poison(&mut self, cause: String) {
-        self.poisoned.get_or_insert(cause);
-    }
-
     /// `Err(Poisoned)` once a write or sync has failed.
     pub(crate) fn check_poisoned(&self) -> Result<()> {
         match &self.poisoned {
@@ -121,6 +117,10 @@ pub(crate) struct Log {
     broken_ack_before_sync: bool,
     /// Wakes writers waiting for a flush or a background sync.
     cond: Condvar,
+    /// Wakes followers of a flush without the mutex (see [`AckSignal`]).
+    acked: AckSignal,
+    /// Mirrors `LogState::poisoned.is_some()` for waiters that do not hold the lock.
+    poisoned: AtomicBool,
     written_lsn: AtomicU64,
     durable_lsn: AtomicU64,
     epoch: Instant,
@@ -140,6 +140,8 @@ impl Log {
             max_lag_ms: config.everysec_max_lag_ms,
             broken_ack_before_sync: config.broken_ack_before_sync,
             cond: Condvar::new(),
+            acked: AckSignal::default(),
+            poisoned: AtomicBool::new(false),
             written_lsn: AtomicU64::new(pos.last_lsn),
             durable_lsn: AtomicU64::new(pos.last_lsn),
             epoch: Instant::now(),
@@ -187,14 +189,17 @@ impl Log {
     }
 
     /// Returns once `lsn` is acknowledged under the policy: written (`everysec`, `no`) or
-    /// covered by an fdatasync (`always`). May flush other writers' records as leader.
+    /// covered by an fdatasync (`always`). May flush other writers' records as leader. Takes
+    /// the engine's lock guard and releases it: a follower whose record the leader's flush
+    /// covered returns without re-taking the lock.
     ///
     /// # Errors
     /// The I/O error if this thread's flush failed, else [`Error::Poisoned`] once any write or
     /// sync has failed: then `lsn` is not acknowledged.
-    pub(crate) fn acknowledge<C: AsMut<LogState>>(
+    pub(crate) fn acknowledge<'a, C: AsMut<LogState>>(
         &self,
-        guard: &mut MutexGuard<'_, C>,
+        core: &'a Mutex<C>,
+        mut guard: MutexGuard<'a, C>,
         lsn: Lsn,
     ) -> Result<()> {
         loop {
@@ -207,17 +212,64 @@ impl Log {
             };
             if covered >= lsn {
                 return if self.policy == FsyncPolicy::EverySec {
-                    self.wait_if_sync_lags(guard, lsn)
+                    self.wait_if_sync_lags(&mut guard, lsn)
                 } else {
                     Ok(())
                 };
             }
-            if st.flushing {
-                self.cond.wait(guard);
-            } else {
-                self.flush(guard)?;
+            if !st.flushing {
+                self.flush(&mut guard)?;
+                continue;
             }
+            // Follower: sleep until the flush in flight ends, without the lock.
+            let seen = self.acked.epoch();
+            drop(guard);
+            while self.acked.epoch() == seen {
+                self.acked.wait(seen);
+            }
+            if !self.poisoned.load(Ordering::Acquire)
+                && self.covered_lsn() >= lsn
+                && !self.sync_lags(lsn)
+            {
+                return Ok(());
+            }
+            guard = core.lock();
         }
+    }
+
+    /// The LSN up to which records are acknowledged-ready, read without the lock.
+    fn covered_lsn(&self) -> Lsn {
+        if self.policy == FsyncPolicy::Always {
+            self.durable_lsn()
+        } else {
+            self.written_lsn()
+        }
+    }
+
+    /// Under `everysec`: true when `lsn` is unsynced and the last completed sync started
+    /// longer than `max_lag_ms` ago.
+    fn sync_lags(&self, lsn: Lsn) -> bool {
+        self.policy == FsyncPolicy::EverySec
+            && self.durable_lsn() < lsn
+            && self
+                .now_ms()
+                .saturating_sub(self.last_sync_ms.load(Ordering::Acquire))
+                > self.max_lag_ms
+    }
+
+    /// Records the first failure: nothing is acknowledged after it. Wakes every waiter.
+    pub(crate) fn poison(&self, st: &mut LogState, cause: impl ToString) {
+        if st.poisoned.is_none() {
+            st.poisoned = Some(cause.to_string());
+        }
+        self.poisoned.store(true, Ordering::Release);
+        self.wake_all();
+    }
+
+    /// Wakes waiters of both kinds: followers of a flush and lock holders on the condvar.
+    fn wake_all(&self) {
+        self.cond.notify_all();
+        self.acked.wake_all();
     }
 
     /// As leader: writes the whole pending batch with the lock released.
@@ -256,11 +308,11 @@ impl Log {
                 Ok(())
             }
             Err(e) => {
-                st.poisoned = Some(e.to_string());
+                self.poison(st, &e);
                 Err(e)
             }
         };
-        self.cond.notify_all();
+        self.wake_all();
         outcome
     }
 
@@ -354,14 +406,13 @@ impl Log {
             let st = guard.as_mut();
             if let Err(e) = result {
                 let err = Error::io("fdatasync", &segment.path, None, e);
-                st.poisoned = Some(err.to_string());
-                self.cond.notify_all();
+                self.poison(st, &err);
                 return Err(err);
             }
             st.durable_lsn = st.durable_lsn.max(written);
             self.durable_lsn.fetch_max(written, Ordering::AcqRel);
             self.last_sync_ms.fetch_max(started_ms, Ordering::AcqRel);
-            self.cond.notify_all();
+            self.wake_all();
         } else {
             self.last_sync_ms.fetch_max(started_ms, Ordering::AcqRel);
         }
@@ -396,13 +447,12 @@ impl Log {
             let segment = st.segment().clone();
             if let Err(e) = segment.file.sync_data() {
                 let err = Error::io("fdatasync", &segment.path, None, e);
-                st.poisoned = Some(err.to_string());
-                self.cond.notify_all();
+                self.poison(st, &err);
                 return Err(err);
             }
             st.durable_lsn = st.written_lsn;
             self.durable_lsn.fetch_max(st.written_lsn, Ordering::AcqRel);
-            self.cond.notify_all();
+            self.wake_all();
         }
         Ok(())
     }
@@ -423,7 +473,7 @@ impl Log {
         st.next_offset = next_offset;
         st.prealloc_end = next_offset;
         if let Err(e) = self.preallocate_initial(st) {
-            st.poisoned = Some(e.to_string());
+            self.poison(st, &e);
             return Err(e);
         }
         Ok(())

@@ -14,6 +14,7 @@ use crate::error::Result;
 
 pub mod faulty;
 pub mod pwrite;
+pub mod recording;
 pub mod uring;
 
 /// Whether [`Backend::open`] may create the file.

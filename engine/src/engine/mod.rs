@@ -268,7 +268,7 @@ impl Engine {
         core.last_lsn = lsn;
         shared.last_lsn.store(lsn, Ordering::Release);
         if let Some(log) = &shared.log {
-            log.acknowledge(&mut core, lsn)?;
+            log.acknowledge(&shared.core, core, lsn)?;
         }
         Ok(Ack {
             reply,

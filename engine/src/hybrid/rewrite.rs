@@ -81,8 +81,10 @@ pub(crate) fn run(shared: &Shared, persist: &mut Persist) -> Result<RewriteInfo>
         // would put them outside the manifest: stop acknowledging anything.
         let on_disk = manifest::read(backend, &dir.join(manifest::MANIFEST_FILE_NAME));
         if on_disk.ok().as_ref() != Some(&state.manifest) {
-            core.log
-                .poison(format!("rewrite stopped while installing a manifest: {e}"));
+            log.poison(
+                &mut core.log,
+                format!("rewrite stopped while installing a manifest: {e}"),
+            );
         }
         return Err(e);
     }

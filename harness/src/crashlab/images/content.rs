@@ -1,0 +1,209 @@
+//! A file's bytes as sparse 4 KiB pages: writes of 64 MiB of zeros (preallocation) cost
+//! nothing, and materialising a file writes only its non-zero pages.
+
+use std::collections::BTreeMap;
+
+use durlab_engine::backend::recording::Segment;
+
+/// Bytes per page.
+pub(crate) const PAGE_BYTES: u64 = 4096;
+
+/// A file's content: pages absent from the map read as zeros; `size` is the file length.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Content {
+    pages: BTreeMap<u64, Box<[u8; PAGE_BYTES as usize]>>,
+    size: u64,
+}
+
+impl Content {
+    pub(crate) fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Copies `bytes` to `offset`, extending the size to cover them.
+    pub(crate) fn write(&mut self, offset: u64, bytes: &[u8]) {
+        let mut at = offset;
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let page = at / PAGE_BYTES;
+            let in_page = (at % PAGE_BYTES) as usize;
+            let n = rest.len().min(PAGE_BYTES as usize - in_page);
+            let p = self
+                .pages
+                .entry(page)
+                .or_insert_with(|| Box::new([0u8; PAGE_BYTES as usize]));
+            p[in_page..in_page + n].copy_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            at += n as u64;
+        }
+        self.size = self.size.max(offset + bytes.len() as u64);
+    }
+
+    /// Zeros `[offset, offset + len)`, extending the size to cover it.
+    pub(crate) fn zero(&mut self, offset: u64, len: u64) {
+        if len == 0 {
+            return;
+        }
+        let end = offset + len;
+        self.zero_pages(offset, end);
+        self.size = self.size.max(end);
+    }
+
+    fn zero_pages(&mut self, offset: u64, end: u64) {
+        let first_full = offset.div_ceil(PAGE_BYTES);
+        let last_full = end / PAGE_BYTES; // exclusive
+        if first_full < last_full {
+            let doomed: Vec<u64> = self
+                .pages
+                .range(first_full..last_full)
+                .map(|(&k, _)| k)
+                .collect();
+            for k in doomed {
+                self.pages.remove(&k);
+            }
+        }
+        for page in [offset / PAGE_BYTES, end.saturating_sub(1) / PAGE_BYTES] {
+            if let Some(p) = self.pages.get_mut(&page) {
+                let from = offset.max(page * PAGE_BYTES);
+                let to = end.min((page + 1) * PAGE_BYTES);
+                if from < to {
+                    p[(from - page * PAGE_BYTES) as usize..(to - page * PAGE_BYTES) as usize]
+                        .fill(0);
+                }
+            }
+        }
+    }
+
+    /// Applies a recorded write: segments laid end to end from `offset`.
+    pub(crate) fn write_segments(&mut self, offset: u64, data: &[Segment]) {
+        let mut at = offset;
+        for s in data {
+            match s {
+                Segment::Bytes(b) => self.write(at, b),
+                Segment::Zeros(n) => self.zero(at, *n),
+            }
+            at += s.len();
+        }
+    }
+
+    /// Applies only the bytes of a recorded write (segments from `offset`) that fall in
+    /// `[from, to)`.
+    pub(crate) fn write_segments_range(
+        &mut self,
+        offset: u64,
+        data: &[Segment],
+        from: u64,
+        to: u64,
+    ) {
+        let mut at = offset;
+        for s in data {
+            let (a, b) = (at.max(from), (at + s.len()).min(to));
+            if a < b {
+                match s {
+                    Segment::Bytes(bytes) => {
+                        self.write(a, &bytes[(a - at) as usize..(b - at) as usize])
+                    }
+                    Segment::Zeros(_) => self.zero(a, b - a),
+                }
+            }
+            at += s.len();
+        }
+    }
+
+    /// `ftruncate`: shrinking drops the bytes past `len` (a later extension reads zeros).
+    pub(crate) fn set_len(&mut self, len: u64) {
+        if len < self.size {
+            self.zero_pages(len, self.size);
+        }
+        self.size = len;
+    }
+
+    /// `fallocate` mode 0: the size grows to at least `offset + len`; content is unchanged.
+    pub(crate) fn allocate(&mut self, offset: u64, len: u64) {
+        self.size = self.size.max(offset + len);
+    }
+
+    /// Runs of non-zero-page data inside the size, as (offset, bytes) with contiguous pages
+    /// joined; the caller writes them and then sets the length to [`Content::size`].
+    pub(crate) fn extents(&self) -> Vec<(u64, Vec<u8>)> {
+        let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
+        for (&page, bytes) in self.pages.range(..self.size.div_ceil(PAGE_BYTES)) {
+            let start = page * PAGE_BYTES;
+            let n = (self.size - start).min(PAGE_BYTES) as usize;
+            match out.last_mut() {
+                Some((off, buf)) if *off + buf.len() as u64 == start => {
+                    buf.extend_from_slice(&bytes[..n])
+                }
+                _ => out.push((start, bytes[..n].to_vec())),
+            }
+        }
+        out
+    }
+
+    /// The whole content as one buffer (tests and small files).
+    #[cfg(test)]
+    pub(crate) fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0u8; self.size as usize];
+        for (off, bytes) in self.extents() {
+            v[off as usize..off as usize + bytes.len()].copy_from_slice(&bytes);
+        }
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same operations on a plain Vec<u8>.
+    #[derive(Default)]
+    struct Plain(Vec<u8>);
+
+    impl Plain {
+        fn write(&mut self, off: u64, b: &[u8]) {
+            let end = off as usize + b.len();
+            if self.0.len() < end {
+                self.0.resize(end, 0);
+            }
+            self.0[off as usize..end].copy_from_slice(b);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matches_a_plain_buffer(ops in proptest::collection::vec(
+            (0u8..4, 0u64..20_000, 0u64..9_000, proptest::num::u8::ANY), 0..40))
+        {
+            let mut c = Content::default();
+            let mut p = Plain::default();
+            for (kind, off, len, byte) in ops {
+                match kind {
+                    0 => {
+                        let b = vec![byte | 1; len as usize];
+                        c.write(off, &b);
+                        p.write(off, &b);
+                    }
+                    1 => {
+                        c.zero(off, len);
+                        if len > 0 {
+                            p.write(off, &vec![0; len as usize]);
+                        }
+                    }
+                    2 => {
+                        c.set_len(off);
+                        p.0.resize(off as usize, 0);
+                    }
+                    _ => {
+                        c.allocate(off, len);
+                        let end = (off + len) as usize;
+                        if p.0.len() < end {
+                            p.0.resize(end, 0);
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(c.size(), p.0.len() as u64);
+            }
+            proptest::prop_assert!(c.to_vec() == p.0);
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Which directory entries (creates, renames, removes) survive a crash.
+//!
+//! - [`DirModel::Pessimistic`] (POSIX): an entry change in directory D is durable only if an
+//!   fsync of D completed that began after the change (`begin_seq > seq`). A rename between two
+//!   directories needs both. An fdatasync of the file itself does not make its name durable.
+//! - [`DirModel::Ext4Ordered`]: ext4 with `data=ordered` logs every namespace change in its
+//!   journal, and any fsync or fdatasync on the file system commits the running transaction
+//!   (including all earlier namespace changes). Modelled as: a change is durable once any sync
+//!   (of any file or directory in the trace) completed that began after it; with `writeback`,
+//!   also once it is older than the 5 s journal commit interval at the cut. Not modelled:
+//!   ext4's `auto_da_alloc` flush of a file's data on rename-over and truncate; delayed
+//!   allocation's effect on which data reach the disk with a commit (data stays governed by
+//!   the file's own syncs and by `writeback`). Both make the model pessimistic about data.
+//!
+//! Durable changes are applied in trace order to the durable namespace, which starts with the
+//! files that existed before the trace (taken as durable). A rename whose source is not in the
+//! durable namespace (possible only across directories) is skipped.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::DirModel;
+use super::model::{DirId, Ino, MOp};
+
+/// The completed syncs in a prefix of the trace, as "covers every entry with `seq <` this".
+#[derive(Debug)]
+pub(crate) struct Syncs {
+    /// Per inode: the largest `begin_seq` of a completed fdatasync.
+    pub(crate) data_before: Vec<u64>,
+    /// Per directory: the largest `begin_seq` of a completed directory fsync.
+    pub(crate) dir_before: Vec<u64>,
+    /// The largest `begin_seq` of any completed sync (a journal commit on ext4).
+    pub(crate) any_before: u64,
+}
+
+impl Syncs {
+    /// Scans `ops` (all of which happened before the cut).
+    pub(crate) fn completed(ops: &[MOp], inodes: usize, dirs: usize) -> Syncs {
+        let mut s = Syncs {
+            data_before: vec![0; inodes],
+            dir_before: vec![0; dirs],
+            any_before: 0,
+        };
+        for op in ops {
+            match *op {
+                MOp::SyncData { ino, begin_seq } => {
+                    s.data_before[ino] = s.data_before[ino].max(begin_seq);
+                    s.any_before = s.any_before.max(begin_seq);
+                }
+                MOp::SyncDir { dir, begin_seq } => {
+                    s.dir_before[dir] = s.dir_before[dir].max(begin_seq);
+                    s.any_before = s.any_before.max(begin_seq);
+                }
+                _ => {}
+            }
+        }
+        s
+    }
+
+    fn dir_synced(&self, dir: DirId, seq: usize) -> bool {
+        self.dir_before[dir] > seq as u64
+    }
+}
+
+/// The durable namespace after `ops`: relative path to inode. `meta_durable(seq)` says whether
+/// the ext4 model committed the change at `seq` (unused by the pessimistic model).
+pub(crate) fn durable_names(
+    ops: &[MOp],
+    syncs: &Syncs,
+    model: DirModel,
+    meta_durable: &dyn Fn(usize) -> bool,
+) -> BTreeMap<PathBuf, Ino> {
+    let durable = |seq: usize, dirs: &[DirId]| match model {
+        DirModel::Pessimistic => dirs.iter().all(|&d| syncs.dir_synced(d, seq)),
+        DirModel::Ext4Ordered => meta_durable(seq),
+    };
+    let mut names = BTreeMap::new();
+    for (seq, op) in ops.iter().enumerate() {
+        match op {
+            MOp::Base { ino, path, .. } => {
+                names.insert(path.clone(), *ino);
+            }
+            MOp::Create { ino, path, dir } if durable(seq, &[*dir]) => {
+                names.insert(path.clone(), *ino);
+            }
+            MOp::Rename {
+                from,
+                to,
+                from_dir,
+                to_dir,
+            } if durable(seq, &[*from_dir, *to_dir]) => {
+                if let Some(ino) = names.remove(from) {
+                    names.insert(to.clone(), ino);
+                }
+            }
+            MOp::Remove { path, dir } if durable(seq, &[*dir]) => {
+                names.remove(path);
+            }
+            _ => {}
+        }
+    }
+    names
+}

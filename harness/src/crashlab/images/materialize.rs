@@ -1,0 +1,54 @@
+//! Writing a crash state out as a real directory: one file per durable name, holding the
+//! surviving bytes (zero pages left as holes) and the surviving size.
+
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+
+use super::ImageError;
+use super::model::CrashState;
+
+fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ImageError {
+    let path = path.to_path_buf();
+    move |source| ImageError::Io { op, path, source }
+}
+
+/// Replaces `dir` (if present) with the image of `state`.
+///
+/// # Errors
+/// [`ImageError::Io`] naming the file and operation.
+pub(crate) fn materialize(state: &CrashState<'_>, dir: &Path) -> Result<(), ImageError> {
+    remove(dir)?;
+    fs::create_dir_all(dir).map_err(io_err("mkdir", dir))?;
+    for (rel, &ino) in &state.names {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent().filter(|p| *p != dir) {
+            fs::create_dir_all(parent).map_err(io_err("mkdir", parent))?;
+        }
+        let file = File::create(&path).map_err(io_err("create", &path))?;
+        let content = &state.files[ino];
+        for (offset, bytes) in content.extents() {
+            file.write_all_at(&bytes, offset)
+                .map_err(|source| ImageError::Io {
+                    op: "write",
+                    path: path.clone(),
+                    source: io::Error::new(source.kind(), format!("at byte {offset}: {source}")),
+                })?;
+        }
+        file.set_len(content.size())
+            .map_err(io_err("set length of", &path))?;
+    }
+    Ok(())
+}
+
+/// Removes an image directory; a missing one is fine.
+///
+/// # Errors
+/// [`ImageError::Io`] for any other failure.
+pub(crate) fn remove(dir: &Path) -> Result<(), ImageError> {
+    match fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", dir)(e)),
+        _ => Ok(()),
+    }
+}

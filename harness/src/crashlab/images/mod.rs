@@ -1,0 +1,386 @@
+//! Crash images: the data directories a machine could hold after a power loss at some point of
+//! a recorded run, built from the I/O trace of
+//! [`RecordingBackend`](durlab_engine::backend::recording::RecordingBackend).
+//!
+//! # API
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use durlab_harness::crashlab::images::{crash_images, ImageOptions, Variant};
+//!
+//! # fn main() -> Result<(), durlab_harness::crashlab::images::ImageError> {
+//! let opts = ImageOptions::new(Variant::Torn); // seed 0, 100 spread states, pessimistic dirs
+//! for image in crash_images(Path::new("run.trace"), Path::new("/data/run"), &opts, Path::new("/tmp/imgs"))? {
+//!     let image = image?;
+//!     // recover image.dir with the engine, compare with the oracle at the recovered LSN,
+//!     // compare with the acknowledgements made before image.cut_ns ...
+//!     if false { image.keep(); } // keep the directory of a failing image
+//! } // each image directory is removed when the iterator moves on, unless kept
+//! # Ok(()) }
+//! ```
+//!
+//! `root_in_trace` is the data directory as the recorded engine saw it; every file operation in
+//! the trace must be under it. Each image is a directory `out_dir/img-<n>-op<k>-<variant>` that
+//! replaces `root_in_trace`.
+//!
+//! # Cut points
+//!
+//! A cut at op k means the entries `0..k` of the trace happened and nothing after. Its time
+//! `cut_ns` is the timestamp of entry k − 1 (the trace's start for k = 0), on the clock of
+//! [`durlab_engine::clock::now_ns`]: an acknowledgement recorded at or before `cut_ns` happened
+//! before the crash. The cuts are, sorted and without duplicates: the end of the trace; just
+//! before and just after every sync (fdatasync, directory fsync) and every rename, because that
+//! is where bugs live; and [`ImageOptions::states`] more, one drawn (seeded) from each of that
+//! many equal slices of the trace. [`CrashImages::cut_ops`] lists them before any image is
+//! built; one image is built per cut.
+//!
+//! # What is durable at a cut
+//!
+//! - File data: a write, `set_len` or `fallocate` is durable if an fdatasync of the same file
+//!   completed before the cut and began after the operation returned (the trace's `begin_seq`).
+//! - Directory entries (create, rename, remove): per [`DirModel`], see [`direntry`]'s docs.
+//!   Files whose name is not durable are absent from the image, whatever their data.
+//! - Files that existed before the trace started are durable as they were found.
+//! - Directories are not in the trace (the engine creates its data directory with `mkdir`
+//!   before any file, then syncs the parent); they are taken as durable.
+//! - With [`ImageOptions::writeback`], unsynced data operations older than
+//!   [`ImageOptions::dirty_expire_ns`] at the cut are durable too (the kernel's flusher wrote
+//!   them back), so policy `no` can be judged at its realistic bound as well as its worst case.
+//!
+//! # Variants (what else survives)
+//!
+//! | variant | unsynced operations that survive |
+//! |---|---|
+//! | [`Variant::PowerLoss`] | none |
+//! | [`Variant::Prefix`] | a seeded prefix, in trace order |
+//! | [`Variant::Torn`] | a seeded prefix ending in a write that is cut at a 512 B or 4 KiB boundary; the rest of it zeros, garbage or old bytes |
+//! | [`Variant::Reorder`] | any seeded subset of dirty 512 B sectors, each at one of its page-cache versions (holes possible) |
+//!
+//! Every choice is a pure function of ([`ImageOptions::seed`], cut, variant), so an image can
+//! be rebuilt from the trace and the seed alone.
+
+mod content;
+pub mod direntry;
+mod materialize;
+mod model;
+mod power_loss;
+mod reorder;
+mod torn;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use durlab_engine::backend::recording::{Trace, TraceError, read_trace};
+use rand::RngExt;
+
+use crate::workload::rng::SplitMix64;
+use model::Model;
+
+/// Which unsynced operations survive (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Variant {
+    PowerLoss,
+    Prefix,
+    Torn,
+    Reorder,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 4] = [
+        Variant::PowerLoss,
+        Variant::Prefix,
+        Variant::Torn,
+        Variant::Reorder,
+    ];
+
+    /// `power-loss`, `prefix`, `torn`, `reorder`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::PowerLoss => "power-loss",
+            Variant::Prefix => "prefix",
+            Variant::Torn => "torn",
+            Variant::Reorder => "reorder",
+        }
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// When a create, rename or remove is durable (see [`direntry`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DirModel {
+    /// Only after an fsync of its directory (POSIX; what a portable engine must assume).
+    #[default]
+    Pessimistic,
+    /// After any later completed sync on the file system (ext4 `data=ordered` journal commit).
+    Ext4Ordered,
+}
+
+/// How to build images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageOptions {
+    pub variant: Variant,
+    /// Treat unsynced data older than `dirty_expire_ns` at the cut as written back.
+    pub writeback: bool,
+    pub dir_model: DirModel,
+    /// Cut points spread over the trace, in addition to those around syncs and renames.
+    pub states: usize,
+    pub seed: u64,
+    /// Age at which the kernel writes dirty data back; see [`default_dirty_expire_ns`].
+    pub dirty_expire_ns: u64,
+}
+
+impl ImageOptions {
+    /// `variant` with: no writeback, [`DirModel::Pessimistic`], 100 spread states, seed 0,
+    /// [`default_dirty_expire_ns`].
+    pub fn new(variant: Variant) -> Self {
+        ImageOptions {
+            variant,
+            writeback: false,
+            dir_model: DirModel::Pessimistic,
+            states: 100,
+            seed: 0,
+            dirty_expire_ns: default_dirty_expire_ns(),
+        }
+    }
+}
+
+/// `vm.dirty_expire_centisecs + vm.dirty_writeback_centisecs` of this machine (a page is
+/// written back at most one flusher period after it expires), or 30 s + 5 s (the Linux
+/// defaults) where `/proc` cannot be read.
+pub fn default_dirty_expire_ns() -> u64 {
+    let read = |name: &str, default_cs: u64| {
+        std::fs::read_to_string(format!("/proc/sys/vm/{name}"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(default_cs)
+    };
+    (read("dirty_expire_centisecs", 3000) + read("dirty_writeback_centisecs", 500)) * 10_000_000
+}
+
+/// Why images could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ImageError {
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// The trace is well-formed but describes something the model cannot place.
+    #[error("trace {trace}, entry {seq}: {reason}")]
+    Model {
+        trace: PathBuf,
+        seq: u64,
+        reason: String,
+    },
+    #[error("crash image: {op} {path} failed: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// One materialised crash image.
+#[derive(Debug)]
+pub struct CrashImage {
+    /// The image: use it as the engine's data directory.
+    pub dir: PathBuf,
+    /// Time of the crash ([`durlab_engine::clock::now_ns`] clock): the timestamp of the last
+    /// trace entry that happened.
+    pub cut_ns: u64,
+    /// Entries `0..cut_op` of the trace happened.
+    pub cut_op: u64,
+    pub variant: Variant,
+    /// What survived, for reports and failure messages.
+    pub description: String,
+    kept: Arc<AtomicBool>,
+}
+
+impl CrashImage {
+    /// Keeps [`CrashImage::dir`] on disk after the iterator moves on (e.g. a failing image).
+    pub fn keep(&self) {
+        self.kept.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The images of one trace, built lazily, one per cut point.
+#[derive(Debug)]
+pub struct CrashImages {
+    model: Model,
+    opts: ImageOptions,
+    out_dir: PathBuf,
+    cuts: Vec<u64>,
+    next: usize,
+    current: Option<(PathBuf, Arc<AtomicBool>)>,
+}
+
+/// Reads the trace at `trace` and returns an iterator over its crash images (see the module
+/// docs). Nothing is written until the iterator is advanced; `out_dir` is created if missing.
+///
+/// # Errors
+/// [`ImageError::Trace`] when the trace cannot be read or is corrupt (a torn last entry is
+/// not an error); [`ImageError::Model`] when an operation is outside `root_in_trace` or
+/// inconsistent. Each image may fail with [`ImageError::Io`].
+pub fn crash_images(
+    trace: &Path,
+    root_in_trace: &Path,
+    opts: &ImageOptions,
+    out_dir: &Path,
+) -> Result<CrashImages, ImageError> {
+    let t = read_trace(trace)?;
+    crash_images_from(t, trace, root_in_trace, opts, out_dir)
+}
+
+/// [`crash_images`] for a trace already read (`trace_name` appears in errors).
+///
+/// # Errors
+/// As [`crash_images`].
+pub fn crash_images_from(
+    trace: Trace,
+    trace_name: &Path,
+    root_in_trace: &Path,
+    opts: &ImageOptions,
+    out_dir: &Path,
+) -> Result<CrashImages, ImageError> {
+    let root = std::path::absolute(root_in_trace).map_err(|source| ImageError::Io {
+        op: "resolve",
+        path: root_in_trace.to_path_buf(),
+        source,
+    })?;
+    let model = Model::build(trace, &root, trace_name)?;
+    let cuts = cut_points(&model, opts.states, opts.seed);
+    Ok(CrashImages {
+        model,
+        opts: opts.clone(),
+        out_dir: out_dir.to_path_buf(),
+        cuts,
+        next: 0,
+        current: None,
+    })
+}
+
+/// The end, both sides of every sync and rename, and one seeded point in each of `states`
+/// equal slices of `0..=len` (every point if `states` is at least the number of points).
+fn cut_points(model: &Model, states: usize, seed: u64) -> Vec<u64> {
+    let n = model.len() as u64;
+    let mut set = BTreeSet::from([n]);
+    for (i, op) in model.ops.iter().enumerate() {
+        if op.is_critical() {
+            set.extend([i as u64, i as u64 + 1]);
+        }
+    }
+    let mut rng = SplitMix64::new(seed);
+    let slots = n + 1;
+    let states = states as u64;
+    if states >= slots {
+        set.extend(0..slots);
+    } else {
+        for s in 0..states {
+            let (from, to) = (s * slots / states, (s + 1) * slots / states);
+            set.insert(rng.random_range(from..to));
+        }
+    }
+    set.into_iter().collect()
+}
+
+impl CrashImages {
+    /// The cut points (`cut_op` of each image), in the order the images come.
+    pub fn cut_ops(&self) -> &[u64] {
+        &self.cuts
+    }
+
+    /// Entries in the trace.
+    pub fn trace_len(&self) -> u64 {
+        self.model.len() as u64
+    }
+
+    /// Removes the previous image's directory unless it was kept.
+    fn release_current(&mut self) -> Result<(), ImageError> {
+        match self.current.take() {
+            Some((dir, kept)) if !kept.load(Ordering::Relaxed) => materialize::remove(&dir),
+            _ => Ok(()),
+        }
+    }
+
+    fn build(&mut self, index: usize) -> Result<CrashImage, ImageError> {
+        let k = self.cuts[index];
+        let variant = self.opts.variant;
+        let dir = self
+            .out_dir
+            .join(format!("img-{index:06}-op{k}-{}", variant.name()));
+        let mut rng = SplitMix64::from_words(self.opts.seed, k ^ ((variant as u64) << 56));
+        let mut state = self.model.crash_state(k as usize, &self.opts);
+        let what = match variant {
+            Variant::PowerLoss => power_loss::power_loss(&state),
+            Variant::Prefix => power_loss::prefix(&mut state, &mut rng),
+            Variant::Torn => torn::torn(&mut state, &mut rng),
+            Variant::Reorder => reorder::reorder(&mut state, &mut rng),
+        };
+        materialize::materialize(&state, &dir)?;
+        let cut_ns = self.model.cut_ns(k as usize);
+        let last = match k {
+            0 => "the start".to_string(),
+            k => format!("op {} ({})", k - 1, self.model.ops[k as usize - 1].name()),
+        };
+        let description = format!(
+            "cut after {last}, {k} of {} ops, t = {cut_ns} ns; {} durable data ops{}; {} files \
+             named; {what}",
+            self.model.len(),
+            state.durable_ops,
+            if self.opts.writeback {
+                " (with writeback)"
+            } else {
+                ""
+            },
+            state.names.len(),
+        );
+        let kept = Arc::new(AtomicBool::new(false));
+        self.current = Some((dir.clone(), kept.clone()));
+        Ok(CrashImage {
+            dir,
+            cut_ns,
+            cut_op: k,
+            variant,
+            description,
+            kept,
+        })
+    }
+}
+
+impl Iterator for CrashImages {
+    type Item = Result<CrashImage, ImageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Err(e) = self.release_current() {
+            return Some(Err(e));
+        }
+        if self.next >= self.cuts.len() {
+            return None;
+        }
+        let index = self.next;
+        self.next += 1;
+        Some(self.build(index))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.cuts.len() - self.next;
+        (left, Some(left))
+    }
+}
+
+impl Drop for CrashImages {
+    fn drop(&mut self) {
+        let _ = self.release_current();
+    }
+}
+
+#[cfg(test)]
+mod tests;

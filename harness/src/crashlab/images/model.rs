@@ -1,0 +1,378 @@
+//! The trace as the image builder sees it: file ids resolved to inodes, paths made relative to
+//! the data directory, and for a cut at op k the durable state and the unsynced operations.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use durlab_engine::backend::recording::{MAX_FILES, Op, Segment, Trace};
+
+use super::content::Content;
+use super::direntry::{self, Syncs};
+use super::{DirModel, ImageError, ImageOptions};
+
+/// An inode: a file's identity across renames.
+pub(crate) type Ino = usize;
+/// A directory, interned.
+pub(crate) type DirId = usize;
+
+/// ext4's default journal commit interval (`commit=5`): with `writeback`, the
+/// [`DirModel::Ext4Ordered`] model treats metadata older than this as committed.
+pub(crate) const EXT4_COMMIT_INTERVAL_NS: u64 = 5_000_000_000;
+
+/// One trace entry, resolved.
+#[derive(Debug)]
+pub(crate) enum MOp {
+    /// No effect on images (an open of a known file, a sync of a directory outside the root).
+    Nop,
+    /// A file that existed before the trace: durable, name and content.
+    Base {
+        ino: Ino,
+        path: PathBuf,
+        len: u64,
+    },
+    BaseData {
+        ino: Ino,
+        offset: u64,
+        data: Vec<Segment>,
+    },
+    Create {
+        ino: Ino,
+        path: PathBuf,
+        dir: DirId,
+    },
+    Write {
+        ino: Ino,
+        offset: u64,
+        data: Vec<Segment>,
+    },
+    SyncData {
+        ino: Ino,
+        begin_seq: u64,
+    },
+    SetLen {
+        ino: Ino,
+        len: u64,
+    },
+    Allocate {
+        ino: Ino,
+        offset: u64,
+        len: u64,
+    },
+    Rename {
+        from: PathBuf,
+        to: PathBuf,
+        from_dir: DirId,
+        to_dir: DirId,
+    },
+    Remove {
+        path: PathBuf,
+        dir: DirId,
+    },
+    SyncDir {
+        dir: DirId,
+        begin_seq: u64,
+    },
+}
+
+impl MOp {
+    /// Short name for descriptions.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            MOp::Nop => "open",
+            MOp::Base { .. } | MOp::BaseData { .. } => "preexisting",
+            MOp::Create { .. } => "create",
+            MOp::Write { .. } => "write",
+            MOp::SyncData { .. } => "fdatasync",
+            MOp::SetLen { .. } => "set_len",
+            MOp::Allocate { .. } => "fallocate",
+            MOp::Rename { .. } => "rename",
+            MOp::Remove { .. } => "remove",
+            MOp::SyncDir { .. } => "fsync dir",
+        }
+    }
+
+    /// Syncs and renames: the cut points always taken just before and just after.
+    pub(crate) fn is_critical(&self) -> bool {
+        matches!(
+            self,
+            MOp::SyncData { .. } | MOp::SyncDir { .. } | MOp::Rename { .. }
+        )
+    }
+}
+
+/// A resolved trace.
+#[derive(Debug)]
+pub(crate) struct Model {
+    pub(crate) ops: Vec<MOp>,
+    pub(crate) t_ns: Vec<u64>,
+    pub(crate) start_ns: u64,
+    pub(crate) inodes: usize,
+    pub(crate) dirs: usize,
+}
+
+/// An operation not covered by a completed sync at the cut: what the variants choose from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pending<'a> {
+    pub(crate) seq: usize,
+    pub(crate) ino: Ino,
+    pub(crate) op: PendingOp<'a>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PendingOp<'a> {
+    Write { offset: u64, data: &'a [Segment] },
+    SetLen(u64),
+    Allocate(u64, u64),
+}
+
+impl Pending<'_> {
+    /// Applies the whole operation.
+    pub(crate) fn apply(&self, files: &mut [Content]) {
+        let f = &mut files[self.ino];
+        match self.op {
+            PendingOp::Write { offset, data } => f.write_segments(offset, data),
+            PendingOp::SetLen(len) => f.set_len(len),
+            PendingOp::Allocate(offset, len) => f.allocate(offset, len),
+        }
+    }
+}
+
+/// The state of the disk at a cut, before a variant adds unsynced operations.
+#[derive(Debug)]
+pub(crate) struct CrashState<'a> {
+    /// Content per inode (only inodes named in `names` are materialised).
+    pub(crate) files: Vec<Content>,
+    /// The durable directory entries: relative path to inode.
+    pub(crate) names: BTreeMap<PathBuf, Ino>,
+    /// Unsynced data operations, in trace order.
+    pub(crate) pending: Vec<Pending<'a>>,
+    /// Data operations that were durable (synced, or written back).
+    pub(crate) durable_ops: usize,
+}
+
+impl Model {
+    /// Resolves `trace` (read from `trace_name`), whose paths must lie under `root`
+    /// (directory syncs elsewhere are ignored).
+    ///
+    /// # Errors
+    /// [`ImageError::Trace`] naming the entry for a file operation outside `root`, a file id
+    /// used before it was opened, an open or rename of a path the trace never saw, or more
+    /// than [`MAX_FILES`] files.
+    pub(crate) fn build(trace: Trace, root: &Path, trace_name: &Path) -> Result<Model, ImageError> {
+        let mut ops = Vec::with_capacity(trace.entries.len());
+        let mut t_ns = Vec::with_capacity(trace.entries.len());
+        let mut files: Vec<Option<Ino>> = Vec::new();
+        let mut names: HashMap<PathBuf, Ino> = HashMap::new();
+        let mut dirs: HashMap<PathBuf, DirId> = HashMap::new();
+        let mut inodes = 0usize;
+        for e in trace.entries {
+            let seq = e.seq;
+            let err = |reason: String| ImageError::Model {
+                trace: trace_name.to_path_buf(),
+                seq,
+                reason,
+            };
+            let rel = |p: &Path| -> Result<PathBuf, ImageError> {
+                match p.strip_prefix(root) {
+                    Ok(r) if !r.as_os_str().is_empty() => Ok(r.to_path_buf()),
+                    _ => Err(err(format!(
+                        "{} is not inside the data directory {}",
+                        p.display(),
+                        root.display()
+                    ))),
+                }
+            };
+            // The directory holding a relative path (`""` is the root).
+            let mut intern_dir = |dir: &Path| -> DirId {
+                let n = dirs.len();
+                *dirs.entry(dir.to_path_buf()).or_insert(n)
+            };
+            let parent = |p: &Path| p.parent().unwrap_or(Path::new("")).to_path_buf();
+            let mut new_ino = |file: u32| -> Result<Ino, ImageError> {
+                if file >= MAX_FILES {
+                    return Err(err(format!("file id {file} over the limit {MAX_FILES}")));
+                }
+                let i = file as usize;
+                if files.len() <= i {
+                    files.resize(i + 1, None);
+                }
+                files[i] = Some(inodes);
+                inodes += 1;
+                Ok(inodes - 1)
+            };
+            let ino_of = |files: &[Option<Ino>], file: u32| -> Result<Ino, ImageError> {
+                files
+                    .get(file as usize)
+                    .copied()
+                    .flatten()
+                    .ok_or_else(|| err(format!("file id {file} used before it was opened")))
+            };
+            let op = match e.op {
+                Op::Create { file, path } => {
+                    let path = rel(&path)?;
+                    let ino = new_ino(file)?;
+                    names.insert(path.clone(), ino);
+                    let dir = intern_dir(&parent(&path));
+                    MOp::Create { ino, path, dir }
+                }
+                Op::Open { file, path } => {
+                    let path = rel(&path)?;
+                    let ino = *names.get(&path).ok_or_else(|| {
+                        err(format!(
+                            "open of {} which the trace never saw",
+                            path.display()
+                        ))
+                    })?;
+                    if files.len() <= file as usize {
+                        files.resize(file as usize + 1, None);
+                    }
+                    files[file as usize] = Some(ino);
+                    MOp::Nop
+                }
+                Op::Preexisting { file, path, len } => {
+                    let path = rel(&path)?;
+                    let ino = new_ino(file)?;
+                    names.insert(path.clone(), ino);
+                    MOp::Base { ino, path, len }
+                }
+                Op::BaseData { file, offset, data } => MOp::BaseData {
+                    ino: ino_of(&files, file)?,
+                    offset,
+                    data,
+                },
+                Op::Write { file, offset, data } => MOp::Write {
+                    ino: ino_of(&files, file)?,
+                    offset,
+                    data,
+                },
+                Op::SyncData {
+                    file, begin_seq, ..
+                } => MOp::SyncData {
+                    ino: ino_of(&files, file)?,
+                    begin_seq,
+                },
+                Op::SetLen { file, len } => MOp::SetLen {
+                    ino: ino_of(&files, file)?,
+                    len,
+                },
+                Op::Allocate { file, offset, len } => MOp::Allocate {
+                    ino: ino_of(&files, file)?,
+                    offset,
+                    len,
+                },
+                Op::Rename { from, to } => {
+                    let (from, to) = (rel(&from)?, rel(&to)?);
+                    let ino = names.remove(&from).ok_or_else(|| {
+                        err(format!("rename of {} which does not exist", from.display()))
+                    })?;
+                    names.insert(to.clone(), ino);
+                    let (from_dir, to_dir) = (intern_dir(&parent(&from)), intern_dir(&parent(&to)));
+                    MOp::Rename {
+                        from,
+                        to,
+                        from_dir,
+                        to_dir,
+                    }
+                }
+                Op::Remove { path } => {
+                    let path = rel(&path)?;
+                    names.remove(&path).ok_or_else(|| {
+                        err(format!("remove of {} which does not exist", path.display()))
+                    })?;
+                    let dir = intern_dir(&parent(&path));
+                    MOp::Remove { path, dir }
+                }
+                Op::SyncDir { dir, begin_seq, .. } => match dir.strip_prefix(root) {
+                    Ok(r) => MOp::SyncDir {
+                        dir: intern_dir(r),
+                        begin_seq,
+                    },
+                    Err(_) => MOp::Nop,
+                },
+                other => return Err(err(format!("unsupported trace entry {other:?}"))),
+            };
+            ops.push(op);
+            t_ns.push(e.t_ns);
+        }
+        Ok(Model {
+            ops,
+            t_ns,
+            start_ns: trace.start_ns,
+            inodes,
+            dirs: dirs.len(),
+        })
+    }
+
+    /// Entries in the trace: cuts range over `0..=len()`.
+    pub(crate) fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// The time of a crash just before op `k`: the timestamp of op `k - 1` (the last
+    /// operation that happened), or the trace's start for `k = 0`.
+    pub(crate) fn cut_ns(&self, k: usize) -> u64 {
+        match k {
+            0 => self.start_ns,
+            k => self.t_ns[k - 1],
+        }
+    }
+
+    /// The durable state after a crash just before op `k` (ops `0..k` happened), and the
+    /// operations that were not yet durable. See the module docs of `images` for the rules.
+    pub(crate) fn crash_state(&self, k: usize, opts: &ImageOptions) -> CrashState<'_> {
+        let ops = &self.ops[..k];
+        let syncs = Syncs::completed(ops, self.inodes, self.dirs);
+        let cut_ns = self.cut_ns(k);
+        let expired = |seq: usize, age_ns: u64| {
+            opts.writeback && self.t_ns[seq].saturating_add(age_ns) <= cut_ns
+        };
+        let ext4 = opts.dir_model == DirModel::Ext4Ordered;
+        // Metadata (names, sizes set by set_len/fallocate) committed by ext4's journal.
+        let meta_durable = |seq: usize| {
+            ext4 && (syncs.any_before > seq as u64 || expired(seq, EXT4_COMMIT_INTERVAL_NS))
+        };
+        let names = direntry::durable_names(ops, &syncs, opts.dir_model, &meta_durable);
+        let mut files = vec![Content::default(); self.inodes];
+        let mut pending = Vec::new();
+        let mut durable_ops = 0;
+        for (seq, op) in ops.iter().enumerate() {
+            let (ino, p) = match op {
+                MOp::Base { ino, len, .. } => {
+                    files[*ino].allocate(0, *len);
+                    continue;
+                }
+                MOp::BaseData { ino, offset, data } => {
+                    files[*ino].write_segments(*offset, data);
+                    continue;
+                }
+                MOp::Write { ino, offset, data } => (
+                    *ino,
+                    PendingOp::Write {
+                        offset: *offset,
+                        data,
+                    },
+                ),
+                MOp::SetLen { ino, len } => (*ino, PendingOp::SetLen(*len)),
+                MOp::Allocate { ino, offset, len } => (*ino, PendingOp::Allocate(*offset, *len)),
+                _ => continue,
+            };
+            let p = Pending { seq, ino, op: p };
+            let is_meta = !matches!(p.op, PendingOp::Write { .. });
+            if syncs.data_before[ino] > seq as u64
+                || expired(seq, opts.dirty_expire_ns)
+                || (is_meta && meta_durable(seq))
+            {
+                p.apply(&mut files);
+                durable_ops += 1;
+            } else {
+                pending.push(p);
+            }
+        }
+        CrashState {
+            files,
+            names,
+            pending,
+            durable_ops,
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Synthetic traces: each variant's rules checked byte by byte.
+
+use std::path::{Path, PathBuf};
+
+use durlab_engine::backend::recording::{Entry, Op, Segment, Trace};
+
+use super::*;
+
+const ROOT: &str = "/r";
+
+fn p(name: &str) -> PathBuf {
+    Path::new(ROOT).join(name)
+}
+
+fn trace(ops: Vec<Op>) -> Trace {
+    Trace {
+        start_ns: 1,
+        entries: ops
+            .into_iter()
+            .enumerate()
+            .map(|(i, op)| Entry {
+                seq: i as u64,
+                t_ns: 10 + i as u64,
+                op,
+            })
+            .collect(),
+        torn_tail: None,
+    }
+}
+
+fn write(offset: u64, bytes: Vec<u8>) -> Op {
+    Op::Write {
+        file: 0,
+        offset,
+        data: vec![Segment::Bytes(bytes)],
+    }
+}
+
+fn sync_data(begin_seq: u64) -> Op {
+    Op::SyncData {
+        file: 0,
+        begin_seq,
+        begin_ns: 0,
+    }
+}
+
+fn sync_dir(begin_seq: u64) -> Op {
+    Op::SyncDir {
+        dir: ROOT.into(),
+        begin_seq,
+        begin_ns: 0,
+    }
+}
+
+/// A file `f` whose name is durable: entries 0 and 1.
+fn durable_file() -> Vec<Op> {
+    vec![
+        Op::Create {
+            file: 0,
+            path: p("f"),
+        },
+        sync_dir(1),
+    ]
+}
+
+/// Content of `f` in every image of `ops` at cut `k`, one per seed.
+fn contents(ops: Vec<Op>, variant: Variant, k: u64, seeds: u64) -> Vec<Vec<u8>> {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = trace(ops);
+    (0..seeds)
+        .map(|seed| {
+            let opts = ImageOptions {
+                seed,
+                states: 0,
+                ..ImageOptions::new(variant)
+            };
+            let mut images = crash_images_from(
+                t.clone(),
+                Path::new("t"),
+                Path::new(ROOT),
+                &opts,
+                tmp.path(),
+            )
+            .unwrap();
+            let image = images
+                .by_ref()
+                .map(Result::unwrap)
+                .find(|i| i.cut_op == k)
+                .expect("the end is always a cut");
+            std::fs::read(image.dir.join("f")).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn a_sync_covers_only_writes_that_returned_before_it_began() {
+    let mut ops = durable_file();
+    ops.push(write(0, vec![1; 10])); // 2
+    ops.push(write(10, vec![2; 10])); // 3: raced with the sync below
+    ops.push(sync_data(3)); // 4
+    let got = contents(ops, Variant::PowerLoss, 5, 1);
+    assert_eq!(got[0], vec![1; 10]);
+}
+
+/// Appends of 1000 bytes of value i + 1 at i * 1000, none synced.
+fn appends(n: u8) -> Vec<Op> {
+    let mut ops = durable_file();
+    for i in 0..n {
+        ops.push(write(u64::from(i) * 1000, vec![i + 1; 1000]));
+    }
+    ops
+}
+
+fn all_appends(n: u8) -> Vec<u8> {
+    (0..n).flat_map(|i| vec![i + 1; 1000]).collect()
+}
+
+#[test]
+fn prefix_keeps_whole_writes_in_order() {
+    let full = all_appends(6);
+    let got = contents(appends(6), Variant::Prefix, 8, 40);
+    for c in &got {
+        assert_eq!(c.len() % 1000, 0);
+        assert_eq!(&full[..c.len()], &c[..]);
+    }
+    let mut lens: Vec<usize> = got.iter().map(Vec::len).collect();
+    lens.sort_unstable();
+    lens.dedup();
+    assert!(lens.len() > 3, "seeds give different prefixes: {lens:?}");
+}
+
+#[test]
+fn torn_cuts_the_last_write_at_a_sector_boundary() {
+    let full = all_appends(6);
+    let got = contents(appends(6), Variant::Torn, 8, 60);
+    let mut rests = [0usize; 3];
+    for c in &got {
+        let diverge = c.iter().zip(&full).position(|(a, b)| a != b);
+        let p = diverge.unwrap_or(c.len().min(full.len()));
+        let write_start = p / 1000 * 1000;
+        assert!(
+            p % 512 == 0 || p == write_start,
+            "surviving bytes end at {p}, neither a sector boundary nor a write start"
+        );
+        let end = (write_start + 1000).min(full.len());
+        assert!(c.len() <= end, "nothing after the torn write survives");
+        let rest = &c[p..];
+        if rest.is_empty() {
+            rests[2] += 1; // old bytes (here: nothing) or torn at the end
+        } else if rest.iter().all(|&b| b == 0) {
+            rests[0] += 1;
+        } else {
+            rests[1] += 1;
+        }
+    }
+    assert!(
+        rests.iter().all(|&n| n > 0),
+        "zeros, garbage, old: {rests:?}"
+    );
+}
+
+#[test]
+fn reorder_sectors_hold_page_cache_versions_only() {
+    let mut ops = durable_file();
+    ops.push(write(0, vec![1; 300])); // sector 0
+    ops.push(write(300, vec![2; 300])); // sectors 0 and 1
+    let got = contents(ops, Variant::Reorder, 4, 200);
+    let mut seen = std::collections::BTreeSet::new();
+    for c in &got {
+        let mut c = c.clone();
+        c.resize(600, 0);
+        let s0 = (c[0], c[299], c[300], c[511]);
+        assert!(
+            [(0, 0, 0, 0), (1, 1, 0, 0), (1, 1, 2, 2)].contains(&s0),
+            "sector 0 in a state the page cache never held: {s0:?}"
+        );
+        seen.insert((s0, c[512]));
+    }
+    assert!(
+        seen.contains(&((0, 0, 0, 0), 2)),
+        "a hole: sector 1 survived without sector 0 ({seen:?})"
+    );
+    assert!(seen.len() >= 5, "{seen:?}");
+}
+
+#[test]
+fn cut_points_surround_syncs_and_renames() {
+    let mut ops = durable_file();
+    ops.push(write(0, vec![1; 10])); // 2
+    ops.push(sync_data(3)); // 3
+    ops.push(Op::Rename {
+        from: p("f"),
+        to: p("g"),
+    }); // 4
+    ops.push(write(0, vec![1; 10])); // 5
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = ImageOptions {
+        states: 0,
+        ..ImageOptions::new(Variant::PowerLoss)
+    };
+    let images = crash_images_from(
+        trace(ops),
+        Path::new("t"),
+        Path::new(ROOT),
+        &opts,
+        tmp.path(),
+    )
+    .unwrap();
+    assert_eq!(images.cut_ops(), &[1, 2, 3, 4, 5, 6]);
+    let opts = ImageOptions {
+        states: 1000,
+        ..opts
+    };
+    let images = crash_images_from(
+        trace(durable_file()),
+        Path::new("t"),
+        Path::new(ROOT),
+        &opts,
+        tmp.path(),
+    )
+    .unwrap();
+    assert_eq!(images.cut_ops(), &[0, 1, 2], "every point, once");
+}
+
+#[test]
+fn operations_outside_the_root_are_refused_by_entry() {
+    let ops = vec![Op::Create {
+        file: 0,
+        path: "/elsewhere/f".into(),
+    }];
+    let tmp = tempfile::tempdir().unwrap();
+    let err = crash_images_from(
+        trace(ops),
+        Path::new("run.trace"),
+        Path::new(ROOT),
+        &ImageOptions::new(Variant::PowerLoss),
+        tmp.path(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("run.trace") && err.contains("entry 0") && err.contains("/elsewhere/f"),
+        "{err}"
+    );
+}
