@@ -70,7 +70,7 @@ impl Engine {
             });
         }
         if let (Some(log), Some(lsn)) = (&shared.log, last_written) {
-            log.acknowledge(&mut core, lsn)?;
+            log.acknowledge(&shared.core, core, lsn)?;
         }
         Ok(acks)
     }
