@@ -69,12 +69,17 @@ impl std::str::FromStr for SavePoints {
     fn from_str(s: &str) -> Result<Self, String> {
         let nums = s
             .split_whitespace()
-            .map(|w| w.parse::<u64>().map_err(|_| format!("save point '{w}' is not a non-negative integer")))
+            .map(|w| {
+                w.parse::<u64>()
+                    .map_err(|_| format!("save point '{w}' is not a non-negative integer"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         if nums.len() % 2 != 0 {
             return Err("save points come in pairs: \"<seconds> <changes> ...\"".into());
         }
-        Ok(SavePoints(nums.chunks_exact(2).map(|p| (p[0], p[1])).collect()))
+        Ok(SavePoints(
+            nums.chunks_exact(2).map(|p| (p[0], p[1])).collect(),
+        ))
     }
 }
 

@@ -110,7 +110,11 @@ mod tests {
             .unwrap();
         let lsns: Vec<_> = acks.iter().map(|a| a.lsn).collect();
         assert_eq!(lsns, [Some(2), None, None, Some(3)]);
-        assert_eq!(acks[1].reply, Reply::Bulk(b"1".to_vec()), "reads see the batch");
+        assert_eq!(
+            acks[1].reply,
+            Reply::Bulk(b"1".to_vec()),
+            "reads see the batch"
+        );
         assert!(matches!(acks[2].reply, Reply::Error(_)));
         assert_eq!(acks[3].reply, Reply::Int(5));
         assert_eq!(engine.stats().syncs, 2, "one sync for the whole batch");

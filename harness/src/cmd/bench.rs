@@ -13,13 +13,13 @@ use crate::cli::BenchArgs;
 use crate::driver::bench::{self, RunLimits, Stop};
 use crate::driver::matrix::{self, EngineSetup};
 use crate::driver::resp;
-use crate::target::{ServerProcess, ServerSpec, Target};
 use crate::probe;
 use crate::progress::{Goal, Mode, Progress};
 use crate::results::json::{BenchRecord, ConfigRecord};
 use crate::results::run_dir::{self, HistogramRecord, RunRecord, WorkloadRecord};
 use crate::results::{machine, ratios, table, time};
 use crate::scenario::{self, Scenario, builtin, locate};
+use crate::target::{ServerProcess, ServerSpec, Target};
 use crate::workload::Workload;
 
 /// What [`execute`] produced: the records and `run.json` it wrote, and the data directories.
@@ -265,8 +265,11 @@ pub fn target_label(setup: &EngineSetup, target: Target) -> String {
 
 /// The server spec that runs `config` on `target` (logs next to the data directory).
 pub fn server_spec(target: Target, config: &EngineConfig) -> Result<ServerSpec, CliError> {
-    let durlab_exe = std::env::current_exe()
-        .map_err(|e| CliError(format!("finding the durlab binary to start durlab serve: {e}")))?;
+    let durlab_exe = std::env::current_exe().map_err(|e| {
+        CliError(format!(
+            "finding the durlab binary to start durlab serve: {e}"
+        ))
+    })?;
     Ok(ServerSpec {
         target,
         policy: config.policy,
@@ -293,7 +296,9 @@ fn run_resp(
     let spec = server_spec(target, config).map_err(|e| e.0)?;
     let mut server = ServerProcess::start(&spec).map_err(|e| e.to_string())?;
     let m = resp::run(&server, workload, limits, pipeline, progress).map_err(|e| e.to_string());
-    server.kill9().map_err(|e| format!("stopping {target}: {e}"))?;
+    server
+        .kill9()
+        .map_err(|e| format!("stopping {target}: {e}"))?;
     m
 }
 

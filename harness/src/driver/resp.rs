@@ -48,7 +48,11 @@ fn server_stats(server: &ServerProcess) -> Stats {
     let durlab = fields.iter().any(|(f, _)| f == "durlab_syncs");
     Stats {
         records: get("durlab_records"),
-        bytes_written: if durlab { get("durlab_bytes_written") } else { get("aof_current_size") },
+        bytes_written: if durlab {
+            get("durlab_bytes_written")
+        } else {
+            get("aof_current_size")
+        },
         write_batches: get("durlab_write_batches"),
         batch_records_max: get("durlab_batch_records_max"),
         syncs: get("durlab_syncs"),
@@ -125,7 +129,10 @@ pub fn run(
                             for &is_read in &kinds {
                                 let reply = client.read().map_err(err)?;
                                 if is_failure(&reply) {
-                                    return Err(RespBenchError::Refused { conn, reply: format!("{reply:?}") });
+                                    return Err(RespBenchError::Refused {
+                                        conn,
+                                        reply: format!("{reply:?}"),
+                                    });
                                 }
                                 let now = Instant::now();
                                 if now >= measure_from {
@@ -162,10 +169,17 @@ pub fn run(
                 before = Some((server_stats(server), resources::cpu_time_of(pid)));
             }
             progress.tick(now - start, next.load(Relaxed) - 1);
-            std::thread::sleep(Duration::from_millis(if before.is_none() { 5 } else { 100 }));
+            std::thread::sleep(Duration::from_millis(if before.is_none() {
+                5
+            } else {
+                100
+            }));
         }
         let before = before.unwrap_or_else(|| (server_stats(server), resources::cpu_time_of(pid)));
-        let results: Vec<_> = handles.into_iter().map(|h| h.join().expect("connection thread panicked")).collect();
+        let results: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().expect("connection thread panicked"))
+            .collect();
         (results, before)
     });
     let after = (server_stats(server), resources::cpu_time_of(pid));

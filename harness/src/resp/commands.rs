@@ -24,7 +24,10 @@ pub enum AutoId {
 pub enum Request {
     /// Engine commands run as one batch; `sum` adds their integer replies into one
     /// (multi-key `DEL`), else there is exactly one command.
-    Engine { cmds: Vec<Command>, sum: bool },
+    Engine {
+        cmds: Vec<Command>,
+        sum: bool,
+    },
     /// A read served from the keyspace under the engine's lock.
     Read(Read),
     Ping(Option<Vec<u8>>),
@@ -55,15 +58,28 @@ pub enum Read {
     Exists(Vec<Vec<u8>>),
     HGetAll(Vec<u8>),
     /// `ZRANGE key start stop [WITHSCORES]` by rank.
-    ZRange { key: Vec<u8>, start: i64, stop: i64, withscores: bool },
+    ZRange {
+        key: Vec<u8>,
+        start: i64,
+        stop: i64,
+        withscores: bool,
+    },
     /// `XRANGE key start end [COUNT n]` (`-` and `+` or explicit ids).
-    XRange { key: Vec<u8>, start: StreamId, end: StreamId, count: Option<u64> },
+    XRange {
+        key: Vec<u8>,
+        start: StreamId,
+        end: StreamId,
+        count: Option<u64>,
+    },
     /// `XINFO STREAM key`: `length` and `last-generated-id`.
     XInfoStream(Vec<u8>),
     PTtl(Vec<u8>),
     PExpireTime(Vec<u8>),
     /// `SCAN cursor [COUNT n]`: the cursor is a position in the keyspace's iteration order.
-    Scan { cursor: u64, count: u64 },
+    Scan {
+        cursor: u64,
+        count: u64,
+    },
     DbSize,
 }
 
@@ -96,7 +112,9 @@ fn score(a: &[u8]) -> Result<f64, Value> {
 }
 
 fn pairs(args: &[Vec<u8>]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    args.chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect()
+    args.chunks_exact(2)
+        .map(|p| (p[0].clone(), p[1].clone()))
+        .collect()
 }
 
 /// `ms-seq` or `ms` (seq 0 for an explicit id, as Redis reads XADD ids; `fill` is the seq
@@ -120,45 +138,91 @@ fn invalid_id() -> Value {
 /// The error reply Redis would give: unknown command, wrong number of arguments, syntax
 /// error, not an integer, not a valid float, invalid stream id.
 pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
+    let original = args
+        .first()
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .unwrap_or_default();
     let Some(name) = args.first().map(|a| lower(a)) else {
         return Err(Value::err("empty command"));
     };
     let n = args.len();
-    let one = |cmd: Command| Ok(Request::Engine { cmds: vec![cmd], sum: false });
+    let one = |cmd: Command| {
+        Ok(Request::Engine {
+            cmds: vec![cmd],
+            sum: false,
+        })
+    };
     let mut it = args.into_iter();
     it.next();
     let rest: Vec<Vec<u8>> = it.collect();
     let key = || rest[0].clone();
     match name.as_str() {
-        "set" if n == 3 => one(Command::Set { key: key(), value: rest[1].clone() }),
+        "set" if n == 3 => one(Command::Set {
+            key: key(),
+            value: rest[1].clone(),
+        }),
         "set" if n > 3 => Err(syntax()),
         "get" if n == 2 => one(Command::Get { key: key() }),
         "del" if n >= 2 => Ok(Request::Engine {
             cmds: rest.into_iter().map(|key| Command::Del { key }).collect(),
             sum: true,
         }),
-        "setnx" if n == 3 => one(Command::SetNx { key: key(), value: rest[1].clone() }),
-        "incrby" if n == 3 => one(Command::IncrBy { key: key(), delta: int(&rest[1])? }),
-        "incr" if n == 2 => one(Command::IncrBy { key: key(), delta: 1 }),
-        "decr" if n == 2 => one(Command::IncrBy { key: key(), delta: -1 }),
+        "setnx" if n == 3 => one(Command::SetNx {
+            key: key(),
+            value: rest[1].clone(),
+        }),
+        "incrby" if n == 3 => one(Command::IncrBy {
+            key: key(),
+            delta: int(&rest[1])?,
+        }),
+        "incr" if n == 2 => one(Command::IncrBy {
+            key: key(),
+            delta: 1,
+        }),
+        "decr" if n == 2 => one(Command::IncrBy {
+            key: key(),
+            delta: -1,
+        }),
         "decrby" if n == 3 => {
-            let d = int(&rest[1])?.checked_neg().ok_or_else(|| Value::err("decrement would overflow"))?;
-            one(Command::IncrBy { key: key(), delta: d })
+            let d = int(&rest[1])?
+                .checked_neg()
+                .ok_or_else(|| Value::err("decrement would overflow"))?;
+            one(Command::IncrBy {
+                key: key(),
+                delta: d,
+            })
         }
-        "pexpireat" if n == 3 => one(Command::PExpireAt { key: key(), at_ms: uint(&rest[1])? }),
-        "hset" if n >= 4 && n % 2 == 0 => one(Command::HSet { key: key(), fields: pairs(&rest[1..]) }),
-        "hdel" if n >= 3 => one(Command::HDel { key: key(), fields: rest[1..].to_vec() }),
+        "pexpireat" if n == 3 => one(Command::PExpireAt {
+            key: key(),
+            at_ms: uint(&rest[1])?,
+        }),
+        "hset" if n >= 4 && n % 2 == 0 => one(Command::HSet {
+            key: key(),
+            fields: pairs(&rest[1..]),
+        }),
+        "hdel" if n >= 3 => one(Command::HDel {
+            key: key(),
+            fields: rest[1..].to_vec(),
+        }),
         "zadd" if n >= 4 && n % 2 == 0 => {
             let members = rest[1..]
                 .chunks_exact(2)
                 .map(|p| Ok((score(&p[0])?, p[1].clone())))
                 .collect::<Result<_, Value>>()?;
-            one(Command::ZAdd { key: key(), members })
+            one(Command::ZAdd {
+                key: key(),
+                members,
+            })
         }
-        "zrem" if n >= 3 => one(Command::ZRem { key: key(), members: rest[1..].to_vec() }),
+        "zrem" if n >= 3 => one(Command::ZRem {
+            key: key(),
+            members: rest[1..].to_vec(),
+        }),
         "zpopmin" if n == 2 || n == 3 => {
             let count = match rest.get(1) {
-                Some(c) => uint(c).map_err(|_| Value::err("value is out of range, must be positive"))?,
+                Some(c) => {
+                    uint(c).map_err(|_| Value::err("value is out of range, must be positive"))?
+                }
                 None => 1,
             };
             one(Command::ZPopMin { key: key(), count })
@@ -173,7 +237,12 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
                 Some(w) if lower(w) == "withscores" => true,
                 Some(_) => return Err(syntax()),
             };
-            Ok(Request::Read(Read::ZRange { key: key(), start: int(&rest[1])?, stop: int(&rest[2])?, withscores }))
+            Ok(Request::Read(Read::ZRange {
+                key: key(),
+                start: int(&rest[1])?,
+                stop: int(&rest[2])?,
+                withscores,
+            }))
         }
         "xrange" if n == 4 || n == 6 => {
             let start = match rest[1].as_slice() {
@@ -181,7 +250,10 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
                 a => stream_id(a, 0).ok_or_else(invalid_id)?,
             };
             let end = match rest[2].as_slice() {
-                b"+" => StreamId { ms: u64::MAX, seq: u64::MAX },
+                b"+" => StreamId {
+                    ms: u64::MAX,
+                    seq: u64::MAX,
+                },
                 a => stream_id(a, u64::MAX).ok_or_else(invalid_id)?,
             };
             let count = match rest.get(3) {
@@ -189,9 +261,16 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
                 Some(c) if lower(c) == "count" => Some(uint(&rest[4])?),
                 Some(_) => return Err(syntax()),
             };
-            Ok(Request::Read(Read::XRange { key: key(), start, end, count }))
+            Ok(Request::Read(Read::XRange {
+                key: key(),
+                start,
+                end,
+                count,
+            }))
         }
-        "xinfo" if n == 3 && lower(&rest[0]) == "stream" => Ok(Request::Read(Read::XInfoStream(rest[1].clone()))),
+        "xinfo" if n == 3 && lower(&rest[0]) == "stream" => {
+            Ok(Request::Read(Read::XInfoStream(rest[1].clone())))
+        }
         "pttl" if n == 2 => Ok(Request::Read(Read::PTtl(key()))),
         "pexpiretime" if n == 2 => Ok(Request::Read(Read::PExpireTime(key()))),
         "scan" if n == 2 || n == 4 => {
@@ -226,16 +305,21 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
         "client" if n >= 2 => Ok(Request::Client),
         "command" => Ok(Request::CommandDocs),
         "quit" => Ok(Request::Quit),
-        "set" | "get" | "del" | "setnx" | "incrby" | "incr" | "decr" | "decrby" | "pexpireat" | "hset"
-        | "hdel" | "zadd" | "zrem" | "zpopmin" | "xadd" | "type" | "exists" | "hgetall"
-        | "zrange" | "xrange" | "xinfo" | "pttl" | "pexpiretime" | "scan" | "dbsize" | "ping"
-        | "echo" | "multi" | "exec" | "discard" | "info" | "config" | "bgrewriteaof" | "bgsave"
-        | "save" | "shutdown" | "select" | "client" => Err(arity(&name)),
+        "set" | "get" | "del" | "setnx" | "incrby" | "incr" | "decr" | "decrby" | "pexpireat"
+        | "hset" | "hdel" | "zadd" | "zrem" | "zpopmin" | "xadd" | "type" | "exists"
+        | "hgetall" | "zrange" | "xrange" | "xinfo" | "pttl" | "pexpiretime" | "scan"
+        | "dbsize" | "ping" | "echo" | "multi" | "exec" | "discard" | "info" | "config"
+        | "bgrewriteaof" | "bgsave" | "save" | "shutdown" | "select" | "client" => {
+            Err(arity(&name))
+        }
         _ => {
-            let shown: String = rest.iter().take(3).map(|a| format!("'{}' ", String::from_utf8_lossy(a))).collect();
+            let shown: String = rest
+                .iter()
+                .take(3)
+                .map(|a| format!("'{}' ", String::from_utf8_lossy(a)))
+                .collect();
             Err(Value::err(format!(
-                "unknown command '{}', with args beginning with: {shown}",
-                String::from_utf8_lossy(name.as_bytes())
+                "unknown command '{original}', with args beginning with: {shown}"
             )))
         }
     }
@@ -266,7 +350,12 @@ fn xadd(rest: Vec<Vec<u8>>) -> Result<Request, Value> {
         return Err(arity("xadd"));
     }
     Ok(Request::Engine {
-        cmds: vec![Command::XAdd { key: rest[0].clone(), id, fields: pairs(fields), maxlen }],
+        cmds: vec![Command::XAdd {
+            key: rest[0].clone(),
+            id,
+            fields: pairs(fields),
+            maxlen,
+        }],
         sum: false,
     })
 }
@@ -280,8 +369,12 @@ pub fn to_args(cmd: &Command, auto: AutoId) -> Vec<Vec<u8>> {
         Command::Get { key } => a.extend([b("GET"), key.clone()]),
         Command::Del { key } => a.extend([b("DEL"), key.clone()]),
         Command::SetNx { key, value } => a.extend([b("SETNX"), key.clone(), value.clone()]),
-        Command::IncrBy { key, delta } => a.extend([b("INCRBY"), key.clone(), b(&delta.to_string())]),
-        Command::PExpireAt { key, at_ms } => a.extend([b("PEXPIREAT"), key.clone(), b(&at_ms.to_string())]),
+        Command::IncrBy { key, delta } => {
+            a.extend([b("INCRBY"), key.clone(), b(&delta.to_string())])
+        }
+        Command::PExpireAt { key, at_ms } => {
+            a.extend([b("PEXPIREAT"), key.clone(), b(&at_ms.to_string())])
+        }
         Command::HSet { key, fields } => {
             a.extend([b("HSET"), key.clone()]);
             a.extend(fields.iter().flat_map(|(f, v)| [f.clone(), v.clone()]));
@@ -292,14 +385,25 @@ pub fn to_args(cmd: &Command, auto: AutoId) -> Vec<Vec<u8>> {
         }
         Command::ZAdd { key, members } => {
             a.extend([b("ZADD"), key.clone()]);
-            a.extend(members.iter().flat_map(|(s, m)| [b(&format_score(*s)), m.clone()]));
+            a.extend(
+                members
+                    .iter()
+                    .flat_map(|(s, m)| [b(&format_score(*s)), m.clone()]),
+            );
         }
         Command::ZRem { key, members } => {
             a.extend([b("ZREM"), key.clone()]);
             a.extend(members.iter().cloned());
         }
-        Command::ZPopMin { key, count } => a.extend([b("ZPOPMIN"), key.clone(), b(&count.to_string())]),
-        Command::XAdd { key, id, fields, maxlen } => {
+        Command::ZPopMin { key, count } => {
+            a.extend([b("ZPOPMIN"), key.clone(), b(&count.to_string())])
+        }
+        Command::XAdd {
+            key,
+            id,
+            fields,
+            maxlen,
+        } => {
             a.extend([b("XADD"), key.clone()]);
             if let Some(m) = maxlen {
                 a.extend([b("MAXLEN"), b(&m.to_string())]);
@@ -319,19 +423,42 @@ pub fn to_args(cmd: &Command, auto: AutoId) -> Vec<Vec<u8>> {
 pub fn read(ks: &Keyspace, r: &Read, now_ms: u64) -> Value {
     let wrongtype = || Value::Error(msg::WRONGTYPE.into());
     match r {
-        Read::Type(k) => Value::Simple(ks.get_entry(k).map_or("none", |e| e.value.type_name()).into()),
-        Read::Exists(keys) => Value::Int(keys.iter().filter(|k| ks.get_entry(k).is_some()).count() as i64),
+        Read::Type(k) => Value::Simple(
+            ks.get_entry(k)
+                .map_or("none", |e| e.value.type_name())
+                .into(),
+        ),
+        Read::Exists(keys) => {
+            Value::Int(keys.iter().filter(|k| ks.get_entry(k).is_some()).count() as i64)
+        }
         Read::HGetAll(k) => match ks.get_entry(k).map(|e| &e.value) {
             None => Value::Array(vec![]),
-            Some(Stored::Hash(h)) => Value::Array(h.iter().flat_map(|(f, v)| [Value::bulk(f), Value::bulk(v)]).collect()),
+            Some(Stored::Hash(h)) => Value::Array(
+                h.iter()
+                    .flat_map(|(f, v)| [Value::bulk(f), Value::bulk(v)])
+                    .collect(),
+            ),
             Some(_) => wrongtype(),
         },
-        Read::ZRange { key, start, stop, withscores } => match ks.get_entry(key).map(|e| &e.value) {
+        Read::ZRange {
+            key,
+            start,
+            stop,
+            withscores,
+        } => match ks.get_entry(key).map(|e| &e.value) {
             None => Value::Array(vec![]),
             Some(Stored::ZSet(z)) => {
                 let len = z.len() as i64;
-                let from = if *start < 0 { (len + start).max(0) } else { *start };
-                let to = if *stop < 0 { len + stop } else { (*stop).min(len - 1) };
+                let from = if *start < 0 {
+                    (len + start).max(0)
+                } else {
+                    *start
+                };
+                let to = if *stop < 0 {
+                    len + stop
+                } else {
+                    (*stop).min(len - 1)
+                };
                 let mut out = Vec::new();
                 if from <= to {
                     for (s, m) in z.iter().skip(from as usize).take((to - from + 1) as usize) {
@@ -345,14 +472,22 @@ pub fn read(ks: &Keyspace, r: &Read, now_ms: u64) -> Value {
             }
             Some(_) => wrongtype(),
         },
-        Read::XRange { key, start, end, count } => match ks.get_entry(key).map(|e| &e.value) {
+        Read::XRange {
+            key,
+            start,
+            end,
+            count,
+        } => match ks.get_entry(key).map(|e| &e.value) {
             None => Value::Array(vec![]),
             Some(Stored::Stream(s)) => Value::Array(
                 s.iter()
                     .filter(|(id, _)| id >= start && id <= end)
                     .take(count.map_or(usize::MAX, |c| c as usize))
                     .map(|(id, fields)| {
-                        let fv = fields.iter().flat_map(|(f, v)| [Value::bulk(f), Value::bulk(v)]).collect();
+                        let fv = fields
+                            .iter()
+                            .flat_map(|(f, v)| [Value::bulk(f), Value::bulk(v)])
+                            .collect();
                         Value::Array(vec![Value::bulk(id.to_string()), Value::Array(fv)])
                     })
                     .collect(),
@@ -373,18 +508,32 @@ pub fn read(ks: &Keyspace, r: &Read, now_ms: u64) -> Value {
             None => Value::Int(-2),
             Some(e) => match e.expire_at_ms {
                 None => Value::Int(-1),
-                Some(at) => Value::Int(i64::try_from(at.saturating_sub(now_ms)).unwrap_or(i64::MAX)),
+                Some(at) => {
+                    Value::Int(i64::try_from(at.saturating_sub(now_ms)).unwrap_or(i64::MAX))
+                }
             },
         },
         Read::PExpireTime(key) => match ks.get_entry(key) {
             None => Value::Int(-2),
-            Some(e) => Value::Int(e.expire_at_ms.map_or(-1, |at| i64::try_from(at).unwrap_or(i64::MAX))),
+            Some(e) => Value::Int(
+                e.expire_at_ms
+                    .map_or(-1, |at| i64::try_from(at).unwrap_or(i64::MAX)),
+            ),
         },
         Read::Scan { cursor, count } => {
             let start = usize::try_from(*cursor).unwrap_or(usize::MAX);
             let count = usize::try_from(*count).unwrap_or(usize::MAX);
-            let keys: Vec<Value> = ks.iter().skip(start).take(count).map(|(k, _)| Value::bulk(k)).collect();
-            let next = if start.saturating_add(count) >= ks.len() { 0 } else { start + count };
+            let keys: Vec<Value> = ks
+                .iter()
+                .skip(start)
+                .take(count)
+                .map(|(k, _)| Value::bulk(k))
+                .collect();
+            let next = if start.saturating_add(count) >= ks.len() {
+                0
+            } else {
+                start + count
+            };
             Value::Array(vec![Value::bulk(next.to_string()), Value::Array(keys)])
         }
         Read::DbSize => Value::Int(ks.len() as i64),
@@ -398,33 +547,92 @@ mod tests {
     #[test]
     fn every_command_round_trips() {
         let cmds = [
-            Command::Set { key: b"k".to_vec(), value: vec![0, 255, b'\r', b'\n'] },
+            Command::Set {
+                key: b"k".to_vec(),
+                value: vec![0, 255, b'\r', b'\n'],
+            },
             Command::Get { key: b"k".to_vec() },
             Command::Del { key: b"k".to_vec() },
-            Command::SetNx { key: b"k".to_vec(), value: b"v".to_vec() },
-            Command::IncrBy { key: b"n".to_vec(), delta: i64::MIN },
-            Command::PExpireAt { key: b"k".to_vec(), at_ms: u64::MAX >> 1 },
-            Command::HSet { key: b"h".to_vec(), fields: vec![(b"f".to_vec(), b"v".to_vec())] },
-            Command::HDel { key: b"h".to_vec(), fields: vec![b"f".to_vec(), b"g".to_vec()] },
-            Command::ZAdd { key: b"z".to_vec(), members: vec![(0.1, b"a".to_vec()), (f64::NEG_INFINITY, b"b".to_vec()), (1e300, b"c".to_vec())] },
-            Command::ZRem { key: b"z".to_vec(), members: vec![b"a".to_vec()] },
-            Command::ZPopMin { key: b"z".to_vec(), count: 3 },
-            Command::XAdd { key: b"s".to_vec(), id: XAddId::Auto, fields: vec![(b"v".to_vec(), b"x".to_vec())], maxlen: Some(0) },
-            Command::XAdd { key: b"s".to_vec(), id: XAddId::Explicit(StreamId { ms: 5, seq: 7 }), fields: vec![(b"v".to_vec(), b"x".to_vec())], maxlen: None },
+            Command::SetNx {
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+            },
+            Command::IncrBy {
+                key: b"n".to_vec(),
+                delta: i64::MIN,
+            },
+            Command::PExpireAt {
+                key: b"k".to_vec(),
+                at_ms: u64::MAX >> 1,
+            },
+            Command::HSet {
+                key: b"h".to_vec(),
+                fields: vec![(b"f".to_vec(), b"v".to_vec())],
+            },
+            Command::HDel {
+                key: b"h".to_vec(),
+                fields: vec![b"f".to_vec(), b"g".to_vec()],
+            },
+            Command::ZAdd {
+                key: b"z".to_vec(),
+                members: vec![
+                    (0.1, b"a".to_vec()),
+                    (f64::NEG_INFINITY, b"b".to_vec()),
+                    (1e300, b"c".to_vec()),
+                ],
+            },
+            Command::ZRem {
+                key: b"z".to_vec(),
+                members: vec![b"a".to_vec()],
+            },
+            Command::ZPopMin {
+                key: b"z".to_vec(),
+                count: 3,
+            },
+            Command::XAdd {
+                key: b"s".to_vec(),
+                id: XAddId::Auto,
+                fields: vec![(b"v".to_vec(), b"x".to_vec())],
+                maxlen: Some(0),
+            },
+            Command::XAdd {
+                key: b"s".to_vec(),
+                id: XAddId::Explicit(StreamId { ms: 5, seq: 7 }),
+                fields: vec![(b"v".to_vec(), b"x".to_vec())],
+                maxlen: None,
+            },
         ];
         for c in cmds {
             let parsed = parse(to_args(&c, AutoId::Star)).unwrap();
-            assert_eq!(parsed, Request::Engine { cmds: vec![c.clone()], sum: false }, "{c:?}");
+            assert_eq!(
+                parsed,
+                Request::Engine {
+                    cmds: vec![c.clone()],
+                    sum: false
+                },
+                "{c:?}"
+            );
         }
     }
 
     #[test]
     fn errors_are_redis_texts() {
         let p = |s: &str| parse(s.split(' ').map(|w| w.as_bytes().to_vec()).collect());
-        assert_eq!(p("get"), Err(Value::err("wrong number of arguments for 'get' command")));
-        assert_eq!(p("incrby k x"), Err(Value::Error(msg::NOT_AN_INTEGER.into())));
-        assert_eq!(p("zadd z nan m"), Err(Value::Error(msg::NOT_A_FLOAT.into())));
-        assert!(matches!(p("nosuch a"), Err(Value::Error(e)) if e.starts_with("ERR unknown command 'nosuch'")));
+        assert_eq!(
+            p("get"),
+            Err(Value::err("wrong number of arguments for 'get' command"))
+        );
+        assert_eq!(
+            p("incrby k x"),
+            Err(Value::Error(msg::NOT_AN_INTEGER.into()))
+        );
+        assert_eq!(
+            p("zadd z nan m"),
+            Err(Value::Error(msg::NOT_A_FLOAT.into()))
+        );
+        assert!(
+            matches!(p("nosuch a"), Err(Value::Error(e)) if e.starts_with("ERR unknown command 'nosuch'"))
+        );
         assert_eq!(p("xadd s 1-x f v"), Err(invalid_id()));
         assert!(matches!(p("DEL a b"), Ok(Request::Engine { cmds, sum: true }) if cmds.len() == 2));
     }

@@ -31,7 +31,10 @@ pub fn command<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
 pub fn value(out: &mut Vec<u8>, value: &Value) {
     fn line(out: &mut Vec<u8>, kind: u8, text: &str) {
         out.push(kind);
-        out.extend(text.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+        out.extend(
+            text.bytes()
+                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
         out.extend_from_slice(b"\r\n");
     }
     match value {

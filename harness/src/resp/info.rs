@@ -20,7 +20,11 @@ pub struct BgStatus {
 
 /// The Redis `save` directive's text for `points` (`"3600 1 300 100"`, `""` for none).
 pub fn save_text(points: &[(u64, u64)]) -> String {
-    points.iter().map(|(s, c)| format!("{s} {c}")).collect::<Vec<_>>().join(" ")
+    points
+        .iter()
+        .map(|(s, c)| format!("{s} {c}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn yes(b: bool) -> &'static str {
@@ -33,9 +37,19 @@ pub fn config_params(engine: &Engine, port: u16) -> Vec<(&'static str, String)> 
     let aof = c.persistence.has_log() && c.policy != FsyncPolicy::Off;
     vec![
         ("appendonly", yes(aof).into()),
-        ("appendfsync", if c.policy == FsyncPolicy::Off { "no".into() } else { c.policy.name().into() }),
+        (
+            "appendfsync",
+            if c.policy == FsyncPolicy::Off {
+                "no".into()
+            } else {
+                c.policy.name().into()
+            },
+        ),
         ("save", save_text(&c.save_points)),
-        ("aof-use-rdb-preamble", yes(c.persistence == Persistence::Hybrid).into()),
+        (
+            "aof-use-rdb-preamble",
+            yes(c.persistence == Persistence::Hybrid).into(),
+        ),
         ("dir", c.dir.display().to_string()),
         ("port", port.to_string()),
         ("durlab-persistence", c.persistence.name().into()),
@@ -68,11 +82,17 @@ pub fn persistence(engine: &Engine, bg: &BgStatus) -> String {
     };
     f("loading", &0);
     f("async_loading", &0);
-    f("rdb_changes_since_last_save", &engine.last_lsn().saturating_sub(engine.last_save_lsn()));
+    f(
+        "rdb_changes_since_last_save",
+        &engine.last_lsn().saturating_sub(engine.last_save_lsn()),
+    );
     f("rdb_bgsave_in_progress", &u8::from(bg.save_in_progress));
     f("rdb_last_save_time", &bg.last_save_unix_secs);
     f("rdb_last_bgsave_status", &ok(bg.last_save_failed));
-    f("aof_enabled", &u8::from(c.persistence.has_log() && c.policy != FsyncPolicy::Off));
+    f(
+        "aof_enabled",
+        &u8::from(c.persistence.has_log() && c.policy != FsyncPolicy::Off),
+    );
     f("aof_rewrite_in_progress", &u8::from(bg.rewrite_in_progress));
     f("aof_rewrite_scheduled", &0);
     f("aof_last_bgrewrite_status", &ok(bg.last_rewrite_failed));

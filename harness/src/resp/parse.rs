@@ -8,6 +8,9 @@
 
 use super::Value;
 
+/// A request's arguments and the number of bytes it took.
+pub type Parsed = (Vec<Vec<u8>>, usize);
+
 /// Upper bounds on what one request or reply may declare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -48,7 +51,12 @@ fn perr<T>(text: impl Into<String>) -> Result<T, ProtocolError> {
 
 /// The line starting at `pos` (without its `\r\n`) and the offset after it, or `None` if the
 /// buffer has no `\r\n` yet. A line longer than `max` is an error named `what`.
-fn line<'b>(buf: &'b [u8], pos: usize, max: usize, what: &str) -> Result<Option<(&'b [u8], usize)>, ProtocolError> {
+fn line<'b>(
+    buf: &'b [u8],
+    pos: usize,
+    max: usize,
+    what: &str,
+) -> Result<Option<(&'b [u8], usize)>, ProtocolError> {
     let rest = &buf[pos..];
     match rest.windows(2).position(|w| w == b"\r\n") {
         Some(i) if i > max => perr(format!("too big {what}")),
@@ -96,7 +104,7 @@ fn bulk_body(buf: &[u8], pos: usize, len: usize) -> Result<Option<(&[u8], usize)
 ///
 /// # Errors
 /// [`ProtocolError`] for anything not RESP2 or over `limits`.
-pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<(Vec<Vec<u8>>, usize)>, ProtocolError> {
+pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<Parsed>, ProtocolError> {
     match buf.first() {
         None => Ok(None),
         Some(b'*') => parse_multibulk(buf, limits),
@@ -122,7 +130,7 @@ fn line_lf(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, ProtocolErr
     }
 }
 
-fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Option<(Vec<Vec<u8>>, usize)>, ProtocolError> {
+fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Option<Parsed>, ProtocolError> {
     let Some((head, mut pos)) = line(buf, 1, limits.max_inline_bytes, "mbulk count string")? else {
         return Ok(None);
     };
@@ -139,7 +147,8 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Option<(Vec<Vec<u8>>, 
             Some(b'$') => {}
             Some(&c) => return perr(format!("expected '$', got '{}'", c as char)),
         }
-        let Some((head, body)) = line(buf, pos + 1, limits.max_inline_bytes, "bulk count string")? else {
+        let Some((head, body)) = line(buf, pos + 1, limits.max_inline_bytes, "bulk count string")?
+        else {
             return Ok(None);
         };
         let len = length(head, limits.max_bulk_bytes, "bulk")?;
@@ -154,7 +163,10 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Option<(Vec<Vec<u8>>, 
         spans.push((body, len));
         pos = next;
     }
-    let args = spans.into_iter().map(|(at, len)| buf[at..at + len].to_vec()).collect();
+    let args = spans
+        .into_iter()
+        .map(|(at, len)| buf[at..at + len].to_vec())
+        .collect();
     Ok(Some((args, pos)))
 }
 
@@ -183,8 +195,11 @@ pub fn split_inline(text: &[u8]) -> Result<Vec<Vec<u8>>, ProtocolError> {
                     match text.get(i) {
                         None => return unbalanced(),
                         Some(b'"') => break,
-                        Some(b'\\') if text.get(i + 1) == Some(&b'x') && i + 3 < text.len()
-                            && text[i + 2].is_ascii_hexdigit() && text[i + 3].is_ascii_hexdigit() =>
+                        Some(b'\\')
+                            if text.get(i + 1) == Some(&b'x')
+                                && i + 3 < text.len()
+                                && text[i + 2].is_ascii_hexdigit()
+                                && text[i + 3].is_ascii_hexdigit() =>
                         {
                             let hex = std::str::from_utf8(&text[i + 2..i + 4]).expect("hex digits");
                             word.push(u8::from_str_radix(hex, 16).expect("hex digits"));
@@ -256,7 +271,12 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn value_at(buf: &[u8], pos: usize, limits: &Limits, depth: usize) -> Result<Option<(Value, usize)>, ProtocolError> {
+fn value_at(
+    buf: &[u8],
+    pos: usize,
+    limits: &Limits,
+    depth: usize,
+) -> Result<Option<(Value, usize)>, ProtocolError> {
     let Some(&kind) = buf.get(pos) else {
         return Ok(None);
     };

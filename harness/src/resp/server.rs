@@ -45,11 +45,15 @@ struct State {
 }
 
 fn unix_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn unix_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Server {
@@ -92,8 +96,12 @@ impl Server {
     pub fn run(self, loops: usize) -> Result<(), String> {
         let mut handles = Vec::new();
         for k in 0..loops.max(1) {
-            let listener = self.listener.try_clone().map_err(|e| format!("cloning the listener: {e}"))?;
-            let ev = EventLoop::new(self.state.clone(), listener).map_err(|e| format!("setting up epoll: {e}"))?;
+            let listener = self
+                .listener
+                .try_clone()
+                .map_err(|e| format!("cloning the listener: {e}"))?;
+            let ev = EventLoop::new(self.state.clone(), listener)
+                .map_err(|e| format!("setting up epoll: {e}"))?;
             let h = std::thread::Builder::new()
                 .name(format!("durlab-loop-{k}"))
                 .spawn(move || ev.run())
@@ -104,10 +112,14 @@ impl Server {
             let _ = h.join();
         }
         let engine = &self.state.engine;
-        engine.sync().map_err(|e| format!("final sync at shutdown: {e}"))?;
+        engine
+            .sync()
+            .map_err(|e| format!("final sync at shutdown: {e}"))?;
         let c = engine.config();
         if c.persistence == Persistence::Snapshot && !c.save_points.is_empty() {
-            engine.save().map_err(|e| format!("final save at shutdown: {e}"))?;
+            engine
+                .save()
+                .map_err(|e| format!("final save at shutdown: {e}"))?;
         }
         Ok(())
     }
@@ -126,7 +138,10 @@ enum Owner {
     /// One request (`Item`'s shape).
     Request { conn: usize, n: usize, sum: bool },
     /// An EXEC: one array reply over these requests.
-    Exec { conn: usize, shape: Vec<(usize, bool)> },
+    Exec {
+        conn: usize,
+        shape: Vec<(usize, bool)>,
+    },
 }
 
 /// The data commands of every connection read in this event-loop round, run as one engine
@@ -176,8 +191,20 @@ impl EventLoop {
     fn new(state: Arc<State>, listener: TcpListener) -> std::io::Result<EventLoop> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         listener.set_nonblocking(true)?;
-        epoll.add(&listener, EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, LISTENER_TOKEN))?;
-        Ok(EventLoop { state, listener, epoll, conns: Vec::new(), round: Round::default() })
+        epoll.add(
+            &listener,
+            EpollEvent::new(
+                EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE,
+                LISTENER_TOKEN,
+            ),
+        )?;
+        Ok(EventLoop {
+            state,
+            listener,
+            epoll,
+            conns: Vec::new(),
+            round: Round::default(),
+        })
     }
 
     fn run(mut self) {
@@ -198,7 +225,10 @@ impl EventLoop {
                     continue;
                 }
                 let i = token as usize;
-                if ev.events().intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR) {
+                if ev
+                    .events()
+                    .intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR)
+                {
                     self.read(i);
                 }
             }
@@ -217,11 +247,19 @@ impl EventLoop {
                     if stream.set_nonblocking(true).is_err() {
                         continue;
                     }
-                    let i = self.conns.iter().position(Option::is_none).unwrap_or_else(|| {
-                        self.conns.push(None);
-                        self.conns.len() - 1
-                    });
-                    if self.epoll.add(&stream, EpollEvent::new(EpollFlags::EPOLLIN, i as u64)).is_err() {
+                    let i = self
+                        .conns
+                        .iter()
+                        .position(Option::is_none)
+                        .unwrap_or_else(|| {
+                            self.conns.push(None);
+                            self.conns.len() - 1
+                        });
+                    if self
+                        .epoll
+                        .add(&stream, EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
+                        .is_err()
+                    {
                         continue;
                     }
                     self.conns[i] = Some(Connection {
@@ -257,7 +295,9 @@ impl EventLoop {
         let limits = self.state.limits;
         let mut got = 0;
         loop {
-            let Some(c) = self.conns[i].as_mut() else { return };
+            let Some(c) = self.conns[i].as_mut() else {
+                return;
+            };
             if c.close || c.out.len() - c.sent > MAX_UNSENT_BYTES || got >= READ_PER_ROUND_BYTES {
                 break;
             }
@@ -285,7 +325,9 @@ impl EventLoop {
         }
         let mut at = 0;
         loop {
-            let Some(c) = self.conns[i].as_mut() else { return };
+            let Some(c) = self.conns[i].as_mut() else {
+                return;
+            };
             if c.close {
                 break;
             }
@@ -318,7 +360,9 @@ impl EventLoop {
 
     /// Sends what can be sent; closes a connection that asked for it once its replies are out.
     fn write(&mut self, i: usize) {
-        let Some(c) = self.conns[i].as_mut() else { return };
+        let Some(c) = self.conns[i].as_mut() else {
+            return;
+        };
         while c.sent < c.out.len() {
             match c.stream.write(&c.out[c.sent..]) {
                 Ok(0) => {
@@ -347,7 +391,11 @@ impl EventLoop {
         let pending = c.sent < c.out.len();
         if pending != c.want_write {
             c.want_write = pending;
-            let flags = if pending { EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT } else { EpollFlags::EPOLLIN };
+            let flags = if pending {
+                EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT
+            } else {
+                EpollFlags::EPOLLIN
+            };
             let mut ev = EpollEvent::new(flags, i as u64);
             let _ = self.epoll.modify(&c.stream, &mut ev);
         }
@@ -364,21 +412,38 @@ impl EventLoop {
             Ok(acks) => Some(acks.into_iter()),
             Err(_) => None,
         };
-        let failure = || Value::Error("MISCONF durlab engine failed, nothing more is acknowledged (see INFO persistence)".into());
+        let failure = || {
+            Value::Error(
+                "MISCONF durlab engine failed, nothing more is acknowledged (see INFO persistence)"
+                    .into(),
+            )
+        };
         let mut fold = |n: usize, sum: bool| -> Value {
-            let Some(acks) = acks.as_mut() else { return failure() };
+            let Some(acks) = acks.as_mut() else {
+                return failure();
+            };
             let part: Vec<_> = acks.by_ref().take(n).collect();
             if sum {
-                Value::Int(part.iter().map(|a| match a.reply { durlab_engine::Reply::Int(i) => i, _ => 0 }).sum())
+                Value::Int(
+                    part.iter()
+                        .map(|a| match a.reply {
+                            durlab_engine::Reply::Int(i) => i,
+                            _ => 0,
+                        })
+                        .sum(),
+                )
             } else {
-                part.into_iter().next().map_or(Value::Nil, |a| Value::from(a.reply))
+                part.into_iter()
+                    .next()
+                    .map_or(Value::Nil, |a| Value::from(a.reply))
             }
         };
         for owner in round.owners {
             let (conn, v) = match owner {
                 Owner::Request { conn, n, sum } => (conn, fold(n, sum)),
                 Owner::Exec { conn, shape } => {
-                    let replies: Vec<Value> = shape.into_iter().map(|(n, sum)| fold(n, sum)).collect();
+                    let replies: Vec<Value> =
+                        shape.into_iter().map(|(n, sum)| fold(n, sum)).collect();
                     (conn, Value::Array(replies))
                 }
             };
@@ -411,7 +476,9 @@ impl EventLoop {
     /// Handles one request of connection `i`.
     fn request(&mut self, i: usize, args: Vec<Vec<u8>>) {
         let parsed = commands::parse(args);
-        let Some(c) = self.conns[i].as_mut() else { return };
+        let Some(c) = self.conns[i].as_mut() else {
+            return;
+        };
         if let Some((queue, dirty)) = &mut c.multi {
             match parsed {
                 Ok(Request::Engine { cmds, sum }) => {
@@ -442,7 +509,9 @@ impl EventLoop {
             }
             Request::Exec => match c.multi.take() {
                 None => Value::err("EXEC without MULTI"),
-                Some((_, true)) => Value::Error("EXECABORT Transaction discarded because of previous errors.".into()),
+                Some((_, true)) => Value::Error(
+                    "EXECABORT Transaction discarded because of previous errors.".into(),
+                ),
                 Some((queue, false)) => {
                     let shape = queue.iter().map(|(c, s)| (c.len(), *s)).collect();
                     let cmds = queue.into_iter().flat_map(|(c, _)| c).collect();
@@ -526,7 +595,13 @@ fn server_request(st: &Arc<State>, req: Request) -> Value {
         Request::Select(0) | Request::Client => Value::ok(),
         Request::Select(_) => Value::err("DB index is out of range"),
         Request::CommandDocs => Value::Array(Vec::new()),
-        Request::Engine { .. } | Request::Read(_) | Request::Multi | Request::Exec | Request::Discard | Request::Quit | Request::Shutdown => {
+        Request::Engine { .. }
+        | Request::Read(_)
+        | Request::Multi
+        | Request::Exec
+        | Request::Discard
+        | Request::Quit
+        | Request::Shutdown => {
             Value::err("internal: connection request handled as a server request")
         }
     }
@@ -535,9 +610,17 @@ fn server_request(st: &Arc<State>, req: Request) -> Value {
 /// Starts BGSAVE (`rewrite` false) or BGREWRITEAOF in a thread.
 fn background(st: &Arc<State>, rewrite: bool) -> Value {
     let mode = st.engine.config().persistence;
-    let allowed = if rewrite { mode == Persistence::Hybrid } else { mode != Persistence::Aof };
+    let allowed = if rewrite {
+        mode == Persistence::Hybrid
+    } else {
+        mode != Persistence::Aof
+    };
     if !allowed {
-        let what = if rewrite { "BGREWRITEAOF needs persistence hybrid" } else { "BGSAVE needs persistence snapshot, aof+snapshot or hybrid" };
+        let what = if rewrite {
+            "BGREWRITEAOF needs persistence hybrid"
+        } else {
+            "BGSAVE needs persistence snapshot, aof+snapshot or hybrid"
+        };
         return Value::err(format!("durlab serve runs persistence {mode}: {what}"));
     }
     {
@@ -556,20 +639,26 @@ fn background(st: &Arc<State>, rewrite: bool) -> Value {
         }
     }
     let st2 = st.clone();
-    let spawned = std::thread::Builder::new().name("durlab-bgsave".into()).spawn(move || {
-        let failed = if rewrite { st2.engine.rewrite().is_err() } else { st2.engine.save().is_err() };
-        let mut bg = st2.bg.lock();
-        if rewrite {
-            bg.rewrite_in_progress = false;
-            bg.last_rewrite_failed = failed;
-        } else {
-            bg.save_in_progress = false;
-            bg.last_save_failed = failed;
-        }
-        if !failed {
-            bg.last_save_unix_secs = unix_secs();
-        }
-    });
+    let spawned = std::thread::Builder::new()
+        .name("durlab-bgsave".into())
+        .spawn(move || {
+            let failed = if rewrite {
+                st2.engine.rewrite().is_err()
+            } else {
+                st2.engine.save().is_err()
+            };
+            let mut bg = st2.bg.lock();
+            if rewrite {
+                bg.rewrite_in_progress = false;
+                bg.last_rewrite_failed = failed;
+            } else {
+                bg.save_in_progress = false;
+                bg.last_save_failed = failed;
+            }
+            if !failed {
+                bg.last_save_unix_secs = unix_secs();
+            }
+        });
     match spawned {
         Ok(_) if rewrite => Value::Simple("Background append only file rewriting started".into()),
         Ok(_) => Value::Simple("Background saving started".into()),

@@ -37,7 +37,13 @@ pub fn apply(records: &mut [BenchRecord], probe: Option<&ProbeResult>) {
         .filter(|r| r.config.target == Target::Redis.name())
         .map(|r| {
             let c = &r.config;
-            (c.policy.clone(), c.persistence.clone(), c.writers, c.pipeline, r.ops_per_sec)
+            (
+                c.policy.clone(),
+                c.persistence.clone(),
+                c.writers,
+                c.pipeline,
+                r.ops_per_sec,
+            )
         })
         .collect();
     for r in records.iter_mut() {

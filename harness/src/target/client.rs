@@ -74,7 +74,10 @@ impl Client {
     pub fn set_read_timeout(&self, t: Option<Duration>) -> Result<(), ClientError> {
         self.stream
             .set_read_timeout(t)
-            .map_err(|source| ClientError::Io { addr: self.addr, source })
+            .map_err(|source| ClientError::Io {
+                addr: self.addr,
+                source,
+            })
     }
 
     /// The server's address.
@@ -99,7 +102,10 @@ impl Client {
     pub fn flush(&mut self) -> Result<(), ClientError> {
         let r = self.stream.write_all(&self.out);
         self.out.clear();
-        r.map_err(|source| ClientError::Io { addr: self.addr, source })
+        r.map_err(|source| ClientError::Io {
+            addr: self.addr,
+            source,
+        })
     }
 
     /// Reads the next reply.
@@ -118,7 +124,12 @@ impl Client {
                     return Ok(v);
                 }
                 Ok(None) => {}
-                Err(source) => return Err(ClientError::Protocol { addr: self.addr, source }),
+                Err(source) => {
+                    return Err(ClientError::Protocol {
+                        addr: self.addr,
+                        source,
+                    });
+                }
             }
             if self.at > 0 {
                 self.buf.drain(..self.at);
@@ -134,7 +145,10 @@ impl Client {
                 Ok(n) => self.buf.truncate(len + n),
                 Err(source) => {
                     self.buf.truncate(len);
-                    return Err(ClientError::Io { addr: self.addr, source });
+                    return Err(ClientError::Io {
+                        addr: self.addr,
+                        source,
+                    });
                 }
             }
         }

@@ -4,7 +4,9 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 
-use super::{START_TIMEOUT, ServerProcess, ServerSpec, StartError, first_line, log_tail, wait_ready};
+use super::{
+    START_TIMEOUT, ServerProcess, ServerSpec, StartError, first_line, log_tail, wait_ready,
+};
 use crate::cmd::serve::READY_PREFIX;
 use crate::resp::info::save_text;
 
@@ -56,11 +58,16 @@ pub fn start(spec: &ServerSpec) -> Result<ServerProcess, StartError> {
         tail: log_tail(&spec.log),
     };
     let stdout = child.stdout.take().expect("stdout is piped");
-    let addr: Option<SocketAddr> = first_line(stdout, START_TIMEOUT)
-        .and_then(|l| l.trim().strip_prefix(READY_PREFIX).and_then(|a| a.parse().ok()));
+    let addr: Option<SocketAddr> = first_line(stdout, START_TIMEOUT).and_then(|l| {
+        l.trim()
+            .strip_prefix(READY_PREFIX)
+            .and_then(|a| a.parse().ok())
+    });
     let mut process = ServerProcess::new(child, "127.0.0.1:0".parse().expect("address"), spec);
     let Some(addr) = addr else {
-        return Err(not_ready(format!("no '{READY_PREFIX}127.0.0.1:<port>' line on stdout")));
+        return Err(not_ready(format!(
+            "no '{READY_PREFIX}127.0.0.1:<port>' line on stdout"
+        )));
     };
     process.addr = addr;
     let child = process.child.as_mut().expect("just started");

@@ -74,7 +74,9 @@ impl FromStr for Target {
         Target::ALL
             .into_iter()
             .find(|t| t.name() == s)
-            .ok_or_else(|| format!("unknown target '{s}': expected one of engine, durlab-server, redis"))
+            .ok_or_else(|| {
+                format!("unknown target '{s}': expected one of engine, durlab-server, redis")
+            })
     }
 }
 
@@ -185,7 +187,8 @@ impl ServerProcess {
     /// The kill or wait error.
     pub fn kill9(&mut self) -> std::io::Result<()> {
         if let Some(mut child) = self.child.take() {
-            kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL).map_err(std::io::Error::from)?;
+            kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL)
+                .map_err(std::io::Error::from)?;
             child.wait()?;
         }
         Ok(())
@@ -220,7 +223,10 @@ impl ServerProcess {
     /// A connection error or an error reply (as text).
     pub fn info_persistence(&self) -> Result<Vec<(String, String)>, String> {
         let mut c = self.connect().map_err(|e| e.to_string())?;
-        match c.call(&["INFO", "persistence"]).map_err(|e| e.to_string())? {
+        match c
+            .call(&["INFO", "persistence"])
+            .map_err(|e| e.to_string())?
+        {
             Value::Bulk(b) => Ok(info::fields(&String::from_utf8_lossy(&b))
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

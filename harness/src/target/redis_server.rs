@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 
 use durlab_engine::{FsyncPolicy, Persistence};
 
-use super::{START_TIMEOUT, ServerProcess, ServerSpec, StartError, free_port, log_tail, wait_ready};
+use super::{
+    START_TIMEOUT, ServerProcess, ServerSpec, StartError, free_port, log_tail, wait_ready,
+};
 use crate::resp::info::save_text;
 
 /// Tries with a fresh port this many times (another process may take a free port first).
@@ -42,7 +44,11 @@ pub fn args(spec: &ServerSpec, port: u16) -> Vec<String> {
         Persistence::Aof | Persistence::Hybrid => String::new(),
     };
     let hybrid = spec.persistence == Persistence::Hybrid;
-    let policy = if spec.policy == FsyncPolicy::Off { "no" } else { spec.policy.name() };
+    let policy = if spec.policy == FsyncPolicy::Off {
+        "no"
+    } else {
+        spec.policy.name()
+    };
     let kv = |k: &str, v: String| [format!("--{k}"), v];
     [
         kv("port", port.to_string()),
@@ -53,7 +59,10 @@ pub fn args(spec: &ServerSpec, port: u16) -> Vec<String> {
         kv("appendfsync", policy.into()),
         kv("save", save),
         kv("aof-use-rdb-preamble", yes(hybrid)),
-        kv("auto-aof-rewrite-percentage", if hybrid { "100" } else { "0" }.into()),
+        kv(
+            "auto-aof-rewrite-percentage",
+            if hybrid { "100" } else { "0" }.into(),
+        ),
         kv("auto-aof-rewrite-min-size", "64mb".into()),
         kv("logfile", String::new()),
     ]

@@ -22,7 +22,12 @@ pub fn require(tools: &[&str]) {
 }
 
 /// A server for `target` on a fresh directory under `tmp` (killed with SIGKILL on drop).
-pub fn start(target: Target, policy: FsyncPolicy, persistence: Persistence, tmp: &Path) -> ServerProcess {
+pub fn start(
+    target: Target,
+    policy: FsyncPolicy,
+    persistence: Persistence,
+    tmp: &Path,
+) -> ServerProcess {
     let dir = tmp.join(format!("{target}-{policy}-data"));
     let spec = ServerSpec {
         target,
