@@ -58,6 +58,75 @@ pub enum Command {
     /// acknowledged under --appendfsync. Prints `listening 127.0.0.1:<port>` on stdout when
     /// ready.
     Serve(ServeArgs),
+    /// kill -9 trials against RESP targets: drive durlab serve or redis-server over one
+    /// pipelined connection (each write command n wrapped in MULTI/EXEC with SET
+    /// __durlab:lsn n), SIGKILL the server at a seeded time, restart it on the same
+    /// directory, read the whole state back over RESP and compare it with commands 1..r.
+    /// Writes crash-kill-9-<label>.json summaries (verdicts, lost acknowledged commands,
+    /// loss window) that `durlab report` shows next to the bench figures. Exits non-zero on
+    /// any violation; for redis that is a measurement of Redis, reported as it is.
+    Kill9(Kill9Args),
+}
+
+/// `durlab kill9`.
+#[derive(Debug, Args)]
+pub struct Kill9Args {
+    /// Scenario name or .toml path (its workload and matrix); default: the built-in one.
+    pub scenario: Option<String>,
+
+    /// Targets (comma-separated: durlab-server, redis).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "durlab-server",
+        value_name = "TARGET"
+    )]
+    pub target: Vec<Target>,
+
+    /// Fsync policies (comma-separated); replaces the scenario's list.
+    #[arg(long, value_delimiter = ',', value_name = "POLICY")]
+    pub policy: Vec<FsyncPolicy>,
+
+    /// Persistence modes (comma-separated); replaces the scenario's list.
+    #[arg(long, value_delimiter = ',', value_name = "MODE")]
+    pub persistence: Vec<Persistence>,
+
+    /// Trials per configuration.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub trials: u64,
+
+    /// Seconds of workload before the kill is drawn in [0.1, 1.0] of this.
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub trial_secs: f64,
+
+    /// Seed of the command sequence and the trials (default: the scenario's).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+
+    /// Where data directories go (default: a fresh temporary directory, removed unless --keep).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Keep the data directories.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Write summaries into DIR instead of results/<scenario>/<run-id>/ (e.g. a bench run's
+    /// directory, so that its report shows both).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Run id (default: UTC timestamp plus a random suffix).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Print the summaries as one JSON array on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress output on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// Redis's `save` directive: `"<secs> <changes> ..."` pairs, or `""` for none.

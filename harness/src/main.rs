@@ -19,6 +19,7 @@ fn main() {
         Command::Run(args) => cmd::run::run(args),
         Command::Recover(args) => cmd::recover::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Kill9(args) => cmd::kill9::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

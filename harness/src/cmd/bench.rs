@@ -232,7 +232,7 @@ pub fn execute(args: &BenchArgs, mode: Mode) -> Result<BenchOutcome, CliError> {
 
 /// Each configuration once per target, targets alternating within a configuration. Redis
 /// ignores backend and preallocation, so it runs once per policy and persistence mode.
-fn target_runs(setups: &[EngineSetup], targets: &[Target]) -> Vec<(EngineSetup, Target)> {
+pub fn target_runs(setups: &[EngineSetup], targets: &[Target]) -> Vec<(EngineSetup, Target)> {
     let mut runs = Vec::new();
     let mut redis_done = Vec::new();
     for setup in setups {
@@ -302,7 +302,11 @@ fn run_resp(
     m
 }
 
-fn load_scenario(arg: Option<&str>) -> Result<(Scenario, Option<PathBuf>), CliError> {
+/// The scenario named by `arg` (or the built-in one) and its file.
+///
+/// # Errors
+/// A scenario that cannot be found or does not load.
+pub fn load_scenario(arg: Option<&str>) -> Result<(Scenario, Option<PathBuf>), CliError> {
     match arg {
         None => Ok((builtin::scenario(), None)),
         Some(a) => {

@@ -1,6 +1,7 @@
 //! The subcommands' top-level flows.
 
 pub mod bench;
+pub mod kill9;
 pub mod overrides;
 pub mod probe;
 pub mod recover;

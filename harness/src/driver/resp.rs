@@ -11,8 +11,8 @@ use super::latency::Latency;
 use super::resources;
 use crate::progress::Progress;
 use crate::resp::Value;
-use crate::target::ServerProcess;
 use crate::target::client::ClientError;
+use crate::target::{ServerProcess, for_resp};
 use crate::workload::Workload;
 
 /// Why a RESP run failed.
@@ -119,7 +119,7 @@ pub fn run(
                                     kinds.push(true);
                                 } else {
                                     let n = next.fetch_add(1, Relaxed);
-                                    client.queue_command(&stream.write_command(n), auto);
+                                    client.queue_command(&for_resp(stream.write_command(n)), auto);
                                     kinds.push(false);
                                     top = top.max(n);
                                 }

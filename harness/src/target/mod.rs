@@ -4,6 +4,8 @@
 
 pub mod client;
 pub mod durlab_server;
+pub mod kill9;
+pub mod readback;
 pub mod redis_server;
 
 use std::fmt;
@@ -21,6 +23,15 @@ use nix::unistd::Pid;
 use crate::resp::commands::AutoId;
 use crate::resp::{Value, info};
 use client::Client;
+
+/// `cmd` as sent to a RESP target: `PEXPIREAT` times moved [`readback::EXPIRY_SHIFT_MS`]
+/// ahead (Redis deletes keys whose expiry is past; the workload clock starts in 2026).
+pub fn for_resp(mut cmd: durlab_engine::Command) -> durlab_engine::Command {
+    if let durlab_engine::Command::PExpireAt { at_ms, .. } = &mut cmd {
+        *at_ms = at_ms.saturating_add(readback::EXPIRY_SHIFT_MS);
+    }
+    cmd
+}
 
 /// How long a server may take to start (recovery included) before it is killed.
 pub const START_TIMEOUT: Duration = Duration::from_secs(120);
