@@ -93,3 +93,74 @@ fn bench_against_redis_and_durlab_server() {
         serde_json::from_slice(&std::fs::read(tmp.path().join("out/run.json")).unwrap()).unwrap();
     assert!(run["histograms"]["redis-everysec-aof"]["data"].is_string());
 }
+
+#[test]
+fn kill9_smoke_durlab_server_has_no_violations_and_redis_is_measured() {
+    require(&["redis-server"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_durlab"))
+        .args([
+            "kill9",
+            "scenarios/quickstart.toml",
+            "--target",
+            "durlab-server,redis",
+        ])
+        .args([
+            "--policy",
+            "always,everysec",
+            "--trials",
+            "2",
+            "--trial-secs",
+            "0.3",
+            "--json",
+            "--quiet",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    let summaries: Vec<Value> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let mut seen_redis = false;
+    for s in &summaries {
+        let label = s["label"].as_str().unwrap();
+        assert_eq!(s["fault"], "kill-9");
+        assert!(
+            s["failed_trials"].as_array().unwrap().is_empty(),
+            "{label}: {}",
+            s["failed_trials"]
+        );
+        assert_eq!(s["trials"], 2, "{label}");
+        for field in ["lost_acked_ops", "loss_window_ms", "lost_bytes"] {
+            assert!(s[field]["max"].as_f64().is_some(), "{label}: {field}");
+        }
+        for t in s["trial_results"].as_array().unwrap() {
+            assert!(
+                t["acked"].as_u64().unwrap() > 0,
+                "{label}: nothing acknowledged before the kill"
+            );
+        }
+        if s["config"]["target"] == "redis" {
+            seen_redis = true;
+        } else {
+            assert_eq!(
+                s["violations"],
+                0,
+                "{label}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(s["verdicts"]["ok"], 2, "{label}");
+        }
+        assert!(
+            tmp.path()
+                .join("out")
+                .join(format!("crash-kill-9-{label}.json"))
+                .is_file()
+        );
+    }
+    assert!(
+        seen_redis && summaries.len() == 6,
+        "2 policies x (2 backends + redis): {summaries:?}"
+    );
+}

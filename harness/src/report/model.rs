@@ -176,7 +176,12 @@ impl RunResults {
 
 /// A record's configuration for tables and plots: `always / pwrite / none / aof`.
 pub fn display_label(b: &BenchRecord) -> String {
-    let c = &b.config;
+    config_label(&b.config)
+}
+
+/// A configuration for tables and plots: `always / pwrite / none / aof`, prefixed with the
+/// target for `durlab-server`, and `redis-server / always / aof` for Redis.
+pub fn config_label(c: &ConfigRecord) -> String {
     let label = format!(
         "{} / {} / {} / {}",
         c.policy, c.backend, c.prealloc, c.persistence
