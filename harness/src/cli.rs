@@ -1,13 +1,14 @@
 //! The command line of `durlab` (clap derive).
 //!
-//! Subcommands planned but not here yet: `crash` (crash lab), `recover` (recover and verify a
-//! data directory), `serve` (RESP front end).
+//! Subcommands planned but not here yet: `recover` (recover and verify a data directory),
+//! `serve` (RESP front end).
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use durlab_engine::{BackendKind, FsyncPolicy, Prealloc};
 
+use crate::crashlab::FaultKind;
 use crate::scenario::model::Persistence;
 use crate::target::Target;
 
@@ -66,6 +67,18 @@ pub enum Command {
     /// loss window) that `durlab report` shows next to the bench figures. Exits non-zero on
     /// any violation; for redis that is a measurement of Redis, reported as it is.
     Kill9(Kill9Args),
+    /// Crash the engine on purpose, recover, verify against the oracle, and measure what was
+    /// lost: verdicts (ok, lost-acked, divergent, phantom, refused), violations of the
+    /// policy's promise, and the loss window, per configuration and fault.
+    ///
+    /// Results go to results/<scenario>/<run-id>/crash-<fault>-<label>.json plus run.json.
+    /// Every violating trial prints one command line that reproduces it exactly and keeps its
+    /// data directory and ack page. Exits with an error when any trial violates.
+    Crash(Box<CrashArgs>),
+    /// Internal: the child process of `crash --fault kill9` (runs the engine and the workload,
+    /// publishes acknowledgements to the ack page, and waits to be killed).
+    #[command(hide = true)]
+    Worker(Box<WorkerArgs>),
 }
 
 /// `durlab kill9`.
@@ -74,22 +87,10 @@ pub struct Kill9Args {
     /// Scenario name or .toml path (its workload and matrix); default: the built-in one.
     pub scenario: Option<String>,
 
-    /// Targets (comma-separated: durlab-server, redis).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "durlab-server",
-        value_name = "TARGET"
-    )]
-    pub target: Vec<Target>,
-
-    /// Fsync policies (comma-separated); replaces the scenario's list.
-    #[arg(long, value_delimiter = ',', value_name = "POLICY")]
-    pub policy: Vec<FsyncPolicy>,
-
-    /// Persistence modes (comma-separated); replaces the scenario's list.
-    #[arg(long, value_delimiter = ',', value_name = "MODE")]
-    pub persistence: Vec<Persistence>,
+    /// Policies, persistence modes, targets (default durlab-server; engine is the crash
+    /// lab's), backends and preallocation; each list replaces the scenario's.
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
 
     /// Trials per configuration.
     #[arg(long, default_value_t = 3, value_name = "N")]
@@ -268,15 +269,9 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
-/// `durlab bench`.
-#[derive(Debug, Args)]
-pub struct BenchArgs {
-    /// Scenario name (`quickstart` = scenarios/quickstart.toml, looked up in the current
-    /// directory, then in the repository durlab was built from) or path to a .toml file.
-    /// Without one: a built-in small SET-heavy workload (80% SET, 20% GET, 64 B values,
-    /// 100k uniform keys, 2 writers, 5 s), policy `always`, results in results/adhoc/.
-    pub scenario: Option<String>,
-
+/// The engine matrix flags of `bench` and `crash`: each list given replaces the scenario's.
+#[derive(Debug, Clone, Default, Args)]
+pub struct MatrixArgs {
     /// Fsync policies to run (comma-separated: always, everysec, no, off); replaces the
     /// scenario's list.
     #[arg(long, value_delimiter = ',', value_name = "POLICY")]
@@ -296,11 +291,6 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', value_name = "MODE")]
     pub persistence: Vec<Persistence>,
 
-    /// Concurrent client threads (default: the scenario's); for RESP targets, the number of
-    /// client connections.
-    #[arg(long, value_name = "N")]
-    pub writers: Option<u32>,
-
     /// What to run (comma-separated: engine, durlab-server, redis); replaces the scenario's
     /// list. engine runs in process; durlab-server starts `durlab serve` on a free loopback
     /// port; redis starts redis-server from PATH in a temporary directory on 127.0.0.1 with
@@ -309,6 +299,24 @@ pub struct BenchArgs {
     /// configuration, with the same client, and each record gets `ratio_to_redis`.
     #[arg(long, value_delimiter = ',', value_name = "TARGET")]
     pub target: Vec<Target>,
+}
+
+/// `durlab bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Scenario name (`quickstart` = scenarios/quickstart.toml, looked up in the current
+    /// directory, then in the repository durlab was built from) or path to a .toml file.
+    /// Without one: a built-in small SET-heavy workload (80% SET, 20% GET, 64 B values,
+    /// 100k uniform keys, 2 writers, 5 s), policy `always`, results in results/adhoc/.
+    pub scenario: Option<String>,
+
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+
+    /// Concurrent client threads (default: the scenario's); for RESP targets, the number of
+    /// client connections.
+    #[arg(long, value_name = "N")]
+    pub writers: Option<u32>,
 
     /// RESP targets: commands each connection sends before reading their replies
     /// (pipelining; default: the scenario's, else 1).
@@ -387,4 +395,141 @@ pub struct ProbeArgs {
     /// default 2 s per case and 256 MiB streams.
     #[arg(long)]
     pub quick: bool,
+}
+
+/// `durlab crash`.
+#[derive(Debug, Args)]
+pub struct CrashArgs {
+    /// Scenario name or .toml path, as for `bench` (its workload, writers and matrix).
+    /// Without one: the built-in small SET-heavy workload.
+    pub scenario: Option<String>,
+
+    /// Faults to inject (comma-separated): kill9, fsync-eio, enospc, short-write,
+    /// fsync-stall, bitflip, zero-sector, and the crash images of an I/O trace: power-loss,
+    /// prefix, torn, reorder.
+    #[arg(long, required = true, value_delimiter = ',', value_name = "FAULT")]
+    pub fault: Vec<FaultKind>,
+
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+
+    /// Trials per configuration and fault.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub trials: u64,
+
+    /// Run only trial K (0-based) with the same derived seed: what the reproduction line of a
+    /// violating trial uses.
+    #[arg(long, value_name = "K")]
+    pub trial: Option<u64>,
+
+    /// Image faults: crash states per trace spread over the run, in addition to those just
+    /// before and after every sync and rename.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub states: usize,
+
+    /// Seed of the command sequence and of every trial (default: the scenario's).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+
+    /// Seconds each trial runs the workload before its crash (kill times are drawn in
+    /// [0.1, 1.0] of it).
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub trial_secs: f64,
+
+    /// Length of the injected fdatasync stall for fsync-stall, ms.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub stall_ms: u64,
+
+    /// Concurrent writer threads (default: the scenario's).
+    #[arg(long, value_name = "N")]
+    pub writers: Option<u32>,
+
+    /// Image faults: unsynced data older than the kernel's dirty expiry at the cut counts as
+    /// written back (judges policy `no` at its realistic bound instead of its worst case).
+    #[arg(long)]
+    pub writeback: bool,
+
+    /// Where data directories, ack pages and kept crash states go (<DIR>/<run-id>/...).
+    /// Default: a fresh temporary directory. Violating trials are always kept.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Keep every trial's data directory, not only violating ones.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Write result files into DIR instead of results/<scenario>/<run-id>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Run id (default: UTC timestamp plus a random suffix).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Print one JSON array (one object per configuration and fault) on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress output on stderr (reproduction lines of violations are still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// TEST ONLY: run the engine with the deliberately broken ack-before-sync configuration,
+    /// to show that the checker can fail.
+    #[arg(long, hide = true)]
+    pub broken_ack_before_sync: bool,
+
+    /// TEST ONLY: verify against the command sequence of this seed instead of the one that
+    /// ran (a planted divergence, to show that the checker can fail).
+    #[arg(long, hide = true, value_name = "S")]
+    pub oracle_seed: Option<u64>,
+}
+
+/// `durlab worker` (internal, started by `durlab crash`).
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Scenario name or path, as given to `crash`.
+    pub scenario: Option<String>,
+    /// Seed of the command sequence.
+    #[arg(long)]
+    pub seed: u64,
+    /// Fsync policy.
+    #[arg(long)]
+    pub policy: FsyncPolicy,
+    /// I/O backend.
+    #[arg(long)]
+    pub backend: BackendKind,
+    /// Log preallocation.
+    #[arg(long)]
+    pub prealloc: Prealloc,
+    /// Persistence mode.
+    #[arg(long)]
+    pub persistence: Persistence,
+    /// Writer threads.
+    #[arg(long)]
+    pub writers: u32,
+    /// Data directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The ack page file to create.
+    #[arg(long)]
+    pub ack_page: PathBuf,
+    /// LSNs the ack page holds.
+    #[arg(long)]
+    pub capacity: u64,
+    /// Exit by itself after this many seconds.
+    #[arg(long)]
+    pub max_secs: f64,
+    /// Stall the n-th fdatasync after open.
+    #[arg(long, requires = "stall_ms")]
+    pub stall_sync: Option<u64>,
+    /// Length of that stall, ms.
+    #[arg(long)]
+    pub stall_ms: Option<u64>,
+    /// Record every file operation of the engine to this trace file.
+    #[arg(long)]
+    pub trace: Option<PathBuf>,
+    /// TEST ONLY: the deliberately broken ack-before-sync configuration.
+    #[arg(long)]
+    pub broken_ack_before_sync: bool,
 }

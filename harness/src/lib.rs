@@ -6,6 +6,9 @@
 //! - [`driver`]: runs one engine configuration (or a matrix) and measures it.
 //! - [`crashlab`]: crash images built from I/O traces.
 //! - [`probe`]: raw device limits (`durlab probe`).
+//! - [`crashlab`]: crashes on purpose (kill -9, injected I/O faults, media damage), verdicts
+//!   and loss windows.
+//! - [`oracle`]: the independent model that recovered states are checked against.
 //! - [`results`]: result JSON, machine facts, ratios, tables.
 //! - [`progress`]: progress on stderr.
 //! - [`report`]: plots, report.md and comparisons from result directories.
@@ -17,6 +20,7 @@ pub mod cli;
 pub mod cmd;
 pub mod crashlab;
 pub mod driver;
+pub mod oracle;
 pub mod probe;
 pub mod progress;
 pub mod report;

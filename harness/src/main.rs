@@ -20,6 +20,8 @@ fn main() {
         Command::Recover(args) => cmd::recover::run(args),
         Command::Serve(args) => cmd::serve::run(args),
         Command::Kill9(args) => cmd::kill9::run(args),
+        Command::Crash(args) => cmd::crash::run(args),
+        Command::Worker(args) => cmd::worker::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

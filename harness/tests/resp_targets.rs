@@ -100,6 +100,8 @@ fn kill9_smoke_durlab_server_has_no_violations_and_redis_is_measured() {
     let tmp = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_durlab"))
         .args([
+            "crash",
+            "--fault",
             "kill9",
             "scenarios/quickstart.toml",
             "--target",

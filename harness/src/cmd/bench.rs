@@ -131,16 +131,7 @@ pub fn execute(args: &BenchArgs, mode: Mode) -> Result<BenchOutcome, CliError> {
         let (setup, target) = (setup, *target);
         let label = target_label(setup, target);
         let dir = work.path().join(&label);
-        let mut config = EngineConfig::new(&dir)
-            .policy(setup.policy)
-            .backend(setup.backend)
-            .prealloc(setup.prealloc);
-        config.persistence = setup.persistence;
-        config.save_points = scenario
-            .snapshot
-            .as_ref()
-            .map(|s| s.save.clone())
-            .unwrap_or_default();
+        let config = setup.engine_config(&dir, &save_points(&scenario));
         let goal = match limits.stop {
             Stop::After(d) => Goal::Duration(d),
             Stop::Commands(n) => Goal::Commands(n),
@@ -176,13 +167,7 @@ pub fn execute(args: &BenchArgs, mode: Mode) -> Result<BenchOutcome, CliError> {
                     m.stats.syncs
                 ));
                 histograms.insert(label.clone(), HistogramRecord::v2(m.latency.to_v2_base64()));
-                let mut config = config_record(setup, &scenario, &workload);
-                config.target = target.name().into();
-                config.pipeline = if target.is_resp() { pipeline } else { 1 };
-                if target == Target::Redis {
-                    config.backend = "redis".into();
-                    config.prealloc = Prealloc::None.name().into();
-                }
+                let config = target_config_record(setup, target, pipeline, &scenario, &workload);
                 let mut record = BenchRecord::new(setup, config, &run_id, workload.seed(), &m);
                 record.label = label.clone();
                 record.probe_fdatasync_iops =
@@ -302,10 +287,10 @@ fn run_resp(
     m
 }
 
-/// The scenario named by `arg` (or the built-in one) and its file.
+/// Loads the scenario named by `arg` (a name or path), or the built-in one; with its file.
 ///
 /// # Errors
-/// A scenario that cannot be found or does not load.
+/// When the scenario cannot be found or does not load.
 pub fn load_scenario(arg: Option<&str>) -> Result<(Scenario, Option<PathBuf>), CliError> {
     match arg {
         None => Ok((builtin::scenario(), None)),
@@ -346,7 +331,16 @@ fn limits(s: &Scenario) -> RunLimits {
     }
 }
 
-fn config_record(setup: &EngineSetup, s: &Scenario, w: &Workload) -> ConfigRecord {
+/// The scenario's snapshot save points (none without a `[snapshot]` table).
+pub fn save_points(s: &Scenario) -> Vec<(u64, u64)> {
+    s.snapshot
+        .as_ref()
+        .map(|s| s.save.clone())
+        .unwrap_or_default()
+}
+
+/// The `config` part of a result record.
+pub fn config_record(setup: &EngineSetup, s: &Scenario, w: &Workload) -> ConfigRecord {
     let (min, max) = w.value_size().bounds();
     ConfigRecord {
         policy: setup.policy.name().into(),
@@ -364,7 +358,27 @@ fn config_record(setup: &EngineSetup, s: &Scenario, w: &Workload) -> ConfigRecor
     }
 }
 
-fn workload_record(s: &Scenario, w: &Workload, limits: RunLimits) -> WorkloadRecord {
+/// [`config_record`] of `setup` run on `target` with `pipeline`: Redis has no backend or
+/// preallocation (`redis`, `none`), and only RESP targets pipeline.
+pub fn target_config_record(
+    setup: &EngineSetup,
+    target: Target,
+    pipeline: u32,
+    s: &Scenario,
+    w: &Workload,
+) -> ConfigRecord {
+    let mut config = config_record(setup, s, w);
+    config.target = target.name().into();
+    config.pipeline = if target.is_resp() { pipeline } else { 1 };
+    if target == Target::Redis {
+        config.backend = "redis".into();
+        config.prealloc = Prealloc::None.name().into();
+    }
+    config
+}
+
+/// The `workload` part of `run.json`.
+pub fn workload_record(s: &Scenario, w: &Workload, limits: RunLimits) -> WorkloadRecord {
     let (min, max) = w.value_size().bounds();
     WorkloadRecord {
         writers: limits.writers,

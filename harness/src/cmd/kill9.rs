@@ -4,17 +4,18 @@
 
 use std::path::PathBuf;
 
-use durlab_engine::{EngineConfig, FsyncPolicy};
+use durlab_engine::FsyncPolicy;
 use rand::Rng as _;
 use serde::Serialize;
 
 use super::CliError;
-use super::bench::{load_scenario, server_spec, target_label};
+use super::bench::{load_scenario, save_points, server_spec, target_config_record, target_label};
 use super::workdir::WorkDir;
 use crate::cli::Kill9Args;
+use crate::crashlab::loss::Summary;
 use crate::driver::matrix;
 use crate::progress::{Mode, Progress};
-use crate::report::model::{Spread, Verdicts};
+use crate::report::model::Verdicts;
 use crate::results::json::ConfigRecord;
 use crate::results::run_dir;
 use crate::target::Target;
@@ -36,27 +37,13 @@ pub struct Kill9Summary {
     pub verdicts: Verdicts,
     /// Trials whose verdict breaks the kill -9 contract (anything but `ok`).
     pub violations: u64,
-    pub lost_acked_ops: Spread,
-    pub loss_window_ms: Spread,
-    pub lost_bytes: Spread,
-    /// Trials verified per second of restart + read-back + comparison (mean).
-    pub states_per_sec: f64,
+    pub lost_acked_ops: Summary,
+    pub loss_window_ms: Summary,
+    pub lost_bytes: Summary,
+    /// Per trial: 1 / (restart + read-back + comparison seconds).
+    pub states_per_sec: Vec<f64>,
     pub failed_trials: Vec<String>,
     pub trial_results: Vec<Kill9Trial>,
-}
-
-/// p50, p99 and max (nearest rank) of `v`; zeros when empty.
-pub fn spread(mut v: Vec<f64>) -> Spread {
-    if v.is_empty() {
-        return Spread::default();
-    }
-    v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((q * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-    Spread {
-        p50: at(0.5),
-        p99: at(0.99),
-        max: v[v.len() - 1],
-    }
 }
 
 /// Runs the trials and writes the summaries.
@@ -67,12 +54,12 @@ pub fn spread(mut v: Vec<f64>) -> Spread {
 pub fn run(args: &Kill9Args) -> Result<(), CliError> {
     let mode = Mode::detect(args.quiet);
     let (mut scenario, _) = load_scenario(args.scenario.as_deref())?;
-    if !args.policy.is_empty() {
-        scenario.matrix.policies = args.policy.clone();
-    }
-    if !args.persistence.is_empty() {
-        scenario.matrix.persistence = args.persistence.clone();
-    }
+    super::overrides::apply_matrix(&mut scenario.matrix, &args.matrix);
+    let targets = if args.matrix.target.is_empty() {
+        vec![Target::DurlabServer]
+    } else {
+        args.matrix.target.clone()
+    };
     if let Some(seed) = args.seed {
         scenario.workload.seed = seed;
     }
@@ -90,12 +77,12 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
         .into_iter()
         .filter(|s| !s.baseline_only)
         .collect();
-    if args.target.contains(&Target::Engine) {
+    if targets.contains(&Target::Engine) {
         return Err(CliError("durlab kill9 drives RESP targets (durlab-server, redis); the engine's own kill -9 trials belong to the crash lab".into()));
     }
     let mut summaries = Vec::new();
     let mut violations = Vec::new();
-    for (setup, target) in super::bench::target_runs(&setups, &args.target) {
+    for (setup, target) in super::bench::target_runs(&setups, &targets) {
         let setup = &setup;
         {
             let label = target_label(setup, target);
@@ -105,11 +92,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 let seed = SplitMix64::new(workload.seed() ^ k.wrapping_mul(0x9e37_79b9_7f4a_7c15))
                     .next_u64();
                 let dir = work.path().join(&label).join(format!("trial-{k}"));
-                let mut config = EngineConfig::new(dir.join("data"))
-                    .policy(setup.policy)
-                    .backend(setup.backend)
-                    .prealloc(setup.prealloc);
-                config.persistence = setup.persistence;
+                let config = setup.engine_config(&dir.join("data"), &save_points(&scenario));
                 let spec = server_spec(target, &config)?;
                 let p = Progress::begin(
                     mode,
@@ -149,24 +132,14 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                     _ => verdicts.refused += 1,
                 }
             }
-            let mut config = ConfigRecord {
-                policy: setup.policy.name().into(),
-                backend: setup.backend.name().into(),
-                prealloc: setup.prealloc.name().into(),
-                writers: 1,
-                value_size: workload.value_size().mean(),
-                value_size_min: workload.value_size().bounds().0,
-                value_size_max: workload.value_size().bounds().1,
-                persistence: setup.persistence.name().into(),
-                scenario: scenario.name.clone(),
-                baseline_only: false,
-                target: target.name().into(),
-                pipeline: kill9::PIPELINE_TXNS as u32,
-            };
-            if target == Target::Redis {
-                config.backend = "redis".into();
-                config.prealloc = "none".into();
-            }
+            let mut config = target_config_record(
+                setup,
+                target,
+                kill9::PIPELINE_TXNS as u32,
+                &scenario,
+                &workload,
+            );
+            config.writers = 1;
             let per_sec: Vec<f64> = trials
                 .iter()
                 .filter(|t| t.verify_seconds > 0.0)
@@ -182,14 +155,10 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 states: trials.len() as u64,
                 verdicts,
                 violations: trials.iter().filter(|t| t.verdict != "ok").count() as u64,
-                lost_acked_ops: spread(trials.iter().map(|t| t.lost_acked_ops as f64).collect()),
-                loss_window_ms: spread(trials.iter().map(|t| t.loss_window_ms).collect()),
-                lost_bytes: spread(trials.iter().map(|t| t.lost_bytes as f64).collect()),
-                states_per_sec: if per_sec.is_empty() {
-                    0.0
-                } else {
-                    per_sec.iter().sum::<f64>() / per_sec.len() as f64
-                },
+                lost_acked_ops: Summary::of(trials.iter().map(|t| t.lost_acked_ops as f64)),
+                loss_window_ms: Summary::of(trials.iter().map(|t| t.loss_window_ms)),
+                lost_bytes: Summary::of(trials.iter().map(|t| t.lost_bytes as f64)),
+                states_per_sec: per_sec,
                 failed_trials: failed,
                 trial_results: trials,
                 config,

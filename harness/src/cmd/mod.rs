@@ -1,6 +1,7 @@
 //! The subcommands' top-level flows.
 
 pub mod bench;
+pub mod crash;
 pub mod kill9;
 pub mod overrides;
 pub mod probe;
@@ -9,6 +10,7 @@ pub mod report;
 pub mod run;
 pub mod serve;
 pub mod workdir;
+pub mod worker;
 
 /// A failure to report to the user (exit code 1). The message names what failed and where.
 #[derive(Debug, thiserror::Error)]

@@ -3,8 +3,10 @@
 use toml::Spanned;
 
 use super::CliError;
-use crate::cli::BenchArgs;
-use crate::scenario::model::{CommandKind, OpSpec, Scenario, ValueDistributionKind, ValueSpec};
+use crate::cli::{BenchArgs, MatrixArgs};
+use crate::scenario::model::{
+    CommandKind, MatrixSpec, OpSpec, Scenario, ValueDistributionKind, ValueSpec,
+};
 use crate::scenario::parse;
 
 /// Flags override the scenario: matrix lists are replaced, workload settings set.
@@ -13,21 +15,7 @@ use crate::scenario::parse;
 /// A bad `--mix`, a persistence mode that does not exist yet, or a combination that fails the
 /// scenario checks (e.g. a mix without writes).
 pub fn apply(s: &mut Scenario, a: &BenchArgs) -> Result<(), CliError> {
-    if !a.policy.is_empty() {
-        s.matrix.policies = a.policy.clone();
-    }
-    if !a.backend.is_empty() {
-        s.matrix.backends = a.backend.clone();
-    }
-    if !a.prealloc.is_empty() {
-        s.matrix.prealloc = a.prealloc.clone();
-    }
-    if !a.persistence.is_empty() {
-        s.matrix.persistence = a.persistence.clone();
-    }
-    if !a.target.is_empty() {
-        s.matrix.targets = a.target.clone();
-    }
+    apply_matrix(&mut s.matrix, &a.matrix);
     if let Some(p) = a.pipeline {
         s.matrix.pipeline = p;
     }
@@ -90,6 +78,25 @@ pub fn apply(s: &mut Scenario, a: &BenchArgs) -> Result<(), CliError> {
         *w.ops.get_mut() = ops;
     }
     parse::validate(s).map_err(|e| CliError(format!("after applying the command-line flags: {e}")))
+}
+
+/// Replaces the matrix lists of `m` by those given in `a`.
+pub fn apply_matrix(m: &mut MatrixSpec, a: &MatrixArgs) {
+    if !a.policy.is_empty() {
+        m.policies = a.policy.clone();
+    }
+    if !a.backend.is_empty() {
+        m.backends = a.backend.clone();
+    }
+    if !a.prealloc.is_empty() {
+        m.prealloc = a.prealloc.clone();
+    }
+    if !a.persistence.is_empty() {
+        m.persistence = a.persistence.clone();
+    }
+    if !a.target.is_empty() {
+        m.targets = a.target.clone();
+    }
 }
 
 fn default_op(command: CommandKind) -> OpSpec {

@@ -3,7 +3,7 @@
 
 use super::CliError;
 use super::bench;
-use crate::cli::{BenchArgs, RunArgs};
+use crate::cli::{BenchArgs, MatrixArgs, RunArgs};
 use crate::driver::recovery;
 use crate::progress::{Goal, Mode, Progress};
 use crate::report::{self, load};
@@ -78,12 +78,8 @@ fn bench_args(args: &RunArgs) -> Result<BenchArgs, CliError> {
     };
     Ok(BenchArgs {
         scenario: Some(args.scenario.clone()),
-        policy: Vec::new(),
-        backend: Vec::new(),
-        prealloc: Vec::new(),
-        persistence: Vec::new(),
+        matrix: MatrixArgs::default(),
         writers: None,
-        target: Vec::new(),
         pipeline: None,
         duration,
         commands: None,

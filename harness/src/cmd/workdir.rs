@@ -61,6 +61,14 @@ impl WorkDir {
         &self.path
     }
 
+    /// Keeps the directory after all (e.g. because it holds a violating trial).
+    pub fn retain(&mut self) {
+        self.remove = false;
+        if let Some(t) = self._temp.take() {
+            let _ = t.keep();
+        }
+    }
+
     /// A warning when the file system makes fdatasync meaningless (tmpfs, ramfs).
     pub fn fs_warning(&self) -> Option<String> {
         let fs = machine::fs_type(&self.path);

@@ -1,3 +1,327 @@
-//! The crash lab: crash images from I/O traces ([`images`]).
+//! The crash lab: crash the engine on purpose, recover, check against the oracle, and measure
+//! what was lost (DESIGN.md, "Fault model", "Oracle and verdicts", "Loss window").
+//!
+//! - [`ackpage`]: acknowledgements published to a file-backed page that survives SIGKILL.
+//! - [`worker`]: the child process (`durlab worker`) that runs the engine and the workload.
+//! - [`kill9`]: real SIGKILL of the worker at a seeded time (also during a sync stall).
+//! - [`faults`]: the fault-injecting backend in process: fsync EIO, ENOSPC, short write, and
+//!   the latency cost of a sync stall.
+//! - [`damage`]: bit flips and zeroed sectors in synced data.
+//! - [`images`]: crash images (power loss, prefix, torn, reorder) from an I/O trace;
+//!   [`power`] judges them against the acknowledgements of a killed, recorded worker.
+//! - [`verdict`], [`loss`]: judging one crash; [`report`]: summaries per configuration × fault.
 
+pub mod ackpage;
+pub mod damage;
+pub mod faults;
 pub mod images;
+pub mod kill9;
+pub mod loss;
+pub mod power;
+pub mod report;
+pub mod verdict;
+pub mod worker;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use std::time::Instant;
+
+use durlab_engine::{EngineConfig, FsyncPolicy, Lsn};
+use rand::RngExt;
+use serde::Serialize;
+
+use crate::driver::matrix::EngineSetup;
+use crate::workload::Workload;
+use crate::workload::rng::SplitMix64;
+use ackpage::AckLog;
+use loss::Loss;
+use verdict::{Verdict, recover_and_judge};
+
+/// A fault of the fault model, as named on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultKind {
+    Kill9,
+    FsyncEio,
+    Enospc,
+    ShortWrite,
+    FsyncStall,
+    BitFlip,
+    ZeroSector,
+    PowerLoss,
+    Prefix,
+    Torn,
+    Reorder,
+}
+
+impl FaultKind {
+    /// Every fault, in report order.
+    pub const ALL: [FaultKind; 11] = [
+        FaultKind::Kill9,
+        FaultKind::FsyncEio,
+        FaultKind::Enospc,
+        FaultKind::ShortWrite,
+        FaultKind::FsyncStall,
+        FaultKind::BitFlip,
+        FaultKind::ZeroSector,
+        FaultKind::PowerLoss,
+        FaultKind::Prefix,
+        FaultKind::Torn,
+        FaultKind::Reorder,
+    ];
+
+    /// The name used on the command line and in result files.
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Kill9 => "kill9",
+            FaultKind::FsyncEio => "fsync-eio",
+            FaultKind::Enospc => "enospc",
+            FaultKind::ShortWrite => "short-write",
+            FaultKind::FsyncStall => "fsync-stall",
+            FaultKind::BitFlip => "bitflip",
+            FaultKind::ZeroSector => "zero-sector",
+            FaultKind::PowerLoss => "power-loss",
+            FaultKind::Prefix => "prefix",
+            FaultKind::Torn => "torn",
+            FaultKind::Reorder => "reorder",
+        }
+    }
+
+    /// Faults that damage data that was already synced (media errors): there, refusing to
+    /// recover (naming file and offset) is the correct outcome.
+    pub fn damages_synced_data(self) -> bool {
+        matches!(self, FaultKind::BitFlip | FaultKind::ZeroSector)
+    }
+
+    /// Faults built from crash images of an I/O trace (another part of the crash lab).
+    pub fn needs_images(self) -> bool {
+        matches!(
+            self,
+            FaultKind::PowerLoss | FaultKind::Prefix | FaultKind::Torn | FaultKind::Reorder
+        )
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for FaultKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        // Also the spellings of scenario files' `[crash] faults`.
+        let alias = match s {
+            "kill-9" => "kill9",
+            "bit-flip" => "bitflip",
+            "zeroed-sector" => "zero-sector",
+            "torn-write" => "torn",
+            other => other,
+        };
+        FaultKind::ALL
+            .into_iter()
+            .find(|f| f.name() == alias)
+            .ok_or_else(|| {
+                let names: Vec<_> = FaultKind::ALL.iter().map(|f| f.name()).collect();
+                format!("unknown fault '{s}': expected one of {}", names.join(", "))
+            })
+    }
+}
+
+/// Everything every trial of a run shares.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    /// The scenario argument as given (for the worker and reproduction lines).
+    pub scenario_arg: Option<String>,
+    pub workload: Workload,
+    /// What recovered states are checked against: `workload`, except in tests of the checker.
+    pub oracle: Workload,
+    /// Seed of the command sequence and of every trial's derived seed.
+    pub seed: u64,
+    pub writers: u32,
+    /// Length of one run before its crash (kill times are drawn within it).
+    pub trial_secs: f64,
+    /// Length of the injected sync stall (`fsync-stall`).
+    pub stall_ms: u64,
+    /// The scenario's snapshot save points.
+    pub save_points: Vec<(u64, u64)>,
+    /// Image faults: spread crash states per trace.
+    pub states: usize,
+    /// Image faults: count old unsynced data as written back.
+    pub writeback: bool,
+    /// Test only: run the engine with `broken_ack_before_sync`.
+    pub broken_ack_before_sync: bool,
+    /// Where trial directories go.
+    pub work: PathBuf,
+    /// Keep every trial directory (else only violating ones).
+    pub keep_all: bool,
+}
+
+impl Lab {
+    /// The engine configuration of `setup` on `dir`.
+    pub fn config(&self, setup: &EngineSetup, dir: &Path) -> EngineConfig {
+        let mut c = setup.engine_config(dir, &self.save_points);
+        c.broken_ack_before_sync = self.broken_ack_before_sync;
+        c
+    }
+
+    /// The directory of trial `k` of `setup` under `fault` (created empty).
+    ///
+    /// # Errors
+    /// When it cannot be created.
+    pub fn trial_dir(
+        &self,
+        fault: FaultKind,
+        setup: &EngineSetup,
+        k: u64,
+    ) -> std::io::Result<PathBuf> {
+        let dir = self
+            .work
+            .join(format!("{}-{}", fault.name(), setup.label()))
+            .join(format!("trial-{k}"));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+}
+
+/// The seed of trial `k`: a pure function of (seed, k), so `--trial K` repeats it exactly.
+pub fn trial_seed(seed: u64, k: u64) -> u64 {
+    let mut sm = SplitMix64::new(seed ^ k.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    sm.random_range(0..u64::MAX)
+}
+
+/// What every trial starts from: its derived seed, a generator seeded with it, and where its
+/// data directory and ack page go inside the trial directory.
+#[derive(Debug, Clone)]
+pub struct TrialStart {
+    pub seed: u64,
+    pub rng: SplitMix64,
+    pub data: PathBuf,
+    pub page: PathBuf,
+}
+
+impl TrialStart {
+    /// Trial `k` of `lab` in `dir`.
+    pub fn new(lab: &Lab, k: u64, dir: &Path) -> TrialStart {
+        let seed = trial_seed(lab.seed, k);
+        TrialStart {
+            seed,
+            rng: SplitMix64::new(seed),
+            data: dir.join("data"),
+            page: dir.join("ack.page"),
+        }
+    }
+}
+
+/// A uniform fraction in [lo, hi) from `rng`.
+pub fn fraction(rng: &mut SplitMix64, lo: f64, hi: f64) -> f64 {
+    lo + (hi - lo) * (rng.random_range(0..1_000_000u32) as f64 / 1e6)
+}
+
+/// What one trial found.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrialOutcome {
+    pub trial: u64,
+    /// The trial's derived seed (kill time, fault position).
+    pub trial_seed: u64,
+    pub verdict: Verdict,
+    pub violation: bool,
+    /// acked(T): highest LSN acknowledged before the crash.
+    pub acked_lsn: Lsn,
+    /// The LSN the policy promised to keep for this fault.
+    pub promised_lsn: Lsn,
+    /// r: the LSN recovery reached.
+    pub recovered_lsn: Lsn,
+    /// Highest LSN ever assigned.
+    pub issued_lsn: Lsn,
+    #[serde(flatten)]
+    pub loss: Loss,
+    /// Crash states verified in this trial.
+    pub states: u64,
+    /// Seconds spent recovering and verifying them.
+    pub verify_seconds: f64,
+    /// Why (recovery error, state difference, injected fault and the engine's error).
+    pub detail: String,
+    pub notes: Vec<String>,
+    /// True when a lost-acked verdict comes from damage to the last records, which a log
+    /// without a commit marker cannot tell from a torn append (counted apart, not a violation).
+    pub tail_damage: bool,
+    /// The command that repeats this trial exactly (violations only).
+    pub repro: Option<String>,
+    /// Where its data directory and ack page were kept.
+    pub kept_dir: Option<String>,
+}
+
+/// One crash to judge.
+#[derive(Debug, Clone, Copy)]
+pub struct Crash<'a> {
+    pub fault: FaultKind,
+    /// Trial number and its derived seed.
+    pub k: u64,
+    pub seed: u64,
+    /// The crashed data directory.
+    pub data: &'a Path,
+    /// The acknowledgements published before the crash.
+    pub acks: &'a AckLog,
+    /// T: when the crash happened ([`durlab_engine::clock::now_ns`]).
+    pub t_ns: u64,
+    /// What must survive; `None`: acked(T) (nothing under policy `off`), the kill -9 promise.
+    pub promised: Option<Lsn>,
+}
+
+impl Lab {
+    /// Recovers `crash.data` with the configuration of `setup` (never the broken one), judges
+    /// it against the oracle, and measures the loss window.
+    pub fn judge(&self, setup: &EngineSetup, crash: Crash<'_>) -> TrialOutcome {
+        let acked = crash.acks.acked_before(crash.t_ns);
+        let promised = crash
+            .promised
+            .unwrap_or(if setup.policy == FsyncPolicy::Off {
+                0
+            } else {
+                acked
+            });
+        let issued = crash.acks.highest_issued;
+        let mut config = self.config(setup, crash.data);
+        config.broken_ack_before_sync = false;
+        let started = Instant::now();
+        let j = recover_and_judge(config, &self.oracle, promised, issued);
+        let verify_seconds = started.elapsed().as_secs_f64();
+        // A refusal recovers nothing but loses nothing silently either: the data is still on
+        // disk and the operator is told where. Loss figures cover loaded states only.
+        let loss = if j.verdict == Verdict::Refused {
+            Loss::default()
+        } else {
+            loss::measure(
+                crash.acks,
+                crash.t_ns,
+                acked,
+                j.recovered_lsn,
+                &self.workload,
+            )
+        };
+        TrialOutcome {
+            trial: crash.k,
+            trial_seed: crash.seed,
+            violation: j.verdict.is_violation(crash.fault),
+            verdict: j.verdict,
+            acked_lsn: acked,
+            promised_lsn: promised,
+            recovered_lsn: j.recovered_lsn,
+            issued_lsn: issued,
+            loss,
+            states: 1,
+            verify_seconds,
+            detail: j.detail,
+            notes: Vec::new(),
+            tail_damage: false,
+            repro: None,
+            kept_dir: None,
+        }
+    }
+}

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use durlab_engine::{Engine, EngineConfig, Stats};
+use durlab_engine::{Engine, EngineConfig, Lsn, Stats};
 
 use super::latency::Latency;
 use super::resources;
@@ -82,11 +82,40 @@ pub enum BenchError {
 }
 
 /// One writer's share of the results.
-struct WriterResult {
-    latency: Latency,
-    reads: u64,
-    writes: u64,
-    last_ack: Instant,
+#[derive(Debug)]
+pub struct WriterResult {
+    pub latency: Latency,
+    pub reads: u64,
+    pub writes: u64,
+    pub last_ack: Instant,
+}
+
+/// Observes a writer's write commands: the crash lab publishes them to its ack page.
+pub trait AckHook: Sync {
+    /// `lsn` was assigned to the next write command (called under the engine's lock: cheap).
+    fn issued(&self, _lsn: Lsn) {}
+
+    /// The write command with `lsn` was acknowledged. Returning false stops this writer.
+    fn acked(&self, _lsn: Lsn) -> bool {
+        true
+    }
+}
+
+/// The hook that observes nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHook;
+
+impl AckHook for NoHook {}
+
+/// When one writer stops.
+#[derive(Debug, Clone, Copy)]
+pub struct WriterLimits<'a> {
+    /// Latencies and counts start at this instant.
+    pub measure_from: Instant,
+    pub deadline: Option<Instant>,
+    /// Stop everyone once this LSN is acknowledged.
+    pub target_lsn: Lsn,
+    pub stop: &'a AtomicBool,
 }
 
 /// Opens an engine with `config` (its directory should be empty), drives it with `workload`
@@ -127,18 +156,17 @@ pub fn run(
             .map(|id| {
                 let (engine, stop, finished) = (&engine, &stop, &finished);
                 scope.spawn(move || {
-                    let r = drive(
-                        engine,
-                        workload,
-                        id,
+                    let lim = WriterLimits {
                         measure_from,
                         deadline,
                         target_lsn,
                         stop,
-                    );
-                    if r.is_err() {
-                        stop.store(true, Relaxed);
-                    }
+                    };
+                    let (r, error) = drive(engine, workload, id, lim, &NoHook);
+                    let r = match error {
+                        Some(e) => Err(e),
+                        None => Ok(r),
+                    };
                     finished.fetch_add(1, Relaxed);
                     r
                 })
@@ -212,34 +240,45 @@ pub fn run(
     })
 }
 
-/// One writer's loop. One clock read per command: each command's latency runs from the end
-/// of the previous one (so it includes the few nanoseconds of driver work in between).
-fn drive(
+/// One writer's loop, until `limits` say stop, `hook` declines an acknowledgement, or a
+/// command fails (then it sets `limits.stop` for everyone and returns the error next to what
+/// it measured). One clock read per command: each command's latency runs from the end of
+/// the previous one (so it includes the few nanoseconds of driver work in between).
+pub fn drive(
     engine: &Engine,
     workload: &Workload,
     id: u32,
-    measure_from: Instant,
-    deadline: Option<Instant>,
-    target_lsn: u64,
-    stop: &AtomicBool,
-) -> Result<WriterResult, durlab_engine::Error> {
+    limits: WriterLimits<'_>,
+    hook: &dyn AckHook,
+) -> (WriterResult, Option<durlab_engine::Error>) {
     let mut stream = workload.writer(id);
     let mut latency = Latency::new();
     let (mut reads, mut writes) = (0u64, 0u64);
     let mut last = Instant::now();
+    let mut error = None;
     loop {
         let is_read = stream.next_is_read();
-        let lsn = if is_read {
-            engine.execute(stream.read_command())?;
-            0
+        let result = if is_read {
+            engine.execute(stream.read_command()).map(|_| 0)
         } else {
             engine
-                .execute_next(|lsn| stream.write_command(lsn))?
-                .lsn
-                .unwrap_or(0)
+                .execute_next(|lsn| {
+                    hook.issued(lsn);
+                    stream.write_command(lsn)
+                })
+                .map(|ack| ack.lsn.unwrap_or(0))
         };
+        let lsn = match result {
+            Ok(lsn) => lsn,
+            Err(e) => {
+                limits.stop.store(true, Relaxed);
+                error = Some(e);
+                break;
+            }
+        };
+        let keep_going = lsn == 0 || hook.acked(lsn);
         let now = Instant::now();
-        if now >= measure_from {
+        if now >= limits.measure_from {
             latency.record_ns((now - last).as_nanos() as u64);
             if is_read {
                 reads += 1;
@@ -248,17 +287,18 @@ fn drive(
             }
         }
         last = now;
-        if lsn >= target_lsn {
-            stop.store(true, Relaxed);
+        if lsn >= limits.target_lsn || !keep_going {
+            limits.stop.store(true, Relaxed);
         }
-        if deadline.is_some_and(|d| now >= d) || stop.load(Relaxed) {
+        if limits.deadline.is_some_and(|d| now >= d) || limits.stop.load(Relaxed) {
             break;
         }
     }
-    Ok(WriterResult {
+    let result = WriterResult {
         latency,
         reads,
         writes,
         last_ack: last,
-    })
+    };
+    (result, error)
 }

@@ -1,6 +1,8 @@
 //! Engine configurations: one cell of the matrix, and the matrix itself.
 
-use durlab_engine::{BackendKind, FsyncPolicy, Prealloc};
+use std::path::Path;
+
+use durlab_engine::{BackendKind, EngineConfig, FsyncPolicy, Prealloc};
 
 use crate::scenario::model::{MatrixSpec, Persistence};
 
@@ -16,6 +18,18 @@ pub struct EngineSetup {
 }
 
 impl EngineSetup {
+    /// The engine configuration of this cell on `dir`, with the scenario's snapshot save
+    /// points (used by the persistence modes that snapshot).
+    pub fn engine_config(&self, dir: &Path, save_points: &[(u64, u64)]) -> EngineConfig {
+        let mut config = EngineConfig::new(dir)
+            .policy(self.policy)
+            .backend(self.backend)
+            .prealloc(self.prealloc);
+        config.persistence = self.persistence;
+        config.save_points = save_points.to_vec();
+        config
+    }
+
     /// `policy-backend-prealloc-persistence`: the configuration's file and directory name.
     pub fn label(&self) -> String {
         let persistence = self.persistence.name().replace('+', "-");

@@ -238,7 +238,7 @@ fn crash_details(md: &mut String, r: &RunResults) {
             c.violations.count(),
             s3(c.lost_acked_ops),
             s3(c.lost_bytes),
-            c.states_per_sec
+            c.states_per_sec.mean()
         );
     }
     md.push('\n');

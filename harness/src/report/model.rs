@@ -61,7 +61,27 @@ pub struct CrashRecord {
     pub lost_acked_ops: Spread,
     pub loss_window_ms: Spread,
     pub lost_bytes: Spread,
-    pub states_per_sec: f64,
+    pub states_per_sec: StatesPerSec,
+}
+
+/// Crash states verified per second: one figure, or one per trial (as `durlab crash`
+/// writes it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum StatesPerSec {
+    One(f64),
+    PerTrial(Vec<f64>),
+}
+
+impl StatesPerSec {
+    /// The figure, or the mean over trials (0 for none).
+    pub fn mean(&self) -> f64 {
+        match self {
+            StatesPerSec::One(v) => *v,
+            StatesPerSec::PerTrial(v) if v.is_empty() => 0.0,
+            StatesPerSec::PerTrial(v) => v.iter().sum::<f64>() / v.len() as f64,
+        }
+    }
 }
 
 /// One recovery measurement (an element of `recovery.json`): `Engine::open` on a

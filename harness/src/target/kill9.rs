@@ -3,18 +3,19 @@
 //! `MULTI; <command n>; SET __durlab:lsn n; EXEC`, so that the recovered LSN is the value
 //! of that key on both servers. At a seeded time it sends SIGKILL to the server, restarts
 //! it on the same directory, reads the whole state back over RESP and compares it with the
-//! state that commands 1..r produce (r = recovered LSN).
+//! oracle at r (the recovered LSN), as the crash lab does for the engine.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use durlab_engine::{FsyncPolicy, Keyspace};
+use durlab_engine::FsyncPolicy;
 use rand::RngExt;
 use serde::Serialize;
 
-use super::readback::{self, from_keyspace};
+use super::readback;
 use super::{ServerProcess, ServerSpec, for_resp};
+use crate::oracle::{self, DIFFS_SHOWN, compare};
 use crate::resp::Value;
 use crate::workload::Workload;
 use crate::workload::rng::SplitMix64;
@@ -24,9 +25,6 @@ pub const LSN_KEY: &[u8] = b"__durlab:lsn";
 
 /// Transactions in flight on the connection.
 pub const PIPELINE_TXNS: usize = 8;
-
-/// Differing keys shown for a divergent trial.
-const DIFFS_SHOWN: usize = 5;
 
 /// One trial's result.
 #[derive(Debug, Clone, Serialize)]
@@ -172,12 +170,6 @@ pub fn run_trial(
             .ok_or(format!("{} holds {v:?}", String::from_utf8_lossy(LSN_KEY)))?,
     };
     let got = readback::read_state(&mut c, &[LSN_KEY])?;
-    let mut expected = Keyspace::new();
-    let mut stream = workload.writer(0);
-    for n in 1..=r.min(issued) {
-        expected.apply_owned(stream.write_command(n));
-    }
-    let want = from_keyspace(&expected, &[]);
     drop(restarted);
     let lost = promised.saturating_sub(r);
     let window_ms = if r < acked {
@@ -203,8 +195,12 @@ pub fn run_trial(
     let mut notes = notes;
     let verdict = if r > issued {
         "phantom"
-    } else if got != want {
-        notes.extend(readback::diff(&got, &want, DIFFS_SHOWN));
+    } else if let Some(diff) = {
+        let oracle = compare::from_model(&oracle::expected(workload, r));
+        let cmp = compare::compare(&got, &oracle, DIFFS_SHOWN);
+        (!cmp.equal()).then(|| cmp.describe())
+    } {
+        notes.push(diff);
         "divergent"
     } else if r < promised {
         "lost-acked"

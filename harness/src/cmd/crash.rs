@@ -1,0 +1,361 @@
+//! `durlab crash`: run trials of each fault over each configuration, judge them, write and
+//! print the results, and print a reproduction line for every violation.
+
+use std::path::Path;
+
+use durlab_engine::clock::now_ns;
+
+use super::CliError;
+use super::bench::{config_record, load_scenario, save_points, workload_record};
+use super::overrides::apply_matrix;
+use super::workdir::WorkDir;
+use crate::cli::CrashArgs;
+use crate::crashlab::report::{self, CrashRecord};
+use crate::crashlab::{FaultKind, Lab, TrialOutcome, damage, faults, kill9, power};
+use crate::driver::bench::{RunLimits, Stop};
+use crate::driver::matrix::{self, EngineSetup};
+use crate::progress::{Goal, Mode, Progress};
+use crate::results::run_dir::{self, RunRecord};
+use crate::results::{machine, time};
+use crate::scenario::locate;
+use crate::scenario::model::Persistence;
+use crate::workload::Workload;
+
+/// Runs `durlab crash`.
+///
+/// # Errors
+/// Bad flags, a scenario that does not load, directories that cannot be written, or any
+/// violating trial (after all results are written).
+pub fn run(args: &CrashArgs) -> Result<(), CliError> {
+    if !(args.trial_secs > 0.0 && args.trial_secs.is_finite()) {
+        return Err(CliError(format!(
+            "--trial-secs must be positive, got {}",
+            args.trial_secs
+        )));
+    }
+    if args.matrix.target.iter().any(|t| t.is_resp()) {
+        return resp_kill9(args);
+    }
+    let (mut scenario, scenario_file) = load_scenario(args.scenario.as_deref())?;
+    apply_matrix(&mut scenario.matrix, &args.matrix);
+    if scenario.matrix.persistence.contains(&Persistence::Snapshot) {
+        return Err(CliError(
+            "persistence mode 'snapshot': not supported by the crash lab yet (its promise is the \
+             last completed snapshot, which the ack page does not track); use aof, aof+snapshot or hybrid"
+                .into(),
+        ));
+    }
+    if scenario
+        .matrix
+        .persistence
+        .iter()
+        .any(|p| *p != Persistence::Aof)
+        && args.fault.iter().any(|f| f.damages_synced_data())
+    {
+        return Err(CliError(
+            "bitflip and zero-sector damage the single log of persistence mode 'aof' only".into(),
+        ));
+    }
+    if let Some(seed) = args.seed {
+        scenario.workload.seed = seed;
+    }
+    if let Some(w) = args.writers {
+        scenario.workload.writers = toml::Spanned::new(0..0, w);
+    }
+    let workload = Workload::new(&scenario.workload);
+    let setups: Vec<EngineSetup> = matrix::expand(&scenario.matrix)
+        .into_iter()
+        .filter(|s| !s.baseline_only)
+        .collect();
+    let mode = Mode::detect(args.quiet);
+    let run_id = args.run_id.clone().unwrap_or_else(run_dir::new_run_id);
+    let out_dir = args.out.clone().unwrap_or_else(|| {
+        locate::repo_root()
+            .join("results")
+            .join(&scenario.name)
+            .join(&run_id)
+    });
+    let mut work = WorkDir::new(args.dir.as_deref(), &run_id, args.keep)?;
+    if let Some(w) = work.fs_warning() {
+        Progress::note(mode, &w);
+    }
+    let oracle = match args.oracle_seed {
+        Some(seed) => {
+            let mut spec = scenario.workload.clone();
+            spec.seed = seed;
+            Workload::new(&spec)
+        }
+        None => workload.clone(),
+    };
+    let lab = Lab {
+        scenario_arg: args.scenario.clone(),
+        workload: workload.clone(),
+        oracle,
+        seed: workload.seed(),
+        writers: *scenario.workload.writers.get_ref(),
+        trial_secs: args.trial_secs,
+        stall_ms: args.stall_ms,
+        save_points: save_points(&scenario),
+        states: args.states,
+        writeback: args.writeback,
+        broken_ack_before_sync: args.broken_ack_before_sync,
+        work: work.path().to_path_buf(),
+        keep_all: args.keep,
+    };
+    let started_utc = time::rfc3339_now();
+    let trials: Vec<u64> = match args.trial {
+        Some(k) => vec![k],
+        None => (0..args.trials).collect(),
+    };
+
+    let mut records = Vec::new();
+    let total = args.fault.len() * setups.len();
+    let mut violations = 0;
+    for (i, (fault, setup)) in args
+        .fault
+        .iter()
+        .flat_map(|f| setups.iter().map(move |s| (*f, s)))
+        .enumerate()
+    {
+        let label = setup.label();
+        let mut progress = Progress::begin(
+            mode,
+            i + 1,
+            total,
+            &format!("{fault} {label}"),
+            Goal::Commands(trials.len() as u64),
+        );
+        let t0 = now_ns();
+        let mut outcomes = Vec::new();
+        let mut failed = Vec::new();
+        for &k in &trials {
+            match run_trial(&lab, setup, fault, k) {
+                Ok(outs) => {
+                    let violating = outs.iter().any(|o| o.violation);
+                    for mut out in outs {
+                        if out.violation {
+                            out.repro = Some(repro_line(args, &lab, fault, setup, k));
+                            let kept = trial_path(&lab, fault, setup, k);
+                            out.kept_dir
+                                .get_or_insert_with(|| kept.display().to_string());
+                            eprintln!(
+                                "VIOLATION {fault} {label} trial {k}: {} {}\n  reproduce: {}\n  kept: {}",
+                                out.verdict,
+                                out.detail,
+                                out.repro.as_deref().unwrap_or_default(),
+                                out.kept_dir.as_deref().unwrap_or_default()
+                            );
+                        }
+                        outcomes.push(out);
+                    }
+                    if violating {
+                        work.retain();
+                    } else if !lab.keep_all {
+                        let _ = std::fs::remove_dir_all(trial_path(&lab, fault, setup, k));
+                    }
+                }
+                Err(e) => failed.push(format!("trial {k}: {e}")),
+            }
+            progress.tick(
+                std::time::Duration::from_nanos(now_ns() - t0),
+                outcomes.len() as u64,
+            );
+        }
+        let mut record = CrashRecord::new(
+            fault,
+            config_record(setup, &scenario, &workload),
+            label.clone(),
+            &run_id,
+            lab.seed,
+            lab.trial_secs,
+            outcomes,
+        );
+        record.failed_trials = failed;
+        if fault == FaultKind::FsyncStall {
+            let dir = lab.work.join(format!("{fault}-{label}")).join("latency");
+            match faults::stall_latency(&lab, setup, &dir) {
+                Ok(s) => record.stall = Some(s),
+                Err(e) => record.failed_trials.push(format!("stall latency: {e}")),
+            }
+        }
+        violations += record.violations;
+        progress.finish(&format!(
+            "{} trials, {} ok, {} violations, lost acked p99 {:.0}, window max {:.1} ms{}",
+            record.trials,
+            record.verdicts.ok,
+            record.violations,
+            record.lost_acked_ops.p99,
+            record.loss_window_ms.max,
+            if record.failed_trials.is_empty() {
+                String::new()
+            } else {
+                format!(", {} trials FAILED to run", record.failed_trials.len())
+            }
+        ));
+        records.push(record);
+    }
+
+    let (git_revision, git_dirty) = machine::git_revision(&locate::repo_root());
+    let limits = RunLimits {
+        writers: lab.writers,
+        stop: Stop::After(std::time::Duration::from_secs_f64(lab.trial_secs)),
+        warmup: std::time::Duration::ZERO,
+    };
+    let mut failures = std::collections::BTreeMap::new();
+    for r in &records {
+        let name = format!("crash-{}-{}", r.fault, r.label);
+        run_dir::write_json(&out_dir.join(format!("{name}.json")), r)?;
+        if !r.failed_trials.is_empty() {
+            failures.insert(name.clone(), r.failed_trials.join("; "));
+        }
+    }
+    let run = RunRecord {
+        run_id: run_id.clone(),
+        scenario: scenario.name.clone(),
+        scenario_file: scenario_file.map(|p| p.display().to_string()),
+        question: scenario.question.clone(),
+        seed: lab.seed,
+        started_utc,
+        finished_utc: time::rfc3339_now(),
+        command_line: std::env::args().collect(),
+        git_revision,
+        git_dirty,
+        versions: machine::versions(),
+        machine: machine::collect(work.path()),
+        probe: None,
+        workload: workload_record(&scenario, &workload, limits),
+        loss_tolerance_ms: scenario.loss_tolerance_ms,
+        snapshot: scenario.snapshot.clone(),
+        crash: scenario.crash.clone(),
+        // Crash records are found by their `crash-` prefix; `configs` lists bench records.
+        configs: Vec::new(),
+        histograms: Default::default(),
+        failures: failures.clone(),
+    };
+    // Next to a bench run's results (so that `durlab report` joins them), keep its run.json.
+    let run_file = if out_dir.join("run.json").exists() {
+        "run-crash.json"
+    } else {
+        "run.json"
+    };
+    run_dir::write_json(&out_dir.join(run_file), &run)?;
+
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&records).expect("records serialize")
+        );
+    } else {
+        print!("{}", report::render(&records));
+    }
+    Progress::note(mode, &format!("results: {}", out_dir.display()));
+    if violations > 0 {
+        return Err(CliError(format!(
+            "{violations} violating trial(s); data kept in {}",
+            work.path().display()
+        )));
+    }
+    if !failures.is_empty() {
+        return Err(CliError(format!(
+            "{} configuration(s) had trials that could not run",
+            failures.len()
+        )));
+    }
+    Ok(())
+}
+
+fn trial_path(lab: &Lab, fault: FaultKind, setup: &EngineSetup, k: u64) -> std::path::PathBuf {
+    lab.work
+        .join(format!("{}-{}", fault.name(), setup.label()))
+        .join(format!("trial-{k}"))
+}
+
+/// Runs one trial of `fault` in a fresh trial directory: one outcome per crash state.
+///
+/// # Errors
+/// A message when the trial could not run.
+pub fn run_trial(
+    lab: &Lab,
+    setup: &EngineSetup,
+    fault: FaultKind,
+    k: u64,
+) -> Result<Vec<TrialOutcome>, String> {
+    let dir = lab
+        .trial_dir(fault, setup, k)
+        .map_err(|e| format!("trial directory: {e}"))?;
+    let one = match fault {
+        FaultKind::Kill9 | FaultKind::FsyncStall => kill9::run_trial(lab, setup, fault, k, &dir),
+        FaultKind::FsyncEio | FaultKind::Enospc | FaultKind::ShortWrite => {
+            faults::run_trial(lab, setup, fault, k, &dir)
+        }
+        FaultKind::BitFlip | FaultKind::ZeroSector => damage::run_trial(lab, setup, fault, k, &dir),
+        FaultKind::PowerLoss | FaultKind::Prefix | FaultKind::Torn | FaultKind::Reorder => {
+            return power::run_trial(lab, setup, fault, k, &dir);
+        }
+    };
+    one.map(|o| vec![o])
+}
+
+/// The `durlab crash` command line that repeats trial `k` exactly.
+fn repro_line(
+    args: &CrashArgs,
+    lab: &Lab,
+    fault: FaultKind,
+    setup: &EngineSetup,
+    k: u64,
+) -> String {
+    let mut line = String::from("durlab crash");
+    if let Some(s) = &args.scenario {
+        line.push(' ');
+        line.push_str(s);
+    }
+    line.push_str(&format!(
+        " --fault {fault} --policy {} --backend {} --prealloc {} --persistence {} --seed {} --trial {k} --trial-secs {} --writers {}",
+        setup.policy, setup.backend, setup.prealloc, setup.persistence.name(), lab.seed, lab.trial_secs, lab.writers
+    ));
+    if fault == FaultKind::FsyncStall {
+        line.push_str(&format!(" --stall-ms {}", lab.stall_ms));
+    }
+    if fault.needs_images() {
+        line.push_str(&format!(" --states {}", lab.states));
+        if lab.writeback {
+            line.push_str(" --writeback");
+        }
+    }
+    if lab.broken_ack_before_sync {
+        line.push_str(" --broken-ack-before-sync");
+    }
+    if let Some(seed) = args.oracle_seed {
+        line.push_str(&format!(" --oracle-seed {seed}"));
+    }
+    let dir = lab.work.parent().unwrap_or(Path::new("."));
+    line.push_str(&format!(" --dir {} --keep", dir.display()));
+    line
+}
+
+/// `durlab crash --target durlab-server|redis --fault kill9`: the kill -9 trials of
+/// [`super::kill9`] (SIGKILL of the server process, restart, read-back over RESP, oracle).
+///
+/// # Errors
+/// Faults other than kill9 (the others need the engine in a worker process), the engine
+/// target mixed with RESP targets, or what [`super::kill9::run`] returns.
+fn resp_kill9(args: &CrashArgs) -> Result<(), CliError> {
+    if args.fault.iter().any(|f| *f != FaultKind::Kill9) {
+        return Err(CliError(
+            "RESP targets (durlab-server, redis) support --fault kill9 only: the other faults act inside the engine's process or I/O".into(),
+        ));
+    }
+    super::kill9::run(&crate::cli::Kill9Args {
+        scenario: args.scenario.clone(),
+        matrix: args.matrix.clone(),
+        trials: args.trials,
+        trial_secs: args.trial_secs,
+        seed: args.seed,
+        dir: args.dir.clone(),
+        keep: args.keep,
+        out: args.out.clone(),
+        run_id: args.run_id.clone(),
+        json: args.json,
+        quiet: args.quiet,
+    })
+}

@@ -1,0 +1,311 @@
+//! The acknowledgement page: a file-backed shared memory page where a writer publishes, per
+//! LSN, when it was assigned and when it was acknowledged, so that the acknowledgements
+//! survive a SIGKILL of the writer's process (the page is `MAP_SHARED`: every store is in the
+//! page cache the moment it is made; nothing needs flushing for another process to read it).
+//!
+//! Layout (little-endian `u64` words): a header of [`HEADER_WORDS`] words —
+//! `magic, capacity, ready_ns, highest_acked, highest_issued, full_at_lsn, stall_started_ns,
+//! pid` — then `ack_ns[capacity]`, then `issued_ns[capacity]` (slot `lsn - 1`; 0 = never).
+//! Times are [`now_ns`] (`CLOCK_MONOTONIC`), the clock the crash lab and traces share.
+//!
+//! Guarantee: an acknowledgement is published after `execute` returned (the time is read
+//! after the return), so a published ack time below T proves the command was acknowledged
+//! before T. An acknowledgement that returned just before a kill may be unpublished; that can
+//! only make `acked(T)` smaller, never claim an acknowledgement that did not happen.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::num::NonZeroUsize;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use durlab_engine::Lsn;
+use durlab_engine::clock::now_ns;
+use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
+
+use crate::driver::bench::AckHook;
+
+/// `"DURLACK1"`.
+const MAGIC: u64 = u64::from_le_bytes(*b"DURLACK1");
+/// Words before the per-LSN arrays.
+pub const HEADER_WORDS: usize = 8;
+/// Default number of LSNs a page holds (32 MiB file, sparse until written).
+pub const DEFAULT_CAPACITY_LSNS: u64 = 1 << 21;
+
+const W_MAGIC: usize = 0;
+const W_CAPACITY: usize = 1;
+const W_READY: usize = 2;
+const W_HIGHEST_ACKED: usize = 3;
+const W_HIGHEST_ISSUED: usize = 4;
+const W_FULL_AT: usize = 5;
+const W_STALL_STARTED: usize = 6;
+const W_PID: usize = 7;
+
+fn page_bytes(capacity: u64) -> u64 {
+    (HEADER_WORDS as u64 + 2 * capacity) * 8
+}
+
+/// The writer's side: a mapped page. Cheap to share between writer threads (`&AckPage`).
+#[derive(Debug)]
+pub struct AckPage {
+    base: NonNull<AtomicU64>,
+    words: usize,
+    capacity: u64,
+    _file: File,
+}
+
+// SAFETY: the mapping is only accessed through `AtomicU64`s, which are `Sync`; the pointer
+// stays valid until `drop` unmaps it, which needs `&mut self` (no outstanding borrows).
+unsafe impl Send for AckPage {}
+// SAFETY: as above: shared access goes through atomics only.
+unsafe impl Sync for AckPage {}
+
+impl AckPage {
+    /// Creates `path` (which must not exist) sized for `capacity` LSNs and maps it shared.
+    ///
+    /// # Errors
+    /// The file exists or cannot be created, sized or mapped (the error names the file).
+    pub fn create(path: &Path, capacity: u64) -> io::Result<AckPage> {
+        let named =
+            |e: io::Error| io::Error::new(e.kind(), format!("ack page {}: {e}", path.display()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(named)?;
+        let bytes = page_bytes(capacity.max(1));
+        file.set_len(bytes).map_err(named)?;
+        let len = NonZeroUsize::new(usize::try_from(bytes).map_err(|_| {
+            named(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "too large to map",
+            ))
+        })?)
+        .expect("non-zero size");
+        // SAFETY: a fresh shared mapping of a file we own and sized to `len` above; no other
+        // mapping in this process aliases it, and it is only accessed through atomics.
+        let ptr = unsafe {
+            mmap(
+                None,
+                len,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                MapFlags::MAP_SHARED,
+                &file,
+                0,
+            )
+        }
+        .map_err(|e| named(io::Error::from(e)))?;
+        let page = AckPage {
+            base: ptr.cast(),
+            words: len.get() / 8,
+            capacity: capacity.max(1),
+            _file: file,
+        };
+        page.word(W_MAGIC).store(MAGIC, Ordering::Release);
+        page.word(W_CAPACITY)
+            .store(page.capacity, Ordering::Release);
+        page.word(W_PID)
+            .store(u64::from(std::process::id()), Ordering::Release);
+        Ok(page)
+    }
+
+    fn word(&self, i: usize) -> &AtomicU64 {
+        assert!(i < self.words, "ack page word {i} out of range");
+        // SAFETY: `i` is in bounds of the mapping (checked above), which is page-aligned (so
+        // 8-byte aligned) and valid while `self` lives; `AtomicU64` has the layout of `u64`.
+        unsafe { &*self.base.as_ptr().add(i) }
+    }
+
+    /// LSNs this page can hold.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Marks the writer as running (the crash lab waits for this before it starts the clock).
+    pub fn set_ready(&self) {
+        self.word(W_READY).store(now_ns(), Ordering::Release);
+    }
+
+    /// Publishes when an injected sync stall began.
+    pub fn set_stall_started(&self, ns: u64) {
+        self.word(W_STALL_STARTED).store(ns, Ordering::Release);
+    }
+}
+
+impl AckHook for AckPage {
+    fn issued(&self, lsn: Lsn) {
+        if (1..=self.capacity).contains(&lsn) {
+            let slot = HEADER_WORDS + self.capacity as usize + (lsn - 1) as usize;
+            self.word(slot).store(now_ns(), Ordering::Release);
+        }
+        self.word(W_HIGHEST_ISSUED).fetch_max(lsn, Ordering::AcqRel);
+    }
+
+    /// Stops the writer (returns false) once `lsn` no longer fits: then `full_at_lsn` is set
+    /// and the crash lab refuses the trial rather than miss acknowledgements.
+    fn acked(&self, lsn: Lsn) -> bool {
+        if !(1..=self.capacity).contains(&lsn) {
+            let _ =
+                self.word(W_FULL_AT)
+                    .compare_exchange(0, lsn, Ordering::AcqRel, Ordering::Acquire);
+            return false;
+        }
+        let t = now_ns();
+        self.word(HEADER_WORDS + (lsn - 1) as usize)
+            .store(t, Ordering::Release);
+        self.word(W_HIGHEST_ACKED).fetch_max(lsn, Ordering::AcqRel);
+        true
+    }
+}
+
+impl Drop for AckPage {
+    fn drop(&mut self) {
+        // SAFETY: `base` and `words * 8` are exactly the mapping made in `create`, unmapped
+        // once; `&mut self` guarantees no references into it remain.
+        let _ = unsafe { munmap(self.base.cast(), self.words * 8) };
+    }
+}
+
+/// The reader's side: a copy of a page read after its writer stopped or died.
+#[derive(Debug, Clone, Default)]
+pub struct AckLog {
+    pub capacity: u64,
+    /// When the writer was ready (0: it never got there).
+    pub ready_ns: u64,
+    pub highest_acked: Lsn,
+    /// The highest LSN ever assigned to a command.
+    pub highest_issued: Lsn,
+    /// The first LSN that did not fit (0: the page never filled).
+    pub full_at_lsn: Lsn,
+    pub stall_started_ns: u64,
+    pub pid: u64,
+    /// `ack_ns[lsn - 1]` for LSNs 1..=highest_issued (0: not acknowledged).
+    pub ack_ns: Vec<u64>,
+    /// `issued_ns[lsn - 1]` likewise.
+    pub issued_ns: Vec<u64>,
+}
+
+impl AckLog {
+    /// Reads the header of `path` only (cheap: for polling while the writer runs).
+    ///
+    /// # Errors
+    /// I/O errors or a bad magic number, naming the file.
+    pub fn read_header(path: &Path) -> io::Result<AckLog> {
+        let file = File::open(path)
+            .map_err(|e| io::Error::new(e.kind(), format!("ack page {}: {e}", path.display())))?;
+        let mut head = [0u8; HEADER_WORDS * 8];
+        file.read_exact_at(&mut head, 0).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("ack page {}: header: {e}", path.display()),
+            )
+        })?;
+        let w = |i: usize| u64::from_le_bytes(head[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        if w(W_MAGIC) != MAGIC {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("ack page {}: bad magic at byte 0", path.display()),
+            ));
+        }
+        Ok(AckLog {
+            capacity: w(W_CAPACITY),
+            ready_ns: w(W_READY),
+            highest_acked: w(W_HIGHEST_ACKED),
+            highest_issued: w(W_HIGHEST_ISSUED),
+            full_at_lsn: w(W_FULL_AT),
+            stall_started_ns: w(W_STALL_STARTED),
+            pid: w(W_PID),
+            ack_ns: Vec::new(),
+            issued_ns: Vec::new(),
+        })
+    }
+
+    /// Reads the header and the per-LSN times for LSNs 1..=highest issued.
+    ///
+    /// # Errors
+    /// As [`AckLog::read_header`].
+    pub fn read(path: &Path) -> io::Result<AckLog> {
+        let mut log = AckLog::read_header(path)?;
+        let file = File::open(path)?;
+        let n = log.highest_issued.min(log.capacity) as usize;
+        let read_words = |first: usize| -> io::Result<Vec<u64>> {
+            let mut buf = vec![0u8; n * 8];
+            file.read_exact_at(&mut buf, (first * 8) as u64)
+                .map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!("ack page {}: at byte {}: {e}", path.display(), first * 8),
+                    )
+                })?;
+            Ok(buf
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect())
+        };
+        log.ack_ns = read_words(HEADER_WORDS)?;
+        log.issued_ns = read_words(HEADER_WORDS + log.capacity as usize)?;
+        Ok(log)
+    }
+
+    /// When `lsn` was acknowledged, if it was (and is on the page).
+    pub fn ack_time_ns(&self, lsn: Lsn) -> Option<u64> {
+        let t = *self
+            .ack_ns
+            .get(usize::try_from(lsn).ok()?.checked_sub(1)?)?;
+        (t != 0).then_some(t)
+    }
+
+    /// acked(T): the highest LSN whose published acknowledgement time is before `t_ns`.
+    pub fn acked_before(&self, t_ns: u64) -> Lsn {
+        self.ack_ns
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|&(_, &a)| a != 0 && a < t_ns)
+            .map_or(0, |(i, _)| i as Lsn + 1)
+    }
+
+    /// Acknowledgement latencies (ack − assignment, ns) of the LSNs acknowledged before
+    /// `t_ns` whose assignment time is in `[from_ns, to_ns)`.
+    pub fn latencies_ns(&self, from_ns: u64, to_ns: u64, t_ns: u64) -> Vec<u64> {
+        self.ack_ns
+            .iter()
+            .zip(&self.issued_ns)
+            .filter(|&(&a, &i)| a != 0 && a < t_ns && i != 0 && i >= from_ns && i < to_ns)
+            .map(|(&a, &i)| a.saturating_sub(i))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ack.page");
+        let page = AckPage::create(&path, 4).unwrap();
+        page.set_ready();
+        for lsn in 1..=3 {
+            page.issued(lsn);
+            assert!(page.acked(lsn));
+        }
+        page.issued(5);
+        assert!(!page.acked(5), "beyond capacity stops the writer");
+        let t = now_ns() + 1;
+        let log = AckLog::read(&path).unwrap();
+        assert_eq!(
+            (log.highest_acked, log.highest_issued, log.full_at_lsn),
+            (3, 5, 5)
+        );
+        assert!(log.ready_ns > 0);
+        assert_eq!(log.acked_before(t), 3);
+        assert_eq!(log.acked_before(log.ack_time_ns(2).unwrap()), 1);
+        assert_eq!(log.latencies_ns(0, u64::MAX, t).len(), 3);
+        assert!(AckPage::create(&path, 4).is_err(), "never reuses a page");
+    }
+}

@@ -1,0 +1,171 @@
+//! Per configuration × fault summaries: verdict counts, violations, loss window, and the
+//! readable table. Every field is documented in docs/results.md ("Crash lab results").
+
+use serde::Serialize;
+
+use super::faults::StallLatency;
+use super::loss::Summary;
+use super::verdict::Verdict;
+use super::{FaultKind, TrialOutcome};
+use crate::results::json::ConfigRecord;
+
+/// How many trials got each verdict.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct VerdictCounts {
+    pub ok: u64,
+    pub lost_acked: u64,
+    pub divergent: u64,
+    pub phantom: u64,
+    pub refused: u64,
+}
+
+impl VerdictCounts {
+    fn add(&mut self, v: Verdict) {
+        match v {
+            Verdict::Ok => self.ok += 1,
+            Verdict::LostAcked => self.lost_acked += 1,
+            Verdict::Divergent => self.divergent += 1,
+            Verdict::Phantom => self.phantom += 1,
+            Verdict::Refused => self.refused += 1,
+        }
+    }
+}
+
+/// One configuration × fault (`crash-<fault>-<label>.json`, one element of `--json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct CrashRecord {
+    pub fault: String,
+    pub config: ConfigRecord,
+    pub label: String,
+    pub run_id: String,
+    pub seed: u64,
+    pub trial_secs: f64,
+    /// Trials that ran to a verdict (an image fault judges many crash states per trial).
+    pub trials: u64,
+    /// Crash states verified: one per trial, or one per crash image for the image faults.
+    pub states: u64,
+    pub verdicts: VerdictCounts,
+    pub violations: u64,
+    /// `lost-acked` trials caused by damage to the last record (not violations).
+    pub lost_acked_tail_damage: u64,
+    pub lost_acked_ops: Summary,
+    pub loss_window_ms: Summary,
+    pub lost_bytes: Summary,
+    /// Per trial: crash states verified per second of recovery + verification.
+    pub states_per_sec: Vec<f64>,
+    /// `fsync-stall` only: acknowledgement latency with and without the stall.
+    pub stall: Option<StallLatency>,
+    /// Trials that could not run, with the reason.
+    pub failed_trials: Vec<String>,
+    pub trial_results: Vec<TrialOutcome>,
+}
+
+impl CrashRecord {
+    /// Summarises `trials` of `fault` under `config`.
+    pub fn new(
+        fault: FaultKind,
+        config: ConfigRecord,
+        label: String,
+        run_id: &str,
+        seed: u64,
+        trial_secs: f64,
+        trials: Vec<TrialOutcome>,
+    ) -> CrashRecord {
+        let mut verdicts = VerdictCounts::default();
+        for t in &trials {
+            verdicts.add(t.verdict);
+        }
+        CrashRecord {
+            fault: fault.name().into(),
+            config,
+            label,
+            run_id: run_id.into(),
+            seed,
+            trial_secs,
+            trials: distinct_trials(&trials),
+            states: trials.iter().map(|t| t.states).sum(),
+            verdicts,
+            violations: trials.iter().filter(|t| t.violation).count() as u64,
+            lost_acked_tail_damage: trials.iter().filter(|t| t.tail_damage).count() as u64,
+            lost_acked_ops: Summary::of(trials.iter().map(|t| t.loss.lost_acked_ops as f64)),
+            loss_window_ms: Summary::of(trials.iter().map(|t| t.loss.loss_window_ms)),
+            lost_bytes: Summary::of(trials.iter().map(|t| t.loss.lost_bytes as f64)),
+            states_per_sec: states_per_sec(&trials),
+            stall: None,
+            failed_trials: Vec::new(),
+            trial_results: trials,
+        }
+    }
+}
+
+/// How many distinct trials `outcomes` (one per crash state) come from.
+fn distinct_trials(outcomes: &[TrialOutcome]) -> u64 {
+    let mut ks: Vec<u64> = outcomes.iter().map(|t| t.trial).collect();
+    ks.sort_unstable();
+    ks.dedup();
+    ks.len() as u64
+}
+
+/// Per trial: its crash states over the seconds spent recovering and verifying them.
+fn states_per_sec(outcomes: &[TrialOutcome]) -> Vec<f64> {
+    let mut per: std::collections::BTreeMap<u64, (u64, f64)> = Default::default();
+    for t in outcomes {
+        let e = per.entry(t.trial).or_default();
+        e.0 += t.states;
+        e.1 += t.verify_seconds;
+    }
+    per.values()
+        .map(|&(n, secs)| if secs > 0.0 { n as f64 / secs } else { 0.0 })
+        .collect()
+}
+
+/// One line per record, then the reproduction line of every violating trial.
+pub fn render(records: &[CrashRecord]) -> String {
+    let mut out = format!(
+        "{:<12} {:<28} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9} {:>11} {:>11}\n",
+        "fault",
+        "configuration",
+        "trials",
+        "ok",
+        "lost",
+        "div",
+        "phan",
+        "refus",
+        "VIOL",
+        "lost p99",
+        "window p99",
+        "window max"
+    );
+    for r in records {
+        let v = &r.verdicts;
+        out.push_str(&format!(
+            "{:<12} {:<28} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9.0} {:>8.1} ms {:>8.1} ms\n",
+            r.fault, r.label, r.trials, v.ok, v.lost_acked, v.divergent, v.phantom, v.refused, r.violations,
+            r.lost_acked_ops.p99, r.loss_window_ms.p99, r.loss_window_ms.max
+        ));
+        if let Some(s) = &r.stall {
+            out.push_str(&format!(
+                "{:<12} {:<28} ack latency p99/max: {:.0}/{:.0} us without, {:.0}/{:.0} us with a {} ms stall{}\n",
+                "", "", s.baseline_latency_us.p99, s.baseline_latency_us.max, s.stalled_latency_us.p99,
+                s.stalled_latency_us.max, s.stall_ms, if s.stall_fired { "" } else { " (never began)" }
+            ));
+        }
+        for f in &r.failed_trials {
+            out.push_str(&format!("  trial failed: {f}\n"));
+        }
+    }
+    for r in records {
+        for t in r.trial_results.iter().filter(|t| t.violation) {
+            out.push_str(&format!(
+                "VIOLATION {} {} trial {}: {} {}\n  reproduce: {}\n",
+                r.fault,
+                r.label,
+                t.trial,
+                t.verdict,
+                t.detail,
+                t.repro.as_deref().unwrap_or("-")
+            ));
+        }
+    }
+    out
+}

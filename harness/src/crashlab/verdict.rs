@@ -1,0 +1,134 @@
+//! Verdicts (DESIGN.md, "Oracle and verdicts"): recover a crashed data directory with the
+//! engine, check it against the oracle, and say what came back.
+
+use std::fmt;
+
+use durlab_engine::{Engine, EngineConfig, Lsn};
+use serde::Serialize;
+
+use super::FaultKind;
+use crate::oracle::{self, Comparison};
+use crate::workload::Workload;
+
+/// What recovery produced, judged against the oracle and the policy's promise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The state equals the oracle at r, and r is at least what the policy promised.
+    Ok,
+    /// r is below the LSN that the policy promised to keep.
+    LostAcked,
+    /// The state differs from the oracle at r (holes, reordering, corruption loaded).
+    Divergent,
+    /// r is above the highest LSN ever issued.
+    Phantom,
+    /// Recovery stopped with an error naming file and offset.
+    Refused,
+}
+
+impl Verdict {
+    /// Every verdict, in report order.
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Ok,
+        Verdict::LostAcked,
+        Verdict::Divergent,
+        Verdict::Phantom,
+        Verdict::Refused,
+    ];
+
+    /// `ok`, `lost-acked`, `divergent`, `phantom`, `refused`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Ok => "ok",
+            Verdict::LostAcked => "lost-acked",
+            Verdict::Divergent => "divergent",
+            Verdict::Phantom => "phantom",
+            Verdict::Refused => "refused",
+        }
+    }
+
+    /// Whether this verdict breaks the promise of the configuration for `fault`: divergent
+    /// and phantom always do; lost-acked does (r is below the promise by definition; the one
+    /// documented exception, damage to the last record, is decided by the caller); refused
+    /// does unless the fault damaged synced data, where refusing is the correct answer.
+    pub fn is_violation(self, fault: FaultKind) -> bool {
+        match self {
+            Verdict::Ok => false,
+            Verdict::LostAcked | Verdict::Divergent | Verdict::Phantom => true,
+            Verdict::Refused => !fault.damages_synced_data(),
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The outcome of recovering and verifying one crash state.
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    /// r: the LSN recovery reached (0 when refused).
+    pub recovered_lsn: Lsn,
+    /// The recovery error (refused), the state difference (divergent), or what recovery cut.
+    pub detail: String,
+    pub comparison: Option<Comparison>,
+}
+
+/// Opens `config.dir` with the engine (recovery), then decides the verdict: refused if the
+/// engine will not open; phantom if r > `issued`; divergent if the state differs from the
+/// oracle at r; lost-acked if r < `promised`; else ok. The engine is closed on return.
+pub fn recover_and_judge(
+    config: EngineConfig,
+    workload: &Workload,
+    promised: Lsn,
+    issued: Lsn,
+) -> Judgement {
+    let (engine, report) = match Engine::open(config) {
+        Ok(opened) => opened,
+        Err(e) => {
+            return Judgement {
+                verdict: Verdict::Refused,
+                recovered_lsn: 0,
+                detail: format!("recovery refused: {e}"),
+                comparison: None,
+            };
+        }
+    };
+    let r = report.recovered_lsn;
+    let cut = match (&report.cut_offset, &report.cut_reason) {
+        (Some(at), Some(why)) => format!("recovery cut the log at byte {at} ({why})"),
+        _ => String::new(),
+    };
+    if r > issued {
+        return Judgement {
+            verdict: Verdict::Phantom,
+            recovered_lsn: r,
+            detail: format!("recovered LSN {r} but only {issued} were ever issued. {cut}"),
+            comparison: None,
+        };
+    }
+    let comparison = oracle::verify(&engine, workload, r);
+    drop(engine);
+    let (verdict, detail) = if !comparison.equal() {
+        (
+            Verdict::Divergent,
+            format!("at LSN {r}: {}", comparison.describe()),
+        )
+    } else if r < promised {
+        (
+            Verdict::LostAcked,
+            format!("recovered LSN {r} < promised {promised}. {cut}"),
+        )
+    } else {
+        (Verdict::Ok, cut)
+    };
+    Judgement {
+        verdict,
+        recovered_lsn: r,
+        detail: detail.trim().to_string(),
+        comparison: Some(comparison),
+    }
+}

@@ -1,0 +1,157 @@
+//! The engine side of a crash trial: writer threads driving the workload through the engine
+//! and publishing every acknowledgement to an [`AckPage`]. Runs in the `durlab worker` child
+//! process for kill -9, and in process for the fault-injecting backend.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use durlab_engine::backend::faulty::{Faults, FaultyBackend};
+use durlab_engine::backend::recording::RecordingBackend;
+use durlab_engine::backend::{self, Backend};
+use durlab_engine::{Engine, EngineConfig};
+
+use super::ackpage::AckPage;
+use crate::driver::bench::{self, AckHook, WriterLimits};
+use crate::driver::latency::Latency;
+use crate::workload::Workload;
+
+/// What the writers of one run saw.
+#[derive(Debug)]
+pub struct WritersResult {
+    /// Acknowledgement latency of every command (reads and writes), all writers merged.
+    pub latency: Latency,
+    /// The first command error, if any (then every writer stopped).
+    pub error: Option<durlab_engine::Error>,
+}
+
+/// Runs `writers` threads over `engine` (each `bench::drive` with `hook`) until `run_for`
+/// has passed, a command fails, or `hook` declines an acknowledgement.
+pub fn run_writers(
+    engine: &Engine,
+    workload: &Workload,
+    writers: u32,
+    run_for: Duration,
+    hook: &dyn AckHook,
+) -> WritersResult {
+    let stop = AtomicBool::new(false);
+    let start = Instant::now();
+    let limits = WriterLimits {
+        measure_from: start,
+        deadline: Some(start + run_for),
+        target_lsn: u64::MAX,
+        stop: &stop,
+    };
+    let outcomes: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..writers.max(1))
+            .map(|id| s.spawn(move || bench::drive(engine, workload, id, limits, hook)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("writer thread panicked"))
+            .collect()
+    });
+    let mut latency = Latency::new();
+    let mut error = None;
+    for (r, e) in outcomes {
+        latency.merge(&r.latency);
+        if error.is_none() {
+            error = e;
+        }
+    }
+    WritersResult { latency, error }
+}
+
+/// A real backend of `config.backend` wrapped in a [`FaultyBackend`], installed as the
+/// config's override; returns the fault controls.
+///
+/// # Errors
+/// When the backend cannot be built (io_uring refused).
+pub fn install_faulty(config: &mut EngineConfig) -> durlab_engine::Result<Arc<Faults>> {
+    let faulty = FaultyBackend::new(backend::open_backend(config.backend)?);
+    let faults = faulty.faults();
+    let shared: Arc<dyn Backend> = Arc::new(faulty);
+    config.backend_override = Some(shared);
+    Ok(faults)
+}
+
+/// What `durlab worker` runs.
+#[derive(Debug, Clone)]
+pub struct WorkerPlan {
+    pub config: EngineConfig,
+    pub writers: u32,
+    pub ack_page: PathBuf,
+    pub capacity_lsns: u64,
+    /// The worker exits by itself after this long (the crash lab kills it well before).
+    pub max_secs: f64,
+    /// Stall the n-th data sync after open for this many ms.
+    pub stall: Option<(u64, u64)>,
+    /// Record every file operation to this trace (for crash images).
+    pub trace: Option<PathBuf>,
+}
+
+/// The worker: creates the ack page, opens the engine (recording a trace if asked), marks the page ready, drives the
+/// workload until killed (or `max_secs`).
+///
+/// # Errors
+/// A message naming what failed: the page, the engine's open, a command (the engine's
+/// error), or a full ack page.
+pub fn run(plan: WorkerPlan, workload: &Workload) -> Result<(), String> {
+    let page = AckPage::create(&plan.ack_page, plan.capacity_lsns).map_err(|e| e.to_string())?;
+    let mut config = plan.config;
+    let dir = config.dir.clone();
+    if let Some(trace) = &plan.trace {
+        let inner = backend::open_backend(config.backend).map_err(|e| e.to_string())?;
+        let recording = RecordingBackend::new(inner, trace).map_err(|e| e.to_string())?;
+        config.backend_override = Some(Arc::new(recording));
+    }
+    let faults = match plan.stall {
+        Some(_) => Some(install_faulty(&mut config).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let (engine, _) = Engine::open(config)
+        .map_err(|e| format!("opening the engine in {}: {e}", dir.display()))?;
+    if let (Some(f), Some((n, ms))) = (&faults, plan.stall) {
+        f.stall_sync(n, Duration::from_millis(ms));
+    }
+    page.set_ready();
+    let done = AtomicBool::new(false);
+    let result = std::thread::scope(|s| {
+        if let Some(f) = &faults {
+            let (page, done) = (&page, &done);
+            s.spawn(move || {
+                while !done.load(Relaxed) {
+                    let t = f.stall_started_ns();
+                    if t != 0 {
+                        page.set_stall_started(t);
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_micros(500));
+                }
+            });
+        }
+        let r = run_writers(
+            &engine,
+            workload,
+            plan.writers,
+            Duration::from_secs_f64(plan.max_secs),
+            &page,
+        );
+        done.store(true, Relaxed);
+        r
+    });
+    if let Some(e) = result.error {
+        return Err(format!("a writer failed: {e}"));
+    }
+    let full = super::ackpage::AckLog::read_header(&plan.ack_page).map_err(|e| e.to_string())?;
+    if full.full_at_lsn != 0 {
+        return Err(format!(
+            "ack page {} is full: LSN {} does not fit its {} slots; stopped acknowledging (shorten --trial-secs)",
+            plan.ack_page.display(),
+            full.full_at_lsn,
+            page.capacity()
+        ));
+    }
+    Ok(())
+}

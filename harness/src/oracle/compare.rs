@@ -1,0 +1,293 @@
+//! Comparing a recovered engine state with the oracle's: both are turned into one canonical
+//! form (keys sorted, fields sorted, scores as bits), digested, and on mismatch diffed key by
+//! key.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use durlab_engine::Keyspace;
+use durlab_engine::keyspace::{StreamId, Value};
+
+use super::model::{Model, ModelValue, Pairs};
+
+/// One value in canonical form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Canon {
+    Str(Vec<u8>),
+    /// Fields in byte order.
+    Hash(Pairs),
+    /// `(member, score bits)` in member byte order.
+    ZSet(Vec<(Vec<u8>, u64)>),
+    Stream {
+        last_id: StreamId,
+        entries: Vec<(StreamId, Pairs)>,
+    },
+}
+
+/// A key's canonical value and expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonEntry {
+    pub value: Canon,
+    pub expire_at_ms: Option<u64>,
+}
+
+/// A whole state in canonical form, keys in byte order.
+pub type CanonState = BTreeMap<Vec<u8>, CanonEntry>;
+
+/// The engine's keyspace in canonical form, read only through its public accessors.
+pub fn from_engine(ks: &Keyspace) -> CanonState {
+    ks.iter()
+        .map(|(key, entry)| {
+            let value = match &entry.value {
+                Value::Str(v) => Canon::Str(v.clone()),
+                Value::Hash(h) => {
+                    Canon::Hash(h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect())
+                }
+                Value::ZSet(z) => {
+                    let mut pairs: Vec<_> =
+                        z.iter().map(|(s, m)| (m.to_vec(), s.to_bits())).collect();
+                    pairs.sort();
+                    Canon::ZSet(pairs)
+                }
+                Value::Stream(s) => Canon::Stream {
+                    last_id: s.last_id(),
+                    entries: s.iter().map(|(id, f)| (id, f.to_vec())).collect(),
+                },
+            };
+            (
+                key.to_vec(),
+                CanonEntry {
+                    value,
+                    expire_at_ms: entry.expire_at_ms,
+                },
+            )
+        })
+        .collect()
+}
+
+/// The oracle's model in canonical form.
+pub fn from_model(m: &Model) -> CanonState {
+    m.map
+        .iter()
+        .map(|(key, entry)| {
+            let value = match &entry.value {
+                ModelValue::Str(v) => Canon::Str(v.clone()),
+                ModelValue::Hash(h) => {
+                    Canon::Hash(h.iter().map(|(f, v)| (f.clone(), v.clone())).collect())
+                }
+                ModelValue::ZSet(z) => {
+                    Canon::ZSet(z.iter().map(|(m, s)| (m.clone(), s.to_bits())).collect())
+                }
+                ModelValue::Stream { entries, last_id } => Canon::Stream {
+                    last_id: *last_id,
+                    entries: entries.clone(),
+                },
+            };
+            (
+                key.clone(),
+                CanonEntry {
+                    value,
+                    expire_at_ms: entry.expire_at_ms,
+                },
+            )
+        })
+        .collect()
+}
+
+/// FNV-1a, 64 bits: stable across Rust versions and platforms, so digests in result files
+/// can be compared between runs.
+#[derive(Debug, Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    fn bytes(&mut self, b: &[u8]) {
+        self.u64(b.len() as u64);
+        for &x in b {
+            self.0 = (self.0 ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn u64(&mut self, v: u64) {
+        for x in v.to_le_bytes() {
+            self.0 = (self.0 ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    fn pairs(&mut self, p: &Pairs) {
+        self.u64(p.len() as u64);
+        for (a, b) in p {
+            self.bytes(a);
+            self.bytes(b);
+        }
+    }
+}
+
+/// An order-independent digest of a state: a hash of its canonical (sorted) encoding.
+/// Equal states have equal digests; a different digest means a different state.
+pub fn digest(state: &CanonState) -> u64 {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    h.u64(state.len() as u64);
+    for (key, e) in state {
+        h.bytes(key);
+        h.u64(e.expire_at_ms.map_or(0, |t| t.wrapping_add(1)));
+        match &e.value {
+            Canon::Str(v) => {
+                h.u64(1);
+                h.bytes(v);
+            }
+            Canon::Hash(p) => {
+                h.u64(2);
+                h.pairs(p);
+            }
+            Canon::ZSet(z) => {
+                h.u64(3);
+                h.u64(z.len() as u64);
+                for (m, s) in z {
+                    h.bytes(m);
+                    h.u64(*s);
+                }
+            }
+            Canon::Stream { last_id, entries } => {
+                h.u64(4);
+                h.u64(last_id.ms);
+                h.u64(last_id.seq);
+                h.u64(entries.len() as u64);
+                for (id, p) in entries {
+                    h.u64(id.ms);
+                    h.u64(id.seq);
+                    h.pairs(p);
+                }
+            }
+        }
+    }
+    h.0
+}
+
+/// Bytes as text: printable ASCII as is, the rest as `\xNN`; long values cut with `...`.
+pub fn show_bytes(b: &[u8]) -> String {
+    const MAX: usize = 48;
+    let mut s = String::new();
+    for &x in b.iter().take(MAX) {
+        if x.is_ascii_graphic() || x == b' ' {
+            s.push(x as char);
+        } else {
+            let _ = write!(s, "\\x{x:02x}");
+        }
+    }
+    if b.len() > MAX {
+        let _ = write!(s, "...({} bytes)", b.len());
+    }
+    s
+}
+
+/// A canonical entry as one short line.
+pub fn show_entry(e: &CanonEntry) -> String {
+    let value = match &e.value {
+        Canon::Str(v) => format!("string \"{}\"", show_bytes(v)),
+        Canon::Hash(p) => format!(
+            "hash of {} fields, first {:?}",
+            p.len(),
+            p.first().map(|(f, v)| (show_bytes(f), show_bytes(v)))
+        ),
+        Canon::ZSet(z) => format!(
+            "zset of {} members, first {:?}",
+            z.len(),
+            z.first().map(|(m, s)| (show_bytes(m), f64::from_bits(*s)))
+        ),
+        Canon::Stream { last_id, entries } => format!(
+            "stream of {} entries, last id {last_id}, first id {:?}",
+            entries.len(),
+            entries.first().map(|(id, _)| id.to_string())
+        ),
+    };
+    match e.expire_at_ms {
+        Some(t) => format!("{value}, expires at {t} ms"),
+        None => value,
+    }
+}
+
+/// One key whose value differs (`None`: the key is missing on that side).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyDiff {
+    pub key: String,
+    pub engine: Option<String>,
+    pub oracle: Option<String>,
+}
+
+/// The result of comparing a recovered state with the oracle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comparison {
+    pub digest_engine: u64,
+    pub digest_oracle: u64,
+    pub keys_engine: usize,
+    pub keys_oracle: usize,
+    /// Keys that differ (counted in full).
+    pub differing_keys: usize,
+    /// The first differing keys in key order (at most the limit given to [`compare`]).
+    pub first_diffs: Vec<KeyDiff>,
+}
+
+impl Comparison {
+    /// True when the two states are equal.
+    pub fn equal(&self) -> bool {
+        self.differing_keys == 0
+    }
+
+    /// One paragraph describing the difference (empty when equal).
+    pub fn describe(&self) -> String {
+        if self.equal() {
+            return String::new();
+        }
+        let mut s = format!(
+            "state differs from the oracle: digest {:016x} vs {:016x}, {} vs {} keys, {} keys differ",
+            self.digest_engine,
+            self.digest_oracle,
+            self.keys_engine,
+            self.keys_oracle,
+            self.differing_keys
+        );
+        for d in &self.first_diffs {
+            let _ = write!(
+                s,
+                "; key \"{}\": engine {}, oracle {}",
+                d.key,
+                d.engine.as_deref().unwrap_or("missing"),
+                d.oracle.as_deref().unwrap_or("missing")
+            );
+        }
+        s
+    }
+}
+
+/// Compares digests first; only on mismatch walks both states in key order and lists the
+/// first `max_diffs` differing keys.
+pub fn compare(engine: &CanonState, oracle: &CanonState, max_diffs: usize) -> Comparison {
+    let (digest_engine, digest_oracle) = (digest(engine), digest(oracle));
+    let mut c = Comparison {
+        digest_engine,
+        digest_oracle,
+        keys_engine: engine.len(),
+        keys_oracle: oracle.len(),
+        differing_keys: 0,
+        first_diffs: Vec::new(),
+    };
+    if digest_engine == digest_oracle && engine == oracle {
+        return c;
+    }
+    let keys: std::collections::BTreeSet<&Vec<u8>> = engine.keys().chain(oracle.keys()).collect();
+    for key in keys {
+        let (a, b) = (engine.get(key), oracle.get(key));
+        if a == b {
+            continue;
+        }
+        c.differing_keys += 1;
+        if c.first_diffs.len() < max_diffs {
+            c.first_diffs.push(KeyDiff {
+                key: show_bytes(key),
+                engine: a.map(show_entry),
+                oracle: b.map(show_entry),
+            });
+        }
+    }
+    c
+}

@@ -1,0 +1,343 @@
+//! The oracle's model: a second, deliberately plain implementation of the command set.
+//!
+//! Plain `BTreeMap`s and `Vec`s, no code shared with `durlab_engine::keyspace` (only the
+//! [`Command`] and [`Reply`] types and the error texts of `keyspace::msg`). Sorted sets keep
+//! member → score and find the minimum by a scan; streams are a `Vec`. Slow, and obviously
+//! right: that is the point.
+//!
+//! Semantics mirrored (Redis 7 as the engine documents it): `SET` clears the expiry, `INCRBY`
+//! keeps it; `HDEL`, `ZREM` and `ZPOPMIN` delete a key they empty; a command on a key of
+//! another type replies WRONGTYPE and changes nothing; scores `-0.0` are stored as `0.0`;
+//! `XADD` with an automatic id takes `last.ms-(last.seq+1)` (`0-1` for a new stream, `ms+1-0`
+//! when seq overflows), `MAXLEN` trims exactly and a stream keeps its last id even when empty;
+//! malformed argument lists (no fields, NaN score, XADD id `0-0`) change nothing.
+
+use std::collections::BTreeMap;
+
+use durlab_engine::keyspace::msg;
+use durlab_engine::keyspace::{StreamId, XAddId};
+use durlab_engine::{Command, Reply};
+
+/// A field-value list of one stream entry, in the order given.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A value of the model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelValue {
+    Str(Vec<u8>),
+    Hash(BTreeMap<Vec<u8>, Vec<u8>>),
+    /// member → score (never NaN, never `-0.0`).
+    ZSet(BTreeMap<Vec<u8>, f64>),
+    Stream {
+        entries: Vec<(StreamId, Pairs)>,
+        last_id: StreamId,
+    },
+}
+
+/// A key's value and expiry metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelEntry {
+    pub value: ModelValue,
+    pub expire_at_ms: Option<u64>,
+}
+
+/// The whole model state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Model {
+    pub map: BTreeMap<Vec<u8>, ModelEntry>,
+}
+
+fn err(text: &str) -> Reply {
+    Reply::Error(text.to_string())
+}
+
+fn wrongtype() -> Reply {
+    err(msg::WRONGTYPE)
+}
+
+/// The command's error reply if its arguments are malformed whatever the state.
+fn malformed(cmd: &Command) -> Option<&'static str> {
+    match cmd {
+        Command::HSet { fields, .. } if fields.is_empty() => Some(msg::ARITY_HSET),
+        Command::HDel { fields, .. } if fields.is_empty() => Some(msg::ARITY_HDEL),
+        Command::ZAdd { members, .. } if members.is_empty() => Some(msg::ARITY_ZADD),
+        Command::ZAdd { members, .. } if members.iter().any(|(s, _)| s.is_nan()) => {
+            Some(msg::NOT_A_FLOAT)
+        }
+        Command::ZRem { members, .. } if members.is_empty() => Some(msg::ARITY_ZREM),
+        Command::XAdd { fields, .. } if fields.is_empty() => Some(msg::ARITY_XADD),
+        Command::XAdd {
+            id: XAddId::Explicit(StreamId { ms: 0, seq: 0 }),
+            ..
+        } => Some(msg::XADD_ID_ZERO),
+        _ => None,
+    }
+}
+
+/// A canonical decimal: exactly what `i64` prints back (no `+`, no leading zeros, no `-0`).
+fn parse_canonical_i64(bytes: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let n: i64 = text.parse().ok()?;
+    (n.to_string() == text).then_some(n)
+}
+
+impl Model {
+    /// An empty model.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies `cmd` and returns its reply.
+    pub fn apply(&mut self, cmd: &Command) -> Reply {
+        if let Some(text) = malformed(cmd) {
+            return err(text);
+        }
+        match cmd {
+            Command::Set { key, value } => {
+                self.put(key, ModelValue::Str(value.clone()));
+                Reply::Ok
+            }
+            Command::Get { key } => match self.map.get(key).map(|e| &e.value) {
+                None => Reply::Nil,
+                Some(ModelValue::Str(v)) => Reply::Bulk(v.clone()),
+                Some(_) => wrongtype(),
+            },
+            Command::Del { key } => Reply::Int(i64::from(self.map.remove(key).is_some())),
+            Command::SetNx { key, value } => {
+                if self.map.contains_key(key) {
+                    Reply::Int(0)
+                } else {
+                    self.put(key, ModelValue::Str(value.clone()));
+                    Reply::Int(1)
+                }
+            }
+            Command::IncrBy { key, delta } => self.incrby(key, *delta),
+            Command::PExpireAt { key, at_ms } => match self.map.get_mut(key) {
+                Some(e) => {
+                    e.expire_at_ms = Some(*at_ms);
+                    Reply::Int(1)
+                }
+                None => Reply::Int(0),
+            },
+            Command::HSet { key, fields } => self.hset(key, fields),
+            Command::HDel { key, fields } => self.remove_items(key, fields, true),
+            Command::ZAdd { key, members } => self.zadd(key, members),
+            Command::ZRem { key, members } => self.remove_items(key, members, false),
+            Command::ZPopMin { key, count } => self.zpopmin(key, *count),
+            Command::XAdd {
+                key,
+                id,
+                fields,
+                maxlen,
+            } => self.xadd(key, *id, fields, *maxlen),
+        }
+    }
+
+    /// Stores `value` under `key` without expiry.
+    fn put(&mut self, key: &[u8], value: ModelValue) {
+        self.map.insert(
+            key.to_vec(),
+            ModelEntry {
+                value,
+                expire_at_ms: None,
+            },
+        );
+    }
+
+    fn incrby(&mut self, key: &[u8], delta: i64) -> Reply {
+        let Some(entry) = self.map.get_mut(key) else {
+            self.put(key, ModelValue::Str(delta.to_string().into_bytes()));
+            return Reply::Int(delta);
+        };
+        let ModelValue::Str(text) = &mut entry.value else {
+            return wrongtype();
+        };
+        let Some(current) = parse_canonical_i64(text) else {
+            return err(msg::NOT_AN_INTEGER);
+        };
+        let Some(sum) = current.checked_add(delta) else {
+            return err(msg::INCR_OVERFLOW);
+        };
+        *text = sum.to_string().into_bytes();
+        Reply::Int(sum)
+    }
+
+    fn hset(&mut self, key: &[u8], fields: &[(Vec<u8>, Vec<u8>)]) -> Reply {
+        let entry = self.map.entry(key.to_vec()).or_insert(ModelEntry {
+            value: ModelValue::Hash(BTreeMap::new()),
+            expire_at_ms: None,
+        });
+        let ModelValue::Hash(hash) = &mut entry.value else {
+            return wrongtype();
+        };
+        let mut added = 0;
+        for (f, v) in fields {
+            if hash.insert(f.clone(), v.clone()).is_none() {
+                added += 1;
+            }
+        }
+        Reply::Int(added)
+    }
+
+    /// `HDEL` (`hash`) or `ZREM`: removes items, deleting the key when it becomes empty.
+    fn remove_items(&mut self, key: &[u8], items: &[Vec<u8>], hash: bool) -> Reply {
+        let Some(entry) = self.map.get_mut(key) else {
+            return Reply::Int(0);
+        };
+        let mut removed = 0;
+        let now_empty = match (&mut entry.value, hash) {
+            (ModelValue::Hash(h), true) => {
+                for f in items {
+                    removed += i64::from(h.remove(f).is_some());
+                }
+                h.is_empty()
+            }
+            (ModelValue::ZSet(z), false) => {
+                for m in items {
+                    removed += i64::from(z.remove(m).is_some());
+                }
+                z.is_empty()
+            }
+            _ => return wrongtype(),
+        };
+        if now_empty {
+            self.map.remove(key);
+        }
+        Reply::Int(removed)
+    }
+
+    fn zadd(&mut self, key: &[u8], members: &[(f64, Vec<u8>)]) -> Reply {
+        let entry = self.map.entry(key.to_vec()).or_insert(ModelEntry {
+            value: ModelValue::ZSet(BTreeMap::new()),
+            expire_at_ms: None,
+        });
+        let ModelValue::ZSet(z) = &mut entry.value else {
+            return wrongtype();
+        };
+        let mut added = 0;
+        for (score, member) in members {
+            let score = if *score == 0.0 { 0.0 } else { *score };
+            if z.insert(member.clone(), score).is_none() {
+                added += 1;
+            }
+        }
+        Reply::Int(added)
+    }
+
+    fn zpopmin(&mut self, key: &[u8], count: u64) -> Reply {
+        let Some(entry) = self.map.get_mut(key) else {
+            return Reply::Array(Vec::new());
+        };
+        let ModelValue::ZSet(z) = &mut entry.value else {
+            return wrongtype();
+        };
+        let mut out = Vec::new();
+        let mut popped = 0u64;
+        while popped < count {
+            // The lowest score; among equal scores the smallest member (the map's order).
+            let Some((member, score)) = z
+                .iter()
+                .fold(None::<(&Vec<u8>, f64)>, |best, (m, &s)| match best {
+                    Some((_, bs)) if s >= bs => best,
+                    _ => Some((m, s)),
+                })
+                .map(|(m, s)| (m.clone(), s))
+            else {
+                break;
+            };
+            z.remove(&member);
+            out.push(Reply::Bulk(member));
+            out.push(Reply::Bulk(format!("{score}").into_bytes()));
+            popped += 1;
+        }
+        if z.is_empty() {
+            self.map.remove(key);
+        }
+        Reply::Array(out)
+    }
+
+    fn xadd(&mut self, key: &[u8], id: XAddId, fields: &Pairs, maxlen: Option<u64>) -> Reply {
+        let last = match self.map.get(key).map(|e| &e.value) {
+            None => StreamId::default(),
+            Some(ModelValue::Stream { last_id, .. }) => *last_id,
+            Some(_) => return wrongtype(),
+        };
+        let new_id = match id {
+            XAddId::Explicit(id) if id <= last => return err(msg::XADD_ID_TOO_SMALL),
+            XAddId::Explicit(id) => id,
+            XAddId::Auto if last.seq < u64::MAX => StreamId {
+                ms: last.ms,
+                seq: last.seq + 1,
+            },
+            XAddId::Auto if last.ms < u64::MAX => StreamId {
+                ms: last.ms + 1,
+                seq: 0,
+            },
+            XAddId::Auto => return err(msg::XADD_ID_EXHAUSTED),
+        };
+        let entry = self.map.entry(key.to_vec()).or_insert(ModelEntry {
+            value: ModelValue::Stream {
+                entries: Vec::new(),
+                last_id: StreamId::default(),
+            },
+            expire_at_ms: None,
+        });
+        let ModelValue::Stream { entries, last_id } = &mut entry.value else {
+            unreachable!("type checked above");
+        };
+        entries.push((new_id, fields.clone()));
+        *last_id = new_id;
+        if let Some(maxlen) = maxlen {
+            while entries.len() as u64 > maxlen {
+                entries.remove(0);
+            }
+        }
+        Reply::Bulk(format!("{}-{}", new_id.ms, new_id.seq).into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_integers() {
+        for ok in [
+            "0",
+            "-1",
+            "42",
+            "9223372036854775807",
+            "-9223372036854775808",
+        ] {
+            assert!(parse_canonical_i64(ok.as_bytes()).is_some(), "{ok}");
+        }
+        for bad in ["", "-0", "+1", "01", " 1", "1.0", "9223372036854775808"] {
+            assert_eq!(parse_canonical_i64(bad.as_bytes()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn incrby_keeps_expiry_and_set_clears_it() {
+        let mut m = Model::new();
+        let k = b"k".to_vec();
+        m.apply(&Command::IncrBy {
+            key: k.clone(),
+            delta: 5,
+        });
+        m.apply(&Command::PExpireAt {
+            key: k.clone(),
+            at_ms: 9,
+        });
+        m.apply(&Command::IncrBy {
+            key: k.clone(),
+            delta: 1,
+        });
+        assert_eq!(m.map[&k].expire_at_ms, Some(9));
+        assert_eq!(m.map[&k].value, ModelValue::Str(b"6".to_vec()));
+        m.apply(&Command::Set {
+            key: k.clone(),
+            value: b"x".to_vec(),
+        });
+        assert_eq!(m.map[&k].expire_at_ms, None);
+    }
+}

@@ -1,0 +1,208 @@
+//! The one place where the oracle and the engine's keyspace meet: a differential test over
+//! long random command sequences (replies and full states must agree), plus proof that the
+//! comparison catches a planted difference.
+
+use durlab_engine::keyspace::{StreamId, XAddId};
+use durlab_engine::{Command, Keyspace};
+use durlab_harness::oracle::compare::{self, CanonEntry};
+use durlab_harness::oracle::{self, Model};
+use durlab_harness::workload::rng::SplitMix64;
+use rand::RngExt;
+
+/// A small universe so that keys collide across types, counters overflow, streams trim.
+fn random_command(rng: &mut SplitMix64) -> Command {
+    let key = format!("k{}", rng.random_range(0..12u32)).into_bytes();
+    let small = |rng: &mut SplitMix64, p: &str, n: u32| {
+        format!("{p}{}", rng.random_range(0..n)).into_bytes()
+    };
+    let score = |rng: &mut SplitMix64| match rng.random_range(0..8u32) {
+        0 => -0.0,
+        1 => 0.0,
+        2 => f64::INFINITY,
+        3 => f64::NEG_INFINITY,
+        4 => f64::NAN,
+        _ => f64::from(rng.random_range(-3..4i32)) / 2.0,
+    };
+    match rng.random_range(0..13u32) {
+        0 => Command::Set {
+            key,
+            value: match rng.random_range(0..4u32) {
+                0 => b"-0".to_vec(),
+                1 => b"9223372036854775806".to_vec(),
+                2 => b"007".to_vec(),
+                _ => format!("{}", rng.random_range(-5..5i64)).into_bytes(),
+            },
+        },
+        1 => Command::Get { key },
+        2 => Command::Del { key },
+        3 => Command::SetNx {
+            key,
+            value: small(rng, "v", 3),
+        },
+        4 => Command::IncrBy {
+            key,
+            delta: match rng.random_range(0..6u32) {
+                0 => i64::MAX,
+                1 => i64::MIN,
+                _ => rng.random_range(-3..4i64),
+            },
+        },
+        5 => Command::PExpireAt {
+            key,
+            at_ms: rng.random_range(0..5u64),
+        },
+        6 => Command::HSet {
+            key,
+            fields: (0..rng.random_range(0..4u32))
+                .map(|_| (small(rng, "f", 4), small(rng, "v", 3)))
+                .collect(),
+        },
+        7 => Command::HDel {
+            key,
+            fields: (0..rng.random_range(0..3u32))
+                .map(|_| small(rng, "f", 4))
+                .collect(),
+        },
+        8 => Command::ZAdd {
+            key,
+            members: (0..rng.random_range(0..4u32))
+                .map(|_| (score(rng), small(rng, "m", 5)))
+                .collect(),
+        },
+        9 => Command::ZRem {
+            key,
+            members: (0..rng.random_range(0..3u32))
+                .map(|_| small(rng, "m", 5))
+                .collect(),
+        },
+        10 => Command::ZPopMin {
+            key,
+            count: rng.random_range(0..4u64),
+        },
+        _ => Command::XAdd {
+            key,
+            id: match rng.random_range(0..4u32) {
+                0 => XAddId::Explicit(StreamId {
+                    ms: rng.random_range(0..3u64),
+                    seq: match rng.random_range(0..3u32) {
+                        0 => u64::MAX,
+                        _ => rng.random_range(0..3u64),
+                    },
+                }),
+                1 if rng.random_range(0..50u32) == 0 => XAddId::Explicit(StreamId {
+                    ms: u64::MAX,
+                    seq: u64::MAX,
+                }),
+                _ => XAddId::Auto,
+            },
+            fields: (0..rng.random_range(0..3u32))
+                .map(|_| (small(rng, "f", 3), small(rng, "v", 3)))
+                .collect(),
+            maxlen: match rng.random_range(0..3u32) {
+                0 => None,
+                _ => Some(rng.random_range(0..3u64)),
+            },
+        },
+    }
+}
+
+#[test]
+fn oracle_matches_engine_keyspace_on_long_random_sequences() {
+    for seed in 0..20u64 {
+        let mut rng = SplitMix64::new(seed);
+        let mut engine = Keyspace::new();
+        let mut model = Model::new();
+        for step in 0..5_000 {
+            let cmd = random_command(&mut rng);
+            let want = engine.apply(&cmd);
+            let got = model.apply(&cmd);
+            assert_eq!(got, want, "seed {seed} step {step}: reply to {cmd:?}");
+            if step % 97 == 0 {
+                let c = compare::compare(
+                    &compare::from_engine(&engine),
+                    &compare::from_model(&model),
+                    5,
+                );
+                assert!(c.equal(), "seed {seed} step {step}: {}", c.describe());
+            }
+        }
+        let c = compare::compare(
+            &compare::from_engine(&engine),
+            &compare::from_model(&model),
+            5,
+        );
+        assert!(c.equal(), "seed {seed}: {}", c.describe());
+        assert_eq!(c.digest_engine, c.digest_oracle);
+    }
+}
+
+#[test]
+fn comparison_catches_a_planted_difference() {
+    let mut rng = SplitMix64::new(99);
+    let mut engine = Keyspace::new();
+    let mut model = Model::new();
+    for _ in 0..2_000 {
+        let cmd = random_command(&mut rng);
+        engine.apply(&cmd);
+        model.apply(&cmd);
+    }
+    let good = compare::from_model(&model);
+    assert!(compare::compare(&compare::from_engine(&engine), &good, 5).equal());
+
+    // Plant: one changed value, one missing key, one extra key, one changed expiry.
+    let mut planted = model.clone();
+    let key = planted.map.keys().next().cloned().expect("some keys");
+    planted.apply(&Command::Del { key: key.clone() });
+    planted.apply(&Command::Set {
+        key: b"planted".to_vec(),
+        value: b"x".to_vec(),
+    });
+    let c = compare::compare(
+        &compare::from_engine(&engine),
+        &compare::from_model(&planted),
+        5,
+    );
+    assert!(!c.equal());
+    assert_ne!(c.digest_engine, c.digest_oracle);
+    assert!(c.differing_keys >= 2, "{}", c.describe());
+    let text = c.describe();
+    assert!(
+        text.contains("planted") && text.contains("missing"),
+        "{text}"
+    );
+
+    let mut expiry = compare::from_model(&model);
+    let (_, e): (_, &mut CanonEntry) = expiry.iter_mut().next().unwrap();
+    e.expire_at_ms = Some(e.expire_at_ms.map_or(1, |t| t + 1));
+    let c = compare::compare(&compare::from_engine(&engine), &expiry, 5);
+    assert_eq!(c.differing_keys, 1, "{}", c.describe());
+}
+
+#[test]
+fn replaying_the_seeded_workload_matches_the_engine() {
+    use durlab_harness::scenario::{self, locate};
+    use durlab_harness::workload::Workload;
+    // Every command kind of the repository's scenarios, replayed in both implementations.
+    for name in [
+        "quickstart",
+        "event-stream",
+        "build-queue",
+        "crawler-counters",
+        "feature-cache",
+    ] {
+        let path = locate::find_scenario(name).expect("scenario exists");
+        let s = scenario::load(&path).expect("scenario loads");
+        let w = Workload::new(&s.workload);
+        let mut engine = Keyspace::new();
+        for n in 1..=3_000 {
+            engine.apply(&w.command(n));
+        }
+        let model = oracle::expected(&w, 3_000);
+        let c = compare::compare(
+            &compare::from_engine(&engine),
+            &compare::from_model(&model),
+            5,
+        );
+        assert!(c.equal(), "{name}: {}", c.describe());
+    }
+}
