@@ -2,12 +2,13 @@
 //! each sending `pipeline` commands at a time, and measures it like [`super::bench::run`].
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use durlab_engine::Stats;
 
-use super::bench::{Measurement, RunLimits, Stop};
-use super::latency::Latency;
+use super::bench::{
+    Measurement, RunLimits, WriterLimits, WriterResult, merge, watch, window_stats,
+};
 use super::resources;
 use crate::progress::Progress;
 use crate::resp::Value;
@@ -85,31 +86,22 @@ pub fn run(
     let pid = server.pid();
     resources::reset_peak_rss_of(&pid.to_string());
     let start = Instant::now();
-    let measure_from = start + limits.warmup;
-    let deadline = match limits.stop {
-        Stop::After(d) => Some(start + d),
-        Stop::Commands(_) => None,
-    };
-    let target_lsn = match limits.stop {
-        Stop::Commands(n) => n,
-        Stop::After(_) => u64::MAX,
-    };
-    let next = AtomicU64::new(1);
     let stop = AtomicBool::new(false);
+    let lim = WriterLimits::new(limits, start, &stop);
+    let measure_from = lim.measure_from;
+    let next = AtomicU64::new(1);
     let finished = AtomicU32::new(0);
     let (results, before) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..limits.writers)
             .map(|conn| {
-                let (next, stop, finished) = (&next, &stop, &finished);
+                let (next, finished) = (&next, &finished);
                 scope.spawn(move || {
                     let r = (|| {
                         let err = |source| RespBenchError::Client { conn, source };
                         let mut client = server.connect().map_err(err)?;
                         let mut stream = workload.writer(conn);
-                        let mut latency = Latency::new();
-                        let (mut reads, mut writes) = (0u64, 0u64);
+                        let mut measured = WriterResult::new();
                         let mut kinds = Vec::with_capacity(pipeline as usize);
-                        let mut last = Instant::now();
                         loop {
                             kinds.clear();
                             let mut top = 0;
@@ -135,47 +127,36 @@ pub fn run(
                                     });
                                 }
                                 let now = Instant::now();
-                                if now >= measure_from {
-                                    latency.record_ns((now - sent).as_nanos() as u64);
-                                    if is_read {
-                                        reads += 1;
-                                    } else {
-                                        writes += 1;
-                                    }
-                                }
-                                last = now;
+                                let ns = (now - sent).as_nanos() as u64;
+                                measured.record(now, measure_from, is_read, ns);
                             }
-                            if top >= target_lsn {
-                                stop.store(true, Relaxed);
+                            if top >= lim.target_lsn {
+                                lim.stop.store(true, Relaxed);
                             }
-                            if deadline.is_some_and(|d| last >= d) || stop.load(Relaxed) {
+                            let last = measured.last_ack;
+                            if lim.deadline.is_some_and(|d| last >= d) || lim.stop.load(Relaxed) {
                                 break;
                             }
                         }
-                        Ok((latency, reads, writes, last))
+                        Ok(measured)
                     })();
                     if r.is_err() {
-                        stop.store(true, Relaxed);
+                        lim.stop.store(true, Relaxed);
                     }
                     finished.fetch_add(1, Relaxed);
                     r
                 })
             })
             .collect();
-        let mut before = None;
-        while finished.load(Relaxed) < limits.writers {
-            let now = Instant::now();
-            if before.is_none() && now >= measure_from {
-                before = Some((server_stats(server), resources::cpu_time_of(pid)));
-            }
-            progress.tick(now - start, next.load(Relaxed) - 1);
-            std::thread::sleep(Duration::from_millis(if before.is_none() {
-                5
-            } else {
-                100
-            }));
-        }
-        let before = before.unwrap_or_else(|| (server_stats(server), resources::cpu_time_of(pid)));
+        let before = watch(
+            limits.writers,
+            &finished,
+            start,
+            measure_from,
+            progress,
+            || next.load(Relaxed) - 1,
+            || (server_stats(server), resources::cpu_time_of(pid)),
+        );
         let results: Vec<_> = handles
             .into_iter()
             .map(|h| h.join().expect("connection thread panicked"))
@@ -184,30 +165,17 @@ pub fn run(
     });
     let after = (server_stats(server), resources::cpu_time_of(pid));
     let max_rss_mb = resources::peak_rss_mb_of(&pid.to_string()).unwrap_or(0.0);
-    let mut latency = Latency::new();
-    let (mut reads, mut writes, mut end) = (0, 0, measure_from);
-    for r in results {
-        let (l, rd, wr, last) = r?;
-        latency.merge(&l);
-        reads += rd;
-        writes += wr;
-        end = end.max(last);
-    }
-    let (b, a) = (before.0, after.0);
+    let (all, end) = merge(
+        results.into_iter().collect::<Result<Vec<_>, _>>()?,
+        measure_from,
+    );
     Ok(Measurement {
-        ops: reads + writes,
-        reads,
-        writes,
+        ops: all.reads + all.writes,
+        reads: all.reads,
+        writes: all.writes,
         seconds: end.saturating_duration_since(measure_from).as_secs_f64(),
-        latency,
-        stats: Stats {
-            records: a.records.saturating_sub(b.records),
-            bytes_written: a.bytes_written.saturating_sub(b.bytes_written),
-            write_batches: a.write_batches.saturating_sub(b.write_batches),
-            batch_records_max: a.batch_records_max,
-            syncs: a.syncs.saturating_sub(b.syncs),
-            prealloc_bytes: 0,
-        },
+        latency: all.latency,
+        stats: window_stats(&before.0, &after.0),
         cpu_seconds: after.1.saturating_sub(before.1).as_secs_f64(),
         max_rss_mb,
         last_lsn: next.load(Relaxed) - 1,
