@@ -8,18 +8,21 @@
 # 127.0.0.1 with OS-assigned ports; every server is stopped at the end.
 #
 # Usage: scripts/compare-redis.sh [--quick] [--policies always,everysec,no] [--requests N]
+#        [--durlab-flags "--prealloc zero"]   (extra flags of durlab serve and durlab bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 policies="always,everysec,no"
 requests=100000
 duration=5
 rounds=2
+durlab_flags=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) requests=20000; duration=2; rounds=1 ;;
     --policies) policies="$2"; shift ;;
     --requests) requests="$2"; shift ;;
-    -h|--help) sed -n 2,10p "$0"; exit 0 ;;
+    --durlab-flags) durlab_flags="$2"; shift ;;
+    -h|--help) sed -n 2,11p "$0"; exit 0 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
   shift
@@ -42,7 +45,8 @@ start_server() {
   local kind=$1 policy=$2 dir=$3
   mkdir -p "$dir"
   if [ "$kind" = durlab ]; then
-    "$durlab" serve --port 0 --dir "$dir" --appendfsync "$policy" >"$dir.out" 2>"$dir.log" &
+    # shellcheck disable=SC2086
+    "$durlab" serve --port 0 --dir "$dir" --appendfsync "$policy" $durlab_flags >"$dir.out" 2>"$dir.log" &
     pid=$!
     for _ in $(seq 200); do grep -q listening "$dir.out" 2>/dev/null && break; sleep 0.05; done
     port=$(sed -n 's/^listening 127.0.0.1:\([0-9]*\)$/\1/p' "$dir.out")
@@ -85,7 +89,8 @@ echo
 echo "== durlab bench --target durlab-server,redis (harness client, SET only, ${duration}s per run)"
 for c in 1 50; do
   for p in 1 16; do
-    "$durlab" bench --target durlab-server,redis --policy "$policies" --writers "$c" --pipeline "$p" \
+    # shellcheck disable=SC2086
+    "$durlab" bench --target durlab-server,redis --policy "$policies" --writers "$c" --pipeline "$p" $durlab_flags \
       --mix set=1 --duration "$duration" --no-probe --quiet --dir "$work" --out "$work/out-$c-$p" --json \
       | python3 -c '
 import json, sys
