@@ -96,7 +96,9 @@ for c in 1 50; do
 import json, sys
 for r in json.load(sys.stdin):
     c = r["config"]
-    if c["target"] == "durlab-server" and r["ratio_to_redis"] is not None:
-        print(f"{c[\"policy\"]:<9} conns {c[\"writers\"]:>3} pipeline {c[\"pipeline\"]:>3}  durlab {r[\"ops_per_sec\"]:>10.0f} ops/s  ratio to redis {r[\"ratio_to_redis\"]:.2f}")'
+    ratio = r["ratio_to_redis"]
+    if c["target"] == "durlab-server" and ratio is not None:
+        line = "%-9s conns %3d pipeline %3d  durlab %10.0f ops/s  ratio to redis %.2f"
+        print(line % (c["policy"], c["writers"], c["pipeline"], r["ops_per_sec"], ratio))'
   done
 done
