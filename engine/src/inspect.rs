@@ -321,6 +321,11 @@ fn inspect_log(backend: &dyn Backend, path: &Path) -> FileInfo {
             offset: scanned.end_offset,
             data_end,
         },
+        Tail::SyncedLost { synced_lsn, .. } => LogEnd::Damage {
+            offset: scanned.end_offset,
+            next_offset: scanned.end_offset,
+            next_lsn: synced_lsn,
+        },
         Tail::Damage {
             next_offset,
             next_lsn,

@@ -175,13 +175,14 @@ fn the_check_catches_a_lost_command(kind: BackendKind) {
     // Drop the last record: walk the frames to find where it starts.
     let mut at = records;
     let mut last_start = at;
-    while at + 16 <= bytes.len() {
+    let header = durlab_engine::aof::record::RECORD_HEADER_BYTES;
+    while at + header <= bytes.len() {
         let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
         if len == 0 {
             break;
         }
         last_start = at;
-        at += 16 + len;
+        at += header + len;
     }
     fs::OpenOptions::new()
         .write(true)

@@ -23,7 +23,7 @@ fn set(key: &[u8], value: &[u8]) -> Command {
 fn frames(cmds: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, (k, v)) in cmds.iter().enumerate() {
-        record::encode(&mut out, i as u64 + 1, &set(k, v), MAX).unwrap();
+        record::encode(&mut out, i as u64 + 1, Some(i as u64), &set(k, v), MAX).unwrap();
     }
     out
 }
@@ -35,7 +35,7 @@ fn accepted_is_vouched_for(buf: &[u8]) -> Result<(), TestCaseError> {
         prop_assert!(rec.payload.len() + RECORD_HEADER_BYTES == rec.encoded_len());
         if let Ok(cmd) = Command::decode(rec.payload) {
             let mut again = Vec::new();
-            record::encode(&mut again, rec.lsn, &cmd, MAX).unwrap();
+            record::encode(&mut again, rec.lsn, rec.synced_lsn, &cmd, MAX).unwrap();
             prop_assert_eq!(&again[..], &buf[..rec.encoded_len()]);
         }
     }

@@ -18,6 +18,8 @@ over_backends!(
     appends_continue_after_cut,
     missing_log_with_data_files_refused,
     bad_header_refused_blank_file_reinitialised,
+    hole_in_unsynced_data_is_cut_in_synced_data_refused,
+    sync_hint_refuses_damage_to_synced_tail,
 );
 
 fn reopen_recovers_everything(kind: BackendKind) {
@@ -44,7 +46,7 @@ fn truncation_at_every_byte_recovers_a_prefix(kind: BackendKind) {
     while *ends.last().unwrap() < full.len() {
         let at = *ends.last().unwrap();
         let len = u32::from_le_bytes(full[at..at + 4].try_into().unwrap()) as usize;
-        ends.push(at + 16 + len);
+        ends.push(at + durlab_engine::aof::record::RECORD_HEADER_BYTES + len);
     }
     assert_eq!(*ends.last().unwrap(), full.len());
     for cut in FIRST_RECORD_OFFSET as usize..=full.len() {
@@ -220,4 +222,76 @@ fn bad_header_refused_blank_file_reinitialised(kind: BackendKind) {
         drop(engine);
         assert_eq!(open(&cfg).1.recovered_lsn, 1);
     }
+}
+
+/// A hole in data that was never synced (as a power loss with reordered writeback leaves it)
+/// is cut, not refused, even in strict mode: later records say they were encoded before the
+/// missing one was synced (`everysec`, before its first background sync). The same hole in
+/// synced data is refused (`always`: every later record vouches for it), and so is a hole in a
+/// log written under `no`, whose records carry no sync information: the companions that show
+/// the distinction can fail.
+fn hole_in_unsynced_data_is_cut_in_synced_data_refused(kind: BackendKind) {
+    for (policy, refused) in [
+        (FsyncPolicy::EverySec, false),
+        (FsyncPolicy::Always, true),
+        (FsyncPolicy::No, true),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = config(dir.path(), kind, policy);
+        cfg.everysec_interval_ms = 3_600_000;
+        drop(write_n(&cfg, 40));
+        let path = log_path(dir.path());
+        let mut bytes = fs::read(&path).unwrap();
+        // Zero a 512-byte sector in the middle, as a lost unsynced sector reads.
+        let sector = (bytes.len() / 2) / 512 * 512;
+        bytes[sector..sector + 512].fill(0);
+        fs::write(&path, &bytes).unwrap();
+        let opened = Engine::open(cfg.clone());
+        if refused {
+            let err = opened.expect_err("synced data damaged: refuse");
+            assert!(err.to_string().contains("damage in the middle"), "{err}");
+        } else {
+            let (engine, report) = opened.expect("an unsynced hole is cut");
+            let r = report.recovered_lsn;
+            assert!(r > 0 && r < 40, "cut at the hole: {r}");
+            assert_eq!(engine.read(dump), dump(&expected_after(r)));
+            assert_kept(&report, &bytes[report.cut_offset.unwrap() as usize..]);
+        }
+    }
+}
+
+/// After a standalone sync (background tick, `Engine::sync`, close) the log's header area says
+/// what is durable, so damage to synced records that no later record vouches for is refused,
+/// not cut (compare `hole_in_unsynced_data_is_cut_in_synced_data_refused`, where the same
+/// damage without the sync is cut).
+fn sync_hint_refuses_damage_to_synced_tail(kind: BackendKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), kind, FsyncPolicy::EverySec);
+    cfg.everysec_interval_ms = 3_600_000;
+    let engine = write_n(&cfg, 40);
+    assert_eq!(engine.sync().unwrap(), 40);
+    drop(engine);
+    let path = log_path(dir.path());
+    let mut bytes = fs::read(&path).unwrap();
+    let len = bytes.len();
+    // Zero the last 100 bytes: without the hint this would be a torn tail and be cut.
+    bytes[len - 100..].fill(0);
+    fs::write(&path, &bytes).unwrap();
+    let err = Engine::open(cfg.clone()).expect_err("synced data lost: refuse");
+    assert!(err.to_string().contains("sync hint says LSN 40"), "{err}");
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        bytes,
+        "a refused recovery changes nothing"
+    );
+    let (engine, report) = open(&cfg.clone().recovery(RecoveryMode::Lenient));
+    assert!(report.recovered_lsn < 40);
+    assert_eq!(
+        engine.read(dump),
+        dump(&expected_after(report.recovered_lsn))
+    );
+    drop(engine);
+    // The lenient cut lowered the hint to what is left: the next strict open succeeds.
+    let (_, again) = open(&cfg);
+    assert_eq!(again.recovered_lsn, report.recovered_lsn);
 }

@@ -1,7 +1,13 @@
-//! Record framing: `len u32 | crc32c u32 | lsn u64 | payload[len]`, little-endian.
+//! Record framing: `len u32 | crc32c u32 | lsn u64 | synced_lsn u64 | payload[len]`,
+//! little-endian.
 //!
-//! The CRC32C covers the length field, the LSN and the payload, so a damaged length is caught
-//! like damaged data. A length of 0 never occurs in a valid record: an all-zero header is how a
+//! The CRC32C covers the length field, the LSNs and the payload, so a damaged length is caught
+//! like damaged data. `synced` is the highest LSN the writer knew to be durable when it encoded
+//! the record, with bit 63 set when the writer tracks its syncs (policies `always` and
+//! `everysec`; `no` leaves it clear: no information). Recovery uses it to tell damage to synced
+//! data (a later record vouches that the bad one had been synced, or carries no information:
+//! refuse) from a hole in unsynced data that a power loss can leave (later records were all
+//! encoded before the bad one was synced: cut, keeping a copy). A length of 0 never occurs in a valid record: an all-zero header is how a
 //! preallocated (zero-filled) region reads, and recovery treats it as the clean end of the log.
 //! Byte layout: `docs/format.md`.
 
@@ -9,10 +15,13 @@ use crate::Lsn;
 use crate::keyspace::Command;
 
 /// Bytes before the payload.
-pub const RECORD_HEADER_BYTES: usize = 16;
+pub const RECORD_HEADER_BYTES: usize = 24;
 
 /// Smallest possible record: a header and a one-byte payload.
 pub const RECORD_MIN_BYTES: usize = RECORD_HEADER_BYTES + 1;
+
+/// Set in the `synced` field when the writer tracks its syncs.
+const SYNC_TRACKED_BIT: u64 = 1 << 63;
 
 /// Why bytes at some offset are not a valid record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +32,8 @@ pub enum RecordFault {
     BadLength(u32),
     /// The checksum does not match.
     BadChecksum,
+    /// The checksum matches but `synced_lsn >= lsn` (a record cannot vouch for itself).
+    BadSyncedLsn,
 }
 
 impl RecordFault {
@@ -31,6 +42,7 @@ impl RecordFault {
             RecordFault::Truncated => "truncated record".into(),
             RecordFault::BadLength(len) => format!("invalid record length {len}"),
             RecordFault::BadChecksum => "record checksum mismatch".into(),
+            RecordFault::BadSyncedLsn => "record claims its own LSN was already synced".into(),
         }
     }
 }
@@ -39,6 +51,9 @@ impl RecordFault {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawRecord<'a> {
     pub lsn: Lsn,
+    /// Highest LSN known durable when the record was encoded (always below `lsn`), or `None`
+    /// when the writer did not track its syncs (policy `no`).
+    pub synced_lsn: Option<Lsn>,
     pub payload: &'a [u8],
 }
 
@@ -49,16 +64,22 @@ impl RawRecord<'_> {
     }
 }
 
-/// Appends one framed record for `cmd` to `out`.
+/// Appends one framed record for `cmd` to `out`. `synced_lsn` (below `lsn`) is the highest LSN
+/// known durable now, or `None` when the writer does not track its syncs.
 ///
 /// # Errors
 /// Returns the payload length, leaving `out` unchanged, when it exceeds `max_payload_bytes`.
 pub fn encode(
     out: &mut Vec<u8>,
     lsn: Lsn,
+    synced_lsn: Option<Lsn>,
     cmd: &Command,
     max_payload_bytes: u32,
 ) -> Result<(), usize> {
+    debug_assert!(
+        synced_lsn.is_none_or(|s| s < lsn),
+        "a record cannot vouch for itself"
+    );
     let len = cmd.encoded_len();
     if len == 0 || len > max_payload_bytes as usize {
         return Err(len);
@@ -74,6 +95,8 @@ pub fn encode(
     let frame = &mut out[start..];
     frame[0..4].copy_from_slice(&(len as u32).to_le_bytes());
     frame[8..16].copy_from_slice(&lsn.to_le_bytes());
+    let synced = synced_lsn.map_or(0, |s| s | SYNC_TRACKED_BIT);
+    frame[16..24].copy_from_slice(&synced.to_le_bytes());
     let crc = checksum(frame);
     frame[4..8].copy_from_slice(&crc.to_le_bytes());
     Ok(())
@@ -108,8 +131,17 @@ pub fn decode(buf: &[u8], max_payload_bytes: u32) -> Result<RawRecord<'_>, Recor
         return Err(RecordFault::BadChecksum);
     }
     let lsn = u64::from_le_bytes(frame[8..16].try_into().expect("8 bytes"));
+    let synced = u64::from_le_bytes(frame[16..24].try_into().expect("8 bytes"));
+    let synced_lsn = match synced {
+        0 => None,
+        s if s & SYNC_TRACKED_BIT != 0 && s & !SYNC_TRACKED_BIT < lsn => {
+            Some(s & !SYNC_TRACKED_BIT)
+        }
+        _ => return Err(RecordFault::BadSyncedLsn),
+    };
     Ok(RawRecord {
         lsn,
+        synced_lsn,
         payload: &frame[RECORD_HEADER_BYTES..],
     })
 }
@@ -134,8 +166,8 @@ mod tests {
     #[test]
     fn round_trip_and_layout() {
         let mut buf = Vec::new();
-        encode(&mut buf, 7, &set(3), 1 << 20).unwrap();
-        encode(&mut buf, 8, &set(200), 1 << 20).unwrap();
+        encode(&mut buf, 7, Some(6), &set(3), 1 << 20).unwrap();
+        encode(&mut buf, 8, Some(7), &set(200), 1 << 20).unwrap();
         let first = decode(&buf, 1 << 20).unwrap();
         assert_eq!(first.lsn, 7);
         assert_eq!(Command::decode(first.payload).unwrap(), set(3));
@@ -154,7 +186,7 @@ mod tests {
     #[test]
     fn every_single_bit_flip_is_detected() {
         let mut buf = Vec::new();
-        encode(&mut buf, 42, &set(20), 1 << 20).unwrap();
+        encode(&mut buf, 42, Some(41), &set(20), 1 << 20).unwrap();
         for byte in 0..buf.len() {
             for bit in 0..8 {
                 let mut bad = buf.clone();
@@ -170,7 +202,7 @@ mod tests {
     #[test]
     fn every_strict_prefix_is_truncated() {
         let mut buf = Vec::new();
-        encode(&mut buf, 1, &set(50), 1 << 20).unwrap();
+        encode(&mut buf, 1, Some(0), &set(50), 1 << 20).unwrap();
         for len in 0..buf.len() {
             assert_eq!(
                 decode(&buf[..len], 1 << 20),
@@ -184,10 +216,10 @@ mod tests {
     fn zero_header_and_limits_are_bad_lengths() {
         assert_eq!(decode(&[0u8; 64], 1 << 20), Err(RecordFault::BadLength(0)));
         let mut buf = Vec::new();
-        encode(&mut buf, 1, &set(100), 1 << 20).unwrap();
+        encode(&mut buf, 1, Some(0), &set(100), 1 << 20).unwrap();
         assert!(matches!(decode(&buf, 50), Err(RecordFault::BadLength(_))));
         let before = buf.len();
-        assert!(encode(&mut buf, 2, &set(100), 50).is_err());
+        assert!(encode(&mut buf, 2, Some(1), &set(100), 50).is_err());
         assert_eq!(
             buf.len(),
             before,
@@ -208,7 +240,7 @@ mod tests {
             xor in 1u8..=255,
         ) {
             let mut buf = Vec::new();
-            encode(&mut buf, 9, &set(n), 1 << 20).unwrap();
+            encode(&mut buf, 9, Some(8), &set(n), 1 << 20).unwrap();
             let at = at % buf.len();
             buf[at] ^= xor;
             proptest::prop_assert!(decode(&buf, 1 << 20).is_err(), "byte {} ^ {:#x} accepted", at, xor);

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use super::file_header::{FILE_HEADER_BYTES, FileHeader};
+use super::file_header::{FILE_HEADER_BYTES, FileHeader, decode_sync_hint};
 use super::record::{self, RECORD_HEADER_BYTES, RawRecord, RecordFault};
 use crate::backend::{BackendFile, read_exact_at};
 
@@ -34,6 +34,7 @@ pub struct Scanner<'f> {
     /// Index in `buf` of the next record.
     pos: usize,
     bytes_read: u64,
+    sync_hint: Option<crate::Lsn>,
 }
 
 impl<'f> Scanner<'f> {
@@ -61,12 +62,18 @@ impl<'f> Scanner<'f> {
             buf_offset: FILE_HEADER_BYTES as u64,
             pos: 0,
             bytes_read: FILE_HEADER_BYTES as u64,
+            sync_hint: decode_sync_hint(&head[..have]),
         };
         Ok(Ok((scanner, header)))
     }
 
     pub fn file_len(&self) -> u64 {
         self.file_len
+    }
+
+    /// The header area's sync hint: every record up to it had been synced (None: no hint).
+    pub fn sync_hint(&self) -> Option<crate::Lsn> {
+        self.sync_hint
     }
 
     /// Bytes read from the file so far.

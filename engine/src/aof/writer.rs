@@ -115,6 +115,8 @@ pub(crate) struct Log {
     max_record_bytes: u32,
     max_lag_ms: u64,
     broken_ack_before_sync: bool,
+    /// The writer syncs on its own (`always`, `everysec`), so records can say what is durable.
+    tracks_syncs: bool,
     /// Wakes writers waiting for a flush or a background sync.
     cond: Condvar,
     /// Wakes followers of a flush without the mutex (see [`AckSignal`]).
@@ -139,6 +141,7 @@ impl Log {
             max_record_bytes: config.max_record_bytes,
             max_lag_ms: config.everysec_max_lag_ms,
             broken_ack_before_sync: config.broken_ack_before_sync,
+            tracks_syncs: matches!(config.policy, FsyncPolicy::Always | FsyncPolicy::EverySec),
             cond: Condvar::new(),
             acked: AckSignal::default(),
             poisoned: AtomicBool::new(false),
@@ -177,7 +180,14 @@ impl Log {
             st.pending_last_lsn + 1,
             "LSNs must be appended densely"
         );
-        record::encode(&mut st.pending, lsn, cmd, self.max_record_bytes).map_err(|len| {
+        record::encode(
+            &mut st.pending,
+            lsn,
+            self.tracks_syncs.then_some(st.durable_lsn),
+            cmd,
+            self.max_record_bytes,
+        )
+        .map_err(|len| {
             Error::InvalidCommand(format!(
                 "command payload of {len} bytes exceeds the record limit of {} bytes",
                 self.max_record_bytes
@@ -401,7 +411,10 @@ impl Log {
         let started_ms = self.now_ms();
         if written > self.durable_lsn() {
             self.counters.sync();
-            let result = segment.file.sync_data();
+            let result = segment
+                .file
+                .sync_data()
+                .and_then(|()| publish_sync_hint(&segment, written));
             let mut guard = core.lock();
             let st = guard.as_mut();
             if let Err(e) = result {
@@ -445,7 +458,12 @@ impl Log {
         if st.written_lsn > st.durable_lsn {
             self.counters.sync();
             let segment = st.segment().clone();
-            if let Err(e) = segment.file.sync_data() {
+            let written = st.written_lsn;
+            if let Err(e) = segment
+                .file
+                .sync_data()
+                .and_then(|()| publish_sync_hint(&segment, written))
+            {
                 let err = Error::io("fdatasync", &segment.path, None, e);
                 self.poison(st, &err);
                 return Err(err);
@@ -478,4 +496,15 @@ impl Log {
         }
         Ok(())
     }
+}
+
+/// Records in the file's header area that every record up to `synced` is durable (see
+/// [`super::file_header`]), so strict recovery can tell later damage to them from an unsynced
+/// tail. Not synced by itself: it becomes durable with the next sync, and until then a lost or
+/// torn hint only means less information.
+fn publish_sync_hint(segment: &Segment, synced: Lsn) -> std::io::Result<()> {
+    let hint = super::file_header::encode_sync_hint(synced);
+    segment
+        .file
+        .write_all_at(&hint, super::file_header::SYNC_HINT_OFFSET)
 }

@@ -128,8 +128,9 @@ pub(crate) fn scan_log(
         }
     };
     let file_len = scanner.file_len();
-    let tail = if end_offset < file_len {
-        tail::classify(file, end_offset, file_len, last, max).map_err(io_err("read", None))?
+    let hint = scanner.sync_hint();
+    let tail = if end_offset < file_len || hint.is_some_and(|h| h > last) {
+        tail::classify(file, end_offset, file_len, last, max, hint).map_err(io_err("read", None))?
     } else {
         Tail::Clean
     };
@@ -203,6 +204,33 @@ pub(crate) fn settle_tail(
             return Err(damage_error(path, scanned, next_offset, next_lsn));
         }
         Tail::Damage { data_end, .. } => data_end,
+        Tail::SyncedLost { synced_lsn, .. } if mode == RecoveryMode::Strict => {
+            return Err(Error::Corrupt {
+                path: path.to_path_buf(),
+                offset: scanned.end_offset,
+                reason: format!(
+                    "{}: the log's sync hint says LSN {synced_lsn} had been synced, but the \
+                     valid records end at LSN {}: synced data is damaged or lost (lenient \
+                     recovery would cut here, keeping a copy)",
+                    if scanned.fault.is_empty() {
+                        "end of file"
+                    } else {
+                        &scanned.fault
+                    },
+                    scanned.last_lsn
+                ),
+            });
+        }
+        Tail::SyncedLost { data_end, .. } => {
+            // The hint must not claim records that are now gone.
+            let hint = crate::aof::file_header::encode_sync_hint(scanned.last_lsn);
+            file.write_all_at_sync(&hint, crate::aof::file_header::SYNC_HINT_OFFSET)
+                .map_err(|e| Error::io("write+fdatasync", path, Some(32), e))?;
+            if data_end == scanned.end_offset {
+                return Ok(pos);
+            }
+            data_end
+        }
     };
     let bad_offset = scanned.end_offset;
     let kept = cut(backend, file, path, bad_offset, data_end)?;

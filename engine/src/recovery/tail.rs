@@ -14,9 +14,15 @@ const WINDOW_BYTES: u64 = 16 << 20;
 pub(crate) enum Tail {
     /// Only zeros (a preallocated region) or nothing: the clean end of the log.
     Clean,
-    /// Non-zero bytes up to `data_end`, but no valid record: an interrupted append.
+    /// Non-zero bytes up to `data_end`, and no later record vouches that the bad one had been
+    /// synced: an interrupted append, or a hole in unsynced data (valid later records written
+    /// before the bad one was synced may follow: a power loss can keep them and lose it).
     Torn { data_end: u64 },
-    /// A valid record with a higher LSN lies at `next_offset`: damage in the middle.
+    /// The file's sync hint says LSN `synced_lsn` (beyond the last valid record) had been
+    /// synced: synced data is damaged or lost (bytes up to `data_end` follow).
+    SyncedLost { data_end: u64, synced_lsn: Lsn },
+    /// A valid record at `next_offset` was encoded after the bad record's LSN was synced
+    /// (its `synced_lsn` says so): damage to synced data, in the middle of the log.
     Damage {
         data_end: u64,
         next_offset: u64,
@@ -34,8 +40,15 @@ pub(crate) fn classify(
     file_len: u64,
     last_lsn: Lsn,
     max_payload_bytes: u32,
+    sync_hint: Option<Lsn>,
 ) -> io::Result<Tail> {
     let data_end = nonzero_end(file, bad_offset, file_len)?;
+    if let Some(synced_lsn) = sync_hint.filter(|&h| h > last_lsn) {
+        return Ok(Tail::SyncedLost {
+            data_end,
+            synced_lsn,
+        });
+    }
     if data_end == bad_offset {
         return Ok(Tail::Clean);
     }
@@ -67,9 +80,13 @@ pub(crate) fn nonzero_end(file: &dyn BackendFile, from: u64, to: u64) -> io::Res
     Ok(from)
 }
 
-/// The first offset after `bad_offset` holding a record whose checksum verifies and whose LSN
-/// is above `last_lsn` (and plausible for the bytes left). The LSN filter makes most offsets
-/// cost a comparison, not a checksum.
+/// The first record after `bad_offset` that vouches the missing LSN (`last_lsn + 1`) had been
+/// synced before the record was encoded, or that carries no sync information (written under
+/// policy `no`): its checksum verifies, its LSN is above `last_lsn` (and plausible for the
+/// bytes left), and its `synced_lsn` reaches the missing LSN or is untracked. Valid
+/// records that do not vouch for it (encoded before the missing one was synced: the unsynced
+/// tail, where a power loss can leave holes) are stepped over. The LSN filter makes most
+/// offsets cost a comparison, not a checksum.
 fn find_valid_after(
     file: &dyn BackendFile,
     bad_offset: u64,
@@ -77,27 +94,34 @@ fn find_valid_after(
     last_lsn: Lsn,
     max_payload_bytes: u32,
 ) -> io::Result<Option<(u64, Lsn)>> {
+    let missing = last_lsn + 1;
     let max_lsn = last_lsn + (end - bad_offset) / RECORD_MIN_BYTES as u64 + 1;
     let overlap = (RECORD_HEADER_BYTES as u64 + max_payload_bytes as u64).min(end);
     let mut buf = Vec::new();
-    let mut start = bad_offset + 1;
-    while start + RECORD_MIN_BYTES as u64 <= end {
-        let read_end = (start + WINDOW_BYTES + overlap).min(end);
-        buf.resize((read_end - start) as usize, 0);
-        read_exact_at(file, &mut buf, start)?;
-        let positions = WINDOW_BYTES.min(read_end - start) as usize;
-        for i in 0..positions {
+    let mut at = bad_offset + 1;
+    while at + RECORD_MIN_BYTES as u64 <= end {
+        let read_end = (at + WINDOW_BYTES + overlap).min(end);
+        buf.resize((read_end - at) as usize, 0);
+        read_exact_at(file, &mut buf, at)?;
+        let positions = WINDOW_BYTES.min(read_end - at) as usize;
+        let mut i = 0;
+        while i < positions {
             let Some(lsn) = record::peek_lsn(&buf[i..]) else {
                 break;
             };
-            if lsn <= last_lsn || lsn > max_lsn {
-                continue;
+            if lsn > last_lsn && lsn <= max_lsn {
+                if let Ok(rec) = record::decode(&buf[i..], max_payload_bytes) {
+                    // Untracked (policy `no`): no information, so assume the worst (synced).
+                    if rec.synced_lsn.is_none_or(|s| s >= missing) {
+                        return Ok(Some((at + i as u64, rec.lsn)));
+                    }
+                    i += rec.encoded_len();
+                    continue;
+                }
             }
-            if let Ok(rec) = record::decode(&buf[i..], max_payload_bytes) {
-                return Ok(Some((start + i as u64, rec.lsn)));
-            }
+            i += 1;
         }
-        start += WINDOW_BYTES;
+        at += i.max(1) as u64;
     }
     Ok(None)
 }

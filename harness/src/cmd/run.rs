@@ -1,16 +1,25 @@
 //! `durlab run`: a scenario end to end: the bench matrix (through [`super::bench::execute`]),
 //! recovery timing on each configuration's data directory, crash trials, then the report.
 
+use std::path::Path;
+
+use durlab_engine::{FsyncPolicy, Persistence};
+
 use super::CliError;
-use super::bench;
-use crate::cli::{BenchArgs, MatrixArgs, RunArgs};
+use super::{bench, crash};
+use crate::cli::{BenchArgs, CrashArgs, MatrixArgs, RunArgs};
+use crate::crashlab::FaultKind;
 use crate::driver::recovery;
 use crate::progress::{Goal, Mode, Progress};
 use crate::report::{self, load};
 use crate::results::run_dir;
+use crate::scenario::Scenario;
 
 /// Longest bench per configuration with `--quick`, seconds.
 pub const QUICK_DURATION_SECS: f64 = 3.0;
+
+/// Most crash trials per configuration and fault with `--quick`.
+pub const QUICK_CRASH_TRIALS: u64 = 2;
 
 /// Runs `durlab run`.
 ///
@@ -55,15 +64,94 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     drop(outcome.work);
 
     Progress::note(mode, "== 3/4 crash trials");
-    Progress::note(
-        mode,
-        "the crash lab is not part of this build: crash results are missing (the report says so)",
-    );
+    let crashed = match crash_args(
+        args,
+        &outcome.scenario,
+        &outcome.out_dir,
+        &outcome.run.run_id,
+    ) {
+        Some(crash_args) => crash::run(&crash_args),
+        None => {
+            Progress::note(
+                mode,
+                "the scenario has no [crash] plan the crash lab can run here: crash results are \
+                 missing (the report says so)",
+            );
+            Ok(())
+        }
+    };
 
     Progress::note(mode, "== 4/4 report");
     let written = report::write_report(&outcome.out_dir)?;
     println!("{}", written.report.display());
-    bench::failures_error(&outcome.run)
+    bench::failures_error(&outcome.run)?;
+    crashed
+}
+
+/// The `durlab crash` flags `durlab run` amounts to: the scenario's `[crash]` plan over its
+/// matrix, without policy `off` (which promises nothing) and without mode `snapshot` (not
+/// supported by the crash lab yet). `None` when nothing is left to run.
+fn crash_args(
+    args: &RunArgs,
+    scenario: &Scenario,
+    out_dir: &Path,
+    run_id: &str,
+) -> Option<CrashArgs> {
+    let plan = scenario.crash.as_ref()?;
+    let matrix = &scenario.matrix;
+    let policy: Vec<FsyncPolicy> = matrix
+        .policies
+        .iter()
+        .copied()
+        .filter(|p| *p != FsyncPolicy::Off)
+        .collect();
+    let persistence: Vec<Persistence> = matrix
+        .persistence
+        .iter()
+        .copied()
+        .filter(|p| *p != Persistence::Snapshot)
+        .collect();
+    let only_aof = persistence.iter().all(|p| *p == Persistence::Aof);
+    let fault: Vec<FaultKind> = plan
+        .faults
+        .iter()
+        .copied()
+        .filter(|f| only_aof || !f.damages_synced_data())
+        .collect();
+    if policy.is_empty() || persistence.is_empty() || fault.is_empty() {
+        return None;
+    }
+    let trials = u64::from(plan.trials);
+    Some(CrashArgs {
+        scenario: Some(args.scenario.clone()),
+        fault,
+        matrix: MatrixArgs {
+            policy,
+            backend: matrix.backends.clone(),
+            prealloc: matrix.prealloc.clone(),
+            persistence,
+        },
+        trials: if args.quick {
+            trials.min(QUICK_CRASH_TRIALS)
+        } else {
+            trials
+        },
+        trial: None,
+        states: if args.quick { 8 } else { 16 },
+        seed: None,
+        trial_secs: if args.quick { 0.5 } else { 1.0 },
+        stall_ms: 1000,
+        writers: None,
+        writeback: false,
+        dir: args.dir.clone(),
+        keep: false,
+        out: Some(out_dir.to_path_buf()),
+        run_id: Some(run_id.to_string()),
+        json: false,
+        quiet: args.quiet,
+        broken_ack_before_sync: false,
+        oracle_seed: None,
+    })
 }
 
 /// The `durlab bench` flags `durlab run` amounts to.

@@ -150,13 +150,7 @@ impl RunResults {
             .run
             .crash
             .as_ref()
-            .map(|c| {
-                c.faults
-                    .iter()
-                    .filter_map(|f| serde_json::to_value(f).ok())
-                    .filter_map(|v| v.as_str().map(String::from))
-                    .collect()
-            })
+            .map(|c| c.faults.iter().map(|f| f.name().to_string()).collect())
             .unwrap_or_default();
         planned.retain(|f| self.crashes.iter().any(|c| &c.fault == f));
         let mut others: Vec<String> = self

@@ -259,6 +259,15 @@ pub fn render(results: &RunResults) -> String {
                 trials_text(&chosen),
                 untested_text(&chosen),
             ));
+            if c.policy == "no" {
+                out.push_str(
+                    " Caution: `no` has no loss bound of its own. A crash trial runs for a \
+                     fraction of a second, so its measured window is capped by the trial; on a \
+                     real power loss the kernel may still hold unsynced writes for up to \
+                     `vm.dirty_expire_centisecs` + the writeback interval (about 35 s by \
+                     default). Prefer `everysec` (bounded at 2 s) unless that risk is accepted.",
+                );
+            }
             if !others.is_empty() {
                 out.push_str(" Alternatives measured in the same run:\n\n");
                 for j in &others {

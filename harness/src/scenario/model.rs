@@ -298,6 +298,7 @@ pub struct SnapshotSpec {
 #[serde(deny_unknown_fields)]
 pub struct CrashPlan {
     /// Faults from the fault model of DESIGN.md.
+    #[serde(deserialize_with = "de_named_list", serialize_with = "ser_names")]
     pub faults: Vec<Fault>,
     /// Crashes per configuration and fault.
     pub trials: u32,
@@ -306,27 +307,17 @@ pub struct CrashPlan {
     pub states: Vec<CrashState>,
 }
 
+fn ser_names<S: serde::Serializer>(faults: &[Fault], ser: S) -> Result<S::Ok, S::Error> {
+    ser.collect_seq(faults.iter().map(|f| f.name()))
+}
+
 fn default_states() -> Vec<CrashState> {
     vec![CrashState::Steady]
 }
 
-/// A fault of the fault model (DESIGN.md, "Fault model").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Fault {
-    #[serde(rename = "kill-9")]
-    Kill9,
-    PowerLoss,
-    Prefix,
-    TornWrite,
-    Reorder,
-    LostDirent,
-    BitFlip,
-    ZeroedSector,
-    FsyncEio,
-    Enospc,
-    ShortWrite,
-}
+/// A fault of the fault model (DESIGN.md, "Fault model"): the crash lab's own enum, which
+/// also accepts the scenario spellings (`kill-9`, `torn-write`, ...).
+pub use crate::crashlab::FaultKind as Fault;
 
 /// When during the engine's life a crash is injected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
