@@ -130,6 +130,9 @@ fn crash_args(
             backend: matrix.backends.clone(),
             prealloc: matrix.prealloc.clone(),
             persistence,
+            // The crash lab's own trials run the engine in a worker process; RESP targets'
+            // kill -9 trials are `durlab crash --target ... --fault kill9`.
+            target: Vec::new(),
         },
         trials: if args.quick {
             trials.min(QUICK_CRASH_TRIALS)
