@@ -10,6 +10,7 @@ use durlab_engine::{BackendKind, FsyncPolicy, Prealloc};
 
 use crate::crashlab::FaultKind;
 use crate::scenario::model::Persistence;
+use crate::target::Target;
 
 /// durlab: measure what Redis-style persistence costs, and what it loses.
 #[derive(Debug, Parser)]
@@ -50,6 +51,22 @@ pub enum Command {
     /// and offset, manifest problems, leftover temp files. Read-only unless --fix. Exits
     /// non-zero when something is wrong.
     Recover(RecoverArgs),
+    /// Serve the engine over RESP2 (the Redis protocol) on 127.0.0.1, like a redis-server
+    /// with the engine's command set: SET GET DEL SETNX INCRBY PEXPIREAT HSET HDEL ZADD ZREM
+    /// ZPOPMIN XADD, reads for verification (SCAN TYPE EXISTS HGETALL ZRANGE XRANGE XINFO
+    /// STREAM PTTL PEXPIRETIME DBSIZE), PING, MULTI/EXEC/DISCARD, INFO persistence, CONFIG GET,
+    /// BGSAVE, SAVE, BGREWRITEAOF, SHUTDOWN. A reply is sent only once its command is
+    /// acknowledged under --appendfsync. Prints `listening 127.0.0.1:<port>` on stdout when
+    /// ready.
+    Serve(ServeArgs),
+    /// kill -9 trials against RESP targets: drive durlab serve or redis-server over one
+    /// pipelined connection (each write command n wrapped in MULTI/EXEC with SET
+    /// __durlab:lsn n), SIGKILL the server at a seeded time, restart it on the same
+    /// directory, read the whole state back over RESP and compare it with commands 1..r.
+    /// Writes crash-kill-9-<label>.json summaries (verdicts, lost acknowledged commands,
+    /// loss window) that `durlab report` shows next to the bench figures. Exits non-zero on
+    /// any violation; for redis that is a measurement of Redis, reported as it is.
+    Kill9(Kill9Args),
     /// Crash the engine on purpose, recover, verify against the oracle, and measure what was
     /// lost: verdicts (ok, lost-acked, divergent, phantom, refused), violations of the
     /// policy's promise, and the loss window, per configuration and fault.
@@ -62,6 +79,128 @@ pub enum Command {
     /// publishes acknowledgements to the ack page, and waits to be killed).
     #[command(hide = true)]
     Worker(Box<WorkerArgs>),
+}
+
+/// `durlab kill9`.
+#[derive(Debug, Args)]
+pub struct Kill9Args {
+    /// Scenario name or .toml path (its workload and matrix); default: the built-in one.
+    pub scenario: Option<String>,
+
+    /// Policies, persistence modes, targets (default durlab-server; engine is the crash
+    /// lab's), backends and preallocation; each list replaces the scenario's.
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+
+    /// Trials per configuration.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub trials: u64,
+
+    /// Seconds of workload before the kill is drawn in [0.1, 1.0] of this.
+    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
+    pub trial_secs: f64,
+
+    /// Seed of the command sequence and the trials (default: the scenario's).
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+
+    /// Where data directories go (default: a fresh temporary directory, removed unless --keep).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Keep the data directories.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Write summaries into DIR instead of results/<scenario>/<run-id>/ (e.g. a bench run's
+    /// directory, so that its report shows both).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Run id (default: UTC timestamp plus a random suffix).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Print the summaries as one JSON array on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress output on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Redis's `save` directive: `"<secs> <changes> ..."` pairs, or `""` for none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SavePoints(pub Vec<(u64, u64)>);
+
+impl std::str::FromStr for SavePoints {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let nums = s
+            .split_whitespace()
+            .map(|w| {
+                w.parse::<u64>()
+                    .map_err(|_| format!("save point '{w}' is not a non-negative integer"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if nums.len() % 2 != 0 {
+            return Err("save points come in pairs: \"<seconds> <changes> ...\"".into());
+        }
+        Ok(SavePoints(
+            nums.chunks_exact(2).map(|p| (p[0], p[1])).collect(),
+        ))
+    }
+}
+
+/// `durlab serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TCP port on 127.0.0.1 (0: a free port chosen by the OS; the line printed on stdout
+    /// names it). durlab serve never listens on any other address.
+    #[arg(long, default_value_t = 6379, value_name = "PORT")]
+    pub port: u16,
+
+    /// Data directory (created if missing; recovered if it holds data).
+    #[arg(long, value_name = "DIR")]
+    pub dir: PathBuf,
+
+    /// When a write is acknowledged: always (after the fdatasync covering it, group commit
+    /// across connections), everysec (written to the OS, synced every second), no (written
+    /// to the OS), off (memory only).
+    #[arg(long, default_value = "everysec", value_name = "POLICY")]
+    pub appendfsync: FsyncPolicy,
+
+    /// I/O backend: pwrite or uring.
+    #[arg(long, default_value = "pwrite", value_name = "BACKEND")]
+    pub backend: BackendKind,
+
+    /// Log preallocation: none, fallocate or zero.
+    #[arg(long, default_value = "none", value_name = "MODE")]
+    pub prealloc: Prealloc,
+
+    /// Persistence mode: aof, snapshot, aof+snapshot or hybrid (an RDB-like base plus AOF
+    /// increments, like aof-use-rdb-preamble yes).
+    #[arg(long, default_value = "aof", value_name = "MODE")]
+    pub persistence: Persistence,
+
+    /// Save points as in Redis's `save` directive, e.g. "3600 1 300 100" (modes snapshot
+    /// and aof+snapshot); default none.
+    #[arg(long, value_name = "POINTS")]
+    pub save: Option<SavePoints>,
+
+    /// Period of the everysec background fdatasync, ms (default 1000).
+    #[arg(long, value_name = "MS")]
+    pub everysec_interval_ms: Option<u64>,
+
+    /// Event-loop threads; each accepts connections and runs its own rounds of commands, and
+    /// under `always` their fdatasyncs overlap through the engine's group commit.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64), value_name = "N")]
+    pub threads: u16,
+
+    /// Longest bulk string a client may send, bytes (Redis's proto-max-bulk-len).
+    #[arg(long, default_value_t = 512 << 20, value_name = "BYTES")]
+    pub max_bulk_bytes: usize,
 }
 
 /// `durlab recover`.
@@ -151,6 +290,15 @@ pub struct MatrixArgs {
     /// scenario's list. `snapshot` uses the scenario's save points (`[snapshot] save`).
     #[arg(long, value_delimiter = ',', value_name = "MODE")]
     pub persistence: Vec<Persistence>,
+
+    /// What to run (comma-separated: engine, durlab-server, redis); replaces the scenario's
+    /// list. engine runs in process; durlab-server starts `durlab serve` on a free loopback
+    /// port; redis starts redis-server from PATH in a temporary directory on 127.0.0.1 with
+    /// the configuration's persistence mapped to Redis's (appendonly, appendfsync, save,
+    /// aof-use-rdb-preamble). Several targets run alternately, configuration by
+    /// configuration, with the same client, and each record gets `ratio_to_redis`.
+    #[arg(long, value_delimiter = ',', value_name = "TARGET")]
+    pub target: Vec<Target>,
 }
 
 /// `durlab bench`.
@@ -165,9 +313,15 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub matrix: MatrixArgs,
 
-    /// Concurrent client threads (default: the scenario's).
+    /// Concurrent client threads (default: the scenario's); for RESP targets, the number of
+    /// client connections.
     #[arg(long, value_name = "N")]
     pub writers: Option<u32>,
+
+    /// RESP targets: commands each connection sends before reading their replies
+    /// (pipelining; default: the scenario's, else 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub pipeline: Option<u32>,
 
     /// Run each configuration this many seconds, warm-up included (replaces the scenario's
     /// duration or command count).

@@ -12,6 +12,8 @@
 //! - [`results`]: result JSON, machine facts, ratios, tables.
 //! - [`progress`]: progress on stderr.
 //! - [`report`]: plots, report.md and comparisons from result directories.
+//! - [`resp`]: the RESP2 protocol and `durlab serve`'s server.
+//! - [`target`]: engine in process, `durlab serve` or redis-server, and the RESP client.
 //! - [`cli`] and [`cmd`]: the `durlab` binary's flags and flows.
 
 pub mod cli;
@@ -22,6 +24,8 @@ pub mod oracle;
 pub mod probe;
 pub mod progress;
 pub mod report;
+pub mod resp;
 pub mod results;
 pub mod scenario;
+pub mod target;
 pub mod workload;

@@ -18,6 +18,8 @@ fn main() {
         Command::Report(args) => cmd::report::run(args),
         Command::Run(args) => cmd::run::run(args),
         Command::Recover(args) => cmd::recover::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Kill9(args) => cmd::kill9::run(args),
         Command::Crash(args) => cmd::crash::run(args),
         Command::Worker(args) => cmd::worker::run(args),
     };

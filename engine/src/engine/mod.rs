@@ -1,5 +1,6 @@
 //! [`Engine`]: keyspace + log under one durability policy.
 
+mod batch;
 mod maintenance;
 pub(crate) mod open;
 

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use durlab_engine::FsyncPolicy;
+use durlab_engine::{EngineConfig, FsyncPolicy, Prealloc};
 
 use super::CliError;
 use super::overrides;
@@ -12,12 +12,14 @@ use super::workdir::WorkDir;
 use crate::cli::BenchArgs;
 use crate::driver::bench::{self, RunLimits, Stop};
 use crate::driver::matrix::{self, EngineSetup};
+use crate::driver::resp;
 use crate::probe;
 use crate::progress::{Goal, Mode, Progress};
 use crate::results::json::{BenchRecord, ConfigRecord};
 use crate::results::run_dir::{self, HistogramRecord, RunRecord, WorkloadRecord};
 use crate::results::{machine, ratios, table, time};
 use crate::scenario::{self, Scenario, builtin, locate};
+use crate::target::{ServerProcess, ServerSpec, Target};
 use crate::workload::Workload;
 
 /// What [`execute`] produced: the records and `run.json` it wrote, and the data directories.
@@ -123,8 +125,11 @@ pub fn execute(args: &BenchArgs, mode: Mode) -> Result<BenchOutcome, CliError> {
     let mut records = Vec::new();
     let mut histograms = BTreeMap::new();
     let mut failures = BTreeMap::new();
-    for (i, setup) in setups.iter().enumerate() {
-        let label = setup.label();
+    let runs = target_runs(&setups, &scenario.matrix.targets);
+    let pipeline = scenario.matrix.pipeline;
+    for (i, (setup, target)) in runs.iter().enumerate() {
+        let (setup, target) = (setup, *target);
+        let label = target_label(setup, target);
         let dir = work.path().join(&label);
         let config = setup.engine_config(&dir, &save_points(&scenario));
         let goal = match limits.stop {
@@ -146,8 +151,12 @@ pub fn execute(args: &BenchArgs, mode: Mode) -> Result<BenchOutcome, CliError> {
                 })
         };
         let probe_before = adjacent("before")?;
-        let mut progress = Progress::begin(mode, i + 1, setups.len(), &label, goal);
-        let result = bench::run(config, &workload, limits, &mut progress);
+        let mut progress = Progress::begin(mode, i + 1, runs.len(), &label, goal);
+        let result = if target == Target::Engine {
+            bench::run(config, &workload, limits, &mut progress).map_err(|e| e.to_string())
+        } else {
+            run_resp(target, &config, &workload, limits, pipeline, &mut progress)
+        };
         let probe_after = adjacent("after")?;
         match result {
             Ok(m) => {
@@ -158,8 +167,9 @@ pub fn execute(args: &BenchArgs, mode: Mode) -> Result<BenchOutcome, CliError> {
                     m.stats.syncs
                 ));
                 histograms.insert(label.clone(), HistogramRecord::v2(m.latency.to_v2_base64()));
-                let config = config_record(setup, &scenario, &workload);
+                let config = target_config_record(setup, target, pipeline, &scenario, &workload);
                 let mut record = BenchRecord::new(setup, config, &run_id, workload.seed(), &m);
+                record.label = label.clone();
                 record.probe_fdatasync_iops =
                     probe_before.zip(probe_after).map(|(a, b)| (a + b) / 2.0);
                 records.push(record);
@@ -203,6 +213,78 @@ pub fn execute(args: &BenchArgs, mode: Mode) -> Result<BenchOutcome, CliError> {
         work,
         scenario,
     })
+}
+
+/// Each configuration once per target, targets alternating within a configuration. Redis
+/// ignores backend and preallocation, so it runs once per policy and persistence mode.
+pub fn target_runs(setups: &[EngineSetup], targets: &[Target]) -> Vec<(EngineSetup, Target)> {
+    let mut runs = Vec::new();
+    let mut redis_done = Vec::new();
+    for setup in setups {
+        for &target in targets {
+            if target == Target::Redis {
+                if redis_done.contains(&(setup.policy, setup.persistence)) {
+                    continue;
+                }
+                redis_done.push((setup.policy, setup.persistence));
+            }
+            runs.push((*setup, target));
+        }
+    }
+    runs
+}
+
+/// The label of `setup` on `target`: the setup's own for `engine`, prefixed with
+/// `durlab-server-`, or `redis-<policy>-<persistence>` (Redis has no backend or prealloc).
+pub fn target_label(setup: &EngineSetup, target: Target) -> String {
+    match target {
+        Target::Engine => setup.label(),
+        Target::DurlabServer => format!("durlab-server-{}", setup.label()),
+        Target::Redis => format!(
+            "redis-{}-{}",
+            setup.policy,
+            setup.persistence.name().replace('+', "-")
+        ),
+    }
+}
+
+/// The server spec that runs `config` on `target` (logs next to the data directory).
+pub fn server_spec(target: Target, config: &EngineConfig) -> Result<ServerSpec, CliError> {
+    let durlab_exe = std::env::current_exe().map_err(|e| {
+        CliError(format!(
+            "finding the durlab binary to start durlab serve: {e}"
+        ))
+    })?;
+    Ok(ServerSpec {
+        target,
+        policy: config.policy,
+        backend: config.backend,
+        prealloc: config.prealloc,
+        persistence: config.persistence,
+        save_points: config.save_points.clone(),
+        dir: config.dir.clone(),
+        log: config.dir.with_extension("log"),
+        durlab_exe,
+    })
+}
+
+/// Starts the server for `config` on `target`, drives it, and stops it (SIGKILL: what it
+/// persisted is not measured here).
+fn run_resp(
+    target: Target,
+    config: &EngineConfig,
+    workload: &Workload,
+    limits: RunLimits,
+    pipeline: u32,
+    progress: &mut Progress,
+) -> Result<bench::Measurement, String> {
+    let spec = server_spec(target, config).map_err(|e| e.0)?;
+    let mut server = ServerProcess::start(&spec).map_err(|e| e.to_string())?;
+    let m = resp::run(&server, workload, limits, pipeline, progress).map_err(|e| e.to_string());
+    server
+        .kill9()
+        .map_err(|e| format!("stopping {target}: {e}"))?;
+    m
 }
 
 /// Loads the scenario named by `arg` (a name or path), or the built-in one; with its file.
@@ -271,7 +353,28 @@ pub fn config_record(setup: &EngineSetup, s: &Scenario, w: &Workload) -> ConfigR
         persistence: setup.persistence.name().into(),
         scenario: s.name.clone(),
         baseline_only: setup.baseline_only,
+        target: Target::Engine.name().into(),
+        pipeline: 1,
     }
+}
+
+/// [`config_record`] of `setup` run on `target` with `pipeline`: Redis has no backend or
+/// preallocation (`redis`, `none`), and only RESP targets pipeline.
+pub fn target_config_record(
+    setup: &EngineSetup,
+    target: Target,
+    pipeline: u32,
+    s: &Scenario,
+    w: &Workload,
+) -> ConfigRecord {
+    let mut config = config_record(setup, s, w);
+    config.target = target.name().into();
+    config.pipeline = if target.is_resp() { pipeline } else { 1 };
+    if target == Target::Redis {
+        config.backend = "redis".into();
+        config.prealloc = Prealloc::None.name().into();
+    }
+    config
 }
 
 /// The `workload` part of `run.json`.

@@ -33,6 +33,9 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             args.trial_secs
         )));
     }
+    if args.matrix.target.iter().any(|t| t.is_resp()) {
+        return resp_kill9(args);
+    }
     let (mut scenario, scenario_file) = load_scenario(args.scenario.as_deref())?;
     apply_matrix(&mut scenario.matrix, &args.matrix);
     if scenario.matrix.persistence.contains(&Persistence::Snapshot) {
@@ -328,4 +331,31 @@ fn repro_line(
     let dir = lab.work.parent().unwrap_or(Path::new("."));
     line.push_str(&format!(" --dir {} --keep", dir.display()));
     line
+}
+
+/// `durlab crash --target durlab-server|redis --fault kill9`: the kill -9 trials of
+/// [`super::kill9`] (SIGKILL of the server process, restart, read-back over RESP, oracle).
+///
+/// # Errors
+/// Faults other than kill9 (the others need the engine in a worker process), the engine
+/// target mixed with RESP targets, or what [`super::kill9::run`] returns.
+fn resp_kill9(args: &CrashArgs) -> Result<(), CliError> {
+    if args.fault.iter().any(|f| *f != FaultKind::Kill9) {
+        return Err(CliError(
+            "RESP targets (durlab-server, redis) support --fault kill9 only: the other faults act inside the engine's process or I/O".into(),
+        ));
+    }
+    super::kill9::run(&crate::cli::Kill9Args {
+        scenario: args.scenario.clone(),
+        matrix: args.matrix.clone(),
+        trials: args.trials,
+        trial_secs: args.trial_secs,
+        seed: args.seed,
+        dir: args.dir.clone(),
+        keep: args.keep,
+        out: args.out.clone(),
+        run_id: args.run_id.clone(),
+        json: args.json,
+        quiet: args.quiet,
+    })
 }

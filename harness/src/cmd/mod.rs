@@ -2,11 +2,13 @@
 
 pub mod bench;
 pub mod crash;
+pub mod kill9;
 pub mod overrides;
 pub mod probe;
 pub mod recover;
 pub mod report;
 pub mod run;
+pub mod serve;
 pub mod workdir;
 pub mod worker;
 

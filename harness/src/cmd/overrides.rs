@@ -16,6 +16,9 @@ use crate::scenario::parse;
 /// scenario checks (e.g. a mix without writes).
 pub fn apply(s: &mut Scenario, a: &BenchArgs) -> Result<(), CliError> {
     apply_matrix(&mut s.matrix, &a.matrix);
+    if let Some(p) = a.pipeline {
+        s.matrix.pipeline = p;
+    }
     let w = &mut s.workload;
     if let Some(n) = a.writers {
         w.writers = Spanned::new(0..0, n);
@@ -90,6 +93,9 @@ pub fn apply_matrix(m: &mut MatrixSpec, a: &MatrixArgs) {
     }
     if !a.persistence.is_empty() {
         m.persistence = a.persistence.clone();
+    }
+    if !a.target.is_empty() {
+        m.targets = a.target.clone();
     }
 }
 

@@ -56,7 +56,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
                 ));
                 measured.push(m);
             }
-            Ok(None) => progress.finish("skipped (policy off writes no files)"),
+            Ok(None) => progress.finish("skipped (policy off writes no files, or a server target)"),
             Err(e) => progress.finish(&format!("FAILED: {e}")),
         }
     }
@@ -130,6 +130,9 @@ fn crash_args(
             backend: matrix.backends.clone(),
             prealloc: matrix.prealloc.clone(),
             persistence,
+            // The crash lab's own trials run the engine in a worker process; RESP targets'
+            // kill -9 trials are `durlab crash --target ... --fault kill9`.
+            target: Vec::new(),
         },
         trials: if args.quick {
             trials.min(QUICK_CRASH_TRIALS)
@@ -168,6 +171,7 @@ fn bench_args(args: &RunArgs) -> Result<BenchArgs, CliError> {
         scenario: Some(args.scenario.clone()),
         matrix: MatrixArgs::default(),
         writers: None,
+        pipeline: None,
         duration,
         commands: None,
         warmup: None,

@@ -118,6 +118,114 @@ pub struct WriterLimits<'a> {
     pub stop: &'a AtomicBool,
 }
 
+impl<'a> WriterLimits<'a> {
+    /// The limits of a run under `limits` that starts at `start`.
+    pub fn new(limits: RunLimits, start: Instant, stop: &'a AtomicBool) -> WriterLimits<'a> {
+        WriterLimits {
+            measure_from: start + limits.warmup,
+            deadline: match limits.stop {
+                Stop::After(d) => Some(start + d),
+                Stop::Commands(_) => None,
+            },
+            target_lsn: match limits.stop {
+                Stop::Commands(n) => n,
+                Stop::After(_) => u64::MAX,
+            },
+            stop,
+        }
+    }
+}
+
+impl WriterResult {
+    /// Nothing measured yet.
+    pub fn new() -> WriterResult {
+        WriterResult {
+            latency: Latency::new(),
+            reads: 0,
+            writes: 0,
+            last_ack: Instant::now(),
+        }
+    }
+
+    /// Counts one acknowledged command at `now` that took `ns`, if `now` is in the window.
+    #[inline]
+    pub fn record(&mut self, now: Instant, measure_from: Instant, is_read: bool, ns: u64) {
+        if now >= measure_from {
+            self.latency.record_ns(ns);
+            if is_read {
+                self.reads += 1;
+            } else {
+                self.writes += 1;
+            }
+        }
+        self.last_ack = now;
+    }
+}
+
+impl Default for WriterResult {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Waits until `writers` have `finished`, showing progress (`lsn()`), and returns
+/// `sample()` taken once the window opens at `measure_from` (or at the end if it never
+/// opened).
+pub fn watch<T>(
+    writers: u32,
+    finished: &AtomicU32,
+    start: Instant,
+    measure_from: Instant,
+    progress: &mut Progress,
+    lsn: impl Fn() -> u64,
+    sample: impl Fn() -> T,
+) -> T {
+    let mut before = None;
+    while finished.load(Relaxed) < writers {
+        let now = Instant::now();
+        if before.is_none() && now >= measure_from {
+            before = Some(sample());
+        }
+        progress.tick(now - start, lsn());
+        let next = if before.is_none() {
+            measure_from.min(now + Duration::from_millis(100))
+        } else {
+            now + Duration::from_millis(100)
+        };
+        std::thread::sleep(
+            next.saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1)),
+        );
+    }
+    before.unwrap_or_else(sample)
+}
+
+/// The writers' results merged, and the window's end (the last acknowledgement).
+pub fn merge(results: Vec<WriterResult>, measure_from: Instant) -> (WriterResult, Instant) {
+    let mut all = WriterResult::new();
+    let mut end = measure_from;
+    for r in results {
+        all.latency.merge(&r.latency);
+        all.reads += r.reads;
+        all.writes += r.writes;
+        end = end.max(r.last_ack);
+    }
+    (all, end)
+}
+
+/// Engine counters over the window from `before` to `after` (`batch_records_max` is
+/// `after`'s: the largest since open).
+pub fn window_stats(before: &Stats, after: &Stats) -> Stats {
+    Stats {
+        records: after.records.saturating_sub(before.records),
+        bytes_written: after.bytes_written.saturating_sub(before.bytes_written),
+        write_batches: after.write_batches.saturating_sub(before.write_batches),
+        batch_records_max: after.batch_records_max,
+        syncs: after.syncs.saturating_sub(before.syncs),
+        prealloc_bytes: after.prealloc_bytes.saturating_sub(before.prealloc_bytes),
+    }
+}
+
 /// Opens an engine with `config` (its directory should be empty), drives it with `workload`
 /// under `limits`, and returns what was measured. The engine is closed on return; the data
 /// directory is left in place.
@@ -139,29 +247,16 @@ pub fn run(
     resources::reset_peak_rss();
 
     let start = Instant::now();
-    let measure_from = start + limits.warmup;
-    let deadline = match limits.stop {
-        Stop::After(d) => Some(start + d),
-        Stop::Commands(_) => None,
-    };
-    let target_lsn = match limits.stop {
-        Stop::Commands(n) => n,
-        Stop::After(_) => u64::MAX,
-    };
     let stop = AtomicBool::new(false);
+    let lim = WriterLimits::new(limits, start, &stop);
+    let measure_from = lim.measure_from;
     let finished = AtomicU32::new(0);
 
     let (results, before, cpu_before) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..limits.writers)
             .map(|id| {
-                let (engine, stop, finished) = (&engine, &stop, &finished);
+                let (engine, finished) = (&engine, &finished);
                 scope.spawn(move || {
-                    let lim = WriterLimits {
-                        measure_from,
-                        deadline,
-                        target_lsn,
-                        stop,
-                    };
                     let (r, error) = drive(engine, workload, id, lim, &NoHook);
                     let r = match error {
                         Some(e) => Err(e),
@@ -174,25 +269,15 @@ pub fn run(
             .collect();
 
         // Counters at the start of the window.
-        let mut before = None;
-        while finished.load(Relaxed) < limits.writers {
-            let now = Instant::now();
-            if before.is_none() && now >= measure_from {
-                before = Some((engine.stats(), resources::cpu_time()));
-            }
-            progress.tick(now - start, engine.last_lsn());
-            let next = if before.is_none() {
-                measure_from.min(now + Duration::from_millis(100))
-            } else {
-                now + Duration::from_millis(100)
-            };
-            std::thread::sleep(
-                next.saturating_duration_since(Instant::now())
-                    .max(Duration::from_millis(1)),
-            );
-        }
-        let (before, cpu_before) =
-            before.unwrap_or_else(|| (engine.stats(), resources::cpu_time()));
+        let (before, cpu_before) = watch(
+            limits.writers,
+            &finished,
+            start,
+            measure_from,
+            progress,
+            || engine.last_lsn(),
+            || (engine.stats(), resources::cpu_time()),
+        );
         let results: Vec<_> = handles
             .into_iter()
             .map(|h| h.join().expect("writer thread panicked"))
@@ -205,33 +290,24 @@ pub fn run(
     let max_rss_mb = resources::peak_rss_mb();
     drop(engine);
 
-    let mut latency = Latency::new();
-    let (mut reads, mut writes) = (0, 0);
-    let mut end = measure_from;
-    for (id, r) in results.into_iter().enumerate() {
-        let r = r.map_err(|source| BenchError::Writer {
-            writer: id as u32,
-            source,
-        })?;
-        latency.merge(&r.latency);
-        reads += r.reads;
-        writes += r.writes;
-        end = end.max(r.last_ack);
-    }
+    let results = results
+        .into_iter()
+        .enumerate()
+        .map(|(id, r)| {
+            r.map_err(|source| BenchError::Writer {
+                writer: id as u32,
+                source,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (all, end) = merge(results, measure_from);
     Ok(Measurement {
-        ops: reads + writes,
-        reads,
-        writes,
+        ops: all.reads + all.writes,
+        reads: all.reads,
+        writes: all.writes,
         seconds: end.saturating_duration_since(measure_from).as_secs_f64(),
-        latency,
-        stats: Stats {
-            records: after.records - before.records,
-            bytes_written: after.bytes_written - before.bytes_written,
-            write_batches: after.write_batches - before.write_batches,
-            batch_records_max: after.batch_records_max,
-            syncs: after.syncs - before.syncs,
-            prealloc_bytes: after.prealloc_bytes - before.prealloc_bytes,
-        },
+        latency: all.latency,
+        stats: window_stats(&before, &after),
         cpu_seconds: cpu_after.saturating_sub(cpu_before).as_secs_f64(),
         max_rss_mb,
         last_lsn,
@@ -252,9 +328,7 @@ pub fn drive(
     hook: &dyn AckHook,
 ) -> (WriterResult, Option<durlab_engine::Error>) {
     let mut stream = workload.writer(id);
-    let mut latency = Latency::new();
-    let (mut reads, mut writes) = (0u64, 0u64);
-    let mut last = Instant::now();
+    let mut measured = WriterResult::new();
     let mut error = None;
     loop {
         let is_read = stream.next_is_read();
@@ -278,15 +352,8 @@ pub fn drive(
         };
         let keep_going = lsn == 0 || hook.acked(lsn);
         let now = Instant::now();
-        if now >= limits.measure_from {
-            latency.record_ns((now - last).as_nanos() as u64);
-            if is_read {
-                reads += 1;
-            } else {
-                writes += 1;
-            }
-        }
-        last = now;
+        let ns = (now - measured.last_ack).as_nanos() as u64;
+        measured.record(now, limits.measure_from, is_read, ns);
         if lsn >= limits.target_lsn || !keep_going {
             limits.stop.store(true, Relaxed);
         }
@@ -294,11 +361,5 @@ pub fn drive(
             break;
         }
     }
-    let result = WriterResult {
-        latency,
-        reads,
-        writes,
-        last_ack: last,
-    };
-    (result, error)
+    (measured, error)
 }

@@ -7,3 +7,4 @@ pub mod latency;
 pub mod matrix;
 pub mod recovery;
 pub mod resources;
+pub mod resp;

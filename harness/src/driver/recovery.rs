@@ -19,7 +19,7 @@ use crate::results::json::BenchRecord;
 pub fn measure(record: &BenchRecord) -> Result<Option<RecoveryRecord>, String> {
     let c = &record.config;
     let policy = FsyncPolicy::from_str(&c.policy)?;
-    if policy == FsyncPolicy::Off {
+    if policy == FsyncPolicy::Off || c.target != "engine" {
         return Ok(None);
     }
     let dir = Path::new(&record.data_dir);

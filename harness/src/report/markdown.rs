@@ -226,11 +226,8 @@ fn crash_details(md: &mut String, r: &RunResults) {
         let cfg = &c.config;
         let _ = writeln!(
             md,
-            "| {} / {} / {} / {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
-            cfg.policy,
-            cfg.backend,
-            cfg.prealloc,
-            cfg.persistence,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            super::model::config_label(cfg),
             c.fault,
             c.trials,
             v.ok,

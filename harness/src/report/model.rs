@@ -103,9 +103,11 @@ pub struct RecoveryRecord {
 }
 
 /// The parts of a configuration that crash summaries and bench records are joined on
-/// (policy × backend × prealloc × persistence; writers are not part of it).
+/// (target × policy × backend × prealloc × persistence; writers are not part of it).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConfigKey {
+    /// `engine`, `durlab-server` or `redis`.
+    pub target: String,
     pub policy: String,
     pub backend: String,
     pub prealloc: String,
@@ -116,6 +118,7 @@ impl ConfigKey {
     /// The key of `c`.
     pub fn of(c: &ConfigRecord) -> ConfigKey {
         ConfigKey {
+            target: c.target.clone(),
             policy: c.policy.clone(),
             backend: c.backend.clone(),
             prealloc: c.prealloc.clone(),
@@ -187,11 +190,21 @@ impl RunResults {
 
 /// A record's configuration for tables and plots: `always / pwrite / none / aof`.
 pub fn display_label(b: &BenchRecord) -> String {
-    let c = &b.config;
-    format!(
+    config_label(&b.config)
+}
+
+/// A configuration for tables and plots: `always / pwrite / none / aof`, prefixed with the
+/// target for `durlab-server`, and `redis-server / always / aof` for Redis.
+pub fn config_label(c: &ConfigRecord) -> String {
+    let label = format!(
         "{} / {} / {} / {}",
         c.policy, c.backend, c.prealloc, c.persistence
-    )
+    );
+    match c.target.as_str() {
+        "engine" => label,
+        "redis" => format!("redis-server / {} / {}", c.policy, c.persistence),
+        t => format!("{t} / {label}"),
+    }
 }
 
 /// Indices of the Pareto front of `points` given as (throughput, loss): the points that no

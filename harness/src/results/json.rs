@@ -22,6 +22,20 @@ pub struct ConfigRecord {
     pub scenario: String,
     /// True when the harness added this `off` run only as the `ratio_to_off` baseline.
     pub baseline_only: bool,
+    /// `engine`, `durlab-server` or `redis` (records from before targets existed: `engine`).
+    #[serde(default = "engine_target")]
+    pub target: String,
+    /// Commands per connection sent before reading replies (RESP targets; 1 for `engine`).
+    #[serde(default = "one")]
+    pub pipeline: u32,
+}
+
+fn engine_target() -> String {
+    "engine".into()
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One configuration's result.
@@ -56,6 +70,10 @@ pub struct BenchRecord {
     pub probe_fdatasync_iops: Option<f64>,
     /// Which probe figure `ratio_to_probe` divides by (`append_64`, ...), when it applies.
     pub probe_case: Option<String>,
+    /// `ops_per_sec` divided by that of the `redis` record with the same policy, persistence,
+    /// connections and pipeline in this run (null when there is none, and for `redis` itself).
+    #[serde(default)]
+    pub ratio_to_redis: Option<f64>,
     pub data_dir: String,
 }
 
@@ -96,6 +114,7 @@ impl BenchRecord {
             ratio_to_probe: None,
             probe_case: None,
             probe_fdatasync_iops: None,
+            ratio_to_redis: None,
             data_dir: m.data_dir.display().to_string(),
         }
     }

@@ -9,7 +9,7 @@ fn ratio(r: Option<f64>) -> String {
 /// One line per configuration.
 pub fn render(records: &[BenchRecord]) -> String {
     let mut out = format!(
-        "{:<34} {:>12} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>7} {:>8}\n",
+        "{:<44} {:>12} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>7} {:>8} {:>7}\n",
         "configuration",
         "ops/s",
         "p50 us",
@@ -19,7 +19,8 @@ pub fn render(records: &[BenchRecord]) -> String {
         "syncs",
         "batch",
         "/off",
-        "/probe"
+        "/probe",
+        "/redis"
     );
     for r in records {
         let label = if r.config.baseline_only {
@@ -28,7 +29,7 @@ pub fn render(records: &[BenchRecord]) -> String {
             r.label.clone()
         };
         out.push_str(&format!(
-            "{:<34} {:>12.0} {:>9.1} {:>9.1} {:>9.1} {:>9.0} {:>8} {:>7.1} {:>7} {:>8}\n",
+            "{:<44} {:>12.0} {:>9.1} {:>9.1} {:>9.1} {:>9.0} {:>8} {:>7.1} {:>7} {:>8} {:>7}\n",
             label,
             r.ops_per_sec,
             r.latency_us.p50,
@@ -39,6 +40,7 @@ pub fn render(records: &[BenchRecord]) -> String {
             r.avg_batch,
             ratio(r.ratio_to_off),
             ratio(r.ratio_to_probe),
+            ratio(r.ratio_to_redis),
         ));
     }
     out

@@ -8,6 +8,8 @@ use durlab_engine::{BackendKind, FsyncPolicy, Prealloc};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+pub use crate::target::Target;
+
 /// A whole scenario file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -227,6 +229,14 @@ pub struct MatrixSpec {
     pub prealloc: Vec<Prealloc>,
     #[serde(default = "default_persistence", deserialize_with = "de_named_list")]
     pub persistence: Vec<Persistence>,
+    /// What runs each configuration: `engine` (in process), `durlab-server` (`durlab serve`
+    /// over RESP on loopback) or `redis` (a real redis-server from PATH, persistence mapped to
+    /// Redis's directives). Several targets run alternately, configuration by configuration.
+    #[serde(default = "default_targets", deserialize_with = "de_named_list")]
+    pub targets: Vec<Target>,
+    /// RESP targets: commands each connection sends before reading the replies (default 1).
+    #[serde(default = "default_pipeline")]
+    pub pipeline: u32,
 }
 
 impl Default for MatrixSpec {
@@ -236,6 +246,8 @@ impl Default for MatrixSpec {
             backends: default_backends(),
             prealloc: default_prealloc(),
             persistence: default_persistence(),
+            targets: default_targets(),
+            pipeline: default_pipeline(),
         }
     }
 }
@@ -251,6 +263,12 @@ fn default_prealloc() -> Vec<Prealloc> {
 }
 fn default_persistence() -> Vec<Persistence> {
     vec![Persistence::Aof]
+}
+fn default_targets() -> Vec<Target> {
+    vec![Target::Engine]
+}
+fn default_pipeline() -> u32 {
+    1
 }
 
 /// Deserializes a list of names through `FromStr` (the engine's enums are not serde types).

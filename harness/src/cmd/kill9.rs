@@ -1,0 +1,216 @@
+//! `durlab kill9`: kill -9 trials against RESP targets (durlab serve, redis-server), with
+//! the same verdicts and loss figures as the crash lab, written as
+//! `crash-kill-9-<label>.json` summaries that `durlab report` reads.
+
+use std::path::PathBuf;
+
+use durlab_engine::FsyncPolicy;
+use rand::Rng as _;
+use serde::Serialize;
+
+use super::CliError;
+use super::bench::{load_scenario, save_points, server_spec, target_config_record, target_label};
+use super::workdir::WorkDir;
+use crate::cli::Kill9Args;
+use crate::crashlab::loss::Summary;
+use crate::driver::matrix;
+use crate::progress::{Mode, Progress};
+use crate::report::model::Verdicts;
+use crate::results::json::ConfigRecord;
+use crate::results::run_dir;
+use crate::target::Target;
+use crate::target::kill9::{self, Kill9Trial};
+use crate::workload::Workload;
+use crate::workload::rng::SplitMix64;
+
+/// One configuration's summary (`crash-kill-9-<label>.json`); fields as in docs/results.md.
+#[derive(Debug, Clone, Serialize)]
+pub struct Kill9Summary {
+    pub fault: String,
+    pub config: ConfigRecord,
+    pub label: String,
+    pub run_id: String,
+    pub seed: u64,
+    pub trial_secs: f64,
+    pub trials: u64,
+    pub states: u64,
+    pub verdicts: Verdicts,
+    /// Trials whose verdict breaks the kill -9 contract (anything but `ok`).
+    pub violations: u64,
+    pub lost_acked_ops: Summary,
+    pub loss_window_ms: Summary,
+    pub lost_bytes: Summary,
+    /// Per trial: 1 / (restart + read-back + comparison seconds).
+    pub states_per_sec: Vec<f64>,
+    pub failed_trials: Vec<String>,
+    pub trial_results: Vec<Kill9Trial>,
+}
+
+/// Runs the trials and writes the summaries.
+///
+/// # Errors
+/// A scenario that does not load, a directory that cannot be written, or violations (after
+/// everything is written, each with its reproduction line on stderr).
+pub fn run(args: &Kill9Args) -> Result<(), CliError> {
+    let mode = Mode::detect(args.quiet);
+    let (mut scenario, _) = load_scenario(args.scenario.as_deref())?;
+    super::overrides::apply_matrix(&mut scenario.matrix, &args.matrix);
+    let targets = if args.matrix.target.is_empty() {
+        vec![Target::DurlabServer]
+    } else {
+        args.matrix.target.clone()
+    };
+    if let Some(seed) = args.seed {
+        scenario.workload.seed = seed;
+    }
+    let workload = Workload::new(&scenario.workload);
+    let run_id = args.run_id.clone().unwrap_or_else(run_dir::new_run_id);
+    let out_dir: PathBuf = args.out.clone().unwrap_or_else(|| {
+        crate::scenario::locate::repo_root()
+            .join("results")
+            .join(&scenario.name)
+            .join(&run_id)
+    });
+    std::fs::create_dir_all(&out_dir)?;
+    let work = WorkDir::new(args.dir.as_deref(), &run_id, args.keep)?;
+    let setups: Vec<_> = matrix::expand(&scenario.matrix)
+        .into_iter()
+        .filter(|s| !s.baseline_only)
+        .collect();
+    if targets.contains(&Target::Engine) {
+        return Err(CliError("durlab kill9 drives RESP targets (durlab-server, redis); the engine's own kill -9 trials belong to the crash lab".into()));
+    }
+    let mut summaries = Vec::new();
+    let mut violations = Vec::new();
+    for (setup, target) in super::bench::target_runs(&setups, &targets) {
+        let setup = &setup;
+        {
+            let label = target_label(setup, target);
+            let mut trials = Vec::new();
+            let mut failed = Vec::new();
+            for k in 0..args.trials {
+                let seed = SplitMix64::new(workload.seed() ^ k.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                    .next_u64();
+                let dir = work.path().join(&label).join(format!("trial-{k}"));
+                let config = setup.engine_config(&dir.join("data"), &save_points(&scenario));
+                let spec = server_spec(target, &config)?;
+                let p = Progress::begin(
+                    mode,
+                    (k + 1) as usize,
+                    args.trials as usize,
+                    &format!("kill -9 {label}"),
+                    crate::progress::Goal::Commands(0),
+                );
+                match kill9::run_trial(&spec, &workload, args.trial_secs, seed, k) {
+                    Ok(t) => {
+                        p.finish(&format!(
+                            "{}: acked {}, recovered {}, loss window {:.1} ms",
+                            t.verdict, t.acked, t.recovered_lsn, t.loss_window_ms
+                        ));
+                        if t.verdict != "ok" {
+                            violations.push(format!(
+                                "{label} trial {k} ({}): {}",
+                                t.verdict,
+                                t.notes.join("; ")
+                            ));
+                        }
+                        trials.push(t);
+                    }
+                    Err(e) => {
+                        p.finish(&format!("FAILED: {e}"));
+                        failed.push(format!("trial {k}: {e}"));
+                    }
+                }
+            }
+            let mut verdicts = Verdicts::default();
+            for t in &trials {
+                match t.verdict {
+                    "ok" => verdicts.ok += 1,
+                    "lost-acked" => verdicts.lost_acked += 1,
+                    "divergent" => verdicts.divergent += 1,
+                    "phantom" => verdicts.phantom += 1,
+                    _ => verdicts.refused += 1,
+                }
+            }
+            let mut config = target_config_record(
+                setup,
+                target,
+                kill9::PIPELINE_TXNS as u32,
+                &scenario,
+                &workload,
+            );
+            config.writers = 1;
+            let per_sec: Vec<f64> = trials
+                .iter()
+                .filter(|t| t.verify_seconds > 0.0)
+                .map(|t| 1.0 / t.verify_seconds)
+                .collect();
+            let summary = Kill9Summary {
+                fault: "kill-9".into(),
+                label: label.clone(),
+                run_id: run_id.clone(),
+                seed: workload.seed(),
+                trial_secs: args.trial_secs,
+                trials: trials.len() as u64,
+                states: trials.len() as u64,
+                verdicts,
+                violations: trials.iter().filter(|t| t.verdict != "ok").count() as u64,
+                lost_acked_ops: Summary::of(trials.iter().map(|t| t.lost_acked_ops as f64)),
+                loss_window_ms: Summary::of(trials.iter().map(|t| t.loss_window_ms)),
+                lost_bytes: Summary::of(trials.iter().map(|t| t.lost_bytes as f64)),
+                states_per_sec: per_sec,
+                failed_trials: failed,
+                trial_results: trials,
+                config,
+            };
+            run_dir::write_json(
+                &out_dir.join(format!("crash-kill-9-{label}.json")),
+                &summary,
+            )?;
+            summaries.push(summary);
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summaries).expect("summaries serialize")
+        );
+    } else {
+        println!(
+            "{:<44} {:>6} {:>4} {:>10} {:>12} {:>12} {:>12}",
+            "configuration", "trials", "ok", "violations", "lost p50", "window p99", "window max"
+        );
+        for s in &summaries {
+            println!(
+                "{:<44} {:>6} {:>4} {:>10} {:>12.0} {:>9.1} ms {:>9.1} ms",
+                s.label,
+                s.trials,
+                s.verdicts.ok,
+                s.violations,
+                s.lost_acked_ops.p50,
+                s.loss_window_ms.p99,
+                s.loss_window_ms.max
+            );
+        }
+    }
+    Progress::note(mode, &format!("results: {}", out_dir.display()));
+    let failed: usize = summaries.iter().map(|s| s.failed_trials.len()).sum();
+    if !violations.is_empty() || failed > 0 {
+        for v in &violations {
+            eprintln!("violation: {v}");
+        }
+        let policy_note = summaries
+            .iter()
+            .any(|s| s.config.target == "redis" && s.config.policy != FsyncPolicy::Always.name());
+        return Err(CliError(format!(
+            "{} violation(s), {failed} failed trial(s){}",
+            violations.len(),
+            if policy_note {
+                " (Redis's own figures are measurements of Redis, reported as they are)"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! What a benchmark or crash trial drives: the engine in process, or a RESP server in a
+//! child process on 127.0.0.1 (`durlab serve`, or a real `redis-server` from PATH), driven
+//! by the harness's own [`client`].
+
+pub mod client;
+pub mod durlab_server;
+pub mod kill9;
+pub mod readback;
+pub mod redis_server;
+
+use std::fmt;
+use std::io::BufRead as _;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use durlab_engine::{BackendKind, FsyncPolicy, Persistence, Prealloc};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::resp::commands::AutoId;
+use crate::resp::{Value, info};
+use client::Client;
+
+/// `cmd` as sent to a RESP target: `PEXPIREAT` times moved [`readback::EXPIRY_SHIFT_MS`]
+/// ahead (Redis deletes keys whose expiry is past; the workload clock starts in 2026).
+pub fn for_resp(mut cmd: durlab_engine::Command) -> durlab_engine::Command {
+    if let durlab_engine::Command::PExpireAt { at_ms, .. } = &mut cmd {
+        *at_ms = at_ms.saturating_add(readback::EXPIRY_SHIFT_MS);
+    }
+    cmd
+}
+
+/// How long a server may take to start (recovery included) before it is killed.
+pub const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Which system a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The engine in this process (no network).
+    Engine,
+    /// `durlab serve` in a child process, over RESP on loopback.
+    DurlabServer,
+    /// A real `redis-server` from PATH in a child process, over RESP on loopback.
+    Redis,
+}
+
+impl Target {
+    pub const ALL: [Target; 3] = [Target::Engine, Target::DurlabServer, Target::Redis];
+
+    /// `engine`, `durlab-server` or `redis`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Engine => "engine",
+            Target::DurlabServer => "durlab-server",
+            Target::Redis => "redis",
+        }
+    }
+
+    /// True for the targets driven over RESP.
+    pub fn is_resp(self) -> bool {
+        self != Target::Engine
+    }
+
+    /// How the client spells automatic XADD ids for this target (see [`AutoId`]).
+    pub fn auto_id(self) -> AutoId {
+        match self {
+            Target::Redis => AutoId::ZeroMsStar,
+            Target::Engine | Target::DurlabServer => AutoId::Star,
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Target, String> {
+        Target::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| {
+                format!("unknown target '{s}': expected one of engine, durlab-server, redis")
+            })
+    }
+}
+
+/// Everything needed to start a server on a data directory.
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    pub target: Target,
+    pub policy: FsyncPolicy,
+    pub backend: BackendKind,
+    pub prealloc: Prealloc,
+    pub persistence: Persistence,
+    /// Save points `(seconds, changes)` for modes `snapshot` and `aof+snapshot`.
+    pub save_points: Vec<(u64, u64)>,
+    /// Data directory (created if missing).
+    pub dir: PathBuf,
+    /// The server's stdout and stderr go here.
+    pub log: PathBuf,
+    /// The `durlab` binary for [`Target::DurlabServer`].
+    pub durlab_exe: PathBuf,
+}
+
+/// Why a server did not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    #[error(
+        "redis-server was not found in PATH: install it with scripts/install-redis.sh (Debian: apt-get install -y redis-server redis-tools)"
+    )]
+    RedisMissing,
+    #[error("target engine runs in process: there is no server to start")]
+    NotAServer,
+    #[error("starting {what}: {source}")]
+    Spawn {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} did not become ready: {why}; its log {log}: {tail}")]
+    NotReady {
+        what: String,
+        why: String,
+        log: PathBuf,
+        tail: String,
+    },
+}
+
+/// A server child process, killed (SIGKILL) and reaped when dropped.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Option<Child>,
+    addr: SocketAddr,
+    spec: ServerSpec,
+}
+
+impl ServerProcess {
+    /// Starts the server `spec` describes and waits until it answers PING.
+    ///
+    /// # Errors
+    /// [`StartError`]: redis-server missing (with how to install it), spawn failure, or a
+    /// server that exits or does not answer within [`START_TIMEOUT`] (naming its log).
+    pub fn start(spec: &ServerSpec) -> Result<ServerProcess, StartError> {
+        std::fs::create_dir_all(&spec.dir).map_err(|source| StartError::Spawn {
+            what: format!("creating {}", spec.dir.display()),
+            source,
+        })?;
+        match spec.target {
+            Target::Engine => Err(StartError::NotAServer),
+            Target::DurlabServer => durlab_server::start(spec),
+            Target::Redis => redis_server::start(spec),
+        }
+    }
+
+    /// Wraps a started child; kills it on drop.
+    fn new(child: Child, addr: SocketAddr, spec: &ServerSpec) -> ServerProcess {
+        ServerProcess {
+            child: Some(child),
+            addr,
+            spec: spec.clone(),
+        }
+    }
+
+    /// Where clients connect (127.0.0.1).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The spec it was started from.
+    pub fn spec(&self) -> &ServerSpec {
+        &self.spec
+    }
+
+    /// The child's process id (0 once killed).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// Opens a client connection.
+    ///
+    /// # Errors
+    /// The connect error.
+    pub fn connect(&self) -> Result<Client, client::ClientError> {
+        Client::connect(self.addr, Duration::from_secs(10))
+    }
+
+    /// Sends SIGKILL and reaps the child. Idempotent.
+    ///
+    /// # Errors
+    /// The kill or wait error.
+    pub fn kill9(&mut self) -> std::io::Result<()> {
+        if let Some(mut child) = self.child.take() {
+            kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL)
+                .map_err(std::io::Error::from)?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Asks the server to stop cleanly (`SHUTDOWN`) and waits up to `timeout` for it to exit;
+    /// SIGKILL after that.
+    ///
+    /// # Errors
+    /// The kill or wait error.
+    pub fn shutdown(&mut self, timeout: Duration) -> std::io::Result<()> {
+        if let Ok(mut c) = self.connect() {
+            let _ = c.call(&["SHUTDOWN"]);
+        }
+        let deadline = Instant::now() + timeout;
+        while let Some(child) = &mut self.child {
+            if child.try_wait()?.is_some() {
+                self.child = None;
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.kill9()
+    }
+
+    /// `INFO persistence` as `field -> value` pairs.
+    ///
+    /// # Errors
+    /// A connection error or an error reply (as text).
+    pub fn info_persistence(&self) -> Result<Vec<(String, String)>, String> {
+        let mut c = self.connect().map_err(|e| e.to_string())?;
+        match c
+            .call(&["INFO", "persistence"])
+            .map_err(|e| e.to_string())?
+        {
+            Value::Bulk(b) => Ok(info::fields(&String::from_utf8_lossy(&b))
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()),
+            other => Err(format!("INFO persistence replied {other:?}")),
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.kill9();
+    }
+}
+
+/// The last lines of a log, for error messages.
+pub fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(5).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+/// Waits until `addr` answers PING with PONG (a loading Redis answers `-LOADING`).
+///
+/// # Errors
+/// Why not, when `child` exits or `timeout` passes.
+fn wait_ready(child: &mut Child, addr: SocketAddr, timeout: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    let mut last;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("it exited ({status})"));
+        }
+        match Client::connect(addr, Duration::from_secs(1)).and_then(|mut c| {
+            c.set_read_timeout(Some(Duration::from_secs(5)))?;
+            c.call(&["PING"])
+        }) {
+            Ok(Value::Simple(s)) if s == "PONG" => return Ok(()),
+            Ok(other) => last = format!("PING replied {other:?}"),
+            Err(e) => last = e.to_string(),
+        }
+        if start.elapsed() > timeout {
+            return Err(format!("no PONG within {timeout:?} ({last})"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Reads the first line of `stdout` in a helper thread, waiting at most `timeout`.
+fn first_line(stdout: ChildStdout, timeout: Duration) -> Option<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let mut r = std::io::BufReader::new(stdout);
+        let ok = r.read_line(&mut line).is_ok_and(|n| n > 0);
+        let _ = tx.send(ok.then_some(line));
+        // Keep draining so that the child never blocks on a full pipe.
+        let _ = std::io::copy(&mut r, &mut std::io::sink());
+    });
+    rx.recv_timeout(timeout).ok().flatten()
+}
+
+/// A port that was free on 127.0.0.1 a moment ago (for servers that cannot pick their own).
+///
+/// # Errors
+/// The bind error.
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
+}

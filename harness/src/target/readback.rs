@@ -1,0 +1,152 @@
+//! Reading a RESP server's whole state back (SCAN, TYPE, GET, HGETALL, ZRANGE WITHSCORES,
+//! XRANGE, XINFO STREAM, PEXPIRETIME) into the oracle's canonical form
+//! ([`crate::oracle::compare::CanonState`]), so that a server recovered after kill -9 is
+//! compared with the oracle exactly as a recovered engine is.
+
+use durlab_engine::keyspace::StreamId;
+
+use super::client::Client;
+use crate::oracle::compare::{Canon, CanonEntry, CanonState};
+use crate::oracle::model::Pairs;
+use crate::resp::Value;
+
+/// Added to every `PEXPIREAT` time sent to a RESP target, subtracted when read back: the
+/// workload clock starts at 2026-01-01, and Redis deletes a key whose expiry time is past,
+/// while durlab keeps expiry as metadata. 100 years ahead, no key expires during a run on
+/// either server, and both hold the same times.
+pub const EXPIRY_SHIFT_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+
+fn call(c: &mut Client, args: &[&[u8]]) -> Result<Value, String> {
+    match c.call(args).map_err(|e| e.to_string())? {
+        Value::Error(e) => Err(format!("{} replied -{e}", String::from_utf8_lossy(args[0]))),
+        v => Ok(v),
+    }
+}
+
+fn array(v: Value, what: &str) -> Result<Vec<Value>, String> {
+    match v {
+        Value::Array(a) => Ok(a),
+        other => Err(format!("{what}: expected an array, got {other:?}")),
+    }
+}
+
+fn bytes(v: &Value, what: &str) -> Result<Vec<u8>, String> {
+    v.as_bytes()
+        .map(<[u8]>::to_vec)
+        .ok_or_else(|| format!("{what}: expected a string, got {v:?}"))
+}
+
+fn pairs(items: Vec<Value>, what: &str) -> Result<Pairs, String> {
+    items
+        .chunks(2)
+        .map(|p| {
+            Ok((
+                bytes(&p[0], what)?,
+                bytes(p.get(1).unwrap_or(&Value::Nil), what)?,
+            ))
+        })
+        .collect()
+}
+
+fn stream_id(text: &[u8], what: &str) -> Result<StreamId, String> {
+    let bad = || format!("{what}: bad stream id {:?}", String::from_utf8_lossy(text));
+    let t = std::str::from_utf8(text).map_err(|_| bad())?;
+    let (ms, seq) = t.split_once('-').ok_or_else(bad)?;
+    Ok(StreamId {
+        ms: ms.parse().map_err(|_| bad())?,
+        seq: seq.parse().map_err(|_| bad())?,
+    })
+}
+
+/// Reads every key but those in `skip` from the server behind `c` (which should be idle:
+/// SCAN under writes may miss keys), expiry times shifted back by [`EXPIRY_SHIFT_MS`].
+///
+/// # Errors
+/// A connection error, an error reply, or a reply of an unexpected shape, as text.
+pub fn read_state(c: &mut Client, skip: &[&[u8]]) -> Result<CanonState, String> {
+    let mut keys = Vec::new();
+    let mut cursor = b"0".to_vec();
+    loop {
+        let mut reply =
+            array(call(c, &[b"SCAN", &cursor, b"COUNT", b"1000"])?, "SCAN")?.into_iter();
+        let (Some(next), Some(batch)) = (reply.next(), reply.next()) else {
+            return Err("SCAN: expected [cursor, keys]".into());
+        };
+        for k in array(batch, "SCAN keys")? {
+            keys.push(bytes(&k, "SCAN key")?);
+        }
+        cursor = bytes(&next, "SCAN cursor")?;
+        if cursor == b"0" {
+            break;
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    let mut state = CanonState::new();
+    for key in keys.into_iter().filter(|k| !skip.contains(&k.as_slice())) {
+        let ty = bytes(&call(c, &[b"TYPE", &key])?, "TYPE")?;
+        let value = match ty.as_slice() {
+            b"string" => Canon::Str(bytes(&call(c, &[b"GET", &key])?, "GET")?),
+            b"hash" => {
+                let mut p = pairs(array(call(c, &[b"HGETALL", &key])?, "HGETALL")?, "HGETALL")?;
+                p.sort();
+                Canon::Hash(p)
+            }
+            b"zset" => {
+                let items = array(
+                    call(c, &[b"ZRANGE", &key, b"0", b"-1", b"WITHSCORES"])?,
+                    "ZRANGE",
+                )?;
+                let mut p = Vec::new();
+                for (m, s) in pairs(items, "ZRANGE")? {
+                    let score: f64 = String::from_utf8_lossy(&s)
+                        .parse()
+                        .map_err(|_| format!("ZRANGE: bad score {s:?}"))?;
+                    p.push((m, (score + 0.0).to_bits()));
+                }
+                p.sort();
+                Canon::ZSet(p)
+            }
+            b"stream" => {
+                let info = array(call(c, &[b"XINFO", b"STREAM", &key])?, "XINFO")?;
+                let last_id = info
+                    .chunks(2)
+                    .find(|p| p[0].as_bytes() == Some(b"last-generated-id"))
+                    .and_then(|p| p.get(1))
+                    .and_then(Value::as_bytes)
+                    .ok_or("XINFO STREAM: no last-generated-id")?;
+                let last_id = stream_id(last_id, "XINFO STREAM")?;
+                let mut entries = Vec::new();
+                for e in array(call(c, &[b"XRANGE", &key, b"-", b"+"])?, "XRANGE")? {
+                    let mut e = array(e, "XRANGE entry")?.into_iter();
+                    let (Some(id), Some(fields)) = (e.next(), e.next()) else {
+                        return Err("XRANGE: expected [id, fields]".into());
+                    };
+                    let id = stream_id(&bytes(&id, "XRANGE id")?, "XRANGE")?;
+                    entries.push((id, pairs(array(fields, "XRANGE fields")?, "XRANGE")?));
+                }
+                Canon::Stream { last_id, entries }
+            }
+            other => {
+                return Err(format!(
+                    "TYPE of {key:?}: unexpected {}",
+                    String::from_utf8_lossy(other)
+                ));
+            }
+        };
+        let at = call(c, &[b"PEXPIRETIME", &key])?
+            .as_int()
+            .ok_or("PEXPIRETIME: expected an integer")?;
+        let expiry = u64::try_from(at)
+            .ok()
+            .map(|t| t.saturating_sub(EXPIRY_SHIFT_MS));
+        state.insert(
+            key,
+            CanonEntry {
+                value,
+                expire_at_ms: expiry,
+            },
+        );
+    }
+    Ok(state)
+}

@@ -1,0 +1,111 @@
+//! Starting a real `redis-server` (from PATH) on 127.0.0.1 with a configuration's
+//! persistence mapped to Redis's directives.
+
+use std::fs::File;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use durlab_engine::{FsyncPolicy, Persistence};
+
+use super::{
+    START_TIMEOUT, ServerProcess, ServerSpec, StartError, free_port, log_tail, wait_ready,
+};
+use crate::resp::info::save_text;
+
+/// Tries with a fresh port this many times (another process may take a free port first).
+const PORT_ATTEMPTS: u32 = 5;
+
+/// `redis-server` in PATH, if any.
+pub fn find() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("redis-server"))
+        .find(|p| p.is_file())
+}
+
+/// The redis-server directives for `spec` on `port`:
+///
+/// | durlab | Redis |
+/// |---|---|
+/// | policy `always`/`everysec`/`no` with a log | `appendonly yes`, `appendfsync <policy>` |
+/// | policy `off`, or mode `snapshot` | `appendonly no` |
+/// | mode `snapshot`, `aof+snapshot` | `save "<save points>"` |
+/// | mode `aof`, `hybrid` | `save ""` |
+/// | mode `hybrid` | `aof-use-rdb-preamble yes`, automatic rewrite at 100% over 64 MiB (the engine's defaults) |
+/// | mode `aof`, `aof+snapshot` | `aof-use-rdb-preamble no`, `auto-aof-rewrite-percentage 0` (the engine never rewrites there) |
+///
+/// Always `bind 127.0.0.1`, `daemonize no`, `dir`, `port`.
+pub fn args(spec: &ServerSpec, port: u16) -> Vec<String> {
+    let aof = spec.persistence.has_log() && spec.policy != FsyncPolicy::Off;
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let save = match spec.persistence {
+        Persistence::Snapshot | Persistence::AofSnapshot => save_text(&spec.save_points),
+        Persistence::Aof | Persistence::Hybrid => String::new(),
+    };
+    let hybrid = spec.persistence == Persistence::Hybrid;
+    let policy = if spec.policy == FsyncPolicy::Off {
+        "no"
+    } else {
+        spec.policy.name()
+    };
+    let kv = |k: &str, v: String| [format!("--{k}"), v];
+    [
+        kv("port", port.to_string()),
+        kv("bind", Ipv4Addr::LOCALHOST.to_string()),
+        kv("daemonize", "no".into()),
+        kv("dir", spec.dir.display().to_string()),
+        kv("appendonly", yes(aof)),
+        kv("appendfsync", policy.into()),
+        kv("save", save),
+        kv("aof-use-rdb-preamble", yes(hybrid)),
+        kv(
+            "auto-aof-rewrite-percentage",
+            if hybrid { "100" } else { "0" }.into(),
+        ),
+        kv("auto-aof-rewrite-min-size", "64mb".into()),
+        kv("logfile", String::new()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Starts redis-server for `spec` on a free port and waits for a PONG.
+///
+/// # Errors
+/// See [`ServerProcess::start`]; [`StartError::RedisMissing`] says how to install it.
+pub fn start(spec: &ServerSpec) -> Result<ServerProcess, StartError> {
+    let exe = find().ok_or(StartError::RedisMissing)?;
+    let what = format!("redis-server ({})", exe.display());
+    let mut last = String::new();
+    for _ in 0..PORT_ATTEMPTS {
+        let spawn_err = |source| StartError::Spawn {
+            what: what.clone(),
+            source,
+        };
+        let port = free_port().map_err(spawn_err)?;
+        let log = File::create(&spec.log).map_err(spawn_err)?;
+        let err = log.try_clone().map_err(spawn_err)?;
+        let child = Command::new(&exe)
+            .args(args(spec, port))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(spawn_err)?;
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let mut process = ServerProcess::new(child, addr, spec);
+        let child = process.child.as_mut().expect("just started");
+        match wait_ready(child, addr, START_TIMEOUT) {
+            Ok(()) => return Ok(process),
+            Err(why) => last = why,
+        }
+    }
+    Err(StartError::NotReady {
+        what,
+        why: format!("{last} (tried {PORT_ATTEMPTS} ports)"),
+        log: spec.log.clone(),
+        tail: log_tail(&spec.log),
+    })
+}

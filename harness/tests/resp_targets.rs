@@ -1,0 +1,168 @@
+//! `durlab bench --target redis` and `--target durlab-server` (short runs) produce the usual
+//! JSON fields plus target, pipeline and ratio_to_redis.
+
+mod resp_support;
+
+use std::process::Command;
+
+use resp_support::require;
+use serde_json::Value;
+
+#[test]
+fn bench_against_redis_and_durlab_server() {
+    require(&["redis-server"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_durlab"))
+        .args([
+            "bench",
+            "--target",
+            "durlab-server,redis",
+            "--policy",
+            "everysec",
+        ])
+        .args([
+            "--writers",
+            "2",
+            "--pipeline",
+            "4",
+            "--duration",
+            "1",
+            "--no-probe",
+            "--json",
+            "--quiet",
+        ])
+        .args(["--run-id", "t", "--seed", "5"])
+        .arg("--dir")
+        .arg(tmp.path().join("data"))
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let labels: Vec<&str> = records
+        .iter()
+        .map(|r| r["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "durlab-server-everysec-pwrite-none-aof",
+            "redis-everysec-aof",
+            "durlab-server-off-pwrite-none-aof",
+            "redis-off-aof"
+        ]
+    );
+    for r in &records {
+        for field in [
+            "ops_per_sec",
+            "writes_per_sec",
+            "seconds",
+            "cpu_seconds",
+            "max_rss_mb",
+        ] {
+            assert!(
+                r[field].as_f64().unwrap() > 0.0,
+                "{field} of {}",
+                r["label"]
+            );
+        }
+        assert!(r["latency_us"]["p99"].as_f64().unwrap() > 0.0);
+        assert_eq!(r["config"]["writers"], 2);
+        assert_eq!(r["config"]["pipeline"], 4);
+        assert!(r["ratio_to_off"].as_f64().is_some());
+        let redis = r["config"]["target"] == "redis";
+        assert_eq!(r["ratio_to_redis"].is_null(), redis, "{}", r["label"]);
+        let file = tmp
+            .path()
+            .join("out")
+            .join(format!("{}.json", r["label"].as_str().unwrap()));
+        assert!(file.is_file(), "{}", file.display());
+    }
+    assert_eq!(records[0]["config"]["target"], "durlab-server");
+    assert_eq!(records[1]["config"]["backend"], "redis");
+    assert!(
+        records[0]["syncs"].as_u64().unwrap() >= 1,
+        "everysec syncs in the background"
+    );
+    let run: Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("out/run.json")).unwrap()).unwrap();
+    assert!(run["histograms"]["redis-everysec-aof"]["data"].is_string());
+}
+
+#[test]
+fn kill9_smoke_durlab_server_has_no_violations_and_redis_is_measured() {
+    require(&["redis-server"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_durlab"))
+        .args([
+            "crash",
+            "--fault",
+            "kill9",
+            "scenarios/quickstart.toml",
+            "--target",
+            "durlab-server,redis",
+        ])
+        .args([
+            "--policy",
+            "always,everysec",
+            "--trials",
+            "2",
+            "--trial-secs",
+            "0.3",
+            "--json",
+            "--quiet",
+        ])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    let summaries: Vec<Value> = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let mut seen_redis = false;
+    for s in &summaries {
+        let label = s["label"].as_str().unwrap();
+        assert_eq!(s["fault"], "kill-9");
+        assert!(
+            s["failed_trials"].as_array().unwrap().is_empty(),
+            "{label}: {}",
+            s["failed_trials"]
+        );
+        assert_eq!(s["trials"], 2, "{label}");
+        for field in ["lost_acked_ops", "loss_window_ms", "lost_bytes"] {
+            assert!(s[field]["max"].as_f64().is_some(), "{label}: {field}");
+        }
+        for t in s["trial_results"].as_array().unwrap() {
+            assert!(
+                t["acked"].as_u64().unwrap() > 0,
+                "{label}: nothing acknowledged before the kill"
+            );
+        }
+        if s["config"]["target"] == "redis" {
+            seen_redis = true;
+        } else {
+            assert_eq!(
+                s["violations"],
+                0,
+                "{label}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(s["verdicts"]["ok"], 2, "{label}");
+        }
+        assert!(
+            tmp.path()
+                .join("out")
+                .join(format!("crash-kill-9-{label}.json"))
+                .is_file()
+        );
+    }
+    assert!(
+        seen_redis && summaries.len() == 6,
+        "2 policies x (2 backends + redis): {summaries:?}"
+    );
+}
