@@ -1,8 +1,6 @@
 //! [`Engine::execute_batch`]: several commands under one acquisition of the engine's lock,
 //! with consecutive LSNs, acknowledged together (MULTI/EXEC and pipelined requests).
 
-use std::sync::atomic::Ordering;
-
 use super::{Ack, Engine};
 use crate::error::{Error, Result};
 use crate::keyspace::{Command, Reply};
@@ -32,42 +30,17 @@ impl Engine {
         let mut acks = Vec::with_capacity(cmds.len());
         let mut last_written = None;
         for cmd in cmds {
-            if !cmd.is_write() {
-                acks.push(Ack {
-                    reply: core.keyspace.apply(&cmd),
-                    lsn: None,
-                });
-                continue;
-            }
-            if let Some(err) = cmd.arg_error() {
-                acks.push(Ack {
-                    reply: Reply::Error(err.to_string()),
-                    lsn: None,
-                });
-                continue;
-            }
-            let lsn = core.last_lsn + 1;
-            if let Some(log) = &shared.log {
-                match log.append(&mut core.log, lsn, &cmd) {
-                    Ok(()) => {}
-                    Err(Error::InvalidCommand(why)) => {
-                        acks.push(Ack {
-                            reply: Reply::Error(format!("ERR {why}")),
-                            lsn: None,
-                        });
-                        continue;
-                    }
-                    Err(e) => return Err(e),
+            match shared.apply_locked(&mut core, cmd) {
+                Ok(ack) => {
+                    last_written = ack.lsn.or(last_written);
+                    acks.push(ack);
                 }
+                Err(Error::InvalidCommand(why)) => acks.push(Ack {
+                    reply: Reply::Error(format!("ERR {why}")),
+                    lsn: None,
+                }),
+                Err(e) => return Err(e),
             }
-            let reply = core.keyspace.apply_owned(cmd);
-            core.last_lsn = lsn;
-            shared.last_lsn.store(lsn, Ordering::Release);
-            last_written = Some(lsn);
-            acks.push(Ack {
-                reply,
-                lsn: Some(lsn),
-            });
         }
         if let (Some(log), Some(lsn)) = (&shared.log, last_written) {
             log.acknowledge(&shared.core, core, lsn)?;

@@ -97,6 +97,42 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
+impl Shared {
+    /// Under the engine's lock: applies a read; gives a write the next LSN, appends its record
+    /// to the pending batch and applies it. Does not wait for the acknowledgement.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCommand`] for a record over the size limit: nothing applied, no LSN
+    /// used. A write with malformed arguments ([`Command::arg_error`]) is answered with an
+    /// error reply and no LSN, like Redis rejects a bad argument list, before it is logged, so
+    /// the log holds only decodable commands.
+    fn apply_locked(&self, core: &mut Core, cmd: Command) -> Result<Ack> {
+        if !cmd.is_write() {
+            return Ok(Ack {
+                reply: core.keyspace.apply(&cmd),
+                lsn: None,
+            });
+        }
+        if let Some(err) = cmd.arg_error() {
+            return Ok(Ack {
+                reply: Reply::Error(err.to_string()),
+                lsn: None,
+            });
+        }
+        let lsn = core.last_lsn + 1;
+        if let Some(log) = &self.log {
+            log.append(&mut core.log, lsn, &cmd)?;
+        }
+        let reply = core.keyspace.apply_owned(cmd);
+        core.last_lsn = lsn;
+        self.last_lsn.store(lsn, Ordering::Release);
+        Ok(Ack {
+            reply,
+            lsn: Some(lsn),
+        })
+    }
+}
+
 impl Engine {
     /// Opens the data directory `config.dir` (creating it if missing) in the configured
     /// persistence mode: loads the snapshot or base and replays the log or increments, cuts a
@@ -245,35 +281,12 @@ impl Engine {
         let shared = &*self.inner.shared;
         let mut core = shared.core.lock();
         core.log.check_poisoned()?;
-        let lsn = core.last_lsn + 1;
-        let cmd = make(lsn);
-        if !cmd.is_write() {
-            return Ok(Ack {
-                reply: core.keyspace.apply(&cmd),
-                lsn: None,
-            });
-        }
-        if let Some(err) = cmd.arg_error() {
-            // Malformed whatever the state (e.g. a NaN score): rejected like Redis rejects a
-            // bad argument list, before it is logged, so the log holds only decodable commands.
-            return Ok(Ack {
-                reply: Reply::Error(err.to_string()),
-                lsn: None,
-            });
-        }
-        if let Some(log) = &shared.log {
-            log.append(&mut core.log, lsn, &cmd)?;
-        }
-        let reply = core.keyspace.apply_owned(cmd);
-        core.last_lsn = lsn;
-        shared.last_lsn.store(lsn, Ordering::Release);
-        if let Some(log) = &shared.log {
+        let cmd = make(core.last_lsn + 1);
+        let ack = shared.apply_locked(&mut core, cmd)?;
+        if let (Some(log), Some(lsn)) = (&shared.log, ack.lsn) {
             log.acknowledge(&shared.core, core, lsn)?;
         }
-        Ok(Ack {
-            reply,
-            lsn: Some(lsn),
-        })
+        Ok(ack)
     }
 
     /// Highest LSN assigned so far (acknowledged, or about to be).
