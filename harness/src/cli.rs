@@ -63,7 +63,7 @@ pub enum Command {
     /// pipelined connection (each write command n wrapped in MULTI/EXEC with SET
     /// __durlab:lsn n), SIGKILL the server at a seeded time, restart it on the same
     /// directory, read the whole state back over RESP and compare it with commands 1..r.
-    /// Writes crash-kill-9-<label>.json summaries (verdicts, lost acknowledged commands,
+    /// Writes crash-kill9-<label>.json summaries (verdicts, lost acknowledged commands,
     /// loss window) that `durlab report` shows next to the bench figures. Exits non-zero on
     /// any violation; for redis that is a measurement of Redis, reported as it is.
     Kill9(Kill9Args),

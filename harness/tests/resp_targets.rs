@@ -126,7 +126,7 @@ fn kill9_smoke_durlab_server_has_no_violations_and_redis_is_measured() {
     let mut seen_redis = false;
     for s in &summaries {
         let label = s["label"].as_str().unwrap();
-        assert_eq!(s["fault"], "kill-9");
+        assert_eq!(s["fault"], "kill9");
         assert!(
             s["failed_trials"].as_array().unwrap().is_empty(),
             "{label}: {}",
@@ -156,7 +156,7 @@ fn kill9_smoke_durlab_server_has_no_violations_and_redis_is_measured() {
         assert!(
             tmp.path()
                 .join("out")
-                .join(format!("crash-kill-9-{label}.json"))
+                .join(format!("crash-kill9-{label}.json"))
                 .is_file()
         );
     }

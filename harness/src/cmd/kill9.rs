@@ -1,50 +1,31 @@
 //! `durlab kill9`: kill -9 trials against RESP targets (durlab serve, redis-server), with
 //! the same verdicts and loss figures as the crash lab, written as
-//! `crash-kill-9-<label>.json` summaries that `durlab report` reads.
+//! `crash-kill9-<label>.json` summaries that `durlab report` reads.
 
 use std::path::PathBuf;
 
 use durlab_engine::FsyncPolicy;
 use rand::Rng as _;
-use serde::Serialize;
 
 use super::CliError;
 use super::bench::{load_scenario, save_points, server_spec, target_config_record, target_label};
 use super::workdir::WorkDir;
 use crate::cli::Kill9Args;
+use crate::crashlab::FaultKind;
 use crate::crashlab::loss::Summary;
+use crate::crashlab::report::{CrashRecord, VerdictCounts};
+use crate::crashlab::verdict::Verdict;
 use crate::driver::matrix;
 use crate::progress::{Mode, Progress};
-use crate::report::model::Verdicts;
-use crate::results::json::ConfigRecord;
 use crate::results::run_dir;
 use crate::target::Target;
 use crate::target::kill9::{self, Kill9Trial};
 use crate::workload::Workload;
 use crate::workload::rng::SplitMix64;
 
-/// One configuration's summary (`crash-kill-9-<label>.json`); fields as in docs/results.md.
-#[derive(Debug, Clone, Serialize)]
-pub struct Kill9Summary {
-    pub fault: String,
-    pub config: ConfigRecord,
-    pub label: String,
-    pub run_id: String,
-    pub seed: u64,
-    pub trial_secs: f64,
-    pub trials: u64,
-    pub states: u64,
-    pub verdicts: Verdicts,
-    /// Trials whose verdict breaks the kill -9 contract (anything but `ok`).
-    pub violations: u64,
-    pub lost_acked_ops: Summary,
-    pub loss_window_ms: Summary,
-    pub lost_bytes: Summary,
-    /// Per trial: 1 / (restart + read-back + comparison seconds).
-    pub states_per_sec: Vec<f64>,
-    pub failed_trials: Vec<String>,
-    pub trial_results: Vec<Kill9Trial>,
-}
+/// One configuration's summary (`crash-kill9-<label>.json`): the crash lab's record with this
+/// target's per-trial results; fields as in docs/results.md.
+pub type Kill9Summary = CrashRecord<Kill9Trial>;
 
 /// Runs the trials and writes the summaries.
 ///
@@ -122,15 +103,10 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                     }
                 }
             }
-            let mut verdicts = Verdicts::default();
+            let mut verdicts = VerdictCounts::default();
             for t in &trials {
-                match t.verdict {
-                    "ok" => verdicts.ok += 1,
-                    "lost-acked" => verdicts.lost_acked += 1,
-                    "divergent" => verdicts.divergent += 1,
-                    "phantom" => verdicts.phantom += 1,
-                    _ => verdicts.refused += 1,
-                }
+                let v = Verdict::ALL.into_iter().find(|v| v.name() == t.verdict);
+                verdicts.add(v.unwrap_or(Verdict::Refused));
             }
             let mut config = target_config_record(
                 setup,
@@ -146,7 +122,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 .map(|t| 1.0 / t.verify_seconds)
                 .collect();
             let summary = Kill9Summary {
-                fault: "kill-9".into(),
+                fault: FaultKind::Kill9.name().into(),
                 label: label.clone(),
                 run_id: run_id.clone(),
                 seed: workload.seed(),
@@ -158,13 +134,15 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 lost_acked_ops: Summary::of(trials.iter().map(|t| t.lost_acked_ops as f64)),
                 loss_window_ms: Summary::of(trials.iter().map(|t| t.loss_window_ms)),
                 lost_bytes: Summary::of(trials.iter().map(|t| t.lost_bytes as f64)),
+                lost_acked_tail_damage: 0,
+                stall: None,
                 states_per_sec: per_sec,
                 failed_trials: failed,
                 trial_results: trials,
                 config,
             };
             run_dir::write_json(
-                &out_dir.join(format!("crash-kill-9-{label}.json")),
+                &out_dir.join(format!("crash-{}-{label}.json", FaultKind::Kill9)),
                 &summary,
             )?;
             summaries.push(summary);

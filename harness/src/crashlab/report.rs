@@ -1,7 +1,7 @@
 //! Per configuration × fault summaries: verdict counts, violations, loss window, and the
 //! readable table. Every field is documented in docs/results.md ("Crash lab results").
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::faults::StallLatency;
 use super::loss::Summary;
@@ -9,8 +9,9 @@ use super::verdict::Verdict;
 use super::{FaultKind, TrialOutcome};
 use crate::results::json::ConfigRecord;
 
-/// How many trials got each verdict.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+/// How many trials got each verdict (DESIGN.md, "Oracle and verdicts"); also what the report
+/// reads back.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct VerdictCounts {
     pub ok: u64,
     pub lost_acked: u64,
@@ -20,7 +21,7 @@ pub struct VerdictCounts {
 }
 
 impl VerdictCounts {
-    fn add(&mut self, v: Verdict) {
+    pub fn add(&mut self, v: Verdict) {
         match v {
             Verdict::Ok => self.ok += 1,
             Verdict::LostAcked => self.lost_acked += 1,
@@ -31,9 +32,10 @@ impl VerdictCounts {
     }
 }
 
-/// One configuration × fault (`crash-<fault>-<label>.json`, one element of `--json`).
+/// One configuration × fault (`crash-<fault>-<label>.json`, one element of `--json`). `T` is
+/// the per-trial record: the crash lab's [`TrialOutcome`], or a RESP target's kill -9 trial.
 #[derive(Debug, Clone, Serialize)]
-pub struct CrashRecord {
+pub struct CrashRecord<T = TrialOutcome> {
     pub fault: String,
     pub config: ConfigRecord,
     pub label: String,
@@ -57,7 +59,7 @@ pub struct CrashRecord {
     pub stall: Option<StallLatency>,
     /// Trials that could not run, with the reason.
     pub failed_trials: Vec<String>,
-    pub trial_results: Vec<TrialOutcome>,
+    pub trial_results: Vec<T>,
 }
 
 impl CrashRecord {

@@ -18,15 +18,8 @@ pub struct Spread {
     pub max: f64,
 }
 
-/// How many trials ended in each verdict (DESIGN.md, "Oracle and verdicts").
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Verdicts {
-    pub ok: u64,
-    pub lost_acked: u64,
-    pub divergent: u64,
-    pub phantom: u64,
-    pub refused: u64,
-}
+/// How many trials ended in each verdict: the crash lab's own counts.
+pub use crate::crashlab::report::VerdictCounts as Verdicts;
 
 /// Contract violations: a count, or the list of them (each counts one).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
