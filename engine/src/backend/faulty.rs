@@ -210,6 +210,8 @@ struct FaultyFile {
     faults: Arc<Faults>,
 }
 
+// `write_all_at_sync` keeps the trait default (write, then sync through this file), so both
+// halves pass the fault hooks instead of the inner backend's combined call.
 impl BackendFile for FaultyFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         self.inner.read_at(buf, offset)
@@ -222,11 +224,6 @@ impl BackendFile for FaultyFile {
             Some(e) => Err(e),
             None => Ok(()),
         }
-    }
-
-    fn write_all_at_sync(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        self.write_all_at(buf, offset)?;
-        self.sync_data()
     }
 
     fn sync_data(&self) -> io::Result<()> {
