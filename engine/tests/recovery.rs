@@ -227,14 +227,13 @@ fn bad_header_refused_blank_file_reinitialised(kind: BackendKind) {
 /// A hole in data that was never synced (as a power loss with reordered writeback leaves it)
 /// is cut, not refused, even in strict mode: later records say they were encoded before the
 /// missing one was synced (`everysec`, before its first background sync). The same hole in
-/// synced data is refused (`always`: every later record vouches for it), and so is a hole in a
-/// log written under `no`, whose records carry no sync information: the companions that show
-/// the distinction can fail.
+/// synced data is refused (`always`: every later record vouches for it): the companion that
+/// shows the distinction can fail. Under `no` nothing was synced after open, so the hole is cut.
 fn hole_in_unsynced_data_is_cut_in_synced_data_refused(kind: BackendKind) {
     for (policy, refused) in [
         (FsyncPolicy::EverySec, false),
         (FsyncPolicy::Always, true),
-        (FsyncPolicy::No, true),
+        (FsyncPolicy::No, false),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = config(dir.path(), kind, policy);
@@ -265,8 +264,14 @@ fn hole_in_unsynced_data_is_cut_in_synced_data_refused(kind: BackendKind) {
 /// not cut (compare `hole_in_unsynced_data_is_cut_in_synced_data_refused`, where the same
 /// damage without the sync is cut).
 fn sync_hint_refuses_damage_to_synced_tail(kind: BackendKind) {
+    for policy in [FsyncPolicy::EverySec, FsyncPolicy::No] {
+        sync_hint_refuses_damage_to_synced_tail_under(kind, policy);
+    }
+}
+
+fn sync_hint_refuses_damage_to_synced_tail_under(kind: BackendKind, policy: FsyncPolicy) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path(), kind, FsyncPolicy::EverySec);
+    let mut cfg = config(dir.path(), kind, policy);
     cfg.everysec_interval_ms = 3_600_000;
     let engine = write_n(&cfg, 40);
     assert_eq!(engine.sync().unwrap(), 40);

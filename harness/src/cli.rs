@@ -9,6 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use durlab_engine::{BackendKind, FsyncPolicy, Prealloc};
 
 use crate::crashlab::FaultKind;
+use crate::crashlab::images::DirModel;
+use crate::crashlab::phase::Phase;
 use crate::scenario::model::Persistence;
 use crate::target::Target;
 
@@ -449,6 +451,19 @@ pub struct CrashArgs {
     #[arg(long)]
     pub writeback: bool,
 
+    /// Where to aim crashes (comma-separated): steady (the scenario's own save points and
+    /// rewrites), snapshot (the worker saves back to back: modes snapshot, aof+snapshot,
+    /// hybrid), rewrite (the worker rewrites back to back: mode hybrid). Default: the
+    /// scenario's `[crash] states`, else steady.
+    #[arg(long, value_delimiter = ',', value_name = "PHASE")]
+    pub phase: Vec<Phase>,
+
+    /// Image faults: when a create, rename or remove survives a power loss: pessimistic (only
+    /// after an fsync of its directory, POSIX) or ext4-ordered (after any later sync: ext4's
+    /// data=ordered journal). Default: the scenario's `[crash] dir_model`, else pessimistic.
+    #[arg(long, value_name = "MODEL")]
+    pub dir_model: Option<DirModel>,
+
     /// Where data directories, ack pages and kept crash states go (<DIR>/<run-id>/...).
     /// Default: a fresh temporary directory. Violating trials are always kept.
     #[arg(long, value_name = "DIR")]
@@ -483,6 +498,11 @@ pub struct CrashArgs {
     /// ran (a planted divergence, to show that the checker can fail).
     #[arg(long, hide = true, value_name = "S")]
     pub oracle_seed: Option<u64>,
+
+    /// TEST ONLY: run the engine with the deliberately broken configuration that skips the
+    /// directory fsync after a rename, to show that the directory-entry model can fail.
+    #[arg(long, hide = true)]
+    pub broken_skip_dir_sync: bool,
 }
 
 /// `durlab worker` (internal, started by `durlab crash`).
@@ -532,4 +552,11 @@ pub struct WorkerArgs {
     /// TEST ONLY: the deliberately broken ack-before-sync configuration.
     #[arg(long)]
     pub broken_ack_before_sync: bool,
+    /// TEST ONLY: the deliberately broken configuration that skips the directory fsync after
+    /// a rename.
+    #[arg(long)]
+    pub broken_skip_dir_sync: bool,
+    /// Save (or rewrite) back to back: `snapshot` or `rewrite`; `steady` does nothing extra.
+    #[arg(long, default_value = "steady")]
+    pub phase: Phase,
 }

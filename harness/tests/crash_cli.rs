@@ -50,11 +50,7 @@ fn clean(args: &[&str]) -> Vec<Value> {
     // Result files: one per configuration × fault, plus run.json with machine facts.
     let out = tmp.path().join("out");
     for r in &records {
-        let name = format!(
-            "crash-{}-{}.json",
-            r["fault"].as_str().unwrap(),
-            r["label"].as_str().unwrap()
-        );
+        let name = format!("crash-{}.json", r["case"].as_str().unwrap());
         assert!(out.join(name).is_file());
     }
     let run: Value =
@@ -238,12 +234,10 @@ fn planted_divergence_is_a_violation_with_a_working_reproduction() {
 
 #[test]
 fn power_loss_images_every_policy() {
-    // Not reorder: a lost unsynced sector followed by a surviving one makes strict recovery
-    // refuse (a real finding against the engine under every policy, reported separately).
     let records = clean(&[
         "crash",
         "--fault",
-        "power-loss,prefix,torn",
+        "power-loss,prefix,torn,reorder",
         "--policy",
         "always,everysec,no",
         "--trials",
@@ -253,7 +247,7 @@ fn power_loss_images_every_policy() {
         "--states",
         "4",
     ]);
-    assert_eq!(records.len(), 9);
+    assert_eq!(records.len(), 12);
     for r in &records {
         assert!(
             r["states"].as_u64().unwrap() >= 1,
@@ -316,23 +310,125 @@ fn broken_ack_before_sync_is_caught_by_power_loss() {
 }
 
 #[test]
-fn unknown_faults_and_snapshot_mode_are_clear_errors() {
-    let bad = Command::new(env!("CARGO_BIN_EXE_durlab"))
-        .args(["crash", "--fault", "meteor"])
-        .output()
-        .unwrap();
+fn unknown_faults_and_impossible_phases_are_clear_errors() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_durlab"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let bad = run(&["crash", "--fault", "meteor"]);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("expected one of kill9"));
-    let snap = Command::new(env!("CARGO_BIN_EXE_durlab"))
-        .args([
+    let rewrite = run(&[
+        "crash",
+        "--fault",
+        "kill9",
+        "--persistence",
+        "aof",
+        "--phase",
+        "rewrite",
+        "--quiet",
+    ]);
+    assert!(!rewrite.status.success());
+    let err = String::from_utf8_lossy(&rewrite.stderr);
+    assert!(
+        err.contains("phase 'rewrite' needs persistence 'hybrid'"),
+        "{err}"
+    );
+    let phase = run(&["crash", "--fault", "kill9", "--phase", "lunch"]);
+    assert!(String::from_utf8_lossy(&phase.stderr).contains("expected one of steady"));
+}
+
+/// Every persistence mode, with crashes aimed at snapshots and rewrites: nothing the mode
+/// promised is lost (snapshot-only: the last snapshot published durable before the crash).
+#[test]
+fn snapshot_modes_and_phases_keep_their_promise() {
+    let records = clean(&[
+        "crash",
+        "--fault",
+        "kill9,power-loss",
+        "--policy",
+        "always",
+        "--persistence",
+        "snapshot,aof+snapshot,hybrid",
+        "--phase",
+        "snapshot,rewrite",
+        "--trials",
+        "1",
+        "--trial-secs",
+        "0.3",
+        "--states",
+        "4",
+    ]);
+    // 2 faults x (3 modes during snapshot + hybrid during rewrite).
+    assert_eq!(records.len(), 8);
+    for r in &records {
+        let phase = r["phase"].as_str().unwrap();
+        assert!(phase == "snapshot" || phase == "rewrite", "{r:#}");
+        assert!(
+            r["case"]
+                .as_str()
+                .unwrap()
+                .ends_with(&format!("-during-{phase}"))
+        );
+        let notes: Vec<&str> = r["trial_results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|t| t["notes"].as_array().unwrap())
+            .filter_map(|n| n.as_str())
+            .collect();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("crashed during save")
+                    || n.starts_with("crashed between saves")),
+            "{} {}: the notes place each crash relative to the saves: {notes:?}",
+            r["fault"],
+            r["case"]
+        );
+    }
+}
+
+/// The companion: an engine that skips the directory fsync after a rename is caught by
+/// power-loss images under the pessimistic directory-entry model.
+#[test]
+fn broken_skip_dir_sync_is_caught_by_the_directory_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (output, records) = durlab(
+        &[
             "crash",
             "--fault",
-            "kill9",
+            "power-loss",
+            "--policy",
+            "always",
             "--persistence",
+            "snapshot,hybrid",
+            "--phase",
             "snapshot",
-            "--quiet",
-        ])
-        .output()
-        .unwrap();
-    assert!(!snap.status.success());
-    assert!(String::from_utf8_lossy(&snap.stderr).contains("snapshot"));
+            "--trials",
+            "1",
+            "--trial-secs",
+            "0.3",
+            "--states",
+            "8",
+            "--broken-skip-dir-sync",
+        ],
+        tmp.path(),
+    );
+    assert!(!output.status.success());
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert!(r["violations"].as_u64().unwrap() > 0, "{r:#}");
+        assert_eq!(r["dir_model"], "pessimistic");
+        let bad = r["trial_results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["violation"] == true)
+            .unwrap();
+        let repro = bad["repro"].as_str().unwrap();
+        assert!(repro.contains("--broken-skip-dir-sync"), "{repro}");
+        assert!(repro.contains("--phase snapshot"), "{repro}");
+    }
 }

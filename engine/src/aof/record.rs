@@ -3,8 +3,9 @@
 //!
 //! The CRC32C covers the length field, the LSNs and the payload, so a damaged length is caught
 //! like damaged data. `synced` is the highest LSN the writer knew to be durable when it encoded
-//! the record, with bit 63 set when the writer tracks its syncs (policies `always` and
-//! `everysec`; `no` leaves it clear: no information). Recovery uses it to tell damage to synced
+//! the record, with bit 63 set when the writer tracks its syncs (every policy with a log: under
+//! `no`, what explicit syncs and the sync at open covered; clear means no information, as in
+//! hand-made files). Recovery uses it to tell damage to synced
 //! data (a later record vouches that the bad one had been synced, or carries no information:
 //! refuse) from a hole in unsynced data that a power loss can leave (later records were all
 //! encoded before the bad one was synced: cut, keeping a copy). A length of 0 never occurs in a valid record: an all-zero header is how a

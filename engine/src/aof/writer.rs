@@ -115,7 +115,8 @@ pub(crate) struct Log {
     max_record_bytes: u32,
     max_lag_ms: u64,
     broken_ack_before_sync: bool,
-    /// The writer syncs on its own (`always`, `everysec`), so records can say what is durable.
+    /// Records say what the writer knows durable (under `no`: what explicit syncs and the
+    /// sync at open covered), so recovery can tell a power-loss hole from damage.
     tracks_syncs: bool,
     /// Wakes writers waiting for a flush or a background sync.
     cond: Condvar,
@@ -141,7 +142,7 @@ impl Log {
             max_record_bytes: config.max_record_bytes,
             max_lag_ms: config.everysec_max_lag_ms,
             broken_ack_before_sync: config.broken_ack_before_sync,
-            tracks_syncs: matches!(config.policy, FsyncPolicy::Always | FsyncPolicy::EverySec),
+            tracks_syncs: config.policy != FsyncPolicy::Off,
             cond: Condvar::new(),
             acked: AckSignal::default(),
             poisoned: AtomicBool::new(false),

@@ -194,7 +194,15 @@ pub(crate) fn settle_tail(
         last_lsn: scanned.last_lsn,
     };
     let data_end = match scanned.tail {
-        Tail::Clean => return Ok(pos),
+        Tail::Clean => {
+            // The writer starts out counting every recovered record as synced (later records
+            // vouch for them): after a kill -9 they may still be only in the page cache.
+            if scanned.records > 0 {
+                file.sync_data()
+                    .map_err(|e| Error::io("fdatasync", path, None, e))?;
+            }
+            return Ok(pos);
+        }
         Tail::Torn { data_end } => data_end,
         Tail::Damage {
             next_offset,

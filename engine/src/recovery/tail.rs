@@ -111,7 +111,7 @@ fn find_valid_after(
             };
             if lsn > last_lsn && lsn <= max_lsn {
                 if let Ok(rec) = record::decode(&buf[i..], max_payload_bytes) {
-                    // Untracked (policy `no`): no information, so assume the worst (synced).
+                    // Untracked: no information, so assume the worst (synced).
                     if rec.synced_lsn.is_none_or(|s| s >= missing) {
                         return Ok(Some((at + i as u64, rec.lsn)));
                     }

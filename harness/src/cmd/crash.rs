@@ -10,6 +10,8 @@ use super::bench::{config_record, load_scenario, save_points, workload_record};
 use super::overrides::apply_matrix;
 use super::workdir::WorkDir;
 use crate::cli::CrashArgs;
+use crate::crashlab::images::DirModel;
+use crate::crashlab::phase::Phase;
 use crate::crashlab::report::{self, CrashRecord};
 use crate::crashlab::{FaultKind, Lab, TrialOutcome, damage, faults, kill9, power};
 use crate::driver::bench::{RunLimits, Stop};
@@ -38,13 +40,6 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     }
     let (mut scenario, scenario_file) = load_scenario(args.scenario.as_deref())?;
     apply_matrix(&mut scenario.matrix, &args.matrix);
-    if scenario.matrix.persistence.contains(&Persistence::Snapshot) {
-        return Err(CliError(
-            "persistence mode 'snapshot': not supported by the crash lab yet (its promise is the \
-             last completed snapshot, which the ack page does not track); use aof, aof+snapshot or hybrid"
-                .into(),
-        ));
-    }
     if scenario
         .matrix
         .persistence
@@ -87,7 +82,12 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         }
         None => workload.clone(),
     };
-    let lab = Lab {
+    let phases = phases(args, &scenario, &setups, mode)?;
+    let dir_model = args
+        .dir_model
+        .or(scenario.crash.as_ref().map(|c| c.dir_model))
+        .unwrap_or_default();
+    let mut lab = Lab {
         scenario_arg: args.scenario.clone(),
         workload: workload.clone(),
         oracle,
@@ -99,6 +99,9 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         states: args.states,
         writeback: args.writeback,
         broken_ack_before_sync: args.broken_ack_before_sync,
+        broken_skip_dir_sync: args.broken_skip_dir_sync,
+        phase: Phase::Steady,
+        dir_model,
         work: work.path().to_path_buf(),
         keep_all: args.keep,
     };
@@ -109,20 +112,27 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     };
 
     let mut records = Vec::new();
-    let total = args.fault.len() * setups.len();
-    let mut violations = 0;
-    for (i, (fault, setup)) in args
+    let cases: Vec<(FaultKind, Phase, &EngineSetup)> = args
         .fault
         .iter()
-        .flat_map(|f| setups.iter().map(move |s| (*f, s)))
-        .enumerate()
-    {
+        .flat_map(|&f| phases.iter().map(move |&p| (f, p)))
+        .flat_map(|(f, p)| {
+            setups
+                .iter()
+                .filter(move |s| p.check(s.persistence).is_ok())
+                .map(move |s| (f, p, s))
+        })
+        .collect();
+    let total = cases.len();
+    let mut violations = 0;
+    for (i, &(fault, phase, setup)) in cases.iter().enumerate() {
+        lab.phase = phase;
         let label = setup.label();
         let mut progress = Progress::begin(
             mode,
             i + 1,
             total,
-            &format!("{fault} {label}"),
+            &lab.case_name(fault, setup),
             Goal::Commands(trials.len() as u64),
         );
         let t0 = now_ns();
@@ -171,8 +181,11 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             outcomes,
         );
         record.failed_trials = failed;
+        record.phase = phase;
+        record.case = lab.case_name(fault, setup);
+        record.dir_model = fault.needs_images().then_some(lab.dir_model);
         if fault == FaultKind::FsyncStall {
-            let dir = lab.work.join(format!("{fault}-{label}")).join("latency");
+            let dir = lab.case_dir(fault, setup).join("latency");
             match faults::stall_latency(&lab, setup, &dir) {
                 Ok(s) => record.stall = Some(s),
                 Err(e) => record.failed_trials.push(format!("stall latency: {e}")),
@@ -203,7 +216,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     };
     let mut failures = std::collections::BTreeMap::new();
     for r in &records {
-        let name = format!("crash-{}-{}", r.fault, r.label);
+        let name = format!("crash-{}", r.case);
         run_dir::write_json(&out_dir.join(format!("{name}.json")), r)?;
         if !r.failed_trials.is_empty() {
             failures.insert(name.clone(), r.failed_trials.join("; "));
@@ -265,9 +278,53 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
 }
 
 fn trial_path(lab: &Lab, fault: FaultKind, setup: &EngineSetup, k: u64) -> std::path::PathBuf {
-    lab.work
-        .join(format!("{}-{}", fault.name(), setup.label()))
-        .join(format!("trial-{k}"))
+    lab.case_dir(fault, setup).join(format!("trial-{k}"))
+}
+
+/// The phases to aim at: `--phase`, else the scenario's `[crash] states`, else steady. Pairs of
+/// a phase and a configuration that cannot go together are skipped (with a note for the
+/// scenario's phases).
+///
+/// # Errors
+/// A phase given with `--phase` that no configuration of the matrix can run.
+fn phases(
+    args: &CrashArgs,
+    scenario: &crate::scenario::model::Scenario,
+    setups: &[EngineSetup],
+    mode: Mode,
+) -> Result<Vec<Phase>, CliError> {
+    let explicit = !args.phase.is_empty();
+    let wanted = if explicit {
+        args.phase.clone()
+    } else {
+        scenario
+            .crash
+            .as_ref()
+            .map_or_else(|| vec![Phase::Steady], |c| c.states.clone())
+    };
+    let mut phases = Vec::new();
+    for p in wanted {
+        let why_not: Vec<String> = setups
+            .iter()
+            .filter_map(|s| p.check(s.persistence).err())
+            .collect();
+        if why_not.len() < setups.len() {
+            if !phases.contains(&p) {
+                phases.push(p);
+            }
+        } else if explicit {
+            return Err(CliError(format!("--phase {p}: {}", why_not[0])));
+        } else {
+            Progress::note(
+                mode,
+                &format!("skipping crash state '{p}' of the scenario: {}", why_not[0]),
+            );
+        }
+    }
+    if phases.is_empty() {
+        phases.push(Phase::Steady);
+    }
+    Ok(phases)
 }
 
 /// Runs one trial of `fault` in a fresh trial directory: one outcome per crash state.
@@ -322,8 +379,17 @@ fn repro_line(
             line.push_str(" --writeback");
         }
     }
+    if lab.phase != Phase::Steady {
+        line.push_str(&format!(" --phase {}", lab.phase));
+    }
+    if fault.needs_images() && lab.dir_model != DirModel::default() {
+        line.push_str(&format!(" --dir-model {}", lab.dir_model));
+    }
     if lab.broken_ack_before_sync {
         line.push_str(" --broken-ack-before-sync");
+    }
+    if lab.broken_skip_dir_sync {
+        line.push_str(" --broken-skip-dir-sync");
     }
     if let Some(seed) = args.oracle_seed {
         line.push_str(&format!(" --oracle-seed {seed}"));

@@ -13,6 +13,7 @@ use super::workdir::WorkDir;
 use crate::cli::Kill9Args;
 use crate::crashlab::FaultKind;
 use crate::crashlab::loss::Summary;
+use crate::crashlab::phase::Phase;
 use crate::crashlab::report::{CrashRecord, VerdictCounts};
 use crate::crashlab::verdict::Verdict;
 use crate::driver::matrix;
@@ -123,6 +124,9 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 .collect();
             let summary = Kill9Summary {
                 fault: FaultKind::Kill9.name().into(),
+                case: format!("{}-{label}", FaultKind::Kill9),
+                phase: Phase::Steady,
+                dir_model: None,
                 label: label.clone(),
                 run_id: run_id.clone(),
                 seed: workload.seed(),
@@ -142,7 +146,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 config,
             };
             run_dir::write_json(
-                &out_dir.join(format!("crash-{}-{label}.json", FaultKind::Kill9)),
+                &out_dir.join(format!("crash-{}.json", summary.case)),
                 &summary,
             )?;
             summaries.push(summary);

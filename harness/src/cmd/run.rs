@@ -105,12 +105,7 @@ fn crash_args(
         .copied()
         .filter(|p| *p != FsyncPolicy::Off)
         .collect();
-    let persistence: Vec<Persistence> = matrix
-        .persistence
-        .iter()
-        .copied()
-        .filter(|p| *p != Persistence::Snapshot)
-        .collect();
+    let persistence = matrix.persistence.clone();
     let only_aof = persistence.iter().all(|p| *p == Persistence::Aof);
     let fault: Vec<FaultKind> = plan
         .faults
@@ -146,6 +141,10 @@ fn crash_args(
         stall_ms: 1000,
         writers: None,
         writeback: false,
+        // The scenario's `[crash] states` and `dir_model`.
+        phase: Vec::new(),
+        dir_model: None,
+        broken_skip_dir_sync: false,
         dir: args.dir.clone(),
         keep: false,
         out: Some(out_dir.to_path_buf()),

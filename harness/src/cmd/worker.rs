@@ -28,6 +28,8 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
     };
     let mut config = setup.engine_config(&args.dir, &save_points(&scenario));
     config.broken_ack_before_sync = args.broken_ack_before_sync;
+    config.broken_skip_dir_sync = args.broken_skip_dir_sync;
+    args.phase.check(args.persistence).map_err(CliError)?;
     let plan = WorkerPlan {
         config,
         writers: args.writers,
@@ -36,6 +38,7 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
         max_secs: args.max_secs,
         stall: args.stall_sync.zip(args.stall_ms),
         trace: args.trace.clone(),
+        phase: args.phase,
     };
     worker::run(plan, &workload).map_err(CliError)
 }

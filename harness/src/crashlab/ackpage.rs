@@ -5,7 +5,9 @@
 //!
 //! Layout (little-endian `u64` words): a header of [`HEADER_WORDS`] words —
 //! `magic, capacity, ready_ns, highest_acked, highest_issued, full_at_lsn, stall_started_ns,
-//! pid` — then `ack_ns[capacity]`, then `issued_ns[capacity]` (slot `lsn - 1`; 0 = never).
+//! pid, saves` — then `ack_ns[capacity]`, then `issued_ns[capacity]` (slot `lsn - 1`; 0 =
+//! never), then [`SAVE_SLOTS`] save records of 3 words `begin_ns, end_ns, lsn` (a snapshot or
+//! rewrite: `end_ns` is published after it returned durable; `begin_ns` 0 when unknown).
 //! Times are [`now_ns`] (`CLOCK_MONOTONIC`), the clock the crash lab and traces share.
 //!
 //! Guarantee: an acknowledgement is published after `execute` returned (the time is read
@@ -30,7 +32,9 @@ use crate::driver::bench::AckHook;
 /// `"DURLACK1"`.
 const MAGIC: u64 = u64::from_le_bytes(*b"DURLACK1");
 /// Words before the per-LSN arrays.
-pub const HEADER_WORDS: usize = 8;
+pub const HEADER_WORDS: usize = 9;
+/// Save records a page holds (later saves are not recorded: promises only get smaller).
+pub const SAVE_SLOTS: usize = 4096;
 /// Default number of LSNs a page holds (32 MiB file, sparse until written).
 pub const DEFAULT_CAPACITY_LSNS: u64 = 1 << 21;
 
@@ -42,9 +46,14 @@ const W_HIGHEST_ISSUED: usize = 4;
 const W_FULL_AT: usize = 5;
 const W_STALL_STARTED: usize = 6;
 const W_PID: usize = 7;
+const W_SAVES: usize = 8;
+
+fn saves_word(capacity: u64) -> u64 {
+    HEADER_WORDS as u64 + 2 * capacity
+}
 
 fn page_bytes(capacity: u64) -> u64 {
-    (HEADER_WORDS as u64 + 2 * capacity) * 8
+    (saves_word(capacity) + 3 * SAVE_SLOTS as u64) * 8
 }
 
 /// The writer's side: a mapped page. Cheap to share between writer threads (`&AckPage`).
@@ -133,6 +142,46 @@ impl AckPage {
     pub fn set_stall_started(&self, ns: u64) {
         self.word(W_STALL_STARTED).store(ns, Ordering::Release);
     }
+
+    /// Claims the record of a save that begins now; `None` once every slot is used.
+    pub fn save_began(&self) -> Option<SaveSlot> {
+        let i = self.word(W_SAVES).fetch_add(1, Ordering::AcqRel) as usize;
+        if i >= SAVE_SLOTS {
+            return None;
+        }
+        let slot = SaveSlot(saves_word(self.capacity) as usize + 3 * i);
+        self.word(slot.0).store(now_ns(), Ordering::Release);
+        Some(slot)
+    }
+
+    /// Publishes that the save of `slot` is durable up to `lsn` (call after it returned).
+    pub fn save_done(&self, slot: SaveSlot, lsn: Lsn) {
+        self.word(slot.0 + 2).store(lsn, Ordering::Release);
+        self.word(slot.0 + 1).store(now_ns(), Ordering::Release);
+    }
+
+    /// Publishes a save noticed after it completed (its start unknown).
+    pub fn save_noticed(&self, lsn: Lsn) {
+        if let Some(slot) = self.save_began() {
+            self.word(slot.0).store(0, Ordering::Release);
+            self.save_done(slot, lsn);
+        }
+    }
+}
+
+/// A claimed save record of an [`AckPage`].
+#[derive(Debug, Clone, Copy)]
+pub struct SaveSlot(usize);
+
+/// A completed (or interrupted) snapshot or rewrite, as published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Save {
+    /// When it began (0: unknown, e.g. a save point noticed afterwards).
+    pub begin_ns: u64,
+    /// When it was known durable (0: it never finished).
+    pub end_ns: u64,
+    /// The LSN it covers.
+    pub lsn: Lsn,
 }
 
 impl AckHook for AckPage {
@@ -186,6 +235,10 @@ pub struct AckLog {
     pub ack_ns: Vec<u64>,
     /// `issued_ns[lsn - 1]` likewise.
     pub issued_ns: Vec<u64>,
+    /// Saves in the order they began.
+    pub saves: Vec<Save>,
+    /// Saves begun (may exceed `saves.len()` when the slots ran out).
+    pub saves_begun: u64,
 }
 
 impl AckLog {
@@ -220,6 +273,8 @@ impl AckLog {
             pid: w(W_PID),
             ack_ns: Vec::new(),
             issued_ns: Vec::new(),
+            saves: Vec::new(),
+            saves_begun: w(W_SAVES),
         })
     }
 
@@ -231,7 +286,7 @@ impl AckLog {
         let mut log = AckLog::read_header(path)?;
         let file = File::open(path)?;
         let n = log.highest_issued.min(log.capacity) as usize;
-        let read_words = |first: usize| -> io::Result<Vec<u64>> {
+        let read_words = |first: usize, n: usize| -> io::Result<Vec<u64>> {
             let mut buf = vec![0u8; n * 8];
             file.read_exact_at(&mut buf, (first * 8) as u64)
                 .map_err(|e| {
@@ -245,8 +300,17 @@ impl AckLog {
                 .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
                 .collect())
         };
-        log.ack_ns = read_words(HEADER_WORDS)?;
-        log.issued_ns = read_words(HEADER_WORDS + log.capacity as usize)?;
+        log.ack_ns = read_words(HEADER_WORDS, n)?;
+        log.issued_ns = read_words(HEADER_WORDS + log.capacity as usize, n)?;
+        let saves = (log.saves_begun as usize).min(SAVE_SLOTS);
+        log.saves = read_words(saves_word(log.capacity) as usize, 3 * saves)?
+            .chunks_exact(3)
+            .map(|w| Save {
+                begin_ns: w[0],
+                end_ns: w[1],
+                lsn: w[2],
+            })
+            .collect();
         Ok(log)
     }
 
@@ -266,6 +330,25 @@ impl AckLog {
             .rev()
             .find(|&(_, &a)| a != 0 && a < t_ns)
             .map_or(0, |(i, _)| i as Lsn + 1)
+    }
+
+    /// The highest LSN covered by a save published durable before `t_ns` (0: none): what
+    /// snapshot-only persistence promises after a crash at `t_ns`.
+    pub fn saved_before(&self, t_ns: u64) -> Lsn {
+        self.saves
+            .iter()
+            .filter(|s| s.end_ns != 0 && s.end_ns < t_ns)
+            .map(|s| s.lsn)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The save in progress at `t_ns` (begun before it, not published durable before it),
+    /// with its number (0-based, in order of beginning).
+    pub fn save_in_progress(&self, t_ns: u64) -> Option<(usize, Save)> {
+        self.saves.iter().copied().enumerate().find(|(_, s)| {
+            s.begin_ns != 0 && s.begin_ns <= t_ns && !(s.end_ns != 0 && s.end_ns < t_ns)
+        })
     }
 
     /// Acknowledgement latencies (ack − assignment, ns) of the LSNs acknowledged before
@@ -307,5 +390,27 @@ mod tests {
         assert_eq!(log.acked_before(log.ack_time_ns(2).unwrap()), 1);
         assert_eq!(log.latencies_ns(0, u64::MAX, t).len(), 3);
         assert!(AckPage::create(&path, 4).is_err(), "never reuses a page");
+    }
+
+    #[test]
+    fn saves_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ack.page");
+        let page = AckPage::create(&path, 4).unwrap();
+        let first = page.save_began().unwrap();
+        page.save_done(first, 3);
+        let second = page.save_began().unwrap();
+        let log = AckLog::read(&path).unwrap();
+        assert_eq!(log.saves.len(), 2);
+        let done = log.saves[0].end_ns;
+        assert_eq!(log.saved_before(done), 0, "not before it was published");
+        assert_eq!(log.saved_before(done + 1), 3);
+        assert_eq!(log.save_in_progress(now_ns()).map(|(i, _)| i), Some(1));
+        page.save_done(second, 7);
+        page.save_noticed(9);
+        let log = AckLog::read(&path).unwrap();
+        assert_eq!(log.saved_before(u64::MAX), 9);
+        assert_eq!(log.saves[2].begin_ns, 0, "noticed saves have no start");
+        assert_eq!(log.save_in_progress(u64::MAX - 1), None);
     }
 }

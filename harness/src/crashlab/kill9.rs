@@ -144,6 +144,10 @@ pub fn run_and_kill(
     if lab.broken_ack_before_sync {
         cmd.arg("--broken-ack-before-sync");
     }
+    if lab.broken_skip_dir_sync {
+        cmd.arg("--broken-skip-dir-sync");
+    }
+    cmd.args(["--phase", lab.phase.name()]);
     if let Some(t) = trace {
         cmd.arg("--trace").arg(t);
     }
@@ -158,6 +162,17 @@ pub fn run_and_kill(
     wait_for(&mut child, &page, &log, READY_TIMEOUT, "ready", |h| {
         h.ready_ns != 0
     })?;
+    if lab.phase.churns() {
+        // Aim at the phase: start the clock once the first save or rewrite is under way.
+        wait_for(
+            &mut child,
+            &page,
+            &log,
+            READY_TIMEOUT,
+            "the first save",
+            |h| h.saves_begun != 0,
+        )?;
+    }
     let mut notes = Vec::new();
     match stall {
         Some((n, ms)) => {
@@ -243,5 +258,7 @@ pub fn run_trial(
         },
     );
     out.notes = killed.notes;
+    out.notes
+        .extend(super::phase_note(&killed.acks, killed.t_ns));
     Ok(out)
 }

@@ -17,6 +17,7 @@ pub mod faults;
 pub mod images;
 pub mod kill9;
 pub mod loss;
+pub mod phase;
 pub mod power;
 pub mod report;
 pub mod verdict;
@@ -33,10 +34,13 @@ use rand::RngExt;
 use serde::Serialize;
 
 use crate::driver::matrix::EngineSetup;
+use crate::scenario::model::Persistence;
 use crate::workload::Workload;
 use crate::workload::rng::SplitMix64;
 use ackpage::AckLog;
+use images::DirModel;
 use loss::Loss;
+use phase::Phase;
 use verdict::{Verdict, recover_and_judge};
 
 /// A fault of the fault model, as named on the command line.
@@ -153,6 +157,13 @@ pub struct Lab {
     pub writeback: bool,
     /// Test only: run the engine with `broken_ack_before_sync`.
     pub broken_ack_before_sync: bool,
+    /// Test only: run the engine with `broken_skip_dir_sync`.
+    pub broken_skip_dir_sync: bool,
+    /// Where crashes are aimed (the worker saves or rewrites back to back for `snapshot` and
+    /// `rewrite`).
+    pub phase: Phase,
+    /// Image faults: when directory entries are durable.
+    pub dir_model: DirModel,
     /// Where trial directories go.
     pub work: PathBuf,
     /// Keep every trial directory (else only violating ones).
@@ -164,7 +175,22 @@ impl Lab {
     pub fn config(&self, setup: &EngineSetup, dir: &Path) -> EngineConfig {
         let mut c = setup.engine_config(dir, &self.save_points);
         c.broken_ack_before_sync = self.broken_ack_before_sync;
+        c.broken_skip_dir_sync = self.broken_skip_dir_sync;
         c
+    }
+
+    /// `<fault>-<label>`, plus `-during-<phase>` when aimed at a phase: names the case's
+    /// directory and result file.
+    pub fn case_name(&self, fault: FaultKind, setup: &EngineSetup) -> String {
+        match self.phase {
+            Phase::Steady => format!("{}-{}", fault.name(), setup.label()),
+            p => format!("{}-{}-during-{p}", fault.name(), setup.label()),
+        }
+    }
+
+    /// Where the trials of `fault` × `setup` go.
+    pub fn case_dir(&self, fault: FaultKind, setup: &EngineSetup) -> PathBuf {
+        self.work.join(self.case_name(fault, setup))
     }
 
     /// The directory of trial `k` of `setup` under `fault` (created empty).
@@ -177,10 +203,7 @@ impl Lab {
         setup: &EngineSetup,
         k: u64,
     ) -> std::io::Result<PathBuf> {
-        let dir = self
-            .work
-            .join(format!("{}-{}", fault.name(), setup.label()))
-            .join(format!("trial-{k}"));
+        let dir = self.case_dir(fault, setup).join(format!("trial-{k}"));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
@@ -270,8 +293,41 @@ pub struct Crash<'a> {
     pub acks: &'a AckLog,
     /// T: when the crash happened ([`durlab_engine::clock::now_ns`]).
     pub t_ns: u64,
-    /// What must survive; `None`: acked(T) (nothing under policy `off`), the kill -9 promise.
+    /// What must survive; `None`: the kill -9 promise (see [`Lab::kill9_promise`]).
     pub promised: Option<Lsn>,
+}
+
+/// What a crash of the process alone (the page cache survives) must keep at `t_ns`: with a
+/// log, every acknowledged command (nothing under policy `off`); snapshot-only persistence,
+/// the last snapshot published durable before `t_ns`.
+pub fn kill9_promise(setup: &EngineSetup, acks: &AckLog, t_ns: u64) -> Lsn {
+    if setup.persistence == Persistence::Snapshot {
+        acks.saved_before(t_ns)
+    } else if setup.policy == FsyncPolicy::Off {
+        0
+    } else {
+        acks.acked_before(t_ns)
+    }
+}
+
+/// Where `t_ns` fell relative to the published saves (for trial notes), if any were made.
+pub fn phase_note(acks: &AckLog, t_ns: u64) -> Option<String> {
+    if acks.saves.is_empty() {
+        return None;
+    }
+    let done = acks
+        .saves
+        .iter()
+        .filter(|s| s.end_ns != 0 && s.end_ns < t_ns)
+        .count();
+    Some(match acks.save_in_progress(t_ns) {
+        Some((i, s)) => format!(
+            "crashed during save #{} ({:.1} ms after it began; {done} completed before)",
+            i + 1,
+            (t_ns - s.begin_ns) as f64 / 1e6
+        ),
+        None => format!("crashed between saves ({done} completed before)"),
+    })
 }
 
 impl Lab {
@@ -281,14 +337,11 @@ impl Lab {
         let acked = crash.acks.acked_before(crash.t_ns);
         let promised = crash
             .promised
-            .unwrap_or(if setup.policy == FsyncPolicy::Off {
-                0
-            } else {
-                acked
-            });
+            .unwrap_or_else(|| kill9_promise(setup, crash.acks, crash.t_ns));
         let issued = crash.acks.highest_issued;
         let mut config = self.config(setup, crash.data);
         config.broken_ack_before_sync = false;
+        config.broken_skip_dir_sync = false;
         let started = Instant::now();
         let j = recover_and_judge(config, &self.oracle, promised, issued);
         let verify_seconds = started.elapsed().as_secs_f64();

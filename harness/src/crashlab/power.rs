@@ -7,7 +7,7 @@
 //! keeps acked(T); `everysec` keeps what was acknowledged `everysec_max_lag_ms` before T (the
 //! engine's documented bound: writers stall once the last completed sync is older); `no` keeps
 //! nothing (with `--writeback`: what was acknowledged a dirty-expiry period before T); `off`
-//! keeps nothing.
+//! keeps nothing. Snapshot-only persistence keeps the last snapshot published durable before T.
 
 use std::path::Path;
 
@@ -17,6 +17,7 @@ use super::ackpage::AckLog;
 use super::images::{ImageOptions, Variant, crash_images};
 use super::{Crash, FaultKind, Lab, TrialOutcome, kill9};
 use crate::driver::matrix::EngineSetup;
+use crate::scenario::model::Persistence;
 
 /// The image variant of an image fault.
 pub fn variant(fault: FaultKind) -> Option<Variant> {
@@ -38,6 +39,10 @@ pub fn promise(
     t_ns: u64,
 ) -> Lsn {
     let before = |lag_ns: u64| acks.acked_before(t_ns.saturating_sub(lag_ns));
+    if setup.persistence == Persistence::Snapshot {
+        // A save is published after its rename and directory sync: durable on any disk.
+        return acks.saved_before(t_ns);
+    }
     match setup.policy {
         FsyncPolicy::Always => acks.acked_before(t_ns),
         FsyncPolicy::EverySec => before(
@@ -68,6 +73,7 @@ pub fn run_trial(
     opts.states = lab.states;
     opts.seed = killed.seed;
     opts.writeback = lab.writeback;
+    opts.dir_model = lab.dir_model;
     let images = crash_images(&trace, &killed.data, &opts, &dir.join("images"))
         .map_err(|e| e.to_string())?;
     let mut outcomes = Vec::new();
@@ -92,6 +98,7 @@ pub fn run_trial(
             "crash image at trace op {} ({}): {}",
             image.cut_op, image.variant, image.description
         ));
+        out.notes.extend(super::phase_note(&killed.acks, t_ns));
         if out.violation {
             image.keep();
             out.kept_dir = Some(image.dir.display().to_string());

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::faults::StallLatency;
+use super::images::DirModel;
 use super::loss::Summary;
+use super::phase::Phase;
 use super::verdict::Verdict;
 use super::{FaultKind, TrialOutcome};
 use crate::results::json::ConfigRecord;
@@ -39,6 +41,17 @@ pub struct CrashRecord<T = TrialOutcome> {
     pub fault: String,
     pub config: ConfigRecord,
     pub label: String,
+    /// Where the crashes were aimed (`steady`, `snapshot`, `rewrite`).
+    #[serde(serialize_with = "display")]
+    pub phase: Phase,
+    /// Image faults: the directory-entry model (`pessimistic`, `ext4-ordered`).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "display_some"
+    )]
+    pub dir_model: Option<DirModel>,
+    /// `<fault>-<label>[-during-<phase>]`: the result file is `crash-<case>.json`.
+    pub case: String,
     pub run_id: String,
     pub seed: u64,
     pub trial_secs: f64,
@@ -80,7 +93,10 @@ impl CrashRecord {
         CrashRecord {
             fault: fault.name().into(),
             config,
+            case: format!("{}-{label}", fault.name()),
             label,
+            phase: Phase::Steady,
+            dir_model: None,
             run_id: run_id.into(),
             seed,
             trial_secs,
@@ -97,6 +113,20 @@ impl CrashRecord {
             failed_trials: Vec::new(),
             trial_results: trials,
         }
+    }
+}
+
+fn display<S: serde::Serializer, T: std::fmt::Display>(v: &T, ser: S) -> Result<S::Ok, S::Error> {
+    ser.collect_str(v)
+}
+
+fn display_some<S: serde::Serializer, T: std::fmt::Display>(
+    v: &Option<T>,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => ser.collect_str(v),
+        None => ser.serialize_none(),
     }
 }
 
@@ -124,9 +154,9 @@ fn states_per_sec(outcomes: &[TrialOutcome]) -> Vec<f64> {
 /// One line per record, then the reproduction line of every violating trial.
 pub fn render(records: &[CrashRecord]) -> String {
     let mut out = format!(
-        "{:<12} {:<28} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9} {:>11} {:>11}\n",
+        "{:<12} {:<44} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9} {:>11} {:>11}\n",
         "fault",
-        "configuration",
+        "configuration [phase]",
         "trials",
         "ok",
         "lost",
@@ -140,14 +170,18 @@ pub fn render(records: &[CrashRecord]) -> String {
     );
     for r in records {
         let v = &r.verdicts;
+        let config = match r.phase {
+            Phase::Steady => r.label.clone(),
+            p => format!("{} [{p}]", r.label),
+        };
         out.push_str(&format!(
-            "{:<12} {:<28} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9.0} {:>8.1} ms {:>8.1} ms\n",
-            r.fault, r.label, r.trials, v.ok, v.lost_acked, v.divergent, v.phantom, v.refused, r.violations,
+            "{:<12} {:<44} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9.0} {:>8.1} ms {:>8.1} ms\n",
+            r.fault, config, r.trials, v.ok, v.lost_acked, v.divergent, v.phantom, v.refused, r.violations,
             r.lost_acked_ops.p99, r.loss_window_ms.p99, r.loss_window_ms.max
         ));
         if let Some(s) = &r.stall {
             out.push_str(&format!(
-                "{:<12} {:<28} ack latency p99/max: {:.0}/{:.0} us without, {:.0}/{:.0} us with a {} ms stall{}\n",
+                "{:<12} {:<44} ack latency p99/max: {:.0}/{:.0} us without, {:.0}/{:.0} us with a {} ms stall{}\n",
                 "", "", s.baseline_latency_us.p99, s.baseline_latency_us.max, s.stalled_latency_us.p99,
                 s.stalled_latency_us.max, s.stall_ms, if s.stall_fired { "" } else { " (never began)" }
             ));

@@ -13,8 +13,10 @@ use durlab_engine::backend::{self, Backend};
 use durlab_engine::{Engine, EngineConfig};
 
 use super::ackpage::AckPage;
+use super::phase::Phase;
 use crate::driver::bench::{self, AckHook, WriterLimits};
 use crate::driver::latency::Latency;
+use crate::scenario::model::Persistence;
 use crate::workload::Workload;
 
 /// What the writers of one run saw.
@@ -76,6 +78,41 @@ pub fn install_faulty(config: &mut EngineConfig) -> durlab_engine::Result<Arc<Fa
     Ok(faults)
 }
 
+/// Publishes every save to `page` until `done`: under a churning `phase` it saves (or, in mode
+/// `hybrid`, rewrites) back to back, publishing when each began and when it returned durable;
+/// otherwise it publishes the saves of the engine's own save points as it notices them.
+///
+/// # Errors
+/// The first failed save (the engine's error).
+fn publish_saves(
+    engine: &Engine,
+    page: &AckPage,
+    phase: Phase,
+    done: &AtomicBool,
+) -> durlab_engine::Result<()> {
+    let mut noticed = engine.last_save_lsn();
+    while !done.load(Relaxed) {
+        if phase.churns() {
+            let Some(slot) = page.save_began() else {
+                return Ok(()); // out of save records: the promise stays where it is
+            };
+            let lsn = match phase {
+                Phase::Rewrite => engine.rewrite()?.base.lsn,
+                _ => engine.save()?.lsn,
+            };
+            page.save_done(slot, lsn);
+        } else {
+            let lsn = engine.last_save_lsn();
+            if lsn > noticed {
+                noticed = lsn;
+                page.save_noticed(lsn);
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    Ok(())
+}
+
 /// What `durlab worker` runs.
 #[derive(Debug, Clone)]
 pub struct WorkerPlan {
@@ -89,6 +126,8 @@ pub struct WorkerPlan {
     pub stall: Option<(u64, u64)>,
     /// Record every file operation to this trace (for crash images).
     pub trace: Option<PathBuf>,
+    /// `snapshot`/`rewrite`: save back to back in the background while the writers run.
+    pub phase: Phase,
 }
 
 /// The worker: creates the ack page, opens the engine (recording a trace if asked), marks the page ready, drives the
@@ -117,9 +156,11 @@ pub fn run(plan: WorkerPlan, workload: &Workload) -> Result<(), String> {
     }
     page.set_ready();
     let done = AtomicBool::new(false);
+    let saving = engine.config().persistence != Persistence::Aof;
     let result = std::thread::scope(|s| {
+        let (engine, page, done) = (&engine, &page, &done);
+        let saver = saving.then(|| s.spawn(move || publish_saves(engine, page, plan.phase, done)));
         if let Some(f) = &faults {
-            let (page, done) = (&page, &done);
             s.spawn(move || {
                 while !done.load(Relaxed) {
                     let t = f.stall_started_ns();
@@ -132,18 +173,21 @@ pub fn run(plan: WorkerPlan, workload: &Workload) -> Result<(), String> {
             });
         }
         let r = run_writers(
-            &engine,
+            engine,
             workload,
             plan.writers,
             Duration::from_secs_f64(plan.max_secs),
-            &page,
+            page,
         );
         done.store(true, Relaxed);
-        r
+        let saved = saver.map_or(Ok(()), |h| h.join().expect("saver thread panicked"));
+        (r, saved)
     });
+    let (result, saved) = result;
     if let Some(e) = result.error {
         return Err(format!("a writer failed: {e}"));
     }
+    saved.map_err(|e| format!("a background save failed: {e}"))?;
     let full = super::ackpage::AckLog::read_header(&plan.ack_page).map_err(|e| e.to_string())?;
     if full.full_at_lsn != 0 {
         return Err(format!(

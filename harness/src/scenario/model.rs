@@ -293,7 +293,7 @@ pub struct SnapshotSpec {
     pub save: Vec<(u64, u64)>,
 }
 
-/// The crash plan read by the (future) crash lab. Parsed and kept, unused by `bench`.
+/// The crash plan: what `durlab run` hands to the crash lab (`durlab crash` flags override it).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CrashPlan {
@@ -303,12 +303,50 @@ pub struct CrashPlan {
     /// Crashes per configuration and fault.
     pub trials: u32,
     /// Engine states to crash in.
-    #[serde(default = "default_states")]
+    #[serde(
+        default = "default_states",
+        deserialize_with = "de_named_list",
+        serialize_with = "ser_names"
+    )]
     pub states: Vec<CrashState>,
+    /// When directory entries survive a power loss in crash images: `pessimistic` (POSIX,
+    /// the default) or `ext4-ordered` (docs: crashlab::images::direntry).
+    #[serde(
+        default,
+        deserialize_with = "de_named",
+        serialize_with = "ser_name",
+        skip_serializing_if = "is_default_dir_model"
+    )]
+    pub dir_model: DirModel,
 }
 
-fn ser_names<S: serde::Serializer>(faults: &[Fault], ser: S) -> Result<S::Ok, S::Error> {
-    ser.collect_seq(faults.iter().map(|f| f.name()))
+fn is_default_dir_model(m: &DirModel) -> bool {
+    *m == DirModel::default()
+}
+
+/// Deserializes one name through `FromStr`.
+fn de_named<'de, D, T>(de: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr<Err = String>,
+{
+    String::deserialize(de)?
+        .parse::<T>()
+        .map_err(serde::de::Error::custom)
+}
+
+fn ser_name<S: serde::Serializer, T: std::fmt::Display>(
+    name: &T,
+    ser: S,
+) -> Result<S::Ok, S::Error> {
+    ser.collect_str(name)
+}
+
+fn ser_names<S: serde::Serializer, T: std::fmt::Display>(
+    names: &[T],
+    ser: S,
+) -> Result<S::Ok, S::Error> {
+    ser.collect_seq(names.iter().map(|n| n.to_string()))
 }
 
 fn default_states() -> Vec<CrashState> {
@@ -319,16 +357,6 @@ fn default_states() -> Vec<CrashState> {
 /// also accepts the scenario spellings (`kill-9`, `torn-write`, ...).
 pub use crate::crashlab::FaultKind as Fault;
 
-/// When during the engine's life a crash is injected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum CrashState {
-    /// While the workload runs and the log just grows.
-    Steady,
-    /// While a snapshot is written.
-    Snapshot,
-    /// While the log is rewritten or a manifest installed.
-    Rewrite,
-    /// While recovery runs after an earlier crash.
-    Recovery,
-}
+pub use crate::crashlab::images::DirModel;
+/// When during the engine's life a crash is aimed: the crash lab's own enum.
+pub use crate::crashlab::phase::Phase as CrashState;

@@ -30,7 +30,8 @@
 //! [`durlab_engine::clock::now_ns`]: an acknowledgement recorded at or before `cut_ns` happened
 //! before the crash. The cuts are, sorted and without duplicates: the end of the trace; just
 //! before and just after every sync (fdatasync, directory fsync) and every rename, because that
-//! is where bugs live; and [`ImageOptions::states`] more, one drawn (seeded) from each of that
+//! is where bugs live (renames and directory syncs sampled apart from data syncs, so that
+//! snapshot and manifest installs are always aimed at); and [`ImageOptions::states`] more, one drawn (seeded) from each of that
 //! many equal slices of the trace. [`CrashImages::cut_ops`] lists them before any image is
 //! built; one image is built per cut.
 //!
@@ -122,6 +123,34 @@ pub enum DirModel {
     Pessimistic,
     /// After any later completed sync on the file system (ext4 `data=ordered` journal commit).
     Ext4Ordered,
+}
+
+impl DirModel {
+    /// `pessimistic` or `ext4-ordered`: the name on the command line and in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            DirModel::Pessimistic => "pessimistic",
+            DirModel::Ext4Ordered => "ext4-ordered",
+        }
+    }
+}
+
+impl fmt::Display for DirModel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for DirModel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        [DirModel::Pessimistic, DirModel::Ext4Ordered]
+            .into_iter()
+            .find(|m| m.name() == s)
+            .ok_or_else(|| {
+                format!("unknown directory model '{s}': expected pessimistic or ext4-ordered")
+            })
+    }
 }
 
 /// How to build images.
@@ -268,31 +297,40 @@ pub fn crash_images_from(
     })
 }
 
-/// The end, both sides of every sync and rename (with `states` > 0 at most
-/// [`CRITICAL_CUTS_PER_STATE`] x `states` of them, a seeded sample when there are more: an
-/// `always` run has two per command; with `states` = 0 all of them),
-/// and one seeded point in each of `states` equal slices of `0..=len` (every point if `states`
-/// is at least the number of points).
+/// The end, both sides of every sync and rename, and one seeded point in each of `states`
+/// equal slices of `0..=len` (every point if `states` is at least the number of points).
+/// With `states` > 0, the points around data syncs and those around renames and directory
+/// syncs are each capped at [`CRITICAL_CUTS_PER_STATE`] x `states` (a seeded sample when
+/// there are more: an `always` run has two data syncs per command), so that the rare
+/// namespace steps of snapshot and manifest installs are never crowded out by data syncs;
+/// with `states` = 0 all of them are taken.
 fn cut_points(model: &Model, states: usize, seed: u64) -> Vec<u64> {
     let n = model.len() as u64;
     let mut set = BTreeSet::from([n]);
-    let mut critical: Vec<u64> = Vec::new();
+    let (mut namespace, mut data): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
     for (i, op) in model.ops.iter().enumerate() {
-        if op.is_critical() {
-            critical.extend([i as u64, i as u64 + 1]);
-        }
+        let pool = if op.is_namespace_step() {
+            &mut namespace
+        } else if op.is_critical() {
+            &mut data
+        } else {
+            continue;
+        };
+        pool.extend([i as u64, i as u64 + 1]);
     }
     let mut rng = SplitMix64::new(seed);
     let cap = states.saturating_mul(CRITICAL_CUTS_PER_STATE);
-    if states > 0 && critical.len() > cap {
-        // Partial Fisher-Yates: a seeded sample of `cap` critical points.
-        for i in 0..cap {
-            let j = rng.random_range(i as u64..critical.len() as u64) as usize;
-            critical.swap(i, j);
+    for mut pool in [namespace, data] {
+        if states > 0 && pool.len() > cap {
+            // Partial Fisher-Yates: a seeded sample of `cap` points.
+            for i in 0..cap {
+                let j = rng.random_range(i as u64..pool.len() as u64) as usize;
+                pool.swap(i, j);
+            }
+            pool.truncate(cap);
         }
-        critical.truncate(cap);
+        set.extend(pool);
     }
-    set.extend(critical);
     let slots = n + 1;
     let states = states as u64;
     if states >= slots {
@@ -306,7 +344,8 @@ fn cut_points(model: &Model, states: usize, seed: u64) -> Vec<u64> {
     set.into_iter().collect()
 }
 
-/// How many cut points around syncs and renames per requested state, at most.
+/// How many cut points around data syncs (and, apart, around renames and directory syncs) per
+/// requested state, at most.
 pub const CRITICAL_CUTS_PER_STATE: usize = 4;
 
 impl CrashImages {

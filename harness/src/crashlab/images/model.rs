@@ -93,10 +93,12 @@ impl MOp {
 
     /// Syncs and renames: the cut points always taken just before and just after.
     pub(crate) fn is_critical(&self) -> bool {
-        matches!(
-            self,
-            MOp::SyncData { .. } | MOp::SyncDir { .. } | MOp::Rename { .. }
-        )
+        matches!(self, MOp::SyncData { .. }) || self.is_namespace_step()
+    }
+
+    /// A rename or directory sync: where snapshot, rewrite and manifest installs commit.
+    pub(crate) fn is_namespace_step(&self) -> bool {
+        matches!(self, MOp::SyncDir { .. } | MOp::Rename { .. })
     }
 }
 
