@@ -15,13 +15,13 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
+use durlab_engine::FsyncPolicy;
 use durlab_engine::aof::record::RECORD_HEADER_BYTES;
 use durlab_engine::aof::{self, FIRST_RECORD_OFFSET, LOG_FILE_NAME};
 use durlab_engine::clock::now_ns;
-use durlab_engine::{Engine, FsyncPolicy};
 use rand::RngExt;
 
-use super::ackpage::{AckLog, AckPage, DEFAULT_CAPACITY_LSNS};
+use super::ackpage::AckLog;
 use super::verdict::Verdict;
 use super::worker::run_writers;
 use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
@@ -41,17 +41,16 @@ pub fn run_trial(
     k: u64,
     dir: &Path,
 ) -> Result<TrialOutcome, String> {
+    let start = TrialStart::new(lab, k, dir);
+    let mut config = lab.config(setup, &start.data);
+    config.broken_ack_before_sync = false;
+    let (page, engine) = start.open_in_process(config.clone())?;
     let TrialStart {
         seed,
         mut rng,
         data,
         page: page_path,
-    } = TrialStart::new(lab, k, dir);
-    let page = AckPage::create(&page_path, DEFAULT_CAPACITY_LSNS).map_err(|e| e.to_string())?;
-    let mut config = lab.config(setup, &data);
-    config.broken_ack_before_sync = false;
-    let (engine, _) = Engine::open(config.clone())
-        .map_err(|e| format!("opening the engine in {}: {e}", data.display()))?;
+    } = start;
     let run = run_writers(
         &engine,
         &lab.workload,

@@ -15,7 +15,7 @@ use durlab_engine::{Engine, FsyncPolicy};
 use rand::RngExt;
 use serde::Serialize;
 
-use super::ackpage::{AckLog, AckPage, DEFAULT_CAPACITY_LSNS};
+use super::ackpage::{AckLog, AckPage};
 use super::worker::{install_faulty, run_writers};
 use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
 use crate::driver::bench::{AckHook, NoHook};
@@ -60,17 +60,16 @@ pub fn run_trial(
     k: u64,
     dir: &Path,
 ) -> Result<TrialOutcome, String> {
+    let start = TrialStart::new(lab, k, dir);
+    let mut config = lab.config(setup, &start.data);
+    let faults = install_faulty(&mut config).map_err(|e| e.to_string())?;
+    let (page, engine) = start.open_in_process(config)?;
     let TrialStart {
         seed,
         mut rng,
         data,
         page: page_path,
-    } = TrialStart::new(lab, k, dir);
-    let mut config = lab.config(setup, &data);
-    let faults = install_faulty(&mut config).map_err(|e| e.to_string())?;
-    let page = AckPage::create(&page_path, DEFAULT_CAPACITY_LSNS).map_err(|e| e.to_string())?;
-    let (engine, _) = Engine::open(config)
-        .map_err(|e| format!("opening the engine in {}: {e}", data.display()))?;
+    } = start;
     let injected = match fault {
         FaultKind::FsyncEio => {
             let n = rng.random_range(1..=3u64);

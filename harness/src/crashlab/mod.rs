@@ -29,7 +29,7 @@ use std::str::FromStr;
 
 use std::time::Instant;
 
-use durlab_engine::{EngineConfig, FsyncPolicy, Lsn};
+use durlab_engine::{Engine, EngineConfig, FsyncPolicy, Lsn};
 use rand::RngExt;
 use serde::Serialize;
 
@@ -37,7 +37,7 @@ use crate::driver::matrix::EngineSetup;
 use crate::scenario::model::Persistence;
 use crate::workload::Workload;
 use crate::workload::rng::SplitMix64;
-use ackpage::AckLog;
+use ackpage::{AckLog, AckPage};
 use images::DirModel;
 use loss::Loss;
 use phase::Phase;
@@ -238,6 +238,21 @@ impl TrialStart {
             data: dir.join("data"),
             page: dir.join("ack.page"),
         }
+    }
+}
+
+impl TrialStart {
+    /// For trials run in this process: creates the trial's ack page and opens the engine with
+    /// `config` on its data directory.
+    ///
+    /// # Errors
+    /// A message naming the page or the data directory that failed.
+    pub fn open_in_process(&self, config: EngineConfig) -> Result<(AckPage, Engine), String> {
+        let page = AckPage::create(&self.page, ackpage::DEFAULT_CAPACITY_LSNS)
+            .map_err(|e| e.to_string())?;
+        let (engine, _) = Engine::open(config)
+            .map_err(|e| format!("opening the engine in {}: {e}", self.data.display()))?;
+        Ok((page, engine))
     }
 }
 
