@@ -35,6 +35,8 @@ impl Mode {
 pub enum Goal {
     Duration(Duration),
     Commands(u64),
+    /// Crash trials (`tick` counts trials done).
+    Trials(u64),
 }
 
 /// Progress of one configuration.
@@ -54,11 +56,13 @@ impl Progress {
         let long = match goal {
             Goal::Duration(d) => d >= BAR_MIN,
             Goal::Commands(n) => n >= 1_000_000,
+            Goal::Trials(n) => n >= 2,
         };
         let bar = (mode == Mode::Bar && long).then(|| {
             let (len, template) = match goal {
                 Goal::Duration(d) => (d.as_millis() as u64, "{prefix} [{bar:30}] {elapsed}/{msg}"),
                 Goal::Commands(n) => (n, "{prefix} [{bar:30}] {pos}/{len} writes"),
+                Goal::Trials(n) => (n, "{prefix} [{bar:30}] {pos}/{len} trials, {elapsed}"),
             };
             let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
             bar.set_style(
@@ -89,17 +93,21 @@ impl Progress {
         Progress::begin(Mode::Quiet, 1, 1, "", Goal::Commands(0))
     }
 
-    /// Reports `elapsed` time and the highest LSN so far.
+    /// Reports `elapsed` time and the highest LSN so far (trials done, for [`Goal::Trials`]).
     pub fn tick(&mut self, elapsed: Duration, last_lsn: u64) {
         if let Some(bar) = &self.bar {
             bar.set_position(match self.goal {
                 Goal::Duration(_) => elapsed.as_millis() as u64,
-                Goal::Commands(_) => last_lsn,
+                Goal::Commands(_) | Goal::Trials(_) => last_lsn,
             });
         } else if self.mode == Mode::Lines && self.last_line.elapsed() >= Duration::from_secs(10) {
             self.last_line = Instant::now();
+            let unit = match self.goal {
+                Goal::Trials(_) => "trials",
+                _ => "writes",
+            };
             eprintln!(
-                "{}: {:.0} s, {last_lsn} writes",
+                "{}: {:.0} s, {last_lsn} {unit}",
                 self.prefix,
                 elapsed.as_secs_f64()
             );

@@ -133,11 +133,12 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             i + 1,
             total,
             &lab.case_name(fault, setup),
-            Goal::Commands(trials.len() as u64),
+            Goal::Trials(trials.len() as u64),
         );
         let t0 = now_ns();
         let mut outcomes = Vec::new();
         let mut failed = Vec::new();
+        let mut done = 0;
         for &k in &trials {
             match run_trial(&lab, setup, fault, k) {
                 Ok(outs) => {
@@ -166,10 +167,8 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
                 }
                 Err(e) => failed.push(format!("trial {k}: {e}")),
             }
-            progress.tick(
-                std::time::Duration::from_nanos(now_ns() - t0),
-                outcomes.len() as u64,
-            );
+            done += 1;
+            progress.tick(std::time::Duration::from_nanos(now_ns() - t0), done);
         }
         let mut record = CrashRecord::new(
             fault,
@@ -193,8 +192,9 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         }
         violations += record.violations;
         progress.finish(&format!(
-            "{} trials, {} ok, {} violations, lost acked p99 {:.0}, window max {:.1} ms{}",
+            "{} trials, {} states ({} ok), {} violations, lost acked p99 {:.0}, window max {:.1} ms{}",
             record.trials,
+            record.states,
             record.verdicts.ok,
             record.violations,
             record.lost_acked_ops.p99,
