@@ -438,9 +438,14 @@ pub struct CrashArgs {
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
     pub trial_secs: f64,
 
-    /// Length of the injected fdatasync stall for fsync-stall, ms.
+    /// Length of the injected fdatasync stall for fsync-stall (and --stall), ms.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub stall_ms: u64,
+
+    /// kill9 and the image faults: stall one fdatasync for --stall-ms and crash inside the
+    /// stall, so the loss window includes it (policies that sync while writing).
+    #[arg(long)]
+    pub stall: bool,
 
     /// Concurrent writer threads (default: the scenario's).
     #[arg(long, value_name = "N")]

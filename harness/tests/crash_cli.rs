@@ -174,6 +174,35 @@ fn everysec_loses_nothing_when_killed_during_a_sync_stall() {
     }
 }
 
+/// Power loss inside a sync stall: the everysec promise (what was acknowledged
+/// `everysec_max_lag_ms` before the crash) still holds, and the kill note shows the crash
+/// landed in the stall.
+#[test]
+fn power_loss_inside_a_sync_stall_keeps_the_promise() {
+    let records = clean(&[
+        "crash",
+        "--fault",
+        "power-loss",
+        "--policy",
+        "always,everysec",
+        "--stall",
+        "--stall-ms",
+        "300",
+        "--trials",
+        "1",
+        "--trial-secs",
+        "0.2",
+        "--states",
+        "4",
+    ]);
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert!(r["case"].as_str().unwrap().ends_with("-in-stall"), "{r:#}");
+        let notes = r["trial_results"][0]["notes"].to_string();
+        assert!(notes.contains("into a 300 ms stall"), "{notes}");
+    }
+}
+
 #[test]
 fn planted_divergence_is_a_violation_with_a_working_reproduction() {
     let tmp = tempfile::tempdir().unwrap();

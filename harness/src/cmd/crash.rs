@@ -95,6 +95,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         writers: *scenario.workload.writers.get_ref(),
         trial_secs: args.trial_secs,
         stall_ms: args.stall_ms,
+        stall: args.stall,
         save_points: save_points(&scenario),
         states: args.states,
         writeback: args.writeback,
@@ -370,7 +371,10 @@ fn repro_line(
         " --fault {fault} --policy {} --backend {} --prealloc {} --persistence {} --seed {} --trial {k} --trial-secs {} --writers {}",
         setup.policy, setup.backend, setup.prealloc, setup.persistence.name(), lab.seed, lab.trial_secs, lab.writers
     ));
-    if fault == FaultKind::FsyncStall {
+    if lab.stalls(fault) {
+        if fault != FaultKind::FsyncStall {
+            line.push_str(" --stall");
+        }
         line.push_str(&format!(" --stall-ms {}", lab.stall_ms));
     }
     if fault.needs_images() {

@@ -139,6 +139,7 @@ fn crash_args(
         seed: None,
         trial_secs: if args.quick { 0.5 } else { 1.0 },
         stall_ms: 1000,
+        stall: false,
         writers: None,
         writeback: false,
         // The scenario's `[crash] states` and `dir_model`.

@@ -105,7 +105,7 @@ pub fn run_and_kill(
         page,
     } = TrialStart::new(lab, k, dir);
     let log = dir.join("worker.log");
-    let stall = (fault == FaultKind::FsyncStall && syncs_while_writing(setup.policy)).then(|| {
+    let stall = (lab.stalls(fault) && syncs_while_writing(setup.policy)).then(|| {
         let n = if setup.policy == FsyncPolicy::Always {
             rng.random_range(1..=20u64)
         } else {
@@ -188,7 +188,7 @@ pub fn run_and_kill(
             ));
         }
         None => {
-            if fault == FaultKind::FsyncStall {
+            if lab.stalls(fault) {
                 notes.push(format!(
                     "policy {} issues no fdatasync while writing: no stall can begin; killed at a seeded time",
                     setup.policy

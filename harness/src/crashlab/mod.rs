@@ -147,8 +147,10 @@ pub struct Lab {
     pub writers: u32,
     /// Length of one run before its crash (kill times are drawn within it).
     pub trial_secs: f64,
-    /// Length of the injected sync stall (`fsync-stall`).
+    /// Length of the injected sync stall (`fsync-stall`, and `stall`).
     pub stall_ms: u64,
+    /// kill9 and image faults: crash inside a sync stall of `stall_ms`.
+    pub stall: bool,
     /// The scenario's snapshot save points.
     pub save_points: Vec<(u64, u64)>,
     /// Image faults: spread crash states per trace.
@@ -179,13 +181,23 @@ impl Lab {
         c
     }
 
-    /// `<fault>-<label>`, plus `-during-<phase>` when aimed at a phase: names the case's
-    /// directory and result file.
+    /// `<fault>-<label>`, plus `-during-<phase>` when aimed at a phase and `-in-stall` when
+    /// crashing inside a sync stall: names the case's directory and result file.
     pub fn case_name(&self, fault: FaultKind, setup: &EngineSetup) -> String {
-        match self.phase {
-            Phase::Steady => format!("{}-{}", fault.name(), setup.label()),
-            p => format!("{}-{}-during-{p}", fault.name(), setup.label()),
+        let mut name = format!("{}-{}", fault.name(), setup.label());
+        if self.phase != Phase::Steady {
+            name.push_str(&format!("-during-{}", self.phase));
         }
+        if self.stalls(fault) && fault != FaultKind::FsyncStall {
+            name.push_str("-in-stall");
+        }
+        name
+    }
+
+    /// Whether trials of `fault` crash inside an injected sync stall.
+    pub fn stalls(&self, fault: FaultKind) -> bool {
+        fault == FaultKind::FsyncStall
+            || (self.stall && (fault == FaultKind::Kill9 || fault.needs_images()))
     }
 
     /// Where the trials of `fault` × `setup` go.

@@ -98,6 +98,7 @@ pub fn run_trial(
             "crash image at trace op {} ({}): {}",
             image.cut_op, image.variant, image.description
         ));
+        out.notes.extend(killed.notes.iter().cloned());
         out.notes.extend(super::phase_note(&killed.acks, t_ns));
         if out.violation {
             image.keep();

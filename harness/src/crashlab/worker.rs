@@ -65,13 +65,18 @@ pub fn run_writers(
     WritersResult { latency, error }
 }
 
-/// A real backend of `config.backend` wrapped in a [`FaultyBackend`], installed as the
-/// config's override; returns the fault controls.
+/// The config's backend (its override, e.g. a recording one, else a real backend of
+/// `config.backend`) wrapped in a [`FaultyBackend`], installed as the override; returns the
+/// fault controls.
 ///
 /// # Errors
 /// When the backend cannot be built (io_uring refused).
 pub fn install_faulty(config: &mut EngineConfig) -> durlab_engine::Result<Arc<Faults>> {
-    let faulty = FaultyBackend::new(backend::open_backend(config.backend)?);
+    let inner = match config.backend_override.take() {
+        Some(b) => b,
+        None => backend::open_backend(config.backend)?,
+    };
+    let faulty = FaultyBackend::new(inner);
     let faults = faulty.faults();
     let shared: Arc<dyn Backend> = Arc::new(faulty);
     config.backend_override = Some(shared);
