@@ -262,6 +262,50 @@ fn bench_runs_every_persistence_mode() {
     );
 }
 
+/// Several `--writers` counts: one record per configuration and count, labelled `-w<N>`,
+/// without the `off` baseline under `--no-baseline`.
+#[test]
+fn bench_sweeps_writer_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let output = Command::new(env!("CARGO_BIN_EXE_durlab"))
+        .args(["bench", "--policy", "always", "--writers", "1,3"])
+        .args(["--commands", "300", "--no-probe", "--no-baseline"])
+        .args(["--quiet", "--json", "--dir"])
+        .arg(tmp.path().join("data"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let got: Vec<(String, u64)> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["label"].as_str().unwrap().to_string(),
+                r["config"]["writers"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("always-pwrite-none-aof-w1".to_string(), 1),
+            ("always-pwrite-none-aof-w3".to_string(), 3)
+        ]
+    );
+    for (label, _) in &got {
+        assert!(out.join(format!("{label}.json")).is_file(), "{label}.json");
+    }
+}
+
 #[test]
 fn bench_names_scenario_errors() {
     let tmp = tempfile::tempdir().unwrap();

@@ -67,9 +67,13 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         .into_iter()
         .filter(|s| !s.baseline_only)
         .collect();
-    let mode = Mode::detect(args.quiet);
-    let run_id = args.run_id.clone().unwrap_or_else(run_dir::new_run_id);
-    let out_dir = args.out.clone().unwrap_or_else(|| {
+    let mode = Mode::detect(args.output.quiet);
+    let run_id = args
+        .output
+        .run_id
+        .clone()
+        .unwrap_or_else(run_dir::new_run_id);
+    let out_dir = args.output.out.clone().unwrap_or_else(|| {
         locate::repo_root()
             .join("results")
             .join(&scenario.name)
@@ -240,7 +244,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     };
     run_dir::write_json(&out_dir.join(run_file), &run)?;
 
-    if args.json {
+    if args.output.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&records).expect("records serialize")
@@ -353,9 +357,6 @@ fn resp_kill9(args: &CrashArgs) -> Result<(), CliError> {
         seed: args.seed,
         dir: args.dir.clone(),
         keep: args.keep,
-        out: args.out.clone(),
-        run_id: args.run_id.clone(),
-        json: args.json,
-        quiet: args.quiet,
+        output: args.output.clone(),
     })
 }

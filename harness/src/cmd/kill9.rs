@@ -33,7 +33,7 @@ pub type Kill9Summary = CrashRecord<Kill9Trial>;
 /// A scenario that does not load, a directory that cannot be written, or violations (after
 /// everything is written, each with its reproduction line on stderr).
 pub fn run(args: &Kill9Args) -> Result<(), CliError> {
-    let mode = Mode::detect(args.quiet);
+    let mode = Mode::detect(args.output.quiet);
     let (mut scenario, _) = load_scenario(args.scenario.as_deref())?;
     super::overrides::apply_matrix(&mut scenario.matrix, &args.matrix);
     let targets = if args.matrix.target.is_empty() {
@@ -45,8 +45,12 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
         scenario.workload.seed = seed;
     }
     let workload = Workload::new(&scenario.workload);
-    let run_id = args.run_id.clone().unwrap_or_else(run_dir::new_run_id);
-    let out_dir: PathBuf = args.out.clone().unwrap_or_else(|| {
+    let run_id = args
+        .output
+        .run_id
+        .clone()
+        .unwrap_or_else(run_dir::new_run_id);
+    let out_dir: PathBuf = args.output.out.clone().unwrap_or_else(|| {
         crate::scenario::locate::repo_root()
             .join("results")
             .join(&scenario.name)
@@ -148,7 +152,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
             summaries.push(summary);
         }
     }
-    if args.json {
+    if args.output.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&summaries).expect("summaries serialize")
