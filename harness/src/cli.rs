@@ -274,6 +274,25 @@ pub struct OutputArgs {
     pub quiet: bool,
 }
 
+impl OutputArgs {
+    /// `--run-id`, else a new one (UTC timestamp plus a random suffix).
+    pub fn run_id(&self) -> String {
+        self.run_id
+            .clone()
+            .unwrap_or_else(crate::results::run_dir::new_run_id)
+    }
+
+    /// `--out`, else `results/<scenario>/<run_id>/` in the repository durlab was built from.
+    pub fn dir(&self, scenario: &str, run_id: &str) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            crate::scenario::locate::repo_root()
+                .join("results")
+                .join(scenario)
+                .join(run_id)
+        })
+    }
+}
+
 /// The engine matrix flags of `bench` and `crash`: each list given replaces the scenario's.
 #[derive(Debug, Clone, Default, Args)]
 pub struct MatrixArgs {

@@ -68,17 +68,8 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         .filter(|s| !s.baseline_only)
         .collect();
     let mode = Mode::detect(args.output.quiet);
-    let run_id = args
-        .output
-        .run_id
-        .clone()
-        .unwrap_or_else(run_dir::new_run_id);
-    let out_dir = args.output.out.clone().unwrap_or_else(|| {
-        locate::repo_root()
-            .join("results")
-            .join(&scenario.name)
-            .join(&run_id)
-    });
+    let run_id = args.output.run_id();
+    let out_dir = args.output.dir(&scenario.name, &run_id);
     let mut work = WorkDir::new(args.dir.as_deref(), &run_id, args.keep)?;
     if let Some(w) = work.fs_warning() {
         Progress::note(mode, &w);

@@ -2,8 +2,6 @@
 //! the same verdicts and loss figures as the crash lab, written as
 //! `crash-kill9-<label>.json` summaries that `durlab report` reads.
 
-use std::path::PathBuf;
-
 use durlab_engine::FsyncPolicy;
 use rand::Rng as _;
 
@@ -45,17 +43,8 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
         scenario.workload.seed = seed;
     }
     let workload = Workload::new(&scenario.workload);
-    let run_id = args
-        .output
-        .run_id
-        .clone()
-        .unwrap_or_else(run_dir::new_run_id);
-    let out_dir: PathBuf = args.output.out.clone().unwrap_or_else(|| {
-        crate::scenario::locate::repo_root()
-            .join("results")
-            .join(&scenario.name)
-            .join(&run_id)
-    });
+    let run_id = args.output.run_id();
+    let out_dir = args.output.dir(&scenario.name, &run_id);
     std::fs::create_dir_all(&out_dir)?;
     let work = WorkDir::new(args.dir.as_deref(), &run_id, args.keep)?;
     let setups: Vec<_> = matrix::expand(&scenario.matrix)
