@@ -43,8 +43,10 @@ pub enum Command {
     /// prints the path of report.md. With two (A then B): prints a side-by-side table of
     /// ops/s, p99 latency and worst loss window per configuration with the ratios B/A.
     Report(ReportArgs),
-    /// Run a scenario end to end: benchmark matrix, recovery timing, crash trials (when the
-    /// crash lab is built in) and the report; prints the path of report.md.
+    /// Run a scenario end to end: benchmark matrix, recovery timing (after each bench, and
+    /// against data size per persistence mode: `[recovery]`), a group-commit sweep of the
+    /// `always` configurations over writer counts (`[group_commit]`, into group-commit/),
+    /// crash trials, and the report; prints the path of report.md.
     Run(RunArgs),
     /// Inspect a data directory of any persistence mode (like redis-check-aof and
     /// redis-check-rdb in one): files, record counts, LSN ranges, torn tails, damage with file
@@ -230,8 +232,8 @@ pub struct RunArgs {
     /// directory, then in the repository durlab was built from) or path to a .toml file.
     pub scenario: String,
 
-    /// Short run: at most 3 s per configuration (the scenario's length if shorter) and fewer
-    /// crash trials, e.g. `durlab run quickstart --quick` in about a minute on 2 cores.
+    /// Short run: at most 3 s per configuration (the scenario's length if shorter), 1 s per
+    /// group-commit point, recovery sweep steps divided by 8, and fewer crash trials.
     #[arg(long)]
     pub quick: bool,
 
