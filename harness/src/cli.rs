@@ -233,7 +233,7 @@ pub struct RunArgs {
     pub scenario: String,
 
     /// Short run: at most 3 s per configuration (the scenario's length if shorter), 1 s per
-    /// group-commit point, recovery sweep steps divided by 8, and fewer crash trials.
+    /// group-commit point, recovery sweep steps divided by 4, and fewer crash trials.
     #[arg(long)]
     pub quick: bool,
 

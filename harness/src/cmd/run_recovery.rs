@@ -16,7 +16,7 @@ use crate::results::run_dir;
 use crate::workload::Workload;
 
 /// `--quick` divides each step of `[recovery] data_mb` by this.
-pub const QUICK_SIZE_DIVISOR: f64 = 8.0;
+pub const QUICK_SIZE_DIVISOR: f64 = 4.0;
 
 const MIB: f64 = 1024.0 * 1024.0;
 

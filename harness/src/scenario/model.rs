@@ -71,7 +71,7 @@ fn default_sweep_writers() -> Spanned<Vec<u32>> {
 pub struct RecoverySpec {
     /// Steps, as MiB of log the write commands take (the same command counts for every mode:
     /// a snapshot holds only live keys, so its directory can be smaller). `--quick` divides
-    /// each by 8.
+    /// each by 4.
     #[serde(default = "default_recovery_sizes")]
     pub data_mb: Spanned<Vec<f64>>,
     /// Persistence modes to sweep; empty (the default) = the matrix's.
