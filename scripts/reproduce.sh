@@ -29,7 +29,7 @@ for name in "${names[@]}"; do
   rm -rf "$out"
   echo "== $name -> $out"
   # A violation is a finding, written into the report: go on with the next scenario.
-  ./target/release/durlab run "$name" $quick --out "$out" --run-id reference \
+  "${CARGO_TARGET_DIR:-target}/release/durlab" run "$name" $quick --out "$out" --run-id reference \
     || echo "== $name: violations or failed configurations, see $out/report.md"
 done
 if [ -f results/quickstart/reference/loss-vs-throughput.png ]; then

@@ -45,8 +45,10 @@ pub enum Command {
     /// prints the path of report.md. With two (A then B): prints a side-by-side table of
     /// ops/s, p99 latency and worst loss window per configuration with the ratios B/A.
     Report(ReportArgs),
-    /// Run a scenario end to end: benchmark matrix, recovery timing, crash trials (when the
-    /// crash lab is built in) and the report; prints the path of report.md.
+    /// Run a scenario end to end: benchmark matrix, recovery timing (after each bench, and
+    /// against data size per persistence mode: `[recovery]`), a group-commit sweep of the
+    /// `always` configurations over writer counts (`[group_commit]`, into group-commit/),
+    /// crash trials, and the report; prints the path of report.md.
     Run(RunArgs),
     /// Inspect a data directory of any persistence mode (like redis-check-aof and
     /// redis-check-rdb in one): files, record counts, LSN ranges, torn tails, damage with file
@@ -114,22 +116,10 @@ pub struct Kill9Args {
     #[arg(long)]
     pub keep: bool,
 
-    /// Write summaries into DIR instead of results/<scenario>/<run-id>/ (e.g. a bench run's
-    /// directory, so that its report shows both).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-
-    /// Run id (default: UTC timestamp plus a random suffix).
-    #[arg(long, value_name = "ID")]
-    pub run_id: Option<String>,
-
-    /// Print the summaries as one JSON array on stdout.
-    #[arg(long)]
-    pub json: bool,
-
-    /// No progress output on stderr.
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// --out (e.g. a bench run's directory, so that its report shows both), --run-id,
+    /// --json (the summaries as one JSON array), --quiet.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Redis's `save` directive: `"<secs> <changes> ..."` pairs, or `""` for none.
@@ -244,31 +234,67 @@ pub struct RunArgs {
     /// directory, then in the repository durlab was built from) or path to a .toml file.
     pub scenario: String,
 
-    /// Short run: at most 3 s per configuration (the scenario's length if shorter) and fewer
-    /// crash trials, e.g. `durlab run quickstart --quick` in about a minute on 2 cores.
+    /// Short run: at most 3 s per configuration (the scenario's length if shorter), 1 s per
+    /// group-commit point, recovery sweep steps divided by 4, and fewer crash trials.
     #[arg(long)]
     pub quick: bool,
-
-    /// Write results, plots and report.md into DIR instead of results/<scenario>/<run-id>/.
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
 
     /// Where data directories go (each run in <DIR>/<run-id>/<configuration>). Default: a
     /// fresh temporary directory. Removed afterwards.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
-    /// Run id (default: UTC timestamp plus a random suffix).
-    #[arg(long, value_name = "ID")]
-    pub run_id: Option<String>,
-
     /// Skip the device probe (then ratios to the device limit are missing from the report).
     #[arg(long)]
     pub no_probe: bool,
 
-    /// No progress output on stderr (the path of report.md is still printed on stdout).
+    /// --out (results, plots and report.md), --run-id, --json (`{"report": ..., "dir": ...}`
+    /// instead of the bare path of report.md), --quiet.
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Where results go and what is printed: the output flags of `bench`, `run`, `crash` and
+/// `kill9`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputArgs {
+    /// Write result files into DIR instead of results/<scenario>/<run-id>/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Run id (default: UTC timestamp plus a random suffix).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+
+    /// Print the results as JSON on stdout instead of the table (bench: one object per
+    /// configuration; crash and kill9: one per configuration and fault; run: the paths of
+    /// report.md and of the result directory).
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress output on stderr (what goes to stdout, and the reproduction lines of
+    /// violating crash trials, are still printed).
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+impl OutputArgs {
+    /// `--run-id`, else a new one (UTC timestamp plus a random suffix).
+    pub fn run_id(&self) -> String {
+        self.run_id
+            .clone()
+            .unwrap_or_else(crate::results::run_dir::new_run_id)
+    }
+
+    /// `--out`, else `results/<scenario>/<run_id>/` in the repository durlab was built from.
+    pub fn dir(&self, scenario: &str, run_id: &str) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            crate::scenario::locate::repo_root()
+                .join("results")
+                .join(scenario)
+                .join(run_id)
+        })
+    }
 }
 
 /// The engine matrix flags of `bench` and `crash`: each list given replaces the scenario's.
@@ -316,9 +342,11 @@ pub struct BenchArgs {
     pub matrix: MatrixArgs,
 
     /// Concurrent client threads (default: the scenario's); for RESP targets, the number of
-    /// client connections.
-    #[arg(long, value_name = "N")]
-    pub writers: Option<u32>,
+    /// client connections. Several counts (comma-separated, e.g. `1,4,16,32`) run every
+    /// configuration once per count, labelled `<label>-w<N>`: a group-commit sweep.
+    #[arg(long, value_delimiter = ',', value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub writers: Vec<u32>,
 
     /// RESP targets: commands each connection sends before reading their replies
     /// (pipelining; default: the scenario's, else 1).
@@ -361,25 +389,17 @@ pub struct BenchArgs {
     #[arg(long)]
     pub keep: bool,
 
-    /// Write result files into DIR instead of results/<scenario>/<run-id>/.
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-
-    /// Run id (default: UTC timestamp plus a random suffix).
-    #[arg(long, value_name = "ID")]
-    pub run_id: Option<String>,
-
     /// Skip the quick probe at the start (then `ratio_to_probe` is null).
     #[arg(long)]
     pub no_probe: bool,
 
-    /// No progress output on stderr.
-    #[arg(long, short)]
-    pub quiet: bool,
-
-    /// Print one JSON array (one object per configuration) on stdout instead of the table.
+    /// Do not add the memory-only `off` run when the matrix lacks one (then `ratio_to_off`
+    /// is null).
     #[arg(long)]
-    pub json: bool,
+    pub no_baseline: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// `durlab probe`.
@@ -478,21 +498,8 @@ pub struct CrashArgs {
     #[arg(long)]
     pub keep: bool,
 
-    /// Write result files into DIR instead of results/<scenario>/<run-id>/.
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-
-    /// Run id (default: UTC timestamp plus a random suffix).
-    #[arg(long, value_name = "ID")]
-    pub run_id: Option<String>,
-
-    /// Print one JSON array (one object per configuration and fault) on stdout.
-    #[arg(long)]
-    pub json: bool,
-
-    /// No progress output on stderr (reproduction lines of violations are still printed).
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
 
     /// TEST ONLY: run the engine with the deliberately broken ack-before-sync configuration,
     /// to show that the checker can fail.

@@ -200,41 +200,45 @@ fn bench_uring_end_to_end() {
     run_backend("uring", false);
 }
 
-/// Every persistence mode runs through `bench` and leaves the files its mode promises.
-#[test]
-fn bench_runs_every_persistence_mode() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let output = Command::new(env!("CARGO_BIN_EXE_durlab"))
-        .args([
-            "bench",
-            "--persistence",
-            "snapshot,aof+snapshot,hybrid",
-            "--policy",
-            "everysec",
-        ])
-        .args([
-            "--commands",
-            "2000",
-            "--writers",
-            "2",
-            "--no-probe",
-            "--quiet",
-            "--json",
-            "--keep",
-        ])
-        .arg("--dir")
-        .arg(&data)
-        .arg("--out")
-        .arg(tmp.path().join("out"))
-        .output()
-        .unwrap();
+/// Runs `cmd`, which must succeed, and parses its stdout as one JSON document.
+fn stdout_json(cmd: &mut Command) -> Value {
+    let output = cmd.output().expect("durlab runs");
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    serde_json::from_slice(&output.stdout).expect("stdout is one JSON document")
+}
+
+/// Every persistence mode runs through `bench` and leaves the files its mode promises.
+#[test]
+fn bench_runs_every_persistence_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_durlab"));
+    cmd.args([
+        "bench",
+        "--persistence",
+        "snapshot,aof+snapshot,hybrid",
+        "--policy",
+        "everysec",
+    ])
+    .args([
+        "--commands",
+        "2000",
+        "--writers",
+        "2",
+        "--no-probe",
+        "--quiet",
+        "--json",
+        "--keep",
+    ])
+    .arg("--dir")
+    .arg(&data)
+    .arg("--out")
+    .arg(tmp.path().join("out"));
+    let json = stdout_json(&mut cmd);
     let modes: Vec<&str> = json
         .as_array()
         .unwrap()
@@ -260,6 +264,44 @@ fn bench_runs_every_persistence_mode() {
             .join("durlab.manifest")
             .exists()
     );
+}
+
+/// Several `--writers` counts: one record per configuration and count, labelled `-w<N>`,
+/// without the `off` baseline under `--no-baseline`.
+#[test]
+fn bench_sweeps_writer_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let json = stdout_json(
+        Command::new(env!("CARGO_BIN_EXE_durlab"))
+            .args(["bench", "--policy", "always", "--writers", "1,3"])
+            .args(["--commands", "300", "--no-probe", "--no-baseline"])
+            .args(["--quiet", "--json", "--dir"])
+            .arg(tmp.path().join("data"))
+            .arg("--out")
+            .arg(&out),
+    );
+    let got: Vec<(String, u64)> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["label"].as_str().unwrap().to_string(),
+                r["config"]["writers"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("always-pwrite-none-aof-w1".to_string(), 1),
+            ("always-pwrite-none-aof-w3".to_string(), 3)
+        ]
+    );
+    for (label, _) in &got {
+        assert!(out.join(format!("{label}.json")).is_file(), "{label}.json");
+    }
 }
 
 #[test]

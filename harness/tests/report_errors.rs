@@ -73,3 +73,41 @@ fn bad_histogram_is_named() {
     assert!(e.contains("run.json"), "{e}");
     assert!(e.contains("histograms.no-pwrite-none-aof.data"), "{e}");
 }
+
+#[test]
+fn malformed_group_commit_sweep_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::copy_fixture("run-a", tmp.path());
+    let file = dir.join("group-commit/always-pwrite-none-aof-w16.json");
+    common::edit_json(&file, |v| v["ops_per_sec"] = "fast".into());
+    let e = error_of(&dir);
+    assert!(
+        e.contains("group-commit/always-pwrite-none-aof-w16.json"),
+        "{e}"
+    );
+    assert!(e.contains("ops_per_sec"), "{e}");
+}
+
+#[test]
+fn missing_group_commit_record_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::copy_fixture("run-a", tmp.path());
+    std::fs::remove_file(dir.join("group-commit/always-pwrite-none-aof-w4.json")).unwrap();
+    let e = error_of(&dir);
+    assert!(
+        e.contains("group-commit/always-pwrite-none-aof-w4.json"),
+        "{e}"
+    );
+}
+
+#[test]
+fn malformed_recovery_sweep_step_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::copy_fixture("run-a", tmp.path());
+    common::edit_json(&dir.join("recovery.json"), |v| {
+        v[7]["fill_mb"] = "big".into();
+    });
+    let e = error_of(&dir);
+    assert!(e.contains("recovery.json"), "{e}");
+    assert!(e.contains("[7].fill_mb"), "{e}");
+}

@@ -5,7 +5,8 @@ mod common;
 
 use std::process::Command;
 
-use durlab_harness::report::{self, plots::style};
+use durlab_harness::report;
+use durlab_harness::report::plots::{group_commit::GroupCommit, recovery::Recovery, style};
 
 const PLOTS: [&str; 4] = [
     "loss-vs-throughput",
@@ -51,6 +52,73 @@ fn plots_decode_and_parse() {
     ] {
         assert!(loss.contains(text), "loss plot shows {text}");
     }
+    // The group-commit sweep: one line of four points, each labelled with ops/s and batch.
+    let gc = std::fs::read_to_string(dir.join("group-commit.svg")).unwrap();
+    for text in [
+        "always / pwrite / none / aof",
+        "2k, batch 1.0",
+        "7k, batch 3.2",
+        "24k, batch 11.5",
+        "41k, batch 21.8",
+        "log2 scale",
+    ] {
+        assert!(gc.contains(text), "group-commit plot shows {text}");
+    }
+    assert!(!gc.contains("only one writer count"));
+    // The recovery sweep: a line per mode plus the after-bench points.
+    let rec = std::fs::read_to_string(dir.join("recovery.svg")).unwrap();
+    for text in [
+        "aof: sweep",
+        "hybrid: sweep",
+        "aof: after each bench",
+        "330 ms",
+        "250 ms",
+        "everysec pwrite",
+    ] {
+        assert!(rec.contains(text), "recovery plot shows {text}");
+    }
+}
+
+#[test]
+fn sweeps_give_multi_point_series() {
+    let results = report::load::load(&common::fixture("run-a")).unwrap();
+    let gc = GroupCommit::new(&results);
+    assert!(gc.from_sweep());
+    assert_eq!(gc.writer_counts(), vec![1, 4, 16, 32]);
+    let series = gc.series();
+    assert_eq!(series.len(), 1);
+    let points = &series["always / pwrite / none / aof"];
+    assert_eq!(
+        points.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>(),
+        vec![(1, 2000.0), (4, 7000.0), (16, 24000.0), (32, 41000.0)]
+    );
+
+    let rec = Recovery::new(&results).series();
+    assert_eq!(rec.keys().collect::<Vec<_>>(), vec!["aof", "hybrid"]);
+    let mib = |s: &[(f64, f64, String)]| s.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>();
+    assert_eq!(
+        mib(&rec["aof"].sweep),
+        vec![(4.0, 20.0), (16.0, 80.0), (64.0, 330.0)]
+    );
+    assert_eq!(
+        mib(&rec["hybrid"].sweep),
+        vec![(4.0, 15.0), (16.0, 60.0), (64.0, 250.0)]
+    );
+    assert_eq!(rec["aof"].after_bench.len(), 3);
+    assert!(rec["hybrid"].after_bench.is_empty());
+}
+
+#[test]
+fn without_sweep_group_commit_has_one_point() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::copy_fixture("run-a", tmp.path());
+    std::fs::remove_dir_all(dir.join(report::load::GROUP_COMMIT_DIR)).unwrap();
+    report::write_report(&dir).unwrap();
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("single writer count (2)"), "{md}");
+    assert!(!md.contains("## Group commit"));
+    let gc = std::fs::read_to_string(dir.join("group-commit.svg")).unwrap();
+    assert!(gc.contains("only one writer count (2)"));
 }
 
 #[test]
@@ -87,8 +155,28 @@ fn report_table_matches_fixture() {
             "report links {stem}"
         );
     }
-    assert!(md.contains("single writer count (2)"));
     assert!(md.contains("labelled \"0 ms\" at 10 ms"));
+    // The sweeps' tables.
+    assert!(
+        md.contains("against the number of writers (1, 4, 16, 32; log2 axis)"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "| always / pwrite / none / aof | 32 | 41000 | 20.500 | 2100.0 | 21.8 | 1184 |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "| `no-pwrite-none-hybrid` | sweep 64 MiB | 64.00 | 374267 | 374267 | 250.0 | 249.5 |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `always-pwrite-none-aof` | after bench |"),
+        "{md}"
+    );
 }
 
 #[test]

@@ -90,6 +90,33 @@ fn llm_gateway_keeps_save_points_and_crash_plan() {
 fn valid_base_parses() {
     let s = parse(VALID).unwrap();
     assert_eq!(*s.workload.writers.get_ref(), 2);
+    // The sweeps' defaults.
+    assert_eq!(s.group_commit.writers.get_ref(), &vec![1, 4, 16, 32]);
+    assert_eq!(s.recovery.data_mb.get_ref(), &vec![32.0, 128.0, 512.0]);
+    assert!(s.recovery.persistence.is_empty());
+}
+
+#[test]
+fn sweep_tables_parse_and_are_checked() {
+    let s = parse(&format!(
+        "{VALID}\n[group_commit]\nwriters = [2, 8]\nduration_secs = 0.5\n\n[recovery]\n\
+         data_mb = [1, 2.5]\npersistence = [\"aof\", \"hybrid\"]\n"
+    ))
+    .unwrap();
+    assert_eq!(s.group_commit.writers.get_ref(), &vec![2, 8]);
+    assert_eq!(s.recovery.data_mb.get_ref(), &vec![1.0, 2.5]);
+    assert_eq!(
+        s.recovery.persistence,
+        vec![Persistence::Aof, Persistence::Hybrid]
+    );
+
+    let e = error(&format!("{VALID}\n[group_commit]\nwriters = [4, 0]\n"));
+    assert_eq!(e.field, "group_commit.writers", "{e}");
+    assert_eq!(e.line, 20, "{e}");
+    let e = error(&format!("{VALID}\n[recovery]\ndata_mb = []\n"));
+    assert_eq!(e.field, "recovery.data_mb", "{e}");
+    let e = error(&format!("{VALID}\n[recovery]\npersistence = [\"rdb\"]\n"));
+    assert_eq!(e.field, "recovery.persistence", "{e}");
 }
 
 #[test]

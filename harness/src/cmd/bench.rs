@@ -43,9 +43,9 @@ pub struct BenchOutcome {
 /// A scenario that does not load, bad flags, a data or results directory that cannot be
 /// written, or configurations that failed (all others still run and are written).
 pub fn run(args: &BenchArgs) -> Result<(), CliError> {
-    let mode = Mode::detect(args.quiet);
+    let mode = Mode::detect(args.output.quiet);
     let outcome = execute(args, mode)?;
-    if args.json {
+    if args.output.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&outcome.records).expect("records serialize")
@@ -96,15 +96,17 @@ pub fn execute(args: &BenchArgs, mode: Mode) -> Result<BenchOutcome, CliError> {
     overrides::apply(&mut scenario, args)?;
     let workload = Workload::new(&scenario.workload);
     let limits = limits(&scenario);
-    let setups = matrix::expand(&scenario.matrix);
+    let mut setups = matrix::expand(&scenario.matrix);
+    if args.no_baseline {
+        setups.retain(|s| !s.baseline_only);
+    }
+    let writer_counts = match args.writers.as_slice() {
+        [] | [_] => vec![limits.writers],
+        several => several.to_vec(),
+    };
 
-    let run_id = args.run_id.clone().unwrap_or_else(run_dir::new_run_id);
-    let out_dir = args.out.clone().unwrap_or_else(|| {
-        locate::repo_root()
-            .join("results")
-            .join(&scenario.name)
-            .join(&run_id)
-    });
+    let run_id = args.output.run_id();
+    let out_dir = args.output.dir(&scenario.name, &run_id);
     let work = WorkDir::new(args.dir.as_deref(), &run_id, args.keep)?;
     if let Some(w) = work.fs_warning() {
         Progress::note(mode, &w);
@@ -125,11 +127,22 @@ pub fn execute(args: &BenchArgs, mode: Mode) -> Result<BenchOutcome, CliError> {
     let mut records = Vec::new();
     let mut histograms = BTreeMap::new();
     let mut failures = BTreeMap::new();
-    let runs = target_runs(&setups, &scenario.matrix.targets);
+    let runs: Vec<(EngineSetup, Target, u32)> = target_runs(&setups, &scenario.matrix.targets)
+        .into_iter()
+        .flat_map(|(s, t)| writer_counts.iter().map(move |&w| (s, t, w)))
+        .collect();
     let pipeline = scenario.matrix.pipeline;
-    for (i, (setup, target)) in runs.iter().enumerate() {
+    for (i, (setup, target, writers)) in runs.iter().enumerate() {
         let (setup, target) = (setup, *target);
-        let label = target_label(setup, target);
+        let limits = RunLimits {
+            writers: *writers,
+            ..limits
+        };
+        let label = if writer_counts.len() > 1 {
+            format!("{}-w{writers}", target_label(setup, target))
+        } else {
+            target_label(setup, target)
+        };
         let dir = work.path().join(&label);
         let config = setup.engine_config(&dir, &save_points(&scenario));
         let goal = match limits.stop {
@@ -167,7 +180,9 @@ pub fn execute(args: &BenchArgs, mode: Mode) -> Result<BenchOutcome, CliError> {
                     m.stats.syncs
                 ));
                 histograms.insert(label.clone(), HistogramRecord::v2(m.latency.to_v2_base64()));
-                let config = target_config_record(setup, target, pipeline, &scenario, &workload);
+                let mut config =
+                    target_config_record(setup, target, pipeline, &scenario, &workload);
+                config.writers = limits.writers;
                 let mut record = BenchRecord::new(setup, config, &run_id, workload.seed(), &m);
                 record.label = label.clone();
                 record.probe_fdatasync_iops =

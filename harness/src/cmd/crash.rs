@@ -62,14 +62,9 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         .into_iter()
         .filter(|s| !s.baseline_only)
         .collect();
-    let mode = Mode::detect(args.quiet);
-    let run_id = args.run_id.clone().unwrap_or_else(run_dir::new_run_id);
-    let out_dir = args.out.clone().unwrap_or_else(|| {
-        locate::repo_root()
-            .join("results")
-            .join(&scenario.name)
-            .join(&run_id)
-    });
+    let mode = Mode::detect(args.output.quiet);
+    let run_id = args.output.run_id();
+    let out_dir = args.output.dir(&scenario.name, &run_id);
     let mut work = WorkDir::new(args.dir.as_deref(), &run_id, args.keep)?;
     if let Some(w) = work.fs_warning() {
         Progress::note(mode, &w);
@@ -254,7 +249,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     };
     run_dir::write_json(&out_dir.join(run_file), &run)?;
 
-    if args.json {
+    if args.output.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&records).expect("records serialize")
@@ -423,9 +418,6 @@ fn resp_kill9(args: &CrashArgs) -> Result<(), CliError> {
         seed: args.seed,
         dir: args.dir.clone(),
         keep: args.keep,
-        out: args.out.clone(),
-        run_id: args.run_id.clone(),
-        json: args.json,
-        quiet: args.quiet,
+        output: args.output.clone(),
     })
 }

@@ -2,8 +2,6 @@
 //! the same verdicts and loss figures as the crash lab, written as
 //! `crash-kill9-<label>.json` summaries that `durlab report` reads.
 
-use std::path::PathBuf;
-
 use durlab_engine::FsyncPolicy;
 use rand::Rng as _;
 
@@ -34,7 +32,7 @@ pub type Kill9Summary = CrashRecord<Kill9Trial>;
 /// A scenario that does not load, a directory that cannot be written, or violations (after
 /// everything is written, each with its reproduction line on stderr).
 pub fn run(args: &Kill9Args) -> Result<(), CliError> {
-    let mode = Mode::detect(args.quiet);
+    let mode = Mode::detect(args.output.quiet);
     let (mut scenario, _) = load_scenario(args.scenario.as_deref())?;
     super::overrides::apply_matrix(&mut scenario.matrix, &args.matrix);
     let targets = if args.matrix.target.is_empty() {
@@ -46,13 +44,8 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
         scenario.workload.seed = seed;
     }
     let workload = Workload::new(&scenario.workload);
-    let run_id = args.run_id.clone().unwrap_or_else(run_dir::new_run_id);
-    let out_dir: PathBuf = args.out.clone().unwrap_or_else(|| {
-        crate::scenario::locate::repo_root()
-            .join("results")
-            .join(&scenario.name)
-            .join(&run_id)
-    });
+    let run_id = args.output.run_id();
+    let out_dir = args.output.dir(&scenario.name, &run_id);
     std::fs::create_dir_all(&out_dir)?;
     let work = WorkDir::new(args.dir.as_deref(), &run_id, args.keep)?;
     let setups: Vec<_> = matrix::expand(&scenario.matrix)
@@ -152,7 +145,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
             summaries.push(summary);
         }
     }
-    if args.json {
+    if args.output.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&summaries).expect("summaries serialize")

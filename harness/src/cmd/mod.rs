@@ -8,6 +8,8 @@ pub mod probe;
 pub mod recover;
 pub mod report;
 pub mod run;
+pub mod run_group_commit;
+pub mod run_recovery;
 pub mod serve;
 pub mod workdir;
 pub mod worker;

@@ -20,8 +20,9 @@ pub fn apply(s: &mut Scenario, a: &BenchArgs) -> Result<(), CliError> {
         s.matrix.pipeline = p;
     }
     let w = &mut s.workload;
-    if let Some(n) = a.writers {
-        w.writers = Spanned::new(0..0, n);
+    // Several counts are a sweep run by `bench::execute`; the scenario keeps its own.
+    if let [n] = a.writers.as_slice() {
+        w.writers = Spanned::new(0..0, *n);
     }
     if let Some(d) = a.duration {
         w.duration_secs = Some(Spanned::new(0..0, d));

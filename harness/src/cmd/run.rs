@@ -1,18 +1,17 @@
 //! `durlab run`: a scenario end to end: the bench matrix (through [`super::bench::execute`]),
-//! recovery timing on each configuration's data directory, crash trials, then the report.
+//! recovery timing ([`super::run_recovery`]), the group-commit sweep
+//! ([`super::run_group_commit`]), crash trials, then the report.
 
 use std::path::Path;
 
 use durlab_engine::{FsyncPolicy, Persistence};
 
 use super::CliError;
-use super::{bench, crash};
-use crate::cli::{BenchArgs, CrashArgs, MatrixArgs, RunArgs};
+use super::{bench, crash, run_group_commit, run_recovery};
+use crate::cli::{BenchArgs, CrashArgs, MatrixArgs, OutputArgs, RunArgs};
 use crate::crashlab::FaultKind;
-use crate::driver::recovery;
-use crate::progress::{Goal, Mode, Progress};
-use crate::report::{self, load};
-use crate::results::run_dir;
+use crate::progress::{Mode, Progress};
+use crate::report;
 use crate::scenario::Scenario;
 
 /// Longest bench per configuration with `--quick`, seconds.
@@ -24,52 +23,23 @@ pub const QUICK_CRASH_TRIALS: u64 = 2;
 /// Runs `durlab run`.
 ///
 /// # Errors
-/// As `durlab bench` (a configuration that failed is reported after the report is written),
-/// plus recovery measurements or the report that cannot be written.
+/// As `durlab bench` (a configuration that failed, in the matrix or the group-commit sweep,
+/// is reported after the report is written), plus a recovery file or report that cannot be
+/// written.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
-    let mode = Mode::detect(args.quiet);
+    let mode = Mode::detect(args.output.quiet);
     let bench_args = bench_args(args)?;
-    Progress::note(mode, "== 1/4 bench matrix");
+    Progress::note(mode, "== 1/5 bench matrix");
     let outcome = bench::execute(&bench_args, mode)?;
-
-    Progress::note(
-        mode,
-        "== 2/4 recovery time (Engine::open on each data directory)",
-    );
-    let mut measured = Vec::new();
-    let n = outcome.records.len();
-    for (i, record) in outcome.records.iter().enumerate() {
-        let progress = Progress::begin(
-            mode,
-            i + 1,
-            n,
-            &format!("recover {}", record.label),
-            Goal::Commands(0),
-        );
-        match recovery::measure(record) {
-            Ok(Some(m)) => {
-                progress.finish(&format!(
-                    "{:.1} ms for {:.2} MiB, LSN {}",
-                    m.open_ms,
-                    m.data_bytes as f64 / (1024.0 * 1024.0),
-                    m.recovered_lsn
-                ));
-                measured.push(m);
-            }
-            Ok(None) => progress.finish("skipped (policy off writes no files, or a server target)"),
-            Err(e) => progress.finish(&format!("FAILED: {e}")),
-        }
-    }
-    run_dir::write_json(&outcome.out_dir.join(load::RECOVERY_FILE), &measured)?;
+    run_recovery::run(&outcome, args.quick, mode)?;
+    let out_dir = outcome.out_dir.clone();
+    let run_id = outcome.run.run_id.clone();
+    // The sweep's data directories take the same <dir>/<run-id> once these are gone.
     drop(outcome.work);
+    let sweep = run_group_commit::run(args, &outcome.scenario, &out_dir, &run_id, mode)?;
 
-    Progress::note(mode, "== 3/4 crash trials");
-    let crashed = match crash_args(
-        args,
-        &outcome.scenario,
-        &outcome.out_dir,
-        &outcome.run.run_id,
-    ) {
+    Progress::note(mode, "== 4/5 crash trials");
+    let crashed = match crash_args(args, &outcome.scenario, &out_dir, &run_id) {
         Some(crash_args) => crash::run(&crash_args),
         None => {
             Progress::note(
@@ -81,10 +51,22 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         }
     };
 
-    Progress::note(mode, "== 4/4 report");
-    let written = report::write_report(&outcome.out_dir)?;
-    println!("{}", written.report.display());
+    Progress::note(mode, "== 5/5 report");
+    let written = report::write_report(&out_dir)?;
+    if args.output.json {
+        let paths = serde_json::json!({
+            "report": written.report,
+            "dir": out_dir,
+        });
+        println!("{paths}");
+    } else {
+        println!("{}", written.report.display());
+    }
     bench::failures_error(&outcome.run)?;
+    if let Some(sweep) = &sweep {
+        bench::failures_error(&sweep.run)
+            .map_err(|e| CliError(format!("group-commit sweep: {e}")))?;
+    }
     crashed
 }
 
@@ -148,10 +130,12 @@ fn crash_args(
         broken_skip_dir_sync: false,
         dir: args.dir.clone(),
         keep: false,
-        out: Some(out_dir.to_path_buf()),
-        run_id: Some(run_id.to_string()),
-        json: false,
-        quiet: args.quiet,
+        output: OutputArgs {
+            out: Some(out_dir.to_path_buf()),
+            run_id: Some(run_id.to_string()),
+            json: false,
+            quiet: args.output.quiet,
+        },
         broken_ack_before_sync: false,
         oracle_seed: None,
     })
@@ -170,7 +154,7 @@ fn bench_args(args: &RunArgs) -> Result<BenchArgs, CliError> {
     Ok(BenchArgs {
         scenario: Some(args.scenario.clone()),
         matrix: MatrixArgs::default(),
-        writers: None,
+        writers: Vec::new(),
         pipeline: None,
         duration,
         commands: None,
@@ -180,10 +164,11 @@ fn bench_args(args: &RunArgs) -> Result<BenchArgs, CliError> {
         mix: None,
         dir: args.dir.clone(),
         keep: false,
-        out: args.out.clone(),
-        run_id: args.run_id.clone(),
         no_probe: args.no_probe,
-        quiet: args.quiet,
-        json: false,
+        no_baseline: false,
+        output: OutputArgs {
+            json: false,
+            ..args.output.clone()
+        },
     })
 }

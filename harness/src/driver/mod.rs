@@ -1,10 +1,12 @@
 //! The benchmark driver: runs one engine configuration under a workload ([`bench`]) across a
 //! matrix of configurations ([`matrix`]), measuring acknowledgement latency ([`latency`]),
-//! process resources ([`resources`]) and recovery time ([`recovery`]).
+//! process resources ([`resources`]) and recovery time ([`recovery`], on directories of the
+//! size the recovery sweep asks for: [`recovery_sweep`]).
 
 pub mod bench;
 pub mod latency;
 pub mod matrix;
 pub mod recovery;
+pub mod recovery_sweep;
 pub mod resources;
 pub mod resp;

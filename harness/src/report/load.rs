@@ -1,5 +1,5 @@
-//! Reading a run directory: `run.json`, each `<label>.json` it lists, `crash-*.json` and
-//! `recovery.json`. Unknown fields are ignored; a missing file or a missing or malformed
+//! Reading a run directory: `run.json`, each `<label>.json` it lists, `crash-*.json`,
+//! `recovery.json`, and the group-commit sweep's run directory `group-commit/`. Unknown fields are ignored; a missing file or a missing or malformed
 //! required field is an error naming the file and the field.
 
 use std::collections::BTreeMap;
@@ -16,10 +16,14 @@ use crate::results::run_dir::RunRecord;
 /// Name of the recovery measurements file in a run directory.
 pub const RECOVERY_FILE: &str = "recovery.json";
 
+/// Name of the group-commit sweep's run directory inside a run directory.
+pub const GROUP_COMMIT_DIR: &str = "group-commit";
+
 /// Loads the run directory `dir`.
 ///
 /// Guarantees: every label in `run.json`'s `configs` has its record, and every histogram in
-/// `run.json` decodes; crash summaries are all `crash-*.json` files, sorted by name.
+/// `run.json` decodes; crash summaries are all `crash-*.json` files, sorted by name; the
+/// sweep in `group-commit/` is loaded the same way when it has a `run.json`.
 ///
 /// # Errors
 /// [`ReportError::Io`] for a missing or unreadable file (named), [`ReportError::Json`] for a
@@ -51,6 +55,12 @@ pub fn load(dir: &Path) -> Result<RunResults, ReportError> {
     } else {
         Vec::new()
     };
+    let sweep_dir = dir.join(GROUP_COMMIT_DIR);
+    let group_commit = if sweep_dir.join("run.json").exists() {
+        Some(Box::new(load(&sweep_dir)?))
+    } else {
+        None
+    };
     Ok(RunResults {
         dir: dir.to_owned(),
         run,
@@ -58,6 +68,7 @@ pub fn load(dir: &Path) -> Result<RunResults, ReportError> {
         crashes,
         recovery,
         latencies,
+        group_commit,
     })
 }
 

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::model::{RunResults, display_label, pareto_front};
+use super::model::{RunResults, config_label, display_label, pareto_front};
 use super::plots::group_commit::GroupCommit;
 use super::plots::loss_vs_throughput::{DODGE_FACTOR, zero_floor_ms};
 use super::plots::style;
@@ -53,6 +53,7 @@ pub fn render(results: &RunResults) -> String {
     table(&mut md, results);
     crash_details(&mut md, results);
     plots(&mut md, results);
+    group_commit(&mut md, results);
     recovery(&mut md, results);
     if !run.failures.is_empty() {
         md.push_str("## Failed configurations\n\n");
@@ -298,30 +299,38 @@ fn plots(md: &mut String, r: &RunResults) {
          so that the tail is as readable as the median.\n\n",
     );
     md.push_str("![group commit](group-commit.svg)\n\n");
-    let writers = GroupCommit::new(r).writer_counts();
-    let _ = match writers.len() {
-        0 => writeln!(
+    let gc = GroupCommit::new(r);
+    let writers = gc.writer_counts();
+    let counts = writers
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = match (writers.len(), gc.from_sweep()) {
+        (0, _) => writeln!(
             md,
             "*Group commit.* No `always` configuration in this run, so there is nothing to draw.\n"
         ),
-        1 => writeln!(
+        (1, _) => writeln!(
             md,
             "*Group commit.* Throughput of `always` against the number of writers. This run \
-             has a single writer count ({}), so the plot shows one point per backend and \
-             preallocation and no scaling curve; rerun with several `--writers` values to see \
-             how group commit scales. Labels give the average records per log write (batch).\n",
-            writers[0]
+             has a single writer count ({counts}), so the plot shows one point per \
+             configuration and no scaling curve; `durlab run` adds a sweep over \
+             `[group_commit] writers`, `durlab bench --writers 1,4,16,32` makes one. Labels \
+             give the average records per log write (batch).\n"
         ),
-        _ => writeln!(
+        (_, sweep) => writeln!(
             md,
-            "*Group commit.* Throughput of `always` against the number of writers ({}), one \
-             line per backend and preallocation; labels give the average records per log write \
-             (batch).\n",
-            writers
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
+            "*Group commit.* Throughput of `always` against the number of writers ({counts}; \
+             log2 axis), one line per configuration{}; labels give ops/s and the average \
+             records per log write (batch): under `always`, writers that arrive while an \
+             fdatasync is in flight share the next one. Figures in the table under \
+             \"Group commit\" below.\n",
+            if sweep {
+                ", from the group-commit sweep in `group-commit/`"
+            } else {
+                ""
+            }
         ),
     };
     md.push_str("![recovery](recovery.svg)\n\n");
@@ -332,22 +341,76 @@ fn plots(md: &mut String, r: &RunResults) {
         );
     } else {
         md.push_str(
-            "*Recovery.* Time of `Engine::open` on each configuration's data directory right \
-             after its bench, against the directory's size, one series per persistence mode.\n\n",
+            "*Recovery.* Time of `Engine::open` against the size of the data directory it \
+             opened, one colour per persistence mode, both axes logarithmic. Filled markers \
+             joined by a line: the recovery sweep, one directory per mode filled with the \
+             workload's first write commands up to each step and reopened after each. Open \
+             markers: each bench configuration's directory right after its bench. Figures in \
+             the table under \"Recovery\" below.\n\n",
         );
     }
     md.push_str("PNG versions of every plot sit next to the SVGs.\n\n");
+}
+
+fn group_commit(md: &mut String, r: &RunResults) {
+    let gc = GroupCommit::new(r);
+    if !gc.from_sweep() || gc.records().is_empty() {
+        return;
+    }
+    md.push_str("## Group commit\n\n");
+    md.push_str(
+        "Policy `always` at each writer count of the sweep (`group-commit/`, same workload \
+         and seed, shorter runs than the table above).\n\n| configuration | writers | ops/s | \
+         × 1 writer | p99 µs | records per write | syncs |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let mut records = gc.records();
+    records.sort_by_key(|b| (config_label(&b.config), b.config.writers));
+    for b in &records {
+        let name = config_label(&b.config);
+        let one = records
+            .iter()
+            .find(|o| o.config.writers == 1 && config_label(&o.config) == name)
+            .map(|o| o.ops_per_sec)
+            .filter(|o| *o > 0.0);
+        let _ = writeln!(
+            md,
+            "| {name} | {} | {:.0} | {} | {:.1} | {:.1} | {} |",
+            b.config.writers,
+            b.ops_per_sec,
+            ratio(one.map(|o| b.ops_per_sec / o)),
+            b.latency_us.p99,
+            b.avg_batch,
+            b.syncs
+        );
+    }
+    if let Some(sweep) = &r.group_commit {
+        for (label, e) in &sweep.run.failures {
+            let _ = writeln!(md, "\nFailed in the sweep: `{label}`: {e}");
+        }
+    }
+    md.push('\n');
 }
 
 fn recovery(md: &mut String, r: &RunResults) {
     if r.recovery.is_empty() {
         return;
     }
-    md.push_str("## Recovery\n\n| configuration | data MiB | recovered LSN | records replayed | open ms | replay ms |\n|---|---:|---:|---:|---:|---:|\n");
+    md.push_str("## Recovery\n\n");
+    md.push_str(
+        "`after bench`: the configuration's directory right after its bench. `sweep N MiB`: \
+         a directory (policy `no`, no preallocation) holding the workload's first write \
+         commands, as many as take N MiB of log; snapshot and hybrid directories keep only \
+         live keys and can be smaller.\n\n",
+    );
+    md.push_str("| configuration | measured | data MiB | recovered LSN | records replayed | open ms | replay ms |\n|---|---|---:|---:|---:|---:|---:|\n");
     for m in &r.recovery {
+        let when = m.fill_mb.map_or_else(
+            || "after bench".to_string(),
+            |mb| format!("sweep {} MiB", style::plain(mb)),
+        );
         let _ = writeln!(
             md,
-            "| `{}` | {:.2} | {} | {} | {:.1} | {:.1} |",
+            "| `{}` | {when} | {:.2} | {} | {} | {:.1} | {:.1} |",
             m.label,
             m.data_bytes as f64 / (1024.0 * 1024.0),
             m.recovered_lsn,

@@ -78,7 +78,8 @@ impl StatesPerSec {
 }
 
 /// One recovery measurement (an element of `recovery.json`): `Engine::open` on a
-/// configuration's data directory right after its bench.
+/// configuration's data directory right after its bench, or on a directory of the recovery
+/// sweep (`fill_mb` and `fill_commands` set).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecoveryRecord {
     pub label: String,
@@ -93,6 +94,12 @@ pub struct RecoveryRecord {
     pub open_ms: f64,
     /// The engine's own measure of the replay (`RecoveryReport::duration`), ms.
     pub replay_ms: f64,
+    /// Recovery sweep only: the step, MiB of log its write commands take.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill_mb: Option<f64>,
+    /// Recovery sweep only: the directory holds write commands 1..=this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill_commands: Option<u64>,
 }
 
 /// The parts of a configuration that crash summaries and bench records are joined on
@@ -133,6 +140,9 @@ pub struct RunResults {
     pub recovery: Vec<RecoveryRecord>,
     /// Decoded latency histograms by label.
     pub latencies: BTreeMap<String, Latency>,
+    /// The group-commit sweep (`group-commit/`: `always` configurations at several writer
+    /// counts), when the run has one.
+    pub group_commit: Option<Box<RunResults>>,
 }
 
 impl RunResults {

@@ -165,7 +165,16 @@ pub fn git_revision(repo: &Path) -> (String, Option<bool>) {
     match run(&["rev-parse", "HEAD"]) {
         Some(rev) => (
             rev,
-            run(&["status", "--porcelain", "--untracked-files=no"]).map(|s| !s.is_empty()),
+            // Regenerated reference results are not a change to what ran.
+            run(&[
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":(exclude)results",
+            ])
+            .map(|s| !s.is_empty()),
         ),
         None => ("unknown".into(), None),
     }

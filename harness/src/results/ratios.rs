@@ -11,16 +11,16 @@ use crate::target::Target;
 
 /// Fills `ratio_to_off`, `ratio_to_probe` and `probe_case` of every record.
 ///
-/// `ratio_to_off` divides by the `off` run of the same target with the same backend and
-/// preallocation if there is one, else by the target's first `off` run, else the first `off`
-/// run. `ratio_to_redis` divides by the `redis` run with the same policy, persistence,
+/// `ratio_to_off` divides by the `off` run of the same target with the same backend,
+/// preallocation and writers if there is one, else with the same backend and preallocation,
+/// else by the target's first `off` run, else the first `off` run. `ratio_to_redis` divides by the `redis` run with the same policy, persistence,
 /// connections and pipeline. `ratio_to_probe` applies to policy `always` only (the
 /// only policy whose acknowledgements wait for fdatasync) and divides by the probe's
 /// fdatasync rate for the matching file layout (the adjacent probe in `probe_fdatasync_iops`
 /// when measured, else the run-start probe) (write commands per second over it, since reads
 /// never sync) and the record size nearest the mean value size.
 pub fn apply(records: &mut [BenchRecord], probe: Option<&ProbeResult>) {
-    let off: Vec<(String, String, String, f64)> = records
+    let off: Vec<(String, String, String, u32, f64)> = records
         .iter()
         .filter(|r| r.config.policy == FsyncPolicy::Off.name())
         .map(|r| {
@@ -28,6 +28,7 @@ pub fn apply(records: &mut [BenchRecord], probe: Option<&ProbeResult>) {
                 r.config.target.clone(),
                 r.config.backend.clone(),
                 r.config.prealloc.clone(),
+                r.config.writers,
                 r.ops_per_sec,
             )
         })
@@ -57,12 +58,16 @@ pub fn apply(records: &mut [BenchRecord], probe: Option<&ProbeResult>) {
             .filter(|x| x.4 > 0.0)
             .map(|x| r.ops_per_sec / x.4);
         let same_target = off.iter().filter(|o| o.0 == r.config.target);
-        let base = same_target
+        let same_layout = same_target
             .clone()
-            .find(|(_, b, p, _)| *b == r.config.backend && *p == r.config.prealloc)
+            .filter(|(_, b, p, _, _)| *b == r.config.backend && *p == r.config.prealloc);
+        let base = same_layout
+            .clone()
+            .find(|o| o.3 == r.config.writers)
+            .or(same_layout.clone().next())
             .or(same_target.clone().next())
             .or(off.first())
-            .map(|(_, _, _, v)| *v);
+            .map(|o| o.4);
         r.ratio_to_off = base.filter(|b| *b > 0.0).map(|b| r.ops_per_sec / b);
         if r.config.policy != FsyncPolicy::Always.name() {
             continue;

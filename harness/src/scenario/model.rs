@@ -28,6 +28,68 @@ pub struct Scenario {
     pub snapshot: Option<SnapshotSpec>,
     #[serde(default)]
     pub crash: Option<CrashPlan>,
+    #[serde(default)]
+    pub group_commit: GroupCommitSpec,
+    #[serde(default)]
+    pub recovery: RecoverySpec,
+}
+
+/// The group-commit sweep of `durlab run` (`[group_commit]`): every `always` configuration of
+/// the matrix runs again once per writer count, for the group-commit plot (throughput
+/// against writers).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupCommitSpec {
+    /// Writer counts (client threads, or connections for RESP targets), each in 1..=1024.
+    #[serde(default = "default_sweep_writers")]
+    pub writers: Spanned<Vec<u32>>,
+    /// Length of each point, warm-up (10%) included; default the workload's `duration_secs`
+    /// (5 s in `commands` mode). `--quick` caps it at 1 s.
+    #[serde(default)]
+    pub duration_secs: Option<Spanned<f64>>,
+}
+
+impl Default for GroupCommitSpec {
+    fn default() -> Self {
+        GroupCommitSpec {
+            writers: default_sweep_writers(),
+            duration_secs: None,
+        }
+    }
+}
+
+fn default_sweep_writers() -> Spanned<Vec<u32>> {
+    Spanned::new(0..0, vec![1, 4, 16, 32])
+}
+
+/// The recovery sweep of `durlab run` (`[recovery]`): for each persistence mode of the matrix,
+/// one data directory is filled with the workload's write commands in steps and reopened
+/// (`Engine::open` timed) after each step, for the recovery plot (recovery time against data
+/// size).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverySpec {
+    /// Steps, as MiB of log the write commands take (the same command counts for every mode:
+    /// a snapshot holds only live keys, so its directory can be smaller). `--quick` divides
+    /// each by 4.
+    #[serde(default = "default_recovery_sizes")]
+    pub data_mb: Spanned<Vec<f64>>,
+    /// Persistence modes to sweep; empty (the default) = the matrix's.
+    #[serde(default, deserialize_with = "de_named_list")]
+    pub persistence: Vec<Persistence>,
+}
+
+impl Default for RecoverySpec {
+    fn default() -> Self {
+        RecoverySpec {
+            data_mb: default_recovery_sizes(),
+            persistence: Vec::new(),
+        }
+    }
+}
+
+fn default_recovery_sizes() -> Spanned<Vec<f64>> {
+    Spanned::new(0..0, vec![32.0, 128.0, 512.0])
 }
 
 /// The command sequence and how it is driven.

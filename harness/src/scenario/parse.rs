@@ -204,6 +204,40 @@ fn check(s: &Scenario) -> Result<(), Check> {
     for (i, op) in ops.iter().enumerate() {
         check_op(op, &format!("workload.ops[{i}]"))?;
     }
+    check_sweeps(s)
+}
+
+/// Largest recovery sweep step, MiB.
+pub const MAX_RECOVERY_MB: f64 = 65536.0;
+
+fn check_sweeps(s: &Scenario) -> Result<(), Check> {
+    let g = &s.group_commit;
+    let writers = g.writers.get_ref();
+    if writers.is_empty() || writers.iter().any(|&n| n == 0 || n > 1024) {
+        return Err(fail(
+            g.writers.span(),
+            "group_commit.writers",
+            "expected a non-empty list of writer counts, each in 1..=1024",
+        ));
+    }
+    if let Some(d) = &g.duration_secs {
+        if !(*d.get_ref() > 0.0 && d.get_ref().is_finite()) {
+            return Err(fail(
+                d.span(),
+                "group_commit.duration_secs",
+                "expected a number of seconds > 0",
+            ));
+        }
+    }
+    let r = &s.recovery.data_mb;
+    let sizes = r.get_ref();
+    if sizes.is_empty() || sizes.iter().any(|&m| !(m > 0.0 && m <= MAX_RECOVERY_MB)) {
+        return Err(fail(
+            r.span(),
+            "recovery.data_mb",
+            format!("expected a non-empty list of sizes in MiB, each in (0, {MAX_RECOVERY_MB}]"),
+        ));
+    }
     Ok(())
 }
 

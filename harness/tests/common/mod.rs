@@ -9,16 +9,25 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A copy of fixture `name` in `tmp` (reports write into their run directory).
+/// A copy of fixture `name` in `tmp`, subdirectories included (reports write into their run
+/// directory).
 #[allow(dead_code)]
 pub fn copy_fixture(name: &str, tmp: &Path) -> PathBuf {
     let dest = tmp.join(name);
-    std::fs::create_dir_all(&dest).unwrap();
-    for entry in std::fs::read_dir(fixture(name)).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dest.join(entry.file_name())).unwrap();
-    }
+    copy_dir(&fixture(name), &dest);
     dest
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
 }
 
 /// Rewrites JSON file `path` through `edit`.

@@ -1,5 +1,8 @@
-//! Recovery time (`Engine::open`) against data size, one series per persistence mode, from
-//! `recovery.json`; a note instead of points when the run has no recovery measurements.
+//! Recovery time (`Engine::open`) against data size, one colour per persistence mode, from
+//! `recovery.json`: the recovery sweep's steps joined by a line (filled markers), and the
+//! measurements right after each bench configuration as open markers labelled with the
+//! configuration. Both axes are logarithmic (sizes and times span decades). A note instead of
+//! points when the run has no recovery measurements.
 
 use std::collections::BTreeMap;
 
@@ -8,9 +11,22 @@ use plotters::prelude::*;
 
 use super::style;
 use super::{DrawResult, Plot, builder, centred_note, legend};
-use crate::report::model::RunResults;
+use crate::report::model::{RecoveryRecord, RunResults};
 
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// One point: data MiB, open ms, and the label of an after-bench point (`everysec pwrite`:
+/// policy and backend, plus preallocation when not `none`).
+pub type Point = (f64, f64, String);
+
+/// The points of one persistence mode.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ModeSeries {
+    /// Recovery sweep steps, sorted by size.
+    pub sweep: Vec<Point>,
+    /// Measurements right after a bench, sorted by size.
+    pub after_bench: Vec<Point>,
+}
 
 /// See the module docs.
 #[derive(Debug)]
@@ -24,21 +40,47 @@ impl<'a> Recovery<'a> {
         Recovery { results }
     }
 
-    /// persistence → (data MiB, open ms, label), sorted by size.
-    pub fn series(&self) -> BTreeMap<String, Vec<(f64, f64, String)>> {
-        let mut out: BTreeMap<String, Vec<(f64, f64, String)>> = BTreeMap::new();
+    /// persistence → its points.
+    pub fn series(&self) -> BTreeMap<String, ModeSeries> {
+        let mut out: BTreeMap<String, ModeSeries> = BTreeMap::new();
         for m in &self.results.recovery {
-            out.entry(m.config.persistence.clone()).or_default().push((
-                m.data_bytes as f64 / MIB,
-                m.open_ms,
-                m.label.clone(),
-            ));
+            let s = out.entry(m.config.persistence.clone()).or_default();
+            let list = if m.fill_mb.is_some() {
+                &mut s.sweep
+            } else {
+                &mut s.after_bench
+            };
+            list.push(point(m));
         }
-        for v in out.values_mut() {
-            v.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for s in out.values_mut() {
+            s.sweep.sort_by(|a, b| a.0.total_cmp(&b.0));
+            s.after_bench.sort_by(|a, b| a.0.total_cmp(&b.0));
         }
         out
     }
+}
+
+fn point(m: &RecoveryRecord) -> Point {
+    let c = &m.config;
+    let mut label = format!("{} {}", c.policy, c.backend);
+    if c.prealloc != "none" {
+        label = format!("{label} {}", c.prealloc);
+    }
+    (m.data_bytes as f64 / MIB, m.open_ms, label)
+}
+
+/// The range of the positive `values` for a log axis, widened by a factor of 2 below and 4
+/// above (room for labels right of the points; 0.01..1 when there are none).
+fn log_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = values
+        .filter(|v| *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return 0.01..1.0;
+    }
+    (lo / 2.0)..(hi * 4.0)
 }
 
 impl Plot for Recovery<'_> {
@@ -49,18 +91,24 @@ impl Plot for Recovery<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
         root.fill(&WHITE)?;
         let series = self.series();
-        let all = || series.values().flat_map(|v| v.iter());
-        let xmax = all().map(|p| p.0).fold(0.0, f64::max).max(0.001) * 1.2;
-        let ymax = all().map(|p| p.1).fold(0.0, f64::max).max(0.001) * 1.25;
+        let all = || {
+            series
+                .values()
+                .flat_map(|s| s.sweep.iter().chain(&s.after_bench))
+        };
+        let xs = log_range(all().map(|p| p.0));
+        let ys = log_range(all().map(|p| p.1));
+        let floor = (xs.start, ys.start);
+        let clamp = |p: &Point| (p.0.max(floor.0), p.1.max(floor.1));
         let mut chart = builder(
             root,
             &format!("{}: recovery time vs data size", self.results.run.scenario),
         )
-        .build_cartesian_2d(0.0..xmax, 0.0..ymax)?;
+        .build_cartesian_2d(xs.log_scale(), ys.log_scale())?;
         chart
             .configure_mesh()
-            .x_desc("data directory size, MiB")
-            .y_desc("recovery time (Engine::open), ms")
+            .x_desc("data directory size, MiB (log scale)")
+            .y_desc("recovery time (Engine::open), ms (log scale)")
             .axis_desc_style(style::label())
             .label_style(style::tick())
             .x_label_formatter(&|v| style::plain(*v))
@@ -70,23 +118,47 @@ impl Plot for Recovery<'_> {
         if series.is_empty() {
             return centred_note(root, "no recovery measurements in this run");
         }
-        for (i, (mode, pts)) in series.iter().enumerate() {
+        for (i, (mode, s)) in series.iter().enumerate() {
             let color = style::color(i);
-            chart
-                .draw_series(
-                    pts.iter()
-                        .map(|p| Circle::new((p.0, p.1), 6, color.filled())),
-                )?
-                .label(mode.clone())
-                .legend(move |(x, y)| Circle::new((x + 10, y), 6, color.filled()));
-            chart.draw_series(pts.iter().enumerate().map(|(k, p)| {
-                EmptyElement::at((p.0, p.1))
-                    + Text::new(
-                        p.2.clone(),
-                        (10, if k % 2 == 0 { -22 } else { 8 }),
-                        style::tick(),
-                    )
-            }))?;
+            if !s.sweep.is_empty() {
+                chart
+                    .draw_series(LineSeries::new(
+                        s.sweep.iter().map(clamp),
+                        color.stroke_width(2),
+                    ))?
+                    .label(format!("{mode}: sweep (filled to each size)"))
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 6, color.filled()));
+                chart.draw_series(
+                    s.sweep
+                        .iter()
+                        .map(|p| Circle::new(clamp(p), 6, color.filled())),
+                )?;
+                // Four label positions around the marker, so that modes with equal
+                // figures do not write over each other.
+                let at = [(8, -22), (8, 8), (-78, -22), (-78, 8)][i % 4];
+                chart.draw_series(s.sweep.iter().map(|p| {
+                    EmptyElement::at(clamp(p))
+                        + Text::new(format!("{} ms", style::plain(p.1)), at, style::tick())
+                }))?;
+            }
+            if !s.after_bench.is_empty() {
+                chart
+                    .draw_series(
+                        s.after_bench
+                            .iter()
+                            .map(|p| Circle::new(clamp(p), 7, color.stroke_width(2))),
+                    )?
+                    .label(format!("{mode}: after each bench"))
+                    .legend(move |(x, y)| Circle::new((x + 10, y), 7, color.stroke_width(2)));
+                chart.draw_series(s.after_bench.iter().enumerate().map(|(k, p)| {
+                    EmptyElement::at(clamp(p))
+                        + Text::new(
+                            p.2.clone(),
+                            (10, if k % 2 == 0 { -22 } else { 8 }),
+                            style::tick(),
+                        )
+                }))?;
+            }
         }
         legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())
