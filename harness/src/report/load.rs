@@ -47,7 +47,13 @@ pub fn load(dir: &Path) -> Result<RunResults, ReportError> {
     }
     let crashes = crash_files(dir)?
         .iter()
-        .map(|p| read_json::<CrashRecord>(p))
+        .map(|p| {
+            // Aimed and stalled cases are columns of their own.
+            read_json::<CrashRecord>(p).map(|mut r| {
+                r.fault = r.column();
+                r
+            })
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let recovery_path = dir.join(RECOVERY_FILE);
     let recovery: Vec<RecoveryRecord> = if recovery_path.exists() {

@@ -39,7 +39,7 @@ impl Violations {
     }
 }
 
-/// One crash lab summary: a configuration under one fault (`crash-<fault>-<label>.json`).
+/// One crash lab summary: a configuration under one fault (`crash-<case>.json`).
 /// Unknown fields are ignored; every field here is required.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CrashRecord {
@@ -55,6 +55,32 @@ pub struct CrashRecord {
     pub loss_window_ms: Spread,
     pub lost_bytes: Spread,
     pub states_per_sec: StatesPerSec,
+    /// Where crashes were aimed (absent in older results: `steady`).
+    #[serde(default)]
+    pub phase: Option<String>,
+    /// `<fault>-<label>[-during-<phase>][-in-stall]` (absent in older results).
+    #[serde(default)]
+    pub case: Option<String>,
+}
+
+impl CrashRecord {
+    /// The report's column for this record: the fault, plus where it was aimed (`power-loss
+    /// during snapshot`) or that it crashed inside a sync stall (`kill9 in stall`), so such
+    /// cases never stand in for the plain fault.
+    pub fn column(&self) -> String {
+        let mut column = self.fault.clone();
+        if let Some(p) = self.phase.as_deref().filter(|p| *p != "steady") {
+            column.push_str(&format!(" during {p}"));
+        }
+        if self
+            .case
+            .as_deref()
+            .is_some_and(|c| c.ends_with("-in-stall"))
+        {
+            column.push_str(" in stall");
+        }
+        column
+    }
 }
 
 /// Crash states verified per second: one figure, or one per trial (as `durlab crash`
@@ -228,6 +254,23 @@ pub fn pareto_front(points: &[(f64, f64)]) -> Vec<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn aimed_and_stalled_cases_are_columns_of_their_own() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/run-a/crash-power-loss-always-pwrite-none-aof.json"
+        );
+        let mut r: super::CrashRecord =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let plain = r.column();
+        assert_eq!(plain, r.fault, "older records have no phase");
+        r.phase = Some("steady".into());
+        assert_eq!(r.column(), plain);
+        r.phase = Some("snapshot".into());
+        r.case = Some("power-loss-always-pwrite-none-aof-during-snapshot-in-stall".into());
+        assert_eq!(r.column(), format!("{plain} during snapshot in stall"));
+    }
+
     #[test]
     fn pareto_keeps_undominated_points() {
         // (ops/s, loss ms): always 0 ms slow, everysec fast with 900 ms, no faster with 2000 ms,
