@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Turns criterion's estimates from `cargo bench -p durlab-engine --bench aof` into the ratio
-tables the engine's targets are stated in (engine vs raw loop, group commit, batching, replay).
+"""Turns criterion's estimates from `cargo bench -p durlab-engine --bench aof` and `--bench
+snapshot` into the ratio tables the engine's targets are stated in (engine vs raw loop, group
+commit, batching, replay; snapshot load vs replaying the AOF of the same state).
 
 Usage: scripts/bench-ratios.py [target/criterion]
 Every figure is a ratio of two benchmarks measured in the same `cargo bench` run.
@@ -10,10 +11,12 @@ import os
 import sys
 
 root = sys.argv[1] if len(sys.argv) > 1 else os.path.join("target", "criterion")
+MEAN_NS = {}
 
 
 def load():
-    """Maps 'group/function/param' to ops per second (or bytes per second for replay)."""
+    """Maps 'group/function/param' to ops per second (or bytes per second for replay), and
+    fills `MEAN_NS` with each benchmark's mean time per iteration."""
     rates = {}
     for dirpath, _, files in os.walk(root):
         if "benchmark.json" not in files or not dirpath.endswith("new"):
@@ -23,6 +26,7 @@ def load():
         with open(os.path.join(dirpath, "estimates.json")) as f:
             est = json.load(f)
         ns = est["mean"]["point_estimate"]
+        MEAN_NS[bench["full_id"]] = ns
         tp = bench.get("throughput") or {}
         per_iter = tp.get("Elements") or tp.get("Bytes") or 1
         rates[bench["full_id"]] = per_iter * 1e9 / ns
@@ -37,10 +41,29 @@ def ratio(a, b):
     return None if a is None or not b else a / b
 
 
+def snapshot_load_table():
+    """Snapshot load against replaying the AOF that produced the same state: both are
+    `Engine::open` of the same keyspace (engine/benches/snapshot.rs), dropped untimed."""
+    loads = {k.rsplit("/", 1)[1]: ns for k, ns in MEAN_NS.items() if k.startswith("snapshot/load/")}
+    if not loads:
+        return
+    print("\n## Snapshot load vs AOF replay of the same state (same run)\n")
+    print("| keys | snapshot load s | AOF replay s | replay / load |")
+    print("|---|---|---|---|")
+    for keys, load_ns in sorted(loads.items(), key=lambda kv: int(kv[0])):
+        replay_ns = MEAN_NS.get(f"snapshot/replay-aof/{keys}")
+        q = ratio(replay_ns, load_ns)
+        replay = "n/a" if replay_ns is None else f"{replay_ns / 1e9:.3f}"
+        print(f"| {int(keys):,} | {load_ns / 1e9:.3f} | {replay} | {'n/a' if q is None else f'{q:.2f}x'} |")
+
+
 def main():
     r = load()
     if not r:
-        sys.exit(f"no criterion results under {root}: run cargo bench -p durlab-engine --bench aof first")
+        sys.exit(f"no criterion results under {root}: run cargo bench -p durlab-engine --bench aof (or --bench snapshot) first")
+    if not any(k.startswith("append/") or k.startswith("writers/") for k in r):
+        snapshot_load_table()
+        return
     print("## One writer: engine / raw loop on the same kind of file (same run)\n")
     print("| record | prealloc | policy/backend | engine ops/s | raw ops/s | ratio |")
     print("|---|---|---|---|---|---|")
@@ -69,6 +92,7 @@ def main():
     rep = r.get("replay/100MB-1KiB-records")
     if rep:
         print(f"\n## Replay\n\n{rep / 1e6:,.0f} MB/s of log (100 MB, 1 KiB records)")
+    snapshot_load_table()
 
 
 main()

@@ -2,22 +2,28 @@
 //! so the figures read as ratios.
 //!
 //! Run: `cargo bench -p durlab-engine --bench snapshot`. First a figures pass prints one line
-//! per target (`DURLAB_BENCH_KEYS`, default 1,000,000 keys):
-//! - snapshot write and load MB/s, and load time against replaying an AOF of the same state;
-//! - rewrite duration, and recovery of `hybrid` after a rewrite against a single `aof` holding
-//!   the same history (10 SETs per key);
-//! - write latency p99 during a snapshot against without one, and peak RSS during the
-//!   snapshot against the steady state (`/proc/self/status` VmHWM after resetting it through
-//!   `/proc/self/clear_refs`).
+//! per target (`DURLAB_BENCH_KEYS`, default 1,000,000 keys; `DURLAB_BENCH_ROUNDS`, default 5,
+//! alternated rounds per comparison, medians or pooled percentiles reported):
+//! - `load`: snapshot write and load MB/s, and load time against replaying the AOF that
+//!   produced the same state (see [`figures_snapshot`] for what exactly is compared);
+//! - `hybrid`: rewrite duration, and recovery of `hybrid` after a rewrite against a single
+//!   `aof` holding the same history (10 SETs per key);
+//! - `latency`: write latency p99 during a snapshot against without one, and peak RSS during
+//!   the snapshot against the steady state (`/proc/self/status` VmHWM after resetting it
+//!   through `/proc/self/clear_refs`).
 //!
-//! Then criterion measures snapshot write, load and rewrite at `DURLAB_BENCH_CRITERION_KEYS`
-//! (default 200,000) keys. Skip the figures with `DURLAB_BENCH_FIGURES=0`.
+//! `DURLAB_BENCH_FIGURES` selects them: unset or `1` all, `0` none, or a comma list such as
+//! `load,latency`. Then criterion measures snapshot write, load, the AOF replay of the same
+//! state, and rewrite at `DURLAB_BENCH_CRITERION_KEYS` (default 200,000) keys;
+//! `scripts/bench-ratios.py` prints load against replay from its estimates. Filter criterion
+//! with a trailing substring (`-- --noplot snapshot/`), or skip it with a filter that matches
+//! nothing (`-- none`).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use criterion::Criterion;
+use criterion::{BatchSize, Criterion};
 use durlab_engine::{Command, Engine, EngineConfig, FsyncPolicy, Persistence};
 
 const VALUE_BYTES: usize = 100;
@@ -60,27 +66,69 @@ fn fill(config: &EngineConfig, keys: u64, writes: u64) -> Engine {
     engine
 }
 
-fn reopen_time(config: &EngineConfig) -> (Duration, u64) {
+/// CPU time (user + system) of this process so far, all threads (ended ones included).
+fn process_cpu() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the rusage that the pointer designates (zeroed, properly sized
+    // and aligned) and reads nothing else; RUSAGE_SELF is always a valid target.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// Opens `config` (recovery) and drops the engine untimed: wall and process CPU time of the
+/// open, and the recovered LSN.
+fn reopen_time(config: &EngineConfig) -> (Duration, Duration, u64) {
+    let cpu = process_cpu();
     let started = Instant::now();
     let (engine, report) = Engine::open(config.clone()).expect("reopen");
     let elapsed = started.elapsed();
+    let cpu = process_cpu() - cpu;
     drop(engine);
-    (elapsed, report.recovered_lsn)
+    (elapsed, cpu, report.recovered_lsn)
 }
 
 fn mb_s(bytes: u64, d: Duration) -> f64 {
     bytes as f64 / 1e6 / d.as_secs_f64()
 }
 
-/// Snapshot write and load against replaying an AOF of the same state.
-fn figures_snapshot(keys: u64) {
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    match xs.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => xs[n / 2],
+        n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+    }
+}
+
+/// True if both engines hold the same keyspace, entry for entry.
+fn same_state(a: &Engine, b: &Engine) -> bool {
+    a.read(|ka| {
+        b.read(|kb| ka.len() == kb.len() && ka.iter().all(|(k, e)| kb.get_entry(k) == Some(e)))
+    })
+}
+
+/// Snapshot write, and snapshot load against replaying an AOF of the same state.
+///
+/// What is compared: one final keyspace (`keys` keys, one 100-byte SET each) recovered by
+/// `Engine::open` in mode `snapshot` from the snapshot of it, and in mode `aof` from the AOF
+/// that produced it (one record per key: the shortest history of that state, the case most
+/// favourable to the AOF). Both recovered keyspaces are checked equal before timing. Both files
+/// are freshly written and read once untimed, so both come from the page cache; the two opens
+/// then alternate for `rounds` rounds, each timed from the call to `Engine::open` to its
+/// return (the engine is dropped outside the timed region). Reported: the median wall time of
+/// each, the median of the per-round wall ratios, and the median ratio of process CPU time
+/// (all threads). The snapshot loader uses two threads, the replay one: on a machine with no
+/// idle core the wall ratio falls toward the CPU ratio.
+fn figures_snapshot(keys: u64, rounds: usize) {
     let snap_dir = tempfile::tempdir_in(bench_dir()).unwrap();
     let snap_cfg = cfg(snap_dir.path(), Persistence::Snapshot, FsyncPolicy::No);
     let engine = fill(&snap_cfg, keys, keys);
     let info = engine.save().expect("save");
     drop(engine);
-    let (load, lsn) = reopen_time(&snap_cfg);
-    assert_eq!(lsn, keys);
 
     let aof_dir = tempfile::tempdir_in(bench_dir()).unwrap();
     let aof_cfg = cfg(aof_dir.path(), Persistence::Aof, FsyncPolicy::No);
@@ -88,8 +136,27 @@ fn figures_snapshot(keys: u64) {
     let aof_bytes = std::fs::metadata(aof_dir.path().join("durlab.aof"))
         .unwrap()
         .len();
-    let (replay, lsn) = reopen_time(&aof_cfg);
-    assert_eq!(lsn, keys);
+    {
+        let from_snapshot = Engine::open(snap_cfg.clone()).expect("open snapshot").0;
+        let from_aof = Engine::open(aof_cfg.clone()).expect("open aof").0;
+        assert!(
+            same_state(&from_snapshot, &from_aof),
+            "snapshot and AOF recover different states"
+        );
+    }
+    let (mut loads, mut replays, mut ratios, mut cpu_ratios) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds.max(1) {
+        let (load, load_cpu, lsn) = reopen_time(&snap_cfg);
+        assert_eq!(lsn, keys);
+        let (replay, replay_cpu, lsn) = reopen_time(&aof_cfg);
+        assert_eq!(lsn, keys);
+        loads.push(load.as_secs_f64());
+        replays.push(replay.as_secs_f64());
+        ratios.push(replay.as_secs_f64() / load.as_secs_f64());
+        cpu_ratios.push(replay_cpu.as_secs_f64() / load_cpu.as_secs_f64().max(1e-6));
+    }
+    let (load, replay) = (median(loads), median(replays));
     println!(
         "figure snapshot_write: {keys} keys, {} bytes in {:.3} s = {:.0} MB/s",
         info.bytes,
@@ -97,11 +164,16 @@ fn figures_snapshot(keys: u64) {
         mb_s(info.bytes, info.duration)
     );
     println!(
-        "figure snapshot_load: {:.3} s = {:.0} MB/s; AOF replay of the same state ({aof_bytes} bytes): {:.3} s; replay/load = {:.2}x (target >= 2x)",
-        load.as_secs_f64(),
-        mb_s(info.bytes, load),
-        replay.as_secs_f64(),
-        replay.as_secs_f64() / load.as_secs_f64()
+        "figure snapshot_load: same {keys}-key state, {} rounds alternated, medians: snapshot load {load:.3} s = {:.0} MB/s; replay of the AOF that produced it ({aof_bytes} bytes, one SET per key) {replay:.3} s; replay/load = {:.2}x wall (per-round {}), {:.2}x CPU time (target >= 2x)",
+        ratios.len(),
+        info.bytes as f64 / 1e6 / load,
+        median(ratios.clone()),
+        ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        median(cpu_ratios),
     );
 }
 
@@ -114,13 +186,13 @@ fn figures_hybrid(writes: u64) {
     let engine = fill(&hybrid_cfg, keys, writes);
     let info = engine.rewrite().expect("rewrite");
     drop(engine);
-    let (hybrid, lsn) = reopen_time(&hybrid_cfg);
+    let (hybrid, _, lsn) = reopen_time(&hybrid_cfg);
     assert_eq!(lsn, writes);
 
     let aof_dir = tempfile::tempdir_in(bench_dir()).unwrap();
     let aof_cfg = cfg(aof_dir.path(), Persistence::Aof, FsyncPolicy::No);
     drop(fill(&aof_cfg, keys, writes));
-    let (aof, lsn) = reopen_time(&aof_cfg);
+    let (aof, _, lsn) = reopen_time(&aof_cfg);
     assert_eq!(lsn, writes);
     println!(
         "figure rewrite: {writes} SETs over {keys} keys; rewrite {:.3} s (writers blocked {:.1} ms for the switch), base {} bytes",
@@ -157,67 +229,95 @@ fn p99_us(latencies_ns: &mut [u64]) -> f64 {
     latencies_ns.get(i).copied().unwrap_or(0) as f64 / 1e3
 }
 
-/// One writer overwrites random existing keys, timing each SET, until `stop`.
-fn timed_writes(engine: &Engine, keys: u64, stop: &AtomicBool, max_ops: usize) -> Vec<u64> {
-    let mut latencies = Vec::with_capacity(max_ops);
+/// Phase value that stops [`timed_writes`]; any other value `p` files a write's latency under
+/// period `p`.
+const STOP: usize = usize::MAX;
+
+/// One writer overwrites random existing keys, timing each SET, until `phase` is [`STOP`].
+/// Each latency goes to the period that `phase` named when the SET started.
+fn timed_writes(engine: &Engine, keys: u64, phase: &AtomicUsize, periods: usize) -> Vec<Vec<u64>> {
+    let mut latencies = vec![Vec::new(); periods];
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    while !stop.load(Ordering::Relaxed) && latencies.len() < max_ops {
+    loop {
+        let period = phase.load(Ordering::Relaxed);
+        if period == STOP {
+            return latencies;
+        }
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
         let cmd = set(x % keys, x);
         let started = Instant::now();
         engine.execute(cmd).expect("set");
-        latencies.push(started.elapsed().as_nanos() as u64);
+        latencies[period].push(started.elapsed().as_nanos() as u64);
     }
-    latencies
 }
 
 /// Write p99 and peak RSS during a snapshot against the same writer without one.
-fn figures_latency(keys: u64, mode: Persistence, policy: FsyncPolicy) {
+///
+/// One writer overwrites random existing keys of a `keys`-key state without pause, for
+/// `rounds` rounds of two periods: no snapshot for as long as the last snapshot took, then
+/// `Engine::save` on this thread. Each SET counts for the period in which it started. The two
+/// kinds of periods interleave in one run, so a burst of load from elsewhere on the machine
+/// lands in both alike; latencies are pooled per kind. Reported: p99 of each pool, their ratio,
+/// and the per-round ratios.
+fn figures_latency(keys: u64, mode: Persistence, policy: FsyncPolicy, rounds: usize) {
     let dir = tempfile::tempdir_in(bench_dir()).unwrap();
     let config = cfg(dir.path(), mode, policy);
     let engine = fill(&config, keys, keys);
-    let stop = AtomicBool::new(false);
-    // The snapshot's duration sets how long both runs last.
-    let started = Instant::now();
-    engine.save().expect("warm-up save");
-    let window = started.elapsed();
+    let rounds = rounds.max(1);
+    // Period 0 is a warm-up snapshot (not counted); round r is periods 2r+1 (without) and
+    // 2r+2 (during).
+    let phase = AtomicUsize::new(0);
+    let mut snapshot_s = Vec::new();
+    let (mut steady_peak_kib, mut peak_kib, mut steady_rss_kib) = (0, 0, 0);
+    let mut peak_reset = true;
+    let mut periods = std::thread::scope(|s| {
+        let w = s.spawn(|| timed_writes(&engine, keys, &phase, 2 * rounds + 1));
+        let mut window = engine.save().expect("warm-up save").duration;
+        for round in 0..rounds {
+            peak_reset &= reset_peak_rss();
+            steady_rss_kib = steady_rss_kib.max(status_kib("VmRSS:"));
+            phase.store(2 * round + 1, Ordering::Relaxed);
+            std::thread::sleep(window);
+            steady_peak_kib = steady_peak_kib.max(status_kib("VmHWM:"));
 
-    reset_peak_rss();
-    let steady_rss_kib = status_kib("VmRSS:");
-    let mut without = std::thread::scope(|s| {
-        let w = s.spawn(|| timed_writes(&engine, keys, &stop, 50_000_000));
-        std::thread::sleep(window);
-        stop.store(true, Ordering::Relaxed);
+            peak_reset &= reset_peak_rss();
+            phase.store(2 * round + 2, Ordering::Relaxed);
+            let info = engine.save().expect("save");
+            peak_kib = peak_kib.max(status_kib("VmHWM:"));
+            window = info.duration;
+            snapshot_s.push(info.duration.as_secs_f64());
+        }
+        phase.store(STOP, Ordering::Relaxed);
         w.join().unwrap()
     });
-    let steady_peak_kib = status_kib("VmHWM:");
-    let ops_without = without.len();
-
-    stop.store(false, Ordering::Relaxed);
-    let peak_reset = reset_peak_rss();
-    let before_kib = status_kib("VmRSS:");
-    let (mut during, info) = std::thread::scope(|s| {
-        let w = s.spawn(|| timed_writes(&engine, keys, &stop, 50_000_000));
-        let info = engine.save().expect("save");
-        stop.store(true, Ordering::Relaxed);
-        (w.join().unwrap(), info)
-    });
-    let peak_kib = status_kib("VmHWM:");
+    let mut round_ratios = Vec::new();
+    let (mut without, mut during) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (alone, with) = (2 * round + 1, 2 * round + 2);
+        round_ratios.push(p99_us(&mut periods[with]) / p99_us(&mut periods[alone]).max(1e-3));
+        without.append(&mut periods[alone]);
+        during.append(&mut periods[with]);
+    }
+    let (p99_without, p99_during) = (p99_us(&mut without), p99_us(&mut during));
     println!(
-        "figure latency[{mode}/{policy}]: {keys} keys, snapshot {:.3} s; SET p99 without snapshot {:.2} us ({ops_without} ops), during {:.2} us ({} ops); during/without = {:.2}x (target <= 2x)",
-        info.duration.as_secs_f64(),
-        p99_us(&mut without),
-        p99_us(&mut during),
+        "figure latency[{mode}/{policy}]: {keys} keys, {} rounds, snapshot median {:.3} s; SET p99 without snapshot {p99_without:.2} us ({} ops), during {p99_during:.2} us ({} ops); during/without = {:.2}x (per-round ratios {}; target <= 2x)",
+        round_ratios.len(),
+        median(snapshot_s),
+        without.len(),
         during.len(),
-        p99_us(&mut during) / p99_us(&mut without).max(1e-3),
+        p99_during / p99_without.max(1e-3),
+        round_ratios
+            .iter()
+            .map(|r| format!("{r:.2}"))
+            .collect::<Vec<_>>()
+            .join(" "),
     );
     println!(
-        "figure memory[{mode}/{policy}]: steady RSS {} MiB (peak without snapshot {} MiB), before snapshot {} MiB, peak during snapshot {} MiB; peak/steady = {:.3}x (target <= 1.3x){}",
+        "figure memory[{mode}/{policy}]: steady RSS {} MiB (peak without snapshot {} MiB), peak during snapshot {} MiB; peak/steady = {:.3}x (target <= 1.3x){}",
         steady_rss_kib / 1024,
         steady_peak_kib / 1024,
-        before_kib / 1024,
         peak_kib / 1024,
         peak_kib as f64 / steady_peak_kib.max(1) as f64,
         if peak_reset {
@@ -240,8 +340,22 @@ fn criterion_benches(c: &mut Criterion, keys: u64) {
         b.iter(|| engine.save().unwrap())
     });
     drop(engine);
-    group.bench_function(format!("load/{keys}"), |b| {
-        b.iter(|| Engine::open(snap_cfg.clone()).unwrap())
+    // Load and replay recover the same state (see `figures_snapshot`); each opened engine is
+    // dropped outside the timed region, before the next open. `scripts/bench-ratios.py`
+    // divides their mean times.
+    let open_untimed_drop = |b: &mut criterion::Bencher<'_>, config: &EngineConfig| {
+        b.iter_batched(
+            || (),
+            |()| Engine::open(config.clone()).unwrap(),
+            BatchSize::PerIteration,
+        )
+    };
+    group.bench_function(format!("load/{keys}"), |b| open_untimed_drop(b, &snap_cfg));
+    let aof_dir = tempfile::tempdir_in(bench_dir()).unwrap();
+    let aof_cfg = cfg(aof_dir.path(), Persistence::Aof, FsyncPolicy::No);
+    drop(fill(&aof_cfg, keys, keys));
+    group.bench_function(format!("replay-aof/{keys}"), |b| {
+        open_untimed_drop(b, &aof_cfg)
     });
     group.finish();
 
@@ -256,13 +370,31 @@ fn criterion_benches(c: &mut Criterion, keys: u64) {
     group.finish();
 }
 
+/// Whether the figure `name` was asked for in `DURLAB_BENCH_FIGURES`.
+fn figure_wanted(name: &str) -> bool {
+    match std::env::var("DURLAB_BENCH_FIGURES").as_deref() {
+        Err(_) | Ok("1") | Ok("all") => true,
+        Ok(list) => list.split(',').any(|n| n.trim() == name),
+    }
+}
+
 fn main() {
-    if env_u64("DURLAB_BENCH_FIGURES", 1) == 1 {
-        let keys = env_u64("DURLAB_BENCH_KEYS", 1_000_000);
-        figures_snapshot(keys);
+    let keys = env_u64("DURLAB_BENCH_KEYS", 1_000_000);
+    let rounds = env_u64("DURLAB_BENCH_ROUNDS", 5) as usize;
+    if figure_wanted("load") {
+        figures_snapshot(keys, rounds);
+    }
+    if figure_wanted("hybrid") {
         figures_hybrid(keys);
-        figures_latency(keys, Persistence::AofSnapshot, FsyncPolicy::EverySec);
-        figures_latency(keys, Persistence::Snapshot, FsyncPolicy::No);
+    }
+    if figure_wanted("latency") {
+        figures_latency(
+            keys,
+            Persistence::AofSnapshot,
+            FsyncPolicy::EverySec,
+            rounds,
+        );
+        figures_latency(keys, Persistence::Snapshot, FsyncPolicy::No, rounds);
     }
     let mut c = Criterion::default().configure_from_args();
     criterion_benches(&mut c, env_u64("DURLAB_BENCH_CRITERION_KEYS", 200_000));

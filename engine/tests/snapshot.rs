@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use durlab_engine::snapshot::SNAPSHOT_FILE_NAME;
-use durlab_engine::{BackendKind, Engine, Error, FsyncPolicy, Persistence};
+use durlab_engine::{BackendKind, Command, Engine, Error, FsyncPolicy, Persistence};
 
 over_backends!(
     snapshot_mode_recovers_last_save,
@@ -19,6 +19,7 @@ over_backends!(
     save_under_concurrent_writers_is_point_in_time,
     flipped_byte_is_refused_naming_file,
     truncated_snapshot_is_refused,
+    large_damaged_snapshot_is_refused_naming_file_and_offset,
     missing_snapshot_with_data_files_refused,
     leftover_temp_is_ignored_and_reported,
 );
@@ -191,6 +192,65 @@ fn truncated_snapshot_is_refused(kind: BackendKind) {
         let err = Engine::open(cfg.clone()).expect_err("a truncated snapshot must be refused");
         assert!(matches!(err, Error::Corrupt { .. }), "len {len}: {err}");
     }
+}
+
+/// A snapshot large enough that loading decodes several batches concurrently with the
+/// checksum: damage anywhere is still refused as a checksum mismatch at the footer's offset,
+/// a truncation at an offset within what remains, and nothing is loaded.
+fn large_damaged_snapshot_is_refused_naming_file_and_offset(kind: BackendKind) {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = snap_config(dir.path(), kind, Persistence::Snapshot);
+    let keys = 5000;
+    let (engine, _) = open(&cfg);
+    for i in 0..keys {
+        engine
+            .execute(Command::Set {
+                key: format!("key:{i:05}").into_bytes(),
+                value: vec![b'v'; 40],
+            })
+            .unwrap();
+    }
+    engine.save().unwrap();
+    drop(engine);
+    let path = dir.path().join(SNAPSHOT_FILE_NAME);
+    let bytes = fs::read(&path).unwrap();
+    let refusal = |bad: &[u8]| {
+        fs::write(&path, bad).unwrap();
+        match Engine::open(cfg.clone()) {
+            Err(Error::Corrupt {
+                path: named,
+                offset,
+                reason,
+            }) => {
+                assert_eq!(named, path);
+                (offset, reason)
+            }
+            Ok((engine, _)) => panic!("loaded {} keys", engine.read(|ks| ks.len())),
+            Err(e) => panic!("expected Corrupt, got {e}"),
+        }
+    };
+    let footer_at = bytes.len() as u64 - 24;
+    for at in [40, 1000, bytes.len() / 2, bytes.len() - 100] {
+        let mut bad = bytes.clone();
+        bad[at] ^= 0x01;
+        let (offset, reason) = refusal(&bad);
+        assert_eq!(offset, footer_at, "flip at {at}: {reason}");
+        assert!(
+            reason.contains("checksum mismatch"),
+            "flip at {at}: {reason}"
+        );
+    }
+    for len in [bytes.len() / 3, bytes.len() - 25, bytes.len() - 1] {
+        let (offset, reason) = refusal(&bytes[..len]);
+        assert!(
+            offset <= len as u64,
+            "truncated to {len}: {offset} {reason}"
+        );
+    }
+    fs::write(&path, &bytes).unwrap();
+    let (engine, report) = Engine::open(cfg.clone()).unwrap();
+    assert_eq!(report.snapshot_entries, keys);
+    assert_eq!(engine.read(|ks| ks.len()), keys as usize);
 }
 
 fn missing_snapshot_with_data_files_refused(kind: BackendKind) {

@@ -2,6 +2,8 @@
 //! deterministic semantics (no clock, no randomness), and the binary encoding of commands that
 //! the log stores (`docs/format.md`, "Command payload").
 
+pub(crate) mod bulk;
+mod chunk;
 pub(crate) mod codec;
 mod command;
 mod hash;
@@ -11,10 +13,10 @@ mod store;
 mod stream;
 mod zset;
 
+pub use chunk::SnapshotChunk;
 pub use codec::{DecodeError, MAX_BLOB_LEN, MAX_COUNT};
 pub use command::{Command, FieldValue, Reply, StreamId, XAddId};
 pub use hash::Hash;
 pub use space::{Entry, Keyspace, Value};
-pub use store::SharedEntry;
 pub use stream::{Stream, StreamError, StreamFields};
 pub use zset::{NanScore, ZSet, format_score};

@@ -4,8 +4,9 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use super::chunk::SnapshotChunk;
 use super::hash::Hash;
-use super::store::{SharedEntry, Store};
+use super::store::Store;
 use super::stream::Stream;
 use super::zset::{ZSet, format_score};
 use super::{Command, FieldValue, Reply, XAddId, msg};
@@ -54,7 +55,7 @@ impl Entry {
 /// Invariant: no key holds an empty hash or sorted set (a stream may be empty).
 #[derive(Debug, Default, Clone)]
 pub struct Keyspace {
-    map: Store,
+    pub(super) map: Store,
 }
 
 fn error(text: &'static str) -> Reply {
@@ -170,17 +171,6 @@ impl Keyspace {
         self.map.reserve(additional);
     }
 
-    /// Stores an entry decoded from a snapshot (which the decoder checked is not an empty
-    /// hash or sorted set), without returning the one it replaces: the fast path of a load.
-    pub(crate) fn load_entry(&mut self, key: Vec<u8>, entry: Entry) {
-        debug_assert!(match &entry.value {
-            Value::Hash(h) => !h.is_empty(),
-            Value::ZSet(z) => !z.is_empty(),
-            _ => true,
-        });
-        self.map.put(key, entry);
-    }
-
     /// Removes `key`, returning its entry.
     pub fn remove_entry(&mut self, key: &[u8]) -> Option<Entry> {
         self.map.remove(key).map(Arc::unwrap_or_clone)
@@ -200,7 +190,7 @@ impl Keyspace {
 
     /// Appends the next entries of the active snapshot (about `max_slots` at most, plus
     /// pre-images saved since the last call) to `out`; true once the snapshot is complete.
-    pub(crate) fn snapshot_chunk(&mut self, max_slots: usize, out: &mut Vec<SharedEntry>) -> bool {
+    pub(crate) fn snapshot_chunk(&mut self, max_slots: usize, out: &mut SnapshotChunk) -> bool {
         self.map.snapshot_chunk(max_slots, out)
     }
 

@@ -3,9 +3,13 @@
 //!
 //! Keys live in an [`IndexMap`], so that a position is a stable cursor: inserts append, updates
 //! stay in place, and a removal moves only the last element into the hole (`swap_remove`).
-//! Entries are `Arc`-shared: a snapshot copies a chunk of `(key, Arc<Entry>)` pairs under the
-//! engine's lock (cheap clones) and serializes them with the lock released; a writer that then
-//! modifies one of those entries gets its own copy (`Arc::make_mut`).
+//! Entries are `Arc`-shared: a snapshot copies a chunk of keys and `Arc<Entry>` handles under
+//! the engine's lock (into a [`SnapshotChunk`]: key bytes and reference-count increments) and
+//! serializes them with the lock released; a writer that then modifies one of those entries
+//! gets its own copy (`Arc::make_mut`).
+//!
+//! A store can also be built from entries hashed on another thread ([`KeyHasher`],
+//! [`Store::insert_new_hashed`]): how a snapshot is loaded.
 //!
 //! While a snapshot is active, each slot's `epoch` tells whether the slot still holds the state
 //! at the snapshot's start (epoch below the snapshot's) or was written since. At the first write
@@ -14,11 +18,14 @@
 //! slot that is unchanged, plus the saved pre-images: exactly the state at the start.
 //! `docs/engine.md`, "Snapshots without fork", has the argument in full.
 
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 use indexmap::map::Entry as MapEntry;
+use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
 
+use super::chunk::SnapshotChunk;
 use super::space::Entry;
 
 /// One key's value and the epoch of its last write.
@@ -39,11 +46,20 @@ struct Cursor {
     /// snapshot member (members only ever move down, to fill holes).
     end: usize,
     /// Pre-images of members modified, removed or moved below the cursor before it got there.
-    saved: Vec<(Vec<u8>, Arc<Entry>)>,
+    saved: SnapshotChunk,
 }
 
-/// A key with its shared entry, as a snapshot chunk carries it.
-pub type SharedEntry = (Vec<u8>, Arc<Entry>);
+/// Hashes keys exactly as one [`Store`]'s map does (a copy of its hasher), so that another
+/// thread can hash keys for it ahead of [`Store::insert_new_hashed`].
+#[derive(Debug, Clone)]
+pub(crate) struct KeyHasher(RandomState);
+
+impl KeyHasher {
+    /// The hash the store's map gives `key` (`Vec<u8>` hashes as its slice).
+    pub(crate) fn hash(&self, key: &[u8]) -> u64 {
+        self.0.hash_one(key)
+    }
+}
 
 /// Map from key to entry with copy-on-write snapshots; see the module docs.
 #[derive(Debug, Default)]
@@ -69,7 +85,7 @@ impl Cursor {
     /// Saves the pre-image of the slot at `index` if the cursor still needs it.
     fn before_write(&mut self, index: usize, key: &[u8], slot: &Slot) {
         if slot.epoch < self.epoch && index >= self.next {
-            self.saved.push((key.to_vec(), slot.entry.clone()));
+            self.saved.push(key, slot.entry.clone());
         }
     }
 }
@@ -88,6 +104,35 @@ impl Store {
 
     pub(crate) fn len(&self) -> usize {
         self.map.len()
+    }
+
+    /// A copy of the map's hasher (see [`KeyHasher`]).
+    pub(crate) fn key_hasher(&self) -> KeyHasher {
+        KeyHasher(self.map.hasher().clone())
+    }
+
+    /// Stores `entry` under `key`, which must be absent, given `hash` = `key_hasher().hash(key)`:
+    /// one probe of the map, no hashing. Gives `key` and `entry` back if `key` is present.
+    /// Only for building a store that no snapshot is reading.
+    pub(crate) fn insert_new_hashed(
+        &mut self,
+        hash: u64,
+        key: Vec<u8>,
+        entry: Arc<Entry>,
+    ) -> Result<(), (Vec<u8>, Arc<Entry>)> {
+        debug_assert!(
+            self.cursor.is_none(),
+            "no snapshot reads a store being built"
+        );
+        debug_assert_eq!(hash, self.map.hasher().hash_one(key.as_slice()));
+        match self.map.raw_entry_mut_v1().from_hash(hash, |k| *k == key) {
+            RawEntryMut::Vacant(v) => {
+                let epoch = self.epoch;
+                v.insert_hashed_nocheck(hash, key, Slot { entry, epoch });
+                Ok(())
+            }
+            RawEntryMut::Occupied(_) => Err((key, entry)),
+        }
     }
 
     pub(crate) fn get(&self, key: &[u8]) -> Option<&Entry> {
@@ -154,7 +199,7 @@ impl Store {
             if index < moved_from && index < c.next && moved_from >= c.next {
                 let (mk, ms) = self.map.get_index(index).expect("moved slot");
                 if ms.epoch < c.epoch {
-                    c.saved.push((mk.clone(), ms.entry.clone()));
+                    c.saved.push(mk, ms.entry.clone());
                 }
             }
         }
@@ -179,14 +224,14 @@ impl Store {
             epoch: self.epoch,
             next: 0,
             end: self.map.len(),
-            saved: Vec::new(),
+            saved: SnapshotChunk::new(),
         });
     }
 
     /// Appends the next part of the active snapshot to `out`: pending pre-images and up to
     /// `max_slots` more positions. Returns true (and ends the snapshot) once everything has
     /// been emitted; also true if no snapshot is active.
-    pub(crate) fn snapshot_chunk(&mut self, max_slots: usize, out: &mut Vec<SharedEntry>) -> bool {
+    pub(crate) fn snapshot_chunk(&mut self, max_slots: usize, out: &mut SnapshotChunk) -> bool {
         let Some(c) = &mut self.cursor else {
             return true;
         };
@@ -196,7 +241,7 @@ impl Store {
         if let Some(slots) = self.map.get_range(c.next..stop) {
             for (k, slot) in slots {
                 if slot.epoch < c.epoch {
-                    out.push((k.clone(), slot.entry.clone()));
+                    out.push(k, slot.entry.clone());
                 }
             }
         }
@@ -267,7 +312,7 @@ mod tests {
             }
             let at_start = state(&store);
             store.begin_snapshot();
-            let mut out = Vec::new();
+            let mut out = SnapshotChunk::new();
             let mut done = false;
             for op in ops {
                 match op {
@@ -289,10 +334,29 @@ mod tests {
             }
             prop_assert!(!store.snapshot_active());
             let emitted: BTreeMap<Vec<u8>, Entry> =
-                out.iter().map(|(k, e)| (k.clone(), (**e).clone())).collect();
+                out.iter().map(|(k, e)| (k.to_vec(), e.clone())).collect();
             prop_assert_eq!(emitted.len(), out.len(), "a key was emitted twice");
             prop_assert_eq!(emitted, at_start);
         }
+    }
+
+    #[test]
+    fn hashed_inserts_are_found_and_refuse_duplicates() {
+        let mut store = Store::with_capacity(100);
+        let hasher = store.key_hasher();
+        for k in 0..100u8 {
+            let key = vec![k; usize::from(k % 7)];
+            let hash = hasher.hash(&key);
+            let outcome = store.insert_new_hashed(hash, key, Arc::new(entry(k)));
+            // Keys repeat (same byte, same length) once k % 7 == 0 has been seen.
+            assert_eq!(outcome.is_err(), k >= 7 && k % 7 == 0, "key {k}");
+        }
+        for k in 0..100u8 {
+            let key = vec![k; usize::from(k % 7)];
+            assert!(store.contains_key(&key), "key {k}");
+        }
+        store.put(b"new".to_vec(), entry(1));
+        assert_eq!(store.get(b"new"), Some(&entry(1)));
     }
 
     #[test]

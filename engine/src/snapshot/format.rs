@@ -5,6 +5,8 @@
 //! little-endian integers, IEEE-754 score bits), so one reader implementation bounds every
 //! allocation by the bytes that remain.
 
+use std::ops::ControlFlow;
+
 use crate::Lsn;
 use crate::keyspace::codec::{self, MIN_PAIR, MIN_SCORED, Reader};
 use crate::keyspace::{DecodeError, Entry, Hash, Stream, StreamId, Value, ZSet};
@@ -122,66 +124,86 @@ pub fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
     }
 }
 
-/// A verified snapshot image: header checked, footer checksum matched.
-#[derive(Debug)]
-pub struct Verified<'a> {
+/// What a verified snapshot image holds: header checked, footer checksum matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
     pub header: Header,
     /// Entry count from the footer.
     pub entries: u64,
-    body: &'a [u8],
+    /// Length of the entries part ([`body`]).
+    body_bytes: usize,
 }
 
 /// Checks the header and the footer checksum of a whole snapshot file. Nothing in the body is
 /// trusted before this succeeds.
 ///
 /// # Errors
-/// [`FormatError`] for a file too short, a bad magic or version, unknown flags, or a checksum
-/// mismatch (offset of the footer).
-pub fn verify(file: &[u8]) -> Result<Verified<'_>, FormatError> {
-    if file.len() < HEADER_BYTES + FOOTER_BYTES {
-        return Err(FormatError::at(
-            file.len(),
-            format!(
-                "file of {} bytes is shorter than a header and a footer ({} bytes): truncated",
-                file.len(),
-                HEADER_BYTES + FOOTER_BYTES
-            ),
-        ));
+/// As [`verify_frame`].
+pub fn verify(file: &[u8]) -> Result<Verified, FormatError> {
+    let len = file.len();
+    if len < HEADER_BYTES + FOOTER_BYTES {
+        return Err(too_short(len));
     }
-    if file[0..8] != MAGIC {
+    let crc = crc32c::crc32c(&file[..len - 4]);
+    verify_frame(len, &file[..HEADER_BYTES], &file[len - FOOTER_BYTES..], crc)
+}
+
+/// Checks a snapshot file of `len` bytes from its `header` and `footer` bytes and `crc`, the
+/// CRC32C of its first `len - 4` bytes (everything before the footer's crc field): what
+/// [`verify`] does, for a reader that computed the CRC while streaming the file.
+///
+/// # Errors
+/// [`FormatError`] for a file too short, a bad magic, no footer magic (truncated), a checksum
+/// mismatch (at the footer's offset), an unsupported version, unknown flags, or a reserved
+/// footer field that is not 0; in that order, so damage anywhere in the body is a checksum
+/// mismatch.
+///
+/// # Panics
+/// If `header` or `footer` does not have its format's length.
+pub fn verify_frame(
+    len: usize,
+    header: &[u8],
+    footer: &[u8],
+    crc: u32,
+) -> Result<Verified, FormatError> {
+    assert_eq!(
+        (header.len(), footer.len()),
+        (HEADER_BYTES, FOOTER_BYTES),
+        "a whole header and footer"
+    );
+    if len < HEADER_BYTES + FOOTER_BYTES {
+        return Err(too_short(len));
+    }
+    if header[0..8] != MAGIC {
         return Err(FormatError::at(0, "bad magic (not a durlab snapshot)"));
     }
-    let footer_at = file.len() - FOOTER_BYTES;
-    let foot = &file[footer_at..];
-    if foot[0..8] != FOOTER_MAGIC {
+    let footer_at = len - FOOTER_BYTES;
+    if footer[0..8] != FOOTER_MAGIC {
         return Err(FormatError::at(
             footer_at,
             "no footer magic at the end of the file (truncated or not a complete snapshot)",
         ));
     }
-    let stored = u32::from_le_bytes(foot[20..24].try_into().expect("4 bytes"));
-    let computed = crc32c::crc32c(&file[..file.len() - 4]);
-    if stored != computed {
+    let u32_in = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4"));
+    let u64_in = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().expect("8"));
+    let stored = u32_in(footer, 20);
+    if stored != crc {
         return Err(FormatError::at(
             footer_at,
-            format!(
-                "snapshot checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
-            ),
+            format!("snapshot checksum mismatch (stored {stored:#010x}, computed {crc:#010x})"),
         ));
     }
-    let u32_at = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().expect("4 bytes"));
-    let u64_at = |at: usize| u64::from_le_bytes(file[at..at + 8].try_into().expect("8 bytes"));
-    let version = u32_at(8);
+    let version = u32_in(header, 8);
     if version != VERSION {
         return Err(FormatError::at(
             8,
             format!("unsupported snapshot version {version} (expected {VERSION})"),
         ));
     }
-    if u32_at(12) != 0 {
+    if u32_in(header, 12) != 0 {
         return Err(FormatError::at(12, "unknown header flags"));
     }
-    if u32_at(footer_at + 16) != 0 {
+    if u32_in(footer, 16) != 0 {
         return Err(FormatError::at(
             footer_at + 16,
             "reserved footer field is not 0",
@@ -189,55 +211,133 @@ pub fn verify(file: &[u8]) -> Result<Verified<'_>, FormatError> {
     }
     Ok(Verified {
         header: Header {
-            lsn: u64_at(16),
-            created_ms: u64_at(24),
+            lsn: u64_in(header, 16),
+            created_ms: u64_in(header, 24),
         },
-        entries: u64_at(footer_at + 8),
-        body: &file[HEADER_BYTES..footer_at],
+        entries: u64_in(footer, 8),
+        body_bytes: footer_at - HEADER_BYTES,
     })
+}
+
+fn too_short(len: usize) -> FormatError {
+    FormatError::at(
+        len,
+        format!(
+            "file of {len} bytes is shorter than a header and a footer ({} bytes): truncated",
+            HEADER_BYTES + FOOTER_BYTES
+        ),
+    )
 }
 
 /// Smallest encoding of an entry: type, expiry flag, empty key, empty string.
 const MIN_ENTRY_BYTES: usize = 1 + 1 + 4 + 4;
 
-impl Verified<'_> {
-    /// The footer's entry count, capped by how many entries the body could hold, so that
-    /// reserving room for it never allocates more than the input justifies.
-    pub fn entries_bounded(&self) -> usize {
-        usize::try_from(self.entries)
-            .unwrap_or(usize::MAX)
-            .min(self.body.len() / MIN_ENTRY_BYTES)
+/// The entry count in `footer` (not verified yet), for presizing a keyspace: capped by how
+/// many entries a file of `len` bytes could hold, so that reserving room for it never
+/// allocates more than the input justifies; 0 without the footer magic.
+///
+/// # Panics
+/// If `footer` does not have the footer's length.
+pub fn entries_hint(len: usize, footer: &[u8]) -> usize {
+    assert_eq!(footer.len(), FOOTER_BYTES, "a whole footer");
+    if footer[0..8] != FOOTER_MAGIC {
+        return 0;
     }
+    let count = u64::from_le_bytes(footer[8..16].try_into().expect("8 bytes"));
+    let body_bytes = len.saturating_sub(HEADER_BYTES + FOOTER_BYTES);
+    usize::try_from(count)
+        .unwrap_or(usize::MAX)
+        .min(body_bytes / MIN_ENTRY_BYTES)
+}
 
-    /// Decodes every entry in order, handing each to `sink`.
+impl Verified {
+    /// Checks that `decoded`, the number of entries [`decode_entries`] found in the whole
+    /// body, is the footer's count.
     ///
     /// # Errors
-    /// [`FormatError`] with the file offset of the first entry that does not decode, or when
-    /// the number of entries differs from the footer's count. Never panics; allocates at most
-    /// a small multiple of the body's length.
-    pub fn decode_entries(&self, mut sink: impl FnMut(Vec<u8>, Entry)) -> Result<u64, FormatError> {
-        let mut r = Reader::new(self.body);
-        let mut n = 0u64;
-        while r.remaining() > 0 {
-            let start = r.pos();
-            let (key, entry) = decode_entry(&mut r).map_err(|e| match e {
-                EntryError::Decode(d) => FormatError::at(HEADER_BYTES + d.offset, d.reason),
-                EntryError::Invalid(reason) => FormatError::at(HEADER_BYTES + start, reason),
-            })?;
-            sink(key, entry);
-            n += 1;
+    /// [`FormatError`] at the footer's offset when they differ.
+    pub fn check_count(&self, decoded: u64) -> Result<(), FormatError> {
+        if decoded == self.entries {
+            return Ok(());
         }
-        if n != self.entries {
-            return Err(FormatError::at(
-                HEADER_BYTES + self.body.len(),
-                format!(
-                    "footer counts {} entries but the body holds {n}",
-                    self.entries
-                ),
-            ));
-        }
-        Ok(n)
+        Err(FormatError::at(
+            HEADER_BYTES + self.body_bytes,
+            format!(
+                "footer counts {} entries but the body holds {decoded}",
+                self.entries
+            ),
+        ))
     }
+}
+
+/// The entries of a whole snapshot file: the bytes between its header and its footer (empty
+/// when the file is too short to hold both). Not verified.
+pub fn body(file: &[u8]) -> &[u8] {
+    match file.len().checked_sub(FOOTER_BYTES) {
+        Some(end) if end >= HEADER_BYTES => &file[HEADER_BYTES..end],
+        _ => &[],
+    }
+}
+
+/// How far [`decode_entries`] got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// Bytes taken by the entries handed to the sink: the next entry starts there.
+    pub bytes: usize,
+    /// Entries handed to the sink.
+    pub entries: u64,
+    /// True if the sink stopped the decoding.
+    pub stopped: bool,
+    /// Why the entry at `bytes` does not decode, if decoding ended there; when `entries` is
+    /// only a prefix of the body, that entry may merely be incomplete.
+    pub error: Option<FormatError>,
+}
+
+/// Decodes the entries packed in `entries` (from file offset `offset`) in order, handing each
+/// to `sink` with its file offset, until the end, an entry that does not decode, or `sink`
+/// returns [`ControlFlow::Break`].
+///
+/// Trusts nothing: it runs on bytes that no checksum has vouched for yet without panicking,
+/// and allocates at most a small multiple of the input's length (lengths and counts are
+/// checked against the bytes that remain first). Only what a verified file yields may be used.
+pub fn decode_entries(
+    entries: &[u8],
+    offset: u64,
+    mut sink: impl FnMut(u64, Vec<u8>, Entry) -> ControlFlow<()>,
+) -> Decoded {
+    let mut r = Reader::new(entries);
+    let mut out = Decoded {
+        bytes: 0,
+        entries: 0,
+        stopped: false,
+        error: None,
+    };
+    let at = |pos: usize| offset + pos as u64;
+    while r.remaining() > 0 {
+        let start = r.pos();
+        match decode_entry(&mut r) {
+            Ok((key, entry)) => {
+                out.bytes = r.pos();
+                out.entries += 1;
+                if sink(at(start), key, entry).is_break() {
+                    out.stopped = true;
+                    break;
+                }
+            }
+            Err(e) => {
+                let (pos, reason) = match e {
+                    EntryError::Decode(d) => (d.offset, d.reason),
+                    EntryError::Invalid(reason) => (start, reason),
+                };
+                out.error = Some(FormatError {
+                    offset: at(pos),
+                    reason: reason.into(),
+                });
+                break;
+            }
+        }
+    }
+    out
 }
 
 enum EntryError {
@@ -366,12 +466,19 @@ mod tests {
         out
     }
 
-    type Decoded = (Header, Vec<(Vec<u8>, Entry)>);
+    type DecodedImage = (Header, Vec<(Vec<u8>, Entry)>);
 
-    fn decode_all(file: &[u8]) -> Result<Decoded, FormatError> {
+    fn decode_all(file: &[u8]) -> Result<DecodedImage, FormatError> {
         let v = verify(file)?;
         let mut out = Vec::new();
-        v.decode_entries(|k, e| out.push((k, e)))?;
+        let d = decode_entries(body(file), HEADER_BYTES as u64, |_, k, e| {
+            out.push((k, e));
+            ControlFlow::Continue(())
+        });
+        if let Some(e) = d.error {
+            return Err(e);
+        }
+        v.check_count(d.entries)?;
         Ok((v.header, out))
     }
 
@@ -402,6 +509,46 @@ mod tests {
         for len in 0..file.len() {
             assert!(decode_all(&file[..len]).is_err(), "prefix {len}");
         }
+    }
+
+    #[test]
+    fn sink_gets_file_offsets_and_can_stop() {
+        let entries = sample();
+        let file = image(&entries);
+        let mut offsets = Vec::new();
+        let d = decode_entries(body(&file), HEADER_BYTES as u64, |at, _, _| {
+            offsets.push(at);
+            ControlFlow::Continue(())
+        });
+        assert_eq!(d.error, None);
+        assert_eq!(d.entries, entries.len() as u64);
+        assert_eq!(d.bytes, body(&file).len());
+        let mut want = Vec::new();
+        let mut at = HEADER_BYTES as u64;
+        for (k, e) in &entries {
+            want.push(at);
+            let mut one = Vec::new();
+            encode_entry(&mut one, k, e);
+            at += one.len() as u64;
+        }
+        assert_eq!(offsets, want);
+
+        let d = decode_entries(body(&file), 0, |_, _, _| ControlFlow::Break(()));
+        assert_eq!(
+            (d.entries, d.stopped),
+            (1, true),
+            "stopped after the first entry"
+        );
+        assert!(body(&file[..HEADER_BYTES + FOOTER_BYTES - 1]).is_empty());
+
+        // A prefix yields its complete entries and an error at or after the incomplete one.
+        let second = (offsets[1] - HEADER_BYTES as u64) as usize;
+        let d = decode_entries(&body(&file)[..second + 3], 100, |_, _, _| {
+            ControlFlow::Continue(())
+        });
+        assert_eq!((d.entries, d.bytes), (1, second));
+        let error_at = d.error.expect("incomplete entry").offset;
+        assert!(error_at >= 100 + second as u64, "{error_at}");
     }
 
     #[test]

@@ -1,10 +1,12 @@
-//! Loading a snapshot file: the whole file is read, its footer checksum verified, and only then
-//! are its entries decoded into the keyspace.
+//! Loading a snapshot file into a fresh keyspace, built while the file is read and its
+//! checksum computed (`build.rs`), and handed out only after the footer checksum matched
+//! and every entry decoded.
 
 use std::path::Path;
 
-use super::format::{self, Header};
-use crate::backend::{Backend, OpenMode, read_exact_at};
+use super::build;
+use super::format::Header;
+use crate::backend::{Backend, OpenMode};
 use crate::error::{Error, Result};
 use crate::keyspace::Keyspace;
 
@@ -16,49 +18,37 @@ pub struct Loaded {
     pub bytes: u64,
 }
 
-/// Reads and verifies the snapshot at `path` without applying it: its header and entry count.
+/// Reads and verifies the snapshot at `path` as [`read_keyspace`] does, without keeping the
+/// keyspace: its header and entry count.
 ///
 /// # Errors
-/// As [`load`].
+/// As [`read_keyspace`].
 pub fn check(backend: &dyn Backend, path: &Path) -> Result<Loaded> {
-    read_verified(backend, path, |_| {}, |_, _| {})
+    read_keyspace(backend, path).map(|(_, loaded)| loaded)
 }
 
-/// Loads the snapshot at `path` into `keyspace`, which must be empty.
+/// Loads the snapshot at `path` into `keyspace`, which must be empty; on error `keyspace` is
+/// left as it was.
 ///
 /// # Errors
-/// [`Error::Corrupt`] naming the file and offset when the file is truncated, its checksum does
-/// not match, or an entry does not decode: then `keyspace` is left empty. I/O errors otherwise
-/// (`NotFound` included).
+/// As [`read_keyspace`].
 pub fn load(backend: &dyn Backend, path: &Path, keyspace: &mut Keyspace) -> Result<Loaded> {
     debug_assert!(
         keyspace.is_empty(),
         "a snapshot loads into an empty keyspace"
     );
-    // One keyspace, borrowed by both callbacks in turn.
-    let keyspace = std::cell::RefCell::new(keyspace);
-    let result = read_verified(
-        backend,
-        path,
-        |keys| keyspace.borrow_mut().reserve(keys),
-        |k, e| keyspace.borrow_mut().load_entry(k, e),
-    );
-    let keyspace = keyspace.into_inner();
-    if result.is_err() {
-        // The checksum vouched for the bytes, but an entry did not decode: load nothing.
-        keyspace.clear();
-    }
-    result
+    let (loaded_keyspace, loaded) = read_keyspace(backend, path)?;
+    *keyspace = loaded_keyspace;
+    Ok(loaded)
 }
 
-/// Reads the whole file, verifies it, calls `reserve` with the number of entries (bounded by
-/// what the body can hold), then hands each entry to `sink`.
-fn read_verified(
-    backend: &dyn Backend,
-    path: &Path,
-    reserve: impl FnOnce(usize),
-    sink: impl FnMut(Vec<u8>, crate::keyspace::Entry),
-) -> Result<Loaded> {
+/// Reads the snapshot at `path` into a new keyspace, which exists only if every byte verified.
+///
+/// # Errors
+/// [`Error::Corrupt`] naming the file and offset when the file is truncated, its checksum does
+/// not match, an entry does not decode, a key repeats, or the entry count differs from the
+/// footer's; I/O errors otherwise (`NotFound` included).
+pub fn read_keyspace(backend: &dyn Backend, path: &Path) -> Result<(Keyspace, Loaded)> {
     let file = backend
         .open(path, OpenMode::Existing)
         .map_err(|e| Error::io("open", path, None, e))?;
@@ -68,19 +58,11 @@ fn read_verified(
         offset: 0,
         reason: format!("snapshot of {len} bytes does not fit in memory"),
     })?;
-    let mut bytes = vec![0u8; len_usize];
-    read_exact_at(file.as_ref(), &mut bytes, 0).map_err(|e| Error::io("read", path, Some(0), e))?;
-    let corrupt = |e: format::FormatError| Error::Corrupt {
-        path: path.to_path_buf(),
-        offset: e.offset,
-        reason: e.reason,
-    };
-    let verified = format::verify(&bytes).map_err(corrupt)?;
-    reserve(verified.entries_bounded());
-    let entries = verified.decode_entries(sink).map_err(corrupt)?;
-    Ok(Loaded {
+    let (keyspace, verified) = build::build(file.as_ref(), len_usize, path)?;
+    let loaded = Loaded {
         header: verified.header,
-        entries,
+        entries: verified.entries,
         bytes: len,
-    })
+    };
+    Ok((keyspace, loaded))
 }

@@ -1,9 +1,12 @@
-//! RDB-style snapshots: the file format ([`format`]), writing a file atomically ([`writer`]),
-//! loading it after verifying its checksum ([`loader`]), and serializing the state at one LSN
-//! while writers go on ([`point_in_time`]).
+//! RDB-style snapshots: the file format ([`mod@format`]), writing a file atomically
+//! ([`writer`]), loading it ([`loader`]) into a keyspace built while its checksum is computed
+//! and handed out only once it verified (`build.rs`), and serializing the state at one LSN while
+//! writers go on (`point_in_time.rs`, on a low-priority thread: `low_priority.rs`).
 
+mod build;
 pub mod format;
 pub mod loader;
+mod low_priority;
 pub(crate) mod point_in_time;
 pub mod writer;
 

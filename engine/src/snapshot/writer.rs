@@ -13,7 +13,7 @@ use crate::Lsn;
 use crate::backend::{Backend, BackendFile, OpenMode};
 use crate::error::{Error, Result};
 use crate::failpoint::failpoint;
-use crate::keyspace::SharedEntry;
+use crate::keyspace::SnapshotChunk;
 
 /// Bytes buffered before each write call.
 const WRITE_BYTES: usize = 1 << 20;
@@ -37,7 +37,7 @@ pub(crate) fn write_snapshot(
     backend: &dyn Backend,
     path: &Path,
     lsn: Lsn,
-    mut next_chunk: impl FnMut(&mut Vec<SharedEntry>) -> bool,
+    mut next_chunk: impl FnMut(&mut SnapshotChunk) -> bool,
 ) -> Result<SnapshotInfo> {
     let started = Instant::now();
     let temp = temp_path(path);
@@ -56,16 +56,17 @@ pub(crate) fn write_snapshot(
     out.buf
         .extend_from_slice(&Header { lsn, created_ms }.encode());
     let mut entries = 0u64;
-    let mut chunk = Vec::new();
+    let mut chunk = SnapshotChunk::new();
     loop {
         let done = next_chunk(&mut chunk);
-        for (key, entry) in chunk.drain(..) {
-            format::encode_entry(&mut out.buf, &key, &entry);
+        for (key, entry) in chunk.iter() {
+            format::encode_entry(&mut out.buf, key, entry);
             entries += 1;
             if out.buf.len() >= WRITE_BYTES {
                 out.flush()?;
             }
         }
+        chunk.clear();
         if done {
             break;
         }
