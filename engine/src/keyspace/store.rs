@@ -111,6 +111,16 @@ impl Store {
         KeyHasher(self.map.hasher().clone())
     }
 
+    /// True if `key`, whose hash under [`Store::key_hasher`] is `hash`, is present: a read-only
+    /// probe, also useful to bring the map's memory for `key` into the cache before inserting
+    /// it (see [`super::bulk`]).
+    pub(crate) fn contains_hashed(&self, hash: u64, key: &[u8]) -> bool {
+        self.map
+            .raw_entry_v1()
+            .index_from_hash(hash, |k| k.as_slice() == key)
+            .is_some()
+    }
+
     /// Stores `entry` under `key`, which must be absent, given `hash` = `key_hasher().hash(key)`:
     /// one probe of the map, no hashing. Gives `key` and `entry` back if `key` is present.
     /// Only for building a store that no snapshot is reading.
@@ -354,7 +364,9 @@ mod tests {
         for k in 0..100u8 {
             let key = vec![k; usize::from(k % 7)];
             assert!(store.contains_key(&key), "key {k}");
+            assert!(store.contains_hashed(hasher.hash(&key), &key), "key {k}");
         }
+        assert!(!store.contains_hashed(hasher.hash(b"absent"), b"absent"));
         store.put(b"new".to_vec(), entry(1));
         assert_eq!(store.get(b"new"), Some(&entry(1)));
     }
