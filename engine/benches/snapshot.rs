@@ -260,10 +260,15 @@ fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-fn p99_us(latencies_ns: &mut [u64]) -> f64 {
+/// The `per_mille`-th quantile of `latencies_ns`, in µs (sorts them).
+fn quantile_us(latencies_ns: &mut [u64], per_mille: usize) -> f64 {
     latencies_ns.sort_unstable();
-    let i = (latencies_ns.len() * 99 / 100).min(latencies_ns.len().saturating_sub(1));
+    let i = (latencies_ns.len() * per_mille / 1000).min(latencies_ns.len().saturating_sub(1));
     latencies_ns.get(i).copied().unwrap_or(0) as f64 / 1e3
+}
+
+fn p99_us(latencies_ns: &mut [u64]) -> f64 {
+    quantile_us(latencies_ns, 990)
 }
 
 /// Phase value that stops [`timed_writes`]; any other value `p` files a write's latency under
@@ -350,6 +355,19 @@ fn figures_latency(keys: u64, mode: Persistence, policy: FsyncPolicy, rounds: us
             .map(|r| format!("{r:.2}"))
             .collect::<Vec<_>>()
             .join(" "),
+    );
+    let spread = |l: &mut Vec<u64>| {
+        let (p50, p90, p999) = (
+            quantile_us(l, 500),
+            quantile_us(l, 900),
+            quantile_us(l, 999),
+        );
+        format!("p50 {p50:.2} p90 {p90:.2} p99.9 {p999:.2} us")
+    };
+    println!(
+        "figure latency[{mode}/{policy}] distribution: without snapshot {}; during {}",
+        spread(&mut without),
+        spread(&mut during)
     );
     println!(
         "figure memory[{mode}/{policy}]: steady RSS {} MiB (peak without snapshot {} MiB), peak during snapshot {} MiB; peak/steady = {:.3}x (target <= 1.3x){}",
