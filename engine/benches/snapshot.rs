@@ -409,6 +409,10 @@ fn criterion_benches(c: &mut Criterion, keys: u64) {
     let aof_dir = tempfile::tempdir_in(bench_dir()).unwrap();
     let aof_cfg = cfg(aof_dir.path(), Persistence::Aof, FsyncPolicy::No);
     drop(fill(&aof_cfg, keys, keys));
+    let aof_bytes = std::fs::metadata(aof_dir.path().join("durlab.aof"))
+        .unwrap()
+        .len();
+    group.throughput(criterion::Throughput::Bytes(aof_bytes));
     group.bench_function(format!("replay-aof/{keys}"), |b| {
         open_untimed_drop(b, &aof_cfg)
     });
