@@ -79,6 +79,42 @@ fn process_cpu() -> Duration {
     time(usage.ru_utime) + time(usage.ru_stime)
 }
 
+/// Set to a data directory, the bench binary only recovers it in mode
+/// [`OPEN_MODE_VAR`] and prints `<wall ns> <cpu ns> <recovered lsn>` ([`open_once`]).
+const OPEN_DIR_VAR: &str = "DURLAB_BENCH_OPEN_DIR";
+const OPEN_MODE_VAR: &str = "DURLAB_BENCH_OPEN_MODE";
+
+/// The child side of [`reopen_in_child`]: opens the directory that the environment names,
+/// prints the wall and CPU time of `Engine::open` and the recovered LSN, and exits without
+/// dropping the engine.
+fn open_once(dir: std::ffi::OsString) -> ! {
+    let mode = std::env::var(OPEN_MODE_VAR)
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .expect("DURLAB_BENCH_OPEN_MODE names a persistence mode");
+    let (wall, cpu, lsn) = reopen_time(&cfg(Path::new(&dir), mode, FsyncPolicy::No));
+    println!("{} {} {lsn}", wall.as_nanos(), cpu.as_nanos());
+    std::process::exit(0)
+}
+
+/// Recovers `config`'s directory in a fresh process running this binary, as a restart does
+/// (empty heap, file in the page cache): wall and CPU time of `Engine::open`, recovered LSN.
+fn reopen_in_child(config: &EngineConfig) -> (Duration, Duration, u64) {
+    let out = std::process::Command::new(std::env::current_exe().expect("own path"))
+        .env(OPEN_DIR_VAR, &config.dir)
+        .env(OPEN_MODE_VAR, config.persistence.name())
+        .output()
+        .expect("run the bench binary to open");
+    assert!(out.status.success(), "open failed: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fields: Vec<u64> = text
+        .split_whitespace()
+        .map(|f| f.parse().expect("a number"))
+        .collect();
+    let ns = |i: usize| Duration::from_nanos(fields[i]);
+    (ns(0), ns(1), fields[2])
+}
+
 /// Opens `config` (recovery) and drops the engine untimed: wall and process CPU time of the
 /// open, and the recovered LSN.
 fn reopen_time(config: &EngineConfig) -> (Duration, Duration, u64) {
@@ -117,12 +153,13 @@ fn same_state(a: &Engine, b: &Engine) -> bool {
 /// `Engine::open` in mode `snapshot` from the snapshot of it, and in mode `aof` from the AOF
 /// that produced it (one record per key: the shortest history of that state, the case most
 /// favourable to the AOF). Both recovered keyspaces are checked equal before timing. Both files
-/// are freshly written and read once untimed, so both come from the page cache; the two opens
-/// then alternate for `rounds` rounds, each timed from the call to `Engine::open` to its
-/// return (the engine is dropped outside the timed region). Reported: the median wall time of
-/// each, the median of the per-round wall ratios, and the median ratio of process CPU time
-/// (all threads). The snapshot loader uses two threads, the replay one: on a machine with no
-/// idle core the wall ratio falls toward the CPU ratio.
+/// are freshly written and read once untimed, so both come from the page cache. The two
+/// recoveries then alternate for `rounds` rounds, each in a fresh process as at a restart
+/// ([`reopen_in_child`]: no heap left over from earlier opens), timed from the call to
+/// `Engine::open` to its return. Reported: the median wall time of each, the median of the
+/// per-round wall ratios, and the median ratio of CPU time (all threads). The snapshot loader
+/// uses two threads, the replay one: on a machine with no idle core the wall ratio falls toward
+/// the CPU ratio.
 fn figures_snapshot(keys: u64, rounds: usize) {
     let snap_dir = tempfile::tempdir_in(bench_dir()).unwrap();
     let snap_cfg = cfg(snap_dir.path(), Persistence::Snapshot, FsyncPolicy::No);
@@ -147,9 +184,9 @@ fn figures_snapshot(keys: u64, rounds: usize) {
     let (mut loads, mut replays, mut ratios, mut cpu_ratios) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds.max(1) {
-        let (load, load_cpu, lsn) = reopen_time(&snap_cfg);
+        let (load, load_cpu, lsn) = reopen_in_child(&snap_cfg);
         assert_eq!(lsn, keys);
-        let (replay, replay_cpu, lsn) = reopen_time(&aof_cfg);
+        let (replay, replay_cpu, lsn) = reopen_in_child(&aof_cfg);
         assert_eq!(lsn, keys);
         loads.push(load.as_secs_f64());
         replays.push(replay.as_secs_f64());
@@ -164,7 +201,7 @@ fn figures_snapshot(keys: u64, rounds: usize) {
         mb_s(info.bytes, info.duration)
     );
     println!(
-        "figure snapshot_load: same {keys}-key state, {} rounds alternated, medians: snapshot load {load:.3} s = {:.0} MB/s; replay of the AOF that produced it ({aof_bytes} bytes, one SET per key) {replay:.3} s; replay/load = {:.2}x wall (per-round {}), {:.2}x CPU time (target >= 2x)",
+        "figure snapshot_load: same {keys}-key state, {} rounds alternated, each open in a fresh process, medians: snapshot load {load:.3} s = {:.0} MB/s; replay of the AOF that produced it ({aof_bytes} bytes, one SET per key) {replay:.3} s; replay/load = {:.2}x wall (per-round {}), {:.2}x CPU time (target >= 2x)",
         ratios.len(),
         info.bytes as f64 / 1e6 / load,
         median(ratios.clone()),
@@ -223,10 +260,15 @@ fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-fn p99_us(latencies_ns: &mut [u64]) -> f64 {
+/// The `per_mille`-th quantile of `latencies_ns`, in µs (sorts them).
+fn quantile_us(latencies_ns: &mut [u64], per_mille: usize) -> f64 {
     latencies_ns.sort_unstable();
-    let i = (latencies_ns.len() * 99 / 100).min(latencies_ns.len().saturating_sub(1));
+    let i = (latencies_ns.len() * per_mille / 1000).min(latencies_ns.len().saturating_sub(1));
     latencies_ns.get(i).copied().unwrap_or(0) as f64 / 1e3
+}
+
+fn p99_us(latencies_ns: &mut [u64]) -> f64 {
+    quantile_us(latencies_ns, 990)
 }
 
 /// Phase value that stops [`timed_writes`]; any other value `p` files a write's latency under
@@ -314,6 +356,19 @@ fn figures_latency(keys: u64, mode: Persistence, policy: FsyncPolicy, rounds: us
             .collect::<Vec<_>>()
             .join(" "),
     );
+    let spread = |l: &mut Vec<u64>| {
+        let (p50, p90, p999) = (
+            quantile_us(l, 500),
+            quantile_us(l, 900),
+            quantile_us(l, 999),
+        );
+        format!("p50 {p50:.2} p90 {p90:.2} p99.9 {p999:.2} us")
+    };
+    println!(
+        "figure latency[{mode}/{policy}] distribution: without snapshot {}; during {}",
+        spread(&mut without),
+        spread(&mut during)
+    );
     println!(
         "figure memory[{mode}/{policy}]: steady RSS {} MiB (peak without snapshot {} MiB), peak during snapshot {} MiB; peak/steady = {:.3}x (target <= 1.3x){}",
         steady_rss_kib / 1024,
@@ -354,6 +409,10 @@ fn criterion_benches(c: &mut Criterion, keys: u64) {
     let aof_dir = tempfile::tempdir_in(bench_dir()).unwrap();
     let aof_cfg = cfg(aof_dir.path(), Persistence::Aof, FsyncPolicy::No);
     drop(fill(&aof_cfg, keys, keys));
+    let aof_bytes = std::fs::metadata(aof_dir.path().join("durlab.aof"))
+        .unwrap()
+        .len();
+    group.throughput(criterion::Throughput::Bytes(aof_bytes));
     group.bench_function(format!("replay-aof/{keys}"), |b| {
         open_untimed_drop(b, &aof_cfg)
     });
@@ -379,6 +438,9 @@ fn figure_wanted(name: &str) -> bool {
 }
 
 fn main() {
+    if let Some(dir) = std::env::var_os(OPEN_DIR_VAR) {
+        open_once(dir);
+    }
     let keys = env_u64("DURLAB_BENCH_KEYS", 1_000_000);
     let rounds = env_u64("DURLAB_BENCH_ROUNDS", 5) as usize;
     if figure_wanted("load") {

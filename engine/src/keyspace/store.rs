@@ -47,6 +47,9 @@ struct Cursor {
     end: usize,
     /// Pre-images of members modified, removed or moved below the cursor before it got there.
     saved: SnapshotChunk,
+    /// Allocations the snapshot no longer needs, for writers' copies on write (see
+    /// [`SnapshotChunk::clear`]).
+    spares: Vec<Arc<Entry>>,
 }
 
 /// Hashes keys exactly as one [`Store`]'s map does (a copy of its hasher), so that another
@@ -88,6 +91,29 @@ impl Cursor {
             self.saved.push(key, slot.entry.clone());
         }
     }
+
+    /// `entry` in a shared allocation: a spare one if there is one.
+    fn new_shared(&mut self, entry: Entry) -> Arc<Entry> {
+        match self.spares.pop() {
+            Some(mut spare) => match Arc::get_mut(&mut spare) {
+                // Drops the spare's old entry here, on the writer's thread.
+                Some(old) => {
+                    *old = entry;
+                    spare
+                }
+                None => Arc::new(entry),
+            },
+            None => Arc::new(entry),
+        }
+    }
+}
+
+/// `entry` in a shared allocation, a spare one of `cursor` if it has one.
+fn new_shared(cursor: Option<&mut Cursor>, entry: Entry) -> Arc<Entry> {
+    match cursor {
+        Some(c) => c.new_shared(entry),
+        None => Arc::new(entry),
+    }
 }
 
 impl Store {
@@ -109,6 +135,16 @@ impl Store {
     /// A copy of the map's hasher (see [`KeyHasher`]).
     pub(crate) fn key_hasher(&self) -> KeyHasher {
         KeyHasher(self.map.hasher().clone())
+    }
+
+    /// True if `key`, whose hash under [`Store::key_hasher`] is `hash`, is present: a read-only
+    /// probe, also useful to bring the map's memory for `key` into the cache before inserting
+    /// it (see [`super::bulk`]).
+    pub(crate) fn contains_hashed(&self, hash: u64, key: &[u8]) -> bool {
+        self.map
+            .raw_entry_v1()
+            .index_from_hash(hash, |k| k.as_slice() == key)
+            .is_some()
     }
 
     /// Stores `entry` under `key`, which must be absent, given `hash` = `key_hasher().hash(key)`:
@@ -154,7 +190,12 @@ impl Store {
             c.before_write(index, k, slot);
         }
         slot.epoch = self.epoch;
-        Some(Arc::make_mut(&mut slot.entry))
+        // Copy on write, as `Arc::make_mut`, into a spare allocation when there is one.
+        if Arc::get_mut(&mut slot.entry).is_none() {
+            let copy = Entry::clone(&slot.entry);
+            slot.entry = new_shared(self.cursor.as_mut(), copy);
+        }
+        Some(Arc::get_mut(&mut slot.entry).expect("unique after the copy"))
     }
 
     /// Stores `entry` under `key`, reusing the old entry's allocation when nothing shares it.
@@ -169,12 +210,12 @@ impl Store {
                 slot.epoch = self.epoch;
                 match Arc::get_mut(&mut slot.entry) {
                     Some(e) => *e = entry,
-                    None => slot.entry = Arc::new(entry),
+                    None => slot.entry = new_shared(self.cursor.as_mut(), entry),
                 }
             }
             MapEntry::Vacant(v) => {
                 v.insert(Slot {
-                    entry: Arc::new(entry),
+                    entry: new_shared(self.cursor.as_mut(), entry),
                     epoch: self.epoch,
                 });
             }
@@ -225,6 +266,7 @@ impl Store {
             next: 0,
             end: self.map.len(),
             saved: SnapshotChunk::new(),
+            spares: Vec::new(),
         });
     }
 
@@ -236,9 +278,21 @@ impl Store {
             return true;
         };
         out.append(&mut c.saved);
+        out.give_spares(&mut c.spares);
         c.end = c.end.min(self.map.len());
         let stop = c.end.min(c.next.saturating_add(max_slots));
         if let Some(slots) = self.map.get_range(c.next..stop) {
+            // First read every key and reference count of the range with plain loads, whose
+            // cache misses the CPU overlaps; the copies below then hit the cache. Otherwise
+            // each reference-count increment (a locked instruction, which overlaps nothing)
+            // waits for its own miss, and writers wait for the lock that much longer.
+            let touched: usize = slots
+                .iter()
+                .map(|(k, slot)| {
+                    Arc::strong_count(&slot.entry) + usize::from(k.first().copied().unwrap_or(0))
+                })
+                .sum();
+            std::hint::black_box(touched);
             for (k, slot) in slots {
                 if slot.epoch < c.epoch {
                     out.push(k, slot.entry.clone());
@@ -248,6 +302,8 @@ impl Store {
         c.next = stop.max(c.next);
         let done = c.next >= c.end;
         if done {
+            // Dropped with `out`, outside the lock.
+            out.take_spares(&mut c.spares);
             self.cursor = None;
         }
         done
@@ -354,9 +410,39 @@ mod tests {
         for k in 0..100u8 {
             let key = vec![k; usize::from(k % 7)];
             assert!(store.contains_key(&key), "key {k}");
+            assert!(store.contains_hashed(hasher.hash(&key), &key), "key {k}");
         }
+        assert!(!store.contains_hashed(hasher.hash(b"absent"), b"absent"));
         store.put(b"new".to_vec(), entry(1));
         assert_eq!(store.get(b"new"), Some(&entry(1)));
+    }
+
+    /// An entry that a writer replaced while a chunk held it comes back, once the chunk is
+    /// cleared, as the allocation of a later copy on write.
+    #[test]
+    fn replaced_entries_are_reused_for_copies_on_write() {
+        let mut store = Store::default();
+        for k in 0..4u8 {
+            store.put(vec![k], entry(k));
+        }
+        store.begin_snapshot();
+        let mut out = SnapshotChunk::new();
+        assert!(!store.snapshot_chunk(1, &mut out));
+        let old = Arc::as_ptr(&store.map[0].entry);
+        store.put(vec![0], entry(10)); // shared with `out`: a new allocation
+        out.clear(); // `out` held the last reference to the old entry: a spare
+        assert!(!store.snapshot_chunk(1, &mut out));
+        store.put(vec![3], entry(13)); // unvisited, so saved: copy on write into the spare
+        assert_eq!(Arc::as_ptr(&store.map[3].entry), old);
+        store.get_mut(&[2]).unwrap().value = Value::Str(vec![12]);
+        while !store.snapshot_chunk(1, &mut out) {}
+        let emitted: BTreeMap<Vec<u8>, Entry> =
+            out.iter().map(|(k, e)| (k.to_vec(), e.clone())).collect();
+        assert_eq!(emitted.len(), 3, "keys 1, 2 (pre-image) and 3 (pre-image)");
+        assert_eq!(emitted[&vec![3]], entry(3));
+        assert_eq!(emitted[&vec![2]], entry(2));
+        assert_eq!(store.get(&[3]), Some(&entry(13)));
+        assert_eq!(store.get(&[0]), Some(&entry(10)));
     }
 
     #[test]

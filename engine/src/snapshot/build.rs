@@ -1,8 +1,11 @@
-//! Loading a snapshot file into a fresh keyspace on two threads. A reader thread reads the
-//! file in large pieces, computes its CRC32C as the pieces arrive, decodes the entries whose
-//! bytes are in, allocates them and hashes their keys
-//! ([`crate::keyspace::bulk`]), and sends them in batches; meanwhile the calling thread inserts
-//! the batches into a private keyspace (one probe per key, no hashing).
+//! Loading a snapshot file into a fresh keyspace on two threads. The calling thread (the
+//! reader) reads the file in large pieces, computes its CRC32C as the pieces arrive, decodes
+//! the entries whose bytes are in, allocates them and hashes their keys
+//! ([`crate::keyspace::bulk`]), and sends them in batches; meanwhile an inserter thread inserts
+//! the batches into a private keyspace (no hashing; a read-only probe of a group of keys, whose
+//! cache misses overlap, then one insert per key). The entries are allocated on the calling
+//! thread, whose allocator state the engine goes on using; the inserter allocates only the
+//! map's two large arrays.
 //!
 //! Verify first: decoding runs on bytes no checksum has vouched for yet, which is safe because
 //! it trusts nothing ([`format::decode_entries`]), but the keyspace is private to [`build`]: it
@@ -26,12 +29,17 @@ use crate::keyspace::{Entry, Keyspace};
 /// starts soon after the first one. A failed read names its offset to within this.
 const READ_BYTES: usize = 4 << 20;
 
-/// Entries per batch sent to the inserting thread: large enough that channel operations are
+/// Entries per batch sent to the inserter: large enough that channel operations are
 /// rare, small enough that a batch (48 KiB) is reused rather than mapped and unmapped.
 const BATCH_ENTRIES: usize = 1024;
 
-/// Batches the reader may run ahead of the inserting thread.
+/// Batches the reader may run ahead of the inserter.
 const BATCHES_IN_FLIGHT: usize = 64;
+
+/// Entries inserted together after one read-only probe of them all
+/// ([`Keyspace::insert_prepared_group`]): enough misses in flight to overlap, few enough that
+/// the memory they bring in is still cached when the inserts come.
+const GROUP_ENTRIES: usize = 16;
 
 /// Decoded entries with their file offsets.
 type Batch = Vec<(u64, Prepared)>;
@@ -43,7 +51,7 @@ type Batch = Vec<(u64, Prepared)>;
 /// [`Error::Corrupt`] naming `path` and the byte offset when the file does not verify
 /// ([`format::verify_frame`]), a key appears twice, an entry does not decode, or the entry
 /// count differs from the footer's (in that order of precedence); [`Error::Io`] for a failed
-/// read (with its offset) or if the reader thread cannot be started.
+/// read (with its offset) or if the inserter thread cannot be started.
 pub(crate) fn build(
     file: &dyn BackendFile,
     len: usize,
@@ -82,16 +90,18 @@ fn build_reading(
             full: full_tx,
             empty: empty_rx,
         };
-        let reader = std::thread::Builder::new()
-            .name("durlab-snapload".into())
-            .spawn_scoped(s, move || {
-                read_and_decode(file, len, path, read_bytes, batches)
-            })
-            .map_err(|e| Error::io("spawn reader thread for", path, None, e))?;
+        let keyspace = &mut keyspace;
         // Returns at the first repeated key, dropping the receiver: the reader then stops
         // decoding but still reads to the end, for the checksum.
-        let inserted = insert_all(&mut keyspace, full_rx, empty_tx);
-        let scanned = reader
+        let inserter = std::thread::Builder::new()
+            .name("durlab-snapload".into())
+            .spawn_scoped(s, move || insert_all(keyspace, full_rx, empty_tx))
+            .map_err(|e| Error::io("spawn inserter thread for", path, None, e))?;
+        // The entries are allocated here, on the caller's thread (with the allocator state
+        // the engine's threads go on using); returning drops the sender, which ends the
+        // inserter's loop, even after a failed read.
+        let scanned = read_and_decode(file, len, path, read_bytes, batches);
+        let inserted = inserter
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         Ok((inserted, scanned))
@@ -105,7 +115,7 @@ fn build_reading(
     Ok((keyspace, verified))
 }
 
-/// What the reader thread found.
+/// What the reader found.
 struct Scanned {
     /// CRC32C of every byte before the footer's crc field.
     crc: u32,
@@ -119,13 +129,13 @@ struct Scanned {
 /// Where the reader's decoding stands.
 enum Decoding {
     Running,
-    /// The inserting thread hung up: it has failed, nothing more is needed but the checksum.
+    /// The inserter hung up: it has failed, nothing more is needed but the checksum.
     Stopped,
     /// An entry of the whole body does not decode.
     Failed(FormatError),
 }
 
-/// The reader thread: reads the whole file in order, checksumming each piece and decoding the
+/// The reader: reads the whole file in order, checksumming each piece and decoding the
 /// entries it completes. Only a window of the file is held: the entry not complete yet, then
 /// the last piece read.
 ///
@@ -221,7 +231,7 @@ fn copy_overlap(dst: &mut [u8], dst_at: usize, piece: &[u8], piece_at: usize) {
 }
 
 /// The reader's side of the channel: prepares entries and sends them in batches, reusing the
-/// batches the inserting thread sends back.
+/// batches the inserter sends back.
 struct Batcher<'p> {
     preparer: &'p Preparer,
     batch: Batch,
@@ -230,7 +240,7 @@ struct Batcher<'p> {
 }
 
 impl Batcher<'_> {
-    /// Adds one entry; breaks once the inserting thread has hung up.
+    /// Adds one entry; breaks once the inserter has hung up.
     fn push(&mut self, offset: u64, key: Vec<u8>, entry: Entry) -> ControlFlow<()> {
         self.batch.push((offset, self.preparer.prepare(key, entry)));
         if self.batch.len() < BATCH_ENTRIES {
@@ -246,7 +256,7 @@ impl Batcher<'_> {
         }
     }
 
-    /// Sends what remains (if the inserting thread is gone, it has failed: nothing to do).
+    /// Sends what remains (if the inserter is gone, it has failed: nothing to do).
     fn flush(self) {
         if !self.batch.is_empty() {
             let _ = self.full.send(self.batch);
@@ -254,22 +264,29 @@ impl Batcher<'_> {
     }
 }
 
-/// The calling thread: inserts every batch the reader sends, in order, until it hangs up.
-/// Returns at the first repeated key.
+/// The inserter thread: inserts every batch the reader sends, in order, until it hangs up,
+/// [`GROUP_ENTRIES`] at a time. Returns at the first repeated key.
 fn insert_all(
     keyspace: &mut Keyspace,
     full: Receiver<Batch>,
     empty: Sender<Batch>,
 ) -> Result<(), FormatError> {
+    let mut group = Vec::with_capacity(GROUP_ENTRIES);
     for mut batch in full {
-        for (offset, prepared) in batch.drain(..) {
+        let mut entries = batch.drain(..);
+        loop {
+            group.extend(entries.by_ref().take(GROUP_ENTRIES));
+            if group.is_empty() {
+                break;
+            }
             keyspace
-                .insert_prepared(prepared)
-                .map_err(|_| FormatError {
+                .insert_prepared_group(&mut group)
+                .map_err(|(offset, _)| FormatError {
                     offset,
                     reason: "key already present in an earlier entry".into(),
                 })?;
         }
+        drop(entries);
         // The reader may have finished: then the batch is simply dropped.
         let _ = empty.send(batch);
     }
