@@ -143,15 +143,20 @@ impl AckPage {
         self.word(W_STALL_STARTED).store(ns, Ordering::Release);
     }
 
-    /// Claims the record of a save that begins now; `None` once every slot is used.
-    pub fn save_began(&self) -> Option<SaveSlot> {
+    /// Claims the next save record, begun at `begin_ns`; `None` once every slot is used.
+    fn claim_save(&self, begin_ns: u64) -> Option<SaveSlot> {
         let i = self.word(W_SAVES).fetch_add(1, Ordering::AcqRel) as usize;
         if i >= SAVE_SLOTS {
             return None;
         }
         let slot = SaveSlot(saves_word(self.capacity) as usize + 3 * i);
-        self.word(slot.0).store(now_ns(), Ordering::Release);
+        self.word(slot.0).store(begin_ns, Ordering::Release);
         Some(slot)
+    }
+
+    /// Claims the record of a save that begins now; `None` once every slot is used.
+    pub fn save_began(&self) -> Option<SaveSlot> {
+        self.claim_save(now_ns())
     }
 
     /// Publishes that the save of `slot` is durable up to `lsn` (call after it returned).
@@ -162,8 +167,7 @@ impl AckPage {
 
     /// Publishes a save noticed after it completed (its start unknown).
     pub fn save_noticed(&self, lsn: Lsn) {
-        if let Some(slot) = self.save_began() {
-            self.word(slot.0).store(0, Ordering::Release);
+        if let Some(slot) = self.claim_save(0) {
             self.save_done(slot, lsn);
         }
     }

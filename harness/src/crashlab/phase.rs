@@ -70,6 +70,13 @@ impl Phase {
     }
 }
 
+/// Serialized by name, as on the command line.
+impl serde::Serialize for Phase {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_str(self)
+    }
+}
+
 impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

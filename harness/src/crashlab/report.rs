@@ -42,13 +42,9 @@ pub struct CrashRecord<T = TrialOutcome> {
     pub config: ConfigRecord,
     pub label: String,
     /// Where the crashes were aimed (`steady`, `snapshot`, `rewrite`).
-    #[serde(serialize_with = "display")]
     pub phase: Phase,
     /// Image faults: the directory-entry model (`pessimistic`, `ext4-ordered`).
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "display_some"
-    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub dir_model: Option<DirModel>,
     /// `<fault>-<label>[-during-<phase>]`: the result file is `crash-<case>.json`.
     pub case: String,
@@ -113,20 +109,6 @@ impl CrashRecord {
             failed_trials: Vec::new(),
             trial_results: trials,
         }
-    }
-}
-
-fn display<S: serde::Serializer, T: std::fmt::Display>(v: &T, ser: S) -> Result<S::Ok, S::Error> {
-    ser.collect_str(v)
-}
-
-fn display_some<S: serde::Serializer, T: std::fmt::Display>(
-    v: &Option<T>,
-    ser: S,
-) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => ser.collect_str(v),
-        None => ser.serialize_none(),
     }
 }
 

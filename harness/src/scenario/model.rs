@@ -365,18 +365,13 @@ pub struct CrashPlan {
     /// Crashes per configuration and fault.
     pub trials: u32,
     /// Engine states to crash in.
-    #[serde(
-        default = "default_states",
-        deserialize_with = "de_named_list",
-        serialize_with = "ser_names"
-    )]
+    #[serde(default = "default_states", deserialize_with = "de_named_list")]
     pub states: Vec<CrashState>,
     /// When directory entries survive a power loss in crash images: `pessimistic` (POSIX,
     /// the default) or `ext4-ordered` (docs: crashlab::images::direntry).
     #[serde(
         default,
         deserialize_with = "de_named",
-        serialize_with = "ser_name",
         skip_serializing_if = "is_default_dir_model"
     )]
     pub dir_model: DirModel,
@@ -395,13 +390,6 @@ where
     String::deserialize(de)?
         .parse::<T>()
         .map_err(serde::de::Error::custom)
-}
-
-fn ser_name<S: serde::Serializer, T: std::fmt::Display>(
-    name: &T,
-    ser: S,
-) -> Result<S::Ok, S::Error> {
-    ser.collect_str(name)
 }
 
 fn ser_names<S: serde::Serializer, T: std::fmt::Display>(

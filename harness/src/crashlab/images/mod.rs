@@ -135,6 +135,13 @@ impl DirModel {
     }
 }
 
+/// Serialized by name, as on the command line.
+impl serde::Serialize for DirModel {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_str(self)
+    }
+}
+
 impl fmt::Display for DirModel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
