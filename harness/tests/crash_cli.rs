@@ -416,6 +416,16 @@ fn snapshot_modes_and_phases_keep_their_promise() {
             r["fault"],
             r["case"]
         );
+        if r["fault"] == "kill9" {
+            // The kill clock starts once the first save is durable: there is one to keep.
+            assert!(
+                notes
+                    .iter()
+                    .all(|n| !n.contains("; 0 completed") && !n.contains("(0 completed")),
+                "{}: {notes:?}",
+                r["case"]
+            );
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! Layout (little-endian `u64` words): a header of [`HEADER_WORDS`] words —
 //! `magic, capacity, ready_ns, highest_acked, highest_issued, full_at_lsn, stall_started_ns,
-//! pid, saves` — then `ack_ns[capacity]`, then `issued_ns[capacity]` (slot `lsn - 1`; 0 =
+//! pid, saves, saves_done` — then `ack_ns[capacity]`, then `issued_ns[capacity]` (slot `lsn - 1`; 0 =
 //! never), then [`SAVE_SLOTS`] save records of 3 words `begin_ns, end_ns, lsn` (a snapshot or
 //! rewrite: `end_ns` is published after it returned durable; `begin_ns` 0 when unknown).
 //! Times are [`now_ns`] (`CLOCK_MONOTONIC`), the clock the crash lab and traces share.
@@ -32,7 +32,7 @@ use crate::driver::bench::AckHook;
 /// `"DURLACK1"`.
 const MAGIC: u64 = u64::from_le_bytes(*b"DURLACK1");
 /// Words before the per-LSN arrays.
-pub const HEADER_WORDS: usize = 9;
+pub const HEADER_WORDS: usize = 10;
 /// Save records a page holds (later saves are not recorded: promises only get smaller).
 pub const SAVE_SLOTS: usize = 4096;
 /// Default number of LSNs a page holds (32 MiB file, sparse until written).
@@ -47,6 +47,7 @@ const W_FULL_AT: usize = 5;
 const W_STALL_STARTED: usize = 6;
 const W_PID: usize = 7;
 const W_SAVES: usize = 8;
+const W_SAVES_DONE: usize = 9;
 
 fn saves_word(capacity: u64) -> u64 {
     HEADER_WORDS as u64 + 2 * capacity
@@ -163,6 +164,7 @@ impl AckPage {
     pub fn save_done(&self, slot: SaveSlot, lsn: Lsn) {
         self.word(slot.0 + 2).store(lsn, Ordering::Release);
         self.word(slot.0 + 1).store(now_ns(), Ordering::Release);
+        self.word(W_SAVES_DONE).fetch_add(1, Ordering::AcqRel);
     }
 
     /// Publishes a save noticed after it completed (its start unknown).
@@ -243,6 +245,8 @@ pub struct AckLog {
     pub saves: Vec<Save>,
     /// Saves begun (may exceed `saves.len()` when the slots ran out).
     pub saves_begun: u64,
+    /// Saves published durable (counted even when the slots ran out).
+    pub saves_done: u64,
 }
 
 impl AckLog {
@@ -279,6 +283,7 @@ impl AckLog {
             issued_ns: Vec::new(),
             saves: Vec::new(),
             saves_begun: w(W_SAVES),
+            saves_done: w(W_SAVES_DONE),
         })
     }
 

@@ -163,14 +163,15 @@ pub fn run_and_kill(
         h.ready_ns != 0
     })?;
     if lab.phase.churns() {
-        // Aim at the phase: start the clock once the first save or rewrite is under way.
+        // Aim at the phase: start the clock once the first save or rewrite is durable, so
+        // the crash lands in a later one with an earlier one to keep, however slow the disk.
         wait_for(
             &mut child,
             &page,
             &log,
             READY_TIMEOUT,
-            "the first save",
-            |h| h.saves_begun != 0,
+            "the end of the first save",
+            |h| h.saves_done != 0,
         )?;
     }
     let mut notes = Vec::new();
