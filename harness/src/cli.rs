@@ -494,6 +494,12 @@ pub struct CrashArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 
+    /// Image faults: where crash images are built and recovered (scratch; removed after the
+    /// run). Default: /dev/shm when it is a tmpfs, else each trial's directory. Images need
+    /// no durable storage; a violating image is copied into its trial directory.
+    #[arg(long, value_name = "DIR")]
+    pub image_dir: Option<PathBuf>,
+
     /// Keep every trial's data directory, not only violating ones.
     #[arg(long)]
     pub keep: bool,

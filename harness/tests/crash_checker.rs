@@ -11,6 +11,7 @@ use durlab_harness::crashlab::ackpage::{AckLog, AckPage};
 use durlab_harness::crashlab::verdict::{Verdict, recover_and_judge};
 use durlab_harness::crashlab::worker::run_writers;
 use durlab_harness::crashlab::{FaultKind, loss};
+use durlab_harness::oracle::Oracle;
 use durlab_harness::scenario::builtin;
 use durlab_harness::workload::Workload;
 
@@ -56,7 +57,7 @@ fn truncated_log_under_always_is_lost_acked() {
     log.set_len(cut_at).unwrap();
     drop(log);
 
-    let j = recover_and_judge(config, &w, acked, acks.highest_issued);
+    let j = recover_and_judge(config, &Oracle::new(w.clone()), acked, acks.highest_issued);
     assert_eq!(j.verdict, Verdict::LostAcked, "{}", j.detail);
     assert!(j.verdict.is_violation(FaultKind::Kill9));
     assert_eq!(j.recovered_lsn, keep as u64);
@@ -76,10 +77,20 @@ fn wrong_seed_or_a_foreign_command_is_divergent() {
     let w = workload(3);
     let (config, acks, t) = run_always(tmp.path(), &w);
     let acked = acks.acked_before(t);
-    let ok = recover_and_judge(config.clone(), &w, acked, acks.highest_issued);
+    let ok = recover_and_judge(
+        config.clone(),
+        &Oracle::new(w.clone()),
+        acked,
+        acks.highest_issued,
+    );
     assert_eq!(ok.verdict, Verdict::Ok, "{}", ok.detail);
 
-    let wrong = recover_and_judge(config.clone(), &workload(4), acked, acks.highest_issued);
+    let wrong = recover_and_judge(
+        config.clone(),
+        &Oracle::new(workload(4)),
+        acked,
+        acks.highest_issued,
+    );
     assert_eq!(wrong.verdict, Verdict::Divergent);
     assert!(
         wrong.detail.contains("differs from the oracle"),
@@ -99,7 +110,12 @@ fn wrong_seed_or_a_foreign_command_is_divergent() {
         })
         .unwrap();
     drop(engine);
-    let planted = recover_and_judge(config, &w, acked, acks.highest_issued + 1);
+    let planted = recover_and_judge(
+        config,
+        &Oracle::new(w.clone()),
+        acked,
+        acks.highest_issued + 1,
+    );
     assert_eq!(planted.verdict, Verdict::Divergent, "{}", planted.detail);
     assert!(
         planted
@@ -116,7 +132,12 @@ fn recovering_more_than_was_issued_is_phantom() {
     let w = workload(3);
     let (config, acks, t) = run_always(tmp.path(), &w);
     let acked = acks.acked_before(t);
-    let j = recover_and_judge(config, &w, acked, acks.highest_issued - 1);
+    let j = recover_and_judge(
+        config,
+        &Oracle::new(w.clone()),
+        acked,
+        acks.highest_issued - 1,
+    );
     assert_eq!(j.verdict, Verdict::Phantom);
     assert!(j.verdict.is_violation(FaultKind::Kill9));
 }

@@ -311,10 +311,19 @@ fn broken_ack_before_sync_is_caught_by_power_loss() {
             "--states",
             "4",
             "--broken-ack-before-sync",
+            "--image-dir",
+            tmp.path().join("scratch").to_str().unwrap(),
         ],
         tmp.path(),
     );
     assert!(!output.status.success());
+    let scratch: Vec<_> = std::fs::read_dir(tmp.path().join("scratch"))
+        .unwrap()
+        .collect();
+    assert!(
+        scratch.is_empty(),
+        "the image scratch is removed: {scratch:?}"
+    );
     let r = &records[0];
     assert!(r["violations"].as_u64().unwrap() > 0, "{r:#}");
     assert!(r["verdicts"]["lost_acked"].as_u64().unwrap() > 0);
@@ -332,10 +341,12 @@ fn broken_ack_before_sync_is_caught_by_power_loss() {
             .unwrap()
             .contains("--broken-ack-before-sync")
     );
+    let kept = Path::new(bad["kept_dir"].as_str().unwrap());
     assert!(
-        Path::new(bad["kept_dir"].as_str().unwrap()).is_dir(),
-        "the failing image is kept"
+        kept.is_dir() && kept.starts_with(tmp.path().join("data")),
+        "the failing image is kept in its trial directory: {kept:?}"
     );
+    assert!(kept.join("durlab.aof").is_file(), "{kept:?}");
 }
 
 #[test]

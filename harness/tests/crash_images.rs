@@ -377,7 +377,7 @@ fn directory_entries_need_a_directory_sync() {
 }
 
 /// Data written without fdatasync is lost by a power loss but kept by writeback once old
-/// enough; an image directory is removed when the iterator moves on unless kept.
+/// enough; an image directory is removed when the image is dropped unless kept.
 #[test]
 fn writeback_and_image_lifetimes() {
     let tmp = tempfile::tempdir().unwrap();
@@ -413,12 +413,17 @@ fn writeback_and_image_lifetimes() {
     let first = images.next().unwrap().unwrap();
     first.keep();
     let second = images.next().unwrap().unwrap();
-    assert!(first.dir.exists() && second.dir.exists());
-    let _third = images.next().unwrap().unwrap();
-    assert!(first.dir.exists(), "kept");
-    assert!(!second.dir.exists(), "released when the iterator moved on");
+    let third = images.next().unwrap().unwrap();
+    assert!(first.dir.exists() && second.dir.exists() && third.dir.exists());
+    let second_dir = second.dir.clone();
+    drop(second);
+    assert!(!second_dir.exists(), "removed when dropped");
     drop(images);
-    assert!(first.dir.exists());
+    assert!(third.dir.exists(), "an image outlives its iterator");
+    let (first_dir, third_dir) = (first.dir.clone(), third.dir.clone());
+    drop((first, third));
+    assert!(first_dir.exists(), "kept");
+    assert!(!third_dir.exists());
 }
 
 /// Child side of [`trace_survives_kill_9`]: writes forever, printing each acknowledged LSN.

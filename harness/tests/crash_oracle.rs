@@ -5,6 +5,7 @@
 use durlab_engine::keyspace::{StreamId, XAddId};
 use durlab_engine::{Command, Keyspace};
 use durlab_harness::oracle::compare::{self, CanonEntry};
+use durlab_harness::oracle::model::ModelValue;
 use durlab_harness::oracle::{self, Model};
 use durlab_harness::workload::rng::SplitMix64;
 use rand::RngExt;
@@ -124,6 +125,10 @@ fn oracle_matches_engine_keyspace_on_long_random_sequences() {
                     5,
                 );
                 assert!(c.equal(), "seed {seed} step {step}: {}", c.describe());
+                assert!(
+                    compare::keyspace_equals(&engine, &model),
+                    "seed {seed} step {step}"
+                );
             }
         }
         let c = compare::compare(
@@ -176,6 +181,93 @@ fn comparison_catches_a_planted_difference() {
     e.expire_at_ms = Some(e.expire_at_ms.map_or(1, |t| t + 1));
     let c = compare::compare(&compare::from_engine(&engine), &expiry, 5);
     assert_eq!(c.differing_keys, 1, "{}", c.describe());
+}
+
+/// The direct comparison (no canonical copies) sees every planted difference the canonical
+/// one sees: a changed value of each type, a changed expiry, a missing key, an extra key.
+#[test]
+fn direct_comparison_catches_every_planted_difference() {
+    let mut rng = SplitMix64::new(7);
+    let mut engine = Keyspace::new();
+    let mut model = Model::new();
+    for _ in 0..3_000 {
+        let cmd = random_command(&mut rng);
+        engine.apply(&cmd);
+        model.apply(&cmd);
+    }
+    let c = compare::compare_keyspace(&engine, &model, 5);
+    assert!(c.equal() && c.digest_engine.is_none(), "{}", c.describe());
+
+    let mut plants: Vec<Model> = Vec::new();
+    for (key, entry) in &model.map {
+        let mut m = model.clone();
+        let e = m.map.get_mut(key).unwrap();
+        match &mut e.value {
+            ModelValue::Str(v) => v.push(b'!'),
+            ModelValue::Hash(h) => {
+                let v = h.values_mut().next().unwrap();
+                v.push(b'!');
+            }
+            ModelValue::ZSet(z) => {
+                let s = z.values_mut().next().unwrap();
+                *s = if *s == 0.0 { 1.0 } else { -*s };
+            }
+            ModelValue::Stream { entries, last_id } => match entries.last_mut() {
+                Some((_, pairs)) => pairs[0].1.push(b'!'),
+                None => last_id.seq += 1,
+            },
+        }
+        plants.push(m);
+        let mut m = model.clone();
+        m.map.get_mut(key).unwrap().expire_at_ms = Some(entry.expire_at_ms.map_or(1, |t| t + 1));
+        plants.push(m);
+        let mut m = model.clone();
+        m.map.remove(key);
+        plants.push(m);
+    }
+    let mut m = model.clone();
+    m.apply(&Command::Set {
+        key: b"planted".to_vec(),
+        value: b"x".to_vec(),
+    });
+    plants.push(m);
+    assert!(plants.len() > 20, "the random sequence leaves enough keys");
+    for planted in &plants {
+        assert!(!compare::keyspace_equals(&engine, planted));
+        let c = compare::compare_keyspace(&engine, planted, 5);
+        assert!(c.differing_keys >= 1, "{}", c.describe());
+        assert_ne!(c.digest_engine, c.digest_oracle);
+    }
+}
+
+/// A cursor moved forward and back at random gives exactly the model of a fresh replay.
+#[test]
+fn oracle_cursor_equals_a_fresh_replay_at_any_lsn() {
+    use durlab_harness::oracle::cursor::{self, Cursor, Oracle};
+    use durlab_harness::scenario::{self, locate};
+    use durlab_harness::workload::Workload;
+    let path = locate::find_scenario("event-stream").expect("scenario exists");
+    let w = Workload::new(&scenario::load(&path).expect("scenario loads").workload);
+    let mut cursor = Cursor::with_spacing(&w, 8);
+    let mut rng = SplitMix64::new(5);
+    // Far enough for the checkpoints to be thinned out several times.
+    let far = 8 * 8 * cursor::MAX_CHECKPOINTS as u64 + 3;
+    let mut targets: Vec<u64> = vec![far, 0, 1, far - 1, 8, 7, 9, 64, 63];
+    targets.extend((0..40).map(|_| rng.random_range(0..=far)));
+    for r in targets {
+        let got = compare::from_model(cursor.seek(&w, r));
+        assert_eq!(
+            got,
+            compare::from_model(&oracle::expected(&w, r)),
+            "at LSN {r}"
+        );
+        assert_eq!(cursor.lsn(), r);
+    }
+    let o = Oracle::new(w.clone());
+    let a = o.with_model(900, compare::from_model);
+    let b = o.with_model(300, compare::from_model);
+    assert_eq!(a, compare::from_model(&oracle::expected(&w, 900)));
+    assert_eq!(b, compare::from_model(&oracle::expected(&w, 300)));
 }
 
 #[test]

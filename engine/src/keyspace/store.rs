@@ -18,9 +18,10 @@
 //! slot that is unchanged, plus the saved pre-images: exactly the state at the start.
 //! `docs/engine.md`, "Snapshots without fork", has the argument in full.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
+use foldhash::fast::RandomState;
 use indexmap::IndexMap;
 use indexmap::map::Entry as MapEntry;
 use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
@@ -52,10 +53,14 @@ struct Cursor {
     spares: Vec<Arc<Entry>>,
 }
 
+/// The keys' hasher: foldhash, seeded per map. SipHash (std's) was 7% of replay CPU, and
+/// `durlab serve` listens on 127.0.0.1 only (no untrusted keys to flood one bucket).
+type KeyState = RandomState;
+
 /// Hashes keys exactly as one [`Store`]'s map does (a copy of its hasher), so that another
 /// thread can hash keys for it ahead of [`Store::insert_new_hashed`].
 #[derive(Debug, Clone)]
-pub(crate) struct KeyHasher(RandomState);
+pub(crate) struct KeyHasher(KeyState);
 
 impl KeyHasher {
     /// The hash the store's map gives `key` (`Vec<u8>` hashes as its slice).
@@ -67,7 +72,7 @@ impl KeyHasher {
 /// Map from key to entry with copy-on-write snapshots; see the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Store {
-    map: IndexMap<Vec<u8>, Slot>,
+    map: IndexMap<Vec<u8>, Slot, KeyState>,
     /// Stamped on every slot written; raised when a snapshot begins.
     epoch: u64,
     cursor: Option<Cursor>,
@@ -119,7 +124,7 @@ fn new_shared(cursor: Option<&mut Cursor>, entry: Entry) -> Arc<Entry> {
 impl Store {
     pub(crate) fn with_capacity(keys: usize) -> Self {
         Store {
-            map: IndexMap::with_capacity(keys),
+            map: IndexMap::with_capacity_and_hasher(keys, KeyState::default()),
             ..Store::default()
         }
     }

@@ -11,11 +11,13 @@ use super::overrides::apply_matrix;
 use super::workdir::WorkDir;
 use crate::cli::CrashArgs;
 use crate::crashlab::images::DirModel;
+use crate::crashlab::images::scratch::scratch_dir;
 use crate::crashlab::phase::Phase;
 use crate::crashlab::report::{self, CrashRecord};
 use crate::crashlab::{FaultKind, Lab, TrialOutcome, damage, faults, kill9, power};
 use crate::driver::bench::{RunLimits, Stop};
 use crate::driver::matrix::{self, EngineSetup};
+use crate::oracle::Oracle;
 use crate::progress::{Goal, Mode, Progress};
 use crate::results::run_dir::{self, RunRecord};
 use crate::results::{machine, time};
@@ -77,7 +79,23 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         }
         None => workload.clone(),
     };
+    let oracle = Oracle::new(oracle);
     let phases = phases(args, &scenario, &setups, mode)?;
+    let scratch = if args.fault.iter().any(|f| f.needs_images()) {
+        scratch_dir(args.image_dir.as_deref()).map_err(|e| CliError(e.to_string()))?
+    } else {
+        None
+    };
+    if let Some(t) = &scratch {
+        Progress::note(
+            mode,
+            &format!(
+                "crash images are built and recovered in {} ({})",
+                t.path().display(),
+                crate::results::machine::fs_type(t.path())
+            ),
+        );
+    }
     let dir_model = args
         .dir_model
         .or(scenario.crash.as_ref().map(|c| c.dir_model))
@@ -99,6 +117,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         phase: Phase::Steady,
         dir_model,
         work: work.path().to_path_buf(),
+        image_root: scratch.as_ref().map(|t| t.path().to_path_buf()),
         keep_all: args.keep,
     };
     let started_utc = time::rfc3339_now();

@@ -129,6 +129,7 @@ fn crash_args(
         dir_model: None,
         broken_skip_dir_sync: false,
         dir: args.dir.clone(),
+        image_dir: None,
         keep: false,
         output: OutputArgs {
             out: Some(out_dir.to_path_buf()),

@@ -34,6 +34,7 @@ use rand::RngExt;
 use serde::Serialize;
 
 use crate::driver::matrix::EngineSetup;
+use crate::oracle::Oracle;
 use crate::scenario::model::Persistence;
 use crate::workload::Workload;
 use crate::workload::rng::SplitMix64;
@@ -141,7 +142,7 @@ pub struct Lab {
     pub scenario_arg: Option<String>,
     pub workload: Workload,
     /// What recovered states are checked against: `workload`, except in tests of the checker.
-    pub oracle: Workload,
+    pub oracle: Oracle,
     /// Seed of the command sequence and of every trial's derived seed.
     pub seed: u64,
     pub writers: u32,
@@ -168,6 +169,9 @@ pub struct Lab {
     pub dir_model: DirModel,
     /// Where trial directories go.
     pub work: PathBuf,
+    /// Image faults: where crash images are built (see [`images::scratch`]); `None`: inside
+    /// each trial's directory.
+    pub image_root: Option<PathBuf>,
     /// Keep every trial directory (else only violating ones).
     pub keep_all: bool,
 }
@@ -295,6 +299,10 @@ pub struct TrialOutcome {
     pub states: u64,
     /// Seconds spent recovering and verifying them.
     pub verify_seconds: f64,
+    /// Wall seconds this outcome accounts for: its share of the time spent building,
+    /// recovering and verifying every crash state of its trace (image faults, judged on
+    /// several threads), else `verify_seconds`. States per second = states / these.
+    pub state_seconds: f64,
     /// Why (recovery error, state difference, injected fault and the engine's error).
     pub detail: String,
     pub notes: Vec<String>,
@@ -397,6 +405,7 @@ impl Lab {
             loss,
             states: 1,
             verify_seconds,
+            state_seconds: verify_seconds,
             detail: j.detail,
             notes: Vec::new(),
             tail_damage: false,

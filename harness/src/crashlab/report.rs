@@ -120,13 +120,14 @@ fn distinct_trials(outcomes: &[TrialOutcome]) -> u64 {
     ks.len() as u64
 }
 
-/// Per trial: its crash states over the seconds spent recovering and verifying them.
+/// Per trial: its crash states over the wall seconds spent building, recovering and
+/// verifying them ([`TrialOutcome::state_seconds`]).
 fn states_per_sec(outcomes: &[TrialOutcome]) -> Vec<f64> {
     let mut per: std::collections::BTreeMap<u64, (u64, f64)> = Default::default();
     for t in outcomes {
         let e = per.entry(t.trial).or_default();
         e.0 += t.states;
-        e.1 += t.verify_seconds;
+        e.1 += t.state_seconds;
     }
     per.values()
         .map(|&(n, secs)| if secs > 0.0 { n as f64 / secs } else { 0.0 })

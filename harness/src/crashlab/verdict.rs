@@ -7,8 +7,7 @@ use durlab_engine::{Engine, EngineConfig, Lsn};
 use serde::Serialize;
 
 use super::FaultKind;
-use crate::oracle::{self, Comparison};
-use crate::workload::Workload;
+use crate::oracle::{self, Comparison, Oracle};
 
 /// What recovery produced, judged against the oracle and the policy's promise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -82,7 +81,7 @@ pub struct Judgement {
 /// oracle at r; lost-acked if r < `promised`; else ok. The engine is closed on return.
 pub fn recover_and_judge(
     config: EngineConfig,
-    workload: &Workload,
+    oracle: &Oracle,
     promised: Lsn,
     issued: Lsn,
 ) -> Judgement {
@@ -110,7 +109,7 @@ pub fn recover_and_judge(
             comparison: None,
         };
     }
-    let comparison = oracle::verify(&engine, workload, r);
+    let comparison = oracle::verify(&engine, oracle, r);
     drop(engine);
     let (verdict, detail) = if !comparison.equal() {
         (

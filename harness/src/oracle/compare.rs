@@ -1,14 +1,16 @@
-//! Comparing a recovered engine state with the oracle's: both are turned into one canonical
-//! form (keys sorted, fields sorted, scores as bits), digested, and on mismatch diffed key by
-//! key.
+//! Comparing a recovered engine state with the oracle's. [`compare_keyspace`] first checks the
+//! engine's keyspace against the model directly, key by key through lookups (no copies: the
+//! common case of a crash image, which must be cheap); only when they differ are both turned
+//! into one canonical form (keys sorted, fields sorted, scores as bits), digested, and diffed
+//! key by key ([`compare`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use durlab_engine::Keyspace;
-use durlab_engine::keyspace::{StreamId, Value};
+use durlab_engine::keyspace::{Entry, StreamId, Value};
 
-use super::model::{Model, ModelValue, Pairs};
+use super::model::{Model, ModelEntry, ModelValue, Pairs};
 
 /// One value in canonical form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,8 +219,10 @@ pub struct KeyDiff {
 /// The result of comparing a recovered state with the oracle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comparison {
-    pub digest_engine: u64,
-    pub digest_oracle: u64,
+    /// [`digest`] of each side; `None` when the states were compared directly and found equal
+    /// (no canonical form was built).
+    pub digest_engine: Option<u64>,
+    pub digest_oracle: Option<u64>,
     pub keys_engine: usize,
     pub keys_oracle: usize,
     /// Keys that differ (counted in full).
@@ -240,8 +244,8 @@ impl Comparison {
         }
         let mut s = format!(
             "state differs from the oracle: digest {:016x} vs {:016x}, {} vs {} keys, {} keys differ",
-            self.digest_engine,
-            self.digest_oracle,
+            self.digest_engine.unwrap_or(0),
+            self.digest_oracle.unwrap_or(0),
             self.keys_engine,
             self.keys_oracle,
             self.differing_keys
@@ -264,8 +268,8 @@ impl Comparison {
 pub fn compare(engine: &CanonState, oracle: &CanonState, max_diffs: usize) -> Comparison {
     let (digest_engine, digest_oracle) = (digest(engine), digest(oracle));
     let mut c = Comparison {
-        digest_engine,
-        digest_oracle,
+        digest_engine: Some(digest_engine),
+        digest_oracle: Some(digest_oracle),
         keys_engine: engine.len(),
         keys_oracle: oracle.len(),
         differing_keys: 0,
@@ -290,4 +294,63 @@ pub fn compare(engine: &CanonState, oracle: &CanonState, max_diffs: usize) -> Co
         }
     }
     c
+}
+
+/// Compares the engine's keyspace with the model: directly when they are equal (the cheap,
+/// common case), else through [`compare`] for the digests and the first `max_diffs` diffs.
+pub fn compare_keyspace(ks: &Keyspace, model: &Model, max_diffs: usize) -> Comparison {
+    if keyspace_equals(ks, model) {
+        return Comparison {
+            digest_engine: None,
+            digest_oracle: None,
+            keys_engine: ks.len(),
+            keys_oracle: model.map.len(),
+            differing_keys: 0,
+            first_diffs: Vec::new(),
+        };
+    }
+    let c = compare(&from_engine(ks), &from_model(model), max_diffs);
+    assert!(!c.equal(), "direct and canonical comparisons disagree");
+    c
+}
+
+/// Whether `ks` holds exactly the model's keys with equal values and expiries (the same
+/// equality as [`CanonState`]'s, scores compared as bits).
+pub fn keyspace_equals(ks: &Keyspace, model: &Model) -> bool {
+    ks.len() == model.map.len()
+        && model
+            .map
+            .iter()
+            .all(|(key, want)| ks.get_entry(key).is_some_and(|got| entry_equals(got, want)))
+}
+
+fn entry_equals(got: &Entry, want: &ModelEntry) -> bool {
+    if got.expire_at_ms != want.expire_at_ms {
+        return false;
+    }
+    match (&got.value, &want.value) {
+        (Value::Str(a), ModelValue::Str(b)) => a == b,
+        (Value::Hash(a), ModelValue::Hash(b)) => {
+            a.len() == b.len() && b.iter().all(|(f, v)| a.get(f) == Some(v.as_slice()))
+        }
+        (Value::ZSet(a), ModelValue::ZSet(b)) => {
+            a.len() == b.len()
+                && b.iter()
+                    .all(|(m, s)| a.score(m).map(f64::to_bits) == Some(s.to_bits()))
+        }
+        (
+            Value::Stream(a),
+            ModelValue::Stream {
+                entries: b,
+                last_id,
+            },
+        ) => {
+            a.last_id() == *last_id
+                && a.len() == b.len()
+                && a.iter()
+                    .zip(b)
+                    .all(|((id_a, fa), (id_b, fb))| id_a == *id_b && fa == fb.as_slice())
+        }
+        _ => false,
+    }
 }

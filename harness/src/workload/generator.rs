@@ -133,11 +133,16 @@ impl Workload {
         build(op, n, &mut rng)
     }
 
+    /// Fresh per-command seeds of this workload (for [`Workload::write_command`]).
+    pub fn command_seeds(&self) -> CommandSeeds {
+        CommandSeeds::new(self.seed)
+    }
+
     /// The command stream of writer `id`: its reads and its share of writes.
     pub fn writer(&self, id: u32) -> WriterStream<'_> {
         WriterStream {
             workload: self,
-            seeds: CommandSeeds::new(self.seed),
+            seeds: self.command_seeds(),
             reads: read_rng(self.seed, id),
         }
     }

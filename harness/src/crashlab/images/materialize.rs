@@ -52,3 +52,21 @@ pub(crate) fn remove(dir: &Path) -> Result<(), ImageError> {
         _ => Ok(()),
     }
 }
+
+/// Copies the image at `from` to `to` (created), files and subdirectories.
+///
+/// # Errors
+/// [`ImageError::Io`] naming the path that failed.
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<(), ImageError> {
+    fs::create_dir_all(to).map_err(io_err("mkdir", to))?;
+    for entry in fs::read_dir(from).map_err(io_err("list", from))? {
+        let entry = entry.map_err(io_err("list", from))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if entry.file_type().map_err(io_err("stat", &src))?.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else {
+            fs::copy(&src, &dst).map_err(io_err("copy", &src))?;
+        }
+    }
+    Ok(())
+}

@@ -15,7 +15,7 @@
 //!     // recover image.dir with the engine, compare with the oracle at the recovered LSN,
 //!     // compare with the acknowledgements made before image.cut_ns ...
 //!     if false { image.keep(); } // keep the directory of a failing image
-//! } // each image directory is removed when the iterator moves on, unless kept
+//! } // each image directory is removed when the image is dropped, unless kept
 //! # Ok(()) }
 //! ```
 //!
@@ -66,13 +66,13 @@ mod materialize;
 mod model;
 mod power_loss;
 mod reorder;
+pub mod scratch;
 mod torn;
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use durlab_engine::backend::recording::{Trace, TraceError, read_trace};
@@ -225,7 +225,7 @@ pub enum ImageError {
     },
 }
 
-/// One materialised crash image.
+/// One materialised crash image. Its directory is removed when it is dropped, unless kept.
 #[derive(Debug)]
 pub struct CrashImage {
     /// The image: use it as the engine's data directory.
@@ -238,13 +238,37 @@ pub struct CrashImage {
     pub variant: Variant,
     /// What survived, for reports and failure messages.
     pub description: String,
-    kept: Arc<AtomicBool>,
+    kept: AtomicBool,
 }
 
 impl CrashImage {
-    /// Keeps [`CrashImage::dir`] on disk after the iterator moves on (e.g. a failing image).
+    /// Keeps [`CrashImage::dir`] on disk after the image is dropped (e.g. a failing image).
     pub fn keep(&self) {
         self.kept.store(true, Ordering::Relaxed);
+    }
+
+    /// Keeps the image under `dir`: where it is if it is already there, else as a copy in
+    /// `dir/<its name>` (the original is then removed when dropped). Returns where it is kept.
+    ///
+    /// # Errors
+    /// [`ImageError::Io`] naming the file that could not be copied.
+    pub fn keep_in(&self, dir: &Path) -> Result<PathBuf, ImageError> {
+        if self.dir.starts_with(dir) {
+            self.keep();
+            return Ok(self.dir.clone());
+        }
+        let to = dir.join(self.dir.file_name().unwrap_or_default());
+        materialize::copy_tree(&self.dir, &to)?;
+        Ok(to)
+    }
+}
+
+impl Drop for CrashImage {
+    fn drop(&mut self) {
+        if !self.kept.load(Ordering::Relaxed) {
+            // Best effort: a leftover image is only disk space under the trial's directory.
+            let _ = materialize::remove(&self.dir);
+        }
     }
 }
 
@@ -256,7 +280,6 @@ pub struct CrashImages {
     out_dir: PathBuf,
     cuts: Vec<u64>,
     next: usize,
-    current: Option<(PathBuf, Arc<AtomicBool>)>,
 }
 
 /// Reads the trace at `trace` and returns an iterator over its crash images (see the module
@@ -300,7 +323,6 @@ pub fn crash_images_from(
         out_dir: out_dir.to_path_buf(),
         cuts,
         next: 0,
-        current: None,
     })
 }
 
@@ -366,15 +388,12 @@ impl CrashImages {
         self.model.len() as u64
     }
 
-    /// Removes the previous image's directory unless it was kept.
-    fn release_current(&mut self) -> Result<(), ImageError> {
-        match self.current.take() {
-            Some((dir, kept)) if !kept.load(Ordering::Relaxed) => materialize::remove(&dir),
-            _ => Ok(()),
-        }
-    }
-
-    fn build(&mut self, index: usize) -> Result<CrashImage, ImageError> {
+    /// Builds image `index` (of [`CrashImages::cut_ops`]), independently of the iterator:
+    /// several threads may build different images at once.
+    ///
+    /// # Panics
+    /// If `index` is out of range.
+    pub fn build(&self, index: usize) -> Result<CrashImage, ImageError> {
         let k = self.cuts[index];
         let variant = self.opts.variant;
         let dir = self
@@ -406,15 +425,13 @@ impl CrashImages {
             },
             state.names.len(),
         );
-        let kept = Arc::new(AtomicBool::new(false));
-        self.current = Some((dir.clone(), kept.clone()));
         Ok(CrashImage {
             dir,
             cut_ns,
             cut_op: k,
             variant,
             description,
-            kept,
+            kept: AtomicBool::new(false),
         })
     }
 }
@@ -423,9 +440,6 @@ impl Iterator for CrashImages {
     type Item = Result<CrashImage, ImageError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Err(e) = self.release_current() {
-            return Some(Err(e));
-        }
         if self.next >= self.cuts.len() {
             return None;
         }
@@ -437,12 +451,6 @@ impl Iterator for CrashImages {
     fn size_hint(&self) -> (usize, Option<usize>) {
         let left = self.cuts.len() - self.next;
         (left, Some(left))
-    }
-}
-
-impl Drop for CrashImages {
-    fn drop(&mut self) {
-        let _ = self.release_current();
     }
 }
 
