@@ -61,7 +61,13 @@ fn truncated_log_under_always_is_lost_acked() {
     assert_eq!(j.verdict, Verdict::LostAcked, "{}", j.detail);
     assert!(j.verdict.is_violation(FaultKind::Kill9));
     assert_eq!(j.recovered_lsn, keep as u64);
-    let l = loss::measure(&acks, t, acked, j.recovered_lsn, &w);
+    let l = loss::measure(
+        &acks,
+        t,
+        acked,
+        j.recovered_lsn,
+        &loss::RecordBytes::new(w.clone()),
+    );
     assert_eq!(l.lost_acked_ops, acked - keep as u64);
     assert!(l.loss_window_ms > 0.0);
     let bytes: u64 = records[keep..acked as usize]

@@ -163,7 +163,7 @@ fn replay_incr(
         .open(&path, OpenMode::Existing)
         .map_err(|e| Error::io("open", &path, None, e))?;
     let scanned = recovery::scan_log(file.as_ref(), &path, config.max_record_bytes, |cmd| {
-        keyspace.apply(&cmd);
+        keyspace.apply_owned(cmd);
     })?
     .map_err(|reason| Error::Corrupt {
         path: path.clone(),

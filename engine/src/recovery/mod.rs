@@ -163,7 +163,7 @@ pub(crate) fn replay(
 ) -> Result<LogPosition> {
     let started = Instant::now();
     let scanned = match scan_log(file, path, config.max_record_bytes, |cmd| {
-        keyspace.apply(&cmd);
+        keyspace.apply_owned(cmd);
     })? {
         Ok(scanned) => scanned,
         Err(reason) => return reinit_if_blank(file, path, reason, report),

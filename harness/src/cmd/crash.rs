@@ -103,6 +103,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     let mut lab = Lab {
         scenario_arg: args.scenario.clone(),
         workload: workload.clone(),
+        record_bytes: crate::crashlab::loss::RecordBytes::new(workload.clone()),
         oracle,
         seed: workload.seed(),
         writers: *scenario.workload.writers.get_ref(),

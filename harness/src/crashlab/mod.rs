@@ -143,6 +143,8 @@ pub struct Lab {
     pub workload: Workload,
     /// What recovered states are checked against: `workload`, except in tests of the checker.
     pub oracle: Oracle,
+    /// Log bytes of `workload`'s commands (for lost bytes).
+    pub record_bytes: loss::RecordBytes,
     /// Seed of the command sequence and of every trial's derived seed.
     pub seed: u64,
     pub writers: u32,
@@ -390,7 +392,7 @@ impl Lab {
                 crash.t_ns,
                 acked,
                 j.recovered_lsn,
-                &self.workload,
+                &self.record_bytes,
             )
         };
         TrialOutcome {

@@ -81,8 +81,7 @@ impl Cursor {
         if self.checkpoints.len() == MAX_CHECKPOINTS {
             self.spacing *= 2;
             let spacing = self.spacing;
-            self.checkpoints
-                .retain(|(at, _)| *at % spacing == 0);
+            self.checkpoints.retain(|(at, _)| *at % spacing == 0);
             if self.lsn % spacing != 0 {
                 return;
             }
