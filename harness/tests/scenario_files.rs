@@ -76,7 +76,10 @@ fn llm_gateway_keeps_save_points_and_crash_plan() {
     );
     let crash = s.crash.unwrap();
     assert!(crash.faults.contains(&Fault::Kill9) && crash.faults.contains(&Fault::PowerLoss));
-    assert_eq!(s.matrix.persistence, vec![Persistence::Aof]);
+    assert_eq!(
+        s.matrix.persistence,
+        vec![Persistence::Aof, Persistence::AofSnapshot]
+    );
     assert!(
         s.workload
             .ops
