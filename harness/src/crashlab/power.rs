@@ -133,7 +133,7 @@ fn judging_threads() -> usize {
 const MAX_JUDGING_THREADS: usize = 8;
 
 /// Judged images waiting for removal, at most (bounds the space they hold).
-const IMAGES_AWAITING_REMOVAL: usize = 64;
+const IMAGES_AWAITING_REMOVAL: usize = 8;
 
 /// Builds the images and judges them on [`judging_threads`] threads; returns the outcomes in
 /// cut order. A thread of its own removes judged images: when they are on a disk mounted with

@@ -12,7 +12,9 @@ use crate::workload::Workload;
 use crate::workload::rng::CommandSeeds;
 
 /// Checkpoints a cursor keeps at most (it thins them out and doubles the spacing beyond).
-pub const MAX_CHECKPOINTS: usize = 32;
+/// Each is a full copy of the model, so this bounds a cursor's memory to this many states;
+/// a step back then replays at most an eighth of the distance covered.
+pub const MAX_CHECKPOINTS: usize = 8;
 /// LSNs between checkpoints at first.
 const FIRST_SPACING_LSNS: Lsn = 4096;
 
