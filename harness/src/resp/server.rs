@@ -312,8 +312,14 @@ impl EventLoop {
                     break;
                 }
                 Ok(n) => {
+                    let asked = c.input.len() - c.filled;
                     c.filled += n;
                     got += n;
+                    // A short read drained the socket for now; epoll is level-triggered, so
+                    // more data wakes this connection again (saves a read that would block).
+                    if n < asked {
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
