@@ -141,16 +141,22 @@ fn oracle_matches_engine_keyspace_on_long_random_sequences() {
     }
 }
 
-#[test]
-fn comparison_catches_a_planted_difference() {
-    let mut rng = SplitMix64::new(99);
+/// The engine's keyspace and the model after the same `n` random commands.
+fn random_states(seed: u64, n: usize) -> (Keyspace, Model) {
+    let mut rng = SplitMix64::new(seed);
     let mut engine = Keyspace::new();
     let mut model = Model::new();
-    for _ in 0..2_000 {
+    for _ in 0..n {
         let cmd = random_command(&mut rng);
         engine.apply(&cmd);
         model.apply(&cmd);
     }
+    (engine, model)
+}
+
+#[test]
+fn comparison_catches_a_planted_difference() {
+    let (engine, model) = random_states(99, 2_000);
     let good = compare::from_model(&model);
     assert!(compare::compare(&compare::from_engine(&engine), &good, 5).equal());
 
@@ -187,14 +193,7 @@ fn comparison_catches_a_planted_difference() {
 /// one sees: a changed value of each type, a changed expiry, a missing key, an extra key.
 #[test]
 fn direct_comparison_catches_every_planted_difference() {
-    let mut rng = SplitMix64::new(7);
-    let mut engine = Keyspace::new();
-    let mut model = Model::new();
-    for _ in 0..3_000 {
-        let cmd = random_command(&mut rng);
-        engine.apply(&cmd);
-        model.apply(&cmd);
-    }
+    let (engine, model) = random_states(7, 3_000);
     let c = compare::compare_keyspace(&engine, &model, 5);
     assert!(c.equal() && c.digest_engine.is_none(), "{}", c.describe());
 

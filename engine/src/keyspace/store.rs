@@ -53,7 +53,8 @@ struct Cursor {
     spares: Vec<Arc<Entry>>,
 }
 
-/// The keys' hasher: foldhash, seeded per map. SipHash (std's) was 7% of replay CPU, and
+/// The keys' hasher: foldhash, seeded per map. SipHash (std's) took about 7% of the CPU of a crash-lab
+/// run, which is mostly recovery;
 /// `durlab serve` listens on 127.0.0.1 only (no untrusted keys to flood one bucket).
 type KeyState = RandomState;
 
