@@ -53,9 +53,9 @@ struct Cursor {
     spares: Vec<Arc<Entry>>,
 }
 
-/// The keys' hasher: foldhash, seeded per map. SipHash (std's) took about 7% of the CPU of a crash-lab
-/// run, which is mostly recovery;
-/// `durlab serve` listens on 127.0.0.1 only (no untrusted keys to flood one bucket).
+/// The keys' hasher: foldhash, seeded per map. SipHash (std's) took about 7% of the CPU of
+/// a crash-lab run, which is mostly recovery; `durlab serve` listens on 127.0.0.1 only, so
+/// there are no untrusted keys to flood one bucket.
 type KeyState = RandomState;
 
 /// Hashes keys exactly as one [`Store`]'s map does (a copy of its hasher), so that another
