@@ -147,6 +147,18 @@ fn same_state(a: &Engine, b: &Engine) -> bool {
     })
 }
 
+/// A single-AOF directory holding one SET per key for `keys` keys: its directory (removed on
+/// drop), configuration and log size in bytes.
+fn aof_of(keys: u64) -> (tempfile::TempDir, EngineConfig, u64) {
+    let dir = tempfile::tempdir_in(bench_dir()).unwrap();
+    let config = cfg(dir.path(), Persistence::Aof, FsyncPolicy::No);
+    drop(fill(&config, keys, keys));
+    let bytes = std::fs::metadata(dir.path().join("durlab.aof"))
+        .unwrap()
+        .len();
+    (dir, config, bytes)
+}
+
 /// Snapshot write, and snapshot load against replaying an AOF of the same state.
 ///
 /// What is compared: one final keyspace (`keys` keys, one 100-byte SET each) recovered by
@@ -167,12 +179,7 @@ fn figures_snapshot(keys: u64, rounds: usize) {
     let info = engine.save().expect("save");
     drop(engine);
 
-    let aof_dir = tempfile::tempdir_in(bench_dir()).unwrap();
-    let aof_cfg = cfg(aof_dir.path(), Persistence::Aof, FsyncPolicy::No);
-    drop(fill(&aof_cfg, keys, keys));
-    let aof_bytes = std::fs::metadata(aof_dir.path().join("durlab.aof"))
-        .unwrap()
-        .len();
+    let (_aof_dir, aof_cfg, aof_bytes) = aof_of(keys);
     {
         let from_snapshot = Engine::open(snap_cfg.clone()).expect("open snapshot").0;
         let from_aof = Engine::open(aof_cfg.clone()).expect("open aof").0;
@@ -406,12 +413,7 @@ fn criterion_benches(c: &mut Criterion, keys: u64) {
         )
     };
     group.bench_function(format!("load/{keys}"), |b| open_untimed_drop(b, &snap_cfg));
-    let aof_dir = tempfile::tempdir_in(bench_dir()).unwrap();
-    let aof_cfg = cfg(aof_dir.path(), Persistence::Aof, FsyncPolicy::No);
-    drop(fill(&aof_cfg, keys, keys));
-    let aof_bytes = std::fs::metadata(aof_dir.path().join("durlab.aof"))
-        .unwrap()
-        .len();
+    let (_aof_dir, aof_cfg, aof_bytes) = aof_of(keys);
     group.throughput(criterion::Throughput::Bytes(aof_bytes));
     group.bench_function(format!("replay-aof/{keys}"), |b| {
         open_untimed_drop(b, &aof_cfg)

@@ -329,18 +329,11 @@ mod tests {
 
     /// A valid image of `entries`, with its footer counting `count` entries.
     fn image_counting(entries: &[(Vec<u8>, Entry)], count: u64) -> Vec<u8> {
-        let mut out = Header {
+        let header = Header {
             lsn: 9,
             created_ms: 1,
-        }
-        .encode()
-        .to_vec();
-        for (k, e) in entries {
-            format::encode_entry(&mut out, k, e);
-        }
-        let crc = crc32c::crc32c(&out);
-        out.extend_from_slice(&format::footer(count, crc));
-        out
+        };
+        format::tests::image_with(header, entries, count)
     }
 
     fn image(entries: &[(Vec<u8>, Entry)]) -> Vec<u8> {

@@ -418,7 +418,7 @@ fn decode_entry(r: &mut Reader<'_>) -> Result<(Vec<u8>, Entry), EntryError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::keyspace::XAddId;
 
@@ -452,17 +452,24 @@ mod tests {
     }
 
     pub(crate) fn image(entries: &[(Vec<u8>, Entry)]) -> Vec<u8> {
-        let mut out = Header {
-            lsn: 7,
-            created_ms: 1234,
-        }
-        .encode()
-        .to_vec();
+        image_with(
+            Header {
+                lsn: 7,
+                created_ms: 1234,
+            },
+            entries,
+            entries.len() as u64,
+        )
+    }
+
+    /// A valid image of `entries` under `header`, its footer counting `count` entries.
+    pub(crate) fn image_with(header: Header, entries: &[(Vec<u8>, Entry)], count: u64) -> Vec<u8> {
+        let mut out = header.encode().to_vec();
         for (k, e) in entries {
             encode_entry(&mut out, k, e);
         }
         let crc = crc32c::crc32c(&out);
-        out.extend_from_slice(&footer(entries.len() as u64, crc));
+        out.extend_from_slice(&footer(count, crc));
         out
     }
 

@@ -162,15 +162,15 @@ fn judge_images(
         }
     };
     let (reap, reaper) = std::sync::mpsc::sync_channel::<CrashImage>(IMAGES_AWAITING_REMOVAL);
+    let (judge, judged_ref) = (&judge, &judged);
     std::thread::scope(|s| {
         s.spawn(move || reaper.into_iter().for_each(drop));
         for _ in 0..judging_threads() {
             let reap = reap.clone();
-            s.spawn(|| {
-                let reap = reap;
+            s.spawn(move || {
                 while let Some((i, image)) = next() {
                     let out = judge(&image);
-                    lock(&judged).push((i, out));
+                    lock(judged_ref).push((i, out));
                     // The reaper only stops once every sender is gone.
                     let _ = reap.send(image);
                 }
