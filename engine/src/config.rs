@@ -31,6 +31,10 @@ pub enum BackendKind {
     /// io_uring: write and a linked fdatasync submitted together. Opening fails if the kernel
     /// refuses io_uring; there is no fallback.
     Uring,
+    /// Log appends are stores into a shared mapping of preallocated space (no system call
+    /// per write; durable by the same `fdatasync(2)`). Needs [`Prealloc::Fallocate`] or
+    /// [`Prealloc::Zero`] for a log: opening refuses `Prealloc::None`.
+    Mmap,
 }
 
 /// How the log file is extended ahead of the write position.
@@ -241,7 +245,7 @@ macro_rules! named_enum {
 }
 
 named_enum!(FsyncPolicy { Always => "always", EverySec => "everysec", No => "no", Off => "off" });
-named_enum!(BackendKind { Pwrite => "pwrite", Uring => "uring" });
+named_enum!(BackendKind { Pwrite => "pwrite", Uring => "uring", Mmap => "mmap" });
 named_enum!(Prealloc { None => "none", Fallocate => "fallocate", Zero => "zero" });
 named_enum!(RecoveryMode { Strict => "strict", Lenient => "lenient" });
 named_enum!(Persistence { Aof => "aof", Snapshot => "snapshot", AofSnapshot => "aof+snapshot", Hybrid => "hybrid" });

@@ -42,11 +42,17 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
+    /// Counts one written batch. Called only by the flush leader, of which there is one at a
+    /// time (the writer's `flushing` flag, set under the engine's lock), so plain loads and
+    /// stores suffice: no locked read-modify-write on the hot path.
     pub fn batch(&self, records: u64, bytes: u64) {
-        self.records.fetch_add(records, Relaxed);
-        self.bytes_written.fetch_add(bytes, Relaxed);
-        self.write_batches.fetch_add(1, Relaxed);
-        self.batch_records_max.fetch_max(records, Relaxed);
+        let add = |c: &AtomicU64, n: u64| c.store(c.load(Relaxed) + n, Relaxed);
+        add(&self.records, records);
+        add(&self.bytes_written, bytes);
+        add(&self.write_batches, 1);
+        if records > self.batch_records_max.load(Relaxed) {
+            self.batch_records_max.store(records, Relaxed);
+        }
     }
 
     pub fn prealloc(&self, bytes: u64, synced: bool) {

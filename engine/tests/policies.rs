@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use durlab_engine::backend::faulty::FaultyBackend;
 use durlab_engine::backend::open_backend;
-use durlab_engine::{BackendKind, Command, Error, FsyncPolicy, Prealloc, aof};
+use durlab_engine::{BackendKind, Command, Engine, Error, FsyncPolicy, Prealloc, aof};
 
 over_backends!(
     always_acks_only_durable,
@@ -238,6 +238,9 @@ fn background_fsync_failure_poisons(kind: BackendKind) {
 
 fn disk_full_keeps_acked(kind: BackendKind) {
     for prealloc in [Prealloc::None, Prealloc::Zero] {
+        if !supports(kind, prealloc) {
+            continue;
+        }
         let dir = tempfile::tempdir().unwrap();
         let (cfg, faults) = faulty_config(dir.path(), kind, FsyncPolicy::Always);
         let cfg = cfg.prealloc(prealloc);
@@ -324,4 +327,23 @@ fn broken_ack_before_sync_never_syncs() {
     }
     assert_eq!(engine.durable_lsn(), 10, "it claims durability");
     assert_eq!(engine.stats().syncs, 0, "without syncing");
+}
+
+/// mmap stores only into preallocated space, so a log without preallocation is refused up
+/// front (a store into a hole would be a SIGBUS on a full disk), and no file is created.
+#[test]
+fn mmap_without_prealloc_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), BackendKind::Mmap, FsyncPolicy::EverySec).prealloc(Prealloc::None);
+    let err = Engine::open(cfg).unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
+    assert!(
+        err.to_string().contains("prealloc fallocate or zero"),
+        "{err}"
+    );
+    assert!(!log_path(dir.path()).exists());
+    let snap_only = config(dir.path(), BackendKind::Mmap, FsyncPolicy::EverySec)
+        .prealloc(Prealloc::None)
+        .persistence(durlab_engine::Persistence::Snapshot);
+    open(&snap_only); // no log: nothing to store into
 }

@@ -163,7 +163,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "everysec", value_name = "POLICY")]
     pub appendfsync: FsyncPolicy,
 
-    /// I/O backend: pwrite or uring.
+    /// I/O backend: pwrite, uring or mmap (mmap needs --prealloc fallocate or zero).
     #[arg(long, default_value = "pwrite", value_name = "BACKEND")]
     pub backend: BackendKind,
 
@@ -305,7 +305,8 @@ pub struct MatrixArgs {
     #[arg(long, value_delimiter = ',', value_name = "POLICY")]
     pub policy: Vec<FsyncPolicy>,
 
-    /// I/O backends to run (comma-separated: pwrite, uring); replaces the scenario's list.
+    /// I/O backends to run (comma-separated: pwrite, uring, mmap; mmap needs a preallocation);
+    /// replaces the scenario's list.
     #[arg(long, value_delimiter = ',', value_name = "BACKEND")]
     pub backend: Vec<BackendKind>,
 

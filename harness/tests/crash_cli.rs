@@ -85,6 +85,37 @@ fn kill9_every_policy_both_backends() {
     }
 }
 
+/// The mmap backend (stores into preallocated log space) keeps every policy's promise under
+/// kill -9 and power loss, like the syscall backends.
+#[test]
+fn mmap_backend_keeps_its_promises() {
+    let records = clean(&[
+        "crash",
+        "--fault",
+        "kill9,power-loss",
+        "--policy",
+        "always,everysec,no",
+        "--backend",
+        "mmap",
+        "--prealloc",
+        "fallocate",
+        "--trials",
+        "1",
+        "--trial-secs",
+        "0.3",
+        "--states",
+        "40",
+    ]);
+    assert_eq!(records.len(), 6);
+    for r in &records {
+        assert_eq!(r["violations"], 0, "{r:#}");
+        assert!(
+            r["case"].as_str().unwrap().contains("-mmap-fallocate-"),
+            "{r:#}"
+        );
+    }
+}
+
 #[test]
 fn backend_faults_every_policy() {
     let records = clean(&[

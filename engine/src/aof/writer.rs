@@ -5,7 +5,9 @@
 //! the leader: it takes the whole pending buffer, releases the lock, and issues one write (and
 //! under `always` the linked fdatasync). While that I/O runs the next batch forms in the other
 //! buffer. Under `everysec` and `no` the same batching turns many writers' records into one
-//! write call; the acknowledgement still waits for that write to return.
+//! write call; the acknowledgement still waits for that write to return. With backend `mmap`
+//! (outside `always`) that write is a memory copy, done without releasing the lock: no writer
+//! ever waits for another's flush.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +20,7 @@ use super::signal::AckSignal;
 use super::{prealloc, record};
 use crate::Lsn;
 use crate::backend::BackendFile;
-use crate::config::{EngineConfig, FsyncPolicy, Prealloc};
+use crate::config::{BackendKind, EngineConfig, FsyncPolicy, Prealloc};
 use crate::error::{Error, Result};
 use crate::keyspace::Command;
 use crate::recovery::LogPosition;
@@ -115,6 +117,9 @@ pub(crate) struct Log {
     max_record_bytes: u32,
     max_lag_ms: u64,
     broken_ack_before_sync: bool,
+    /// The leader writes its batch without releasing the engine's lock: the write is a
+    /// memory copy (backend `mmap` outside `always`), cheaper than waking a waiting writer.
+    write_under_lock: bool,
     /// Records say what the writer knows durable (under `no`: what explicit syncs and the
     /// sync at open covered), so recovery can tell a power-loss hole from damage.
     tracks_syncs: bool,
@@ -142,6 +147,8 @@ impl Log {
             max_record_bytes: config.max_record_bytes,
             max_lag_ms: config.everysec_max_lag_ms,
             broken_ack_before_sync: config.broken_ack_before_sync,
+            write_under_lock: config.backend == BackendKind::Mmap
+                && config.policy != FsyncPolicy::Always,
             tracks_syncs: config.policy != FsyncPolicy::Off,
             cond: Condvar::new(),
             acked: AckSignal::default(),
@@ -222,11 +229,15 @@ impl Log {
                 st.written_lsn
             };
             if covered >= lsn {
-                return if self.policy == FsyncPolicy::EverySec {
-                    self.wait_if_sync_lags(&mut guard, lsn)
-                } else {
-                    Ok(())
-                };
+                if self.policy != FsyncPolicy::EverySec {
+                    return Ok(());
+                }
+                // The lag check reads only atomics and the clock: not under the lock.
+                drop(guard);
+                if !self.sync_lags(lsn) {
+                    return Ok(());
+                }
+                return self.wait_if_sync_lags(&mut core.lock(), lsn);
             }
             if !st.flushing {
                 self.flush(&mut guard)?;
@@ -283,8 +294,13 @@ impl Log {
         self.acked.wake_all();
     }
 
-    /// As leader: writes the whole pending batch with the lock released.
+    /// As leader: writes the whole pending batch with the lock released (held throughout when
+    /// the write is a memory copy, see `write_under_lock`).
     fn flush<C: AsMut<LogState>>(&self, guard: &mut MutexGuard<'_, C>) -> Result<()> {
+        let st = guard.as_mut();
+        if self.write_under_lock && st.next_offset + st.pending.len() as u64 <= st.prealloc_end {
+            return self.flush_in_place(st);
+        }
         let st = guard.as_mut();
         debug_assert!(!st.flushing && st.pending_records > 0);
         st.flushing = true;
@@ -325,6 +341,36 @@ impl Log {
         };
         self.wake_all();
         outcome
+    }
+
+    /// [`Log::flush`] when the write is a memory copy into preallocated space: writes the
+    /// pending batch straight from its buffer with the lock held. Writers wait only for a flush
+    /// in flight, and there is none, so nobody is woken. (A flush that must first extend the
+    /// file takes the usual path, with the lock released.)
+    fn flush_in_place(&self, st: &mut LogState) -> Result<()> {
+        debug_assert!(!st.flushing && st.pending_records > 0);
+        let offset = st.next_offset;
+        let seg = st.segment();
+        let result = seg
+            .file
+            .write_all_at(&st.pending, offset)
+            .map_err(|e| Error::io("write", &seg.path, Some(offset), e));
+        let records = std::mem::take(&mut st.pending_records);
+        let bytes = st.pending.len() as u64;
+        st.pending.clear();
+        st.next_offset += bytes;
+        match result {
+            Ok(()) => {
+                st.written_lsn = st.pending_last_lsn;
+                self.written_lsn.store(st.written_lsn, Ordering::Release);
+                self.counters.batch(records, bytes);
+                Ok(())
+            }
+            Err(e) => {
+                self.poison(st, &e);
+                Err(e)
+            }
+        }
     }
 
     fn write_batch(

@@ -1,8 +1,9 @@
 //! The I/O boundary: every file operation of the engine goes through [`Backend`] and
 //! [`BackendFile`], so the crash lab can wrap them to record a trace or inject faults.
 //!
-//! Two real implementations: [`pwrite::PwriteBackend`] (`pwrite(2)` + `fdatasync(2)`) and
-//! [`uring::UringBackend`] (io_uring, write and linked fdatasync submitted together).
+//! Three real implementations: [`pwrite::PwriteBackend`] (`pwrite(2)` + `fdatasync(2)`),
+//! [`uring::UringBackend`] (io_uring, write and linked fdatasync submitted together) and
+//! [`mmap::MmapBackend`] (stores into a shared mapping of preallocated log space).
 
 use std::fmt;
 use std::io;
@@ -13,6 +14,7 @@ use crate::config::BackendKind;
 use crate::error::Result;
 
 pub mod faulty;
+pub mod mmap;
 pub mod pwrite;
 pub mod recording;
 pub mod uring;
@@ -92,6 +94,7 @@ pub fn open_backend(kind: BackendKind) -> Result<Arc<dyn Backend>> {
     Ok(match kind {
         BackendKind::Pwrite => Arc::new(pwrite::PwriteBackend::new()),
         BackendKind::Uring => Arc::new(uring::UringBackend::new()?),
+        BackendKind::Mmap => Arc::new(mmap::MmapBackend::new()),
     })
 }
 

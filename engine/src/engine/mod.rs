@@ -15,7 +15,7 @@ use crate::Lsn;
 use crate::aof::syncer::{self, StopSignal};
 use crate::aof::writer::{Log, LogState, Segment};
 use crate::backend::{self, Backend};
-use crate::config::{EngineConfig, FsyncPolicy, Persistence};
+use crate::config::{BackendKind, EngineConfig, FsyncPolicy, Persistence, Prealloc};
 use crate::error::{Error, Result};
 use crate::hybrid::{self, HybridState, RewriteInfo};
 use crate::keyspace::{Command, Keyspace, Reply};
@@ -145,7 +145,8 @@ impl Engine {
     /// manifest; [`Error::MissingFile`] for a file the manifest lists but the directory lacks;
     /// [`Error::UringUnavailable`] when io_uring is selected but refused by the kernel;
     /// [`Error::Config`] when data files exist without the file that would say how to load
-    /// them, or for policy `off` with a mode that keeps a log; I/O errors otherwise.
+    /// them, for policy `off` with a mode that keeps a log, or for backend `mmap` with a log
+    /// but no preallocation; I/O errors otherwise.
     pub fn open(config: EngineConfig) -> Result<(Engine, RecoveryReport)> {
         let started = Instant::now();
         let mut keyspace = Keyspace::new();
@@ -156,6 +157,18 @@ impl Engine {
             return Err(Error::Config(format!(
                 "persistence {mode} keeps a log: choose policy always, everysec or no"
             )));
+        }
+        if config.backend == BackendKind::Mmap
+            && mode.has_log()
+            && !off
+            && config.prealloc == Prealloc::None
+        {
+            return Err(Error::Config(
+                "backend mmap stores log records only into preallocated space (a store into a \
+                 file hole would fault with SIGBUS on a full disk): choose prealloc fallocate \
+                 or zero"
+                    .into(),
+            ));
         }
         let backend = if mode == Persistence::Aof && off {
             None

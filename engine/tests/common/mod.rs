@@ -9,9 +9,34 @@ use durlab_engine::{
 };
 
 /// Instantiates each listed `fn name(kind: BackendKind)` as a test per backend:
-/// `name::pwrite` and `name::uring`.
+/// `name::pwrite`, `name::uring` and `name::mmap`.
 #[macro_export]
 macro_rules! over_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn pwrite() {
+                    super::$name(durlab_engine::BackendKind::Pwrite)
+                }
+                #[test]
+                fn uring() {
+                    super::$name(durlab_engine::BackendKind::Uring)
+                }
+                #[test]
+                fn mmap() {
+                    super::$name(durlab_engine::BackendKind::Mmap)
+                }
+            }
+        )+
+    };
+}
+
+/// Like [`over_backends`], for bodies that need a log without preallocation (they cut or
+/// extend the file at its end): `name::pwrite` and `name::uring`. The mmap backend refuses
+/// such a log; it writes the same bytes, and recovery reads through the same code.
+#[macro_export]
+macro_rules! over_unpreallocated_backends {
     ($($name:ident),+ $(,)?) => {
         $(
             mod $name {
@@ -31,6 +56,9 @@ macro_rules! over_backends {
 pub fn config(dir: &Path, kind: BackendKind, policy: FsyncPolicy) -> EngineConfig {
     let mut c = EngineConfig::new(dir).backend(kind).policy(policy);
     c.prealloc_chunk_bytes = 64 << 10;
+    if kind == BackendKind::Mmap {
+        c.prealloc = Prealloc::Fallocate; // mmap refuses a log without preallocation
+    }
     c
 }
 
@@ -99,4 +127,9 @@ pub fn log_path(dir: &Path) -> std::path::PathBuf {
 
 pub fn all_prealloc() -> [Prealloc; 3] {
     [Prealloc::None, Prealloc::Fallocate, Prealloc::Zero]
+}
+
+/// Whether `kind` opens a log with `prealloc` (mmap needs preallocated space).
+pub fn supports(kind: BackendKind, prealloc: Prealloc) -> bool {
+    !(kind == BackendKind::Mmap && prealloc == Prealloc::None)
 }
