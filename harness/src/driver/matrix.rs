@@ -65,7 +65,8 @@ pub fn expand(spec: &MatrixSpec) -> Vec<EngineSetup> {
                         persistence,
                         baseline_only: false,
                     };
-                    if !cells.contains(&cell) && !(some_prealloc && refused(&cell)) {
+                    let skip = some_prealloc && refused(&cell);
+                    if !skip && !cells.contains(&cell) {
                         cells.push(cell);
                     }
                 }
