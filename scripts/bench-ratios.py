@@ -72,7 +72,7 @@ def main():
             for policy in ("always", "everysec", "no"):
                 raw_name = "raw-pwrite-fdatasync" if policy == "always" else "raw-pwrite"
                 raw = r.get(f"append/{size}/{raw_name}/{kind}")
-                for backend in ("pwrite", "uring"):
+                for backend in ("pwrite", "uring", "mmap"):
                     eng = r.get(f"append/{size}/{policy}/{backend}/{prealloc}")
                     if eng is None:
                         continue
@@ -83,7 +83,7 @@ def main():
     print("|---|---|---|---|---|---|")
     off8 = r.get("writers/64B/off/8")
     for policy in ("always", "everysec", "no", "off"):
-        for backend in (("pwrite", "uring") if policy != "off" else ("",)):
+        for backend in (("pwrite", "uring", "mmap") if policy != "off" else ("",)):
             name = f"{policy}/{backend}" if backend else policy
             w = [r.get(f"writers/64B/{name}/{n}") for n in (1, 8, 32)]
             g = ratio(w[2], w[0])

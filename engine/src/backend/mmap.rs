@@ -10,7 +10,9 @@
 //! the mapping only inside the range this handle itself reserved with [`BackendFile::allocate`]
 //! or wrote with `pwrite` (blocks already reserved); every other write is a `pwrite`. The
 //! engine therefore refuses this backend for a log without preallocation (see
-//! [`crate::config::Prealloc`]). Reads, syncs, size changes, renames and directory syncs are
+//! [`crate::config::Prealloc`]). A write followed by a sync ([`BackendFile::write_all_at_sync`],
+//! policy `always`) is a `pwrite` too: each sync write-protects the pages again, and a store
+//! after it would pay a page fault. Reads, syncs, size changes, renames and directory syncs are
 //! the pwrite backend's system calls.
 //!
 //! A media error while faulting in a mapped page is a SIGBUS too (pwrite would return `EIO`):
@@ -20,14 +22,13 @@
 use std::fs::File;
 use std::io;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
 use parking_lot::Mutex;
 
-use super::pwrite::{PwriteBackend, allocate_file, open_file, write_zero};
+use super::pwrite::{PwriteBackend, allocate_file, open_file, pread, pwrite_all};
 use super::{Backend, BackendFile, OpenMode};
 
 /// Each mapping covers one aligned window of the file this long (mapped on first use).
@@ -161,14 +162,20 @@ impl MmapFile {
     }
 }
 
+impl MmapFile {
+    /// A plain `pwrite(2)`; the range then counts as reserved.
+    fn pwrite(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        pwrite_all(&self.file, buf, offset)?;
+        self.maps
+            .lock()
+            .note_reserved(offset, offset + buf.len() as u64);
+        Ok(())
+    }
+}
+
 impl BackendFile for MmapFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        loop {
-            match self.file.read_at(buf, offset) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
-            }
-        }
+        pread(&self.file, buf, offset)
     }
 
     /// A store through the mapping inside reserved space; `pwrite(2)` (looping on short
@@ -177,22 +184,14 @@ impl BackendFile for MmapFile {
         if self.store(buf, offset)? {
             return Ok(());
         }
-        let (mut at, mut rest) = (offset, buf);
-        while !rest.is_empty() {
-            match self.file.write_at(rest, at) {
-                Ok(0) => return Err(write_zero(at)),
-                Ok(n) => {
-                    rest = &rest[n..];
-                    at += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        self.maps
-            .lock()
-            .note_reserved(offset, offset + buf.len() as u64);
-        Ok(())
+        self.pwrite(buf, offset)
+    }
+
+    /// `pwrite(2)` then `fdatasync(2)` (policy `always`): after every fdatasync the kernel
+    /// write-protects the synced pages again, so a store would pay a page fault per sync.
+    fn write_all_at_sync(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.pwrite(buf, offset)?;
+        self.file.sync_data()
     }
 
     /// `fdatasync(2)`: covers stores through the mapping as well as pwrites (one page cache).

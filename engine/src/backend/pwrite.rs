@@ -72,27 +72,11 @@ struct PwriteFile {
 
 impl BackendFile for PwriteFile {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        loop {
-            match self.file.read_at(buf, offset) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => return other,
-            }
-        }
+        pread(&self.file, buf, offset)
     }
 
-    fn write_all_at(&self, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
-        while !buf.is_empty() {
-            match self.file.write_at(buf, offset) {
-                Ok(0) => return Err(write_zero(offset)),
-                Ok(n) => {
-                    buf = &buf[n..];
-                    offset += n as u64;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        pwrite_all(&self.file, buf, offset)
     }
 
     fn sync_data(&self) -> io::Result<()> {
@@ -112,6 +96,33 @@ impl BackendFile for PwriteFile {
     fn len(&self) -> io::Result<u64> {
         Ok(self.file.metadata()?.len())
     }
+}
+
+/// `pread(2)`, retried on `EINTR`.
+pub(crate) fn pread(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    loop {
+        match file.read_at(buf, offset) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// `pwrite(2)` until all of `buf` is written, retried on `EINTR`; `WriteZero` when a write
+/// makes no progress.
+pub(crate) fn pwrite_all(file: &File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+    while !buf.is_empty() {
+        match file.write_at(buf, offset) {
+            Ok(0) => return Err(write_zero(offset)),
+            Ok(n) => {
+                buf = &buf[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Opens a regular file read+write with `O_CLOEXEC`, creating it exclusively for
