@@ -11,6 +11,9 @@ use crate::resp::commands::{AutoId, to_args};
 use crate::resp::parse::parse_value;
 use crate::resp::{Limits, ProtocolError, Value, encode};
 
+/// Receive buffer size (grown for longer replies).
+const READ_CHUNK_BYTES: usize = 64 << 10;
+
 /// Why a call failed (error replies are values, not errors).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -39,9 +42,11 @@ pub struct Client {
     addr: SocketAddr,
     stream: TcpStream,
     out: Vec<u8>,
+    /// Receive buffer: bytes `at..filled` are read but not yet parsed; the rest is room
+    /// (initialised once, so a read never zeroes memory first).
     buf: Vec<u8>,
-    /// Parsed up to here in `buf`.
     at: usize,
+    filled: usize,
     limits: Limits,
 }
 
@@ -61,8 +66,9 @@ impl Client {
             addr,
             stream,
             out: Vec::with_capacity(16 << 10),
-            buf: Vec::with_capacity(64 << 10),
+            buf: vec![0; READ_CHUNK_BYTES],
             at: 0,
+            filled: 0,
             limits: Limits::default(),
         })
     }
@@ -114,12 +120,11 @@ impl Client {
     /// A read error or timeout, the connection closing, or a stream that is not RESP2.
     pub fn read(&mut self) -> Result<Value, ClientError> {
         loop {
-            match parse_value(&self.buf[self.at..], &self.limits) {
+            match parse_value(&self.buf[self.at..self.filled], &self.limits) {
                 Ok(Some((v, used))) => {
                     self.at += used;
-                    if self.at == self.buf.len() {
-                        self.buf.clear();
-                        self.at = 0;
+                    if self.at == self.filled {
+                        (self.at, self.filled) = (0, 0);
                     }
                     return Ok(v);
                 }
@@ -132,19 +137,18 @@ impl Client {
                 }
             }
             if self.at > 0 {
-                self.buf.drain(..self.at);
+                self.buf.copy_within(self.at..self.filled, 0);
+                self.filled -= self.at;
                 self.at = 0;
             }
-            let len = self.buf.len();
-            self.buf.resize(len + (64 << 10), 0);
-            match self.stream.read(&mut self.buf[len..]) {
-                Ok(0) => {
-                    self.buf.truncate(len);
-                    return Err(ClientError::Closed { addr: self.addr });
-                }
-                Ok(n) => self.buf.truncate(len + n),
+            if self.filled == self.buf.len() {
+                // A reply longer than the buffer: grow it (parse_value bounds the length).
+                self.buf.resize(self.buf.len() * 2, 0);
+            }
+            match self.stream.read(&mut self.buf[self.filled..]) {
+                Ok(0) => return Err(ClientError::Closed { addr: self.addr }),
+                Ok(n) => self.filled += n,
                 Err(source) => {
-                    self.buf.truncate(len);
                     return Err(ClientError::Io {
                         addr: self.addr,
                         source,
