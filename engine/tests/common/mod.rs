@@ -8,27 +8,12 @@ use durlab_engine::{
     BackendKind, Command, Engine, EngineConfig, FsyncPolicy, Prealloc, RecoveryReport,
 };
 
-/// Instantiates each listed `fn name(kind: BackendKind)` as a test per backend:
+/// Instantiates each listed `fn name(kind: BackendKind)` as one test per backend:
 /// `name::pwrite`, `name::uring` and `name::mmap`.
 #[macro_export]
 macro_rules! over_backends {
     ($($name:ident),+ $(,)?) => {
-        $(
-            mod $name {
-                #[test]
-                fn pwrite() {
-                    super::$name(durlab_engine::BackendKind::Pwrite)
-                }
-                #[test]
-                fn uring() {
-                    super::$name(durlab_engine::BackendKind::Uring)
-                }
-                #[test]
-                fn mmap() {
-                    super::$name(durlab_engine::BackendKind::Mmap)
-                }
-            }
-        )+
+        $crate::over_kinds!([pwrite = Pwrite, uring = Uring, mmap = Mmap]; $($name),+);
     };
 }
 
@@ -38,18 +23,25 @@ macro_rules! over_backends {
 #[macro_export]
 macro_rules! over_unpreallocated_backends {
     ($($name:ident),+ $(,)?) => {
-        $(
-            mod $name {
+        $crate::over_kinds!([pwrite = Pwrite, uring = Uring]; $($name),+);
+    };
+}
+
+/// `mod name { #[test] fn kind() { super::name(BackendKind::Kind) } ... }` per listed name.
+#[macro_export]
+macro_rules! over_kinds {
+    ($kinds:tt; $($name:ident),+) => {
+        $( $crate::over_kinds!(@one $kinds $name); )+
+    };
+    (@one [$($test:ident = $kind:ident),+] $name:ident) => {
+        mod $name {
+            $(
                 #[test]
-                fn pwrite() {
-                    super::$name(durlab_engine::BackendKind::Pwrite)
+                fn $test() {
+                    super::$name(durlab_engine::BackendKind::$kind)
                 }
-                #[test]
-                fn uring() {
-                    super::$name(durlab_engine::BackendKind::Uring)
-                }
-            }
-        )+
+            )+
+        }
     };
 }
 
