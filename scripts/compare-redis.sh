@@ -3,11 +3,12 @@
 #  1. redis-benchmark against both with the same flags (-t set -n N -c C -P P), per
 #     appendfsync policy, servers alternating, each run on a fresh data directory;
 #  2. durlab bench --target durlab-server,redis (the harness's own client) at 1 and 50
-#     connections, with and without pipelining.
+#     connections, with and without pipelining (it alternates the two servers configuration
+#     by configuration), repeated and reported as the median ratio.
 # Prints ratio tables (durlab-server / redis; > 1 means durlab is faster). Everything runs on
 # 127.0.0.1 with OS-assigned ports; every server is stopped at the end.
 #
-# Usage: scripts/compare-redis.sh [--quick] [--policies always,everysec,no] [--requests N]
+# Usage: scripts/compare-redis.sh [--quick] [--policies always,everysec,no] [--requests N] [--rounds N]
 #        [--durlab-flags "--prealloc zero"]   (extra flags of durlab serve and durlab bench)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +22,9 @@ while [ $# -gt 0 ]; do
     --quick) requests=20000; duration=2; rounds=1 ;;
     --policies) policies="$2"; shift ;;
     --requests) requests="$2"; shift ;;
+    --rounds) rounds="$2"; shift ;;
     --durlab-flags) durlab_flags="$2"; shift ;;
-    -h|--help) sed -n 2,11p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,12p "$0"; exit 0 ;;
     *) echo "unknown flag $1" >&2; exit 2 ;;
   esac
   shift
@@ -86,19 +88,29 @@ for policy in ${policies//,/ }; do
 done
 
 echo
-echo "== durlab bench --target durlab-server,redis (harness client, SET only, ${duration}s per run)"
+echo "== durlab bench --target durlab-server,redis (harness client, SET only, ${duration}s per run, median of $rounds rounds)"
 for c in 1 50; do
   for p in 1 16; do
-    # shellcheck disable=SC2086
-    "$durlab" bench --target durlab-server,redis --policy "$policies" --writers "$c" --pipeline "$p" $durlab_flags \
-      --mix set=1 --duration "$duration" --no-probe --quiet --dir "$work" --out "$work/out-$c-$p" --json \
-      | python3 -c '
-import json, sys
-for r in json.load(sys.stdin):
-    c = r["config"]
-    ratio = r["ratio_to_redis"]
-    if c["target"] == "durlab-server" and ratio is not None:
-        line = "%-9s conns %3d pipeline %3d  durlab %10.0f ops/s  ratio to redis %.2f"
-        print(line % (c["policy"], c["writers"], c["pipeline"], r["ops_per_sec"], ratio))'
+    for k in $(seq "$rounds"); do
+      # shellcheck disable=SC2086
+      "$durlab" bench --target durlab-server,redis --policy "$policies" --writers "$c" --pipeline "$p" $durlab_flags \
+        --mix set=1 --duration "$duration" --no-probe --quiet --dir "$work" --out "$work/out-$c-$p-$k" --json \
+        >"$work/harness-$c-$p-$k.json"
+    done
+    python3 - "$work"/harness-"$c"-"$p"-*.json <<'PY'
+import json, statistics, sys
+runs = {}
+for path in sys.argv[1:]:
+    for r in json.load(open(path)):
+        c = r["config"]
+        if c["target"] == "durlab-server" and r["ratio_to_redis"] is not None:
+            key = (c["policy"], c["writers"], c["pipeline"])
+            runs.setdefault(key, []).append((r["ratio_to_redis"], r["ops_per_sec"]))
+for (policy, conns, pipeline), rs in runs.items():
+    ratios = sorted(q for q, _ in rs)
+    ops = statistics.median(o for _, o in rs)
+    line = "%-9s conns %3d pipeline %3d  durlab %10.0f ops/s  ratio to redis %.2f (rounds: %s)"
+    print(line % (policy, conns, pipeline, ops, statistics.median(ratios), " ".join("%.2f" % q for q in ratios)))
+PY
   done
 done

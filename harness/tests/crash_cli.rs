@@ -487,12 +487,15 @@ fn broken_skip_dir_sync_is_caught_by_the_directory_model() {
             "snapshot,hybrid",
             "--phase",
             "snapshot",
+            // Two traces and every rename's surroundings (40 states cap the namespace cut
+            // points at 160): on a loaded machine one short trace may hold a single completed
+            // install, whose unsafe window a small sample of cut points can miss.
             "--trials",
-            "1",
+            "2",
             "--trial-secs",
             "0.3",
             "--states",
-            "8",
+            "40",
             "--broken-skip-dir-sync",
         ],
         tmp.path(),

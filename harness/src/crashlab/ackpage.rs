@@ -155,6 +155,11 @@ impl AckPage {
         Some(slot)
     }
 
+    /// Saves published as durable so far.
+    pub fn saves_done(&self) -> u64 {
+        self.word(W_SAVES_DONE).load(Ordering::Acquire)
+    }
+
     /// Claims the record of a save that begins now; `None` once every slot is used.
     pub fn save_began(&self) -> Option<SaveSlot> {
         self.claim_save(now_ns())

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use durlab_engine::backend::faulty::{Faults, FaultyBackend};
 use durlab_engine::backend::recording::RecordingBackend;
 use durlab_engine::backend::{self, Backend};
-use durlab_engine::{Engine, EngineConfig};
+use durlab_engine::{Engine, EngineConfig, Lsn};
 
 use super::ackpage::AckPage;
 use super::phase::Phase;
@@ -96,6 +96,12 @@ fn publish_saves(
     done: &AtomicBool,
 ) -> durlab_engine::Result<()> {
     let mut noticed = engine.last_save_lsn();
+    // A churning phase's first save must hold a write: the kill clock starts once a save is
+    // durable, and a save of nothing promises nothing (on a loaded machine the writers may not
+    // have started yet).
+    while phase.churns() && engine.last_lsn() == 0 && !done.load(Relaxed) {
+        std::thread::sleep(Duration::from_micros(200));
+    }
     while !done.load(Relaxed) {
         if phase.churns() {
             let Some(slot) = page.save_began() else {
@@ -116,6 +122,29 @@ fn publish_saves(
         }
     }
     Ok(())
+}
+
+/// The ack page as the writers' hook. Under a churning phase it slows them (1 ms per
+/// acknowledgement, past a sixteenth of the page) until the first save is durable: the kill
+/// clock starts only then, and writers acknowledging at memory speed (mode `snapshot`) would
+/// otherwise fill the page while a starved low-priority serializer is still writing.
+struct PacedUntilFirstSave<'a> {
+    page: &'a AckPage,
+    pace: bool,
+}
+
+impl AckHook for PacedUntilFirstSave<'_> {
+    fn issued(&self, lsn: Lsn) {
+        self.page.issued(lsn);
+    }
+
+    fn acked(&self, lsn: Lsn) -> bool {
+        let more = self.page.acked(lsn);
+        if self.pace && lsn > self.page.capacity() / 16 && self.page.saves_done() == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        more
+    }
 }
 
 /// What `durlab worker` runs.
@@ -177,12 +206,16 @@ pub fn run(plan: WorkerPlan, workload: &Workload) -> Result<(), String> {
                 }
             });
         }
+        let hook = PacedUntilFirstSave {
+            page,
+            pace: plan.phase.churns(),
+        };
         let r = run_writers(
             engine,
             workload,
             plan.writers,
             Duration::from_secs_f64(plan.max_secs),
-            page,
+            &hook,
         );
         done.store(true, Relaxed);
         let saved = saver.map_or(Ok(()), |h| h.join().expect("saver thread panicked"));
