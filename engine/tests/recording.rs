@@ -258,3 +258,49 @@ over_backends!(
     recorded_writes_rebuild_the_log,
     concurrent_syncs_carry_their_start,
 );
+
+/// Backend mmap stores only into space its own handle reserved, so a reopened log reserves the
+/// tail an earlier run preallocated (else it would be written with pwrite until the next
+/// chunk): the reopened run's first record lies inside an `allocate` issued before it.
+#[test]
+fn mmap_reopened_log_reserves_its_preallocated_tail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let recorded = |trace: &Path| {
+        let rec = RecordingBackend::new(open_backend(BackendKind::Mmap).unwrap(), trace).unwrap();
+        let mut config = common::config(&dir, BackendKind::Mmap, FsyncPolicy::No);
+        config.backend_override = Some(Arc::new(rec));
+        config
+    };
+    drop(common::write_n(
+        &recorded(&tmp.path().join("first.trace")),
+        50,
+    ));
+    let second = tmp.path().join("second.trace");
+    let (engine, report) = common::open(&recorded(&second));
+    assert_eq!(report.recovered_lsn, 50);
+    engine.execute_next(common::command).unwrap();
+    drop(engine);
+    let t = read_trace(&second).unwrap();
+    let first_record = t
+        .entries
+        .iter()
+        .find_map(|e| match &e.op {
+            Op::Write { offset, .. } if *offset >= durlab_engine::aof::FIRST_RECORD_OFFSET => {
+                Some((e.seq, *offset))
+            }
+            _ => None,
+        })
+        .expect("the reopened run wrote a record");
+    let reserved = t.entries.iter().any(|e| match &e.op {
+        Op::Allocate { offset, len, .. } => {
+            e.seq < first_record.0 && *offset <= first_record.1 && first_record.1 < offset + len
+        }
+        _ => false,
+    });
+    assert!(
+        reserved,
+        "no allocate covers offset {} before it was written",
+        first_record.1
+    );
+}

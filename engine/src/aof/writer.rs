@@ -171,10 +171,19 @@ impl Log {
         self.durable_lsn.load(Ordering::Acquire)
     }
 
-    /// Extends a new file's first preallocation chunk.
+    /// Extends a new file's first preallocation chunk. With backend `mmap` outside `always`
+    /// (where it stores), also reserves (`fallocate`) the space past the write position that an
+    /// earlier run preallocated: the backend stores only into space its own handle reserved,
+    /// so without this a reopened log would be written with `pwrite` until its next chunk.
     pub(crate) fn preallocate_initial(&self, st: &mut LogState) -> Result<()> {
         let end = self.extend(st.segment(), st.prealloc_end, st.next_offset + 1)?;
         st.prealloc_end = end;
+        if self.write_under_lock && end > st.next_offset {
+            let seg = st.segment();
+            seg.file
+                .allocate(st.next_offset, end - st.next_offset)
+                .map_err(|e| Error::io("fallocate", &seg.path, Some(st.next_offset), e))?;
+        }
         Ok(())
     }
 
