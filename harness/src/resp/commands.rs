@@ -111,10 +111,14 @@ fn score(a: &[u8]) -> Result<f64, Value> {
     if v.is_nan() { Err(bad()) } else { Ok(v) }
 }
 
-fn pairs(args: &[Vec<u8>]) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn pairs(args: &[&[u8]]) -> Vec<(Vec<u8>, Vec<u8>)> {
     args.chunks_exact(2)
-        .map(|p| (p[0].clone(), p[1].clone()))
+        .map(|p| (p[0].to_vec(), p[1].to_vec()))
         .collect()
+}
+
+fn owned(args: &[&[u8]]) -> Vec<Vec<u8>> {
+    args.iter().map(|a| a.to_vec()).collect()
 }
 
 /// `ms-seq` or `ms` (seq 0 for an explicit id, as Redis reads XADD ids; `fill` is the seq
@@ -134,16 +138,25 @@ fn invalid_id() -> Value {
 
 /// Parses a request's arguments (`args[0]` is the command name, any case).
 ///
+/// Allocates only what the request keeps (keys, values): the server calls this once per
+/// request on slices of its input buffer.
+///
 /// # Errors
 /// The error reply Redis would give: unknown command, wrong number of arguments, syntax
 /// error, not an integer, not a valid float, invalid stream id.
-pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
-    let original = args
-        .first()
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .unwrap_or_default();
-    let Some(name) = args.first().map(|a| lower(a)) else {
+pub fn parse(args: &[&[u8]]) -> Result<Request, Value> {
+    let Some((first, rest)) = args.split_first() else {
         return Err(Value::err("empty command"));
+    };
+    // Command names are short: lower-case into a stack buffer (no allocation per request).
+    let mut lowered = [0u8; 16];
+    let name = match lowered.get_mut(..first.len()) {
+        Some(buf) => {
+            buf.copy_from_slice(first);
+            buf.make_ascii_lowercase();
+            std::str::from_utf8(buf).unwrap_or("")
+        }
+        None => "",
     };
     let n = args.len();
     let one = |cmd: Command| {
@@ -152,24 +165,21 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
             sum: false,
         })
     };
-    let mut it = args.into_iter();
-    it.next();
-    let rest: Vec<Vec<u8>> = it.collect();
-    let key = || rest[0].clone();
-    match name.as_str() {
+    let key = || rest[0].to_vec();
+    match name {
         "set" if n == 3 => one(Command::Set {
             key: key(),
-            value: rest[1].clone(),
+            value: rest[1].to_vec(),
         }),
         "set" if n > 3 => Err(syntax()),
         "get" if n == 2 => one(Command::Get { key: key() }),
         "del" if n >= 2 => Ok(Request::Engine {
-            cmds: rest.into_iter().map(|key| Command::Del { key }).collect(),
+            cmds: rest.iter().map(|k| Command::Del { key: k.to_vec() }).collect(),
             sum: true,
         }),
         "setnx" if n == 3 => one(Command::SetNx {
             key: key(),
-            value: rest[1].clone(),
+            value: rest[1].to_vec(),
         }),
         "incrby" if n == 3 => one(Command::IncrBy {
             key: key(),
@@ -202,12 +212,12 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
         }),
         "hdel" if n >= 3 => one(Command::HDel {
             key: key(),
-            fields: rest[1..].to_vec(),
+            fields: owned(&rest[1..]),
         }),
         "zadd" if n >= 4 && n % 2 == 0 => {
             let members = rest[1..]
                 .chunks_exact(2)
-                .map(|p| Ok((score(&p[0])?, p[1].clone())))
+                .map(|p| Ok((score(p[0])?, p[1].to_vec())))
                 .collect::<Result<_, Value>>()?;
             one(Command::ZAdd {
                 key: key(),
@@ -216,7 +226,7 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
         }
         "zrem" if n >= 3 => one(Command::ZRem {
             key: key(),
-            members: rest[1..].to_vec(),
+            members: owned(&rest[1..]),
         }),
         "zpopmin" if n == 2 || n == 3 => {
             let count = match rest.get(1) {
@@ -229,12 +239,12 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
         }
         "xadd" if n >= 5 => xadd(rest),
         "type" if n == 2 => Ok(Request::Read(Read::Type(key()))),
-        "exists" if n >= 2 => Ok(Request::Read(Read::Exists(rest))),
+        "exists" if n >= 2 => Ok(Request::Read(Read::Exists(owned(rest)))),
         "hgetall" if n == 2 => Ok(Request::Read(Read::HGetAll(key()))),
         "zrange" if n == 4 || n == 5 => {
             let withscores = match rest.get(3) {
                 None => false,
-                Some(w) if lower(w) == "withscores" => true,
+                Some(w) if w.eq_ignore_ascii_case(b"withscores") => true,
                 Some(_) => return Err(syntax()),
             };
             Ok(Request::Read(Read::ZRange {
@@ -245,11 +255,11 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
             }))
         }
         "xrange" if n == 4 || n == 6 => {
-            let start = match rest[1].as_slice() {
+            let start = match rest[1] {
                 b"-" => StreamId::default(),
                 a => stream_id(a, 0).ok_or_else(invalid_id)?,
             };
-            let end = match rest[2].as_slice() {
+            let end = match rest[2] {
                 b"+" => StreamId {
                     ms: u64::MAX,
                     seq: u64::MAX,
@@ -258,7 +268,7 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
             };
             let count = match rest.get(3) {
                 None => None,
-                Some(c) if lower(c) == "count" => Some(uint(&rest[4])?),
+                Some(c) if c.eq_ignore_ascii_case(b"count") => Some(uint(rest[4])?),
                 Some(_) => return Err(syntax()),
             };
             Ok(Request::Read(Read::XRange {
@@ -268,16 +278,16 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
                 count,
             }))
         }
-        "xinfo" if n == 3 && lower(&rest[0]) == "stream" => {
-            Ok(Request::Read(Read::XInfoStream(rest[1].clone())))
+        "xinfo" if n == 3 && rest[0].eq_ignore_ascii_case(b"stream") => {
+            Ok(Request::Read(Read::XInfoStream(rest[1].to_vec())))
         }
         "pttl" if n == 2 => Ok(Request::Read(Read::PTtl(key()))),
         "pexpiretime" if n == 2 => Ok(Request::Read(Read::PExpireTime(key()))),
         "scan" if n == 2 || n == 4 => {
-            let cursor = uint(&rest[0]).map_err(|_| Value::err("invalid cursor"))?;
+            let cursor = uint(rest[0]).map_err(|_| Value::err("invalid cursor"))?;
             let count = match rest.get(1) {
                 None => 10,
-                Some(c) if lower(c) == "count" => match uint(&rest[2])? {
+                Some(c) if c.eq_ignore_ascii_case(b"count") => match uint(rest[2])? {
                     0 => return Err(syntax()),
                     c => c,
                 },
@@ -286,22 +296,24 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
             Ok(Request::Read(Read::Scan { cursor, count }))
         }
         "dbsize" if n == 1 => Ok(Request::Read(Read::DbSize)),
-        "ping" if n <= 2 => Ok(Request::Ping(rest.into_iter().next())),
+        "ping" if n <= 2 => Ok(Request::Ping(rest.first().map(|m| m.to_vec()))),
         "echo" if n == 2 => Ok(Request::Echo(key())),
         "multi" if n == 1 => Ok(Request::Multi),
         "exec" if n == 1 => Ok(Request::Exec),
         "discard" if n == 1 => Ok(Request::Discard),
         "info" if n <= 2 => Ok(Request::Info(rest.first().map(|s| lower(s)))),
-        "config" if n == 3 && lower(&rest[0]) == "get" => Ok(Request::ConfigGet(lower(&rest[1]))),
+        "config" if n == 3 && rest[0].eq_ignore_ascii_case(b"get") => {
+            Ok(Request::ConfigGet(lower(rest[1])))
+        }
         "config" if n >= 2 => Err(Value::err(format!(
             "durlab serve supports only CONFIG GET, not CONFIG {}",
-            lower(&rest[0]).to_uppercase()
+            lower(rest[0]).to_uppercase()
         ))),
         "bgrewriteaof" if n == 1 => Ok(Request::BgRewriteAof),
         "bgsave" if n <= 2 => Ok(Request::BgSave),
         "save" if n == 1 => Ok(Request::Save),
         "shutdown" if n <= 2 => Ok(Request::Shutdown),
-        "select" if n == 2 => Ok(Request::Select(int(&rest[0])?)),
+        "select" if n == 2 => Ok(Request::Select(int(rest[0])?)),
         "client" if n >= 2 => Ok(Request::Client),
         "command" => Ok(Request::CommandDocs),
         "quit" => Ok(Request::Quit),
@@ -310,7 +322,7 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
         | "hgetall" | "zrange" | "xrange" | "xinfo" | "pttl" | "pexpiretime" | "scan"
         | "dbsize" | "ping" | "echo" | "multi" | "exec" | "discard" | "info" | "config"
         | "bgrewriteaof" | "bgsave" | "save" | "shutdown" | "select" | "client" => {
-            Err(arity(&name))
+            Err(arity(name))
         }
         _ => {
             let shown: String = rest
@@ -319,19 +331,41 @@ pub fn parse(args: Vec<Vec<u8>>) -> Result<Request, Value> {
                 .map(|a| format!("'{}' ", String::from_utf8_lossy(a)))
                 .collect();
             Err(Value::err(format!(
-                "unknown command '{original}', with args beginning with: {shown}"
+                "unknown command '{}', with args beginning with: {shown}",
+                String::from_utf8_lossy(first)
             )))
         }
     }
 }
 
+/// Requests with at most this many arguments are parsed without allocating a slice list.
+const STACK_ARGS: usize = 8;
+
+/// [`parse`] of the arguments at `spans` (`(offset, length)`) of `buf`, as
+/// [`super::parse::scan_request`] leaves them; `None` for an empty request (which Redis
+/// skips).
+pub fn parse_spans(buf: &[u8], spans: &[(usize, usize)]) -> Option<Result<Request, Value>> {
+    let arg = |&(at, len): &(usize, usize)| &buf[at..at + len];
+    Some(match spans.len() {
+        0 => return None,
+        n if n <= STACK_ARGS => {
+            let mut args: [&[u8]; STACK_ARGS] = [&[]; STACK_ARGS];
+            for (a, s) in args.iter_mut().zip(spans) {
+                *a = arg(s);
+            }
+            parse(&args[..n])
+        }
+        _ => parse(&spans.iter().map(arg).collect::<Vec<_>>()),
+    })
+}
+
 /// `XADD key [MAXLEN [=] n] <* | ms-seq | ms> field value [field value ...]`.
-fn xadd(rest: Vec<Vec<u8>>) -> Result<Request, Value> {
+fn xadd(rest: &[&[u8]]) -> Result<Request, Value> {
     let mut i = 1;
     let mut maxlen = None;
-    if lower(&rest[i]) == "maxlen" {
+    if rest[i].eq_ignore_ascii_case(b"maxlen") {
         i += 1;
-        if rest.get(i).map(|a| a.as_slice()) == Some(b"=") {
+        if rest.get(i) == Some(&&b"="[..]) {
             i += 1;
         }
         let n = rest.get(i).ok_or_else(syntax)?;
@@ -341,7 +375,7 @@ fn xadd(rest: Vec<Vec<u8>>) -> Result<Request, Value> {
     let Some(id_arg) = rest.get(i) else {
         return Err(arity("xadd"));
     };
-    let id = match id_arg.as_slice() {
+    let id = match *id_arg {
         b"*" => XAddId::Auto,
         a => XAddId::Explicit(stream_id(a, 0).ok_or_else(invalid_id)?),
     };
@@ -351,7 +385,7 @@ fn xadd(rest: Vec<Vec<u8>>) -> Result<Request, Value> {
     }
     Ok(Request::Engine {
         cmds: vec![Command::XAdd {
-            key: rest[0].clone(),
+            key: rest[0].to_vec(),
             id,
             fields: pairs(fields),
             maxlen,
@@ -604,7 +638,9 @@ mod tests {
         ];
         for c in cmds {
             // DEL sums its replies (one key here: the same reply).
-            let Ok(Request::Engine { cmds, .. }) = parse(to_args(&c, AutoId::Star)) else {
+            let args = to_args(&c, AutoId::Star);
+            let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
+            let Ok(Request::Engine { cmds, .. }) = parse(&args) else {
                 panic!("{c:?} did not parse as an engine command");
             };
             assert_eq!(cmds, vec![c.clone()]);
@@ -613,7 +649,7 @@ mod tests {
 
     #[test]
     fn errors_are_redis_texts() {
-        let p = |s: &str| parse(s.split(' ').map(|w| w.as_bytes().to_vec()).collect());
+        let p = |s: &str| parse(&s.split(' ').map(str::as_bytes).collect::<Vec<_>>());
         assert_eq!(
             p("get"),
             Err(Value::err("wrong number of arguments for 'get' command"))
@@ -630,6 +666,10 @@ mod tests {
             matches!(p("nosuch a"), Err(Value::Error(e)) if e.starts_with("ERR unknown command 'nosuch'"))
         );
         assert_eq!(p("xadd s 1-x f v"), Err(invalid_id()));
+        assert!(
+            matches!(p("averyveryverylongcommandname"), Err(Value::Error(e)) if e.starts_with("ERR unknown command 'averyveryverylongcommandname'"))
+        );
+        assert!(matches!(p("SeT k v"), Ok(Request::Engine { sum: false, .. })));
         assert!(matches!(p("DEL a b"), Ok(Request::Engine { cmds, sum: true }) if cmds.len() == 2));
     }
 }

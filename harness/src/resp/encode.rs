@@ -1,21 +1,56 @@
-//! RESP2 encoding of replies and commands.
+//! RESP2 encoding of replies and commands. Appends to a buffer without allocating.
+
+use std::io::Write as _;
+
+use durlab_engine::Reply;
 
 use super::Value;
 
+/// Appends `kind`, the decimal `n` and `\r\n` (`*3\r\n`, `$5\r\n`, `:42\r\n`).
+fn header(out: &mut Vec<u8>, kind: u8, n: impl std::fmt::Display) {
+    out.push(kind);
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, "{n}\r\n");
+}
+
 /// Appends `*n\r\n`.
 pub fn array_header(out: &mut Vec<u8>, n: usize) {
-    out.push(b'*');
-    out.extend_from_slice(n.to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
+    header(out, b'*', n);
 }
 
 /// Appends a bulk string.
 pub fn bulk(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.push(b'$');
-    out.extend_from_slice(bytes.len().to_string().as_bytes());
-    out.extend_from_slice(b"\r\n");
+    header(out, b'$', bytes.len());
     out.extend_from_slice(bytes);
     out.extend_from_slice(b"\r\n");
+}
+
+/// Appends `+text` or `-text` (`kind`); line breaks, which RESP cannot carry there, become
+/// spaces.
+fn line(out: &mut Vec<u8>, kind: u8, text: &str) {
+    out.push(kind);
+    out.extend(
+        text.bytes()
+            .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends an engine reply, encoded as [`value`] encodes `Value::from(reply)`.
+pub fn reply(out: &mut Vec<u8>, reply: &Reply) {
+    match reply {
+        Reply::Ok => out.extend_from_slice(b"+OK\r\n"),
+        Reply::Nil => out.extend_from_slice(b"$-1\r\n"),
+        Reply::Int(n) => header(out, b':', n),
+        Reply::Bulk(b) => bulk(out, b),
+        Reply::Error(e) => line(out, b'-', e),
+        Reply::Array(items) => {
+            array_header(out, items.len());
+            for r in items {
+                self::reply(out, r);
+            }
+        }
+    }
 }
 
 /// Appends a command (an array of bulk strings), as clients send them.
@@ -29,18 +64,10 @@ pub fn command<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
 /// Appends `value`. Line breaks in simple strings and errors (which RESP cannot carry) are
 /// replaced by spaces.
 pub fn value(out: &mut Vec<u8>, value: &Value) {
-    fn line(out: &mut Vec<u8>, kind: u8, text: &str) {
-        out.push(kind);
-        out.extend(
-            text.bytes()
-                .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-        );
-        out.extend_from_slice(b"\r\n");
-    }
     match value {
         Value::Simple(s) => line(out, b'+', s),
         Value::Error(e) => line(out, b'-', e),
-        Value::Int(n) => line(out, b':', &n.to_string()),
+        Value::Int(n) => header(out, b':', n),
         Value::Bulk(b) => bulk(out, b),
         Value::Nil => out.extend_from_slice(b"$-1\r\n"),
         Value::NilArray => out.extend_from_slice(b"*-1\r\n"),

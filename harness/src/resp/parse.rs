@@ -98,23 +98,56 @@ fn bulk_body(buf: &[u8], pos: usize, len: usize) -> Result<Option<(&[u8], usize)
     Ok(Some((&buf[pos..end], end + 2)))
 }
 
-/// Parses one request at the start of `buf`: an array of bulk strings, or an inline command
-/// (words separated by spaces, with Redis's quoting). Returns the arguments (empty for an
-/// empty array or blank line, which the caller skips) and the bytes consumed.
+/// Where [`scan_request`] found one request's arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scanned {
+    /// An array of bulk strings: the arguments are the `(offset, length)` spans of the buffer
+    /// that `scan_request` left in its `spans` (none for an empty array).
+    Spans { used: usize },
+    /// An inline command: its words, unescaped (none for a blank line).
+    Inline { args: Vec<Vec<u8>>, used: usize },
+}
+
+/// Finds one request at the start of `buf`: an array of bulk strings (its arguments are left
+/// as spans of `buf` in `spans`, so nothing is copied), or an inline command (words separated
+/// by spaces, with Redis's quoting). `Ok(None)` until the whole request is there.
+///
+/// # Errors
+/// [`ProtocolError`] for anything not RESP2 or over `limits`.
+pub fn scan_request(
+    buf: &[u8],
+    limits: &Limits,
+    spans: &mut Vec<(usize, usize)>,
+) -> Result<Option<Scanned>, ProtocolError> {
+    spans.clear();
+    match buf.first() {
+        None => Ok(None),
+        Some(b'*') => scan_multibulk(buf, limits, spans),
+        Some(_) => {
+            let Some((text, used)) = line_lf(buf, limits.max_inline_bytes)? else {
+                return Ok(None);
+            };
+            let args = split_inline(text)?;
+            Ok(Some(Scanned::Inline { args, used }))
+        }
+    }
+}
+
+/// Parses one request at the start of `buf` as [`scan_request`] finds it, with the arguments
+/// copied out (empty for an empty array or blank line, which the caller skips), and the bytes
+/// consumed.
 ///
 /// # Errors
 /// [`ProtocolError`] for anything not RESP2 or over `limits`.
 pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<Parsed>, ProtocolError> {
-    match buf.first() {
-        None => Ok(None),
-        Some(b'*') => parse_multibulk(buf, limits),
-        Some(_) => {
-            let Some((text, next)) = line_lf(buf, limits.max_inline_bytes)? else {
-                return Ok(None);
-            };
-            Ok(Some((split_inline(text)?, next)))
+    let mut spans = Vec::new();
+    Ok(scan_request(buf, limits, &mut spans)?.map(|s| match s {
+        Scanned::Spans { used } => {
+            let args = spans.iter().map(|&(at, len)| buf[at..at + len].to_vec());
+            (args.collect(), used)
         }
-    }
+        Scanned::Inline { args, used } => (args, used),
+    }))
 }
 
 /// An inline line ends at `\n` (a `\r` before it is dropped), as in Redis.
@@ -130,18 +163,17 @@ fn line_lf(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, ProtocolErr
     }
 }
 
-fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Option<Parsed>, ProtocolError> {
+fn scan_multibulk(
+    buf: &[u8],
+    limits: &Limits,
+    spans: &mut Vec<(usize, usize)>,
+) -> Result<Option<Scanned>, ProtocolError> {
     let Some((head, mut pos)) = line(buf, 1, limits.max_inline_bytes, "mbulk count string")? else {
         return Ok(None);
     };
     let n = length(head, limits.max_array_len, "multibulk")?;
-    if n <= 0 {
-        return Ok(Some((Vec::new(), pos)));
-    }
-    // Check the whole request is there before allocating anything for it.
-    let mut spans = Vec::new();
     let mut total = 0usize;
-    for _ in 0..n {
+    for _ in 0..n.max(0) {
         match buf.get(pos) {
             None => return Ok(None),
             Some(b'$') => {}
@@ -163,11 +195,7 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Option<Parsed>, Protoc
         spans.push((body, len));
         pos = next;
     }
-    let args = spans
-        .into_iter()
-        .map(|(at, len)| buf[at..at + len].to_vec())
-        .collect();
-    Ok(Some((args, pos)))
+    Ok(Some(Scanned::Spans { used: pos }))
 }
 
 /// Splits an inline command as Redis's `sdssplitargs` does: spaces separate words;
