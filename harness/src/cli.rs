@@ -193,6 +193,14 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64), value_name = "N")]
     pub threads: u16,
 
+    /// Microseconds an event loop keeps polling (epoll_wait without blocking) after it finds
+    /// no ready connection, before it sleeps. Spinning spares the clients the wakeup of a
+    /// sleeping server: with redis-benchmark on 2 cores, 20 us gave about 10% more SETs/s at
+    /// 50 connections and about 1.8x at 1 connection. It costs CPU while load is light;
+    /// Redis does not spin (0 is its shape).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=10_000), value_name = "US")]
+    pub spin_us: u32,
+
     /// Longest bulk string a client may send, bytes (Redis's proto-max-bulk-len).
     #[arg(long, default_value_t = 512 << 20, value_name = "BYTES")]
     pub max_bulk_bytes: usize,

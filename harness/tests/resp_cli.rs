@@ -194,3 +194,47 @@ fn redis_benchmark_against_durlab_serve() {
         "redis-benchmark writes key:__rand_int__ only"
     );
 }
+
+/// The event loop's other shapes: two loops, and sleeping at once when idle (`--spin-us 0`).
+#[test]
+fn two_loops_without_spinning_serve_redis_benchmark() {
+    use std::io::BufRead as _;
+    require(&["redis-benchmark", "redis-cli"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_durlab"))
+        .args(["serve", "--port", "0", "--appendfsync", "always"])
+        .args(["--threads", "2", "--spin-us", "0", "--dir"])
+        .arg(tmp.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
+        .to_string();
+    let out = std::process::Command::new("timeout")
+        .args(["60", "redis-benchmark", "-h", "127.0.0.1", "-p", &port])
+        .args(["-t", "set", "-n", "4000", "-c", "8", "-P", "2", "-q"])
+        .output()
+        .unwrap();
+    let keys = std::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port, "INFO", "persistence"])
+        .output()
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.status.success(), "{out:?}");
+    let info = String::from_utf8_lossy(&keys.stdout);
+    let records = info
+        .lines()
+        .find_map(|l| l.strip_prefix("durlab_records:"))
+        .unwrap_or_else(|| panic!("no durlab_records in {info}"));
+    assert_eq!(records.trim(), "4000", "every SET logged once: {info}");
+}

@@ -58,5 +58,8 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     writeln!(out, "{READY_PREFIX}{}", server.local_addr())?;
     out.flush()?;
     drop(out);
-    server.run(usize::from(args.threads)).map_err(CliError)
+    let spin = std::time::Duration::from_micros(u64::from(args.spin_us));
+    server
+        .run(usize::from(args.threads), spin)
+        .map_err(CliError)
 }

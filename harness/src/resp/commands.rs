@@ -174,7 +174,10 @@ pub fn parse(args: &[&[u8]]) -> Result<Request, Value> {
         "set" if n > 3 => Err(syntax()),
         "get" if n == 2 => one(Command::Get { key: key() }),
         "del" if n >= 2 => Ok(Request::Engine {
-            cmds: rest.iter().map(|k| Command::Del { key: k.to_vec() }).collect(),
+            cmds: rest
+                .iter()
+                .map(|k| Command::Del { key: k.to_vec() })
+                .collect(),
             sum: true,
         }),
         "setnx" if n == 3 => one(Command::SetNx {
@@ -321,9 +324,7 @@ pub fn parse(args: &[&[u8]]) -> Result<Request, Value> {
         | "hset" | "hdel" | "zadd" | "zrem" | "zpopmin" | "xadd" | "type" | "exists"
         | "hgetall" | "zrange" | "xrange" | "xinfo" | "pttl" | "pexpiretime" | "scan"
         | "dbsize" | "ping" | "echo" | "multi" | "exec" | "discard" | "info" | "config"
-        | "bgrewriteaof" | "bgsave" | "save" | "shutdown" | "select" | "client" => {
-            Err(arity(name))
-        }
+        | "bgrewriteaof" | "bgsave" | "save" | "shutdown" | "select" | "client" => Err(arity(name)),
         _ => {
             let shown: String = rest
                 .iter()
@@ -669,7 +670,10 @@ mod tests {
         assert!(
             matches!(p("averyveryverylongcommandname"), Err(Value::Error(e)) if e.starts_with("ERR unknown command 'averyveryverylongcommandname'"))
         );
-        assert!(matches!(p("SeT k v"), Ok(Request::Engine { sum: false, .. })));
+        assert!(matches!(
+            p("SeT k v"),
+            Ok(Request::Engine { sum: false, .. })
+        ));
         assert!(matches!(p("DEL a b"), Ok(Request::Engine { cmds, sum: true }) if cmds.len() == 2));
     }
 }

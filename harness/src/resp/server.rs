@@ -14,7 +14,7 @@ use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use durlab_engine::{Command, Engine, Persistence, Reply};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
@@ -86,21 +86,22 @@ impl Server {
     }
 
     /// Serves connections with `loops` event-loop threads (each accepts connections and runs
-    /// its own rounds) until a client sends `SHUTDOWN`; then makes every acknowledged
+    /// its own rounds; one that finds nothing ready keeps polling for `spin` before it
+    /// sleeps) until a client sends `SHUTDOWN`; then makes every acknowledged
     /// command durable (an fdatasync of the log; in mode `snapshot` with save points, a
     /// final save, as Redis saves on shutdown) and returns. Connections still open are left
     /// to the caller's process exit.
     ///
     /// # Errors
     /// An accept error other than a transient one, or the final sync or save failing.
-    pub fn run(self, loops: usize) -> Result<(), String> {
+    pub fn run(self, loops: usize, spin: Duration) -> Result<(), String> {
         let mut handles = Vec::new();
         for k in 0..loops.max(1) {
             let listener = self
                 .listener
                 .try_clone()
                 .map_err(|e| format!("cloning the listener: {e}"))?;
-            let ev = EventLoop::new(self.state.clone(), listener)
+            let ev = EventLoop::new(self.state.clone(), listener, spin)
                 .map_err(|e| format!("setting up epoll: {e}"))?;
             let h = std::thread::Builder::new()
                 .name(format!("durlab-loop-{k}"))
@@ -189,10 +190,12 @@ struct EventLoop {
     round: Round,
     /// Argument spans of the request being parsed (kept between requests: no allocation).
     spans: Vec<(usize, usize)>,
+    /// How long to keep polling without blocking once nothing is ready.
+    spin: Duration,
 }
 
 impl EventLoop {
-    fn new(state: Arc<State>, listener: TcpListener) -> std::io::Result<EventLoop> {
+    fn new(state: Arc<State>, listener: TcpListener, spin: Duration) -> std::io::Result<EventLoop> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         listener.set_nonblocking(true)?;
         epoll.add(
@@ -209,14 +212,31 @@ impl EventLoop {
             conns: Vec::new(),
             round: Round::default(),
             spans: Vec::new(),
+            spin,
         })
     }
 
     fn run(mut self) {
         let mut events = vec![EpollEvent::empty(); 256];
+        // When the loop last found nothing ready (it polls until `spin` has passed, then
+        // sleeps in epoll_wait).
+        let mut idle_since: Option<Instant> = None;
         while !self.state.stop.load(Ordering::Acquire) {
-            let n = match self.epoll.wait(&mut events, EpollTimeout::from(100u16)) {
-                Ok(n) => n,
+            let poll = !self.spin.is_zero() && idle_since.is_none_or(|t| t.elapsed() < self.spin);
+            let timeout = if poll {
+                EpollTimeout::ZERO
+            } else {
+                EpollTimeout::from(100u16)
+            };
+            let n = match self.epoll.wait(&mut events, timeout) {
+                Ok(0) if poll => {
+                    idle_since.get_or_insert_with(Instant::now);
+                    continue;
+                }
+                Ok(n) => {
+                    idle_since = None;
+                    n
+                }
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => {
                     eprintln!("durlab serve: epoll_wait: {e}");
@@ -576,7 +596,8 @@ fn put_reply(
     sum: bool,
 ) {
     let Some(acks) = acks else {
-        let failed = "MISCONF durlab engine failed, nothing more is acknowledged (see INFO persistence)";
+        let failed =
+            "MISCONF durlab engine failed, nothing more is acknowledged (see INFO persistence)";
         return encode::value(out, &Value::Error(failed.into()));
     };
     let mut part = acks.by_ref().take(n);
