@@ -186,7 +186,7 @@ pub fn parse(args: &[&[u8]]) -> Result<Request, Value> {
         }),
         "incrby" if n == 3 => one(Command::IncrBy {
             key: key(),
-            delta: int(&rest[1])?,
+            delta: int(rest[1])?,
         }),
         "incr" if n == 2 => one(Command::IncrBy {
             key: key(),
@@ -197,7 +197,7 @@ pub fn parse(args: &[&[u8]]) -> Result<Request, Value> {
             delta: -1,
         }),
         "decrby" if n == 3 => {
-            let d = int(&rest[1])?
+            let d = int(rest[1])?
                 .checked_neg()
                 .ok_or_else(|| Value::err("decrement would overflow"))?;
             one(Command::IncrBy {
@@ -207,7 +207,7 @@ pub fn parse(args: &[&[u8]]) -> Result<Request, Value> {
         }
         "pexpireat" if n == 3 => one(Command::PExpireAt {
             key: key(),
-            at_ms: uint(&rest[1])?,
+            at_ms: uint(rest[1])?,
         }),
         "hset" if n >= 4 && n % 2 == 0 => one(Command::HSet {
             key: key(),
@@ -252,8 +252,8 @@ pub fn parse(args: &[&[u8]]) -> Result<Request, Value> {
             };
             Ok(Request::Read(Read::ZRange {
                 key: key(),
-                start: int(&rest[1])?,
-                stop: int(&rest[2])?,
+                start: int(rest[1])?,
+                stop: int(rest[2])?,
                 withscores,
             }))
         }
