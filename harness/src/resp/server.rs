@@ -362,10 +362,7 @@ impl EventLoop {
         }
         let mut spans = std::mem::take(&mut self.spans);
         let mut at = 0;
-        loop {
-            let Some(c) = self.conns[i].as_mut() else {
-                break;
-            };
+        while let Some(c) = self.conns[i].as_mut() {
             if c.close {
                 break;
             }
