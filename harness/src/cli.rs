@@ -195,11 +195,13 @@ pub struct ServeArgs {
 
     /// Microseconds an event loop keeps polling (epoll_wait without blocking) after it finds
     /// no ready connection, before it sleeps. Spinning spares the clients the wakeup of a
-    /// sleeping server: with redis-benchmark on 2 cores, 20 us gave about 10% more SETs/s at
-    /// 50 connections and about 1.8x at 1 connection. It costs CPU while load is light;
-    /// Redis does not spin (0 is its shape).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(0..=10_000), value_name = "US")]
-    pub spin_us: u32,
+    /// sleeping server: with redis-benchmark on 2 cores under `no`, 20 us gave about 10% more
+    /// SETs/s at 50 connections and about 1.8x at 1 connection. Under `always` a round waits
+    /// for an fdatasync anyway, and spinning cost about 12% at 1 connection. It costs CPU
+    /// while load is light; Redis does not spin (0 is its shape). Default: 0 under `always`,
+    /// 20 otherwise.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=10_000), value_name = "US")]
+    pub spin_us: Option<u32>,
 
     /// Longest bulk string a client may send, bytes (Redis's proto-max-bulk-len).
     #[arg(long, default_value_t = 512 << 20, value_name = "BYTES")]

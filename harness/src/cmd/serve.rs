@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 
-use durlab_engine::{Engine, EngineConfig};
+use durlab_engine::{Engine, EngineConfig, FsyncPolicy};
 
 use super::CliError;
 use crate::cli::ServeArgs;
@@ -12,6 +12,9 @@ use crate::resp::{Limits, info};
 /// First word of the line `durlab serve` prints on stdout once it accepts connections:
 /// `listening 127.0.0.1:<port>`. Spawners read it to learn the port.
 pub const READY_PREFIX: &str = "listening ";
+
+/// `--spin-us` unless the policy is `always` (whose rounds wait for an fdatasync anyway).
+const DEFAULT_SPIN_US: u32 = 20;
 
 /// The engine configuration `args` describe.
 pub fn engine_config(args: &ServeArgs) -> EngineConfig {
@@ -44,13 +47,18 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let server = Server::bind(engine.clone(), args.port, limits)
         .map_err(|e| CliError(format!("binding 127.0.0.1:{}: {e}", args.port)))?;
     let c = engine.config();
+    let spin_us = args.spin_us.unwrap_or(match c.policy {
+        FsyncPolicy::Always => 0,
+        _ => DEFAULT_SPIN_US,
+    });
     eprintln!(
-        "durlab serve: {} {} {} {} save \"{}\", recovered LSN {} in {:.1} ms",
+        "durlab serve: {} {} {} {} save \"{}\", {} loop(s) spinning {spin_us} us, recovered LSN {} in {:.1} ms",
         c.persistence,
         c.policy,
         c.backend,
         c.prealloc,
         info::save_text(&c.save_points),
+        args.threads,
         report.recovered_lsn,
         report.duration.as_secs_f64() * 1e3
     );
@@ -58,7 +66,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     writeln!(out, "{READY_PREFIX}{}", server.local_addr())?;
     out.flush()?;
     drop(out);
-    let spin = std::time::Duration::from_micros(u64::from(args.spin_us));
+    let spin = std::time::Duration::from_micros(u64::from(spin_us));
     server
         .run(usize::from(args.threads), spin)
         .map_err(CliError)
