@@ -165,3 +165,64 @@ fn kill9_smoke_durlab_server_has_no_violations_and_redis_is_measured() {
         "2 policies x (2 backends + redis): {summaries:?}"
     );
 }
+
+/// `durlab run` on a scenario with RESP targets kills both servers too, so its report shows
+/// Redis's loss window next to durlab's.
+#[test]
+fn run_with_resp_targets_reports_both_servers_kill9() {
+    require(&["redis-server"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = tmp.path().join("side.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+name = "side"
+question = "Does durlab run kill both servers?"
+loss_tolerance_ms = 1000
+[workload]
+seed = 3
+writers = 2
+duration_secs = 0.5
+warmup_secs = 0.1
+keys = { count = 100, distribution = "uniform" }
+values = { distribution = "uniform", min_bytes = 16, max_bytes = 64 }
+[[workload.ops]]
+command = "set"
+weight = 1
+[matrix]
+policies = ["everysec"]
+backends = ["pwrite"]
+prealloc = ["zero"]
+persistence = ["aof"]
+targets = ["durlab-server", "redis"]
+[crash]
+faults = ["kill-9"]
+trials = 1
+states = ["steady"]
+"#,
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = Command::new(env!("CARGO_BIN_EXE_durlab"))
+        .arg("run")
+        .arg(&scenario)
+        .args(["--quick", "--no-probe", "--quiet", "--out"])
+        .arg(&out_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    for label in [
+        "durlab-server-everysec-pwrite-zero-aof",
+        "redis-everysec-aof",
+    ] {
+        let path = out_dir.join(format!("crash-kill9-{label}.json"));
+        assert!(path.is_file(), "{} missing", path.display());
+    }
+    let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    for row in [
+        "| durlab-server / everysec / pwrite / zero / aof | kill9 |",
+        "| redis-server / everysec / aof | kill9 |",
+    ] {
+        assert!(report.contains(row), "no crash row {row} in:\n{report}");
+    }
+}

@@ -62,7 +62,8 @@ fn shipped_scenarios_load() {
             "event-stream",
             "feature-cache",
             "llm-gateway",
-            "quickstart"
+            "quickstart",
+            "redis-side-by-side"
         ]
     );
 }

@@ -13,6 +13,7 @@ use crate::crashlab::FaultKind;
 use crate::progress::{Mode, Progress};
 use crate::report;
 use crate::scenario::Scenario;
+use crate::target::Target;
 
 /// Longest bench per configuration with `--quick`, seconds.
 pub const QUICK_DURATION_SECS: f64 = 3.0;
@@ -39,17 +40,19 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let sweep = run_group_commit::run(args, &outcome.scenario, &out_dir, &run_id, mode)?;
 
     Progress::note(mode, "== 4/5 crash trials");
-    let crashed = match crash_args(args, &outcome.scenario, &out_dir, &run_id) {
-        Some(crash_args) => crash::run(&crash_args),
-        None => {
-            Progress::note(
-                mode,
-                "the scenario has no [crash] plan the crash lab can run here: crash results are \
-                 missing (the report says so)",
-            );
-            Ok(())
-        }
-    };
+    let plans = crash_args(args, &outcome.scenario, &out_dir, &run_id);
+    if plans.is_empty() {
+        Progress::note(
+            mode,
+            "the scenario has no [crash] plan the crash lab can run here: crash results are \
+             missing (the report says so)",
+        );
+    }
+    // Every plan runs; the first failure is reported after the report is written.
+    let crashed = plans
+        .iter()
+        .map(crash::run)
+        .fold(Ok(()), |first, r| first.and(r));
 
     Progress::note(mode, "== 5/5 report");
     let written = report::write_report(&out_dir)?;
@@ -70,16 +73,15 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     crashed
 }
 
-/// The `durlab crash` flags `durlab run` amounts to: the scenario's `[crash]` plan over its
-/// matrix, without policy `off` (which promises nothing) and without mode `snapshot` (not
-/// supported by the crash lab yet). `None` when nothing is left to run.
-fn crash_args(
-    args: &RunArgs,
-    scenario: &Scenario,
-    out_dir: &Path,
-    run_id: &str,
-) -> Option<CrashArgs> {
-    let plan = scenario.crash.as_ref()?;
+/// The `durlab crash` runs `durlab run` amounts to: the scenario's `[crash]` plan over its
+/// matrix, without policy `off` (which promises nothing): the crash lab's trials for target
+/// `engine`, and kill -9 trials of the servers (`--target durlab-server,redis --fault kill9`)
+/// for the scenario's RESP targets, so that the report shows Redis's loss window next to
+/// durlab's. Empty when nothing is left to run.
+fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str) -> Vec<CrashArgs> {
+    let Some(plan) = scenario.crash.as_ref() else {
+        return Vec::new();
+    };
     let matrix = &scenario.matrix;
     let policy: Vec<FsyncPolicy> = matrix
         .policies
@@ -96,20 +98,32 @@ fn crash_args(
         .filter(|f| only_aof || !f.damages_synced_data())
         .collect();
     if policy.is_empty() || persistence.is_empty() || fault.is_empty() {
-        return None;
+        return Vec::new();
+    }
+    let resp: Vec<Target> = matrix
+        .targets
+        .iter()
+        .copied()
+        .filter(|t| t.is_resp())
+        .collect();
+    let mut plans = Vec::new();
+    if matrix.targets.contains(&Target::Engine) {
+        // The crash lab's own trials run the engine in a worker process.
+        plans.push((fault.clone(), Vec::new()));
+    }
+    if !resp.is_empty() && fault.contains(&FaultKind::Kill9) {
+        plans.push((vec![FaultKind::Kill9], resp));
     }
     let trials = u64::from(plan.trials);
-    Some(CrashArgs {
+    let crash = |(fault, target): (Vec<FaultKind>, Vec<Target>)| CrashArgs {
         scenario: Some(args.scenario.clone()),
         fault,
         matrix: MatrixArgs {
-            policy,
+            policy: policy.clone(),
             backend: matrix.backends.clone(),
             prealloc: matrix.prealloc.clone(),
-            persistence,
-            // The crash lab's own trials run the engine in a worker process; RESP targets'
-            // kill -9 trials are `durlab crash --target ... --fault kill9`.
-            target: Vec::new(),
+            persistence: persistence.clone(),
+            target,
         },
         trials: if args.quick {
             trials.min(QUICK_CRASH_TRIALS)
@@ -139,7 +153,8 @@ fn crash_args(
         },
         broken_ack_before_sync: false,
         oracle_seed: None,
-    })
+    };
+    plans.into_iter().map(crash).collect()
 }
 
 /// The `durlab bench` flags `durlab run` amounts to.

@@ -242,8 +242,13 @@ pub fn render(results: &RunResults) -> String {
             others,
         } => {
             let c = &chosen.bench.config;
+            // A RESP target's runs sit next to another server's: name the server chosen.
+            let on = match c.target.as_str() {
+                "" | "engine" => String::new(),
+                t => format!(" on `{t}`"),
+            };
             out.push_str(&format!(
-                "**Decision:** use `appendfsync {}` (backend `{}`, preallocation `{}`, \
+                "**Decision:** use `appendfsync {}`{on} (backend `{}`, preallocation `{}`, \
                  persistence `{}`). It is the fastest measured configuration that kept the loss \
                  window within the tolerance of {tolerance_ms} ms in every trial with no \
                  contract violation: in {context} it sustained {} ops/s{}, p99 latency {} µs, \
