@@ -49,10 +49,13 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
         );
     }
     // Every plan runs; the first failure is reported after the report is written.
-    let crashed = plans
-        .iter()
-        .map(crash::run)
-        .fold(Ok(()), |first, r| first.and(r));
+    let mut crashed = Ok(());
+    for plan in &plans {
+        let r = crash::run(plan);
+        if crashed.is_ok() {
+            crashed = r;
+        }
+    }
 
     Progress::note(mode, "== 5/5 report");
     let written = report::write_report(&out_dir)?;
