@@ -86,3 +86,25 @@ pub fn to_vec(v: &Value) -> Vec<u8> {
     value(&mut out, v);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_replies_encode_as_their_values() {
+        let replies = [
+            Reply::Ok,
+            Reply::Nil,
+            Reply::Int(-42),
+            Reply::Bulk(b"a\r\nb".to_vec()),
+            Reply::Error("WRONGTYPE x\r\ny".into()),
+            Reply::Array(vec![Reply::Int(1), Reply::Array(vec![Reply::Nil])]),
+        ];
+        for r in replies {
+            let mut direct = Vec::new();
+            reply(&mut direct, &r);
+            assert_eq!(direct, to_vec(&Value::from(r.clone())), "{r:?}");
+        }
+    }
+}

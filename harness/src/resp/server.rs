@@ -260,7 +260,7 @@ impl EventLoop {
             self.run_round();
             // Only connections with an event can have new or pending output. Replies go out
             // last-ready first, as Redis's LIFO pending-write list sends them: in index or
-            // ready order, waking client threads cost 2-7x more cross-CPU reschedule IPIs
+            // ready order, waking client threads cost 4-7x more cross-CPU reschedule IPIs
             // and 4-8% throughput at 50 connections (docs/serve.md).
             for ev in events[..n].iter().rev() {
                 if ev.data() != LISTENER_TOKEN {
@@ -459,28 +459,29 @@ impl EventLoop {
             .execute_batch(round.cmds)
             .ok()
             .map(Vec::into_iter);
+        // A connection gone since its requests were read still consumes its acks (so the
+        // next owner gets its own); its replies go to this scratch buffer.
+        let mut gone = Vec::new();
         for owner in round.owners {
             let conn = match &owner {
                 Owner::Request { conn, .. } | Owner::Exec { conn, .. } => *conn,
             };
-            let Some(c) = self.conns[conn].as_mut() else {
-                // Gone: its acks are still consumed, so the next owner gets its own.
-                let n = match &owner {
-                    Owner::Request { n, .. } => *n,
-                    Owner::Exec { shape, .. } => shape.iter().map(|(n, _)| n).sum(),
-                };
-                if let Some(acks) = acks.as_mut() {
-                    acks.by_ref().take(n).for_each(drop);
+            let out = match self.conns[conn].as_mut() {
+                Some(c) => {
+                    c.in_round = false;
+                    &mut c.out
                 }
-                continue;
+                None => {
+                    gone.clear();
+                    &mut gone
+                }
             };
-            c.in_round = false;
             match owner {
-                Owner::Request { n, sum, .. } => put_reply(&mut c.out, acks.as_mut(), n, sum),
+                Owner::Request { n, sum, .. } => put_reply(out, acks.as_mut(), n, sum),
                 Owner::Exec { shape, .. } => {
-                    encode::array_header(&mut c.out, shape.len());
+                    encode::array_header(out, shape.len());
                     for (n, sum) in shape {
-                        put_reply(&mut c.out, acks.as_mut(), n, sum);
+                        put_reply(out, acks.as_mut(), n, sum);
                     }
                 }
             }
