@@ -1,10 +1,10 @@
 //! durlab-engine: the storage engine that durlab measures and crashes.
 //!
 //! An in-memory keyspace with a Redis-like command subset ([`keyspace`]), made durable by an
-//! append-only log ([`aof`]) written through a small I/O [`backend`] trait (pwrite or io_uring),
+//! append-only log ([`aof`]) written through a small [`backend`] trait (pwrite, io_uring or mmap),
 //! and rebuilt at open by [`recovery`]. [`Engine`] ties them together under a [`FsyncPolicy`].
 //!
-//! The durability contracts are those of `shared/DESIGN.md`: every acknowledged write command
+//! Contracts: docs/design.md, "Durability contracts". Every acknowledged write command
 //! has a dense log sequence number (LSN) starting at 1, and what is recovered is always a prefix.
 
 pub mod aof;

@@ -1,7 +1,8 @@
 //! The command line of `durlab` (clap derive).
 //!
-//! Subcommands planned but not here yet: `recover` (recover and verify a data directory),
-//! `serve` (RESP front end).
+//! Subcommands: `bench`, `probe`, `report`, `run`, `recover` (inspect a data directory, `--fix`
+//! cuts a torn tail), `serve` (RESP2 server), `kill9` (kill -9 trials of RESP servers), `crash`
+//! (the crash lab), and the hidden `worker` (the crash lab's child process).
 
 use std::path::PathBuf;
 

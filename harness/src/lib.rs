@@ -4,10 +4,9 @@
 //! - [`workload`]: the seeded command sequence (write command n is a pure function of
 //!   (seed, n)) and per-writer reads.
 //! - [`driver`]: runs one engine configuration (or a matrix) and measures it.
-//! - [`crashlab`]: crash images built from I/O traces.
 //! - [`probe`]: raw device limits (`durlab probe`).
-//! - [`crashlab`]: crashes on purpose (kill -9, injected I/O faults, media damage), verdicts
-//!   and loss windows.
+//! - [`crashlab`]: crashes on purpose (kill -9, injected I/O faults, media damage, crash images
+//!   built from I/O traces), verdicts and loss windows.
 //! - [`oracle`]: the independent model that recovered states are checked against.
 //! - [`results`]: result JSON, machine facts, ratios, tables.
 //! - [`progress`]: progress on stderr.

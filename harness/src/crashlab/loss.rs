@@ -1,4 +1,4 @@
-//! The loss window of one crash (DESIGN.md, "Loss window") and summaries over trials.
+//! The loss window of one crash (docs/design.md, "Loss window") and summaries over trials.
 
 use std::sync::{Arc, Mutex, PoisonError};
 

@@ -1,5 +1,5 @@
 //! The crash lab: crash the engine on purpose, recover, check against the oracle, and measure
-//! what was lost (DESIGN.md, "Fault model", "Oracle and verdicts", "Loss window").
+//! what was lost (docs/design.md, "Fault model", "Oracle and verdicts", "Loss window").
 //!
 //! - [`ackpage`]: acknowledgements published to a file-backed page that survives SIGKILL.
 //! - [`worker`]: the child process (`durlab worker`) that runs the engine and the workload.

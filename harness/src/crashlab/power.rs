@@ -3,7 +3,7 @@
 //! then every crash image of its trace ([`super::images`]) is recovered and judged, with
 //! acked(T) taken at the image's cut (T = `cut_ns`: acknowledgements published at or before it).
 //!
-//! The promise after power loss, per policy (DESIGN.md, "Durability contracts"): `always`
+//! The promise after power loss, per policy (docs/design.md, "Durability contracts"): `always`
 //! keeps acked(T); `everysec` keeps what was acknowledged `everysec_max_lag_ms` before T (the
 //! engine's documented bound: writers stall once the last completed sync is older); `no` keeps
 //! nothing (with `--writeback`: what was acknowledged a dirty-expiry period before T); `off`

@@ -11,7 +11,7 @@ use super::verdict::Verdict;
 use super::{FaultKind, TrialOutcome};
 use crate::results::json::ConfigRecord;
 
-/// How many trials got each verdict (DESIGN.md, "Oracle and verdicts"); also what the report
+/// How many trials got each verdict (docs/design.md, "Oracle and verdicts"); also what the report
 /// reads back.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct VerdictCounts {

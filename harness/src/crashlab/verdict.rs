@@ -1,4 +1,4 @@
-//! Verdicts (DESIGN.md, "Oracle and verdicts"): recover a crashed data directory with the
+//! Verdicts (docs/design.md, "Oracle and verdicts"): recover a crashed data directory with the
 //! engine, check it against the oracle, and say what came back.
 
 use std::fmt;

@@ -359,7 +359,7 @@ pub struct SnapshotSpec {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CrashPlan {
-    /// Faults from the fault model of DESIGN.md.
+    /// Faults from the fault model (docs/design.md, "Fault model").
     #[serde(deserialize_with = "de_named_list", serialize_with = "ser_names")]
     pub faults: Vec<Fault>,
     /// Crashes per configuration and fault.
@@ -403,7 +403,7 @@ fn default_states() -> Vec<CrashState> {
     vec![CrashState::Steady]
 }
 
-/// A fault of the fault model (DESIGN.md, "Fault model"): the crash lab's own enum, which
+/// A fault of the fault model (docs/design.md, "Fault model"): the crash lab's own enum, which
 /// also accepts the scenario spellings (`kill-9`, `torn-write`, ...).
 pub use crate::crashlab::FaultKind as Fault;
 

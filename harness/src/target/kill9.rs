@@ -31,7 +31,7 @@ pub const PIPELINE_TXNS: usize = 8;
 pub struct Kill9Trial {
     pub trial: u64,
     pub seed: u64,
-    /// `ok`, `lost-acked`, `divergent`, `phantom` or `refused` (DESIGN.md).
+    /// `ok`, `lost-acked`, `divergent`, `phantom` or `refused` (docs/design.md).
     pub verdict: &'static str,
     /// Highest LSN whose EXEC reply arrived before the kill.
     pub acked: u64,
