@@ -80,6 +80,16 @@ pub enum Command {
     /// Every violating trial prints one command line that reproduces it exactly and keeps its
     /// data directory and ack page. Exits with an error when any trial violates.
     Crash(Box<CrashArgs>),
+    /// Mount the recording filesystem: a passthrough FUSE filesystem over BACKING at MOUNT
+    /// that records every operation changing what survives a crash (creates, writes with
+    /// offsets and bytes, fsync/fdatasync, directory fsyncs, renames, unlinks, mkdir, rmdir,
+    /// truncates, fallocate, links) to TRACE, the crash lab's I/O trace. Run any server with
+    /// its data directory on MOUNT, unmodified; `durlab crash --target redis` does this itself.
+    ///
+    /// With a COMMAND after `--`, runs it and unmounts when it exits (exit status passed on);
+    /// without, stays mounted until Ctrl-C or SIGTERM. Needs /dev/fuse and root (or
+    /// fusermount3 from Debian's fuse3 package); fails, never falls back, without them.
+    Fs(FsArgs),
     /// Internal: the child process of `crash --fault kill9` (runs the engine and the workload,
     /// publishes acknowledgements to the ack page, and waits to be killed).
     #[command(hide = true)]
@@ -226,6 +236,36 @@ pub struct RecoverArgs {
     /// a bad snapshot or a bad manifest are reported, not repaired.
     #[arg(long)]
     pub fix: bool,
+}
+
+/// `durlab fs`.
+#[derive(Debug, Args)]
+pub struct FsArgs {
+    /// The directory whose files the mount shows (and where they really live).
+    #[arg(long, value_name = "BACKING")]
+    pub backing: PathBuf,
+
+    /// Where to mount (created if missing; must be empty). A stale mount left there by a
+    /// killed run is removed first, with a message.
+    #[arg(long = "mount", value_name = "MOUNT")]
+    pub mountpoint: PathBuf,
+
+    /// The trace file to write (must not exist; outside the mount).
+    #[arg(long, value_name = "TRACE")]
+    pub trace: PathBuf,
+
+    /// Hold the first file fsync/fdatasync after this many milliseconds for --stall-ms
+    /// (a disk that stops answering).
+    #[arg(long, value_name = "MS", requires = "stall_ms")]
+    pub stall_after_ms: Option<u64>,
+
+    /// Length of the stall.
+    #[arg(long, value_name = "MS")]
+    pub stall_ms: Option<u64>,
+
+    /// The command to run on the mount (after `--`).
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// `durlab report`.
@@ -435,7 +475,7 @@ pub struct ProbeArgs {
 }
 
 /// `durlab crash`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct CrashArgs {
     /// Scenario name or .toml path, as for `bench` (its workload, writers and matrix).
     /// Without one: the built-in small SET-heavy workload.
@@ -443,9 +483,17 @@ pub struct CrashArgs {
 
     /// Faults to inject (comma-separated): kill9, fsync-eio, enospc, short-write,
     /// fsync-stall, bitflip, zero-sector, and the crash images of an I/O trace: power-loss,
-    /// prefix, torn, reorder.
+    /// prefix, torn, reorder. RESP targets (--target durlab-server,redis) take kill9 and the
+    /// image faults: for those, the server runs unmodified on the recording filesystem
+    /// (`durlab fs`) and a fresh server is started on every crash image.
     #[arg(long, required = true, value_delimiter = ',', value_name = "FAULT")]
     pub fault: Vec<FaultKind>,
+
+    /// Judge every configuration against this policy's promise instead of its own (for
+    /// example `--policy no --contract always`: what would a team that assumed `always`
+    /// lose?). Violations then measure the gap between the two.
+    #[arg(long, value_name = "POLICY")]
+    pub contract: Option<FsyncPolicy>,
 
     #[command(flatten)]
     pub matrix: MatrixArgs,

@@ -22,6 +22,7 @@ pub mod driver;
 pub mod oracle;
 pub mod probe;
 pub mod progress;
+pub mod recfs;
 pub mod report;
 pub mod resp;
 pub mod results;

@@ -21,6 +21,7 @@ fn main() {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Kill9(args) => cmd::kill9::run(args),
         Command::Crash(args) => cmd::crash::run(args),
+        Command::Fs(args) => cmd::fs::run(args),
         Command::Worker(args) => cmd::worker::run(args),
     };
     if let Err(e) = result {

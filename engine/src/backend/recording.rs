@@ -48,9 +48,10 @@ use parking_lot::Mutex;
 use super::{Backend, BackendFile, OpenMode, read_exact_at};
 use crate::clock::now_ns;
 pub use trace::{
-    Entry, FileId, Op, Segment, TornTail, Trace, TraceError, data_len, decode_trace, read_trace,
+    Entry, FileId, Op, OpRef, Segment, TornTail, Trace, TraceError, data_len, decode_trace,
+    read_trace,
 };
-use trace::{EntryBuf, OpRef, WRITE_CHUNK_BYTES};
+use trace::{EntryBuf, WRITE_CHUNK_BYTES};
 
 /// Most file handles one trace may open.
 pub const MAX_FILES: u32 = 1 << 20;
@@ -61,13 +62,20 @@ pub const MAX_PREEXISTING_BYTES: u64 = 64 << 30;
 #[derive(Debug)]
 pub struct RecordingBackend {
     inner: Arc<dyn Backend>,
-    rec: Arc<Recorder>,
+    rec: Arc<TraceWriter>,
     /// Paths that exist as far as the trace knows; guards (and orders) namespace operations.
     known: Mutex<HashSet<PathBuf>>,
 }
 
+/// Appends entries to a trace file: what [`RecordingBackend`] records with, and what any
+/// other recorder (the crash lab's recording filesystem) uses to write the same format.
+///
+/// Every entry is appended with one `write(2)` on an `O_APPEND` descriptor while a lock is
+/// held, so entries are numbered in the order they were appended and the file survives a
+/// SIGKILL of the process with at most one partial entry. Once an append fails, every later
+/// append fails too ([`TraceWriter::check`]): a trace never silently misses an operation.
 #[derive(Debug)]
-struct Recorder {
+pub struct TraceWriter {
     path: PathBuf,
     state: Mutex<RecState>,
 }
@@ -88,70 +96,28 @@ impl RecordingBackend {
     /// # Errors
     /// `AlreadyExists` if `trace_path` exists; any error creating or writing its header.
     pub fn new(inner: Arc<dyn Backend>, trace_path: &Path) -> io::Result<RecordingBackend> {
-        let mut file = OpenOptions::new()
-            .append(true)
-            .create_new(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(trace_path)
-            .map_err(|e| annotate(e, trace_path, "create", 0))?;
-        let header = trace::encode_header(now_ns());
-        file.write_all(&header)
-            .map_err(|e| annotate(e, trace_path, "write header of", 0))?;
         Ok(RecordingBackend {
             inner,
-            rec: Arc::new(Recorder {
-                path: trace_path.to_path_buf(),
-                state: Mutex::new(RecState {
-                    file,
-                    next_seq: 0,
-                    end_bytes: header.len() as u64,
-                    next_file: 0,
-                    buf: EntryBuf::default(),
-                    failed: None,
-                }),
-            }),
+            rec: Arc::new(TraceWriter::create(trace_path)?),
             known: Mutex::new(HashSet::new()),
         })
     }
 
     /// The trace file.
     pub fn trace_path(&self) -> &Path {
-        &self.rec.path
+        self.rec.path()
     }
 
     /// Entries appended so far.
     pub fn entries(&self) -> u64 {
-        self.rec.state.lock().next_seq
+        self.rec.entries()
     }
 
     /// Copies the file at `path` (opened as `file`) into the trace as pre-existing.
     fn snapshot(&self, id: FileId, path: &Path, file: &dyn BackendFile) -> io::Result<()> {
         let len = file.len()?;
-        if len > MAX_PREEXISTING_BYTES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "{} has {len} bytes, over the {MAX_PREEXISTING_BYTES}-byte limit for \
-                     pre-existing files copied into the trace {}",
-                    path.display(),
-                    self.rec.path.display()
-                ),
-            ));
-        }
         self.rec
-            .append(|a| a.push(OpRef::Preexisting(id, path, len)))?;
-        let mut buf = vec![0u8; WRITE_CHUNK_BYTES.min(len as usize)];
-        let mut at = 0u64;
-        while at < len {
-            let n = buf.len().min((len - at) as usize);
-            read_exact_at(file, &mut buf[..n], at)?;
-            if buf[..n].iter().any(|&b| b != 0) {
-                self.rec
-                    .append(|a| a.push(OpRef::BaseData(id, at, &buf[..n])))?;
-            }
-            at += n as u64;
-        }
-        Ok(())
+            .preexisting(id, path, len, |buf, at| read_exact_at(file, buf, at))
     }
 
     /// Snapshots `path` if it exists and the trace does not know it.
@@ -236,18 +202,7 @@ impl Backend for RecordingBackend {
 struct RecordingFile {
     inner: Arc<dyn BackendFile>,
     id: FileId,
-    rec: Arc<Recorder>,
-}
-
-impl RecordingFile {
-    /// Appends `buf` written at `offset` as entries of at most [`WRITE_CHUNK_BYTES`].
-    fn push_write(&self, a: &mut Appender<'_>, buf: &[u8], offset: u64) -> io::Result<()> {
-        for (i, chunk) in buf.chunks(WRITE_CHUNK_BYTES).enumerate() {
-            let at = offset + (i * WRITE_CHUNK_BYTES) as u64;
-            a.push(OpRef::Write(self.id, at, chunk))?;
-        }
-        Ok(())
-    }
+    rec: Arc<TraceWriter>,
 }
 
 impl BackendFile for RecordingFile {
@@ -261,7 +216,7 @@ impl BackendFile for RecordingFile {
         if buf.is_empty() {
             return Ok(());
         }
-        self.rec.append(|a| self.push_write(a, buf, offset))
+        self.rec.append(|a| a.push_write(self.id, offset, buf))
     }
 
     fn write_all_at_sync(&self, buf: &[u8], offset: u64) -> io::Result<()> {
@@ -269,7 +224,7 @@ impl BackendFile for RecordingFile {
         self.inner.write_all_at_sync(buf, offset)?;
         self.rec.append(|a| {
             if !buf.is_empty() {
-                self.push_write(a, buf, offset)?;
+                a.push_write(self.id, offset, buf)?;
             }
             let begin_seq = a.next_seq();
             a.push(OpRef::SyncData(self.id, begin_seq, now_ns()))
@@ -305,19 +260,38 @@ impl BackendFile for RecordingFile {
     }
 }
 
-/// Appends entries while the recorder's lock is held.
-struct Appender<'a> {
+/// Appends entries while the writer's lock is held (see [`TraceWriter::append`]).
+#[derive(Debug)]
+pub struct Appender<'a> {
     st: &'a mut RecState,
     path: &'a Path,
 }
 
 impl Appender<'_> {
-    fn next_seq(&self) -> u64 {
+    /// The sequence number the next entry gets.
+    pub fn next_seq(&self) -> u64 {
         self.st.next_seq
     }
 
+    /// Appends `buf` written to `file` at `offset` as write entries of at most
+    /// [`WRITE_CHUNK_BYTES`] each.
+    ///
+    /// # Errors
+    /// As [`Appender::push`].
+    pub fn push_write(&mut self, file: FileId, offset: u64, buf: &[u8]) -> io::Result<()> {
+        for (i, chunk) in buf.chunks(WRITE_CHUNK_BYTES).enumerate() {
+            let at = offset + (i * WRITE_CHUNK_BYTES) as u64;
+            self.push(OpRef::Write(file, at, chunk))?;
+        }
+        Ok(())
+    }
+
     /// Encodes and appends one entry with one `write(2)` (looping only on short writes).
-    fn push(&mut self, op: OpRef<'_>) -> io::Result<()> {
+    ///
+    /// # Errors
+    /// A path over the trace's limit, or the write error (naming the trace and the offset);
+    /// after a write error the writer refuses every later append.
+    pub fn push(&mut self, op: OpRef<'_>) -> io::Result<()> {
         let st = &mut *self.st;
         let offset = st.end_bytes;
         let entry = st.buf.encode(st.next_seq, now_ns(), op)?;
@@ -332,22 +306,104 @@ impl Appender<'_> {
     }
 }
 
-impl Recorder {
+impl TraceWriter {
+    /// Creates the trace file `trace_path` (it must not exist) and writes its header.
+    ///
+    /// # Errors
+    /// `AlreadyExists` if `trace_path` exists; any error creating or writing its header.
+    pub fn create(trace_path: &Path) -> io::Result<TraceWriter> {
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(trace_path)
+            .map_err(|e| annotate(e, trace_path, "create", 0))?;
+        let header = trace::encode_header(now_ns());
+        file.write_all(&header)
+            .map_err(|e| annotate(e, trace_path, "write header of", 0))?;
+        Ok(TraceWriter {
+            path: trace_path.to_path_buf(),
+            state: Mutex::new(RecState {
+                file,
+                next_seq: 0,
+                end_bytes: header.len() as u64,
+                next_file: 0,
+                buf: EntryBuf::default(),
+                failed: None,
+            }),
+        })
+    }
+
+    /// The trace file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Entries appended so far.
+    pub fn entries(&self) -> u64 {
+        self.state.lock().next_seq
+    }
+
     /// Fails once an append has failed.
-    fn check(&self) -> io::Result<()> {
+    ///
+    /// # Errors
+    /// "recording stopped after an earlier failure", naming the first failure.
+    pub fn check(&self) -> io::Result<()> {
         match &self.state.lock().failed {
             Some(cause) => Err(stopped(cause)),
             None => Ok(()),
         }
     }
 
-    /// The sequence number and time at which a sync begins.
-    fn begin(&self) -> (u64, u64) {
+    /// The sequence number and time at which a sync begins: the sync entry appended after
+    /// it completes carries them, and covers exactly the entries numbered below.
+    pub fn begin(&self) -> (u64, u64) {
         let st = self.state.lock();
         (st.next_seq, now_ns())
     }
 
-    fn new_file_id(&self) -> io::Result<FileId> {
+    /// Records the file at `path` (id `id`, `len` bytes, read with `read_exact_at`) as
+    /// pre-existing: a preexisting entry, then base data for every chunk that is not all zero.
+    ///
+    /// # Errors
+    /// A file over [`MAX_PREEXISTING_BYTES`], a read error, or an append error.
+    pub fn preexisting(
+        &self,
+        id: FileId,
+        path: &Path,
+        len: u64,
+        mut read_exact_at: impl FnMut(&mut [u8], u64) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if len > MAX_PREEXISTING_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} has {len} bytes, over the {MAX_PREEXISTING_BYTES}-byte limit for \
+                     pre-existing files copied into the trace {}",
+                    path.display(),
+                    self.path.display()
+                ),
+            ));
+        }
+        self.append(|a| a.push(OpRef::Preexisting(id, path, len)))?;
+        let mut buf = vec![0u8; WRITE_CHUNK_BYTES.min(len as usize)];
+        let mut at = 0u64;
+        while at < len {
+            let n = buf.len().min((len - at) as usize);
+            read_exact_at(&mut buf[..n], at)?;
+            if buf[..n].iter().any(|&b| b != 0) {
+                self.append(|a| a.push(OpRef::BaseData(id, at, &buf[..n])))?;
+            }
+            at += n as u64;
+        }
+        Ok(())
+    }
+
+    /// A new file id (dense from 0).
+    ///
+    /// # Errors
+    /// Past [`MAX_FILES`] ids.
+    pub fn new_file_id(&self) -> io::Result<FileId> {
         let mut st = self.state.lock();
         if st.next_file >= MAX_FILES {
             return Err(io::Error::other(format!(
@@ -360,7 +416,10 @@ impl Recorder {
     }
 
     /// Runs `f` with the lock held, so its entries are consecutive.
-    fn append(&self, f: impl FnOnce(&mut Appender<'_>) -> io::Result<()>) -> io::Result<()> {
+    ///
+    /// # Errors
+    /// An earlier failure, or what `f` returns.
+    pub fn append(&self, f: impl FnOnce(&mut Appender<'_>) -> io::Result<()>) -> io::Result<()> {
         let mut st = self.state.lock();
         if let Some(cause) = &st.failed {
             return Err(stopped(cause));

@@ -252,35 +252,12 @@ pub fn target_runs(setups: &[EngineSetup], targets: &[Target]) -> Vec<(EngineSet
 /// The label of `setup` on `target`: the setup's own for `engine`, prefixed with
 /// `durlab-server-`, or `redis-<policy>-<persistence>` (Redis has no backend or prealloc).
 pub fn target_label(setup: &EngineSetup, target: Target) -> String {
-    match target {
-        Target::Engine => setup.label(),
-        Target::DurlabServer => format!("durlab-server-{}", setup.label()),
-        Target::Redis => format!(
-            "redis-{}-{}",
-            setup.policy,
-            setup.persistence.name().replace('+', "-")
-        ),
-    }
+    target.label(setup)
 }
 
 /// The server spec that runs `config` on `target` (logs next to the data directory).
 pub fn server_spec(target: Target, config: &EngineConfig) -> Result<ServerSpec, CliError> {
-    let durlab_exe = std::env::current_exe().map_err(|e| {
-        CliError(format!(
-            "finding the durlab binary to start durlab serve: {e}"
-        ))
-    })?;
-    Ok(ServerSpec {
-        target,
-        policy: config.policy,
-        backend: config.backend,
-        prealloc: config.prealloc,
-        persistence: config.persistence,
-        save_points: config.save_points.clone(),
-        dir: config.dir.clone(),
-        log: config.dir.with_extension("log"),
-        durlab_exe,
-    })
+    ServerSpec::for_config(target, config).map_err(|e| CliError(e.to_string()))
 }
 
 /// Starts the server for `config` on `target`, drives it, and stops it (SIGKILL: what it

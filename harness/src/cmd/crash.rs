@@ -6,7 +6,9 @@ use std::path::Path;
 use durlab_engine::clock::now_ns;
 
 use super::CliError;
-use super::bench::{config_record, load_scenario, save_points, workload_record};
+use super::bench::{
+    config_record, load_scenario, save_points, target_config_record, workload_record,
+};
 use super::overrides::apply_matrix;
 use super::workdir::WorkDir;
 use crate::cli::CrashArgs;
@@ -14,7 +16,7 @@ use crate::crashlab::images::DirModel;
 use crate::crashlab::images::scratch::scratch_dir;
 use crate::crashlab::phase::Phase;
 use crate::crashlab::report::{self, CrashRecord};
-use crate::crashlab::{FaultKind, Lab, TrialOutcome, damage, faults, kill9, power};
+use crate::crashlab::{FaultKind, Lab, TrialOutcome, damage, faults, kill9, power, resp_images};
 use crate::driver::bench::{RunLimits, Stop};
 use crate::driver::matrix::{self, EngineSetup};
 use crate::oracle::Oracle;
@@ -23,6 +25,8 @@ use crate::results::run_dir::{self, RunRecord};
 use crate::results::{machine, time};
 use crate::scenario::locate;
 use crate::scenario::model::Persistence;
+use crate::target::Target;
+use crate::target::drive::PIPELINE_TXNS;
 use crate::workload::Workload;
 
 /// Runs `durlab crash`.
@@ -37,9 +41,52 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             args.trial_secs
         )));
     }
-    if args.matrix.target.iter().any(|t| t.is_resp()) {
-        return resp_kill9(args);
+    let targets: Vec<Target> = if args.matrix.target.is_empty() {
+        vec![Target::Engine]
+    } else {
+        args.matrix.target.clone()
+    };
+    let mut faults = args.fault.clone();
+    let mut run_id = args.output.run_id();
+    if targets.iter().any(|t| t.is_resp()) {
+        if targets.contains(&Target::Engine) {
+            return Err(CliError(
+                "--target engine cannot be mixed with RESP targets in one crash run: run them apart".into(),
+            ));
+        }
+        if let Some(f) = faults
+            .iter()
+            .find(|f| **f != FaultKind::Kill9 && !f.needs_images())
+        {
+            return Err(CliError(format!(
+                "fault {f} acts inside the engine's process; RESP targets (durlab-server, redis) take kill9 and the image faults (power-loss, prefix, torn, reorder)"
+            )));
+        }
+        if args.phase.iter().any(|p| *p != Phase::Steady) {
+            return Err(CliError(
+                "--phase rewrite|snapshot is not yet available for RESP targets".into(),
+            ));
+        }
+        if args.stall {
+            return Err(CliError(
+                "--stall is not yet available for RESP targets".into(),
+            ));
+        }
+        if faults.contains(&FaultKind::Kill9) {
+            let mut kill9_args: CrashArgs = args.clone();
+            kill9_args.output.run_id = Some(run_id.clone());
+            let result = resp_kill9(&kill9_args);
+            faults.retain(|f| *f != FaultKind::Kill9);
+            if faults.is_empty() {
+                return result;
+            }
+            if let Err(e) = result {
+                eprintln!("kill9: {e}");
+            }
+        }
     }
+    // One id for every part of this run.
+    let run_id = std::mem::take(&mut run_id);
     let (mut scenario, scenario_file) = load_scenario(args.scenario.as_deref())?;
     apply_matrix(&mut scenario.matrix, &args.matrix);
     if scenario
@@ -65,7 +112,6 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         .filter(|s| !s.baseline_only)
         .collect();
     let mode = Mode::detect(args.output.quiet);
-    let run_id = args.output.run_id();
     let out_dir = args.output.dir(&scenario.name, &run_id);
     let mut work = WorkDir::new(args.dir.as_deref(), &run_id, args.keep)?;
     if let Some(w) = work.fs_warning() {
@@ -81,7 +127,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     };
     let oracle = Oracle::new(oracle);
     let phases = phases(args, &scenario, &setups, mode)?;
-    let scratch = if args.fault.iter().any(|f| f.needs_images()) {
+    let scratch = if faults.iter().any(|f| f.needs_images()) {
         scratch_dir(args.image_dir.as_deref()).map_err(|e| CliError(e.to_string()))?
     } else {
         None
@@ -120,6 +166,8 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         work: work.path().to_path_buf(),
         image_root: scratch.as_ref().map(|t| t.path().to_path_buf()),
         keep_all: args.keep,
+        contract: args.contract,
+        target: Target::Engine,
     };
     let started_utc = time::rfc3339_now();
     let trials: Vec<u64> = match args.trial {
@@ -128,22 +176,23 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     };
 
     let mut records = Vec::new();
-    let cases: Vec<(FaultKind, Phase, &EngineSetup)> = args
-        .fault
+    let cases: Vec<(Target, FaultKind, Phase, &EngineSetup)> = targets
         .iter()
-        .flat_map(|&f| phases.iter().map(move |&p| (f, p)))
-        .flat_map(|(f, p)| {
+        .flat_map(|&t| faults.iter().map(move |&f| (t, f)))
+        .flat_map(|(t, f)| phases.iter().map(move |&p| (t, f, p)))
+        .flat_map(|(t, f, p)| {
             setups
                 .iter()
                 .filter(move |s| p.check(s.persistence).is_ok())
-                .map(move |s| (f, p, s))
+                .map(move |s| (t, f, p, s))
         })
         .collect();
     let total = cases.len();
     let mut violations = 0;
-    for (i, &(fault, phase, setup)) in cases.iter().enumerate() {
+    for (i, &(target, fault, phase, setup)) in cases.iter().enumerate() {
         lab.phase = phase;
-        let label = setup.label();
+        lab.target = target;
+        let label = target.label(setup);
         let mut progress = Progress::begin(
             mode,
             i + 1,
@@ -186,9 +235,14 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             done += 1;
             progress.tick(std::time::Duration::from_nanos(now_ns() - t0), done);
         }
+        let config = if target.is_resp() {
+            target_config_record(setup, target, PIPELINE_TXNS as u32, &scenario, &workload)
+        } else {
+            config_record(setup, &scenario, &workload)
+        };
         let mut record = CrashRecord::new(
             fault,
-            config_record(setup, &scenario, &workload),
+            config,
             label.clone(),
             &run_id,
             lab.seed,
@@ -356,6 +410,9 @@ pub fn run_trial(
     let dir = lab
         .trial_dir(fault, setup, k)
         .map_err(|e| format!("trial directory: {e}"))?;
+    if lab.target.is_resp() {
+        return resp_images::run_trial(lab, setup, fault, k, &dir);
+    }
     let one = match fault {
         FaultKind::Kill9 | FaultKind::FsyncStall => kill9::run_trial(lab, setup, fault, k, &dir),
         FaultKind::FsyncEio | FaultKind::Enospc | FaultKind::ShortWrite => {
@@ -386,6 +443,12 @@ fn repro_line(
         " --fault {fault} --policy {} --backend {} --prealloc {} --persistence {} --seed {} --trial {k} --trial-secs {} --writers {}",
         setup.policy, setup.backend, setup.prealloc, setup.persistence.name(), lab.seed, lab.trial_secs, lab.writers
     ));
+    if lab.target.is_resp() {
+        line.push_str(&format!(" --target {}", lab.target));
+    }
+    if let Some(c) = lab.contract {
+        line.push_str(&format!(" --contract {c}"));
+    }
     if lab.stalls(fault) {
         if fault != FaultKind::FsyncStall {
             line.push_str(" --stall");
@@ -422,14 +485,8 @@ fn repro_line(
 /// [`super::kill9`] (SIGKILL of the server process, restart, read-back over RESP, oracle).
 ///
 /// # Errors
-/// Faults other than kill9 (the others need the engine in a worker process), the engine
-/// target mixed with RESP targets, or what [`super::kill9::run`] returns.
+/// What [`super::kill9::run`] returns.
 fn resp_kill9(args: &CrashArgs) -> Result<(), CliError> {
-    if args.fault.iter().any(|f| *f != FaultKind::Kill9) {
-        return Err(CliError(
-            "RESP targets (durlab-server, redis) support --fault kill9 only: the other faults act inside the engine's process or I/O".into(),
-        ));
-    }
     super::kill9::run(&crate::cli::Kill9Args {
         scenario: args.scenario.clone(),
         matrix: args.matrix.clone(),

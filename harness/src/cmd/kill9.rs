@@ -82,7 +82,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                             "{}: acked {}, recovered {}, loss window {:.1} ms",
                             t.verdict, t.acked, t.recovered_lsn, t.loss_window_ms
                         ));
-                        if t.verdict != "ok" {
+                        if t.verdict != Verdict::Ok {
                             violations.push(format!(
                                 "{label} trial {k} ({}): {}",
                                 t.verdict,
@@ -99,8 +99,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
             }
             let mut verdicts = VerdictCounts::default();
             for t in &trials {
-                let v = Verdict::ALL.into_iter().find(|v| v.name() == t.verdict);
-                verdicts.add(v.unwrap_or(Verdict::Refused));
+                verdicts.add(t.verdict);
             }
             let mut config = target_config_record(
                 setup,
@@ -127,7 +126,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 trials: trials.len() as u64,
                 states: trials.len() as u64,
                 verdicts,
-                violations: trials.iter().filter(|t| t.verdict != "ok").count() as u64,
+                violations: trials.iter().filter(|t| t.verdict != Verdict::Ok).count() as u64,
                 lost_acked_ops: Summary::of(trials.iter().map(|t| t.lost_acked_ops as f64)),
                 loss_window_ms: Summary::of(trials.iter().map(|t| t.loss_window_ms)),
                 lost_bytes: Summary::of(trials.iter().map(|t| t.lost_bytes as f64)),

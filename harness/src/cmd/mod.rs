@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod crash;
+pub mod fs;
 pub mod kill9;
 pub mod overrides;
 pub mod probe;

@@ -114,8 +114,14 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
         // The crash lab's own trials run the engine in a worker process.
         plans.push((fault.clone(), Vec::new()));
     }
-    if !resp.is_empty() && fault.contains(&FaultKind::Kill9) {
-        plans.push((vec![FaultKind::Kill9], resp));
+    // RESP servers take kill -9 and the image faults (run on the recording filesystem).
+    let resp_faults: Vec<FaultKind> = fault
+        .iter()
+        .copied()
+        .filter(|f| *f == FaultKind::Kill9 || f.needs_images())
+        .collect();
+    if !resp.is_empty() && !resp_faults.is_empty() {
+        plans.push((resp_faults, resp));
     }
     let trials = u64::from(plan.trials);
     let crash = |(fault, target): (Vec<FaultKind>, Vec<Target>)| CrashArgs {
@@ -145,6 +151,7 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
         phase: Vec::new(),
         dir_model: None,
         broken_skip_dir_sync: false,
+        contract: None,
         dir: args.dir.clone(),
         image_dir: None,
         keep: false,

@@ -20,6 +20,7 @@ pub mod loss;
 pub mod phase;
 pub mod power;
 pub mod report;
+pub mod resp_images;
 pub mod verdict;
 pub mod worker;
 
@@ -36,6 +37,7 @@ use serde::Serialize;
 use crate::driver::matrix::EngineSetup;
 use crate::oracle::Oracle;
 use crate::scenario::model::Persistence;
+use crate::target::Target;
 use crate::workload::Workload;
 use crate::workload::rng::SplitMix64;
 use ackpage::{AckLog, AckPage};
@@ -176,6 +178,11 @@ pub struct Lab {
     pub image_root: Option<PathBuf>,
     /// Keep every trial directory (else only violating ones).
     pub keep_all: bool,
+    /// Judge against this policy's promise instead of each configuration's own.
+    pub contract: Option<FsyncPolicy>,
+    /// What runs: the engine in a worker process, or a RESP server (image faults run it on
+    /// the recording filesystem, [`resp_images`]).
+    pub target: Target,
 }
 
 impl Lab {
@@ -187,10 +194,19 @@ impl Lab {
         c
     }
 
+    /// `setup` with the policy whose promise it is judged against (`contract`, else its own).
+    pub fn contract_setup(&self, setup: &EngineSetup) -> EngineSetup {
+        let mut s = *setup;
+        if let Some(p) = self.contract {
+            s.policy = p;
+        }
+        s
+    }
+
     /// `<fault>-<label>`, plus `-during-<phase>` when aimed at a phase and `-in-stall` when
     /// crashing inside a sync stall: names the case's directory and result file.
     pub fn case_name(&self, fault: FaultKind, setup: &EngineSetup) -> String {
-        let mut name = format!("{}-{}", fault.name(), setup.label());
+        let mut name = format!("{}-{}", fault.name(), self.target.label(setup));
         if self.phase != Phase::Steady {
             name.push_str(&format!("-during-{}", self.phase));
         }
@@ -371,17 +387,27 @@ impl Lab {
     /// Recovers `crash.data` with the configuration of `setup` (never the broken one), judges
     /// it against the oracle, and measures the loss window.
     pub fn judge(&self, setup: &EngineSetup, crash: Crash<'_>) -> TrialOutcome {
-        let acked = crash.acks.acked_before(crash.t_ns);
         let promised = crash
             .promised
-            .unwrap_or_else(|| kill9_promise(setup, crash.acks, crash.t_ns));
-        let issued = crash.acks.highest_issued;
+            .unwrap_or_else(|| kill9_promise(&self.contract_setup(setup), crash.acks, crash.t_ns));
         let mut config = self.config(setup, crash.data);
         config.broken_ack_before_sync = false;
         config.broken_skip_dir_sync = false;
         let started = Instant::now();
-        let j = recover_and_judge(config, &self.oracle, promised, issued);
-        let verify_seconds = started.elapsed().as_secs_f64();
+        let j = recover_and_judge(config, &self.oracle, promised, crash.acks.highest_issued);
+        self.outcome(crash, promised, j, started.elapsed().as_secs_f64())
+    }
+
+    /// The outcome of `crash`, judged `j` (by any target's recovery) against `promised`,
+    /// with its loss window: the one place a judgement becomes a result.
+    pub fn outcome(
+        &self,
+        crash: Crash<'_>,
+        promised: Lsn,
+        j: verdict::Judgement,
+        verify_seconds: f64,
+    ) -> TrialOutcome {
+        let acked = crash.acks.acked_before(crash.t_ns);
         // A refusal recovers nothing but loses nothing silently either: the data is still on
         // disk and the operator is told where. Loss figures cover loaded states only.
         let loss = if j.verdict == Verdict::Refused {
@@ -403,7 +429,7 @@ impl Lab {
             acked_lsn: acked,
             promised_lsn: promised,
             recovered_lsn: j.recovered_lsn,
-            issued_lsn: issued,
+            issued_lsn: crash.acks.highest_issued,
             loss,
             states: 1,
             verify_seconds,

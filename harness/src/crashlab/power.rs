@@ -42,6 +42,7 @@ pub fn promise(
     t_ns: u64,
 ) -> Lsn {
     let before = |lag_ns: u64| acks.acked_before(t_ns.saturating_sub(lag_ns));
+    let setup = &lab.contract_setup(setup);
     if setup.persistence == Persistence::Snapshot {
         // A save is published after its rename and directory sync: durable on any disk.
         return acks.saved_before(t_ns);
@@ -141,7 +142,7 @@ const IMAGES_AWAITING_REMOVAL: usize = 8;
 ///
 /// # Errors
 /// The first image that could not be built (judging stops there).
-fn judge_images(
+pub(crate) fn judge_images(
     images: CrashImages,
     judge: impl Fn(&CrashImage) -> TrialOutcome + Sync,
 ) -> Result<Vec<TrialOutcome>, String> {

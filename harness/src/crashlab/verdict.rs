@@ -76,41 +76,39 @@ pub struct Judgement {
     pub comparison: Option<Comparison>,
 }
 
-/// Opens `config.dir` with the engine (recovery), then decides the verdict: refused if the
-/// engine will not open; phantom if r > `issued`; divergent if the state differs from the
-/// oracle at r; lost-acked if r < `promised`; else ok. The engine is closed on return.
-pub fn recover_and_judge(
-    config: EngineConfig,
-    oracle: &Oracle,
-    promised: Lsn,
+/// A crash state that could not be recovered: refused, with why (the recovery error, or a
+/// server's own log line).
+pub fn refused(detail: String) -> Judgement {
+    Judgement {
+        verdict: Verdict::Refused,
+        recovered_lsn: 0,
+        detail,
+        comparison: None,
+    }
+}
+
+/// The one decision every target's crash states go through, once a state was recovered to LSN
+/// `r`: phantom if r > `issued` (the state is not compared); divergent if `compare()` (the
+/// recovered state against the oracle at r) finds a difference; lost-acked if r < `promised`;
+/// else ok. `cut` says what recovery cut, if anything (kept in the detail).
+pub fn decide(
+    r: Lsn,
     issued: Lsn,
+    promised: Lsn,
+    compare: impl FnOnce() -> Comparison,
+    cut: &str,
 ) -> Judgement {
-    let (engine, report) = match Engine::open(config) {
-        Ok(opened) => opened,
-        Err(e) => {
-            return Judgement {
-                verdict: Verdict::Refused,
-                recovered_lsn: 0,
-                detail: format!("recovery refused: {e}"),
-                comparison: None,
-            };
-        }
-    };
-    let r = report.recovered_lsn;
-    let cut = match (&report.cut_offset, &report.cut_reason) {
-        (Some(at), Some(why)) => format!("recovery cut the log at byte {at} ({why})"),
-        _ => String::new(),
-    };
     if r > issued {
         return Judgement {
             verdict: Verdict::Phantom,
             recovered_lsn: r,
-            detail: format!("recovered LSN {r} but only {issued} were ever issued. {cut}"),
+            detail: format!("recovered LSN {r} but only {issued} were ever issued. {cut}")
+                .trim()
+                .to_string(),
             comparison: None,
         };
     }
-    let comparison = oracle::verify(&engine, oracle, r);
-    drop(engine);
+    let comparison = compare();
     let (verdict, detail) = if !comparison.equal() {
         (
             Verdict::Divergent,
@@ -122,7 +120,7 @@ pub fn recover_and_judge(
             format!("recovered LSN {r} < promised {promised}. {cut}"),
         )
     } else {
-        (Verdict::Ok, cut)
+        (Verdict::Ok, cut.to_string())
     };
     Judgement {
         verdict,
@@ -130,4 +128,30 @@ pub fn recover_and_judge(
         detail: detail.trim().to_string(),
         comparison: Some(comparison),
     }
+}
+
+/// Opens `config.dir` with the engine (recovery), then decides the verdict with [`decide`]:
+/// refused if the engine will not open. The engine is closed on return.
+pub fn recover_and_judge(
+    config: EngineConfig,
+    oracle: &Oracle,
+    promised: Lsn,
+    issued: Lsn,
+) -> Judgement {
+    let (engine, report) = match Engine::open(config) {
+        Ok(opened) => opened,
+        Err(e) => return refused(format!("recovery refused: {e}")),
+    };
+    let r = report.recovered_lsn;
+    let cut = match (&report.cut_offset, &report.cut_reason) {
+        (Some(at), Some(why)) => format!("recovery cut the log at byte {at} ({why})"),
+        _ => String::new(),
+    };
+    decide(
+        r,
+        issued,
+        promised,
+        || oracle::verify(&engine, oracle, r),
+        &cut,
+    )
 }

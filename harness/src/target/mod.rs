@@ -3,6 +3,7 @@
 //! by the harness's own [`client`].
 
 pub mod client;
+pub mod drive;
 pub mod durlab_server;
 pub mod kill9;
 pub mod readback;
@@ -64,6 +65,21 @@ impl Target {
         self != Target::Engine
     }
 
+    /// The label of `setup` run on this target (result files, tables): the engine's own
+    /// label; `durlab-server-<label>`; `redis-<policy>-<persistence>` (Redis has no backend
+    /// or preallocation).
+    pub fn label(self, setup: &crate::driver::matrix::EngineSetup) -> String {
+        match self {
+            Target::Engine => setup.label(),
+            Target::DurlabServer => format!("durlab-server-{}", setup.label()),
+            Target::Redis => format!(
+                "redis-{}-{}",
+                setup.policy,
+                setup.persistence.name().replace('+', "-")
+            ),
+        }
+    }
+
     /// How the client spells automatic XADD ids for this target (see [`AutoId`]).
     pub fn auto_id(self) -> AutoId {
         match self {
@@ -107,6 +123,36 @@ pub struct ServerSpec {
     pub log: PathBuf,
     /// The `durlab` binary for [`Target::DurlabServer`].
     pub durlab_exe: PathBuf,
+}
+
+impl ServerSpec {
+    /// The spec that runs `config` on `target` (its log next to the data directory), with
+    /// this process's binary as `durlab serve`.
+    ///
+    /// # Errors
+    /// When the running binary cannot be found.
+    pub fn for_config(
+        target: Target,
+        config: &durlab_engine::EngineConfig,
+    ) -> std::io::Result<ServerSpec> {
+        let durlab_exe = std::env::current_exe().map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("finding the durlab binary to start durlab serve: {e}"),
+            )
+        })?;
+        Ok(ServerSpec {
+            target,
+            policy: config.policy,
+            backend: config.backend,
+            prealloc: config.prealloc,
+            persistence: config.persistence,
+            save_points: config.save_points.clone(),
+            dir: config.dir.clone(),
+            log: config.dir.with_extension("log"),
+            durlab_exe,
+        })
+    }
 }
 
 /// Why a server did not start.

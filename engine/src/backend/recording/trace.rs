@@ -125,6 +125,13 @@ pub enum Op {
         begin_seq: u64,
         begin_ns: u64,
     },
+    /// `mkdir(path)` returned: an empty directory whose entry lives in its parent (durable as
+    /// a create in the parent is).
+    MkDir { path: PathBuf },
+    /// `rmdir(path)` returned.
+    RemoveDir { path: PathBuf },
+    /// `link(from, to)` returned: a second name for the file at `from`.
+    Link { from: PathBuf, to: PathBuf },
 }
 
 mod kind {
@@ -139,6 +146,9 @@ mod kind {
     pub const RENAME: u8 = 9;
     pub const REMOVE: u8 = 10;
     pub const SYNC_DIR: u8 = 11;
+    pub const MKDIR: u8 = 12;
+    pub const REMOVE_DIR: u8 = 13;
+    pub const LINK: u8 = 14;
 }
 
 const SEG_BYTES: u8 = 0;
@@ -328,9 +338,11 @@ impl EntryBuf {
     }
 }
 
-/// What the recorder appends; mirrors [`Op`] but borrows.
+/// What a [`super::TraceWriter`] appends; mirrors [`Op`] but borrows. Data ops carry at most
+/// [`WRITE_CHUNK_BYTES`] (the writer splits longer writes).
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum OpRef<'a> {
+#[non_exhaustive]
+pub enum OpRef<'a> {
     Create(FileId, &'a Path),
     Open(FileId, &'a Path),
     Preexisting(FileId, &'a Path, u64),
@@ -342,6 +354,9 @@ pub(crate) enum OpRef<'a> {
     Rename(&'a Path, &'a Path),
     Remove(&'a Path),
     SyncDir(&'a Path, u64, u64),
+    MkDir(&'a Path),
+    RemoveDir(&'a Path),
+    Link(&'a Path, &'a Path),
 }
 
 impl EntryBuf {
@@ -395,13 +410,23 @@ impl EntryBuf {
                 self.put_u64(offset);
                 self.put_u64(len);
             }
-            OpRef::Rename(from, to) => {
-                self.begin(seq, t_ns, kind::RENAME);
+            OpRef::Rename(from, to) | OpRef::Link(from, to) => {
+                let k = if matches!(op, OpRef::Rename(..)) {
+                    kind::RENAME
+                } else {
+                    kind::LINK
+                };
+                self.begin(seq, t_ns, k);
                 self.put_path(from)?;
                 self.put_path(to)?;
             }
-            OpRef::Remove(path) => {
-                self.begin(seq, t_ns, kind::REMOVE);
+            OpRef::Remove(path) | OpRef::MkDir(path) | OpRef::RemoveDir(path) => {
+                let k = match op {
+                    OpRef::Remove(_) => kind::REMOVE,
+                    OpRef::MkDir(_) => kind::MKDIR,
+                    _ => kind::REMOVE_DIR,
+                };
+                self.begin(seq, t_ns, k);
                 self.put_path(path)?;
             }
             OpRef::SyncDir(dir, begin_seq, begin_ns) => {
@@ -691,6 +716,12 @@ fn decode_op(body: &[u8]) -> Result<Op, String> {
             to: c.path()?,
         },
         kind::REMOVE => Op::Remove { path: c.path()? },
+        kind::MKDIR => Op::MkDir { path: c.path()? },
+        kind::REMOVE_DIR => Op::RemoveDir { path: c.path()? },
+        kind::LINK => Op::Link {
+            from: c.path()?,
+            to: c.path()?,
+        },
         kind::SYNC_DIR => Op::SyncDir {
             dir: c.path()?,
             begin_seq: c.u64("begin_seq")?,
@@ -736,6 +767,9 @@ mod tests {
             (0, OpRef::Preexisting(1, Path::new("/d/old"), 77)),
             (0, OpRef::BaseData(1, 0, &DATA[..77])),
             (0, OpRef::Open(2, Path::new("/d/old"))),
+            (0, OpRef::MkDir(Path::new("/d/sub"))),
+            (0, OpRef::Link(Path::new("/d/old"), Path::new("/d/sub/new"))),
+            (0, OpRef::RemoveDir(Path::new("/d/empty"))),
         ]
     }
 
@@ -801,6 +835,33 @@ mod tests {
                 begin_seq: 9,
                 begin_ns: 1234
             }
+        );
+        assert_eq!(
+            trace.entries[13..],
+            [
+                Entry {
+                    seq: 13,
+                    t_ns: 1013,
+                    op: Op::MkDir {
+                        path: "/d/sub".into()
+                    }
+                },
+                Entry {
+                    seq: 14,
+                    t_ns: 1014,
+                    op: Op::Link {
+                        from: "/d/old".into(),
+                        to: "/d/sub/new".into()
+                    }
+                },
+                Entry {
+                    seq: 15,
+                    t_ns: 1015,
+                    op: Op::RemoveDir {
+                        path: "/d/empty".into()
+                    }
+                },
+            ]
         );
     }
 

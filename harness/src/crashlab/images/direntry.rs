@@ -15,9 +15,15 @@
 //! Durable changes are applied in trace order to the durable namespace, which starts with the
 //! files that existed before the trace (taken as durable). A rename whose source is not in the
 //! durable namespace (possible only across directories) is skipped.
+//!
+//! Directories made (`mkdir`) or removed (`rmdir`) during the trace follow the same rule as a
+//! create or remove in their parent. A directory the trace never makes or removes existed
+//! before it and is durable. A name survives only if every directory above it survives: a
+//! file in a directory whose own entry was lost is gone with it. A link is a create of a
+//! second name for the same inode.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::DirModel;
 use super::model::{DirId, Ino, MOp};
@@ -62,19 +68,30 @@ impl Syncs {
     }
 }
 
-/// The durable namespace after `ops`: relative path to inode. `meta_durable(seq)` says whether
-/// the ext4 model committed the change at `seq` (unused by the pessimistic model).
+/// The durable namespace after `ops`: relative path to inode, and the directories made during
+/// the trace that survive. `meta_durable(seq)` says whether the ext4 model committed the
+/// change at `seq` (unused by the pessimistic model).
 pub(crate) fn durable_names(
     ops: &[MOp],
     syncs: &Syncs,
     model: DirModel,
     meta_durable: &dyn Fn(usize) -> bool,
-) -> BTreeMap<PathBuf, Ino> {
+) -> (BTreeMap<PathBuf, Ino>, Vec<PathBuf>) {
     let durable = |seq: usize, dirs: &[DirId]| match model {
         DirModel::Pessimistic => dirs.iter().all(|&d| syncs.dir_synced(d, seq)),
         DirModel::Ext4Ordered => meta_durable(seq),
     };
     let mut names = BTreeMap::new();
+    // Directories the trace makes or removes: present or not (absent before their first mkdir,
+    // present before their first rmdir).
+    let mut dir_present: BTreeMap<PathBuf, bool> = BTreeMap::new();
+    for op in ops {
+        if let MOp::MkDir { path, .. } | MOp::RemoveDir { path, .. } = op {
+            dir_present
+                .entry(path.clone())
+                .or_insert(matches!(op, MOp::RemoveDir { .. }));
+        }
+    }
     for (seq, op) in ops.iter().enumerate() {
         match op {
             MOp::Base { ino, path, .. } => {
@@ -96,8 +113,28 @@ pub(crate) fn durable_names(
             MOp::Remove { path, dir } if durable(seq, &[*dir]) => {
                 names.remove(path);
             }
+            MOp::Link { ino, path, dir } if durable(seq, &[*dir]) => {
+                names.insert(path.clone(), *ino);
+            }
+            MOp::MkDir { path, dir } if durable(seq, &[*dir]) => {
+                dir_present.insert(path.clone(), true);
+            }
+            MOp::RemoveDir { path, dir } if durable(seq, &[*dir]) => {
+                dir_present.insert(path.clone(), false);
+            }
             _ => {}
         }
     }
-    names
+    let reachable = |p: &Path| {
+        p.ancestors()
+            .skip(1)
+            .all(|a| dir_present.get(a).copied().unwrap_or(true))
+    };
+    names.retain(|p, _| reachable(p));
+    let dirs = dir_present
+        .iter()
+        .filter(|&(p, &present)| present && reachable(p))
+        .map(|(p, _)| p.clone())
+        .collect();
+    (names, dirs)
 }

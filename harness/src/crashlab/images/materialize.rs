@@ -1,5 +1,6 @@
-//! Writing a crash state out as a real directory: one file per durable name, holding the
-//! surviving bytes (zero pages left as holes) and the surviving size.
+//! Writing a crash state out as a real directory: every durable directory made during the
+//! trace, and one file per durable name, holding the surviving bytes (zero pages left as
+//! holes) and the surviving size. Two names of one inode become two files of equal content.
 
 use std::fs::{self, File};
 use std::io;
@@ -21,6 +22,10 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> ImageError
 pub(crate) fn materialize(state: &CrashState<'_>, dir: &Path) -> Result<(), ImageError> {
     remove(dir)?;
     fs::create_dir_all(dir).map_err(io_err("mkdir", dir))?;
+    for rel in &state.dirs {
+        let path = dir.join(rel);
+        fs::create_dir_all(&path).map_err(io_err("mkdir", &path))?;
+    }
     for (rel, &ino) in &state.names {
         let path = dir.join(rel);
         if let Some(parent) = path.parent().filter(|p| *p != dir) {

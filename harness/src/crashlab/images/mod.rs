@@ -42,8 +42,11 @@
 //! - Directory entries (create, rename, remove): per [`DirModel`], see [`direntry`]'s docs.
 //!   Files whose name is not durable are absent from the image, whatever their data.
 //! - Files that existed before the trace started are durable as they were found.
-//! - Directories are not in the trace (the engine creates its data directory with `mkdir`
-//!   before any file, then syncs the parent); they are taken as durable.
+//! - Directories the trace does not make are taken as durable (the engine creates its data
+//!   directory with `mkdir` before any file, then syncs the parent). Directories made or
+//!   removed during the trace (recorded by the recording filesystem, `crate::recfs`) are
+//!   entries of their parent, durable as a create there is; a file below a lost directory is
+//!   lost with it.
 //! - With [`ImageOptions::writeback`], unsynced data operations older than
 //!   [`ImageOptions::dirty_expire_ns`] at the cut are durable too (the kernel's flusher wrote
 //!   them back), so policy `no` can be judged at its realistic bound as well as its worst case.

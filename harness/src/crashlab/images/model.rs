@@ -72,6 +72,21 @@ pub(crate) enum MOp {
         dir: DirId,
         begin_seq: u64,
     },
+    /// A directory created during the trace: its entry lives in `dir` (its parent).
+    MkDir {
+        path: PathBuf,
+        dir: DirId,
+    },
+    RemoveDir {
+        path: PathBuf,
+        dir: DirId,
+    },
+    /// A second name `path` (in `dir`) for inode `ino`.
+    Link {
+        ino: Ino,
+        path: PathBuf,
+        dir: DirId,
+    },
 }
 
 impl MOp {
@@ -88,6 +103,9 @@ impl MOp {
             MOp::Rename { .. } => "rename",
             MOp::Remove { .. } => "remove",
             MOp::SyncDir { .. } => "fsync dir",
+            MOp::MkDir { .. } => "mkdir",
+            MOp::RemoveDir { .. } => "rmdir",
+            MOp::Link { .. } => "link",
         }
     }
 
@@ -96,9 +114,13 @@ impl MOp {
         matches!(self, MOp::SyncData { .. }) || self.is_namespace_step()
     }
 
-    /// A rename or directory sync: where snapshot, rewrite and manifest installs commit.
+    /// A rename or directory sync (or a directory made or removed): where snapshot, rewrite
+    /// and manifest installs commit.
     pub(crate) fn is_namespace_step(&self) -> bool {
-        matches!(self, MOp::SyncDir { .. } | MOp::Rename { .. })
+        matches!(
+            self,
+            MOp::SyncDir { .. } | MOp::Rename { .. } | MOp::MkDir { .. } | MOp::RemoveDir { .. }
+        )
     }
 }
 
@@ -144,8 +166,11 @@ impl Pending<'_> {
 pub(crate) struct CrashState<'a> {
     /// Content per inode (only inodes named in `names` are materialised).
     pub(crate) files: Vec<Content>,
-    /// The durable directory entries: relative path to inode.
+    /// The durable directory entries: relative path to inode (only names whose directories
+    /// are durable too).
     pub(crate) names: BTreeMap<PathBuf, Ino>,
+    /// Directories created during the trace whose entries are durable (made even if empty).
+    pub(crate) dirs: Vec<PathBuf>,
     /// Unsynced data operations, in trace order.
     pub(crate) pending: Vec<Pending<'a>>,
     /// Data operations that were durable (synced, or written back).
@@ -284,6 +309,26 @@ impl Model {
                     let dir = intern_dir(&parent(&path));
                     MOp::Remove { path, dir }
                 }
+                Op::MkDir { path } => {
+                    let path = rel(&path)?;
+                    intern_dir(&path);
+                    let dir = intern_dir(&parent(&path));
+                    MOp::MkDir { path, dir }
+                }
+                Op::RemoveDir { path } => {
+                    let path = rel(&path)?;
+                    let dir = intern_dir(&parent(&path));
+                    MOp::RemoveDir { path, dir }
+                }
+                Op::Link { from, to } => {
+                    let (from, to) = (rel(&from)?, rel(&to)?);
+                    let ino = *names.get(&from).ok_or_else(|| {
+                        err(format!("link of {} which does not exist", from.display()))
+                    })?;
+                    names.insert(to.clone(), ino);
+                    let dir = intern_dir(&parent(&to));
+                    MOp::Link { ino, path: to, dir }
+                }
                 Op::SyncDir { dir, begin_seq, .. } => match dir.strip_prefix(root) {
                     Ok(r) => MOp::SyncDir {
                         dir: intern_dir(r),
@@ -333,7 +378,7 @@ impl Model {
         let meta_durable = |seq: usize| {
             ext4 && (syncs.any_before > seq as u64 || expired(seq, EXT4_COMMIT_INTERVAL_NS))
         };
-        let names = direntry::durable_names(ops, &syncs, opts.dir_model, &meta_durable);
+        let (names, dirs) = direntry::durable_names(ops, &syncs, opts.dir_model, &meta_durable);
         let mut files = vec![Content::default(); self.inodes];
         let mut pending = Vec::new();
         let mut durable_ops = 0;
@@ -373,6 +418,7 @@ impl Model {
         CrashState {
             files,
             names,
+            dirs,
             pending,
             durable_ops,
         }
