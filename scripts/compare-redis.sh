@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 for t in redis-server redis-benchmark; do
-  command -v "$t" >/dev/null || { echo "error: $t missing: run scripts/install-redis.sh" >&2; exit 1; }
+  command -v "$t" >/dev/null || { echo "error: $t missing: run scripts/install-deps.sh" >&2; exit 1; }
 done
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 cargo build --release --locked -q -p durlab-harness

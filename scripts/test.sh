@@ -5,8 +5,8 @@
 # Exits non-zero if any test failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# redis-server, redis-cli and redis-benchmark for the RESP tests (installed only when missing).
-scripts/install-redis.sh
+# redis-server, redis-cli, redis-benchmark and fuse3 (installed only when missing).
+scripts/install-deps.sh
 cargo build --workspace --all-targets --release --locked
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -160,7 +160,7 @@ impl ServerSpec {
 #[non_exhaustive]
 pub enum StartError {
     #[error(
-        "redis-server was not found in PATH: install it with scripts/install-redis.sh (Debian: apt-get install -y redis-server redis-tools)"
+        "redis-server was not found in PATH: install it with scripts/install-deps.sh (Debian: apt-get install -y redis-server redis-tools)"
     )]
     RedisMissing,
     #[error("target engine runs in process: there is no server to start")]
@@ -328,7 +328,14 @@ fn wait_ready(child: &mut Child, addr: SocketAddr, timeout: Duration) -> Result<
         if start.elapsed() > timeout {
             return Err(format!("no PONG within {timeout:?} ({last})"));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        // Short polls at first: a server on a small crash image is ready within milliseconds,
+        // and the crash lab starts one per image.
+        let pause = if start.elapsed() < Duration::from_millis(200) {
+            2
+        } else {
+            20
+        };
+        std::thread::sleep(Duration::from_millis(pause));
     }
 }
 

@@ -23,6 +23,17 @@ fn call(c: &mut Client, args: &[&[u8]]) -> Result<Value, String> {
     }
 }
 
+/// Keys read back per pipelined batch.
+const READ_BATCH_KEYS: usize = 256;
+
+/// The next reply, an error reply as an error naming `what`.
+fn reply(c: &mut Client, what: &str) -> Result<Value, String> {
+    match c.read().map_err(|e| e.to_string())? {
+        Value::Error(e) => Err(format!("{what} replied -{e}")),
+        v => Ok(v),
+    }
+}
+
 fn array(v: Value, what: &str) -> Result<Vec<Value>, String> {
     match v {
         Value::Array(a) => Ok(a),
@@ -82,71 +93,94 @@ pub fn read_state(c: &mut Client, skip: &[&[u8]]) -> Result<CanonState, String> 
     }
     keys.sort();
     keys.dedup();
+    keys.retain(|k| !skip.contains(&k.as_slice()));
     let mut state = CanonState::new();
-    for key in keys.into_iter().filter(|k| !skip.contains(&k.as_slice())) {
-        let ty = bytes(&call(c, &[b"TYPE", &key])?, "TYPE")?;
-        let value = match ty.as_slice() {
-            b"string" => Canon::Str(bytes(&call(c, &[b"GET", &key])?, "GET")?),
-            b"hash" => {
-                let mut p = pairs(array(call(c, &[b"HGETALL", &key])?, "HGETALL")?, "HGETALL")?;
-                p.sort();
-                Canon::Hash(p)
-            }
-            b"zset" => {
-                let items = array(
-                    call(c, &[b"ZRANGE", &key, b"0", b"-1", b"WITHSCORES"])?,
-                    "ZRANGE",
-                )?;
-                let mut p = Vec::new();
-                for (m, s) in pairs(items, "ZRANGE")? {
-                    let score: f64 = String::from_utf8_lossy(&s)
-                        .parse()
-                        .map_err(|_| format!("ZRANGE: bad score {s:?}"))?;
-                    p.push((m, (score + 0.0).to_bits()));
+    // Pipelined in batches: one round trip for the types of a batch, one for its values and
+    // expiry times (a restarted server per crash image is read back this way, many per second).
+    for batch in keys.chunks(READ_BATCH_KEYS) {
+        for key in batch {
+            c.queue(&[b"TYPE".as_slice(), key]);
+        }
+        c.flush().map_err(|e| e.to_string())?;
+        let mut types = Vec::with_capacity(batch.len());
+        for _ in batch {
+            types.push(bytes(&reply(c, "TYPE")?, "TYPE")?);
+        }
+        for (key, ty) in batch.iter().zip(&types) {
+            let key = key.as_slice();
+            match ty.as_slice() {
+                b"string" => c.queue(&[b"GET".as_slice(), key]),
+                b"hash" => c.queue(&[b"HGETALL".as_slice(), key]),
+                b"zset" => c.queue(&[b"ZRANGE".as_slice(), key, b"0", b"-1", b"WITHSCORES"]),
+                b"stream" => {
+                    c.queue(&[b"XINFO".as_slice(), b"STREAM", key]);
+                    c.queue(&[b"XRANGE".as_slice(), key, b"-", b"+"]);
                 }
-                p.sort();
-                Canon::ZSet(p)
-            }
-            b"stream" => {
-                let info = array(call(c, &[b"XINFO", b"STREAM", &key])?, "XINFO")?;
-                let last_id = info
-                    .chunks(2)
-                    .find(|p| p[0].as_bytes() == Some(b"last-generated-id"))
-                    .and_then(|p| p.get(1))
-                    .and_then(Value::as_bytes)
-                    .ok_or("XINFO STREAM: no last-generated-id")?;
-                let last_id = stream_id(last_id, "XINFO STREAM")?;
-                let mut entries = Vec::new();
-                for e in array(call(c, &[b"XRANGE", &key, b"-", b"+"])?, "XRANGE")? {
-                    let mut e = array(e, "XRANGE entry")?.into_iter();
-                    let (Some(id), Some(fields)) = (e.next(), e.next()) else {
-                        return Err("XRANGE: expected [id, fields]".into());
-                    };
-                    let id = stream_id(&bytes(&id, "XRANGE id")?, "XRANGE")?;
-                    entries.push((id, pairs(array(fields, "XRANGE fields")?, "XRANGE")?));
+                other => {
+                    return Err(format!(
+                        "TYPE of {key:?}: unexpected {}",
+                        String::from_utf8_lossy(other)
+                    ));
                 }
-                Canon::Stream { last_id, entries }
             }
-            other => {
-                return Err(format!(
-                    "TYPE of {key:?}: unexpected {}",
-                    String::from_utf8_lossy(other)
-                ));
-            }
-        };
-        let at = call(c, &[b"PEXPIRETIME", &key])?
-            .as_int()
-            .ok_or("PEXPIRETIME: expected an integer")?;
-        let expiry = u64::try_from(at)
-            .ok()
-            .map(|t| t.saturating_sub(EXPIRY_SHIFT_MS));
-        state.insert(
-            key,
-            CanonEntry {
-                value,
-                expire_at_ms: expiry,
-            },
-        );
+            c.queue(&[b"PEXPIRETIME".as_slice(), key]);
+        }
+        c.flush().map_err(|e| e.to_string())?;
+        for (key, ty) in batch.iter().zip(&types) {
+            let value = match ty.as_slice() {
+                b"string" => Canon::Str(bytes(&reply(c, "GET")?, "GET")?),
+                b"hash" => {
+                    let mut p = pairs(array(reply(c, "HGETALL")?, "HGETALL")?, "HGETALL")?;
+                    p.sort();
+                    Canon::Hash(p)
+                }
+                b"zset" => {
+                    let items = array(reply(c, "ZRANGE")?, "ZRANGE")?;
+                    let mut p = Vec::new();
+                    for (m, s) in pairs(items, "ZRANGE")? {
+                        let score: f64 = String::from_utf8_lossy(&s)
+                            .parse()
+                            .map_err(|_| format!("ZRANGE: bad score {s:?}"))?;
+                        p.push((m, (score + 0.0).to_bits()));
+                    }
+                    p.sort();
+                    Canon::ZSet(p)
+                }
+                _ => {
+                    let info = array(reply(c, "XINFO")?, "XINFO")?;
+                    let last_id = info
+                        .chunks(2)
+                        .find(|p| p[0].as_bytes() == Some(b"last-generated-id"))
+                        .and_then(|p| p.get(1))
+                        .and_then(Value::as_bytes)
+                        .ok_or("XINFO STREAM: no last-generated-id")?;
+                    let last_id = stream_id(last_id, "XINFO STREAM")?;
+                    let mut entries = Vec::new();
+                    for e in array(reply(c, "XRANGE")?, "XRANGE")? {
+                        let mut e = array(e, "XRANGE entry")?.into_iter();
+                        let (Some(id), Some(fields)) = (e.next(), e.next()) else {
+                            return Err("XRANGE: expected [id, fields]".into());
+                        };
+                        let id = stream_id(&bytes(&id, "XRANGE id")?, "XRANGE")?;
+                        entries.push((id, pairs(array(fields, "XRANGE fields")?, "XRANGE")?));
+                    }
+                    Canon::Stream { last_id, entries }
+                }
+            };
+            let at = reply(c, "PEXPIRETIME")?
+                .as_int()
+                .ok_or("PEXPIRETIME: expected an integer")?;
+            let expiry = u64::try_from(at)
+                .ok()
+                .map(|t| t.saturating_sub(EXPIRY_SHIFT_MS));
+            state.insert(
+                key.clone(),
+                CanonEntry {
+                    value,
+                    expire_at_ms: expiry,
+                },
+            );
+        }
     }
     Ok(state)
 }

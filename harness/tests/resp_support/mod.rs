@@ -16,7 +16,7 @@ pub fn require(tools: &[&str]) {
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()));
         assert!(
             found,
-            "{t} is not installed: run scripts/install-redis.sh (Debian packages redis-server and redis-tools) before the tests"
+            "{t} is not installed: run scripts/install-deps.sh (Debian packages redis-server and redis-tools) before the tests"
         );
     }
 }

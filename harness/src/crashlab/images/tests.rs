@@ -243,3 +243,105 @@ fn operations_outside_the_root_are_refused_by_entry() {
         "{err}"
     );
 }
+
+/// The names (files and directories, relative, directories with a trailing `/`) of the last
+/// image of `ops` under `dir_model`.
+fn names_at_end(ops: Vec<Op>, dir_model: DirModel) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let n = ops.len() as u64;
+    let opts = ImageOptions {
+        states: 0,
+        dir_model,
+        ..ImageOptions::new(Variant::PowerLoss)
+    };
+    let image = crash_images_from(
+        trace(ops),
+        Path::new("t"),
+        Path::new(ROOT),
+        &opts,
+        tmp.path(),
+    )
+    .unwrap()
+    .map(Result::unwrap)
+    .find(|i| i.cut_op == n)
+    .expect("the end is a cut");
+    fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let rel = e.path().strip_prefix(base).unwrap().display().to_string();
+            if e.file_type().unwrap().is_dir() {
+                out.push(format!("{rel}/"));
+                walk(&e.path(), base, out);
+            } else {
+                out.push(rel);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&image.dir, &image.dir, &mut out);
+    out
+}
+
+/// `mkdir d`, a file `d/f` created, written and synced with its directory `d` synced too:
+/// only the entry of `d` in the root is unsynced unless `sync_root`.
+fn file_in_new_dir(sync_root: bool) -> Vec<Op> {
+    let mut ops = vec![
+        Op::MkDir { path: p("d") },
+        Op::Create {
+            file: 0,
+            path: p("d/f"),
+        },
+        write(0, vec![7; 10]),
+        sync_data(3),
+        Op::SyncDir {
+            dir: p("d"),
+            begin_seq: 4,
+            begin_ns: 0,
+        },
+    ];
+    if sync_root {
+        ops.push(sync_dir(5));
+    }
+    ops
+}
+
+#[test]
+fn a_file_below_a_directory_whose_entry_was_never_synced_is_lost_with_it() {
+    // POSIX: the entry of `d` lives in the root, which nobody synced: `d` and `d/f` are gone
+    // although `d/f` and `d` themselves were synced (what Redis 7 does with appendonlydir).
+    assert!(names_at_end(file_in_new_dir(false), DirModel::Pessimistic).is_empty());
+    assert_eq!(
+        names_at_end(file_in_new_dir(true), DirModel::Pessimistic),
+        ["d/", "d/f"]
+    );
+    // ext4's journal commits the mkdir with the first later sync of anything.
+    assert_eq!(
+        names_at_end(file_in_new_dir(false), DirModel::Ext4Ordered),
+        ["d/", "d/f"]
+    );
+}
+
+#[test]
+fn links_and_removed_directories_follow_their_directory_syncs() {
+    let mut ops = durable_file(); // 0, 1
+    ops.push(write(0, vec![3; 4])); // 2
+    ops.push(sync_data(3)); // 3
+    ops.push(Op::MkDir { path: p("e") }); // 4: made and synced, then removed unsynced
+    ops.push(sync_dir(5)); // 5
+    ops.push(Op::Link {
+        from: p("f"),
+        to: p("g"),
+    }); // 6
+    ops.push(Op::RemoveDir { path: p("e") }); // 7
+    ops.push(Op::MkDir { path: p("h") }); // 8: never synced
+    assert_eq!(
+        names_at_end(ops.clone(), DirModel::Pessimistic),
+        ["e/", "f"]
+    );
+    ops.push(sync_dir(9)); // 9
+    assert_eq!(names_at_end(ops, DirModel::Pessimistic), ["f", "g", "h/"]);
+}

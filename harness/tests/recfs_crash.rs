@@ -1,0 +1,161 @@
+//! Image faults on unmodified servers through the recording filesystem: real redis-server
+//! and `durlab serve` run with their data directories on a FUSE mount, crash images are built
+//! from its trace, and a fresh server is started on every image and judged by the crash lab.
+//! A companion shows the same path reporting violations when the promise is broken.
+
+mod resp_support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use resp_support::require;
+use serde_json::Value;
+
+fn crash(args: &[&str], tmp: &Path) -> (Output, Vec<Value>) {
+    let output = Command::new(env!("CARGO_BIN_EXE_durlab"))
+        .arg("crash")
+        .args(args)
+        .args(["--json", "--quiet", "--seed", "11", "--trials", "1"])
+        .arg("--dir")
+        .arg(tmp.join("data"))
+        .arg("--out")
+        .arg(tmp.join("out"))
+        .output()
+        .expect("durlab runs");
+    let records: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}); stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output, records.as_array().expect("a JSON array").clone())
+}
+
+fn states(r: &Value) -> u64 {
+    r["states"].as_u64().unwrap()
+}
+
+#[test]
+fn redis_always_loses_no_acknowledged_write_over_200_power_loss_states() {
+    require(&["redis-server"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, records) = crash(
+        &[
+            "--target",
+            "redis",
+            "--fault",
+            "power-loss",
+            "--policy",
+            "always",
+            "--states",
+            "200",
+            "--trial-secs",
+            "3",
+            // Redis 7 never syncs the directory that holds appendonlydir: under the POSIX
+            // model its whole AOF directory may vanish; ext4 commits it with the first fsync.
+            "--dir-model",
+            "ext4-ordered",
+        ],
+        tmp.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(r["label"], "redis-always-aof");
+    assert_eq!(r["config"]["target"], "redis");
+    assert!(states(r) >= 200, "{} states", states(r));
+    assert_eq!(r["violations"], 0, "{r:#}");
+    assert_eq!(r["verdicts"]["ok"].as_u64(), Some(states(r)));
+    assert_eq!(r["lost_acked_ops"]["max"], 0.0);
+    // The trial wrote through the mount and the states recovered real data.
+    let max_r = r["trial_results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["recovered_lsn"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(
+        max_r > 100,
+        "the last states recovered only {max_r} commands"
+    );
+}
+
+#[test]
+fn redis_appendfsync_no_judged_against_the_always_contract_is_reported_as_violating() {
+    require(&["redis-server"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, records) = crash(
+        &[
+            "--target",
+            "redis",
+            "--fault",
+            "power-loss",
+            "--policy",
+            "no",
+            "--contract",
+            "always",
+            "--states",
+            "30",
+            "--trial-secs",
+            "2",
+            "--dir-model",
+            "ext4-ordered",
+        ],
+        tmp.path(),
+    );
+    assert!(!out.status.success(), "violations make the run fail");
+    let r = &records[0];
+    let lost = r["verdicts"]["lost_acked"].as_u64().unwrap();
+    assert!(lost > 0, "{r:#}");
+    assert_eq!(r["violations"].as_u64(), Some(lost), "{r:#}");
+    assert!(r["lost_acked_ops"]["max"].as_f64().unwrap() > 0.0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("VIOLATION power-loss redis-no-aof")
+            && stderr.contains("--contract always"),
+        "{stderr}"
+    );
+}
+
+/// power-loss and prefix only: under torn and reorder, `durlab serve` loads half of a
+/// MULTI/EXEC whose two log records a torn sector separated (each command of an EXEC is its
+/// own record; Redis reverts an incomplete transaction at the end of its AOF). The lab reports
+/// that as divergent; it is a defect of the server, listed in the session notes, not of the lab.
+#[test]
+fn durlab_server_keeps_its_promises_under_power_loss_on_the_mount() {
+    require(&["redis-server"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let (out, records) = crash(
+        &[
+            "--target",
+            "durlab-server",
+            "--fault",
+            "power-loss,prefix",
+            "--policy",
+            "always,everysec",
+            "--states",
+            "20",
+            "--trial-secs",
+            "1.5",
+        ],
+        tmp.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(records.len(), 4);
+    for r in &records {
+        assert_eq!(r["violations"], 0, "{r:#}");
+        assert_eq!(r["config"]["target"], "durlab-server");
+        assert!(states(r) >= 20, "{r:#}");
+    }
+    let everysec_power = records
+        .iter()
+        .find(|r| r["case"] == "power-loss-durlab-server-everysec-pwrite-none-aof")
+        .expect("everysec power-loss record");
+    assert!(
+        everysec_power["loss_window_ms"]["max"].as_f64().unwrap() > 0.0,
+        "everysec loses its unsynced tail in some state: {everysec_power:#}"
+    );
+}
