@@ -382,6 +382,21 @@ pub struct MatrixArgs {
     /// configuration, with the same client, and each record gets `ratio_to_redis`.
     #[arg(long, value_delimiter = ',', value_name = "TARGET")]
     pub target: Vec<Target>,
+
+    /// Redis target: a further redis-server setting, KEY=VALUE (repeatable; added to the
+    /// scenario's `[matrix] redis_config`): aof-use-rdb-preamble, no-appendfsync-on-rewrite,
+    /// auto-aof-rewrite-percentage, auto-aof-rewrite-min-size, aof-load-truncated, ... Results
+    /// record them.
+    #[arg(long = "redis-config", value_name = "KEY=VALUE", value_parser = parse_redis_setting)]
+    pub redis_config: Vec<(String, String)>,
+}
+
+fn parse_redis_setting(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=VALUE, got '{s}'"))?;
+    crate::target::redis_server::check_setting(k)?;
+    Ok((k.to_string(), v.to_string()))
 }
 
 /// `durlab bench`.

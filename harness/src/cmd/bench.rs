@@ -168,7 +168,15 @@ pub fn execute(args: &BenchArgs, mode: Mode) -> Result<BenchOutcome, CliError> {
         let result = if target == Target::Engine {
             bench::run(config, &workload, limits, &mut progress).map_err(|e| e.to_string())
         } else {
-            run_resp(target, &config, &workload, limits, pipeline, &mut progress)
+            run_resp(
+                target,
+                &config,
+                &redis_config(&scenario),
+                &workload,
+                limits,
+                pipeline,
+                &mut progress,
+            )
         };
         let probe_after = adjacent("after")?;
         match result {
@@ -256,8 +264,23 @@ pub fn target_label(setup: &EngineSetup, target: Target) -> String {
 }
 
 /// The server spec that runs `config` on `target` (logs next to the data directory).
-pub fn server_spec(target: Target, config: &EngineConfig) -> Result<ServerSpec, CliError> {
-    ServerSpec::for_config(target, config).map_err(|e| CliError(e.to_string()))
+pub fn server_spec(
+    target: Target,
+    config: &EngineConfig,
+    s: &Scenario,
+) -> Result<ServerSpec, CliError> {
+    let mut spec = ServerSpec::for_config(target, config).map_err(|e| CliError(e.to_string()))?;
+    spec.redis_config = redis_config(s);
+    Ok(spec)
+}
+
+/// The scenario's further Redis settings, in key order.
+pub fn redis_config(s: &Scenario) -> Vec<(String, String)> {
+    s.matrix
+        .redis_config
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Starts the server for `config` on `target`, drives it, and stops it (SIGKILL: what it
@@ -265,12 +288,14 @@ pub fn server_spec(target: Target, config: &EngineConfig) -> Result<ServerSpec, 
 fn run_resp(
     target: Target,
     config: &EngineConfig,
+    redis_config: &[(String, String)],
     workload: &Workload,
     limits: RunLimits,
     pipeline: u32,
     progress: &mut Progress,
 ) -> Result<bench::Measurement, String> {
-    let spec = server_spec(target, config).map_err(|e| e.0)?;
+    let mut spec = ServerSpec::for_config(target, config).map_err(|e| e.to_string())?;
+    spec.redis_config = redis_config.to_vec();
     let mut server = ServerProcess::start(&spec).map_err(|e| e.to_string())?;
     let m = resp::run(&server, workload, limits, pipeline, progress).map_err(|e| e.to_string());
     server
@@ -347,6 +372,7 @@ pub fn config_record(setup: &EngineSetup, s: &Scenario, w: &Workload) -> ConfigR
         baseline_only: setup.baseline_only,
         target: Target::Engine.name().into(),
         pipeline: 1,
+        redis_config: Vec::new(),
     }
 }
 
@@ -365,6 +391,12 @@ pub fn target_config_record(
     if target == Target::Redis {
         config.backend = "redis".into();
         config.prealloc = Prealloc::None.name().into();
+        config.redis_config = s
+            .matrix
+            .redis_config
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
     }
     config
 }

@@ -167,6 +167,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         image_root: scratch.as_ref().map(|t| t.path().to_path_buf()),
         keep_all: args.keep,
         contract: args.contract,
+        redis_config: super::bench::redis_config(&scenario),
         target: Target::Engine,
     };
     let started_utc = time::rfc3339_now();

@@ -68,7 +68,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                     .next_u64();
                 let dir = work.path().join(&label).join(format!("trial-{k}"));
                 let config = setup.engine_config(&dir.join("data"), &save_points(&scenario));
-                let spec = server_spec(target, &config)?;
+                let spec = server_spec(target, &config, &scenario)?;
                 let p = Progress::begin(
                     mode,
                     (k + 1) as usize,

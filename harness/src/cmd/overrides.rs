@@ -98,6 +98,9 @@ pub fn apply_matrix(m: &mut MatrixSpec, a: &MatrixArgs) {
     if !a.target.is_empty() {
         m.targets = a.target.clone();
     }
+    for (k, v) in &a.redis_config {
+        m.redis_config.insert(k.clone(), v.clone());
+    }
 }
 
 fn default_op(command: CommandKind) -> OpSpec {

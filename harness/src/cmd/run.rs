@@ -133,6 +133,8 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
             prealloc: matrix.prealloc.clone(),
             persistence: persistence.clone(),
             target,
+            // The scenario's own `[matrix] redis_config` applies (crash loads the scenario).
+            redis_config: Vec::new(),
         },
         trials: if args.quick {
             trials.min(QUICK_CRASH_TRIALS)

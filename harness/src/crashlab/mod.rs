@@ -178,6 +178,8 @@ pub struct Lab {
     pub image_root: Option<PathBuf>,
     /// Keep every trial directory (else only violating ones).
     pub keep_all: bool,
+    /// Redis target: further redis-server settings (`[matrix] redis_config`).
+    pub redis_config: Vec<(String, String)>,
     /// Judge against this policy's promise instead of each configuration's own.
     pub contract: Option<FsyncPolicy>,
     /// What runs: the engine in a worker process, or a RESP server (image faults run it on

@@ -54,6 +54,7 @@ pub fn run_trial(
     let config = lab.config(setup, &root);
     let mut spec = ServerSpec::for_config(lab.target, &config).map_err(|e| e.to_string())?;
     spec.log = dir.join("server.log");
+    spec.redis_config = lab.redis_config.clone();
     let mut server = ServerProcess::start(&spec).map_err(|e| e.to_string())?;
     let client = server.connect().map_err(|e| e.to_string())?;
     let max = Duration::from_secs_f64(lab.trial_secs * 4.0 + 30.0);

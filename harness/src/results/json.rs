@@ -28,6 +28,9 @@ pub struct ConfigRecord {
     /// Commands per connection sent before reading replies (RESP targets; 1 for `engine`).
     #[serde(default = "one")]
     pub pipeline: u32,
+    /// Redis target: the settings passed beyond the mapped ones, `key value` each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redis_config: Vec<String>,
 }
 
 fn engine_target() -> String {

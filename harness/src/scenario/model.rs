@@ -299,6 +299,11 @@ pub struct MatrixSpec {
     /// RESP targets: commands each connection sends before reading the replies (default 1).
     #[serde(default = "default_pipeline")]
     pub pipeline: u32,
+    /// Redis target: further redis-server settings the team runs with (for example
+    /// `{ "no-appendfsync-on-rewrite" = "yes", "aof-load-truncated" = "no" }`), passed after
+    /// the ones the matrix maps; recorded in every result. Keys: `redis_server::SETTABLE`.
+    #[serde(default)]
+    pub redis_config: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for MatrixSpec {
@@ -310,6 +315,7 @@ impl Default for MatrixSpec {
             persistence: default_persistence(),
             targets: default_targets(),
             pipeline: default_pipeline(),
+            redis_config: Default::default(),
         }
     }
 }

@@ -123,6 +123,10 @@ fn fail(span: Range<usize>, field: impl Into<String>, message: impl Into<String>
 }
 
 fn check(s: &Scenario) -> Result<(), Check> {
+    for key in s.matrix.redis_config.keys() {
+        crate::target::redis_server::check_setting(key)
+            .map_err(|m| fail(0..0, format!("matrix.redis_config.{key}"), m))?;
+    }
     let w = &s.workload;
     if *w.writers.get_ref() == 0 || *w.writers.get_ref() > 1024 {
         return Err(fail(

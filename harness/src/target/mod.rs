@@ -123,6 +123,9 @@ pub struct ServerSpec {
     pub log: PathBuf,
     /// The `durlab` binary for [`Target::DurlabServer`].
     pub durlab_exe: PathBuf,
+    /// Extra redis-server directives (`key`, `value`), after the mapped ones
+    /// ([`redis_server::args`]); ignored by `durlab serve`.
+    pub redis_config: Vec<(String, String)>,
 }
 
 impl ServerSpec {
@@ -151,6 +154,7 @@ impl ServerSpec {
             dir: config.dir.clone(),
             log: config.dir.with_extension("log"),
             durlab_exe,
+            redis_config: Vec::new(),
         })
     }
 }

@@ -35,7 +35,9 @@ pub fn find() -> Option<PathBuf> {
 /// | mode `hybrid` | `aof-use-rdb-preamble yes`, automatic rewrite at 100% over 64 MiB (the engine's defaults) |
 /// | mode `aof`, `aof+snapshot` | `aof-use-rdb-preamble no`, `auto-aof-rewrite-percentage 0` (the engine never rewrites there) |
 ///
-/// Always `bind 127.0.0.1`, `daemonize no`, `dir`, `port`.
+/// Always `bind 127.0.0.1`, `daemonize no`, `dir`, `port`. Then `spec.redis_config`, the
+/// scenario's `[matrix] redis_config` and `--redis-config` settings, which override the
+/// defaults above (Redis takes the last occurrence of a directive).
 pub fn args(spec: &ServerSpec, port: u16) -> Vec<String> {
     let aof = spec.persistence.has_log() && spec.policy != FsyncPolicy::Off;
     let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
@@ -68,7 +70,50 @@ pub fn args(spec: &ServerSpec, port: u16) -> Vec<String> {
     ]
     .into_iter()
     .flatten()
+    .chain(
+        spec.redis_config
+            .iter()
+            .flat_map(|(k, v)| [format!("--{k}"), v.clone()]),
+    )
     .collect()
+}
+
+/// The Redis directives a team chooses that `[matrix] redis_config` and `--redis-config` may
+/// set. `appendonly`, `appendfsync` and `save` are not among them: the matrix's policies,
+/// persistence modes and save points set those, so that results name them.
+pub const SETTABLE: [&str; 11] = [
+    "aof-use-rdb-preamble",
+    "no-appendfsync-on-rewrite",
+    "auto-aof-rewrite-percentage",
+    "auto-aof-rewrite-min-size",
+    "aof-load-truncated",
+    "aof-timestamp-enabled",
+    "aof-rewrite-incremental-fsync",
+    "rdb-save-incremental-fsync",
+    "rdbcompression",
+    "rdbchecksum",
+    "stop-writes-on-bgsave-error",
+];
+
+/// Checks a `redis_config` key.
+///
+/// # Errors
+/// A key the matrix owns, or one not in [`SETTABLE`], naming the ones that are.
+pub fn check_setting(key: &str) -> Result<(), String> {
+    match key {
+        "appendonly" | "appendfsync" => Err(format!(
+            "`{key}` is set by the matrix's policies (always, everysec, no; off = appendonly no)"
+        )),
+        "save" => Err(
+            "`save` is set by the persistence modes snapshot and aof+snapshot and `[snapshot] save`"
+                .into(),
+        ),
+        k if SETTABLE.contains(&k) => Ok(()),
+        k => Err(format!(
+            "unknown Redis setting `{k}`: expected one of {}",
+            SETTABLE.join(", ")
+        )),
+    }
 }
 
 /// Starts redis-server for `spec` on a free port and waits for a PONG.

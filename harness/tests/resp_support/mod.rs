@@ -39,6 +39,7 @@ pub fn start(
         log: dir.with_extension("log"),
         dir,
         durlab_exe: PathBuf::from(env!("CARGO_BIN_EXE_durlab")),
+        redis_config: Vec::new(),
     };
     ServerProcess::start(&spec).unwrap_or_else(|e| panic!("starting {target}: {e}"))
 }
