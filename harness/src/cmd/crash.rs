@@ -67,12 +67,10 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
                 "--phase rewrite|snapshot is not yet available for RESP targets".into(),
             ));
         }
-        if args.stall {
-            return Err(CliError(
-                "--stall is not yet available for RESP targets".into(),
-            ));
-        }
-        if faults.contains(&FaultKind::Kill9) {
+        // Without a stall, kill -9 of a RESP server needs no recording filesystem: the
+        // server's own directory is restarted (`durlab kill9`). With one, the trial runs on
+        // the mount like the image faults.
+        if faults.contains(&FaultKind::Kill9) && !args.stall {
             let mut kill9_args: CrashArgs = args.clone();
             kill9_args.output.run_id = Some(run_id.clone());
             let result = resp_kill9(&kill9_args);

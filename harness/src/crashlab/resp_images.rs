@@ -6,15 +6,19 @@
 //! every core, in scratch space), read back and judged by the one judge
 //! ([`super::verdict::decide`], [`Lab::outcome`]) against the promise of [`power::promise`].
 //!
-//! A server that will not start on an image is `refused`, with its own log line. Snapshot-only
+//! With `--stall`, the filesystem holds one fsync for `--stall-ms` and the server is killed
+//! inside the stall; `kill9` then restarts the server on what the kill left (the page cache
+//! survives), judged against the kill -9 promise. A server that will not start on an image is
+//! `refused`, with its own log line. Snapshot-only
 //! persistence promises nothing here: a RESP server does not say when a save became durable.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use durlab_engine::clock::now_ns;
-use durlab_engine::{BackendKind, Persistence};
+use durlab_engine::{BackendKind, Lsn, Persistence};
 
+use super::ackpage::AckLog;
 use super::images::{ImageOptions, crash_images};
 use super::power::{self, judge_images};
 use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
@@ -24,27 +28,44 @@ use crate::target::drive::Driver;
 use crate::target::kill9::restart_and_judge;
 use crate::target::{ServerProcess, ServerSpec};
 
-/// Runs trial `k` of `setup` on `lab.target` under an image fault in `dir`: one outcome per
-/// crash image.
-///
-/// # Errors
-/// A message when the mount, the server, the driver or the trace fails, or an image cannot be
-/// built.
-pub fn run_trial(
+/// A server run on the recording filesystem and killed.
+struct Mounted {
+    /// The mount point (the paths of the trace start here).
+    root: PathBuf,
+    /// The backing directory: what survives a kill -9 (the page cache).
+    backing: PathBuf,
+    trace: PathBuf,
+    spec: ServerSpec,
+    acks: AckLog,
+    t_kill_ns: u64,
+    seed: u64,
+    notes: Vec<String>,
+}
+
+/// Mounts the recording filesystem in `dir`, runs `lab.target` on it with the workload, and
+/// kills it (SIGKILL): at the end of the trial, or with `lab.stall`, a seeded time into a
+/// stall of one fsync held by the filesystem for `lab.stall_ms` (armed a seeded time into the
+/// trial). Unmounts before returning.
+fn run_on_mount(
     lab: &Lab,
     setup: &EngineSetup,
     fault: FaultKind,
     k: u64,
     dir: &Path,
-) -> Result<Vec<TrialOutcome>, String> {
-    let variant =
-        power::variant(fault).ok_or_else(|| format!("fault {fault} builds no crash images"))?;
+) -> Result<Mounted, String> {
     if setup.backend == BackendKind::Mmap {
         return Err(
             "the mmap backend cannot run on the recording filesystem (its files are opened for direct I/O, which shared writable mappings need to bypass); use pwrite or uring".into(),
         );
     }
-    let start = TrialStart::new(lab, k, dir);
+    let stall = lab.stalls(fault);
+    if stall && !super::kill9::syncs_while_writing(setup.policy) {
+        return Err(format!(
+            "policy {} issues no fsync while writing: no sync stall can begin",
+            setup.policy
+        ));
+    }
+    let mut start = TrialStart::new(lab, k, dir);
     let backing = dir.join("backing");
     std::fs::create_dir_all(&backing).map_err(|e| format!("{}: {e}", backing.display()))?;
     let trace = dir.join("io.trace");
@@ -57,10 +78,39 @@ pub fn run_trial(
     spec.redis_config = lab.redis_config.clone();
     let mut server = ServerProcess::start(&spec).map_err(|e| e.to_string())?;
     let client = server.connect().map_err(|e| e.to_string())?;
-    let max = Duration::from_secs_f64(lab.trial_secs * 4.0 + 30.0);
+    let stall_secs = lab.stall_ms as f64 / 1000.0;
+    let max = Duration::from_secs_f64(lab.trial_secs * 4.0 + 2.0 * stall_secs + 30.0);
     let began = Instant::now();
     let driver = Driver::start(client, &lab.workload, lab.target, max);
-    std::thread::sleep(Duration::from_secs_f64(lab.trial_secs));
+    let mut notes = Vec::new();
+    if stall {
+        // Armed after a seeded part of the trial; the next fsync of any file is held.
+        let arm_after = lab.trial_secs * super::fraction(&mut start.rng, 0.3, 0.7);
+        std::thread::sleep(Duration::from_secs_f64(arm_after));
+        mount.stall().arm(Duration::from_millis(lab.stall_ms));
+        let deadline = Instant::now() + Duration::from_secs_f64(lab.trial_secs + 30.0);
+        let began_ns = loop {
+            if let Some(t) = mount.stall().began_ns() {
+                break t;
+            }
+            if Instant::now() > deadline {
+                driver.crashing();
+                let _ = server.kill9();
+                return Err("no fsync reached the filesystem after the stall was armed".into());
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        let into_ms = lab.stall_ms as f64 * super::fraction(&mut start.rng, 0.5, 0.95);
+        let at = began_ns + (into_ms * 1e6) as u64;
+        std::thread::sleep(Duration::from_nanos(at.saturating_sub(now_ns())));
+        notes.push(format!(
+            "killed {into_ms:.0} ms into a {} ms stall of an fsync (armed {:.0} ms into the trial)",
+            lab.stall_ms,
+            arm_after * 1e3
+        ));
+    } else {
+        std::thread::sleep(Duration::from_secs_f64(lab.trial_secs));
+    }
     driver.crashing();
     let t_kill_ns = now_ns();
     server
@@ -72,19 +122,50 @@ pub fn run_trial(
     mount.unmount().map_err(|e| e.to_string())?;
     let acks = driven?.ack_log();
     let acked = acks.acked_before(t_kill_ns);
-    let mut notes = vec![format!(
+    notes.push(format!(
         "{acked} writes acknowledged in {ran_secs:.1} s through the recording filesystem ({:.0}/s); trace of {entries} entries",
         acked as f64 / ran_secs.max(1e-9)
-    )];
+    ));
     if setup.persistence == Persistence::Snapshot {
         notes.push(
             "snapshot-only persistence: a RESP server does not publish when a save became durable, so nothing is promised".into(),
         );
     }
+    Ok(Mounted {
+        root,
+        backing,
+        trace,
+        spec,
+        acks,
+        t_kill_ns,
+        seed: start.seed,
+        notes,
+    })
+}
 
+/// Runs trial `k` of `setup` on `lab.target` under `fault` in `dir`: for an image fault, one
+/// outcome per crash image; for kill9 (with `lab.stall`), one outcome for the server
+/// restarted on what the kill left (the backing directory: the page cache survives).
+///
+/// # Errors
+/// A message when the mount, the server, the driver or the trace fails, or an image cannot be
+/// built.
+pub fn run_trial(
+    lab: &Lab,
+    setup: &EngineSetup,
+    fault: FaultKind,
+    k: u64,
+    dir: &Path,
+) -> Result<Vec<TrialOutcome>, String> {
+    let m = run_on_mount(lab, setup, fault, k, dir)?;
+    if fault == FaultKind::Kill9 {
+        return Ok(vec![judge_killed(lab, setup, fault, k, &m)]);
+    }
+    let variant =
+        power::variant(fault).ok_or_else(|| format!("fault {fault} builds no crash images"))?;
     let mut opts = ImageOptions::new(variant);
     opts.states = lab.states;
-    opts.seed = start.seed;
+    opts.seed = m.seed;
     opts.writeback = lab.writeback;
     opts.dir_model = lab.dir_model;
     let kept_images = dir.join("images");
@@ -92,43 +173,28 @@ pub fn run_trial(
         Some(r) => r.join(format!("{}-trial-{k}", lab.case_name(fault, setup))),
         None => kept_images.clone(),
     };
-    let images = crash_images(&trace, &root, &opts, &built_in).map_err(|e| e.to_string())?;
+    let images = crash_images(&m.trace, &m.root, &opts, &built_in).map_err(|e| e.to_string())?;
+    let acks = &m.acks;
     let started = Instant::now();
     let mut outcomes = judge_images(images, |image| {
         let t_ns = image.cut_ns.saturating_add(1);
         let promised = if setup.persistence == Persistence::Snapshot {
             0
         } else {
-            power::promise(lab, setup, &opts, &acks, t_ns)
+            power::promise(lab, setup, &opts, acks, t_ns)
         };
-        let mut spec = spec.clone();
+        let mut spec = m.spec.clone();
         spec.dir = image.dir.clone();
         spec.log = image.dir.with_extension("log");
-        let verify = Instant::now();
-        let j = match restart_and_judge(&spec, &lab.oracle, promised, acks.highest_issued) {
-            Ok(j) => j,
-            Err(e) => super::verdict::refused(format!("reading the restarted server back: {e}")),
-        };
+        let mut out = judge_restart(lab, fault, k, &m, &spec, t_ns, promised);
         let _ = std::fs::remove_file(&spec.log);
-        let mut out = lab.outcome(
-            Crash {
-                fault,
-                k,
-                seed: start.seed,
-                data: &image.dir,
-                acks: &acks,
-                t_ns,
-                promised: Some(promised),
-            },
-            promised,
-            j,
-            verify.elapsed().as_secs_f64(),
+        out.notes.insert(
+            0,
+            format!(
+                "crash image at trace op {} ({}): {}",
+                image.cut_op, image.variant, image.description
+            ),
         );
-        out.notes.push(format!(
-            "crash image at trace op {} ({}): {}",
-            image.cut_op, image.variant, image.description
-        ));
-        out.notes.extend(notes.iter().cloned());
         if out.violation {
             out.kept_dir = Some(match image.keep_in(&kept_images) {
                 Ok(kept) => kept.display().to_string(),
@@ -142,4 +208,52 @@ pub fn run_trial(
         out.state_seconds = share;
     }
     Ok(outcomes)
+}
+
+/// kill -9 on the mount: the server restarted on the backing directory, judged against the
+/// kill -9 promise at the kill.
+fn judge_killed(lab: &Lab, setup: &EngineSetup, fault: FaultKind, k: u64, m: &Mounted) -> TrialOutcome {
+    let mut spec = m.spec.clone();
+    spec.dir = m.backing.clone();
+    spec.log = m.backing.with_extension("restart.log");
+    let promised = if setup.persistence == Persistence::Snapshot {
+        0
+    } else {
+        super::kill9_promise(&lab.contract_setup(setup), &m.acks, m.t_kill_ns)
+    };
+    judge_restart(lab, fault, k, m, &spec, m.t_kill_ns, promised)
+}
+
+/// Starts a server on `spec.dir` (a crashed data directory), reads it back and judges it by
+/// the one judge; the outcome carries the trial's notes.
+fn judge_restart(
+    lab: &Lab,
+    fault: FaultKind,
+    k: u64,
+    m: &Mounted,
+    spec: &ServerSpec,
+    t_ns: u64,
+    promised: Lsn,
+) -> TrialOutcome {
+    let verify = Instant::now();
+    let j = match restart_and_judge(spec, &lab.oracle, promised, m.acks.highest_issued) {
+        Ok(j) => j,
+        Err(e) => super::verdict::refused(format!("reading the restarted server back: {e}")),
+    };
+    let mut out = lab.outcome(
+        Crash {
+            fault,
+            k,
+            seed: m.seed,
+            data: &spec.dir,
+            acks: &m.acks,
+            t_ns,
+            promised: Some(promised),
+        },
+        promised,
+        j,
+        verify.elapsed().as_secs_f64(),
+    );
+    out.notes.extend(m.notes.iter().cloned());
+    out
 }
