@@ -62,15 +62,13 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
                 "fault {f} acts inside the engine's process; RESP targets (durlab-server, redis) take kill9 and the image faults (power-loss, prefix, torn, reorder)"
             )));
         }
-        if args.phase.iter().any(|p| *p != Phase::Steady) {
-            return Err(CliError(
-                "--phase rewrite|snapshot is not yet available for RESP targets".into(),
-            ));
-        }
         // Without a stall, kill -9 of a RESP server needs no recording filesystem: the
         // server's own directory is restarted (`durlab kill9`). With one, the trial runs on
         // the mount like the image faults.
-        if faults.contains(&FaultKind::Kill9) && !args.stall {
+        if faults.contains(&FaultKind::Kill9)
+            && !args.stall
+            && args.phase.iter().all(|p| *p == Phase::Steady)
+        {
             let mut kill9_args: CrashArgs = args.clone();
             kill9_args.output.run_id = Some(run_id.clone());
             let result = resp_kill9(&kill9_args);

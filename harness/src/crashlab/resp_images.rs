@@ -21,7 +21,9 @@ use durlab_engine::{BackendKind, Lsn, Persistence};
 use super::ackpage::AckLog;
 use super::images::{ImageOptions, crash_images};
 use super::power::{self, judge_images};
+use super::phase::Phase;
 use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
+use crate::resp::Value;
 use crate::driver::matrix::EngineSetup;
 use crate::recfs::RecordingMount;
 use crate::target::drive::Driver;
@@ -82,6 +84,11 @@ fn run_on_mount(
     let max = Duration::from_secs_f64(lab.trial_secs * 4.0 + 2.0 * stall_secs + 30.0);
     let began = Instant::now();
     let driver = Driver::start(client, &lab.workload, lab.target, max);
+    let churn = lab
+        .phase
+        .churns()
+        .then(|| Churner::start(&server, lab.phase))
+        .transpose()?;
     let mut notes = Vec::new();
     if stall {
         // Armed after a seeded part of the trial; the next fsync of any file is held.
@@ -112,11 +119,17 @@ fn run_on_mount(
         std::thread::sleep(Duration::from_secs_f64(lab.trial_secs));
     }
     driver.crashing();
+    if let Some(c) = &churn {
+        c.crashing();
+    }
     let t_kill_ns = now_ns();
     server
         .kill9()
         .map_err(|e| format!("kill -9 of the server: {e}"))?;
     let ran_secs = began.elapsed().as_secs_f64();
+    if let Some(c) = churn {
+        notes.push(c.join()?);
+    }
     let driven = driver.join();
     let entries = mount.entries();
     mount.unmount().map_err(|e| e.to_string())?;
@@ -141,6 +154,68 @@ fn run_on_mount(
         seed: start.seed,
         notes,
     })
+}
+
+/// Keeps a server saving (`BGSAVE`) or rewriting (`BGREWRITEAOF`) back to back on a
+/// connection of its own, so that crashes land inside them (`--phase snapshot|rewrite`).
+struct Churner {
+    handle: std::thread::JoinHandle<Result<String, String>>,
+    crashed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Churner {
+    fn start(server: &ServerProcess, phase: Phase) -> Result<Churner, String> {
+        use std::sync::atomic::Ordering;
+        let mut c = server.connect().map_err(|e| e.to_string())?;
+        let crashed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = crashed.clone();
+        let (command, field) = match phase {
+            Phase::Rewrite => ("BGREWRITEAOF", "aof_rewrite_in_progress"),
+            _ => ("BGSAVE", "rdb_bgsave_in_progress"),
+        };
+        let handle = std::thread::spawn(move || {
+            let mut done = 0u64;
+            let mut run = || -> Result<(), String> {
+                loop {
+                    match c.call(&[command]).map_err(|e| e.to_string())? {
+                        Value::Error(e) if !e.contains("in progress") => {
+                            return Err(format!("{command} replied -{e}"));
+                        }
+                        _ => {}
+                    }
+                    loop {
+                        std::thread::sleep(Duration::from_millis(5));
+                        let info = match c.call(&["INFO", "persistence"]).map_err(|e| e.to_string())? {
+                            Value::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+                            other => return Err(format!("INFO replied {other:?}")),
+                        };
+                        if info.lines().any(|l| l.trim() == format!("{field}:0")) {
+                            break;
+                        }
+                    }
+                    done += 1;
+                }
+            };
+            match run() {
+                Err(_) if flag.load(Ordering::Acquire) => Ok(format!(
+                    "{done} {command}s completed back to back before the crash"
+                )),
+                Err(e) => Err(e),
+                Ok(()) => unreachable!("the loop ends by error"),
+            }
+        });
+        Ok(Churner { handle, crashed })
+    }
+
+    fn crashing(&self) {
+        self.crashed.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn join(self) -> Result<String, String> {
+        self.handle
+            .join()
+            .map_err(|_| "the BGSAVE/BGREWRITEAOF thread panicked".to_string())?
+    }
 }
 
 /// Runs trial `k` of `setup` on `lab.target` under `fault` in `dir`: for an image fault, one
