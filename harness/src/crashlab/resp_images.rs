@@ -20,12 +20,12 @@ use durlab_engine::{BackendKind, Lsn, Persistence};
 
 use super::ackpage::AckLog;
 use super::images::{ImageOptions, crash_images};
-use super::power::{self, judge_images};
 use super::phase::Phase;
+use super::power::{self, judge_images};
 use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
-use crate::resp::Value;
 use crate::driver::matrix::EngineSetup;
 use crate::recfs::RecordingMount;
+use crate::resp::Value;
 use crate::target::drive::Driver;
 use crate::target::kill9::restart_and_judge;
 use crate::target::{ServerProcess, ServerSpec};
@@ -185,7 +185,10 @@ impl Churner {
                     }
                     loop {
                         std::thread::sleep(Duration::from_millis(5));
-                        let info = match c.call(&["INFO", "persistence"]).map_err(|e| e.to_string())? {
+                        let info = match c
+                            .call(&["INFO", "persistence"])
+                            .map_err(|e| e.to_string())?
+                        {
                             Value::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
                             other => return Err(format!("INFO replied {other:?}")),
                         };
@@ -208,7 +211,8 @@ impl Churner {
     }
 
     fn crashing(&self) {
-        self.crashed.store(true, std::sync::atomic::Ordering::Release);
+        self.crashed
+            .store(true, std::sync::atomic::Ordering::Release);
     }
 
     fn join(self) -> Result<String, String> {
@@ -287,7 +291,13 @@ pub fn run_trial(
 
 /// kill -9 on the mount: the server restarted on the backing directory, judged against the
 /// kill -9 promise at the kill.
-fn judge_killed(lab: &Lab, setup: &EngineSetup, fault: FaultKind, k: u64, m: &Mounted) -> TrialOutcome {
+fn judge_killed(
+    lab: &Lab,
+    setup: &EngineSetup,
+    fault: FaultKind,
+    k: u64,
+    m: &Mounted,
+) -> TrialOutcome {
     let mut spec = m.spec.clone();
     spec.dir = m.backing.clone();
     spec.log = m.backing.with_extension("restart.log");

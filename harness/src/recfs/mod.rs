@@ -286,6 +286,12 @@ impl RecordingMount {
         let Some(session) = self.session.take() else {
             return Ok(());
         };
+        // A killed process's files are closed once it is gone; its children killed with it
+        // may take a moment more: wait for the mount to be free before unmounting.
+        let deadline = std::time::Instant::now() + UNMOUNT_WAIT;
+        while std::time::Instant::now() < deadline && mount_busy(&self.mountpoint) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
         session.umount_and_join().map_err(|source| {
             let _ = detach(&self.mountpoint);
             FsError::Unmount {
@@ -302,6 +308,22 @@ impl Drop for RecordingMount {
             eprintln!("durlab fs: {e}");
         }
     }
+}
+
+/// How long [`RecordingMount::unmount`] waits for processes to let go of the mount.
+const UNMOUNT_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether some process has a file open below `mountpoint` (a scan of `/proc/*/fd`).
+fn mount_busy(mountpoint: &Path) -> bool {
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    procs.flatten().any(|p| {
+        std::fs::read_dir(p.path().join("fd")).is_ok_and(|fds| {
+            fds.flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t.starts_with(mountpoint)))
+        })
+    })
 }
 
 /// Lazily detaches the mount at `path` (`umount -l`).

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 
 use super::{
@@ -45,6 +46,7 @@ pub fn start(spec: &ServerSpec) -> Result<ServerProcess, StartError> {
     };
     let log = File::create(&spec.log).map_err(spawn_err)?;
     let mut child = Command::new(&spec.durlab_exe)
+        .process_group(0)
         .args(args(spec))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

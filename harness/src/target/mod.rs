@@ -242,13 +242,17 @@ impl ServerProcess {
         Client::connect(self.addr, Duration::from_secs(10))
     }
 
-    /// Sends SIGKILL and reaps the child. Idempotent.
+    /// Sends SIGKILL to the server's process group (the server and the children it forked
+    /// for BGSAVE or BGREWRITEAOF: a crash stops them all) and reaps the server. Idempotent.
     ///
     /// # Errors
     /// The kill or wait error.
     pub fn kill9(&mut self) -> std::io::Result<()> {
         if let Some(mut child) = self.child.take() {
-            kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL)
+            let pid = Pid::from_raw(child.id() as i32);
+            // Servers start as leaders of their own group (`process_group(0)`).
+            nix::sys::signal::killpg(pid, Signal::SIGKILL)
+                .or_else(|_| kill(pid, Signal::SIGKILL))
                 .map_err(std::io::Error::from)?;
             child.wait()?;
         }

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -133,6 +134,8 @@ pub fn start(spec: &ServerSpec) -> Result<ServerProcess, StartError> {
         let log = File::create(&spec.log).map_err(spawn_err)?;
         let err = log.try_clone().map_err(spawn_err)?;
         let child = Command::new(&exe)
+            // Its own process group: a crash kills its BGSAVE/BGREWRITEAOF children too.
+            .process_group(0)
             .args(args(spec, port))
             .stdin(Stdio::null())
             .stdout(log)
