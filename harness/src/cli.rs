@@ -217,6 +217,20 @@ pub struct ServeArgs {
     /// Longest bulk string a client may send, bytes (Redis's proto-max-bulk-len).
     #[arg(long, default_value_t = 512 << 20, value_name = "BYTES")]
     pub max_bulk_bytes: usize,
+
+    /// Most clients connected at once (Redis's maxclients); one more is answered "-ERR max
+    /// number of clients reached" and closed. Like Redis, durlab serve raises its open-file
+    /// limit (ulimit -n) to N plus the descriptors it reserves for itself if it can, and
+    /// otherwise lowers N to fit, with a warning.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub maxclients: u32,
+
+    /// Most bytes of replies a client may leave unread before it is disconnected (logged on
+    /// stderr), like Redis's client-output-buffer-limit hard limit, which Redis leaves unset
+    /// for normal clients. Reading a client pauses while it has 64 MiB unread (or this
+    /// limit, if lower) and resumes once half of that has drained.
+    #[arg(long, default_value_t = 256 << 20, value_parser = clap::value_parser!(u64).range(1..), value_name = "BYTES")]
+    pub client_output_limit: u64,
 }
 
 /// `durlab recover`.

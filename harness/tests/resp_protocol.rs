@@ -1,7 +1,7 @@
 //! RESP2 parser and encoder: round trips, bounds with Redis's error texts, incremental
 //! parsing, and (proptest) arbitrary bytes never panic.
 
-use durlab_harness::resp::parse::{parse_request, parse_value, split_inline};
+use durlab_harness::resp::parse::{Scanned, Scanner, parse_request, parse_value, split_inline};
 use durlab_harness::resp::{Limits, Value, encode};
 use proptest::prelude::*;
 
@@ -108,6 +108,46 @@ fn bounds_give_protocol_errors() {
     assert!(parse_request(b"*1\r\n$536870913\r\n", &huge).is_err());
     // Replies nest only so deep.
     assert!(parse_value(b"*1\r\n*1\r\n*1\r\n:1\r\n", &small).is_err());
+}
+
+/// A [`Scanner`] fed a request a few bytes at a time (resuming each call) finds the same
+/// request, error text and length as one parse of the whole buffer.
+#[test]
+fn scanner_resumes_to_the_same_result() {
+    let mut multi = Vec::new();
+    encode::command(&mut multi, &[&b"SET"[..], b"k", &[0, b'\r', b'\n', 255]]);
+    let cases: [&[u8]; 5] = [
+        &multi,
+        b"set k \"a b\" 'c'\r\n",
+        b"*2\r\n$3\r\nGET\r\n:1\r\n",
+        b"*1\r\n$1\r\nab\r\n",
+        b"*0\r\n",
+    ];
+    for whole in cases {
+        let expected = parse_request(whole, &limits());
+        for step in [1, 2, 3, 7] {
+            let mut scanner = Scanner::new();
+            let mut got = Ok(None);
+            let mut end = 0;
+            while end < whole.len() {
+                end = (end + step).min(whole.len());
+                got = scanner.scan(&whole[..end], &limits()).map(|s| {
+                    s.map(|s| match s {
+                        Scanned::Spans { used } => {
+                            let args = scanner.spans().iter();
+                            let args = args.map(|&(at, len)| whole[at..at + len].to_vec());
+                            (args.collect(), used)
+                        }
+                        Scanned::Inline { args, used } => (args, used),
+                    })
+                });
+                if !matches!(got, Ok(None)) {
+                    break;
+                }
+            }
+            assert_eq!(got, expected, "{whole:?} in steps of {step}");
+        }
+    }
 }
 
 proptest! {

@@ -10,7 +10,8 @@ impl Engine {
     /// command is applied or logged between them, the write commands get consecutive LSNs in
     /// this order, and the call returns once the last of them is acknowledged under the policy
     /// (under `always`: one fdatasync, shared with other writers by group commit, covers the
-    /// whole batch). Reads see the writes before them in the batch.
+    /// whole batch). Reads see the writes before them in the batch. No reply is returned
+    /// before every write it could see (this batch's or another's) is acknowledged.
     ///
     /// Guarantees: a crash recovers a prefix of the log, so it may keep the first k write
     /// commands of a batch whose acknowledgement it never returned (as for any unacknowledged
@@ -28,13 +29,9 @@ impl Engine {
         let mut core = shared.core.lock();
         core.log.check_poisoned()?;
         let mut acks = Vec::with_capacity(cmds.len());
-        let mut last_written = None;
         for cmd in cmds {
             match shared.apply_locked(&mut core, cmd) {
-                Ok(ack) => {
-                    last_written = ack.lsn.or(last_written);
-                    acks.push(ack);
-                }
+                Ok(ack) => acks.push(ack),
                 Err(Error::InvalidCommand(why)) => acks.push(Ack {
                     reply: Reply::Error(format!("ERR {why}")),
                     lsn: None,
@@ -42,7 +39,11 @@ impl Engine {
                 Err(e) => return Err(e),
             }
         }
-        if let (Some(log), Some(lsn)) = (&shared.log, last_written) {
+        // A reply may show writes of other batches that are applied but whose flush is still
+        // in flight (or about to fail): acknowledge up to the last LSN applied, not only this
+        // batch's own, so no reply depends on a write that was never acknowledged.
+        let seen = (!acks.is_empty()).then_some(core.last_lsn);
+        if let (Some(log), Some(lsn)) = (&shared.log, seen) {
             log.acknowledge(&shared.core, core, lsn)?;
         }
         Ok(acks)

@@ -358,8 +358,36 @@ impl Engine {
     }
 
     /// Runs `f` on the current keyspace under the engine's lock (writers wait: keep it short).
+    ///
+    /// `f` sees every applied write, including ones whose acknowledgement is still pending
+    /// or failed; a server answering clients uses [`Engine::read_acknowledged`].
     pub fn read<R>(&self, f: impl FnOnce(&Keyspace) -> R) -> R {
         f(&self.inner.shared.core.lock().keyspace)
+    }
+
+    /// Runs `f` on the current keyspace under the engine's lock, and returns its result only
+    /// once every write `f` could see is acknowledged under the policy (it waits for the
+    /// flush in flight, or leads one, as a writer would).
+    ///
+    /// Guarantees: a result is never returned that depends on a write that was not
+    /// acknowledged: writes are applied to memory before their log write and sync, and one
+    /// whose write or sync fails stays in memory (it is gone only after a restart).
+    ///
+    /// # Errors
+    /// [`Error::Poisoned`] after a write or sync failure (memory may then hold writes that
+    /// were never acknowledged), or the I/O error of a flush this call led (which poisons the
+    /// engine).
+    pub fn read_acknowledged<R>(&self, f: impl FnOnce(&Keyspace) -> R) -> Result<R> {
+        let shared = &*self.inner.shared;
+        let core = shared.core.lock();
+        core.log.check_poisoned()?;
+        let result = f(&core.keyspace);
+        let seen = core.last_lsn;
+        match &shared.log {
+            Some(log) => log.acknowledge(&shared.core, core, seen)?,
+            None => drop(core),
+        }
+        Ok(result)
     }
 }
 

@@ -112,6 +112,9 @@ pub enum Scanned {
 /// as spans of `buf` in `spans`, so nothing is copied), or an inline command (words separated
 /// by spaces, with Redis's quoting). `Ok(None)` until the whole request is there.
 ///
+/// Scans from the start of `buf` on every call; a server that calls again as more bytes of
+/// one request arrive should keep a [`Scanner`], which resumes instead (linear work overall).
+///
 /// # Errors
 /// [`ProtocolError`] for anything not RESP2 or over `limits`.
 pub fn scan_request(
@@ -119,16 +122,156 @@ pub fn scan_request(
     limits: &Limits,
     spans: &mut Vec<(usize, usize)>,
 ) -> Result<Option<Scanned>, ProtocolError> {
-    spans.clear();
-    match buf.first() {
-        None => Ok(None),
-        Some(b'*') => scan_multibulk(buf, limits, spans),
-        Some(_) => {
-            let Some((text, used)) = line_lf(buf, limits.max_inline_bytes)? else {
+    let mut scanner = Scanner {
+        spans: std::mem::take(spans),
+        state: ScanState::Start,
+    };
+    let scanned = scanner.scan(buf, limits);
+    *spans = scanner.spans;
+    scanned
+}
+
+/// Where a [`Scanner`] stopped inside an incomplete request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum ScanState {
+    /// Nothing of the current request examined yet.
+    #[default]
+    Start,
+    /// Inside an array of `n` bulk strings: the next argument header starts at `pos`, and
+    /// `total` bytes of arguments (the `spans` so far) have been accepted.
+    MultiBulk { n: usize, pos: usize, total: usize },
+    /// Inside an inline command: the first `searched` bytes hold no `\n`.
+    Inline { searched: usize },
+}
+
+/// An incremental request scanner for one connection: like [`scan_request`], but a call on a
+/// buffer that holds more of the same incomplete request resumes where the previous call
+/// stopped, so a request that arrives in many reads (a million arguments sent slowly) is
+/// examined once in total rather than once per read.
+///
+/// Guarantees: the same results and error texts as [`scan_request`] for the same bytes,
+/// however they are split between calls, provided every call passes a buffer that starts at
+/// the current request and extends the previous call's buffer (the caller may move the bytes,
+/// not change them). After a complete request or an error the scanner starts afresh.
+#[derive(Debug, Default)]
+pub struct Scanner {
+    spans: Vec<(usize, usize)>,
+    state: ScanState,
+}
+
+impl Scanner {
+    /// A scanner at the start of a request.
+    pub fn new() -> Scanner {
+        Scanner::default()
+    }
+
+    /// The `(offset, length)` spans of the arguments of the request the last call to
+    /// [`Scanner::scan`] returned as [`Scanned::Spans`] (offsets into the buffer it was given).
+    pub fn spans(&self) -> &[(usize, usize)] {
+        &self.spans
+    }
+
+    /// True while part of a request has been examined but it is not complete yet.
+    pub fn in_request(&self) -> bool {
+        self.state != ScanState::Start
+    }
+
+    /// Frees the span list's memory if a request with many arguments grew it past `keep`
+    /// entries (call between requests).
+    pub fn shrink(&mut self, keep: usize) {
+        if self.state == ScanState::Start && self.spans.capacity() > keep {
+            self.spans = Vec::new();
+        }
+    }
+
+    /// Scans the request at the start of `buf`, resuming the previous call's work.
+    ///
+    /// # Errors
+    /// [`ProtocolError`] for anything not RESP2 or over `limits`, with Redis's wording.
+    pub fn scan(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<Scanned>, ProtocolError> {
+        let result = self.resume(buf, limits);
+        if !matches!(result, Ok(None)) {
+            self.state = ScanState::Start;
+        }
+        result
+    }
+
+    fn resume(&mut self, buf: &[u8], limits: &Limits) -> Result<Option<Scanned>, ProtocolError> {
+        let (n, mut pos, mut total) = match self.state {
+            ScanState::Start => {
+                self.spans.clear();
+                match buf.first() {
+                    None => return Ok(None),
+                    Some(b'*') => {}
+                    Some(_) => return self.inline(buf, 0, limits),
+                }
+                let Some((head, pos)) =
+                    line(buf, 1, limits.max_inline_bytes, "mbulk count string")?
+                else {
+                    return Ok(None);
+                };
+                let n = length(head, limits.max_array_len, "multibulk")?;
+                // `n` is at most `max_array_len` here (or -1: no arguments).
+                (usize::try_from(n).unwrap_or(0), pos, 0usize)
+            }
+            ScanState::MultiBulk { n, pos, total } => (n, pos, total),
+            ScanState::Inline { searched } => return self.inline(buf, searched, limits),
+        };
+        while self.spans.len() < n {
+            self.state = ScanState::MultiBulk { n, pos, total };
+            match buf.get(pos) {
+                None => return Ok(None),
+                Some(b'$') => {}
+                Some(&c) => return perr(format!("expected '$', got '{}'", c as char)),
+            }
+            let Some((head, body)) =
+                line(buf, pos + 1, limits.max_inline_bytes, "bulk count string")?
+            else {
                 return Ok(None);
             };
-            let args = split_inline(text)?;
-            Ok(Some(Scanned::Inline { args, used }))
+            let len = length(head, limits.max_bulk_bytes, "bulk")?;
+            let len = usize::try_from(len).or_else(|_| perr("invalid bulk length"))?;
+            let with = total.saturating_add(len);
+            if with > limits.max_request_bytes {
+                return perr("request exceeds the query buffer limit");
+            }
+            // An incomplete body is waited for from its header (a short line) on the next call.
+            let Some((_, next)) = bulk_body(buf, body, len)? else {
+                return Ok(None);
+            };
+            self.spans.push((body, len));
+            total = with;
+            pos = next;
+        }
+        Ok(Some(Scanned::Spans { used: pos }))
+    }
+
+    /// An inline command whose first `searched` bytes are known to hold no `\n`.
+    fn inline(
+        &mut self,
+        buf: &[u8],
+        searched: usize,
+        limits: &Limits,
+    ) -> Result<Option<Scanned>, ProtocolError> {
+        let max = limits.max_inline_bytes;
+        match buf[searched..].iter().position(|&b| b == b'\n') {
+            Some(i) if searched + i > max => perr("too big inline request"),
+            Some(i) => {
+                let end = searched + i;
+                let text = &buf[..end];
+                let args = split_inline(text.strip_suffix(b"\r").unwrap_or(text))?;
+                Ok(Some(Scanned::Inline {
+                    args,
+                    used: end + 1,
+                }))
+            }
+            None if buf.len() > max => perr("too big inline request"),
+            None => {
+                self.state = ScanState::Inline {
+                    searched: buf.len(),
+                };
+                Ok(None)
+            }
         }
     }
 }
@@ -148,54 +291,6 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Result<Option<Parsed>, Prot
         }
         Scanned::Inline { args, used } => (args, used),
     }))
-}
-
-/// An inline line ends at `\n` (a `\r` before it is dropped), as in Redis.
-fn line_lf(buf: &[u8], max: usize) -> Result<Option<(&[u8], usize)>, ProtocolError> {
-    match buf.iter().position(|&b| b == b'\n') {
-        Some(i) if i > max => perr("too big inline request"),
-        Some(i) => {
-            let text = &buf[..i];
-            Ok(Some((text.strip_suffix(b"\r").unwrap_or(text), i + 1)))
-        }
-        None if buf.len() > max => perr("too big inline request"),
-        None => Ok(None),
-    }
-}
-
-fn scan_multibulk(
-    buf: &[u8],
-    limits: &Limits,
-    spans: &mut Vec<(usize, usize)>,
-) -> Result<Option<Scanned>, ProtocolError> {
-    let Some((head, mut pos)) = line(buf, 1, limits.max_inline_bytes, "mbulk count string")? else {
-        return Ok(None);
-    };
-    let n = length(head, limits.max_array_len, "multibulk")?;
-    let mut total = 0usize;
-    for _ in 0..n.max(0) {
-        match buf.get(pos) {
-            None => return Ok(None),
-            Some(b'$') => {}
-            Some(&c) => return perr(format!("expected '$', got '{}'", c as char)),
-        }
-        let Some((head, body)) = line(buf, pos + 1, limits.max_inline_bytes, "bulk count string")?
-        else {
-            return Ok(None);
-        };
-        let len = length(head, limits.max_bulk_bytes, "bulk")?;
-        let len = usize::try_from(len).or_else(|_| perr("invalid bulk length"))?;
-        total = total.saturating_add(len);
-        if total > limits.max_request_bytes {
-            return perr("request exceeds the query buffer limit");
-        }
-        let Some((_, next)) = bulk_body(buf, body, len)? else {
-            return Ok(None);
-        };
-        spans.push((body, len));
-        pos = next;
-    }
-    Ok(Some(Scanned::Spans { used: pos }))
 }
 
 /// Splits an inline command as Redis's `sdssplitargs` does: spaces separate words;

@@ -13,7 +13,7 @@
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use durlab_engine::{Command, Engine, Persistence, Reply};
@@ -22,11 +22,47 @@ use parking_lot::Mutex;
 
 use super::commands::{self, Request};
 use super::info::{self, BgStatus};
-use super::parse::{Limits, Scanned, scan_request};
+use super::parse::{Limits, Scanned, Scanner};
 use super::{Value, encode};
 
 /// Read buffer grows by this much at a time.
 const READ_CHUNK_BYTES: usize = 64 << 10;
+
+/// Limits on clients, as Redis's `maxclients` and `client-output-buffer-limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// Most connections served at once (over all event loops). A connection beyond it is
+    /// answered `-ERR max number of clients reached` and closed, as Redis does.
+    pub max_clients: usize,
+    /// Most bytes of replies one client may leave unread. A client past it is disconnected
+    /// (its unsent replies are dropped) and the reason is logged on stderr.
+    pub max_output_bytes: usize,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        ClientLimits {
+            max_clients: DEFAULT_MAX_CLIENTS,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+        }
+    }
+}
+
+/// Redis's default `maxclients`.
+pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
+/// Default of [`ClientLimits::max_output_bytes`]. Redis's default for normal clients is no
+/// limit; durlab bounds its memory instead.
+pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 256 << 20;
+/// Reading a connection stops while its unsent replies exceed this (or the output limit, if
+/// lower), and resumes once they are down to half of it: a client that does not read its
+/// replies cannot make the server buffer more.
+const PAUSE_OUTPUT_BYTES: usize = 64 << 20;
+/// Replies sent to a refused connection.
+const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
+
+/// What a reply says once the engine has failed.
+const FAILED: &str =
+    "MISCONF durlab engine failed, nothing more is acknowledged (see INFO persistence)";
 
 /// A bound listener with its engine; [`Server::run`] serves until `SHUTDOWN`.
 #[derive(Debug)]
@@ -40,6 +76,13 @@ struct State {
     engine: Engine,
     addr: SocketAddr,
     limits: Limits,
+    clients: ClientLimits,
+    /// Connections open now, over all loops.
+    connected: AtomicUsize,
+    /// Connections refused by `max_clients` or for want of a file descriptor.
+    rejected: AtomicU64,
+    /// Clients disconnected for exceeding `max_output_bytes`.
+    output_disconnects: AtomicU64,
     stop: AtomicBool,
     bg: Mutex<BgStatus>,
 }
@@ -61,7 +104,12 @@ impl Server {
     ///
     /// # Errors
     /// The bind error (port in use, ...).
-    pub fn bind(engine: Engine, port: u16, limits: Limits) -> std::io::Result<Server> {
+    pub fn bind(
+        engine: Engine,
+        port: u16,
+        limits: Limits,
+        clients: ClientLimits,
+    ) -> std::io::Result<Server> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port))?;
         let addr = listener.local_addr()?;
         let bg = BgStatus {
@@ -74,6 +122,10 @@ impl Server {
                 engine,
                 addr,
                 limits,
+                clients,
+                connected: AtomicUsize::new(0),
+                rejected: AtomicU64::new(0),
+                output_disconnects: AtomicU64::new(0),
                 stop: AtomicBool::new(false),
                 bg: Mutex::new(bg),
             }),
@@ -93,7 +145,7 @@ impl Server {
     /// to the caller's process exit.
     ///
     /// # Errors
-    /// An accept error other than a transient one, or the final sync or save failing.
+    /// Setting up a loop failing, or the final sync or save failing.
     pub fn run(self, loops: usize, spin: Duration) -> Result<(), String> {
         let mut handles = Vec::new();
         for k in 0..loops.max(1) {
@@ -157,8 +209,11 @@ struct Round {
 /// A connection's buffers and protocol state.
 struct Connection {
     stream: TcpStream,
+    peer: SocketAddr,
     input: Vec<u8>,
     filled: usize,
+    /// Resumes the scan of a request that arrives in several reads.
+    scanner: Scanner,
     out: Vec<u8>,
     /// Bytes of `out` already sent.
     sent: usize,
@@ -166,20 +221,52 @@ struct Connection {
     /// Data commands of this connection are in the current round (so a reply computed now
     /// must wait until the round has run).
     in_round: bool,
+    /// Commands of this connection in the current round whose replies can be large (GET,
+    /// ZPOPMIN): their size is known only once the round runs.
+    unsized_in_round: usize,
+    /// The peer shut down its sending side: nothing more to read; the complete requests
+    /// already read are still run and answered.
+    eof: bool,
+    /// Reading and parsing wait until the unsent replies drain (a client not reading).
+    paused: bool,
     /// Close once `out` is sent.
     close: bool,
-    /// Registered for writability.
-    want_write: bool,
+    /// The connection failed or overflowed: its replies are dropped, and it closes.
+    discard: bool,
+    /// The epoll events registered for it.
+    interest: EpollFlags,
+}
+
+impl Connection {
+    fn pending(&self) -> usize {
+        self.out.len() - self.sent
+    }
+
+    fn drop_output(&mut self) {
+        self.close = true;
+        self.discard = true;
+        self.out = Vec::new();
+        self.sent = 0;
+    }
 }
 
 /// Reads at most this much from one connection per round (fairness).
 const READ_PER_ROUND_BYTES: usize = 1 << 20;
-/// Stops reading a connection whose unsent replies exceed this (a client not reading).
-const MAX_UNSENT_BYTES: usize = 64 << 20;
+/// A connection's requests whose reply size is unknown (GET, ZPOPMIN) wait in a round at
+/// most this many at a time; then the round runs early, so their replies count against the
+/// output limits before more are parsed. Without it a burst of 1,000 GETs of a 1 MB value
+/// built 2 GB of replies in one round.
+const MAX_UNSIZED_PER_ROUND: usize = 32;
 /// A span list grown past this (a request with many arguments) is not kept.
 const MAX_KEPT_SPANS: usize = 1 << 10;
+/// An output buffer emptied with more capacity than this gives its memory back.
+const MAX_KEPT_OUTPUT_BYTES: usize = 1 << 20;
 /// Token of the listener in each loop's epoll set.
 const LISTENER_TOKEN: u64 = u64::MAX;
+/// How long a loop stops accepting when no file descriptor is left even to refuse a
+/// connection, and how often it logs that it is refusing connections.
+const FD_BACKOFF: Duration = Duration::from_millis(100);
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// One event loop: its own epoll set, a clone of the listener, its connections.
 struct EventLoop {
@@ -188,10 +275,28 @@ struct EventLoop {
     epoll: Epoll,
     conns: Vec<Option<Connection>>,
     round: Round,
-    /// Argument spans of the request being parsed (kept between requests: no allocation).
-    spans: Vec<(usize, usize)>,
     /// How long to keep polling without blocking once nothing is ready.
     spin: Duration,
+    /// Reading a connection pauses while its unsent replies exceed this.
+    pause_bytes: usize,
+    /// Paused connections whose replies drained: their buffered requests are parsed in the
+    /// next iteration, which does not sleep (no socket event would announce them).
+    resumed: Vec<usize>,
+    /// Connections disconnected while a round ran: the write phase closes them.
+    disconnected: Vec<usize>,
+    /// A descriptor held in reserve: when accept fails for want of descriptors, closing it
+    /// lets the loop accept the waiting connection, refuse it and close it, instead of
+    /// epoll reporting the same waiting connection forever (a loop at 100% CPU).
+    spare: Option<std::fs::File>,
+    /// Accepting stopped (no descriptor left even to refuse a connection) until then.
+    accept_paused_until: Option<Instant>,
+    /// Connections refused for want of descriptors since the last log line, and when it was.
+    fd_refusals: u64,
+    last_refusal_log: Option<Instant>,
+}
+
+fn spare_fd() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
 }
 
 impl EventLoop {
@@ -205,31 +310,42 @@ impl EventLoop {
                 LISTENER_TOKEN,
             ),
         )?;
+        let pause_bytes = PAUSE_OUTPUT_BYTES.min(state.clients.max_output_bytes);
         Ok(EventLoop {
             state,
             listener,
             epoll,
             conns: Vec::new(),
             round: Round::default(),
-            spans: Vec::new(),
             spin,
+            pause_bytes,
+            resumed: Vec::new(),
+            disconnected: Vec::new(),
+            spare: spare_fd(),
+            accept_paused_until: None,
+            fd_refusals: 0,
+            last_refusal_log: None,
         })
     }
 
     fn run(mut self) {
         let mut events = vec![EpollEvent::empty(); 256];
+        let mut touched = Vec::new();
         // When the loop last found nothing ready (it polls until `spin` has passed, then
         // sleeps in epoll_wait).
         let mut idle_since: Option<Instant> = None;
         while !self.state.stop.load(Ordering::Acquire) {
-            let poll = !self.spin.is_zero() && idle_since.is_none_or(|t| t.elapsed() < self.spin);
+            self.resume_accepting();
+            let busy = !self.resumed.is_empty();
+            let poll = busy
+                || (!self.spin.is_zero() && idle_since.is_none_or(|t| t.elapsed() < self.spin));
             let timeout = if poll {
                 EpollTimeout::ZERO
             } else {
                 EpollTimeout::from(100u16)
             };
             let n = match self.epoll.wait(&mut events, timeout) {
-                Ok(0) if poll => {
+                Ok(0) if poll && !busy => {
                     idle_since.get_or_insert_with(Instant::now);
                     continue;
                 }
@@ -243,6 +359,7 @@ impl EventLoop {
                     return;
                 }
             };
+            touched.clear();
             for ev in &events[..n] {
                 let token = ev.data();
                 if token == LISTENER_TOKEN {
@@ -250,22 +367,27 @@ impl EventLoop {
                     continue;
                 }
                 let i = token as usize;
+                touched.push(i);
                 if ev
                     .events()
                     .intersects(EpollFlags::EPOLLIN | EpollFlags::EPOLLHUP | EpollFlags::EPOLLERR)
                 {
-                    self.read(i);
+                    self.fill(i);
+                    self.process(i);
                 }
             }
+            for i in std::mem::take(&mut self.resumed) {
+                touched.push(i);
+                self.process(i);
+            }
             self.run_round();
-            // Only connections with an event can have new or pending output. Replies go out
-            // last-ready first, as Redis's LIFO pending-write list sends them: in index or
-            // ready order, waking client threads cost 4-7x more cross-CPU reschedule IPIs
-            // and 4-8% throughput at 50 connections (docs/serve.md).
-            for ev in events[..n].iter().rev() {
-                if ev.data() != LISTENER_TOKEN {
-                    self.write(ev.data() as usize);
-                }
+            touched.append(&mut self.disconnected);
+            // Only connections touched in this iteration can have new or pending output.
+            // Replies go out last-ready first, as Redis's LIFO pending-write list sends them:
+            // in index or ready order, waking client threads cost 4-7x more cross-CPU
+            // reschedule IPIs and 4-8% throughput at 50 connections (docs/serve.md).
+            for &i in touched.iter().rev() {
+                self.write(i);
             }
         }
     }
@@ -273,40 +395,14 @@ impl EventLoop {
     fn accept(&mut self) {
         loop {
             match self.listener.accept() {
-                Ok((stream, _)) => {
-                    let _ = stream.set_nodelay(true);
-                    if stream.set_nonblocking(true).is_err() {
-                        continue;
-                    }
-                    let i = self
-                        .conns
-                        .iter()
-                        .position(Option::is_none)
-                        .unwrap_or_else(|| {
-                            self.conns.push(None);
-                            self.conns.len() - 1
-                        });
-                    if self
-                        .epoll
-                        .add(&stream, EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
-                        .is_err()
-                    {
-                        continue;
-                    }
-                    self.conns[i] = Some(Connection {
-                        stream,
-                        input: Vec::new(),
-                        filled: 0,
-                        out: Vec::new(),
-                        sent: 0,
-                        multi: None,
-                        in_round: false,
-                        close: false,
-                        want_write: false,
-                    });
-                }
+                Ok((stream, peer)) => self.admit(stream, peer),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // The connection was reset while queued: it is gone from the queue.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionAborted => {}
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    return self.out_of_descriptors(&e);
+                }
                 Err(e) => {
                     eprintln!("durlab serve: accept: {e}");
                     return;
@@ -315,32 +411,126 @@ impl EventLoop {
         }
     }
 
-    fn drop_conn(&mut self, i: usize) {
-        if let Some(c) = self.conns[i].take() {
-            let _ = self.epoll.delete(&c.stream);
+    /// Registers an accepted connection, or refuses it past `max_clients`.
+    fn admit(&mut self, stream: TcpStream, peer: SocketAddr) {
+        let st = &self.state;
+        if st.connected.fetch_add(1, Ordering::AcqRel) >= st.clients.max_clients {
+            st.connected.fetch_sub(1, Ordering::AcqRel);
+            return refuse(&st.rejected, stream);
+        }
+        let _ = stream.set_nodelay(true);
+        let i = self
+            .conns
+            .iter()
+            .position(Option::is_none)
+            .unwrap_or_else(|| {
+                self.conns.push(None);
+                self.conns.len() - 1
+            });
+        let registered = stream.set_nonblocking(true).is_ok()
+            && self
+                .epoll
+                .add(&stream, EpollEvent::new(EpollFlags::EPOLLIN, i as u64))
+                .is_ok();
+        if !registered {
+            st.connected.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        self.conns[i] = Some(Connection {
+            stream,
+            peer,
+            input: Vec::new(),
+            filled: 0,
+            scanner: Scanner::new(),
+            out: Vec::new(),
+            sent: 0,
+            multi: None,
+            in_round: false,
+            unsized_in_round: 0,
+            eof: false,
+            paused: false,
+            close: false,
+            discard: false,
+            interest: EpollFlags::EPOLLIN,
+        });
+    }
+
+    /// accept failed with EMFILE or ENFILE. The waiting connection stays queued and the
+    /// listener stays readable, so the next epoll_wait would report it again at once: release
+    /// the spare descriptor, accept the connection into it, refuse it, and take the spare
+    /// back. Without a spare, stop accepting for [`FD_BACKOFF`].
+    fn out_of_descriptors(&mut self, e: &std::io::Error) {
+        let mut refused = 0;
+        if self.spare.take().is_some() {
+            // Only one descriptor was freed: one connection at a time.
+            if let Ok((stream, _)) = self.listener.accept() {
+                refuse(&self.state.rejected, stream);
+                refused += 1;
+            }
+            self.spare = spare_fd();
+        }
+        if refused == 0 || self.spare.is_none() {
+            let _ = self.epoll.delete(&self.listener);
+            self.accept_paused_until = Some(Instant::now() + FD_BACKOFF);
+        }
+        self.fd_refusals += refused;
+        if self
+            .last_refusal_log
+            .is_none_or(|t| t.elapsed() >= REFUSAL_LOG_EVERY)
+        {
+            self.last_refusal_log = Some(Instant::now());
+            eprintln!(
+                "durlab serve: accept: {e}; refused {} connection(s) with \"max number of clients reached\" since the last such message (raise ulimit -n or lower --maxclients)",
+                std::mem::take(&mut self.fd_refusals)
+            );
         }
     }
 
-    /// Reads what the connection sent and handles every complete request in it.
-    fn read(&mut self, i: usize) {
-        let limits = self.state.limits;
+    fn resume_accepting(&mut self) {
+        if self
+            .accept_paused_until
+            .is_some_and(|t| Instant::now() >= t)
+        {
+            self.accept_paused_until = None;
+            if self.spare.is_none() {
+                self.spare = spare_fd();
+            }
+            let ev = EpollEvent::new(
+                EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE,
+                LISTENER_TOKEN,
+            );
+            // An EPOLLEXCLUSIVE registration cannot be modified: delete and add it again.
+            let _ = self.epoll.delete(&self.listener);
+            let _ = self.epoll.add(&self.listener, ev);
+        }
+    }
+
+    fn drop_conn(&mut self, i: usize) {
+        if let Some(c) = self.conns[i].take() {
+            let _ = self.epoll.delete(&c.stream);
+            self.state.connected.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Reads what the connection sent, unless it is paused, closing or at end of stream.
+    fn fill(&mut self, i: usize) {
         let mut got = 0;
         loop {
             let Some(c) = self.conns[i].as_mut() else {
                 return;
             };
-            if c.close || c.out.len() - c.sent > MAX_UNSENT_BYTES || got >= READ_PER_ROUND_BYTES {
-                break;
+            if c.close || c.eof || c.paused || got >= READ_PER_ROUND_BYTES {
+                return;
             }
             if c.input.len() < c.filled + READ_CHUNK_BYTES {
                 c.input.resize(c.filled + READ_CHUNK_BYTES, 0);
             }
             match c.stream.read(&mut c.input[c.filled..]) {
                 Ok(0) => {
-                    c.close = true;
-                    c.out.clear();
-                    c.sent = 0;
-                    break;
+                    // The peer may only have shut down its sending side (it still reads):
+                    // the requests already buffered run and are answered before closing.
+                    c.eof = true;
+                    return;
                 }
                 Ok(n) => {
                     let asked = c.input.len() - c.filled;
@@ -349,35 +539,58 @@ impl EventLoop {
                     // A short read drained the socket for now; epoll is level-triggered, so
                     // more data wakes this connection again (saves a read that would block).
                     if n < asked {
-                        break;
+                        return;
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(_) => {
-                    c.close = true;
-                    break;
+                    c.drop_output();
+                    return;
                 }
             }
         }
-        let mut spans = std::mem::take(&mut self.spans);
+    }
+
+    /// Handles every complete request buffered for connection `i`, until it closes or its
+    /// unsent replies exceed the pause threshold.
+    fn process(&mut self, i: usize) {
+        let limits = self.state.limits;
         let mut at = 0;
-        while let Some(c) = self.conns[i].as_mut() {
+        loop {
+            let Some(c) = self.conns[i].as_mut() else {
+                return;
+            };
             if c.close {
                 break;
             }
+            if c.pending() > self.pause_bytes {
+                c.paused = true;
+                break;
+            }
+            if c.unsized_in_round >= MAX_UNSIZED_PER_ROUND {
+                // Their replies join `out` now; the checks above then see them.
+                self.run_round();
+                continue;
+            }
             let buf = &c.input[at..c.filled];
-            let parsed = match scan_request(buf, &limits, &mut spans) {
+            let parsed = match c.scanner.scan(buf, &limits) {
                 Ok(Some(Scanned::Spans { used })) => {
                     at += used;
-                    commands::parse_spans(buf, &spans)
+                    commands::parse_spans(buf, c.scanner.spans())
                 }
                 Ok(Some(Scanned::Inline { args, used })) => {
                     at += used;
                     let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
                     (!args.is_empty()).then(|| commands::parse(&args))
                 }
-                Ok(None) => break,
+                Ok(None) => {
+                    // An incomplete request at end of stream can never complete.
+                    if c.eof {
+                        c.close = true;
+                    }
+                    break;
+                }
                 Err(e) => {
                     self.reply(i, Value::err(e));
                     if let Some(c) = self.conns[i].as_mut() {
@@ -390,13 +603,14 @@ impl EventLoop {
                 self.request(i, parsed);
             }
         }
-        if spans.capacity() > MAX_KEPT_SPANS {
-            spans = Vec::new();
-        }
-        self.spans = spans;
         if let Some(c) = self.conns[i].as_mut() {
-            c.input.copy_within(at..c.filled, 0);
-            c.filled -= at;
+            c.scanner.shrink(MAX_KEPT_SPANS);
+            // Only consumed bytes are moved out: a request arriving in many reads is not
+            // copied again on every read.
+            if at > 0 {
+                c.input.copy_within(at..c.filled, 0);
+                c.filled -= at;
+            }
             if c.input.len() > 4 * READ_CHUNK_BYTES && c.filled < READ_CHUNK_BYTES {
                 c.input.truncate(READ_CHUNK_BYTES);
                 c.input.shrink_to(READ_CHUNK_BYTES);
@@ -404,45 +618,51 @@ impl EventLoop {
         }
     }
 
-    /// Sends what can be sent; closes a connection that asked for it once its replies are out.
+    /// Sends what can be sent; closes a connection that asked for it once its replies are
+    /// out; resumes a paused connection whose replies drained; sets the epoll interest to
+    /// what the connection waits for (never readability while paused or at end of stream,
+    /// which would wake the loop at once, forever).
     fn write(&mut self, i: usize) {
         let Some(c) = self.conns[i].as_mut() else {
             return;
         };
         while c.sent < c.out.len() {
             match c.stream.write(&c.out[c.sent..]) {
-                Ok(0) => {
-                    c.close = true;
-                    c.out.clear();
-                    c.sent = 0;
-                }
+                Ok(0) => c.drop_output(),
                 Ok(n) => c.sent += n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    c.close = true;
-                    c.out.clear();
-                    c.sent = 0;
-                }
+                Err(_) => c.drop_output(),
             }
         }
         if c.sent == c.out.len() {
             c.out.clear();
             c.sent = 0;
-            if c.close {
-                self.drop_conn(i);
-                return;
+            if c.out.capacity() > MAX_KEPT_OUTPUT_BYTES {
+                c.out = Vec::new();
             }
         }
-        let pending = c.sent < c.out.len();
-        if pending != c.want_write {
-            c.want_write = pending;
-            let flags = if pending {
-                EpollFlags::EPOLLIN | EpollFlags::EPOLLOUT
-            } else {
-                EpollFlags::EPOLLIN
-            };
-            let mut ev = EpollEvent::new(flags, i as u64);
+        let resume = c.paused && c.pending() <= self.pause_bytes / 2 && !c.close;
+        if resume {
+            c.paused = false;
+            self.resumed.push(i);
+        }
+        let pending = c.pending() > 0;
+        let mut want = EpollFlags::empty();
+        if !(c.close || c.eof || c.paused) {
+            want |= EpollFlags::EPOLLIN;
+        }
+        if pending {
+            want |= EpollFlags::EPOLLOUT;
+        }
+        // Closing with nothing left to send, or at end of stream with nothing left to do.
+        if !pending && !resume && (c.close || want.is_empty()) {
+            self.drop_conn(i);
+            return;
+        }
+        if want != c.interest {
+            c.interest = want;
+            let mut ev = EpollEvent::new(want, i as u64);
             let _ = self.epoll.modify(&c.stream, &mut ev);
         }
     }
@@ -459,8 +679,8 @@ impl EventLoop {
             .execute_batch(round.cmds)
             .ok()
             .map(Vec::into_iter);
-        // A connection gone since its requests were read still consumes its acks (so the
-        // next owner gets its own); its replies go to this scratch buffer.
+        // A connection gone or disconnected since its requests were read still consumes its
+        // acks (so the next owner gets its own); its replies go to this scratch buffer.
         let mut gone = Vec::new();
         for owner in round.owners {
             let conn = match &owner {
@@ -469,7 +689,13 @@ impl EventLoop {
             let out = match self.conns[conn].as_mut() {
                 Some(c) => {
                     c.in_round = false;
-                    &mut c.out
+                    c.unsized_in_round = 0;
+                    if c.discard {
+                        gone.clear();
+                        &mut gone
+                    } else {
+                        &mut c.out
+                    }
                 }
                 None => {
                     gone.clear();
@@ -485,7 +711,29 @@ impl EventLoop {
                     }
                 }
             }
+            self.check_output(conn);
         }
+    }
+
+    /// Disconnects connection `i` if its unsent replies exceed the output limit.
+    fn check_output(&mut self, i: usize) {
+        let limit = self.state.clients.max_output_bytes;
+        let Some(c) = self.conns[i].as_mut() else {
+            return;
+        };
+        if c.discard || c.pending() <= limit {
+            return;
+        }
+        eprintln!(
+            "durlab serve: disconnecting client {}: {} bytes of replies unread exceed --client-output-limit {limit} (a client that sends requests without reading the replies)",
+            c.peer,
+            c.pending()
+        );
+        c.drop_output();
+        self.state
+            .output_disconnects
+            .fetch_add(1, Ordering::Relaxed);
+        self.disconnected.push(i);
     }
 
     /// Appends a reply computed now, after running the round if this connection has
@@ -495,15 +743,23 @@ impl EventLoop {
             self.run_round();
         }
         if let Some(c) = self.conns[i].as_mut() {
-            encode::value(&mut c.out, &v);
+            if !c.discard {
+                encode::value(&mut c.out, &v);
+            }
         }
+        self.check_output(i);
     }
 
     fn add_to_round(&mut self, i: usize, owner: Owner, cmds: Vec<Command>) {
+        let big = cmds
+            .iter()
+            .filter(|c| matches!(c, Command::Get { .. } | Command::ZPopMin { .. }))
+            .count();
         self.round.cmds.extend(cmds);
         self.round.owners.push(owner);
         if let Some(c) = self.conns[i].as_mut() {
             c.in_round = true;
+            c.unsized_in_round += big;
         }
     }
 
@@ -572,9 +828,13 @@ impl EventLoop {
                 return;
             }
             Request::Read(r) => {
-                // Reads see this connection's earlier writes: run the round first.
+                // Reads see this connection's earlier writes: run the round first. They see
+                // only acknowledged writes: after an engine failure, none (the keyspace may
+                // hold writes that were refused).
                 self.run_round();
-                engine.read(|ks| commands::read(ks, &r, unix_ms()))
+                engine
+                    .read_acknowledged(|ks| commands::read(ks, &r, unix_ms()))
+                    .unwrap_or_else(|_| Value::Error(FAILED_READ.into()))
             }
             other => {
                 self.run_round();
@@ -583,6 +843,17 @@ impl EventLoop {
         };
         self.reply(i, reply);
     }
+}
+
+/// What a read says once the engine has failed.
+const FAILED_READ: &str = "MISCONF durlab engine failed: reads are refused, since memory may hold writes that were never acknowledged (see INFO persistence)";
+
+/// Writes Redis's refusal to a connection over the limit and closes it. The socket is new
+/// (its send buffer empty), so the short write does not block.
+fn refuse(rejected: &AtomicU64, stream: TcpStream) {
+    rejected.fetch_add(1, Ordering::Relaxed);
+    let _ = stream.set_nonblocking(true);
+    let _ = (&stream).write(MAX_CLIENTS_REPLY);
 }
 
 /// Appends the reply of one request made of the next `n` acks (`sum`: one integer adding
@@ -594,9 +865,7 @@ fn put_reply(
     sum: bool,
 ) {
     let Some(acks) = acks else {
-        let failed =
-            "MISCONF durlab engine failed, nothing more is acknowledged (see INFO persistence)";
-        return encode::value(out, &Value::Error(failed.into()));
+        return encode::value(out, &Value::Error(FAILED.into()));
     };
     let mut part = acks.by_ref().take(n);
     if sum {
@@ -631,11 +900,26 @@ fn server_request(st: &Arc<State>, req: Request) -> Value {
                 std::process::id(),
                 st.addr.port()
             );
+            let clients = format!(
+                "# Clients\r\nconnected_clients:{}\r\nmaxclients:{}\r\ndurlab_client_output_limit:{}\r\n\r\n",
+                st.connected.load(Ordering::Acquire),
+                st.clients.max_clients,
+                st.clients.max_output_bytes
+            );
+            let stats = format!(
+                "# Stats\r\nrejected_connections:{}\r\ndurlab_output_limit_disconnections:{}\r\n\r\n",
+                st.rejected.load(Ordering::Relaxed),
+                st.output_disconnects.load(Ordering::Relaxed)
+            );
             Value::Bulk(
                 match section.as_deref() {
                     Some("persistence") => persistence,
                     Some("server") => server,
-                    None | Some("all" | "everything" | "default") => server + &persistence,
+                    Some("clients") => clients,
+                    Some("stats") => stats,
+                    None | Some("all" | "everything" | "default") => {
+                        server + &clients + &persistence + &stats
+                    }
                     Some(_) => String::new(),
                 }
                 .into_bytes(),
@@ -644,6 +928,11 @@ fn server_request(st: &Arc<State>, req: Request) -> Value {
         Request::ConfigGet(pattern) => Value::Array(
             info::config_get(engine, st.addr.port(), &pattern)
                 .into_iter()
+                .chain(
+                    ["*", "maxclients"]
+                        .contains(&pattern.as_str())
+                        .then(|| ("maxclients", st.clients.max_clients.to_string())),
+                )
                 .flat_map(|(k, v)| [Value::bulk(k), Value::bulk(v)])
                 .collect(),
         ),
