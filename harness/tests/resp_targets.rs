@@ -196,9 +196,12 @@ prealloc = ["zero"]
 persistence = ["aof"]
 targets = ["durlab-server", "redis"]
 [crash]
-faults = ["kill-9"]
+faults = ["kill-9", "power-loss"]
 trials = 1
 states = ["steady"]
+dir_model = "ext4-ordered"
+trial_secs = 2
+image_states = 8
 "#,
     )
     .unwrap();
@@ -215,13 +218,18 @@ states = ["steady"]
         "durlab-server-everysec-pwrite-zero-aof",
         "redis-everysec-aof",
     ] {
-        let path = out_dir.join(format!("crash-kill9-{label}.json"));
-        assert!(path.is_file(), "{} missing", path.display());
+        for fault in ["kill9", "power-loss"] {
+            let path = out_dir.join(format!("crash-{fault}-{label}.json"));
+            assert!(path.is_file(), "{} missing", path.display());
+        }
     }
     let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
     for row in [
         "| durlab-server / everysec / pwrite / zero / aof | kill9 |",
         "| redis-server / everysec / aof | kill9 |",
+        "| durlab-server / everysec / pwrite / zero / aof | power-loss (ext4-ordered dirs) |",
+        "| redis-server / everysec / aof | power-loss (ext4-ordered dirs) |",
+        "Recording filesystem overhead",
     ] {
         assert!(report.contains(row), "no crash row {row} in:\n{report}");
     }

@@ -29,6 +29,10 @@ use crate::target::Target;
 use crate::target::drive::PIPELINE_TXNS;
 use crate::workload::Workload;
 
+/// Seconds each side of the recording filesystem's overhead measurement runs (at most; the
+/// trial length when shorter).
+const MOUNT_OVERHEAD_SECS: f64 = 2.0;
+
 /// Runs `durlab crash`.
 ///
 /// # Errors
@@ -250,6 +254,17 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         record.phase = phase;
         record.case = lab.case_name(fault, setup);
         record.dir_model = fault.needs_images().then_some(lab.dir_model);
+        if target.is_resp() && (fault.needs_images() || lab.stalls(fault)) {
+            let dir = lab.case_dir(fault, setup).join("overhead");
+            let secs = lab.trial_secs.min(MOUNT_OVERHEAD_SECS);
+            match resp_images::mount_overhead(&lab, setup, &dir, secs) {
+                Ok(o) => record.mount_overhead = Some(o),
+                Err(e) => record
+                    .failed_trials
+                    .push(format!("filesystem overhead: {e}")),
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         if fault == FaultKind::FsyncStall {
             let dir = lab.case_dir(fault, setup).join("latency");
             match faults::stall_latency(&lab, setup, &dir) {

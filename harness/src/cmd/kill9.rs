@@ -132,6 +132,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 lost_bytes: Summary::of(trials.iter().map(|t| t.lost_bytes as f64)),
                 lost_acked_tail_damage: 0,
                 stall: None,
+                mount_overhead: None,
                 states_per_sec: per_sec,
                 failed_trials: failed,
                 trial_results: trials,

@@ -142,9 +142,13 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
             trials
         },
         trial: None,
-        states: if args.quick { 8 } else { 16 },
+        states: plan
+            .image_states
+            .map_or(if args.quick { 8 } else { 16 }, |n| {
+                if args.quick { n.div_ceil(2) } else { n }
+            }),
         seed: None,
-        trial_secs: if args.quick { 0.5 } else { 1.0 },
+        trial_secs: plan.trial_secs.unwrap_or(1.0) * if args.quick { 0.5 } else { 1.0 },
         stall_ms: 1000,
         stall: false,
         writers: None,

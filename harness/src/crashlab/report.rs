@@ -66,6 +66,10 @@ pub struct CrashRecord<T = TrialOutcome> {
     pub states_per_sec: Vec<f64>,
     /// `fsync-stall` only: acknowledgement latency with and without the stall.
     pub stall: Option<StallLatency>,
+    /// RESP targets on the recording filesystem: the server's throughput on the mount
+    /// against a plain directory, measured in the same run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount_overhead: Option<crate::crashlab::resp_images::MountOverhead>,
     /// Trials that could not run, with the reason.
     pub failed_trials: Vec<String>,
     pub trial_results: Vec<T>,
@@ -106,6 +110,7 @@ impl CrashRecord {
             lost_bytes: Summary::of(trials.iter().map(|t| t.loss.lost_bytes as f64)),
             states_per_sec: states_per_sec(&trials),
             stall: None,
+            mount_overhead: None,
             failed_trials: Vec::new(),
             trial_results: trials,
         }

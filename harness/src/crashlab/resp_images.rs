@@ -342,3 +342,65 @@ fn judge_restart(
     out.notes.extend(m.notes.iter().cloned());
     out
 }
+
+/// A RESP server's throughput through the recording filesystem against a plain directory:
+/// the crash workload (one pipelined connection of MULTI/EXEC transactions) for the same time
+/// on each, direct first, in the same run.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct MountOverhead {
+    /// Acknowledged write commands per second on a plain directory.
+    pub direct_ops_per_sec: f64,
+    /// The same on the recording filesystem.
+    pub mounted_ops_per_sec: f64,
+    /// `mounted / direct`.
+    pub ratio: f64,
+    /// Seconds each side ran.
+    pub secs: f64,
+}
+
+/// Measures [`MountOverhead`] for `setup` on `lab.target` in `dir` (each side runs
+/// `secs`).
+///
+/// # Errors
+/// A server, mount or driver failure.
+pub fn mount_overhead(
+    lab: &Lab,
+    setup: &EngineSetup,
+    dir: &Path,
+    secs: f64,
+) -> Result<MountOverhead, String> {
+    let run = |data: &Path| -> Result<f64, String> {
+        let config = lab.config(setup, data);
+        let mut spec = ServerSpec::for_config(lab.target, &config).map_err(|e| e.to_string())?;
+        spec.log = data.with_extension("log");
+        spec.redis_config = lab.redis_config.clone();
+        let mut server = ServerProcess::start(&spec).map_err(|e| e.to_string())?;
+        let client = server.connect().map_err(|e| e.to_string())?;
+        let max = Duration::from_secs_f64(secs * 4.0 + 30.0);
+        let began = Instant::now();
+        let driver = Driver::start(client, &lab.workload, lab.target, max);
+        std::thread::sleep(Duration::from_secs_f64(secs));
+        driver.crashing();
+        let t_ns = now_ns();
+        let ran = began.elapsed().as_secs_f64();
+        server.kill9().map_err(|e| e.to_string())?;
+        let acked = driver.join()?.ack_log().acked_before(t_ns);
+        Ok(acked as f64 / ran.max(1e-9))
+    };
+    let direct_dir = dir.join("direct");
+    std::fs::create_dir_all(&direct_dir).map_err(|e| format!("{}: {e}", direct_dir.display()))?;
+    let direct = run(&direct_dir)?;
+    let backing = dir.join("backing");
+    std::fs::create_dir_all(&backing).map_err(|e| format!("{}: {e}", backing.display()))?;
+    let mount = RecordingMount::mount(&backing, &dir.join("mnt"), &dir.join("io.trace"))
+        .map_err(|e| e.to_string())?;
+    let mounted = run(mount.mountpoint());
+    mount.unmount().map_err(|e| e.to_string())?;
+    let mounted = mounted?;
+    Ok(MountOverhead {
+        direct_ops_per_sec: direct,
+        mounted_ops_per_sec: mounted,
+        ratio: mounted / direct.max(1e-9),
+        secs,
+    })
+}

@@ -212,8 +212,17 @@ fn crash_details(md: &mut String, r: &RunResults) {
         return;
     }
     md.push_str("## Crash trials\n\n");
-    md.push_str("| configuration | fault | trials | ok | lost-acked | divergent | phantom | refused | violations | lost acked ops p50/p99/max | lost bytes p50/p99/max | states/s |\n");
-    md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    md.push_str(
+        "kill -9 kills the process and keeps the page cache, so it only shows what a server \
+         acknowledged before writing it: it cannot tell `always`, `everysec` and `no` apart. \
+         The image faults (power-loss, prefix, torn, reorder) lose what was not synced, so \
+         they do; for redis-server and durlab-server they come from the recording \
+         filesystem's trace of the unmodified server. `trials` counts runs, `ok` to \
+         `refused` count crash states (one per kill -9 trial, many per image trial), loss \
+         windows are in ms and lost bytes are log bytes of the lost acknowledged commands.\n\n",
+    );
+    md.push_str("| configuration | fault | trials | ok | lost-acked | divergent | phantom | refused | violations | loss window ms p50/p99/max | lost acked ops p50/p99/max | lost bytes p50/p99/max | states/s |\n");
+    md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for c in &r.crashes {
         let v = c.verdicts;
         let s3 = |s: super::model::Spread| {
@@ -227,9 +236,13 @@ fn crash_details(md: &mut String, r: &RunResults) {
         let cfg = &c.config;
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             super::model::config_label(cfg),
-            c.fault,
+            c.column(),
+            c.dir_model
+                .as_deref()
+                .map(|m| format!(" ({m} dirs)"))
+                .unwrap_or_default(),
             c.trials,
             v.ok,
             v.lost_acked,
@@ -237,12 +250,39 @@ fn crash_details(md: &mut String, r: &RunResults) {
             v.phantom,
             v.refused,
             c.violations.count(),
+            s3(c.loss_window_ms),
             s3(c.lost_acked_ops),
             s3(c.lost_bytes),
             c.states_per_sec.mean()
         );
     }
     md.push('\n');
+    let overheads: Vec<String> = r
+        .crashes
+        .iter()
+        .filter_map(|c| {
+            let o = c.mount_overhead?;
+            Some(format!(
+                "- {} ({}): {} acknowledged writes/s on the mount, {} on a plain directory: {:.2}×",
+                super::model::config_label(&c.config),
+                c.column(),
+                style::si(o.mounted_ops_per_sec),
+                style::si(o.direct_ops_per_sec),
+                o.ratio
+            ))
+        })
+        .collect();
+    if !overheads.is_empty() {
+        md.push_str(
+            "Recording filesystem overhead (the crash workload, one pipelined connection, \
+             measured next to each case's trials):\n\n",
+        );
+        for o in overheads {
+            md.push_str(&o);
+            md.push('\n');
+        }
+        md.push('\n');
+    }
 }
 
 fn plots(md: &mut String, r: &RunResults) {

@@ -61,6 +61,13 @@ pub struct CrashRecord {
     /// `<fault>-<label>[-during-<phase>][-in-stall]` (absent in older results).
     #[serde(default)]
     pub case: Option<String>,
+    /// Image faults: the directory-entry model (absent for other faults).
+    #[serde(default)]
+    pub dir_model: Option<String>,
+    /// RESP targets on the recording filesystem: throughput on the mount against a plain
+    /// directory (absent otherwise).
+    #[serde(default)]
+    pub mount_overhead: Option<crate::crashlab::resp_images::MountOverhead>,
 }
 
 impl CrashRecord {

@@ -13,7 +13,7 @@ pub struct Judged<'a> {
     pub crashes: Vec<&'a CrashRecord>,
     /// Worst loss window observed over every fault and trial (max of `loss_window_ms.max`).
     pub worst_ms: f64,
-    /// Contract violations plus divergent and phantom verdicts, over every fault.
+    /// Contract violations (divergent and phantom verdicts included), over every fault.
     pub violations: u64,
     /// Faults of the crash plan this configuration has no results for.
     pub untested: Vec<String>,
@@ -56,10 +56,8 @@ pub fn judge(results: &RunResults) -> Vec<Judged<'_>> {
                 .iter()
                 .map(|c| c.loss_window_ms.max)
                 .fold(0.0, f64::max);
-            let violations = crashes
-                .iter()
-                .map(|c| c.violations.count() + c.verdicts.divergent + c.verdicts.phantom)
-                .sum();
+            // Divergent and phantom verdicts are violations already (counted once).
+            let violations = crashes.iter().map(|c| c.violations.count()).sum();
             let untested = planned
                 .iter()
                 .filter(|f| !crashes.iter().any(|c| &&c.fault == f))
@@ -159,11 +157,18 @@ fn ratio_to_off(b: &BenchRecord) -> String {
 }
 
 fn untested_text(j: &Judged) -> String {
-    if j.untested.is_empty() {
-        String::new()
-    } else {
-        format!(" (not tested under {})", j.untested.join(", "))
+    let kill9_only = j.crashes.iter().all(|c| c.fault.starts_with("kill"));
+    let mut out = String::new();
+    if !j.untested.is_empty() {
+        out.push_str(&format!(" (not tested under {})", j.untested.join(", ")));
     }
+    if kill9_only {
+        out.push_str(
+            " (kill -9 only: the page cache survives it, so it cannot separate the fsync \
+             policies; only power-loss images can)",
+        );
+    }
+    out
 }
 
 fn alternative(j: &Judged, base: &BenchRecord, tolerance_ms: Option<u64>) -> String {

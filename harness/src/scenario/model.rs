@@ -381,6 +381,14 @@ pub struct CrashPlan {
         skip_serializing_if = "is_default_dir_model"
     )]
     pub dir_model: DirModel,
+    /// Seconds each trial runs before its crash (`durlab run`; default 1, `--quick` halves
+    /// it). Loss windows can be no longer than the trial: `everysec`'s bound is 2 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trial_secs: Option<f64>,
+    /// Image faults: crash states spread over each trace (`durlab run`; default 16, 8 with
+    /// `--quick`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_states: Option<usize>,
 }
 
 fn is_default_dir_model(m: &DirModel) -> bool {

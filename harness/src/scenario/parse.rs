@@ -123,6 +123,15 @@ fn fail(span: Range<usize>, field: impl Into<String>, message: impl Into<String>
 }
 
 fn check(s: &Scenario) -> Result<(), Check> {
+    if let Some(t) = s.crash.as_ref().and_then(|c| c.trial_secs)
+        && !(t > 0.0 && t.is_finite())
+    {
+        return Err(fail(
+            0..0,
+            "crash.trial_secs",
+            "expected a number of seconds > 0",
+        ));
+    }
     for key in s.matrix.redis_config.keys() {
         crate::target::redis_server::check_setting(key)
             .map_err(|m| fail(0..0, format!("matrix.redis_config.{key}"), m))?;
