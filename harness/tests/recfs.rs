@@ -296,3 +296,33 @@ fn a_stale_mount_of_a_killed_run_is_removed_with_a_message() {
     assert!(stderr.contains("removed a stale mount"), "{stderr}");
     fs::metadata(&d.mnt).unwrap();
 }
+
+#[test]
+fn without_dev_fuse_it_fails_naming_the_cause_and_runs_nothing() {
+    // A private mount namespace whose /dev is an empty tmpfs: no /dev/fuse in it.
+    let d = dirs();
+    let marker = d.backing.join("ran");
+    let out = Command::new("unshare")
+        .args(["--mount", "sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs none /dev && exec \"$0\" fs --backing {} --mount {} --trace {} -- touch {}",
+            d.backing.display(),
+            d.mnt.display(),
+            d.trace.display(),
+            marker.display()
+        ))
+        .arg(env!("CARGO_BIN_EXE_durlab"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("FUSE is not available: /dev/fuse") && stderr.contains("never falls back"),
+        "{stderr}"
+    );
+    assert!(
+        !marker.exists(),
+        "the command must not run on unrecorded I/O"
+    );
+    assert!(!d.trace.exists(), "no trace is started");
+}
