@@ -17,14 +17,15 @@ MUTANTS_VERSION=27.1.0
 # The engine's tests that can notice a change in those files: its unit tests and every
 # integration test that recovers, writes or inspects a log or a manifest (crash_points needs
 # the `failpoints` feature). The keyspace, snapshot-format and raw-I/O suites are left out:
-# they never read a log, and they would double the time per mutant.
+# they never read a log, and they would double the time per mutant. Passed with --cargo-arg so
+# that the build step, too, builds only these test targets.
 MUTANT_ARGS=(
   -p durlab-engine --features failpoints -j 1 --no-shuffle
-  --cargo-test-arg=--lib
+  --cargo-arg=--lib
 )
 for t in recovery recovery_mutants manifest_rules hybrid crash_points policies inspect \
   recording dir_sync backend decode_props; do
-  MUTANT_ARGS+=("--cargo-test-arg=--test=$t")
+  MUTANT_ARGS+=("--cargo-arg=--test=$t")
 done
 
 # Installs cargo-mutants (the pinned version) unless it is there.
