@@ -96,6 +96,8 @@ pub fn encode(
     let frame = &mut out[start..];
     frame[0..4].copy_from_slice(&(len as u32).to_le_bytes());
     frame[8..16].copy_from_slice(&lsn.to_le_bytes());
+    // Equivalent mutant (`|` to `^`, excluded in .cargo/mutants.toml): a synced LSN is below
+    // `lsn` and never reaches bit 63, so setting the bit and toggling it are the same.
     let synced = synced_lsn.map_or(0, |s| s | SYNC_TRACKED_BIT);
     frame[16..24].copy_from_slice(&synced.to_le_bytes());
     let crc = checksum(frame);

@@ -150,6 +150,8 @@ impl<'f> Scanner<'f> {
         self.buf.drain(..self.pos);
         self.buf_offset += self.pos as u64;
         self.pos = 0;
+        // Equivalent mutant (`-` to `+`, .cargo/mutants.toml): reading further ahead (never
+        // past the file's end) changes no decision, only when the bytes are read.
         let want = (need - available)
             .max(CHUNK_BYTES)
             .min(remaining_in_file as usize);

@@ -129,6 +129,8 @@ pub(crate) fn scan_log(
     };
     let file_len = scanner.file_len();
     let hint = scanner.sync_hint();
+    // Equivalent mutants (`<` to `<=`, `>` to `>=`, .cargo/mutants.toml): at `end_offset ==
+    // file_len` with a hint at most `last`, `classify` finds no bytes and no loss: `Clean`.
     let tail = if end_offset < file_len || hint.is_some_and(|h| h > last) {
         tail::classify(file, end_offset, file_len, last, max, hint).map_err(io_err("read", None))?
     } else {
@@ -197,6 +199,8 @@ pub(crate) fn settle_tail(
         Tail::Clean => {
             // The writer starts out counting every recovered record as synced (later records
             // vouch for them): after a kill -9 they may still be only in the page cache.
+            // Equivalent mutant (`>` to `>=`, .cargo/mutants.toml): an extra fdatasync of a log
+            // without records makes nothing durable that was not already.
             if scanned.records > 0 {
                 file.sync_data()
                     .map_err(|e| Error::io("fdatasync", path, None, e))?;

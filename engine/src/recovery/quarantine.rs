@@ -25,6 +25,8 @@ pub(crate) fn keep_copy(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (qpath, qfile) = create_unique(backend, dir, &format!("{name}.{from}.quarantine"))?;
+    // Equivalent mutants (`-` to `+` or `/` here, `-` to `/` in `n`, .cargo/mutants.toml): they
+    // change only how many bytes each step copies (still at least one), not what is copied.
     let mut buf = vec![0u8; (1 << 20).min((to - from) as usize)];
     let mut at = from;
     while at < to {

@@ -96,15 +96,23 @@ fn find_valid_after(
 ) -> io::Result<Option<(u64, Lsn)>> {
     let missing = last_lsn + 1;
     let max_lsn = last_lsn + (end - bad_offset) / RECORD_MIN_BYTES as u64 + 1;
+    // Equivalent mutant (`+` to `*`, .cargo/mutants.toml): a larger overlap only reads bytes
+    // past the end of the largest record any examined position can start.
     let overlap = (RECORD_HEADER_BYTES as u64 + max_payload_bytes as u64).min(end);
     let mut buf = Vec::new();
     let mut at = bad_offset + 1;
     while at + RECORD_MIN_BYTES as u64 <= end {
+        // Equivalent mutants (either `+` to `*`, .cargo/mutants.toml): a later `read_end` only
+        // reads more; the positions examined are bounded by `WINDOW_BYTES` below.
         let read_end = (at + WINDOW_BYTES + overlap).min(end);
         buf.resize((read_end - at) as usize, 0);
         read_exact_at(file, &mut buf, at)?;
+        // Equivalent mutant (`-` to `+`, .cargo/mutants.toml): in the last window the loop
+        // below stops where `peek_lsn` finds fewer than 16 bytes, before `read_end - at`.
         let positions = WINDOW_BYTES.min(read_end - at) as usize;
         let mut i = 0;
+        // Equivalent mutant (`<` to `<=`, .cargo/mutants.toml): examining position
+        // `WINDOW_BYTES` too finds what the next window, which starts there, would find.
         while i < positions {
             let Some(lsn) = record::peek_lsn(&buf[i..]) else {
                 break;
