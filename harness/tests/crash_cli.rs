@@ -7,23 +7,11 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod cli_support;
+
 fn durlab(args: &[&str], tmp: &Path) -> (Output, Vec<Value>) {
-    let output = Command::new(env!("CARGO_BIN_EXE_durlab"))
-        .args(args)
-        .args(["--json", "--quiet", "--seed", "5"])
-        .arg("--dir")
-        .arg(tmp.join("data"))
-        .arg("--out")
-        .arg(tmp.join("out"))
-        .output()
-        .expect("durlab runs");
-    let records: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}); stderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output, records.as_array().expect("a JSON array").clone())
+    let args: Vec<&str> = args.iter().copied().chain(["--seed", "5"]).collect();
+    cli_support::durlab_json(&args, tmp)
 }
 
 /// Runs `args`, asserts success and zero violations in every record, returns the records.

@@ -210,17 +210,23 @@ fn durlab() -> Command {
     Command::new(env!("CARGO_BIN_EXE_durlab"))
 }
 
-#[test]
-fn durlab_fs_runs_a_command_on_the_mount_and_unmounts() {
-    let d = dirs();
-    let out = durlab()
-        .arg("fs")
+/// `durlab fs` over `d`'s backing directory and mount point, recording to `trace`.
+fn durlab_fs(d: &Dirs, trace: &Path) -> Command {
+    let mut c = durlab();
+    c.arg("fs")
         .arg("--backing")
         .arg(&d.backing)
         .arg("--mount")
         .arg(&d.mnt)
         .arg("--trace")
-        .arg(&d.trace)
+        .arg(trace);
+    c
+}
+
+#[test]
+fn durlab_fs_runs_a_command_on_the_mount_and_unmounts() {
+    let d = dirs();
+    let out = durlab_fs(&d, &d.trace)
         .args(["--", "sh", "-c"])
         .arg(format!(
             "echo hi > {0}/f && mv {0}/f {0}/g",
@@ -237,14 +243,7 @@ fn durlab_fs_runs_a_command_on_the_mount_and_unmounts() {
     let got: Vec<String> = trace.entries.iter().map(|e| show(&e.op, &root)).collect();
     assert_eq!(got, ["create 0 f", "write 0 @0 \"hi\\n\"", "rename f g"]);
     // A failing command's status is passed on.
-    let out = durlab()
-        .arg("fs")
-        .arg("--backing")
-        .arg(&d.backing)
-        .arg("--mount")
-        .arg(&d.mnt)
-        .arg("--trace")
-        .arg(d.trace.with_extension("2"))
+    let out = durlab_fs(&d, &d.trace.with_extension("2"))
         .args(["--", "false"])
         .output()
         .unwrap();
@@ -254,16 +253,7 @@ fn durlab_fs_runs_a_command_on_the_mount_and_unmounts() {
 #[test]
 fn a_stale_mount_of_a_killed_run_is_removed_with_a_message() {
     let d = dirs();
-    let mut child = durlab()
-        .arg("fs")
-        .arg("--backing")
-        .arg(&d.backing)
-        .arg("--mount")
-        .arg(&d.mnt)
-        .arg("--trace")
-        .arg(&d.trace)
-        .spawn()
-        .unwrap();
+    let mut child = durlab_fs(&d, &d.trace).spawn().unwrap();
     fs::write(d.backing.join("marker"), b"").unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while !d.mnt.join("marker").exists() {
@@ -279,14 +269,7 @@ fn a_stale_mount_of_a_killed_run_is_removed_with_a_message() {
     let e = fs::metadata(&d.mnt).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::ENOTCONN), "{e}");
     // The next mount there detaches the stale one, says so, and works.
-    let out = durlab()
-        .arg("fs")
-        .arg("--backing")
-        .arg(&d.backing)
-        .arg("--mount")
-        .arg(&d.mnt)
-        .arg("--trace")
-        .arg(d.trace.with_extension("2"))
+    let out = durlab_fs(&d, &d.trace.with_extension("2"))
         .args(["--", "test", "-e"])
         .arg(d.mnt.join("marker"))
         .output()

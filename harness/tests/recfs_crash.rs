@@ -6,29 +6,20 @@
 mod resp_support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use resp_support::require;
 use serde_json::Value;
 
+mod cli_support;
+
 fn crash(args: &[&str], tmp: &Path) -> (Output, Vec<Value>) {
-    let output = Command::new(env!("CARGO_BIN_EXE_durlab"))
-        .arg("crash")
-        .args(args)
-        .args(["--json", "--quiet", "--seed", "11", "--trials", "1"])
-        .arg("--dir")
-        .arg(tmp.join("data"))
-        .arg("--out")
-        .arg(tmp.join("out"))
-        .output()
-        .expect("durlab runs");
-    let records: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}); stderr: {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output, records.as_array().expect("a JSON array").clone())
+    let args: Vec<&str> = ["crash"]
+        .into_iter()
+        .chain(args.iter().copied())
+        .chain(["--seed", "11", "--trials", "1"])
+        .collect();
+    cli_support::durlab_json(&args, tmp)
 }
 
 fn states(r: &Value) -> u64 {

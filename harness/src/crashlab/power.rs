@@ -70,43 +70,85 @@ pub fn run_trial(
     k: u64,
     dir: &Path,
 ) -> Result<Vec<TrialOutcome>, String> {
-    let variant = variant(fault).ok_or_else(|| format!("fault {fault} builds no crash images"))?;
     let trace = dir.join("io.trace");
     let killed = kill9::run_and_kill(lab, setup, fault, k, dir, Some(&trace))?;
+    let root = killed.data.clone();
+    judge_trace(
+        lab,
+        setup,
+        fault,
+        k,
+        dir,
+        &trace,
+        &root,
+        killed.seed,
+        |image, opts| {
+            // Acknowledgements published at or before the cut happened before the crash.
+            let t_ns = image.cut_ns.saturating_add(1);
+            let promised = promise(lab, setup, opts, &killed.acks, t_ns);
+            let mut out = lab.judge(
+                setup,
+                Crash {
+                    fault,
+                    k,
+                    seed: killed.seed,
+                    data: &image.dir,
+                    acks: &killed.acks,
+                    t_ns,
+                    promised: Some(promised),
+                },
+            );
+            out.notes.extend(killed.notes.iter().cloned());
+            out.notes.extend(super::phase_note(&killed.acks, t_ns));
+            out
+        },
+    )
+}
+
+/// Builds the crash images of `trace` (its paths under `root`) for trial `k` of `fault`
+/// (seeded with `seed`) and judges each with `judge` on every core: the one image pipeline of
+/// every target. Each outcome gets the image's cut as its first note, a violating image is
+/// kept under `dir/images`, and every outcome its share of the wall time spent on the trace's
+/// states (built, recovered and verified, on every judging thread: what states per second is
+/// computed from).
+///
+/// # Errors
+/// A fault that builds no images, a trace that cannot be read, or an image that cannot be
+/// built.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn judge_trace(
+    lab: &Lab,
+    setup: &EngineSetup,
+    fault: FaultKind,
+    k: u64,
+    dir: &Path,
+    trace: &Path,
+    root: &Path,
+    seed: u64,
+    judge: impl Fn(&CrashImage, &ImageOptions) -> TrialOutcome + Sync,
+) -> Result<Vec<TrialOutcome>, String> {
+    let variant = variant(fault).ok_or_else(|| format!("fault {fault} builds no crash images"))?;
     let mut opts = ImageOptions::new(variant);
     opts.states = lab.states;
-    opts.seed = killed.seed;
+    opts.seed = seed;
     opts.writeback = lab.writeback;
     opts.dir_model = lab.dir_model;
     let kept_images = dir.join("images");
     let built_in = match &lab.image_root {
-        Some(root) => root.join(format!("{}-trial-{k}", lab.case_name(fault, setup))),
+        Some(r) => r.join(format!("{}-trial-{k}", lab.case_name(fault, setup))),
         None => kept_images.clone(),
     };
-    let images = crash_images(&trace, &killed.data, &opts, &built_in).map_err(|e| e.to_string())?;
+    let images = crash_images(trace, root, &opts, &built_in).map_err(|e| e.to_string())?;
     let started = Instant::now();
     let mut outcomes = judge_images(images, |image| {
-        // Acknowledgements published at or before the cut happened before the crash.
-        let t_ns = image.cut_ns.saturating_add(1);
-        let promised = promise(lab, setup, &opts, &killed.acks, t_ns);
-        let mut out = lab.judge(
-            setup,
-            Crash {
-                fault,
-                k,
-                seed: killed.seed,
-                data: &image.dir,
-                acks: &killed.acks,
-                t_ns,
-                promised: Some(promised),
-            },
+        let mut out = judge(image, &opts);
+        out.notes.insert(
+            0,
+            format!(
+                "crash image at trace op {} ({}): {}",
+                image.cut_op, image.variant, image.description
+            ),
         );
-        out.notes.push(format!(
-            "crash image at trace op {} ({}): {}",
-            image.cut_op, image.variant, image.description
-        ));
-        out.notes.extend(killed.notes.iter().cloned());
-        out.notes.extend(super::phase_note(&killed.acks, t_ns));
         if out.violation {
             out.kept_dir = Some(match image.keep_in(&kept_images) {
                 Ok(kept) => kept.display().to_string(),
@@ -115,8 +157,6 @@ pub fn run_trial(
         }
         out
     })?;
-    // Each state's share of the wall time spent on the trace's states (built, recovered and
-    // verified, on every judging thread): what states per second is computed from.
     let share = started.elapsed().as_secs_f64() / outcomes.len().max(1) as f64;
     for out in &mut outcomes {
         out.state_seconds = share;
@@ -142,7 +182,7 @@ const IMAGES_AWAITING_REMOVAL: usize = 8;
 ///
 /// # Errors
 /// The first image that could not be built (judging stops there).
-pub(crate) fn judge_images(
+fn judge_images(
     images: CrashImages,
     judge: impl Fn(&CrashImage) -> TrialOutcome + Sync,
 ) -> Result<Vec<TrialOutcome>, String> {

@@ -19,9 +19,8 @@ use durlab_engine::clock::now_ns;
 use durlab_engine::{BackendKind, Lsn, Persistence};
 
 use super::ackpage::AckLog;
-use super::images::{ImageOptions, crash_images};
 use super::phase::Phase;
-use super::power::{self, judge_images};
+use super::power;
 use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
 use crate::driver::matrix::EngineSetup;
 use crate::recfs::RecordingMount;
@@ -240,53 +239,31 @@ pub fn run_trial(
     if fault == FaultKind::Kill9 {
         return Ok(vec![judge_killed(lab, setup, fault, k, &m)]);
     }
-    let variant =
-        power::variant(fault).ok_or_else(|| format!("fault {fault} builds no crash images"))?;
-    let mut opts = ImageOptions::new(variant);
-    opts.states = lab.states;
-    opts.seed = m.seed;
-    opts.writeback = lab.writeback;
-    opts.dir_model = lab.dir_model;
-    let kept_images = dir.join("images");
-    let built_in = match &lab.image_root {
-        Some(r) => r.join(format!("{}-trial-{k}", lab.case_name(fault, setup))),
-        None => kept_images.clone(),
-    };
-    let images = crash_images(&m.trace, &m.root, &opts, &built_in).map_err(|e| e.to_string())?;
     let acks = &m.acks;
-    let started = Instant::now();
-    let mut outcomes = judge_images(images, |image| {
-        let t_ns = image.cut_ns.saturating_add(1);
-        let promised = if setup.persistence == Persistence::Snapshot {
-            0
-        } else {
-            power::promise(lab, setup, &opts, acks, t_ns)
-        };
-        let mut spec = m.spec.clone();
-        spec.dir = image.dir.clone();
-        spec.log = image.dir.with_extension("log");
-        let mut out = judge_restart(lab, fault, k, &m, &spec, t_ns, promised);
-        let _ = std::fs::remove_file(&spec.log);
-        out.notes.insert(
-            0,
-            format!(
-                "crash image at trace op {} ({}): {}",
-                image.cut_op, image.variant, image.description
-            ),
-        );
-        if out.violation {
-            out.kept_dir = Some(match image.keep_in(&kept_images) {
-                Ok(kept) => kept.display().to_string(),
-                Err(e) => format!("not kept: {e}"),
-            });
-        }
-        out
-    })?;
-    let share = started.elapsed().as_secs_f64() / outcomes.len().max(1) as f64;
-    for out in &mut outcomes {
-        out.state_seconds = share;
-    }
-    Ok(outcomes)
+    power::judge_trace(
+        lab,
+        setup,
+        fault,
+        k,
+        dir,
+        &m.trace,
+        &m.root,
+        m.seed,
+        |image, opts| {
+            let t_ns = image.cut_ns.saturating_add(1);
+            let promised = if setup.persistence == Persistence::Snapshot {
+                0
+            } else {
+                power::promise(lab, setup, opts, acks, t_ns)
+            };
+            let mut spec = m.spec.clone();
+            spec.dir = image.dir.clone();
+            spec.log = image.dir.with_extension("log");
+            let out = judge_restart(lab, fault, k, &m, &spec, t_ns, promised);
+            let _ = std::fs::remove_file(&spec.log);
+            out
+        },
+    )
 }
 
 /// kill -9 on the mount: the server restarted on the backing directory, judged against the
