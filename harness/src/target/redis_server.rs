@@ -149,6 +149,17 @@ pub fn start(spec: &ServerSpec) -> Result<ServerProcess, StartError> {
             Ok(()) => return Ok(process),
             Err(why) => last = why,
         }
+        // Only a port taken by another process is worth another try; a server that refuses
+        // its data directory refuses it on every port.
+        let log = std::fs::read_to_string(&spec.log).unwrap_or_default();
+        if !log.contains("Address already in use") {
+            return Err(StartError::NotReady {
+                what,
+                why: last,
+                log: spec.log.clone(),
+                tail: log_tail(&spec.log),
+            });
+        }
     }
     Err(StartError::NotReady {
         what,
