@@ -823,7 +823,19 @@ fn every_variant() -> Vec<Command> {
         xadd("x", None, &[("f", "v")], None),
         xadd("x", Some((1, 2)), &[("f", "v"), ("g", "w")], Some(10)),
         xadd("x", Some((0, 0)), &[], Some(0)),
+        multi(vec![]),
+        multi(vec![get("")]),
+        multi(vec![
+            set("k", "v"),
+            get("k"),
+            hset("h", &[("f", "v")]),
+            xadd("x", Some((1, 2)), &[("f", "v")], Some(3)),
+        ]),
     ]
+}
+
+fn multi(cmds: Vec<Command>) -> Command {
+    Command::Multi { cmds }
 }
 
 fn encode(cmd: &Command) -> Vec<u8> {
@@ -856,7 +868,7 @@ fn decode_rejects_bad_payloads() {
     let reason = |bytes: &[u8]| Command::decode(bytes).unwrap_err().reason;
     assert_eq!(reason(&[]), "truncated");
     assert_eq!(reason(&[0]), "unknown opcode");
-    assert_eq!(reason(&[13, 0, 0, 0, 0]), "unknown opcode");
+    assert_eq!(reason(&[14, 0, 0, 0, 0]), "unknown opcode");
     assert_eq!(reason(&[0xFF; 16]), "unknown opcode");
     let mut trailing = encode(&get("k"));
     trailing.push(0);
@@ -893,6 +905,137 @@ fn decode_rejects_bad_payloads() {
             })
         );
     }
+}
+
+#[test]
+fn multi_applies_in_order_and_errors_do_not_stop_it() {
+    let mut ks = Keyspace::new();
+    run(&mut ks, set("s", "x"));
+    let reply = run(
+        &mut ks,
+        multi(vec![
+            set("a", "1"),
+            incrby("a", 2),
+            get("a"),
+            // Errors at run time: not an integer, WRONGTYPE; malformed: NaN, no fields.
+            incrby("s", 1),
+            hset("s", &[("f", "v")]),
+            zadd("z", &[(f64::NAN, "m")]),
+            hset("h", &[]),
+            del("s"),
+            get("s"),
+        ]),
+    );
+    assert_eq!(
+        reply,
+        Reply::Array(vec![
+            Reply::Ok,
+            Reply::Int(3),
+            bulk("3"),
+            err(msg::NOT_AN_INTEGER),
+            err(msg::WRONGTYPE),
+            err(msg::NOT_A_FLOAT),
+            err(msg::ARITY_HSET),
+            Reply::Int(1),
+            Reply::Nil,
+        ])
+    );
+    assert_eq!(str_value(&ks, "a"), Some(b("3")));
+    assert_eq!(str_value(&ks, "s"), None);
+    assert!(ks.get_entry(b"z").is_none() && ks.get_entry(b"h").is_none());
+    // Reads only: not a write. A write inside: a write.
+    assert!(!multi(vec![get("a")]).is_write());
+    assert!(!multi(vec![]).is_write());
+    assert!(multi(vec![get("a"), del("a")]).is_write());
+    assert_eq!(multi(vec![set("a", "1")]).key(), None);
+    assert_eq!(set("a", "1").key(), Some(&b"a"[..]));
+    // Nesting is refused as a whole: nothing runs, not even the commands before it.
+    let nested = multi(vec![set("a", "9"), multi(vec![set("b", "1")])]);
+    assert_eq!(nested.arg_error(), Some(msg::MULTI_NESTED));
+    assert_eq!(run(&mut ks, nested), err(msg::MULTI_NESTED));
+    assert_eq!(str_value(&ks, "a"), Some(b("3")));
+    assert!(ks.get_entry(b"b").is_none());
+    assert_eq!(run(&mut ks, multi(vec![])), Reply::Array(vec![]));
+}
+
+/// A transaction's encoding, byte by byte as `docs/format.md` gives it.
+#[test]
+fn multi_layout() {
+    let bytes = encode(&multi(vec![get("k"), set("a", "b")]));
+    let mut want = vec![13, 2, 0, 0, 0];
+    want.extend_from_slice(&[6, 0, 0, 0, 2, 1, 0, 0, 0, b'k']);
+    want.extend_from_slice(&[11, 0, 0, 0, 1, 1, 0, 0, 0, b'a', 1, 0, 0, 0, b'b']);
+    assert_eq!(bytes, want);
+}
+
+#[test]
+fn decode_rejects_bad_transactions() {
+    let decode_err = |bytes: &[u8]| Command::decode(bytes).unwrap_err();
+    let at = |offset, reason| DecodeError { offset, reason };
+    // Nesting: refused at the nested opcode, even though its own encoding is fine.
+    let nested = encode(&multi(vec![set("a", "1"), multi(vec![set("b", "2")])]));
+    let inner_at = 5 + 4 + set("a", "1").encoded_len() + 4;
+    assert_eq!(
+        decode_err(&nested),
+        at(inner_at, "transaction nested in a transaction")
+    );
+    let empty_nested = encode(&multi(vec![multi(vec![])]));
+    assert_eq!(
+        decode_err(&empty_nested),
+        at(9, "transaction nested in a transaction")
+    );
+    // A count the remaining bytes cannot hold (9 bytes per sub-command at least).
+    assert_eq!(
+        decode_err(&[13, 2, 0, 0, 0, 5, 0, 0, 0, 2, 0, 0, 0, 0]),
+        at(1, "count exceeds the remaining bytes")
+    );
+    let mut huge = vec![13];
+    huge.extend_from_slice(&u32::MAX.to_le_bytes());
+    huge.extend_from_slice(&[0; 64]);
+    assert_eq!(
+        decode_err(&huge),
+        at(1, "count exceeds the remaining bytes")
+    );
+    // A nested length beyond the payload (the last sub-command truncated).
+    let two = encode(&multi(vec![set("a", "1"), set("b", "2")]));
+    let last = two.len() - set("b", "2").encoded_len() - 4;
+    assert_eq!(
+        decode_err(&two[..two.len() - 1]),
+        at(last, "length exceeds the remaining bytes")
+    );
+    // A nested length shorter than its command: the command is truncated inside its bound,
+    // reported at its offset in the whole payload.
+    let mut short = two.clone();
+    short[5] -= 1;
+    assert_eq!(
+        decode_err(&short),
+        at(9 + 6, "length exceeds the remaining bytes")
+    );
+    // A nested length longer than its command: the command has trailing bytes.
+    let mut long = encode(&multi(vec![get("k")]));
+    long[5] += 1;
+    long.push(0);
+    assert_eq!(
+        decode_err(&long),
+        at(
+            9 + get("k").encoded_len(),
+            "trailing bytes after the command"
+        )
+    );
+    // Bytes after the last sub-command.
+    let mut trailing = encode(&multi(vec![get("k")]));
+    trailing.push(0);
+    assert_eq!(
+        decode_err(&trailing),
+        at(trailing.len() - 1, "trailing bytes after the command")
+    );
+    // A bad sub-command (NaN score, unknown opcode), at its offset in the whole payload.
+    let nan = encode(&multi(vec![get("k"), zadd("z", &[(f64::NAN, "m")])]));
+    let zadd_at = 5 + 4 + get("k").encoded_len() + 4;
+    assert_eq!(decode_err(&nan), at(zadd_at + 10, "score is NaN"));
+    let mut unknown = encode(&multi(vec![get("k")]));
+    unknown[9] = 0;
+    assert_eq!(decode_err(&unknown), at(9, "unknown opcode"));
 }
 
 #[test]
@@ -973,12 +1116,16 @@ fn command_with(
     ]
 }
 
-/// Any command the codec can carry: every non-NaN score, bigger values.
+/// Any command the codec can carry: every non-NaN score, bigger values, transactions of them.
 fn any_command() -> impl Strategy<Value = Command> {
     let score = any::<f64>()
         .prop_filter("NaN cannot be decoded", |s| !s.is_nan())
         .boxed();
-    command_with(score, prop::collection::vec(any::<u8>(), 0..40).boxed())
+    let one = command_with(score, prop::collection::vec(any::<u8>(), 0..40).boxed()).boxed();
+    prop_oneof![
+        4 => one.clone(),
+        1 => prop::collection::vec(one, 0..5).prop_map(|cmds| Command::Multi { cmds }),
+    ]
 }
 
 /// Commands for state tests: few distinct scores (ties, -0.0) and the occasional NaN.
@@ -1034,6 +1181,24 @@ proptest! {
                 prop_assert_eq!(encode(&cmd), candidate.to_vec());
             }
         }
+    }
+
+    /// A transaction changes the state exactly as its sub-commands one by one, and replies
+    /// with their replies; `apply` and `apply_owned` agree on it (checked inside `run`).
+    #[test]
+    fn prop_multi_is_its_commands_in_order(
+        before in prop::collection::vec(state_command(), 0..10),
+        cmds in prop::collection::vec(state_command(), 0..8),
+    ) {
+        let mut ks = Keyspace::new();
+        for cmd in before {
+            ks.apply_owned(cmd);
+        }
+        let mut one_by_one = ks.clone();
+        let replies: Vec<Reply> = cmds.iter().map(|c| one_by_one.apply(c)).collect();
+        let reply = run(&mut ks, Command::Multi { cmds });
+        prop_assert_eq!(reply, Reply::Array(replies));
+        prop_assert_eq!(state(&ks), state(&one_by_one));
     }
 
     /// Random command sequences: `apply` and `apply_owned` agree, errors change nothing,

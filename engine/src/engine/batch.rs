@@ -15,7 +15,9 @@ impl Engine {
     ///
     /// Guarantees: a crash recovers a prefix of the log, so it may keep the first k write
     /// commands of a batch whose acknowledgement it never returned (as for any unacknowledged
-    /// command); once this returns `Ok`, all of them survive as the policy promises. Per-command
+    /// command); once this returns `Ok`, all of them survive as the policy promises. Commands
+    /// that must survive all or none together belong in one [`Command::Multi`] (one LSN, one
+    /// record), not in separate commands of a batch. Per-command
     /// failures do not stop the batch, as in Redis's EXEC: a command whose arguments are
     /// malformed ([`Command::arg_error`]) or whose payload exceeds the record size limit gets
     /// an error reply and no LSN, and the others still run.

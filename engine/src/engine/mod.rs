@@ -92,6 +92,11 @@ impl Drop for Inner {
 /// same (unchanged) state, and LSN n stays the n-th write a driver issued. Only a command whose
 /// arguments are malformed in themselves ([`Command::arg_error`]: empty field list, NaN score,
 /// XADD id 0-0) is answered with an error reply and no LSN.
+///
+/// A [`Command::Multi`] (a transaction) that contains a write is one record with one LSN:
+/// recovery restores all of it or none of it, never part of it. The record holds only its
+/// sub-commands that can change state (well-formed writes); every sub-command still gets its
+/// reply in the array.
 #[derive(Debug, Clone)]
 pub struct Engine {
     inner: Arc<Inner>,
@@ -120,16 +125,68 @@ impl Shared {
             });
         }
         let lsn = core.last_lsn + 1;
-        if let Some(log) = &self.log {
-            log.append(&mut core.log, lsn, &cmd)?;
-        }
-        let reply = core.keyspace.apply_owned(cmd);
+        let reply = match cmd {
+            Command::Multi { cmds } => self.log_and_apply_multi(core, lsn, cmds)?,
+            cmd => {
+                if let Some(log) = &self.log {
+                    log.append(&mut core.log, lsn, &cmd)?;
+                }
+                core.keyspace.apply_owned(cmd)
+            }
+        };
         core.last_lsn = lsn;
         self.last_lsn.store(lsn, Ordering::Release);
         Ok(Ack {
             reply,
             lsn: Some(lsn),
         })
+    }
+}
+
+impl Shared {
+    /// Under the engine's lock: logs the transaction `cmds` (containing at least one write and
+    /// no nested transaction) as one record under `lsn`, then applies every sub-command in
+    /// order and returns the array of their replies. The record holds only the sub-commands
+    /// that can change state (writes whose arguments are well formed): reads and malformed
+    /// writes change nothing, so replaying the record without them gives the same state, and
+    /// a malformed write (a NaN score) might not decode. One record, one checksum: recovery
+    /// keeps the whole transaction or none of it.
+    ///
+    /// # Errors
+    /// [`Error::InvalidCommand`] if the record exceeds the size limit: nothing applied.
+    fn log_and_apply_multi(&self, core: &mut Core, lsn: Lsn, cmds: Vec<Command>) -> Result<Reply> {
+        let total = cmds.len();
+        let mut logged = Vec::with_capacity(total);
+        // Not logged, with their positions in `cmds`, in order.
+        let mut unlogged = Vec::new();
+        for (i, c) in cmds.into_iter().enumerate() {
+            if c.is_write() && c.arg_error().is_none() {
+                logged.push(c);
+            } else {
+                unlogged.push((i, c));
+            }
+        }
+        let record = Command::Multi { cmds: logged };
+        if let Some(log) = &self.log {
+            log.append(&mut core.log, lsn, &record)?;
+        }
+        let Command::Multi { cmds: logged } = record else {
+            unreachable!("built as a Multi above");
+        };
+        // Apply in the transaction's order: a read sees exactly the writes queued before it.
+        let mut logged = logged.into_iter();
+        let mut unlogged = unlogged.into_iter().peekable();
+        let mut replies = Vec::with_capacity(total);
+        for i in 0..total {
+            let reply = match unlogged.next_if(|(at, _)| *at == i) {
+                Some((_, c)) => core.keyspace.apply(&c),
+                None => core
+                    .keyspace
+                    .apply_owned(logged.next().expect("every position is logged or not")),
+            };
+            replies.push(reply);
+        }
+        Ok(Reply::Array(replies))
     }
 }
 

@@ -38,12 +38,15 @@ mod op {
     pub const ZREM: u8 = 10;
     pub const ZPOPMIN: u8 = 11;
     pub const XADD: u8 = 12;
+    pub const MULTI: u8 = 13;
 }
 
 // Smallest encoding of one list element, used to reject counts the remaining bytes cannot hold.
 pub(crate) const MIN_PAIR: usize = 8; // two empty byte strings
 pub(crate) const MIN_BLOB: usize = 4; // one empty byte string
 pub(crate) const MIN_SCORED: usize = 12; // score + empty byte string
+/// A nested command's length prefix plus the smallest command (`GET` or `DEL` of the empty key).
+pub(crate) const MIN_NESTED: usize = 4 + 5;
 
 pub(crate) fn blob_len(b: &[u8]) -> usize {
     4 + b.len()
@@ -122,16 +125,19 @@ impl Command {
                 let maxlen_len = if maxlen.is_some() { 9 } else { 1 };
                 blob_len(key) + id_len + maxlen_len + pairs_len(fields)
             }
+            Command::Multi { cmds } => 4 + cmds.iter().map(|c| 4 + c.encoded_len()).sum::<usize>(),
         }
     }
 
     /// Appends the encoding of `self` to `out`, reserving the exact space first.
     ///
     /// A NaN score is written as is, but [`Command::decode`] rejects it: such a `ZADD` only
-    /// ever gets an error reply (see [`Command::arg_error`]) and need not be logged.
+    /// ever gets an error reply (see [`Command::arg_error`]) and need not be logged. Likewise
+    /// a `Multi` nested in a `Multi` is written as is and rejected by decoding.
     ///
     /// # Panics
-    /// If a byte string is longer than [`MAX_BLOB_LEN`] or a list longer than [`MAX_COUNT`].
+    /// If a byte string is longer than [`MAX_BLOB_LEN`], a list longer than [`MAX_COUNT`], or
+    /// a sub-command of a `Multi` encodes to more than [`MAX_BLOB_LEN`] bytes.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let start = out.len();
         out.reserve(self.encoded_len());
@@ -218,6 +224,21 @@ impl Command {
                 }
                 put_pairs(out, fields);
             }
+            Command::Multi { cmds } => {
+                out.push(op::MULTI);
+                put_len(out, cmds.len(), MAX_COUNT, "transaction command count");
+                for cmd in cmds {
+                    // Each sub-command is length-prefixed: its payload, like a record's, does
+                    // not say where it ends, and the prefix lets decoding bound it.
+                    put_len(
+                        out,
+                        cmd.encoded_len(),
+                        MAX_BLOB_LEN,
+                        "nested command length",
+                    );
+                    cmd.encode(out);
+                }
+            }
         }
         debug_assert_eq!(out.len() - start, self.encoded_len());
     }
@@ -226,9 +247,16 @@ impl Command {
     ///
     /// # Errors
     /// Truncated input, trailing bytes, an unknown opcode or flag byte, a length or count the
-    /// remaining bytes cannot hold, a NaN score. Never panics; allocates at most a small
-    /// constant multiple of `payload.len()`.
+    /// remaining bytes cannot hold, a NaN score, a `Multi` nested in a `Multi`; an error inside
+    /// a `Multi`'s sub-command is reported at its offset in `payload`. Never panics; allocates
+    /// at most a small constant multiple of `payload.len()`.
     pub fn decode(payload: &[u8]) -> Result<Command, DecodeError> {
+        Command::decode_nested(payload, true)
+    }
+
+    /// Decodes one command occupying all of `payload`; a `Multi` only if `multi_allowed` (false
+    /// for a transaction's sub-commands, so that recursion is one level deep at most).
+    fn decode_nested(payload: &[u8], multi_allowed: bool) -> Result<Command, DecodeError> {
         let mut r = Reader {
             buf: payload,
             pos: 0,
@@ -239,8 +267,18 @@ impl Command {
             reason: "unknown opcode",
         };
         // Checked before the key, so that garbage is reported as a bad opcode.
-        if !(op::SET..=op::XADD).contains(&opcode) {
+        if !(op::SET..=op::MULTI).contains(&opcode) {
             return Err(unknown);
+        }
+        if opcode == op::MULTI {
+            if !multi_allowed {
+                return Err(DecodeError {
+                    offset: 0,
+                    reason: "transaction nested in a transaction",
+                });
+            }
+            let cmd = Command::Multi { cmds: r.nested()? };
+            return r.finish(cmd);
         }
         let key = r.blob()?;
         let cmd = match opcode {
@@ -308,13 +346,7 @@ impl Command {
             }
             _ => return Err(unknown),
         };
-        if r.pos != payload.len() {
-            return Err(DecodeError {
-                offset: r.pos,
-                reason: "trailing bytes after the command",
-            });
-        }
-        Ok(cmd)
+        r.finish(cmd)
     }
 }
 
@@ -421,6 +453,41 @@ impl<'a> Reader<'a> {
         let mut out = Vec::with_capacity(n);
         for _ in 0..n {
             out.push(self.blob()?);
+        }
+        Ok(out)
+    }
+
+    /// `cmd` if the whole buffer has been read, else the trailing-bytes error.
+    fn finish(&self, cmd: Command) -> Result<Command, DecodeError> {
+        if self.pos != self.buf.len() {
+            return Err(DecodeError {
+                offset: self.pos,
+                reason: "trailing bytes after the command",
+            });
+        }
+        Ok(cmd)
+    }
+
+    /// A transaction's sub-commands: a count, then each one's `u32` length and payload. A
+    /// sub-command's error is reported at its offset in the whole buffer.
+    fn nested(&mut self) -> Result<Vec<Command>, DecodeError> {
+        let n = self.count(MIN_NESTED)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let at = self.pos;
+            let len = self.u32()?;
+            if len > self.remaining() {
+                return Err(DecodeError {
+                    offset: at,
+                    reason: "length exceeds the remaining bytes",
+                });
+            }
+            let start = self.pos;
+            let cmd = Command::decode_nested(self.take(len)?, false).map_err(|e| DecodeError {
+                offset: start + e.offset,
+                reason: e.reason,
+            })?;
+            out.push(cmd);
         }
         Ok(out)
     }

@@ -21,7 +21,8 @@ pub enum XAddId {
     Explicit(StreamId),
 }
 
-/// One command of the Redis-like subset. Everything but `Get` is a write and gets an LSN.
+/// One command of the Redis-like subset. Everything but `Get` (and a `Multi` of reads only) is
+/// a write and gets an LSN.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Set {
@@ -73,6 +74,14 @@ pub enum Command {
         fields: Vec<(Vec<u8>, Vec<u8>)>,
         maxlen: Option<u64>,
     },
+    /// A transaction (the commands of a MULTI/EXEC): `cmds` applied in order, each with its own
+    /// reply, the whole replying [`Reply::Array`] of those replies. A sub-command's error reply
+    /// does not stop the others (Redis's EXEC semantics for errors at run time). Logged as one
+    /// record with one LSN, so recovery keeps all of it or none of it. A `Multi` inside a
+    /// `Multi` is refused ([`Command::arg_error`]).
+    Multi {
+        cmds: Vec<Command>,
+    },
 }
 
 /// A Redis-like reply. Wrong-type use and bad arguments give [`Reply::Error`], never a panic.
@@ -88,14 +97,20 @@ pub enum Reply {
 }
 
 impl Command {
-    /// True for every command that changes (or may change) the keyspace and so is logged.
+    /// True for every command that changes (or may change) the keyspace and so is logged: all
+    /// but `Get`, and a `Multi` if any of its sub-commands is a write.
     pub fn is_write(&self) -> bool {
-        !matches!(self, Command::Get { .. })
+        match self {
+            Command::Get { .. } => false,
+            Command::Multi { cmds } => cmds.iter().any(Command::is_write),
+            _ => true,
+        }
     }
 
-    /// The key the command addresses.
-    pub fn key(&self) -> &[u8] {
-        match self {
+    /// The key the command addresses; `None` for a [`Command::Multi`], which may address any
+    /// number of keys (ask its sub-commands).
+    pub fn key(&self) -> Option<&[u8]> {
+        Some(match self {
             Command::Set { key, .. }
             | Command::Get { key }
             | Command::Del { key }
@@ -108,13 +123,20 @@ impl Command {
             | Command::ZRem { key, .. }
             | Command::ZPopMin { key, .. }
             | Command::XAdd { key, .. } => key,
-        }
+            Command::Multi { .. } => return None,
+        })
     }
 
     /// The error reply `self` gets whatever the keyspace holds, if any: an empty field or
-    /// member list, a NaN score, the `XADD` id `0-0`. [`Keyspace::apply`] checks this first,
-    /// so such a command never changes state. A writer may call it to skip logging commands
-    /// that can only fail (a NaN score also cannot be decoded).
+    /// member list, a NaN score, the `XADD` id `0-0`, a `Multi` inside a `Multi`.
+    /// [`Keyspace::apply`] checks this first, so such a command never changes state. A writer
+    /// may call it to skip logging commands that can only fail (a NaN score also cannot be
+    /// decoded, nor can a nested `Multi`).
+    ///
+    /// A `Multi` reports only nesting here: its other sub-commands' own argument errors are
+    /// their own error replies inside its array reply, and the others still run (as in EXEC).
+    /// A writer logging a `Multi` should leave such sub-commands out of the record (they change
+    /// nothing, and a NaN score would not decode).
     ///
     /// [`Keyspace::apply`]: super::Keyspace::apply
     pub fn arg_error(&self) -> Option<&'static str> {
@@ -131,6 +153,9 @@ impl Command {
                 id: XAddId::Explicit(StreamId { ms: 0, seq: 0 }),
                 ..
             } => Some(msg::XADD_ID_ZERO),
+            Command::Multi { cmds } if cmds.iter().any(|c| matches!(c, Command::Multi { .. })) => {
+                Some(msg::MULTI_NESTED)
+            }
             _ => None,
         }
     }

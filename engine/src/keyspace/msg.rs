@@ -27,3 +27,6 @@ pub const XADD_ID_TOO_SMALL: &str =
 /// `XADD` with an automatic id when the last id is `u64::MAX-u64::MAX`.
 pub const XADD_ID_EXHAUSTED: &str =
     "ERR The stream has exhausted the last possible ID, unable to add more items";
+/// A transaction (`Command::Multi`) containing a transaction: Redis's reply to `MULTI` inside
+/// `MULTI`.
+pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";

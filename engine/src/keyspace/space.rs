@@ -79,7 +79,8 @@ impl Keyspace {
     }
 
     /// Applies `cmd` and returns its reply. Never panics on any input. A command that replies
-    /// with [`Reply::Error`] changes nothing.
+    /// with [`Reply::Error`] changes nothing. A [`Command::Multi`] applies its sub-commands in
+    /// order and replies with the array of their replies (one failing does not stop the rest).
     ///
     /// Copies only what it stores; for `SET` over an existing string it reuses the old buffer.
     pub fn apply(&mut self, cmd: &Command) -> Reply {
@@ -104,6 +105,8 @@ impl Keyspace {
                 fields,
                 maxlen,
             } => self.xadd(Cow::Borrowed(key), *id, Cow::Borrowed(fields), *maxlen),
+            // `arg_error` has refused nesting, so this recursion is one level deep.
+            Command::Multi { cmds } => Reply::Array(cmds.iter().map(|c| self.apply(c)).collect()),
         }
     }
 
@@ -125,6 +128,9 @@ impl Keyspace {
                 fields,
                 maxlen,
             } => self.xadd(Cow::Owned(key), id, Cow::Owned(fields), maxlen),
+            Command::Multi { cmds } => {
+                Reply::Array(cmds.into_iter().map(|c| self.apply_owned(c)).collect())
+            }
             // The rest store nothing from the command.
             other => self.apply(&other),
         }

@@ -10,7 +10,10 @@
 //! another type replies WRONGTYPE and changes nothing; scores `-0.0` are stored as `0.0`;
 //! `XADD` with an automatic id takes `last.ms-(last.seq+1)` (`0-1` for a new stream, `ms+1-0`
 //! when seq overflows), `MAXLEN` trims exactly and a stream keeps its last id even when empty;
-//! malformed argument lists (no fields, NaN score, XADD id `0-0`) change nothing.
+//! malformed argument lists (no fields, NaN score, XADD id `0-0`) change nothing. A transaction
+//! (`Command::Multi`) is Redis's EXEC: each queued command runs in order and gets its own reply
+//! in the array reply, an error reply does not stop the others; a transaction inside a
+//! transaction is refused as a whole (Redis refuses `MULTI` inside `MULTI`).
 
 use std::collections::BTreeMap;
 
@@ -70,6 +73,9 @@ fn malformed(cmd: &Command) -> Option<&'static str> {
             id: XAddId::Explicit(StreamId { ms: 0, seq: 0 }),
             ..
         } => Some(msg::XADD_ID_ZERO),
+        Command::Multi { cmds } if cmds.iter().any(|c| matches!(c, Command::Multi { .. })) => {
+            Some(msg::MULTI_NESTED)
+        }
         _ => None,
     }
 }
@@ -130,6 +136,13 @@ impl Model {
                 fields,
                 maxlen,
             } => self.xadd(key, *id, fields, *maxlen),
+            Command::Multi { cmds } => {
+                let mut replies = Vec::new();
+                for queued in cmds {
+                    replies.push(self.apply(queued));
+                }
+                Reply::Array(replies)
+            }
         }
     }
 
@@ -314,6 +327,50 @@ mod tests {
         for bad in ["", "-0", "+1", "01", " 1", "1.0", "9223372036854775808"] {
             assert_eq!(parse_canonical_i64(bad.as_bytes()), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn multi_is_exec_of_its_commands() {
+        let mut m = Model::new();
+        let set = |k: &str, v: &str| Command::Set {
+            key: k.as_bytes().to_vec(),
+            value: v.as_bytes().to_vec(),
+        };
+        let reply = m.apply(&Command::Multi {
+            cmds: vec![
+                set("s", "x"),
+                Command::IncrBy {
+                    key: b"s".to_vec(),
+                    delta: 1,
+                },
+                Command::Get { key: b"s".to_vec() },
+                set("t", "1"),
+            ],
+        });
+        assert_eq!(
+            reply,
+            Reply::Array(vec![
+                Reply::Ok,
+                err(msg::NOT_AN_INTEGER),
+                Reply::Bulk(b"x".to_vec()),
+                Reply::Ok,
+            ])
+        );
+        assert_eq!(
+            m.map.len(),
+            2,
+            "an error does not stop the commands after it"
+        );
+        let nested = Command::Multi {
+            cmds: vec![
+                set("u", "1"),
+                Command::Multi {
+                    cmds: vec![set("v", "1")],
+                },
+            ],
+        };
+        assert_eq!(m.apply(&nested), err(msg::MULTI_NESTED));
+        assert_eq!(m.map.len(), 2, "a nested transaction runs nothing");
     }
 
     #[test]

@@ -395,7 +395,23 @@ fn xadd(rest: &[&[u8]]) -> Result<Request, Value> {
     })
 }
 
-/// The RESP arguments of `cmd`, as [`parse`] reads them back.
+/// The RESP requests that run `cmd`: one request, [`to_args`], for every command but a
+/// [`Command::Multi`], which is `MULTI`, each sub-command's request, `EXEC` (its replies:
+/// `+OK`, one `+QUEUED` per sub-command, then the array of their replies).
+pub fn to_requests(cmd: &Command, auto: AutoId) -> Vec<Vec<Vec<u8>>> {
+    match cmd {
+        Command::Multi { cmds } => std::iter::once(vec![b"MULTI".to_vec()])
+            .chain(cmds.iter().map(|c| to_args(c, auto)))
+            .chain(std::iter::once(vec![b"EXEC".to_vec()]))
+            .collect(),
+        other => vec![to_args(other, auto)],
+    }
+}
+
+/// The RESP arguments of `cmd`, as [`parse`] reads them back. A [`Command::Multi`] takes
+/// several requests ([`to_requests`]); for it this returns the last of them, `EXEC` (the
+/// workload generator never produces one, so callers that send one request per write never
+/// see it; sent alone, `EXEC` is refused with `EXEC without MULTI`, never half-run).
 pub fn to_args(cmd: &Command, auto: AutoId) -> Vec<Vec<u8>> {
     let b = |s: &str| s.as_bytes().to_vec();
     let mut a = vec![];
@@ -450,6 +466,7 @@ pub fn to_args(cmd: &Command, auto: AutoId) -> Vec<Vec<u8>> {
             });
             a.extend(fields.iter().flat_map(|(f, v)| [f.clone(), v.clone()]));
         }
+        Command::Multi { .. } => a.push(b("EXEC")),
     }
     a
 }
@@ -646,6 +663,29 @@ mod tests {
             };
             assert_eq!(cmds, vec![c.clone()]);
         }
+    }
+
+    #[test]
+    fn a_transaction_is_spelt_as_multi_its_commands_exec() {
+        let set = Command::Set {
+            key: b"k".to_vec(),
+            value: b"v".to_vec(),
+        };
+        let get = Command::Get { key: b"k".to_vec() };
+        let tx = Command::Multi {
+            cmds: vec![set.clone(), get.clone()],
+        };
+        let reqs = to_requests(&tx, AutoId::Star);
+        assert_eq!(reqs.len(), 4);
+        assert_eq!(reqs[0], vec![b"MULTI".to_vec()]);
+        assert_eq!(reqs[1], to_args(&set, AutoId::Star));
+        assert_eq!(reqs[2], to_args(&get, AutoId::Star));
+        assert_eq!(reqs[3], vec![b"EXEC".to_vec()]);
+        assert_eq!(to_args(&tx, AutoId::Star), vec![b"EXEC".to_vec()]);
+        assert_eq!(
+            to_requests(&set, AutoId::Star),
+            vec![to_args(&set, AutoId::Star)]
+        );
     }
 
     #[test]

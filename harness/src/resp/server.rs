@@ -5,8 +5,11 @@
 //! (one lock acquisition, consecutive LSNs, one acknowledgement: under `always` one
 //! fdatasync; several loops' rounds overlap through the engine's group commit), then writes
 //! the replies in request order. So no reply is sent before the command it answers is
-//! acknowledged under the policy. `MULTI`/`EXEC` queue data commands and run them inside one
-//! batch: atomic with respect to other clients and to the log order. A request that is not
+//! acknowledged under the policy. `MULTI`/`EXEC` queue data commands and run them as one
+//! [`Command::Multi`] in the round's batch: atomic with respect to other clients, and one log
+//! record with one LSN, so that a crash (a torn or reordered write) keeps all of a transaction
+//! or none of it, as Redis reverts an incomplete MULTI/EXEC at the end of its AOF. A request
+//! that is not
 //! a data command (a read such as HGETALL, INFO, ...) first runs the round so far, so it
 //! sees the connection's earlier writes.
 
@@ -190,10 +193,13 @@ type Item = (Vec<Command>, bool);
 enum Owner {
     /// One request (`Item`'s shape).
     Request { conn: usize, n: usize, sum: bool },
-    /// An EXEC: one array reply over these requests.
+    /// An EXEC: one array reply over these requests. `multi`: their commands went to the
+    /// batch as one [`Command::Multi`] (one ack, whose array reply holds theirs), else as
+    /// themselves (a transaction of one command).
     Exec {
         conn: usize,
         shape: Vec<(usize, bool)>,
+        multi: bool,
     },
 }
 
@@ -704,12 +710,19 @@ impl EventLoop {
             };
             match owner {
                 Owner::Request { n, sum, .. } => put_reply(out, acks.as_mut(), n, sum),
-                Owner::Exec { shape, .. } => {
+                Owner::Exec {
+                    shape,
+                    multi: false,
+                    ..
+                } => {
                     encode::array_header(out, shape.len());
                     for (n, sum) in shape {
                         put_reply(out, acks.as_mut(), n, sum);
                     }
                 }
+                Owner::Exec {
+                    shape, multi: true, ..
+                } => put_transaction(out, acks.as_mut(), &shape),
             }
             self.check_output(conn);
         }
@@ -751,10 +764,14 @@ impl EventLoop {
     }
 
     fn add_to_round(&mut self, i: usize, owner: Owner, cmds: Vec<Command>) {
-        let big = cmds
-            .iter()
-            .filter(|c| matches!(c, Command::Get { .. } | Command::ZPopMin { .. }))
-            .count();
+        fn unsized_replies(c: &Command) -> usize {
+            match c {
+                Command::Get { .. } | Command::ZPopMin { .. } => 1,
+                Command::Multi { cmds } => cmds.iter().map(unsized_replies).sum(),
+                _ => 0,
+            }
+        }
+        let big: usize = cmds.iter().map(unsized_replies).sum();
         self.round.cmds.extend(cmds);
         self.round.owners.push(owner);
         if let Some(c) = self.conns[i].as_mut() {
@@ -803,8 +820,20 @@ impl EventLoop {
                 ),
                 Some((queue, false)) => {
                     let shape = queue.iter().map(|(c, s)| (c.len(), *s)).collect();
-                    let cmds = queue.into_iter().flat_map(|(c, _)| c).collect();
-                    return self.add_to_round(i, Owner::Exec { conn: i, shape }, cmds);
+                    let mut cmds: Vec<Command> = queue.into_iter().flat_map(|(c, _)| c).collect();
+                    // One command for the whole transaction, so one record: separate records
+                    // could be split by a crash (the first kept, the second torn off). A single
+                    // command is already all-or-nothing.
+                    let multi = cmds.len() > 1;
+                    if multi {
+                        cmds = vec![Command::Multi { cmds }];
+                    }
+                    let owner = Owner::Exec {
+                        conn: i,
+                        shape,
+                        multi,
+                    };
+                    return self.add_to_round(i, owner, cmds);
                 }
             },
             Request::Multi => match c.multi {
@@ -882,6 +911,46 @@ fn put_reply(
             None => encode::reply(out, &Reply::Nil),
         }
         part.for_each(drop);
+    }
+}
+
+/// Appends EXEC's array reply for the requests of `shape` (as [`put_reply`]), from the next
+/// ack: that of the one [`Command::Multi`] they were run as, whose array reply holds one
+/// reply per command. If the engine refused the transaction as a whole (its record over the
+/// size limit: nothing ran), each request's reply is that error.
+fn put_transaction(
+    out: &mut Vec<u8>,
+    acks: Option<&mut std::vec::IntoIter<durlab_engine::Ack>>,
+    shape: &[(usize, bool)],
+) {
+    encode::array_header(out, shape.len());
+    let Some(acks) = acks else {
+        for &(n, sum) in shape {
+            put_reply(out, None, n, sum);
+        }
+        return;
+    };
+    let total: usize = shape.iter().map(|(n, _)| n).sum();
+    match acks.next() {
+        Some(durlab_engine::Ack {
+            reply: Reply::Array(replies),
+            lsn,
+        }) if replies.len() == total => {
+            let mut expanded = replies
+                .into_iter()
+                .map(|reply| durlab_engine::Ack { reply, lsn })
+                .collect::<Vec<_>>()
+                .into_iter();
+            for &(n, sum) in shape {
+                put_reply(out, Some(&mut expanded), n, sum);
+            }
+        }
+        refused => {
+            let reply = refused.map_or(Reply::Nil, |a| a.reply);
+            for _ in shape {
+                encode::reply(out, &reply);
+            }
+        }
     }
 }
 
