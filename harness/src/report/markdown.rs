@@ -238,7 +238,7 @@ fn crash_details(md: &mut String, r: &RunResults) {
             md,
             "| {} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             super::model::config_label(cfg),
-            c.column(),
+            c.fault,
             c.dir_model
                 .as_deref()
                 .map(|m| format!(" ({m} dirs)"))
@@ -265,7 +265,7 @@ fn crash_details(md: &mut String, r: &RunResults) {
             Some(format!(
                 "- {} ({}): {} acknowledged writes/s on the mount, {} on a plain directory: {:.2}×",
                 super::model::config_label(&c.config),
-                c.column(),
+                c.fault,
                 style::si(o.mounted_ops_per_sec),
                 style::si(o.direct_ops_per_sec),
                 o.ratio
