@@ -51,7 +51,8 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         args.matrix.target.clone()
     };
     let mut faults = args.fault.clone();
-    let mut run_id = args.output.run_id();
+    // One id for every part of this run.
+    let run_id = args.output.run_id();
     if targets.iter().any(|t| t.is_resp()) {
         if targets.contains(&Target::Engine) {
             return Err(CliError(
@@ -85,8 +86,6 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             }
         }
     }
-    // One id for every part of this run.
-    let run_id = std::mem::take(&mut run_id);
     let (mut scenario, scenario_file) = load_scenario(args.scenario.as_deref())?;
     apply_matrix(&mut scenario.matrix, &args.matrix);
     if scenario

@@ -132,7 +132,7 @@ fn run_on_mount(
     let driven = driver.join();
     let entries = mount.entries();
     mount.unmount().map_err(|e| e.to_string())?;
-    let acks = driven?.ack_log();
+    let acks = driven?.into_ack_log();
     let acked = acks.acked_before(t_kill_ns);
     notes.push(format!(
         "{acked} writes acknowledged in {ran_secs:.1} s through the recording filesystem ({:.0}/s); trace of {entries} entries",
@@ -174,7 +174,8 @@ impl Churner {
         };
         let handle = std::thread::spawn(move || {
             let mut done = 0u64;
-            let mut run = || -> Result<(), String> {
+            // Ends only by an error: the server's crash, or a failure before it.
+            let mut run = || -> Result<std::convert::Infallible, String> {
                 loop {
                     match c.call(&[command]).map_err(|e| e.to_string())? {
                         Value::Error(e) if !e.contains("in progress") => {
@@ -191,7 +192,7 @@ impl Churner {
                             Value::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
                             other => return Err(format!("INFO replied {other:?}")),
                         };
-                        if info.lines().any(|l| l.trim() == format!("{field}:0")) {
+                        if crate::resp::info::fields(&info).contains(&(field, "0")) {
                             break;
                         }
                     }
@@ -203,7 +204,7 @@ impl Churner {
                     "{done} {command}s completed back to back before the crash"
                 )),
                 Err(e) => Err(e),
-                Ok(()) => unreachable!("the loop ends by error"),
+                Ok(never) => match never {},
             }
         });
         Ok(Churner { handle, crashed })
@@ -361,7 +362,7 @@ pub fn mount_overhead(
         let t_ns = now_ns();
         let ran = began.elapsed().as_secs_f64();
         server.kill9().map_err(|e| e.to_string())?;
-        let acked = driver.join()?.ack_log().acked_before(t_ns);
+        let acked = driver.join()?.into_ack_log().acked_before(t_ns);
         Ok(acked as f64 / ran.max(1e-9))
     };
     let direct_dir = dir.join("direct");

@@ -53,7 +53,7 @@ pub struct Driven {
 impl Driven {
     /// The acknowledgements as the crash lab's [`AckLog`] (no saves published: a RESP server
     /// does not tell when a save became durable).
-    pub fn ack_log(&self) -> AckLog {
+    pub fn into_ack_log(self) -> AckLog {
         let issued = self.issued_ns.len() as Lsn;
         AckLog {
             capacity: issued,
@@ -67,8 +67,8 @@ impl Driven {
             full_at_lsn: 0,
             stall_started_ns: 0,
             pid: 0,
-            ack_ns: self.ack_ns.clone(),
-            issued_ns: self.issued_ns.clone(),
+            ack_ns: self.ack_ns,
+            issued_ns: self.issued_ns,
             saves: Vec::new(),
             saves_begun: 0,
             saves_done: 0,

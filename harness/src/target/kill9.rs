@@ -105,7 +105,7 @@ pub fn run_trial(
         .kill9()
         .map_err(|e| format!("kill -9 of the server: {e}"))?;
     let driven = driver.join()?;
-    let acks = driven.ack_log();
+    let acks = driven.into_ack_log();
     let acked = acks.acked_before(t_kill_ns);
     let issued = acks.highest_issued;
     let promised = if spec.policy == FsyncPolicy::Off {
