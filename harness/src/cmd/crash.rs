@@ -176,15 +176,17 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     };
 
     let mut records = Vec::new();
+    // Redis has no backend or preallocation: each of its configurations runs once, not once
+    // per engine setup that maps to it (`target_runs`).
+    let runs = super::bench::target_runs(&setups, &targets);
     let cases: Vec<(Target, FaultKind, Phase, &EngineSetup)> = targets
         .iter()
         .flat_map(|&t| faults.iter().map(move |&f| (t, f)))
         .flat_map(|(t, f)| phases.iter().map(move |&p| (t, f, p)))
         .flat_map(|(t, f, p)| {
-            setups
-                .iter()
-                .filter(move |s| p.check(s.persistence).is_ok())
-                .map(move |s| (t, f, p, s))
+            runs.iter()
+                .filter(move |(s, rt)| *rt == t && p.check(s.persistence).is_ok())
+                .map(move |(s, _)| (t, f, p, s))
         })
         .collect();
     let total = cases.len();
