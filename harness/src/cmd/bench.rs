@@ -399,9 +399,15 @@ pub fn target_config_record(
                 &save_points(s),
                 &redis_config(s),
             )
-                .into_iter()
-                .map(|(k, v)| if v.is_empty() { format!("{k} \"\"") } else { format!("{k} {v}") })
-                .collect();
+            .into_iter()
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    format!("{k} \"\"")
+                } else {
+                    format!("{k} {v}")
+                }
+            })
+            .collect();
             config.server_version = Some(crate::target::redis_server::version());
         }
         Target::DurlabServer => {

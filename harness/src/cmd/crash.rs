@@ -275,9 +275,10 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         }
         violations += record.violations;
         progress.finish(&format!(
-            "{} trials, {} states ({} ok), {} violations, lost acked p99 {:.0}, window max {:.1} ms{}",
+            "{} trials, {} states ({} distinct images, {} ok), {} violations, lost acked p99 {:.0}, window max {:.1} ms{}",
             record.trials,
             record.states,
+            record.distinct_states,
             record.verdicts.ok,
             record.violations,
             record.lost_acked_ops.p99,

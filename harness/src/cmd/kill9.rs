@@ -125,6 +125,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 trial_secs: args.trial_secs,
                 trials: trials.len() as u64,
                 states: trials.len() as u64,
+                distinct_states: trials.len() as u64,
                 verdicts,
                 violations: trials.iter().filter(|t| t.verdict != Verdict::Ok).count() as u64,
                 lost_acked_ops: Summary::of(trials.iter().map(|t| t.lost_acked_ops as f64)),

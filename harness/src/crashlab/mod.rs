@@ -326,6 +326,10 @@ pub struct TrialOutcome {
     /// Why (recovery error, state difference, injected fault and the engine's error).
     pub detail: String,
     pub notes: Vec<String>,
+    /// True when this state's image was byte-identical to an earlier one of its trace, whose
+    /// recovery it shares (image faults; counted as a state, and apart as not distinct).
+    #[serde(default)]
+    pub shared_recovery: bool,
     /// True when a lost-acked verdict comes from damage to the last records, which a log
     /// without a commit marker cannot tell from a torn append (counted apart, not a violation).
     pub tail_damage: bool,
@@ -438,6 +442,7 @@ impl Lab {
             state_seconds: verify_seconds,
             detail: j.detail,
             notes: Vec::new(),
+            shared_recovery: false,
             tail_damage: false,
             repro: None,
             kept_dir: None,

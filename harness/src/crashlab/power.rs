@@ -9,15 +9,17 @@
 //! nothing (with `--writeback`: what was acknowledged a dirty-expiry period before T); `off`
 //! keeps nothing. Snapshot-only persistence keeps the last snapshot published durable before T.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use durlab_engine::{FsyncPolicy, Lsn};
 
 use super::ackpage::AckLog;
-use super::images::{CrashImage, CrashImages, ImageOptions, Variant, crash_images};
+use super::images::{CrashImage, CrashImages, ImageOptions, PreparedImage, Variant, crash_images};
+use super::verdict::{self, Recovered};
 use super::{Crash, FaultKind, Lab, TrialOutcome, kill9};
 use crate::driver::matrix::EngineSetup;
 use crate::scenario::model::Persistence;
@@ -73,6 +75,7 @@ pub fn run_trial(
     let trace = dir.join("io.trace");
     let killed = kill9::run_and_kill(lab, setup, fault, k, dir, Some(&trace))?;
     let root = killed.data.clone();
+    let issued = killed.acks.highest_issued;
     judge_trace(
         lab,
         setup,
@@ -82,22 +85,21 @@ pub fn run_trial(
         &trace,
         &root,
         killed.seed,
-        |image, opts| {
+        |image| verdict::recover(lab.config(setup, &image.dir), &lab.oracle, issued),
+        |image, opts, recovered, verify_seconds| {
             // Acknowledgements published at or before the cut happened before the crash.
             let t_ns = image.cut_ns.saturating_add(1);
             let promised = promise(lab, setup, opts, &killed.acks, t_ns);
-            let mut out = lab.judge(
-                setup,
-                Crash {
-                    fault,
-                    k,
-                    seed: killed.seed,
-                    data: &image.dir,
-                    acks: &killed.acks,
-                    t_ns,
-                    promised: Some(promised),
-                },
-            );
+            let crash = Crash {
+                fault,
+                k,
+                seed: killed.seed,
+                data: &image.dir,
+                acks: &killed.acks,
+                t_ns,
+                promised: Some(promised),
+            };
+            let mut out = lab.outcome(crash, promised, recovered.judge(promised), verify_seconds);
             out.notes.extend(killed.notes.iter().cloned());
             out.notes.extend(super::phase_note(&killed.acks, t_ns));
             out
@@ -125,7 +127,8 @@ pub(crate) fn judge_trace(
     trace: &Path,
     root: &Path,
     seed: u64,
-    judge: impl Fn(&CrashImage, &ImageOptions) -> TrialOutcome + Sync,
+    recover: impl Fn(&CrashImage) -> Recovered + Sync,
+    conclude: impl Fn(&CrashImage, &ImageOptions, &Recovered, f64) -> TrialOutcome + Sync,
 ) -> Result<Vec<TrialOutcome>, String> {
     let variant = variant(fault).ok_or_else(|| format!("fault {fault} builds no crash images"))?;
     let mut opts = ImageOptions::new(variant);
@@ -140,23 +143,22 @@ pub(crate) fn judge_trace(
     };
     let images = crash_images(trace, root, &opts, &built_in).map_err(|e| e.to_string())?;
     let started = Instant::now();
-    let mut outcomes = judge_images(images, |image| {
-        let mut out = judge(image, &opts);
-        out.notes.insert(
-            0,
-            format!(
-                "crash image at trace op {} ({}): {}",
-                image.cut_op, image.variant, image.description
-            ),
-        );
-        if out.violation {
-            out.kept_dir = Some(match image.keep_in(&kept_images) {
-                Ok(kept) => kept.display().to_string(),
-                Err(e) => format!("not kept: {e}"),
-            });
-        }
-        out
-    })?;
+    let mut outcomes = judge_images(
+        images,
+        recover,
+        |image, recovered, verify_seconds| {
+            let mut out = conclude(image, &opts, recovered, verify_seconds);
+            out.notes.insert(
+                0,
+                format!(
+                    "crash image at trace op {} ({}): {}",
+                    image.cut_op, image.variant, image.description
+                ),
+            );
+            out
+        },
+        &kept_images,
+    )?;
     let share = started.elapsed().as_secs_f64() / outcomes.len().max(1) as f64;
     for out in &mut outcomes {
         out.state_seconds = share;
@@ -177,43 +179,98 @@ const MAX_JUDGING_THREADS: usize = 8;
 const IMAGES_AWAITING_REMOVAL: usize = 8;
 
 /// Builds the images and judges them on [`judging_threads`] threads; returns the outcomes in
-/// cut order. A thread of its own removes judged images: when they are on a disk mounted with
-/// `discard`, unlinking a synced file waits for the device (3.5 ms measured here).
+/// cut order. Byte-identical images ([`PreparedImage::key`]) are recovered once: the first is
+/// written and recovered, the others are judged from its [`Recovered`] (their outcomes say
+/// `shared_recovery`), and are written only if they violate, to be kept. Every violating image
+/// is kept under `kept`. A thread of its own removes judged images: when they are on a disk
+/// mounted with `discard`, unlinking a synced file waits for the device (3.5 ms measured here).
 ///
 /// # Errors
 /// The first image that could not be built (judging stops there).
 fn judge_images(
     images: CrashImages,
-    judge: impl Fn(&CrashImage) -> TrialOutcome + Sync,
+    recover: impl Fn(&CrashImage) -> Recovered + Sync,
+    conclude: impl Fn(&CrashImage, &Recovered, f64) -> TrialOutcome + Sync,
+    kept: &Path,
 ) -> Result<Vec<TrialOutcome>, String> {
+    type Shared = Arc<OnceLock<Result<Recovered, String>>>;
     let next_index = AtomicUsize::new(0);
     let judged = Mutex::new(Vec::new());
     let failed = Mutex::new(None);
+    let recoveries: Mutex<HashMap<u128, Shared>> = Mutex::new(HashMap::new());
     let next = || {
         let i = next_index.fetch_add(1, Ordering::Relaxed);
         if i >= images.cut_ops().len() || lock(&failed).is_some() {
             return None;
         }
-        match images.build(i) {
-            Ok(image) => Some((i, image)),
-            Err(e) => {
-                lock(&failed).get_or_insert(e.to_string());
-                None
-            }
-        }
+        Some((i, images.prepare(i)))
     };
+    let fail = |e: String| {
+        lock(&failed).get_or_insert(e);
+    };
+    // One image: its recovery (shared with identical images), its outcome, and the image
+    // itself if it was written (for the reaper).
+    let judge_one =
+        |prepared: PreparedImage<'_>| -> Result<(TrialOutcome, Option<CrashImage>), String> {
+            let cell: Shared = lock(&recoveries).entry(prepared.key()).or_default().clone();
+            let mut prepared = Some(prepared);
+            let mut written = None;
+            let verify = Instant::now();
+            let recovered = cell.get_or_init(|| {
+                let image = prepared
+                    .take()
+                    .expect("taken once")
+                    .write()
+                    .map_err(|e| e.to_string())?;
+                let r = recover(&image);
+                written = Some(image);
+                Ok(r)
+            });
+            let recovered = recovered.as_ref().map_err(Clone::clone)?;
+            let verify_seconds = if written.is_some() {
+                verify.elapsed().as_secs_f64()
+            } else {
+                0.0
+            };
+            let image = match (&written, &prepared) {
+                (Some(image), _) => image,
+                (None, Some(p)) => p.image(),
+                (None, None) => unreachable!("an image is written or still prepared"),
+            };
+            let mut out = conclude(image, recovered, verify_seconds);
+            out.shared_recovery = written.is_none();
+            if out.violation {
+                let image = match (written.take(), prepared.take()) {
+                    (Some(image), _) => image,
+                    (None, Some(p)) => p.write().map_err(|e| e.to_string())?,
+                    (None, None) => unreachable!("an image is written or still prepared"),
+                };
+                out.kept_dir = Some(match image.keep_in(kept) {
+                    Ok(at) => at.display().to_string(),
+                    Err(e) => format!("not kept: {e}"),
+                });
+                written = Some(image);
+            }
+            Ok((out, written))
+        };
     let (reap, reaper) = std::sync::mpsc::sync_channel::<CrashImage>(IMAGES_AWAITING_REMOVAL);
-    let (judge, judged_ref) = (&judge, &judged);
+    let (judge_one, judged_ref, fail) = (&judge_one, &judged, &fail);
     std::thread::scope(|s| {
         s.spawn(move || reaper.into_iter().for_each(drop));
         for _ in 0..judging_threads() {
             let reap = reap.clone();
             s.spawn(move || {
-                while let Some((i, image)) = next() {
-                    let out = judge(&image);
-                    lock(judged_ref).push((i, out));
-                    // The reaper only stops once every sender is gone.
-                    let _ = reap.send(image);
+                while let Some((i, prepared)) = next() {
+                    match judge_one(prepared) {
+                        Ok((out, written)) => {
+                            lock(judged_ref).push((i, out));
+                            if let Some(image) = written {
+                                // The reaper only stops once every sender is gone.
+                                let _ = reap.send(image);
+                            }
+                        }
+                        Err(e) => fail(e),
+                    }
                 }
             });
         }

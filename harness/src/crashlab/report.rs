@@ -55,6 +55,9 @@ pub struct CrashRecord<T = TrialOutcome> {
     pub trials: u64,
     /// Crash states verified: one per trial, or one per crash image for the image faults.
     pub states: u64,
+    /// Image faults: states whose image was not byte-identical to an earlier one of its trace
+    /// (each recovered on its own); the others shared an earlier image's recovery.
+    pub distinct_states: u64,
     pub verdicts: VerdictCounts,
     pub violations: u64,
     /// `lost-acked` trials caused by damage to the last record (not violations).
@@ -102,6 +105,11 @@ impl CrashRecord {
             trial_secs,
             trials: distinct_trials(&trials),
             states: trials.iter().map(|t| t.states).sum(),
+            distinct_states: trials
+                .iter()
+                .filter(|t| !t.shared_recovery)
+                .map(|t| t.states)
+                .sum(),
             verdicts,
             violations: trials.iter().filter(|t| t.violation).count() as u64,
             lost_acked_tail_damage: trials.iter().filter(|t| t.tail_damage).count() as u64,

@@ -21,12 +21,13 @@ use durlab_engine::{BackendKind, Lsn, Persistence};
 use super::ackpage::AckLog;
 use super::phase::Phase;
 use super::power;
+use super::verdict::Recovered;
 use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
 use crate::driver::matrix::EngineSetup;
 use crate::recfs::RecordingMount;
 use crate::resp::Value;
 use crate::target::drive::Driver;
-use crate::target::kill9::restart_and_judge;
+use crate::target::kill9::restart_and_recover;
 use crate::target::{ServerProcess, ServerSpec};
 
 /// A server run on the recording filesystem and killed.
@@ -241,6 +242,7 @@ pub fn run_trial(
         return Ok(vec![judge_killed(lab, setup, fault, k, &m)]);
     }
     let acks = &m.acks;
+    let issued = acks.highest_issued;
     power::judge_trace(
         lab,
         setup,
@@ -250,19 +252,34 @@ pub fn run_trial(
         &m.trace,
         &m.root,
         m.seed,
-        |image, opts| {
+        |image| {
+            let mut spec = m.spec.clone();
+            spec.dir = image.dir.clone();
+            spec.log = image.dir.with_extension("log");
+            let recovered = restart_and_recover(&spec, &lab.oracle, issued).unwrap_or_else(|e| {
+                Recovered::Refused(format!("reading the restarted server back: {e}"))
+            });
+            let _ = std::fs::remove_file(&spec.log);
+            recovered
+        },
+        |image, opts, recovered, verify_seconds| {
             let t_ns = image.cut_ns.saturating_add(1);
             let promised = if setup.persistence == Persistence::Snapshot {
                 0
             } else {
                 power::promise(lab, setup, opts, acks, t_ns)
             };
-            let mut spec = m.spec.clone();
-            spec.dir = image.dir.clone();
-            spec.log = image.dir.with_extension("log");
-            let out = judge_restart(lab, fault, k, &m, &spec, t_ns, promised);
-            let _ = std::fs::remove_file(&spec.log);
-            out
+            conclude(
+                lab,
+                fault,
+                k,
+                &m,
+                &image.dir,
+                t_ns,
+                promised,
+                recovered,
+                verify_seconds,
+            )
         },
     )
 }
@@ -299,23 +316,41 @@ fn judge_restart(
     promised: Lsn,
 ) -> TrialOutcome {
     let verify = Instant::now();
-    let j = match restart_and_judge(spec, &lab.oracle, promised, m.acks.highest_issued) {
-        Ok(j) => j,
-        Err(e) => super::verdict::refused(format!("reading the restarted server back: {e}")),
-    };
+    let recovered = restart_and_recover(spec, &lab.oracle, m.acks.highest_issued)
+        .unwrap_or_else(|e| Recovered::Refused(format!("reading the restarted server back: {e}")));
+    let secs = verify.elapsed().as_secs_f64();
+    conclude(
+        lab, fault, k, m, &spec.dir, t_ns, promised, &recovered, secs,
+    )
+}
+
+/// The outcome of a restarted server's `recovered` state against `promised` at `t_ns`, with
+/// the trial's notes.
+#[allow(clippy::too_many_arguments)]
+fn conclude(
+    lab: &Lab,
+    fault: FaultKind,
+    k: u64,
+    m: &Mounted,
+    data: &Path,
+    t_ns: u64,
+    promised: Lsn,
+    recovered: &Recovered,
+    verify_seconds: f64,
+) -> TrialOutcome {
     let mut out = lab.outcome(
         Crash {
             fault,
             k,
             seed: m.seed,
-            data: &spec.dir,
+            data,
             acks: &m.acks,
             t_ns,
             promised: Some(promised),
         },
         promised,
-        j,
-        verify.elapsed().as_secs_f64(),
+        recovered.judge(promised),
+        verify_seconds,
     );
     out.notes.extend(m.notes.iter().cloned());
     out

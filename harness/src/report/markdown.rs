@@ -144,9 +144,11 @@ fn servers(md: &mut String, r: &RunResults) {
     if seen.is_empty() {
         return;
     }
-    md.push_str("## Servers
+    md.push_str(
+        "## Servers
 
-");
+",
+    );
     for (label, config) in seen {
         let version = config
             .server_version

@@ -82,7 +82,7 @@ use durlab_engine::backend::recording::{Trace, TraceError, read_trace};
 use rand::RngExt;
 
 use crate::workload::rng::SplitMix64;
-use model::Model;
+use model::{CrashState, Model};
 
 /// Which unsynced operations survive (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -397,6 +397,15 @@ impl CrashImages {
     /// # Panics
     /// If `index` is out of range.
     pub fn build(&self, index: usize) -> Result<CrashImage, ImageError> {
+        self.prepare(index).write()
+    }
+
+    /// Decides image `index` (which bytes survive) without writing it: its
+    /// [`PreparedImage::key`] tells byte-identical images apart before any is written.
+    ///
+    /// # Panics
+    /// If `index` is out of range.
+    pub fn prepare(&self, index: usize) -> PreparedImage<'_> {
         let k = self.cuts[index];
         let variant = self.opts.variant;
         let dir = self
@@ -410,7 +419,6 @@ impl CrashImages {
             Variant::Torn => torn::torn(&mut state, &mut rng),
             Variant::Reorder => reorder::reorder(&mut state, &mut rng),
         };
-        materialize::materialize(&state, &dir)?;
         let cut_ns = self.model.cut_ns(k as usize);
         let last = match k {
             0 => "the start".to_string(),
@@ -428,14 +436,49 @@ impl CrashImages {
             },
             state.names.len(),
         );
-        Ok(CrashImage {
-            dir,
-            cut_ns,
-            cut_op: k,
-            variant,
-            description,
-            kept: AtomicBool::new(false),
-        })
+        PreparedImage {
+            key: materialize::key(&state),
+            state,
+            image: CrashImage {
+                dir,
+                cut_ns,
+                cut_op: k,
+                variant,
+                description,
+                kept: AtomicBool::new(false),
+            },
+        }
+    }
+}
+
+/// A crash image decided but not yet on disk ([`CrashImages::prepare`]).
+#[derive(Debug)]
+pub struct PreparedImage<'a> {
+    key: u128,
+    state: CrashState<'a>,
+    image: CrashImage,
+}
+
+impl PreparedImage<'_> {
+    /// Equal for byte-identical images (directories, names, sizes, bytes): what recovering
+    /// one says of all of them.
+    pub fn key(&self) -> u128 {
+        self.key
+    }
+
+    /// The image's cut and description; its [`CrashImage::dir`] does not exist until
+    /// [`PreparedImage::write`].
+    pub fn image(&self) -> &CrashImage {
+        &self.image
+    }
+
+    /// Writes the image into its directory (replacing whatever is there).
+    ///
+    /// # Errors
+    /// [`ImageError::Io`] naming the file and operation.
+    pub fn write(self) -> Result<CrashImage, ImageError> {
+        materialize::materialize(&self.state, &self.image.dir)?;
+        Ok(self.image)
     }
 }
 
