@@ -29,6 +29,8 @@ pub const QUICK_CRASH_TRIALS: u64 = 2;
 /// written.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let mode = Mode::detect(args.output.quiet);
+    // Before the bench matrix runs, not minutes later in the crash step.
+    crash::check_trial_secs(args.trial_secs)?;
     let bench_args = bench_args(args)?;
     Progress::note(mode, "== 1/5 bench matrix");
     let outcome = bench::execute(&bench_args, mode)?;
@@ -123,7 +125,24 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
     if !resp.is_empty() && !resp_faults.is_empty() {
         plans.push((resp_faults, resp));
     }
-    let trials = u64::from(plan.trials);
+    let trials = args.trials.unwrap_or(if args.quick {
+        u64::from(plan.trials).min(QUICK_CRASH_TRIALS)
+    } else {
+        u64::from(plan.trials)
+    });
+    let states = plan
+        .image_states
+        .map_or(if args.quick { 8 } else { 16 }, |n| {
+            if args.quick { n.div_ceil(2) } else { n }
+        });
+    if args.quick {
+        Progress::note(
+            Mode::detect(args.output.quiet),
+            &format!(
+                "--quick: {trials} crash trial(s) per configuration and fault, {states} image states per trace; trial lengths unchanged"
+            ),
+        );
+    }
     let crash = |(fault, target): (Vec<FaultKind>, Vec<Target>)| CrashArgs {
         scenario: Some(args.scenario.clone()),
         fault,
@@ -136,19 +155,12 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
             // The scenario's own `[matrix] redis_config` applies (crash loads the scenario).
             redis_config: Vec::new(),
         },
-        trials: if args.quick {
-            trials.min(QUICK_CRASH_TRIALS)
-        } else {
-            trials
-        },
+        trials,
         trial: None,
-        states: plan
-            .image_states
-            .map_or(if args.quick { 8 } else { 16 }, |n| {
-                if args.quick { n.div_ceil(2) } else { n }
-            }),
+        states,
         seed: None,
-        trial_secs: plan.trial_secs.unwrap_or(1.0) * if args.quick { 0.5 } else { 1.0 },
+        // The flag, else the scenario's, else each configuration's own (`crashlab::trial`).
+        trial_secs: args.trial_secs.or(plan.trial_secs),
         stall_ms: 1000,
         stall: false,
         writers: None,
