@@ -431,6 +431,47 @@ mod tests {
         assert!(AckPage::create(&path, 4).is_err(), "never reuses a page");
     }
 
+    /// A 45 s trial at 55,000 acknowledgements a second (what filled the old 2,097,152-slot
+    /// page in 39 s) fits, with room for the stated maximum rate.
+    #[test]
+    fn capacity_covers_long_trials_at_full_speed() {
+        let measured_rate = 55_000.0;
+        assert!(capacity_for(45.0) as f64 >= 45.0 * measured_rate * 10.0);
+        assert!(capacity_for(45.0) >= 45 * MAX_ACKS_PER_SEC);
+        assert!(capacity_for(45.0) > capacity_for(6.0));
+        assert_eq!(capacity_for(0.0), capacity_for(f64::NAN));
+        assert!(capacity_for(0.0) >= MIN_CAPACITY_LSNS);
+    }
+
+    /// A page sized for a 45 s trial takes LSNs past the old capacity and reads them back; the
+    /// companion: a page of the old size refuses the same LSN (the failure long trials hit).
+    #[test]
+    fn long_trial_page_takes_lsns_past_the_old_capacity() {
+        let dir = tempfile::tempdir().unwrap();
+        let high = MIN_CAPACITY_LSNS + 1000;
+        let path = dir.path().join("long.page");
+        let page = AckPage::create(&path, capacity_for(45.0)).unwrap();
+        for lsn in [1, MIN_CAPACITY_LSNS, MIN_CAPACITY_LSNS + 1, high] {
+            page.issued(lsn);
+            assert!(page.acked(lsn), "LSN {lsn}");
+        }
+        let log = AckLog::read(&path).unwrap();
+        assert_eq!((log.full_at_lsn, log.highest_acked), (0, high));
+        assert_eq!(log.acked_before(now_ns() + 1), high);
+        assert!(log.ack_time_ns(MIN_CAPACITY_LSNS + 1).is_some());
+        assert_eq!(log.ack_time_ns(MIN_CAPACITY_LSNS + 2), None);
+        // The last slot is in the file too (sparse until written).
+        assert!(page.acked(page.capacity()));
+        assert!(!page.acked(page.capacity() + 1));
+
+        let old_path = dir.path().join("old.page");
+        let old = AckPage::create(&old_path, MIN_CAPACITY_LSNS).unwrap();
+        old.issued(MIN_CAPACITY_LSNS + 1);
+        assert!(!old.acked(MIN_CAPACITY_LSNS + 1));
+        let log = AckLog::read_header(&old_path).unwrap();
+        assert_eq!(log.full_at_lsn, MIN_CAPACITY_LSNS + 1);
+    }
+
     #[test]
     fn saves_round_trip() {
         let dir = tempfile::tempdir().unwrap();
