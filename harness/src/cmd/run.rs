@@ -216,3 +216,61 @@ fn bench_args(args: &RunArgs) -> Result<BenchArgs, CliError> {
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(quick: bool, trials: Option<u64>, trial_secs: Option<f64>) -> RunArgs {
+        RunArgs {
+            scenario: "quickstart".into(),
+            quick,
+            trials,
+            trial_secs,
+            dir: None,
+            no_probe: true,
+            output: OutputArgs::default(),
+        }
+    }
+
+    fn quickstart(trial_secs: Option<f64>) -> Scenario {
+        let path = crate::scenario::locate::find_scenario("quickstart").unwrap();
+        let mut s = crate::scenario::load(&path).unwrap();
+        s.crash.as_mut().unwrap().trial_secs = trial_secs;
+        s
+    }
+
+    fn plan(args: &RunArgs, s: &Scenario) -> (u64, Option<f64>, usize) {
+        let plans = crash_args(args, s, Path::new("out"), "id");
+        assert!(!plans.is_empty());
+        let first = &plans[0];
+        assert!(plans.iter().all(|p| p.trials == first.trials));
+        (first.trials, first.trial_secs, first.states)
+    }
+
+    /// `--quick` cuts counts (trials, image states) but never the trial length; the flags and
+    /// the scenario's `[crash]` fields set both, flags first.
+    #[test]
+    fn quick_cuts_counts_and_keeps_trial_length() {
+        let own = quickstart(Some(3.0));
+        let full = plan(&args(false, None, None), &own);
+        let quick = plan(&args(true, None, None), &own);
+        assert_eq!(full, (2, Some(3.0), 16));
+        assert_eq!(
+            quick,
+            (2, Some(3.0), 8),
+            "quickstart's 2 trials are within --quick"
+        );
+        let derived = quickstart(None);
+        assert_eq!(plan(&args(true, None, None), &derived).1, None);
+        assert_eq!(
+            plan(&args(true, Some(7), Some(4.5)), &own),
+            (7, Some(4.5), 8),
+            "the flags win over --quick and the scenario"
+        );
+        let mut many = quickstart(None);
+        many.crash.as_mut().unwrap().trials = 20;
+        assert_eq!(plan(&args(true, None, None), &many).0, QUICK_CRASH_TRIALS);
+        assert_eq!(plan(&args(false, None, None), &many).0, 20);
+    }
+}
