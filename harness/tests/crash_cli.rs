@@ -410,23 +410,23 @@ fn unknown_faults_and_impossible_phases_are_clear_errors() {
 /// promised is lost (snapshot-only: the last snapshot published durable before the crash).
 #[test]
 fn snapshot_modes_and_phases_keep_their_promise() {
-    let records = clean(&[
-        "crash",
-        "--fault",
-        "kill9,power-loss",
-        "--policy",
-        "always",
-        "--persistence",
-        "snapshot,aof+snapshot,hybrid",
-        "--phase",
-        "snapshot,rewrite",
-        "--trials",
-        "1",
-        "--trial-secs",
-        "0.3",
-        "--states",
-        "4",
-    ]);
+    let records = clean(
+        &[
+            "crash",
+            "--fault",
+            "kill9,power-loss",
+            "--policy",
+            "always",
+            "--persistence",
+            "snapshot,aof+snapshot,hybrid",
+            "--phase",
+            "snapshot,rewrite",
+        ]
+        .iter()
+        .chain(&ONE_SHORT_TRIAL)
+        .copied()
+        .collect::<Vec<_>>(),
+    );
     // 2 faults x (3 modes during snapshot + hybrid during rewrite).
     assert_eq!(records.len(), 8);
     for r in &records {
@@ -513,25 +513,25 @@ fn broken_skip_dir_sync_is_caught_by_the_directory_model() {
     }
 }
 
+/// One 0.3 s trial per configuration and fault, 4 spread image states.
+const ONE_SHORT_TRIAL: [&str; 6] = ["--trials", "1", "--trial-secs", "0.3", "--states", "4"];
+
+/// `durlab crash` of `faults` × `policies`, [`ONE_SHORT_TRIAL`].
+fn one_short_trial<'a>(faults: &'a str, policies: &'a str) -> Vec<&'a str> {
+    [
+        &["crash", "--fault", faults, "--policy", policies][..],
+        &ONE_SHORT_TRIAL,
+    ]
+    .concat()
+}
+
 /// Policy `off` persists nothing, so every fault loses everything it acknowledged: under
 /// power loss too (the only image of its empty trace is judged at the kill, not at the
 /// trace's start). The companion is `always` in the same run, which loses nothing: the
 /// "lost everything" check tells the two apart.
 #[test]
 fn policy_off_loses_everything_under_every_fault() {
-    let records = clean(&[
-        "crash",
-        "--fault",
-        "kill9,power-loss",
-        "--policy",
-        "off,always",
-        "--trials",
-        "1",
-        "--trial-secs",
-        "0.3",
-        "--states",
-        "4",
-    ]);
+    let records = clean(&one_short_trial("kill9,power-loss", "off,always"));
     assert_eq!(records.len(), 4);
     let lost_everything = |t: &Value| {
         let acked = t["acked_lsn"].as_u64().unwrap();
@@ -565,19 +565,7 @@ fn policy_off_loses_everything_under_every_fault() {
 /// marked. Kill notes give the range the crash time was drawn from.
 #[test]
 fn short_trials_are_marked_with_the_bound() {
-    let records = clean(&[
-        "crash",
-        "--fault",
-        "power-loss",
-        "--policy",
-        "always,everysec",
-        "--trials",
-        "1",
-        "--trial-secs",
-        "0.3",
-        "--states",
-        "4",
-    ]);
+    let records = clean(&one_short_trial("power-loss", "always,everysec"));
     assert_eq!(records.len(), 2);
     for r in &records {
         assert_eq!(r["trial_secs"], 0.3, "{r:#}");

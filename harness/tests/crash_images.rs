@@ -329,22 +329,28 @@ prefix_tests! {
     no_uring: Uring, No, None;
 }
 
+/// 20 spread power-loss images of `run`, held to what `contract` promises with writeback at
+/// `writeback_ns` (losses expected: the companions of the promise checks).
+fn power_loss_against(run: &Run, contract: FsyncPolicy, writeback_ns: Option<u64>) -> Tally {
+    let opts = ImageOptions {
+        states: 20,
+        ..ImageOptions::new(Variant::PowerLoss)
+    };
+    check_images(
+        run,
+        &opts,
+        |cut| promised(run, contract, writeback_ns, cut),
+        true,
+    )
+}
+
 /// The checker can fail: an engine that acknowledges under `always` without syncing is caught
 /// losing acknowledged commands.
 #[test]
 fn broken_ack_before_sync_is_caught() {
     for kind in [BackendKind::Pwrite, BackendKind::Uring] {
         let run = record_run(kind, FsyncPolicy::Always, Prealloc::None, 32, true);
-        let opts = ImageOptions {
-            states: 20,
-            ..ImageOptions::new(Variant::PowerLoss)
-        };
-        let t = check_images(
-            &run,
-            &opts,
-            |cut| promised(&run, FsyncPolicy::Always, None, cut),
-            true,
-        );
+        let t = power_loss_against(&run, FsyncPolicy::Always, None);
         assert!(
             t.below_promise > 0,
             "{kind}: no image showed the broken engine losing acknowledged commands: {t:?}"
@@ -364,16 +370,7 @@ fn writeback_promise_check_catches_images_without_writeback() {
         48,
         false,
     );
-    let opts = ImageOptions {
-        states: 20,
-        ..ImageOptions::new(Variant::PowerLoss)
-    };
-    let t = check_images(
-        &run,
-        &opts,
-        |cut| promised(&run, FsyncPolicy::No, Some(TEST_DIRTY_EXPIRE_NS), cut),
-        true,
-    );
+    let t = power_loss_against(&run, FsyncPolicy::No, Some(TEST_DIRTY_EXPIRE_NS));
     assert!(
         t.below_promise > 0 && t.max_promised > 0,
         "unsynced data that was never written back must fall short of the writeback promise: {t:?}"
