@@ -39,7 +39,10 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let run_id = outcome.run.run_id.clone();
     // The sweep's data directories take the same <dir>/<run-id> once these are gone.
     drop(outcome.work);
-    let sweep = run_group_commit::run(args, &outcome.scenario, &out_dir, &run_id, mode)?;
+    // Only its record is kept: its data directories go now, so that the crash trials can take
+    // the same <dir>/<run-id> (with --dir they would find it not empty).
+    let sweep =
+        run_group_commit::run(args, &outcome.scenario, &out_dir, &run_id, mode)?.map(|s| s.run);
 
     Progress::note(mode, "== 4/5 crash trials");
     let plans = crash_args(args, &outcome.scenario, &out_dir, &run_id);
@@ -72,8 +75,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     }
     bench::failures_error(&outcome.run)?;
     if let Some(sweep) = &sweep {
-        bench::failures_error(&sweep.run)
-            .map_err(|e| CliError(format!("group-commit sweep: {e}")))?;
+        bench::failures_error(sweep).map_err(|e| CliError(format!("group-commit sweep: {e}")))?;
     }
     crashed
 }
