@@ -548,8 +548,9 @@ pub struct CrashArgs {
     #[arg(long, value_name = "K")]
     pub trial: Option<u64>,
 
-    /// Image faults: crash states per trace spread over the run, plus up to 4x as many just
-    /// before and after syncs and renames (a seeded sample when there are more).
+    /// Image faults: crash states per trace spread over the run from its earliest crash time
+    /// (past the policy's bound, see --trial-secs), plus up to 4x as many just before and
+    /// after syncs and renames (a seeded sample when there are more).
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub states: usize,
 
