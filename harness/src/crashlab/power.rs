@@ -76,6 +76,10 @@ pub fn run_trial(
     let killed = kill9::run_and_kill(lab, setup, fault, k, dir, Some(&trace))?;
     let root = killed.data.clone();
     let issued = killed.acks.highest_issued;
+    let window = CrashWindow {
+        first_cut_ns: first_cut_ns(lab, setup, fault, killed.acks.ready_ns),
+        kill_ns: killed.t_ns,
+    };
     judge_trace(
         lab,
         setup,
@@ -85,10 +89,9 @@ pub fn run_trial(
         &trace,
         &root,
         killed.seed,
+        window,
         |image| verdict::recover(lab.config(setup, &image.dir), &lab.oracle, issued),
-        |image, opts, recovered, verify_seconds| {
-            // Acknowledgements published at or before the cut happened before the crash.
-            let t_ns = image.cut_ns.saturating_add(1);
+        |image, opts, recovered, verify_seconds, t_ns| {
             let promised = promise(lab, setup, opts, &killed.acks, t_ns);
             let crash = Crash {
                 fault,
@@ -107,9 +110,53 @@ pub fn run_trial(
     )
 }
 
+/// When the crashes of one trace may fall.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CrashWindow {
+    /// Cuts before this are not taken (see [`ImageOptions::first_cut_ns`]).
+    pub first_cut_ns: u64,
+    /// When the traced process was killed: the crash time of the image at the end of the
+    /// trace.
+    pub kill_ns: u64,
+}
+
+/// Where the crash states of a trace of `setup` under `fault` begin: `started_ns` (when the
+/// workload started) plus the trial's earliest crash ([`Lab::trial`]), so that states fall
+/// where the policy's bound can be reached; anywhere (0) when crashing inside a stall.
+pub(crate) fn first_cut_ns(
+    lab: &Lab,
+    setup: &EngineSetup,
+    fault: FaultKind,
+    started_ns: u64,
+) -> u64 {
+    if lab.stalls(fault) || started_ns == 0 {
+        return 0;
+    }
+    started_ns.saturating_add((lab.trial(fault, setup).crash_from_secs * 1e9) as u64)
+}
+
+/// The crash time T of `image`, one of `trace_len` entries' images: just after its cut
+/// (acknowledgements published at or before the cut happened before the crash), except at
+/// the end of the trace, which is the state at the kill: nothing the trace records happened
+/// between the last entry and the kill, and every acknowledgement before the kill followed
+/// the entries it depended on (entries are appended when their operation returns). So a
+/// configuration that writes nothing (policy `off`: an empty trace) is judged at the kill,
+/// losing everything it acknowledged, as kill -9 shows.
+pub(crate) fn crash_ns(image: &CrashImage, trace_len: u64, kill_ns: u64) -> u64 {
+    let after_cut = image.cut_ns.saturating_add(1);
+    if image.cut_op == trace_len {
+        after_cut.max(kill_ns)
+    } else {
+        after_cut
+    }
+}
+
 /// Builds the crash images of `trace` (its paths under `root`) for trial `k` of `fault`
-/// (seeded with `seed`) and judges each with `judge` on every core: the one image pipeline of
-/// every target. Each outcome gets the image's cut as its first note, a violating image is
+/// (seeded with `seed`), with cuts in `window`, and judges each on every core: `recover`
+/// recovers an image (once per distinct image, see [`judge_images`]), `conclude` judges its
+/// recovery at the image's crash time ([`crash_ns`]) given the seconds recovery took. The one
+/// image pipeline of every target.
+/// Each outcome gets the image's cut as its first note, a violating image is
 /// kept under `dir/images`, and every outcome its share of the wall time spent on the trace's
 /// states (built, recovered and verified, on every judging thread: what states per second is
 /// computed from).
@@ -127,8 +174,9 @@ pub(crate) fn judge_trace(
     trace: &Path,
     root: &Path,
     seed: u64,
+    window: CrashWindow,
     recover: impl Fn(&CrashImage) -> Recovered + Sync,
-    conclude: impl Fn(&CrashImage, &ImageOptions, &Recovered, f64) -> TrialOutcome + Sync,
+    conclude: impl Fn(&CrashImage, &ImageOptions, &Recovered, f64, u64) -> TrialOutcome + Sync,
 ) -> Result<Vec<TrialOutcome>, String> {
     let variant = variant(fault).ok_or_else(|| format!("fault {fault} builds no crash images"))?;
     let mut opts = ImageOptions::new(variant);
@@ -136,18 +184,21 @@ pub(crate) fn judge_trace(
     opts.seed = seed;
     opts.writeback = lab.writeback;
     opts.dir_model = lab.dir_model;
+    opts.first_cut_ns = window.first_cut_ns;
     let kept_images = dir.join("images");
     let built_in = match &lab.image_root {
         Some(r) => r.join(format!("{}-trial-{k}", lab.case_name(fault, setup))),
         None => kept_images.clone(),
     };
     let images = crash_images(trace, root, &opts, &built_in).map_err(|e| e.to_string())?;
+    let trace_len = images.trace_len();
     let started = Instant::now();
     let mut outcomes = judge_images(
         images,
         recover,
         |image, recovered, verify_seconds| {
-            let mut out = conclude(image, &opts, recovered, verify_seconds);
+            let t_ns = crash_ns(image, trace_len, window.kill_ns);
+            let mut out = conclude(image, &opts, recovered, verify_seconds, t_ns);
             out.notes.insert(
                 0,
                 format!(

@@ -40,6 +40,8 @@ struct Mounted {
     spec: ServerSpec,
     acks: AckLog,
     t_kill_ns: u64,
+    /// When the workload started.
+    began_ns: u64,
     seed: u64,
     notes: Vec<String>,
 }
@@ -81,8 +83,10 @@ fn run_on_mount(
     let mut server = ServerProcess::start(&spec).map_err(|e| e.to_string())?;
     let client = server.connect().map_err(|e| e.to_string())?;
     let stall_secs = lab.stall_ms as f64 / 1000.0;
-    let max = Duration::from_secs_f64(lab.trial_secs * 4.0 + 2.0 * stall_secs + 30.0);
+    let trial_secs = lab.trial(fault, setup).secs;
+    let max = Duration::from_secs_f64(trial_secs * 4.0 + 2.0 * stall_secs + 30.0);
     let began = Instant::now();
+    let began_ns = now_ns();
     let driver = Driver::start(client, &lab.workload, lab.target, max);
     let churn = lab
         .phase
@@ -92,10 +96,10 @@ fn run_on_mount(
     let mut notes = Vec::new();
     if stall {
         // Armed after a seeded part of the trial; the next fsync of any file is held.
-        let arm_after = lab.trial_secs * super::fraction(&mut start.rng, 0.3, 0.7);
+        let arm_after = trial_secs * super::fraction(&mut start.rng, 0.3, 0.7);
         std::thread::sleep(Duration::from_secs_f64(arm_after));
         mount.stall().arm(Duration::from_millis(lab.stall_ms));
-        let deadline = Instant::now() + Duration::from_secs_f64(lab.trial_secs + 30.0);
+        let deadline = Instant::now() + Duration::from_secs_f64(trial_secs + 30.0);
         let began_ns = loop {
             if let Some(t) = mount.stall().began_ns() {
                 break t;
@@ -116,7 +120,7 @@ fn run_on_mount(
             arm_after * 1e3
         ));
     } else {
-        std::thread::sleep(Duration::from_secs_f64(lab.trial_secs));
+        std::thread::sleep(Duration::from_secs_f64(trial_secs));
     }
     driver.crashing();
     if let Some(c) = &churn {
@@ -151,6 +155,7 @@ fn run_on_mount(
         spec,
         acks,
         t_kill_ns,
+        began_ns,
         seed: start.seed,
         notes,
     })
@@ -252,6 +257,10 @@ pub fn run_trial(
         &m.trace,
         &m.root,
         m.seed,
+        power::CrashWindow {
+            first_cut_ns: power::first_cut_ns(lab, setup, fault, m.began_ns),
+            kill_ns: m.t_kill_ns,
+        },
         |image| {
             let mut spec = m.spec.clone();
             spec.dir = image.dir.clone();
@@ -262,8 +271,7 @@ pub fn run_trial(
             let _ = std::fs::remove_file(&spec.log);
             recovered
         },
-        |image, opts, recovered, verify_seconds| {
-            let t_ns = image.cut_ns.saturating_add(1);
+        |image, opts, recovered, verify_seconds, t_ns| {
             let promised = if setup.persistence == Persistence::Snapshot {
                 0
             } else {

@@ -222,6 +222,41 @@ fn cut_points_surround_syncs_and_renames() {
     assert_eq!(images.cut_ops(), &[0, 1, 2], "every point, once");
 }
 
+/// Cuts before `first_cut_ns` (where a policy's bound cannot be reached yet) are skipped,
+/// except around directory syncs and renames and at the end; with 0 every cut is taken.
+#[test]
+fn cut_points_start_at_the_first_cut_time() {
+    let mut ops = durable_file(); // 0 create, 1 directory sync
+    for i in 0..2u64 {
+        ops.push(write(i * 10, vec![1; 10])); // 2, 4
+        ops.push(sync_data(3 + 2 * i)); // 3, 5
+    }
+    ops.push(write(20, vec![2; 10])); // 6
+    let tmp = tempfile::tempdir().unwrap();
+    let cuts = |states: usize, first_cut_ns: u64| {
+        let opts = ImageOptions {
+            states,
+            first_cut_ns,
+            ..ImageOptions::new(Variant::PowerLoss)
+        };
+        crash_images_from(
+            trace(ops.clone()),
+            Path::new("t"),
+            Path::new(ROOT),
+            &opts,
+            tmp.path(),
+        )
+        .unwrap()
+        .cut_ops()
+        .to_vec()
+    };
+    assert_eq!(cuts(0, 0), [1, 2, 3, 4, 5, 6, 7]);
+    // Entry k - 1 is at 10 + (k - 1) ns: cut 5 is the first at 14 ns or later.
+    assert_eq!(cuts(0, 14), [1, 2, 5, 6, 7]);
+    assert_eq!(cuts(1000, 14), [1, 2, 5, 6, 7], "spread states too");
+    assert_eq!(cuts(1000, 0), [0, 1, 2, 3, 4, 5, 6, 7]);
+}
+
 #[test]
 fn operations_outside_the_root_are_refused_by_entry() {
     let ops = vec![Op::Create {
