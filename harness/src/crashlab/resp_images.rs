@@ -366,21 +366,32 @@ fn conclude(
 
 /// A RESP server's throughput through the recording filesystem against a plain directory:
 /// the crash workload (one pipelined connection of MULTI/EXEC transactions) for the same time
-/// on each, direct first, in the same run.
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+/// on each, in the same run, alternating in [`OVERHEAD_ROUNDS`] rounds (direct, then mounted):
+/// the device's sync latency drifts by 10x within seconds on a shared VM (measured here: 0.2 to
+/// 2.8 ms per 200 B append + fdatasync, minutes apart), so one long run per side would compare
+/// two regimes of the disk rather than the filesystem.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MountOverhead {
-    /// Acknowledged write commands per second on a plain directory.
+    /// Acknowledged write commands per second on a plain directory (all rounds).
     pub direct_ops_per_sec: f64,
     /// The same on the recording filesystem.
     pub mounted_ops_per_sec: f64,
     /// `mounted / direct`.
     pub ratio: f64,
-    /// Seconds each side ran.
+    /// Seconds each side ran in total.
     pub secs: f64,
+    /// `mounted / direct` of each round, in order (their spread shows the drift; absent in
+    /// results from before rounds).
+    #[serde(default)]
+    pub round_ratios: Vec<f64>,
 }
 
-/// Measures [`MountOverhead`] for `setup` on `lab.target` in `dir` (each side runs
-/// `secs`).
+/// Rounds of (direct, mounted) that [`mount_overhead`] alternates.
+pub const OVERHEAD_ROUNDS: u32 = 3;
+
+/// Measures [`MountOverhead`] for `setup` on `lab.target` in `dir` (each side runs `secs` in
+/// total, split over [`OVERHEAD_ROUNDS`] alternating rounds, each on a fresh server and
+/// directory).
 ///
 /// # Errors
 /// A server, mount or driver failure.
@@ -390,38 +401,55 @@ pub fn mount_overhead(
     dir: &Path,
     secs: f64,
 ) -> Result<MountOverhead, String> {
-    let run = |data: &Path| -> Result<f64, String> {
+    let slice = secs / f64::from(OVERHEAD_ROUNDS);
+    // Acknowledged commands and seconds of one run on `data`.
+    let run = |data: &Path| -> Result<(f64, f64), String> {
         let config = lab.config(setup, data);
         let mut spec = ServerSpec::for_config(lab.target, &config).map_err(|e| e.to_string())?;
         spec.log = data.with_extension("log");
         spec.redis_config = lab.redis_config.clone();
         let mut server = ServerProcess::start(&spec).map_err(|e| e.to_string())?;
         let client = server.connect().map_err(|e| e.to_string())?;
-        let max = Duration::from_secs_f64(secs * 4.0 + 30.0);
+        let max = Duration::from_secs_f64(slice * 4.0 + 30.0);
         let began = Instant::now();
         let driver = Driver::start(client, &lab.workload, lab.target, max);
-        std::thread::sleep(Duration::from_secs_f64(secs));
+        std::thread::sleep(Duration::from_secs_f64(slice));
         driver.crashing();
         let t_ns = now_ns();
         let ran = began.elapsed().as_secs_f64();
         server.kill9().map_err(|e| e.to_string())?;
         let acked = driver.join()?.into_ack_log().acked_before(t_ns);
-        Ok(acked as f64 / ran.max(1e-9))
+        Ok((acked as f64, ran))
     };
-    let direct_dir = dir.join("direct");
-    std::fs::create_dir_all(&direct_dir).map_err(|e| format!("{}: {e}", direct_dir.display()))?;
-    let direct = run(&direct_dir)?;
-    let backing = dir.join("backing");
-    std::fs::create_dir_all(&backing).map_err(|e| format!("{}: {e}", backing.display()))?;
-    let mount = RecordingMount::mount(&backing, &dir.join("mnt"), &dir.join("io.trace"))
+    let mkdir = |d: &Path| std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()));
+    let (mut direct, mut mounted) = ((0.0, 0.0), (0.0, 0.0));
+    let mut round_ratios = Vec::new();
+    for round in 0..OVERHEAD_ROUNDS {
+        let direct_dir = dir.join(format!("direct-{round}"));
+        mkdir(&direct_dir)?;
+        let d = run(&direct_dir)?;
+        let backing = dir.join(format!("backing-{round}"));
+        mkdir(&backing)?;
+        let mount = RecordingMount::mount(
+            &backing,
+            &dir.join(format!("mnt-{round}")),
+            &dir.join(format!("io-{round}.trace")),
+        )
         .map_err(|e| e.to_string())?;
-    let mounted = run(mount.mountpoint());
-    mount.unmount().map_err(|e| e.to_string())?;
-    let mounted = mounted?;
+        let m = run(mount.mountpoint());
+        mount.unmount().map_err(|e| e.to_string())?;
+        let m = m?;
+        round_ratios.push((m.0 / m.1.max(1e-9)) / (d.0 / d.1.max(1e-9)).max(1e-9));
+        direct = (direct.0 + d.0, direct.1 + d.1);
+        mounted = (mounted.0 + m.0, mounted.1 + m.1);
+    }
+    let direct = direct.0 / direct.1.max(1e-9);
+    let mounted = mounted.0 / mounted.1.max(1e-9);
     Ok(MountOverhead {
         direct_ops_per_sec: direct,
         mounted_ops_per_sec: mounted,
         ratio: mounted / direct.max(1e-9),
         secs,
+        round_ratios,
     })
 }

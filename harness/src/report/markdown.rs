@@ -306,9 +306,15 @@ fn crash_details(md: &mut String, r: &RunResults) {
         .crashes
         .iter()
         .filter_map(|c| {
-            let o = c.mount_overhead?;
+            let o = c.mount_overhead.as_ref()?;
+            let rounds = if o.round_ratios.is_empty() {
+                String::new()
+            } else {
+                let each: Vec<String> = o.round_ratios.iter().map(|x| format!("{x:.2}")).collect();
+                format!(" (rounds: {}×)", each.join(", "))
+            };
             Some(format!(
-                "- {} ({}): {} acknowledged writes/s on the mount, {} on a plain directory: {:.2}×",
+                "- {} ({}): {} acknowledged writes/s on the mount, {} on a plain directory: {:.2}×{rounds}",
                 super::model::config_label(&c.config),
                 c.fault,
                 style::si(o.mounted_ops_per_sec),
@@ -320,7 +326,9 @@ fn crash_details(md: &mut String, r: &RunResults) {
     if !overheads.is_empty() {
         md.push_str(
             "Recording filesystem overhead (the crash workload, one pipelined connection, \
-             measured next to each case's trials):\n\n",
+             measured next to each case's trials in alternating rounds, direct then mounted: \
+             the disk's own sync latency drifts, so rounds that disagree mean the ratio is \
+             noise):\n\n",
         );
         for o in overheads {
             md.push_str(&o);
