@@ -161,9 +161,8 @@ fn loss_text(j: &Judged) -> String {
 /// Why a censored worst window says nothing about a tolerance (empty when not censored).
 fn censored_note(j: &Judged) -> &'static str {
     if j.worst_is_lower_bound {
-        ", only a lower bound: censored windows reach back to their trial's first \
-         acknowledgement, so the trials were too short to show the whole window and it cannot \
-         be judged against a tolerance"
+        " (censored: only a lower bound, since the window reaches back to its trial's first \
+         acknowledgement and the trial was too short to show all of it)"
     } else {
         ""
     }
