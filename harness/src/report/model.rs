@@ -108,7 +108,7 @@ impl RatioText {
         let Some(den) = den else {
             return Some(text(plain(r), "one measurement, no interval"));
         };
-        if den.label == num.label && den.config.writers == num.config.writers {
+        if std::ptr::eq(den, num) {
             return Some(text(plain(r), "the baseline itself"));
         }
         let (a, b) = (&num.write_rates, &den.write_rates);
