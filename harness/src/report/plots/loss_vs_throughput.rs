@@ -278,7 +278,7 @@ impl Plot for LossVsThroughput<'_> {
             chart
                 .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
                 .label(CENSORED_LEGEND)
-                .legend(move |p| head(p));
+                .legend(head);
         }
         // Every point labelled (kill -9 points on the floor too), placed clear of the markers
         // and of each other; a configuration's label is drawn once per height, so faults

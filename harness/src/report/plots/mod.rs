@@ -139,18 +139,21 @@ fn text_width(text: &str) -> i32 {
     7 * text.chars().count() as i32 + 10
 }
 
+/// A point label as drawn by [`label_element`]: the point, a leader line and the text.
+pub type Label<C, DB> = plotters::element::ComposedElement<
+    C,
+    DB,
+    PathElement<(i32, i32)>,
+    Text<'static, (i32, i32), String>,
+>;
+
 /// A label at pixel `offset` from its point, with a thin leader line to the point when the
 /// placer had to move it away from the first row, so that the reader sees whose it is.
 pub fn label_element<C: Clone, DB: DrawingBackend>(
     point: C,
     text: String,
     offset: (i32, i32),
-) -> plotters::element::ComposedElement<
-    C,
-    DB,
-    PathElement<(i32, i32)>,
-    Text<'static, (i32, i32), String>,
-> {
+) -> Label<C, DB> {
     let far = offset.1 < -30 || offset.1 > 12;
     // The leader ends at the label's vertical middle, on its side nearest the point.
     let end = (
