@@ -5,10 +5,10 @@
 //! and an uncensored one (`everysec`); each check also runs on a copy with the marks removed,
 //! where it must come out the other way.
 
+mod cli_support;
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use durlab_harness::report::{self, load, recommend};
 
@@ -29,6 +29,15 @@ fn run_a(tmp: &Path, strip_marks: bool) -> PathBuf {
         });
     }
     dir
+}
+
+/// `dir` loaded with a 5 s loss tolerance: above every observed window of run-a, so only
+/// the censored mark can keep `no` out.
+fn with_tolerance_5s(dir: &Path) -> durlab_harness::report::model::RunResults {
+    common::edit_json(&dir.join("run.json"), |v| {
+        v["loss_tolerance_ms"] = 5000.into()
+    });
+    load::load(dir).unwrap()
 }
 
 /// The table row of `label` in report.md.
@@ -78,11 +87,7 @@ fn without_marks_nothing_is_marked() {
 fn a_censored_window_is_never_within_the_tolerance() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = run_a(tmp.path(), false);
-    // 5 s: above every observed window, so only the censored mark keeps `no` out.
-    common::edit_json(&dir.join("run.json"), |v| {
-        v["loss_tolerance_ms"] = 5000.into()
-    });
-    let r = load::load(&dir).unwrap();
+    let r = with_tolerance_5s(&dir);
     assert_eq!(
         recommend::recommended_label(&r).as_deref(),
         Some("everysec-pwrite-none-aof")
@@ -104,10 +109,7 @@ fn without_marks_the_faster_policy_would_be_chosen() {
     // above fails if the mark is dropped anywhere between the JSON and the recommendation.
     let tmp = tempfile::tempdir().unwrap();
     let dir = run_a(tmp.path(), true);
-    common::edit_json(&dir.join("run.json"), |v| {
-        v["loss_tolerance_ms"] = 5000.into()
-    });
-    let r = load::load(&dir).unwrap();
+    let r = with_tolerance_5s(&dir);
     assert_eq!(
         recommend::recommended_label(&r).as_deref(),
         Some("no-pwrite-none-aof")
@@ -174,11 +176,16 @@ fn overlapping_intervals_are_reported_as_indistinguishable() {
     );
 }
 
-/// Runs `durlab crash` with `args` into `out` and returns the power-loss record.
-fn crash(out: &Path, policy: &str) -> serde_json::Value {
-    let status = Command::new(env!("CARGO_BIN_EXE_durlab"))
-        .args(["crash", "--fault", "power-loss", "--policy", policy])
-        .args([
+/// The power-loss record of one short `durlab crash` trial of `policy` (real engine, real
+/// I/O trace, every image judged).
+fn crash(tmp: &Path, policy: &str) -> serde_json::Value {
+    let (output, mut records) = cli_support::durlab_json(
+        &[
+            "crash",
+            "--fault",
+            "power-loss",
+            "--policy",
+            policy,
             "--trials",
             "1",
             "--trial-secs",
@@ -187,18 +194,16 @@ fn crash(out: &Path, policy: &str) -> serde_json::Value {
             "4",
             "--seed",
             "7",
-        ])
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
+        ],
+        tmp,
     );
-    let file = load::crash_files(out).unwrap().pop().unwrap();
-    serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap()
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(records.len(), 1);
+    records.remove(0)
 }
 
 #[test]
