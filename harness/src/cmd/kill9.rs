@@ -2,6 +2,8 @@
 //! the same verdicts and loss figures as the crash lab, written as
 //! `crash-kill9-<label>.json` summaries that `durlab report` reads.
 
+use std::path::Path;
+
 use durlab_engine::FsyncPolicy;
 use rand::Rng as _;
 
@@ -33,7 +35,8 @@ pub type Kill9Summary = CrashRecord<Kill9Trial>;
 /// everything is written, each with its reproduction line on stderr).
 pub fn run(args: &Kill9Args) -> Result<(), CliError> {
     let mode = Mode::detect(args.output.quiet);
-    let (mut scenario, _) = load_scenario(args.scenario.as_deref())?;
+    let started_utc = crate::results::time::rfc3339_now();
+    let (mut scenario, scenario_file) = load_scenario(args.scenario.as_deref())?;
     super::overrides::apply_matrix(&mut scenario.matrix, &args.matrix);
     let targets = if args.matrix.target.is_empty() {
         vec![Target::DurlabServer]
@@ -115,6 +118,15 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 .map(|t| 1.0 / t.verify_seconds)
                 .collect();
             let window = WindowSummary::of(trials.iter().map(|t| (t.loss_window_ms, t.censored)));
+            let trial = crate::crashlab::trial::plan(
+                setup,
+                FaultKind::Kill9,
+                crate::crashlab::trial::Bounds::of(
+                    &setup.engine_config(Path::new("."), &[]),
+                    false,
+                ),
+                Some(args.trial_secs),
+            );
             let summary = Kill9Summary {
                 fault: FaultKind::Kill9.name().into(),
                 case: format!("{}-{label}", FaultKind::Kill9),
@@ -124,8 +136,11 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 run_id: run_id.clone(),
                 seed: workload.seed(),
                 trial_secs: args.trial_secs,
+                loss_bound_ms: trial.bound_ms,
+                short_trial: trial.short_trial,
                 trials: trials.len() as u64,
                 states: trials.len() as u64,
+                distinct_states: trials.len() as u64,
                 verdicts,
                 violations: trials.iter().filter(|t| t.verdict != Verdict::Ok).count() as u64,
                 lost_acked_ops: Summary::of(trials.iter().map(|t| t.lost_acked_ops as f64)),
@@ -148,6 +163,25 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
             summaries.push(summary);
         }
     }
+    // A run.json, so that `durlab report` reads this directory as it reads `durlab crash`'s.
+    super::crash::write_run_record(
+        &out_dir,
+        &super::crash::CrashRun {
+            run_id: &run_id,
+            scenario: &scenario,
+            scenario_file: scenario_file.as_deref(),
+            workload: &workload,
+            writers: 1,
+            trial_secs: args.trial_secs,
+            started_utc,
+            machine_dir: work.path(),
+            failures: summaries
+                .iter()
+                .filter(|s| !s.failed_trials.is_empty())
+                .map(|s| (format!("crash-{}", s.case), s.failed_trials.join("; ")))
+                .collect(),
+        },
+    )?;
     if args.output.json {
         println!(
             "{}",

@@ -44,7 +44,8 @@ pub fn run_trial(
     let start = TrialStart::new(lab, k, dir);
     let mut config = lab.config(setup, &start.data);
     config.broken_ack_before_sync = false;
-    let (page, engine) = start.open_in_process(config.clone())?;
+    let trial_secs = lab.trial(fault, setup).secs;
+    let (page, engine) = start.open_in_process(config.clone(), trial_secs)?;
     let TrialStart {
         seed,
         mut rng,
@@ -55,7 +56,7 @@ pub fn run_trial(
         &engine,
         &lab.workload,
         lab.writers,
-        Duration::from_secs_f64(lab.trial_secs),
+        Duration::from_secs_f64(trial_secs),
         &page,
     );
     if let Some(e) = run.error {

@@ -51,10 +51,20 @@ pub struct CrashRecord<T = TrialOutcome> {
     pub run_id: String,
     pub seed: u64,
     pub trial_secs: f64,
+    /// The loss the configuration promises not to exceed under this fault, ms (0: nothing
+    /// acknowledged; `null`: no bound), from which the default trial length is derived
+    /// (`crashlab::trial`).
+    pub loss_bound_ms: Option<u64>,
+    /// The trials ran shorter than that default (a user-given `--trial-secs`): windows near or
+    /// past the bound may not show.
+    pub short_trial: bool,
     /// Trials that ran to a verdict (an image fault judges many crash states per trial).
     pub trials: u64,
     /// Crash states verified: one per trial, or one per crash image for the image faults.
     pub states: u64,
+    /// Image faults: states whose image was not byte-identical to an earlier one of its trace
+    /// (each recovered on its own); the others shared an earlier image's recovery.
+    pub distinct_states: u64,
     pub verdicts: VerdictCounts,
     pub violations: u64,
     /// `lost-acked` trials caused by damage to the last record (not violations).
@@ -111,8 +121,15 @@ impl CrashRecord {
             run_id: run_id.into(),
             seed,
             trial_secs,
+            loss_bound_ms: None,
+            short_trial: false,
             trials: distinct_trials(&trials),
             states: trials.iter().map(|t| t.states).sum(),
+            distinct_states: trials
+                .iter()
+                .filter(|t| !t.shared_recovery)
+                .map(|t| t.states)
+                .sum(),
             verdicts,
             violations: trials.iter().filter(|t| t.violation).count() as u64,
             lost_acked_tail_damage: trials.iter().filter(|t| t.tail_damage).count() as u64,

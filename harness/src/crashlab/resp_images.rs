@@ -21,12 +21,13 @@ use durlab_engine::{BackendKind, Lsn, Persistence};
 use super::ackpage::AckLog;
 use super::phase::Phase;
 use super::power;
+use super::verdict::Recovered;
 use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
 use crate::driver::matrix::EngineSetup;
 use crate::recfs::RecordingMount;
 use crate::resp::Value;
 use crate::target::drive::Driver;
-use crate::target::kill9::restart_and_judge;
+use crate::target::kill9::restart_and_recover;
 use crate::target::{ServerProcess, ServerSpec};
 
 /// A server run on the recording filesystem and killed.
@@ -39,6 +40,8 @@ struct Mounted {
     spec: ServerSpec,
     acks: AckLog,
     t_kill_ns: u64,
+    /// When the workload started.
+    began_ns: u64,
     seed: u64,
     notes: Vec<String>,
 }
@@ -80,8 +83,10 @@ fn run_on_mount(
     let mut server = ServerProcess::start(&spec).map_err(|e| e.to_string())?;
     let client = server.connect().map_err(|e| e.to_string())?;
     let stall_secs = lab.stall_ms as f64 / 1000.0;
-    let max = Duration::from_secs_f64(lab.trial_secs * 4.0 + 2.0 * stall_secs + 30.0);
+    let trial_secs = lab.trial(fault, setup).secs;
+    let max = Duration::from_secs_f64(trial_secs * 4.0 + 2.0 * stall_secs + 30.0);
     let began = Instant::now();
+    let began_ns = now_ns();
     let driver = Driver::start(client, &lab.workload, lab.target, max);
     let churn = lab
         .phase
@@ -91,10 +96,10 @@ fn run_on_mount(
     let mut notes = Vec::new();
     if stall {
         // Armed after a seeded part of the trial; the next fsync of any file is held.
-        let arm_after = lab.trial_secs * super::fraction(&mut start.rng, 0.3, 0.7);
+        let arm_after = trial_secs * super::fraction(&mut start.rng, 0.3, 0.7);
         std::thread::sleep(Duration::from_secs_f64(arm_after));
         mount.stall().arm(Duration::from_millis(lab.stall_ms));
-        let deadline = Instant::now() + Duration::from_secs_f64(lab.trial_secs + 30.0);
+        let deadline = Instant::now() + Duration::from_secs_f64(trial_secs + 30.0);
         let began_ns = loop {
             if let Some(t) = mount.stall().began_ns() {
                 break t;
@@ -115,7 +120,7 @@ fn run_on_mount(
             arm_after * 1e3
         ));
     } else {
-        std::thread::sleep(Duration::from_secs_f64(lab.trial_secs));
+        std::thread::sleep(Duration::from_secs_f64(trial_secs));
     }
     driver.crashing();
     if let Some(c) = &churn {
@@ -150,6 +155,7 @@ fn run_on_mount(
         spec,
         acks,
         t_kill_ns,
+        began_ns,
         seed: start.seed,
         notes,
     })
@@ -241,6 +247,7 @@ pub fn run_trial(
         return Ok(vec![judge_killed(lab, setup, fault, k, &m)]);
     }
     let acks = &m.acks;
+    let issued = acks.highest_issued;
     power::judge_trace(
         lab,
         setup,
@@ -250,19 +257,37 @@ pub fn run_trial(
         &m.trace,
         &m.root,
         m.seed,
-        |image, opts| {
-            let t_ns = image.cut_ns.saturating_add(1);
+        power::CrashWindow {
+            first_cut_ns: power::first_cut_ns(lab, setup, fault, m.began_ns),
+            kill_ns: m.t_kill_ns,
+        },
+        |image| {
+            let mut spec = m.spec.clone();
+            spec.dir = image.dir.clone();
+            spec.log = image.dir.with_extension("log");
+            let recovered = restart_and_recover(&spec, &lab.oracle, issued).unwrap_or_else(|e| {
+                Recovered::Refused(format!("reading the restarted server back: {e}"))
+            });
+            let _ = std::fs::remove_file(&spec.log);
+            recovered
+        },
+        |image, opts, recovered, verify_seconds, t_ns| {
             let promised = if setup.persistence == Persistence::Snapshot {
                 0
             } else {
                 power::promise(lab, setup, opts, acks, t_ns)
             };
-            let mut spec = m.spec.clone();
-            spec.dir = image.dir.clone();
-            spec.log = image.dir.with_extension("log");
-            let out = judge_restart(lab, fault, k, &m, &spec, t_ns, promised);
-            let _ = std::fs::remove_file(&spec.log);
-            out
+            conclude(
+                lab,
+                fault,
+                k,
+                &m,
+                &image.dir,
+                t_ns,
+                promised,
+                recovered,
+                verify_seconds,
+            )
         },
     )
 }
@@ -299,23 +324,41 @@ fn judge_restart(
     promised: Lsn,
 ) -> TrialOutcome {
     let verify = Instant::now();
-    let j = match restart_and_judge(spec, &lab.oracle, promised, m.acks.highest_issued) {
-        Ok(j) => j,
-        Err(e) => super::verdict::refused(format!("reading the restarted server back: {e}")),
-    };
+    let recovered = restart_and_recover(spec, &lab.oracle, m.acks.highest_issued)
+        .unwrap_or_else(|e| Recovered::Refused(format!("reading the restarted server back: {e}")));
+    let secs = verify.elapsed().as_secs_f64();
+    conclude(
+        lab, fault, k, m, &spec.dir, t_ns, promised, &recovered, secs,
+    )
+}
+
+/// The outcome of a restarted server's `recovered` state against `promised` at `t_ns`, with
+/// the trial's notes.
+#[allow(clippy::too_many_arguments)]
+fn conclude(
+    lab: &Lab,
+    fault: FaultKind,
+    k: u64,
+    m: &Mounted,
+    data: &Path,
+    t_ns: u64,
+    promised: Lsn,
+    recovered: &Recovered,
+    verify_seconds: f64,
+) -> TrialOutcome {
     let mut out = lab.outcome(
         Crash {
             fault,
             k,
             seed: m.seed,
-            data: &spec.dir,
+            data,
             acks: &m.acks,
             t_ns,
             promised: Some(promised),
         },
         promised,
-        j,
-        verify.elapsed().as_secs_f64(),
+        recovered.judge(promised),
+        verify_seconds,
     );
     out.notes.extend(m.notes.iter().cloned());
     out

@@ -47,6 +47,7 @@ pub fn render(results: &RunResults) -> String {
     md.push('\n');
 
     machine(&mut md, results);
+    servers(&mut md, results);
     table(&mut md, results);
     crash_details(&mut md, results);
     plots(&mut md, results);
@@ -118,6 +119,50 @@ fn machine(md: &mut String, r: &RunResults) {
             md.push_str(&row("p50 µs", &p.fdatasync_p50_us, &|v| format!("{v:.1}")));
             md.push_str(&row("p99 µs", &p.fdatasync_p99_us, &|v| format!("{v:.1}")));
         }
+    }
+    md.push('\n');
+}
+
+/// The servers behind the RESP rows: each label once, with the server's version and, for
+/// redis-server, every persistence directive it ran with (results from before these were
+/// recorded show what they have).
+fn servers(md: &mut String, r: &RunResults) {
+    let configs = r
+        .benches
+        .iter()
+        .map(|b| &b.config)
+        .chain(r.crashes.iter().map(|c| &c.config));
+    let mut seen = std::collections::BTreeMap::new();
+    for config in configs {
+        if config.target != "engine" {
+            seen.entry(config_label(config)).or_insert(config);
+        }
+    }
+    if seen.is_empty() {
+        return;
+    }
+    md.push_str(
+        "## Servers
+
+",
+    );
+    for (label, config) in seen {
+        let version = config
+            .server_version
+            .as_deref()
+            .map(|v| format!(" ({v})"))
+            .unwrap_or_default();
+        let settings = if config.redis_config.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = config
+                .redis_config
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect();
+            format!(": {}", list.join(", "))
+        };
+        let _ = writeln!(md, "- `{label}`{version}{settings}");
     }
     md.push('\n');
 }

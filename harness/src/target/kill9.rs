@@ -50,8 +50,35 @@ pub struct Kill9Trial {
 }
 
 /// Restarts a server on `spec` (its data directory as the crash left it), reads its state
-/// back and judges it against `oracle`: refused (with the server's own words) if
-/// it does not start, else [`verdict::decide`].
+/// back and compares it with `oracle` (see [`verdict::Recovered`]): refused (with the server's
+/// own words) if it does not start.
+///
+/// # Errors
+/// A state that cannot be read back from a server that started.
+pub fn restart_and_recover(
+    spec: &ServerSpec,
+    oracle: &Oracle,
+    issued: u64,
+) -> Result<verdict::Recovered, String> {
+    let restarted = match ServerProcess::start(spec) {
+        Ok(s) => s,
+        Err(e) => return Ok(verdict::Recovered::Refused(e.to_string())),
+    };
+    let (r, got) = drive::read_back(&restarted)?;
+    drop(restarted);
+    Ok(verdict::Recovered::loaded(
+        r,
+        issued,
+        || {
+            oracle.with_model(r, |m| {
+                compare::compare(&got, &compare::from_model(m), DIFFS_SHOWN)
+            })
+        },
+        "",
+    ))
+}
+
+/// [`restart_and_recover`], judged against `promised`.
 ///
 /// # Errors
 /// A state that cannot be read back from a server that started.
@@ -61,23 +88,7 @@ pub fn restart_and_judge(
     promised: u64,
     issued: u64,
 ) -> Result<Judgement, String> {
-    let restarted = match ServerProcess::start(spec) {
-        Ok(s) => s,
-        Err(e) => return Ok(verdict::refused(e.to_string())),
-    };
-    let (r, got) = drive::read_back(&restarted)?;
-    drop(restarted);
-    Ok(verdict::decide(
-        r,
-        issued,
-        promised,
-        || {
-            oracle.with_model(r, |m| {
-                compare::compare(&got, &compare::from_model(m), DIFFS_SHOWN)
-            })
-        },
-        "",
-    ))
+    Ok(restart_and_recover(spec, oracle, issued)?.judge(promised))
 }
 
 /// Runs trial `k` (seed `seed`) of `spec` in a fresh `spec.dir`: drives the workload for a
