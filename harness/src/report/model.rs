@@ -206,7 +206,12 @@ impl LossFigures {
             figure(s.max, lb.max, iv.map(|i| i.max)),
         );
         let sample = match self.intervals {
-            Some(_) => format!("n = {} states of {} trials", self.states, self.trials),
+            Some(_) => format!(
+                "n = {} states of {} trial{}",
+                self.states,
+                self.trials,
+                if self.trials == 1 { "" } else { "s" }
+            ),
             None => format!(
                 "n = {} trials, no interval (no per-state rows)",
                 self.trials
