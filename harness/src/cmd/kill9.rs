@@ -14,7 +14,7 @@ use crate::cli::Kill9Args;
 use crate::crashlab::FaultKind;
 use crate::crashlab::loss::Summary;
 use crate::crashlab::phase::Phase;
-use crate::crashlab::report::{CrashRecord, VerdictCounts};
+use crate::crashlab::report::{CrashRecord, VerdictCounts, WindowSummary};
 use crate::crashlab::verdict::Verdict;
 use crate::driver::matrix;
 use crate::progress::{Mode, Progress};
@@ -117,6 +117,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 .filter(|t| t.verify_seconds > 0.0)
                 .map(|t| 1.0 / t.verify_seconds)
                 .collect();
+            let window = WindowSummary::of(trials.iter().map(|t| (t.loss_window_ms, t.censored)));
             let trial = crate::crashlab::trial::plan(
                 setup,
                 FaultKind::Kill9,
@@ -143,7 +144,9 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 verdicts,
                 violations: trials.iter().filter(|t| t.verdict != Verdict::Ok).count() as u64,
                 lost_acked_ops: Summary::of(trials.iter().map(|t| t.lost_acked_ops as f64)),
-                loss_window_ms: Summary::of(trials.iter().map(|t| t.loss_window_ms)),
+                loss_window_ms: window.summary,
+                censored: window.censored,
+                loss_window_lower_bound: window.lower_bounds,
                 lost_bytes: Summary::of(trials.iter().map(|t| t.lost_bytes as f64)),
                 lost_acked_tail_damage: 0,
                 stall: None,
@@ -185,22 +188,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
             serde_json::to_string_pretty(&summaries).expect("summaries serialize")
         );
     } else {
-        println!(
-            "{:<44} {:>6} {:>4} {:>10} {:>12} {:>12} {:>12}",
-            "configuration", "trials", "ok", "violations", "lost p50", "window p99", "window max"
-        );
-        for s in &summaries {
-            println!(
-                "{:<44} {:>6} {:>4} {:>10} {:>12.0} {:>9.1} ms {:>9.1} ms",
-                s.label,
-                s.trials,
-                s.verdicts.ok,
-                s.violations,
-                s.lost_acked_ops.p50,
-                s.loss_window_ms.p99,
-                s.loss_window_ms.max
-            );
-        }
+        print!("{}", crate::crashlab::report::render_table(&summaries));
     }
     Progress::note(mode, &format!("results: {}", out_dir.display()));
     let failed: usize = summaries.iter().map(|s| s.failed_trials.len()).sum();

@@ -84,6 +84,11 @@ pub struct BenchRecord {
     #[serde(default)]
     pub ratio_to_redis: Option<f64>,
     pub data_dir: String,
+    /// Write commands per second over each ~100 ms interval of the window, in time order
+    /// (empty in results older than the field): what the report's throughput intervals
+    /// resample.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub write_rates: Vec<f64>,
 }
 
 impl BenchRecord {
@@ -125,6 +130,7 @@ impl BenchRecord {
             probe_fdatasync_iops: None,
             ratio_to_redis: None,
             data_dir: m.data_dir.display().to_string(),
+            write_rates: m.write_rates.iter().map(|r| r.round()).collect(),
         }
     }
 }
