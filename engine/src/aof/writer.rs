@@ -564,3 +564,7 @@ fn publish_sync_hint(segment: &Segment, synced: Lsn) -> std::io::Result<()> {
         .file
         .write_all_at(&hint, super::file_header::SYNC_HINT_OFFSET)
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;
