@@ -116,7 +116,6 @@ pub(crate) struct Log {
     prealloc_chunk_bytes: u64,
     max_record_bytes: u32,
     max_lag_ms: u64,
-    broken_ack_before_sync: bool,
     /// The leader writes its batch without releasing the engine's lock: the write is a
     /// memory copy (backend `mmap` outside `always`), cheaper than waking a waiting writer.
     write_under_lock: bool,
@@ -146,7 +145,6 @@ impl Log {
             prealloc_chunk_bytes: config.prealloc_chunk_bytes,
             max_record_bytes: config.max_record_bytes,
             max_lag_ms: config.everysec_max_lag_ms,
-            broken_ack_before_sync: config.broken_ack_before_sync,
             write_under_lock: config.backend == BackendKind::Mmap
                 && config.policy != FsyncPolicy::Always,
             tracks_syncs: config.policy != FsyncPolicy::Off,
@@ -391,7 +389,7 @@ impl Log {
     ) -> Result<u64> {
         let end = offset + batch.len() as u64;
         let prealloc_end = self.extend(seg, prealloc_end, end)?;
-        if self.policy == FsyncPolicy::Always && !self.broken_ack_before_sync {
+        if self.policy == FsyncPolicy::Always {
             self.counters.sync();
             seg.file
                 .write_all_at_sync(batch, offset)
