@@ -176,6 +176,8 @@ impl Log {
     pub(crate) fn preallocate_initial(&self, st: &mut LogState) -> Result<()> {
         let end = self.extend(st.segment(), st.prealloc_end, st.next_offset + 1)?;
         st.prealloc_end = end;
+        // Equivalent mutant (`>` to `>=`, .cargo/mutants.toml): with `write_under_lock` (mmap,
+        // which a log opens only with preallocation) `end` is at least `next_offset + 1`.
         if self.write_under_lock && end > st.next_offset {
             let seg = st.segment();
             seg.file
@@ -256,6 +258,13 @@ impl Log {
             while self.acked.epoch() == seen {
                 self.acked.wait(seen);
             }
+            // A fast path: the loop re-checks under the lock and decides the same, so mutants
+            // that make it return less often are equivalent (.cargo/mutants.toml): `covered_lsn`
+            // giving 0 or the other policy's LSN (under `always` a written record is durable
+            // too: one write+fdatasync call covers both), and a `sync_lags` saying true more
+            // often. Deleting the `!` before `self.poisoned` is not taken for the same reason; it
+            // differs only if the log is poisoned between the flush that covers this follower
+            // and its wake-up, a race no test can schedule (excluded, said so there).
             if !self.poisoned.load(Ordering::Acquire)
                 && self.covered_lsn() >= lsn
                 && !self.sync_lags(lsn)
@@ -278,6 +287,9 @@ impl Log {
     /// Under `everysec`: true when `lsn` is unsynced and the last completed sync started
     /// longer than `max_lag_ms` ago.
     fn sync_lags(&self, lsn: Lsn) -> bool {
+        // Equivalent mutants (`-> true`, either `&&` to `||`, `<` to `<=`, `>` to `>=`;
+        // .cargo/mutants.toml): saying true more often only sends the caller to the lock, where
+        // the loop or `wait_if_sync_lags` checks the durable LSN and the lag again.
         self.policy == FsyncPolicy::EverySec
             && self.durable_lsn() < lsn
             && self

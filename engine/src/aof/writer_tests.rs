@@ -95,6 +95,29 @@ impl BackendFile for GatedFile {
     }
 }
 
+/// Spins until `cond` holds. Fails instead of spinning forever if the threads it waits for
+/// all ended first (a broken writer that returns where it should wait).
+fn spin_until(what: &str, cond: impl Fn() -> bool, ended: impl Fn() -> bool) {
+    while !cond() {
+        if ended() {
+            assert!(cond(), "{what}: the threads ended first");
+        }
+        std::thread::yield_now();
+    }
+}
+
+/// Waits until a writer is held inside its write by the closed gate.
+fn held_in_write(
+    held: &mpsc::Receiver<()>,
+    writer: &std::thread::ScopedJoinHandle<'_, impl Sized>,
+) {
+    spin_until(
+        "a write held at the gate",
+        || held.try_recv().is_ok(),
+        || writer.is_finished(),
+    );
+}
+
 /// A log file with its writer, recorded to a trace.
 struct Fixture {
     dir: tempfile::TempDir,
@@ -298,13 +321,15 @@ fn a_batch_forms_while_the_leader_writes() {
         let held = f.gate.close();
         std::thread::scope(|s| {
             let leader = s.spawn(|| f.write(1));
-            held.recv().unwrap();
+            held_in_write(&held, &leader);
             f.append(2);
             f.append(3);
             let followers = [s.spawn(|| f.ack(3)), s.spawn(|| f.ack(2))];
-            while f.log.acked.waiting() < 2 {
-                std::thread::yield_now();
-            }
+            spin_until(
+                "two followers waiting",
+                || f.log.acked.waiting() == 2,
+                || followers.iter().any(|t| t.is_finished()),
+            );
             assert!(
                 !leader.is_finished(),
                 "{policy}: acknowledged inside its write"
@@ -397,19 +422,23 @@ fn everysec_waits_for_a_sync_once_the_last_one_lags() {
             f.ack(2).unwrap();
             f.log.durable_lsn()
         });
-        held.recv().unwrap();
+        held_in_write(&held, &leader);
         let follower = s.spawn(|| {
             f.ack(1).unwrap();
             f.log.durable_lsn()
         });
         let waiters = [leader, follower];
-        while f.log.acked.waiting() < 1 {
-            std::thread::yield_now();
-        }
+        spin_until(
+            "a follower waiting",
+            || f.log.acked.waiting() == 1,
+            || waiters[1].is_finished(),
+        );
         f.gate.open();
-        while f.log.written_lsn() < 2 {
-            std::thread::yield_now();
-        }
+        spin_until(
+            "the batch written",
+            || f.core.lock().0.written_lsn == 2,
+            || waiters.iter().all(|t| t.is_finished()),
+        );
         for _ in 0..1000 {
             std::thread::yield_now();
         }
@@ -716,12 +745,14 @@ fn a_failed_inline_sync_fails_its_followers() {
     let held = f.gate.close();
     std::thread::scope(|s| {
         let leader = s.spawn(|| f.write(1));
-        held.recv().unwrap();
+        held_in_write(&held, &leader);
         f.append(2);
         let follower = s.spawn(|| f.ack(2));
-        while f.log.acked.waiting() < 1 {
-            std::thread::yield_now();
-        }
+        spin_until(
+            "a follower waiting",
+            || f.log.acked.waiting() == 1,
+            || follower.is_finished(),
+        );
         f.gate.open();
         let err = leader.join().unwrap().unwrap_err();
         assert!(err.to_string().contains("write+fdatasync"), "{err}");
