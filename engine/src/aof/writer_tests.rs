@@ -106,6 +106,16 @@ fn spin_until(what: &str, cond: impl Fn() -> bool, ended: impl Fn() -> bool) {
     }
 }
 
+/// Runs its closure when dropped, also while a failed assertion unwinds: it releases the
+/// threads a test holds, so that a failure ends the test instead of hanging it.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
 /// Waits until a writer is held inside its write by the closed gate.
 fn held_in_write(
     held: &mpsc::Receiver<()>,
@@ -320,6 +330,7 @@ fn a_batch_forms_while_the_leader_writes() {
         let f = Fixture::new(policy, BackendKind::Pwrite, Prealloc::None);
         let held = f.gate.close();
         std::thread::scope(|s| {
+            let _release = OnDrop(|| f.gate.open());
             let leader = s.spawn(|| f.write(1));
             held_in_write(&held, &leader);
             f.append(2);
@@ -418,6 +429,10 @@ fn everysec_waits_for_a_sync_once_the_last_one_lags() {
     f.append(2);
     let held = f.gate.close();
     std::thread::scope(|s| {
+        let _release = OnDrop(|| {
+            f.gate.open();
+            let _ = f.log.sync_written(&f.core);
+        });
         let leader = s.spawn(|| {
             f.ack(2).unwrap();
             f.log.durable_lsn()
@@ -442,11 +457,9 @@ fn everysec_waits_for_a_sync_once_the_last_one_lags() {
         for _ in 0..1000 {
             std::thread::yield_now();
         }
-        assert!(
-            waiters.iter().all(|t| !t.is_finished()),
-            "acknowledged before a sync"
-        );
+        let early = waiters.iter().any(|t| t.is_finished());
         assert_eq!(f.log.sync_written(&f.core).unwrap(), 2);
+        assert!(!early, "acknowledged before a sync");
         for t in waiters {
             assert_eq!(t.join().unwrap(), 2, "returned before the sync covered it");
         }
@@ -564,11 +577,19 @@ fn preallocation_extends_by_whole_chunks_at_the_boundary() {
             CHUNK,
             "{prealloc}: no extension while it fits"
         );
+        // Under `no` the only syncs are those of zero-filled chunks.
+        let zero_syncs = u64::from(prealloc == Prealloc::Zero);
         assert_eq!(f.stats().prealloc_bytes, CHUNK - H);
+        assert_eq!(
+            f.stats().syncs,
+            zero_syncs,
+            "{prealloc}: nothing added, nothing counted"
+        );
         lsn += 1;
         f.write(lsn).unwrap();
         assert_eq!(f.file_len(), 2 * CHUNK, "{prealloc}: one more chunk");
         assert_eq!(f.stats().prealloc_bytes, 2 * CHUNK - H);
+        assert_eq!(f.stats().syncs, 2 * zero_syncs);
         let ops = shape(&f.ops());
         let tail: Vec<_> =
             ops[ops.len() - if prealloc == Prealloc::Zero { 3 } else { 2 }..].to_vec();
@@ -744,6 +765,7 @@ fn a_failed_inline_sync_fails_its_followers() {
     f.faults.fail_sync(1);
     let held = f.gate.close();
     std::thread::scope(|s| {
+        let _release = OnDrop(|| f.gate.open());
         let leader = s.spawn(|| f.write(1));
         held_in_write(&held, &leader);
         f.append(2);
