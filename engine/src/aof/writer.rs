@@ -317,6 +317,9 @@ impl Log {
     /// the write is a memory copy, see `write_under_lock`).
     fn flush<C: AsMut<LogState>>(&self, guard: &mut MutexGuard<'_, C>) -> Result<()> {
         let st = guard.as_mut();
+        // Equivalent mutant (`+` to `*`, .cargo/mutants.toml): `next_offset * len` is at least
+        // `next_offset + len` (both are 2 or more), so it only sends batches that fit down the
+        // path that releases the lock, which writes the same bytes.
         if self.write_under_lock && st.next_offset + st.pending.len() as u64 <= st.prealloc_end {
             return self.flush_in_place(st);
         }
