@@ -11,8 +11,9 @@ scripts/install-deps.sh
 # Formatting first: it fails in a second, before anything is built.
 cargo fmt --all --check
 cargo build --workspace --all-targets --release --locked
-# Lints on the release profile, after the release build: the dependencies' build scripts and
-# proc macros are reused from it; only the metadata pass over the crates is new.
+# Lints on the release profile, after the release build: build scripts and proc macros are
+# reused from it, but cargo checks the dependencies again (check and build artifacts are
+# separate): about 80 s on 2 cores from a clean clone, 6 s once cached.
 cargo clippy --workspace --all-targets --release --locked -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
