@@ -303,9 +303,21 @@ pub struct RunArgs {
     pub scenario: String,
 
     /// Short run: at most 3 s per configuration (the scenario's length if shorter), 1 s per
-    /// group-commit point, recovery sweep steps divided by 4, and fewer crash trials.
+    /// group-commit point, recovery sweep steps divided by 4, and at most 2 crash trials and
+    /// half the image states per trace. Crash trials keep their length (the loss window
+    /// depends on it).
     #[arg(long)]
     pub quick: bool,
+
+    /// Crash trials per configuration and fault (default: the scenario's `[crash] trials`;
+    /// with --quick at most 2 of them).
+    #[arg(long, value_name = "N")]
+    pub trials: Option<u64>,
+
+    /// Seconds each crash trial runs before its crash (default: the scenario's `[crash]
+    /// trial_secs`, else derived from each configuration's promise as in `durlab crash`).
+    #[arg(long, value_name = "SECS")]
+    pub trial_secs: Option<f64>,
 
     /// Where data directories go (each run in <DIR>/<run-id>/<configuration>). Default: a
     /// fresh temporary directory. Removed afterwards.
@@ -536,8 +548,9 @@ pub struct CrashArgs {
     #[arg(long, value_name = "K")]
     pub trial: Option<u64>,
 
-    /// Image faults: crash states per trace spread over the run, plus up to 4x as many just
-    /// before and after syncs and renames (a seeded sample when there are more).
+    /// Image faults: crash states per trace spread over the run from its earliest crash time
+    /// (past the policy's bound, see --trial-secs), plus up to 4x as many just before and
+    /// after syncs and renames (a seeded sample when there are more).
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub states: usize,
 
@@ -545,10 +558,13 @@ pub struct CrashArgs {
     #[arg(long, value_name = "S")]
     pub seed: Option<u64>,
 
-    /// Seconds each trial runs the workload before its crash (kill times are drawn in
-    /// [0.1, 1.0] of it).
-    #[arg(long, default_value_t = 1.0, value_name = "SECS")]
-    pub trial_secs: f64,
+    /// Seconds each trial runs the workload before its crash. Default: derived from each
+    /// configuration's promise under the fault: 6 s for everysec and no under the image
+    /// faults (crashes in [2 s, 6 s], past everysec's 2 s bound), 45 s for no with
+    /// --writeback (crashes past the 35 s dirty expiry), else 1 s (crashes in [0.1, 1.0] of
+    /// it). A shorter value is honoured and marks the results (short_trial).
+    #[arg(long, value_name = "SECS")]
+    pub trial_secs: Option<f64>,
 
     /// Length of the injected fdatasync stall for fsync-stall (and --stall), ms.
     #[arg(long, default_value_t = 1000, value_name = "MS")]

@@ -139,15 +139,28 @@ fn report_table_matches_fixture() {
     assert_eq!(printed.trim(), dir.join("report.md").display().to_string());
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
     assert!(md.contains("How much throughput does each appendfsync policy cost"));
+    // Ratios carry three significant digits, their interval and sample; loss windows their
+    // intervals and sample; records without per-state rows say so instead of inventing one.
+    let no_rows =
+        "0 / 0 / 0 ms; n = 10 trials, no interval (no per-state rows); censoring not recorded";
+    assert!(md.contains(&format!(
+        "| always / pwrite / none / aof | 18000 | 0.0138 [0.0136–0.0141]; n = 25 / 25 intervals of ~100 ms | 0.9 (probe: mean of 2 quick runs) | 137.5 | 265.0 | {no_rows} | {no_rows} | 0 |"
+    )), "{md}");
+    assert!(md.contains(&format!(
+        "| everysec / pwrite / none / aof | 500000 | 0.385 [0.377–0.392]; n = 25 / 25 intervals of ~100 ms | - | 1.7 | 11.5 | {no_rows} | 420 [250–680] / 950 [600–950] / 950 [600–950] ms; n = 30 states of 10 trials | 0 |"
+    )), "{md}");
     assert!(md.contains(
-        "| always / pwrite / none / aof | 18000 | 0.014 | 0.900 | 137.5 | 265.0 | 0 / 0 / 0 | 0 / 0 / 0 | 0 |"
+        "| no / pwrite / none / aof | 520000 | 0.4; n = 1 run each, no interval (no per-interval rates recorded) |"
     ), "{md}");
     assert!(md.contains(
-        "| everysec / pwrite / none / aof | 500000 | 0.385 | - | 1.7 | 11.5 | 0 / 0 / 0 | 420 / 880 / 950 | 0 |"
+        "| off / pwrite / none / aof | 1300000 | 1; the baseline itself | - | 0.4 | 2.1 | not measured | not measured | not measured |"
     ), "{md}");
-    assert!(md.contains(
-        "| off / pwrite / none / aof | 1300000 | 1.000 | - | 0.4 | 2.1 | not measured | not measured | not measured |"
-    ), "{md}");
+    // Column headings say what they count; bytes are human-readable.
+    assert!(md.contains("| trials (runs) | crash states | ok (states) | lost-acked (states) |"));
+    assert!(
+        md.contains("| 21000 / 44000 / 47500 | 2 MiB / 4.2 MiB / 4.53 MiB |"),
+        "{md}"
+    );
     assert!(md.contains("| ops/s | 13118 | 8287 | 17772 | 8641 | 20311 | 17694 |"));
     for stem in PLOTS {
         assert!(
@@ -163,7 +176,7 @@ fn report_table_matches_fixture() {
     );
     assert!(
         md.contains(
-            "| always / pwrite / none / aof | 32 | 41000 | 20.500 | 2100.0 | 21.8 | 1184 |"
+            "| always / pwrite / none / aof | 32 | 41000 | 20.5; n = 1 run each, no interval (no per-interval rates recorded) | 2100.0 | 21.8 | 1184 |"
         ),
         "{md}"
     );

@@ -98,3 +98,68 @@ fn values_follow_the_size_distribution() {
         }
     }
 }
+
+/// FNV-1a, 64 bits: a hash fixed by its definition (no dependency whose output could change).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The engine's log encoding of commands 1..=n of `w`, one after the other.
+fn encoded(w: &Workload, n: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    for lsn in 1..=n {
+        w.command(lsn).encode(&mut out);
+    }
+    out
+}
+
+/// One readable line per command: its name, key and the size of its encoding.
+fn readable(w: &Workload, n: u64) -> Vec<String> {
+    (1..=n)
+        .map(|lsn| {
+            let c = w.command(lsn);
+            let mut bytes = Vec::new();
+            c.encode(&mut bytes);
+            let name = format!("{c:?}");
+            let name = name
+                .split([' ', '{'])
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let key = String::from_utf8_lossy(c.key().unwrap_or_default()).into_owned();
+            format!("{name} {key} {}B", bytes.len())
+        })
+        .collect()
+}
+
+/// The golden sequence: the first 20 commands of the quickstart workload (its seed 42) are
+/// pinned, as a readable prefix and as a hash of their log encoding, so that a dependency
+/// upgrade (the RNG, a distribution) that changes the sequence fails the build instead of
+/// silently changing every reference result. If this fails on purpose, regenerate the
+/// reference results and update the pins.
+#[test]
+fn golden_sequence_of_the_quickstart_workload() {
+    let w = quickstart(42);
+    assert_eq!(readable(&w, 5), GOLDEN_PREFIX, "the first commands changed");
+    assert_eq!(
+        fnv1a(&encoded(&w, 20)),
+        GOLDEN_HASH,
+        "commands 1..=20 changed: {:?}",
+        readable(&w, 20)
+    );
+    // The companion: another seed does not match the pins, so the check can fail.
+    let other = quickstart(43);
+    assert_ne!(fnv1a(&encoded(&other, 20)), GOLDEN_HASH);
+    assert_ne!(readable(&other, 5), GOLDEN_PREFIX);
+}
+
+const GOLDEN_PREFIX: [&str; 5] = [
+    "Set key:64 146B",
+    "Set key:3 245B",
+    "IncrBy counter:15 23B",
+    "Set key:1 59B",
+    "HSet user:5 310B",
+];
+const GOLDEN_HASH: u64 = 0xcab6_485d_5177_da90;

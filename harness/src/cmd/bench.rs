@@ -373,6 +373,7 @@ pub fn config_record(setup: &EngineSetup, s: &Scenario, w: &Workload) -> ConfigR
         target: Target::Engine.name().into(),
         pipeline: 1,
         redis_config: Vec::new(),
+        server_version: None,
     }
 }
 
@@ -388,15 +389,31 @@ pub fn target_config_record(
     let mut config = config_record(setup, s, w);
     config.target = target.name().into();
     config.pipeline = if target.is_resp() { pipeline } else { 1 };
-    if target == Target::Redis {
-        config.backend = "redis".into();
-        config.prealloc = Prealloc::None.name().into();
-        config.redis_config = s
-            .matrix
-            .redis_config
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
+    match target {
+        Target::Redis => {
+            config.backend = "redis".into();
+            config.prealloc = Prealloc::None.name().into();
+            config.redis_config = crate::target::redis_server::settings(
+                setup.policy,
+                setup.persistence,
+                &save_points(s),
+                &redis_config(s),
+            )
+            .into_iter()
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    format!("{k} \"\"")
+                } else {
+                    format!("{k} {v}")
+                }
+            })
             .collect();
+            config.server_version = Some(crate::target::redis_server::version());
+        }
+        Target::DurlabServer => {
+            config.server_version = Some(format!("durlab {}", env!("CARGO_PKG_VERSION")));
+        }
+        Target::Engine => {}
     }
     config
 }

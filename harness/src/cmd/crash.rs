@@ -25,7 +25,7 @@ use crate::progress::{Goal, Mode, Progress};
 use crate::results::run_dir::{self, RunRecord};
 use crate::results::{machine, time};
 use crate::scenario::locate;
-use crate::scenario::model::Persistence;
+use crate::scenario::model::{Persistence, Scenario};
 use crate::target::Target;
 use crate::target::drive::PIPELINE_TXNS;
 use crate::workload::Workload;
@@ -40,12 +40,7 @@ const MOUNT_OVERHEAD_SECS: f64 = 2.0;
 /// Bad flags, a scenario that does not load, directories that cannot be written, or any
 /// violating trial (after all results are written).
 pub fn run(args: &CrashArgs) -> Result<(), CliError> {
-    if !(args.trial_secs > 0.0 && args.trial_secs.is_finite()) {
-        return Err(CliError(format!(
-            "--trial-secs must be positive, got {}",
-            args.trial_secs
-        )));
-    }
+    check_trial_secs(args.trial_secs)?;
     let targets: Vec<Target> = if args.matrix.target.is_empty() {
         vec![Target::Engine]
     } else {
@@ -179,15 +174,17 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     };
 
     let mut records = Vec::new();
+    // Redis has no backend or preallocation: each of its configurations runs once, not once
+    // per engine setup that maps to it (`target_runs`).
+    let runs = super::bench::target_runs(&setups, &targets);
     let cases: Vec<(Target, FaultKind, Phase, &EngineSetup)> = targets
         .iter()
         .flat_map(|&t| faults.iter().map(move |&f| (t, f)))
         .flat_map(|(t, f)| phases.iter().map(move |&p| (t, f, p)))
         .flat_map(|(t, f, p)| {
-            setups
-                .iter()
-                .filter(move |s| p.check(s.persistence).is_ok())
-                .map(move |s| (t, f, p, s))
+            runs.iter()
+                .filter(move |(s, rt)| *rt == t && p.check(s.persistence).is_ok())
+                .map(move |(s, _)| (t, f, p, s))
         })
         .collect();
     let total = cases.len();
@@ -196,6 +193,18 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         lab.phase = phase;
         lab.target = target;
         let label = target.label(setup);
+        let plan = lab.trial(fault, setup);
+        if plan.short_trial {
+            Progress::note(
+                mode,
+                &format!(
+                    "{}: {} s trials are shorter than the {} s this configuration needs to show its loss bound; its results are marked short_trial",
+                    lab.case_name(fault, setup),
+                    plan.secs,
+                    plan.default_secs
+                ),
+            );
+        }
         let mut progress = Progress::begin(
             mode,
             i + 1,
@@ -249,16 +258,18 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             label.clone(),
             &run_id,
             lab.seed,
-            lab.trial_secs,
+            plan.secs,
             outcomes,
         );
+        record.loss_bound_ms = plan.bound_ms;
+        record.short_trial = plan.short_trial;
         record.failed_trials = failed;
         record.phase = phase;
         record.case = lab.case_name(fault, setup);
         record.dir_model = fault.needs_images().then_some(lab.dir_model);
         if target.is_resp() && (fault.needs_images() || lab.stalls(fault)) {
             let dir = lab.case_dir(fault, setup).join("overhead");
-            let secs = lab.trial_secs.min(MOUNT_OVERHEAD_SECS);
+            let secs = plan.secs.min(MOUNT_OVERHEAD_SECS);
             match resp_images::mount_overhead(&lab, setup, &dir, secs) {
                 Ok(o) => record.mount_overhead = Some(o),
                 Err(e) => record
@@ -276,9 +287,10 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         }
         violations += record.violations;
         progress.finish(&format!(
-            "{} trials, {} states ({} ok), {} violations, lost acked p99 {:.0}, window max {:.1} ms{}",
+            "{} trials, {} states ({} distinct images, {} ok), {} violations, lost acked p99 {:.0}, window max {:.1} ms{}",
             record.trials,
             record.states,
+            record.distinct_states,
             record.verdicts.ok,
             record.violations,
             record.lost_acked_ops.p99,
@@ -292,12 +304,6 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         records.push(record);
     }
 
-    let (git_revision, git_dirty) = machine::git_revision(&locate::repo_root());
-    let limits = RunLimits {
-        writers: lab.writers,
-        stop: Stop::After(std::time::Duration::from_secs_f64(lab.trial_secs)),
-        warmup: std::time::Duration::ZERO,
-    };
     let mut failures = std::collections::BTreeMap::new();
     for r in &records {
         let name = format!("crash-{}", r.case);
@@ -306,36 +312,21 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             failures.insert(name.clone(), r.failed_trials.join("; "));
         }
     }
-    let run = RunRecord {
-        run_id: run_id.clone(),
-        scenario: scenario.name.clone(),
-        scenario_file: scenario_file.map(|p| p.display().to_string()),
-        question: scenario.question.clone(),
-        seed: lab.seed,
-        started_utc,
-        finished_utc: time::rfc3339_now(),
-        command_line: std::env::args().collect(),
-        git_revision,
-        git_dirty,
-        versions: machine::versions(),
-        machine: machine::collect(work.path()),
-        probe: None,
-        workload: workload_record(&scenario, &workload, limits),
-        loss_tolerance_ms: scenario.loss_tolerance_ms,
-        snapshot: scenario.snapshot.clone(),
-        crash: scenario.crash.clone(),
-        // Crash records are found by their `crash-` prefix; `configs` lists bench records.
-        configs: Vec::new(),
-        histograms: Default::default(),
-        failures: failures.clone(),
-    };
-    // Next to a bench run's results (so that `durlab report` joins them), keep its run.json.
-    let run_file = if out_dir.join("run.json").exists() {
-        "run-crash.json"
-    } else {
-        "run.json"
-    };
-    run_dir::write_json(&out_dir.join(run_file), &run)?;
+    write_run_record(
+        &out_dir,
+        &CrashRun {
+            run_id: &run_id,
+            scenario: &scenario,
+            scenario_file: scenario_file.as_deref(),
+            workload: &workload,
+            writers: lab.writers,
+            // The longest trial of the run.
+            trial_secs: records.iter().map(|r| r.trial_secs).fold(0.0, f64::max),
+            started_utc,
+            machine_dir: work.path(),
+            failures: failures.clone(),
+        },
+    )?;
 
     if args.output.json {
         println!(
@@ -359,6 +350,80 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         )));
     }
     Ok(())
+}
+
+/// What the run.json of a crash-only run (`durlab crash`, `durlab kill9`) records.
+pub(super) struct CrashRun<'a> {
+    pub run_id: &'a str,
+    pub scenario: &'a Scenario,
+    pub scenario_file: Option<&'a Path>,
+    pub workload: &'a Workload,
+    pub writers: u32,
+    /// The longest trial, seconds (the workload record's length).
+    pub trial_secs: f64,
+    pub started_utc: String,
+    /// A directory on the storage the trials ran on (for the machine facts).
+    pub machine_dir: &'a Path,
+    /// Result file name (without `.json`) to why some of its trials could not run.
+    pub failures: std::collections::BTreeMap<String, String>,
+}
+
+/// Writes `run`'s record into `out_dir`: `run.json`, or `run-crash.json` when a bench run's
+/// `run.json` is already there (so that `durlab report` joins both and reads the bench's).
+/// With it, `durlab report` reads a crash-only directory like a bench run's.
+///
+/// # Errors
+/// When the file cannot be written.
+pub(super) fn write_run_record(out_dir: &Path, run: &CrashRun<'_>) -> Result<(), CliError> {
+    let (git_revision, git_dirty) = machine::git_revision(&locate::repo_root());
+    let limits = RunLimits {
+        writers: run.writers,
+        stop: Stop::After(std::time::Duration::from_secs_f64(run.trial_secs)),
+        warmup: std::time::Duration::ZERO,
+    };
+    let record = RunRecord {
+        run_id: run.run_id.to_string(),
+        scenario: run.scenario.name.clone(),
+        scenario_file: run.scenario_file.map(|p| p.display().to_string()),
+        question: run.scenario.question.clone(),
+        seed: run.workload.seed(),
+        started_utc: run.started_utc.clone(),
+        finished_utc: time::rfc3339_now(),
+        command_line: std::env::args().collect(),
+        git_revision,
+        git_dirty,
+        versions: machine::versions(),
+        machine: machine::collect(run.machine_dir),
+        probe: None,
+        workload: workload_record(run.scenario, run.workload, limits),
+        loss_tolerance_ms: run.scenario.loss_tolerance_ms,
+        snapshot: run.scenario.snapshot.clone(),
+        crash: run.scenario.crash.clone(),
+        // Crash records are found by their `crash-` prefix; `configs` lists bench records.
+        configs: Vec::new(),
+        histograms: Default::default(),
+        failures: run.failures.clone(),
+    };
+    let run_file = if out_dir.join("run.json").exists() {
+        "run-crash.json"
+    } else {
+        "run.json"
+    };
+    run_dir::write_json(&out_dir.join(run_file), &record)?;
+    Ok(())
+}
+
+/// Checks a user-given trial length.
+///
+/// # Errors
+/// When it is not a positive, finite number of seconds.
+pub fn check_trial_secs(secs: Option<f64>) -> Result<(), CliError> {
+    match secs {
+        Some(s) if !(s > 0.0 && s.is_finite()) => {
+            Err(CliError(format!("--trial-secs must be positive, got {s}")))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn trial_path(lab: &Lab, fault: FaultKind, setup: &EngineSetup, k: u64) -> std::path::PathBuf {
@@ -455,7 +520,7 @@ fn repro_line(
     }
     line.push_str(&format!(
         " --fault {fault} --policy {} --backend {} --prealloc {} --persistence {} --seed {} --trial {k} --trial-secs {} --writers {}",
-        setup.policy, setup.backend, setup.prealloc, setup.persistence.name(), lab.seed, lab.trial_secs, lab.writers
+        setup.policy, setup.backend, setup.prealloc, setup.persistence.name(), lab.seed, lab.trial(fault, setup).secs, lab.writers
     ));
     if lab.target.is_resp() {
         line.push_str(&format!(" --target {}", lab.target));
@@ -505,7 +570,9 @@ fn resp_kill9(args: &CrashArgs) -> Result<(), CliError> {
         scenario: args.scenario.clone(),
         matrix: args.matrix.clone(),
         trials: args.trials,
-        trial_secs: args.trial_secs,
+        trial_secs: args
+            .trial_secs
+            .unwrap_or(crate::crashlab::trial::SHORT_TRIAL_SECS),
         seed: args.seed,
         dir: args.dir.clone(),
         keep: args.keep,

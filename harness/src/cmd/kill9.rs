@@ -2,6 +2,8 @@
 //! the same verdicts and loss figures as the crash lab, written as
 //! `crash-kill9-<label>.json` summaries that `durlab report` reads.
 
+use std::path::Path;
+
 use durlab_engine::FsyncPolicy;
 use rand::Rng as _;
 
@@ -12,7 +14,7 @@ use crate::cli::Kill9Args;
 use crate::crashlab::FaultKind;
 use crate::crashlab::loss::Summary;
 use crate::crashlab::phase::Phase;
-use crate::crashlab::report::{CrashRecord, VerdictCounts};
+use crate::crashlab::report::{CrashRecord, VerdictCounts, WindowSummary};
 use crate::crashlab::verdict::Verdict;
 use crate::driver::matrix;
 use crate::progress::{Mode, Progress};
@@ -33,7 +35,8 @@ pub type Kill9Summary = CrashRecord<Kill9Trial>;
 /// everything is written, each with its reproduction line on stderr).
 pub fn run(args: &Kill9Args) -> Result<(), CliError> {
     let mode = Mode::detect(args.output.quiet);
-    let (mut scenario, _) = load_scenario(args.scenario.as_deref())?;
+    let started_utc = crate::results::time::rfc3339_now();
+    let (mut scenario, scenario_file) = load_scenario(args.scenario.as_deref())?;
     super::overrides::apply_matrix(&mut scenario.matrix, &args.matrix);
     let targets = if args.matrix.target.is_empty() {
         vec![Target::DurlabServer]
@@ -114,6 +117,16 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 .filter(|t| t.verify_seconds > 0.0)
                 .map(|t| 1.0 / t.verify_seconds)
                 .collect();
+            let window = WindowSummary::of(trials.iter().map(|t| (t.loss_window_ms, t.censored)));
+            let trial = crate::crashlab::trial::plan(
+                setup,
+                FaultKind::Kill9,
+                crate::crashlab::trial::Bounds::of(
+                    &setup.engine_config(Path::new("."), &[]),
+                    false,
+                ),
+                Some(args.trial_secs),
+            );
             let summary = Kill9Summary {
                 fault: FaultKind::Kill9.name().into(),
                 case: format!("{}-{label}", FaultKind::Kill9),
@@ -123,12 +136,17 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 run_id: run_id.clone(),
                 seed: workload.seed(),
                 trial_secs: args.trial_secs,
+                loss_bound_ms: trial.bound_ms,
+                short_trial: trial.short_trial,
                 trials: trials.len() as u64,
                 states: trials.len() as u64,
+                distinct_states: trials.len() as u64,
                 verdicts,
                 violations: trials.iter().filter(|t| t.verdict != Verdict::Ok).count() as u64,
                 lost_acked_ops: Summary::of(trials.iter().map(|t| t.lost_acked_ops as f64)),
-                loss_window_ms: Summary::of(trials.iter().map(|t| t.loss_window_ms)),
+                loss_window_ms: window.summary,
+                censored: window.censored,
+                loss_window_lower_bound: window.lower_bounds,
                 lost_bytes: Summary::of(trials.iter().map(|t| t.lost_bytes as f64)),
                 lost_acked_tail_damage: 0,
                 stall: None,
@@ -145,28 +163,32 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
             summaries.push(summary);
         }
     }
+    // A run.json, so that `durlab report` reads this directory as it reads `durlab crash`'s.
+    super::crash::write_run_record(
+        &out_dir,
+        &super::crash::CrashRun {
+            run_id: &run_id,
+            scenario: &scenario,
+            scenario_file: scenario_file.as_deref(),
+            workload: &workload,
+            writers: 1,
+            trial_secs: args.trial_secs,
+            started_utc,
+            machine_dir: work.path(),
+            failures: summaries
+                .iter()
+                .filter(|s| !s.failed_trials.is_empty())
+                .map(|s| (format!("crash-{}", s.case), s.failed_trials.join("; ")))
+                .collect(),
+        },
+    )?;
     if args.output.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&summaries).expect("summaries serialize")
         );
     } else {
-        println!(
-            "{:<44} {:>6} {:>4} {:>10} {:>12} {:>12} {:>12}",
-            "configuration", "trials", "ok", "violations", "lost p50", "window p99", "window max"
-        );
-        for s in &summaries {
-            println!(
-                "{:<44} {:>6} {:>4} {:>10} {:>12.0} {:>9.1} ms {:>9.1} ms",
-                s.label,
-                s.trials,
-                s.verdicts.ok,
-                s.violations,
-                s.lost_acked_ops.p50,
-                s.loss_window_ms.p99,
-                s.loss_window_ms.max
-            );
-        }
+        print!("{}", crate::crashlab::report::render_table(&summaries));
     }
     Progress::note(mode, &format!("results: {}", out_dir.display()));
     let failed: usize = summaries.iter().map(|s| s.failed_trials.len()).sum();

@@ -29,6 +29,8 @@ pub const QUICK_CRASH_TRIALS: u64 = 2;
 /// written.
 pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let mode = Mode::detect(args.output.quiet);
+    // Before the bench matrix runs, not minutes later in the crash step.
+    crash::check_trial_secs(args.trial_secs)?;
     let bench_args = bench_args(args)?;
     Progress::note(mode, "== 1/5 bench matrix");
     let outcome = bench::execute(&bench_args, mode)?;
@@ -37,7 +39,10 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     let run_id = outcome.run.run_id.clone();
     // The sweep's data directories take the same <dir>/<run-id> once these are gone.
     drop(outcome.work);
-    let sweep = run_group_commit::run(args, &outcome.scenario, &out_dir, &run_id, mode)?;
+    // Only its record is kept: its data directories go now, so that the crash trials can take
+    // the same <dir>/<run-id> (with --dir they would find it not empty).
+    let sweep =
+        run_group_commit::run(args, &outcome.scenario, &out_dir, &run_id, mode)?.map(|s| s.run);
 
     Progress::note(mode, "== 4/5 crash trials");
     let plans = crash_args(args, &outcome.scenario, &out_dir, &run_id);
@@ -70,8 +75,7 @@ pub fn run(args: &RunArgs) -> Result<(), CliError> {
     }
     bench::failures_error(&outcome.run)?;
     if let Some(sweep) = &sweep {
-        bench::failures_error(&sweep.run)
-            .map_err(|e| CliError(format!("group-commit sweep: {e}")))?;
+        bench::failures_error(sweep).map_err(|e| CliError(format!("group-commit sweep: {e}")))?;
     }
     crashed
 }
@@ -123,7 +127,24 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
     if !resp.is_empty() && !resp_faults.is_empty() {
         plans.push((resp_faults, resp));
     }
-    let trials = u64::from(plan.trials);
+    let trials = args.trials.unwrap_or(if args.quick {
+        u64::from(plan.trials).min(QUICK_CRASH_TRIALS)
+    } else {
+        u64::from(plan.trials)
+    });
+    let states = plan
+        .image_states
+        .map_or(if args.quick { 8 } else { 16 }, |n| {
+            if args.quick { n.div_ceil(2) } else { n }
+        });
+    if args.quick {
+        Progress::note(
+            Mode::detect(args.output.quiet),
+            &format!(
+                "--quick: {trials} crash trial(s) per configuration and fault, {states} image states per trace; trial lengths unchanged"
+            ),
+        );
+    }
     let crash = |(fault, target): (Vec<FaultKind>, Vec<Target>)| CrashArgs {
         scenario: Some(args.scenario.clone()),
         fault,
@@ -136,19 +157,12 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
             // The scenario's own `[matrix] redis_config` applies (crash loads the scenario).
             redis_config: Vec::new(),
         },
-        trials: if args.quick {
-            trials.min(QUICK_CRASH_TRIALS)
-        } else {
-            trials
-        },
+        trials,
         trial: None,
-        states: plan
-            .image_states
-            .map_or(if args.quick { 8 } else { 16 }, |n| {
-                if args.quick { n.div_ceil(2) } else { n }
-            }),
+        states,
         seed: None,
-        trial_secs: plan.trial_secs.unwrap_or(1.0) * if args.quick { 0.5 } else { 1.0 },
+        // The flag, else the scenario's, else each configuration's own (`crashlab::trial`).
+        trial_secs: args.trial_secs.or(plan.trial_secs),
         stall_ms: 1000,
         stall: false,
         writers: None,
@@ -203,4 +217,62 @@ fn bench_args(args: &RunArgs) -> Result<BenchArgs, CliError> {
             ..args.output.clone()
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(quick: bool, trials: Option<u64>, trial_secs: Option<f64>) -> RunArgs {
+        RunArgs {
+            scenario: "quickstart".into(),
+            quick,
+            trials,
+            trial_secs,
+            dir: None,
+            no_probe: true,
+            output: OutputArgs::default(),
+        }
+    }
+
+    fn quickstart(trial_secs: Option<f64>) -> Scenario {
+        let path = crate::scenario::locate::find_scenario("quickstart").unwrap();
+        let mut s = crate::scenario::load(&path).unwrap();
+        s.crash.as_mut().unwrap().trial_secs = trial_secs;
+        s
+    }
+
+    fn plan(args: &RunArgs, s: &Scenario) -> (u64, Option<f64>, usize) {
+        let plans = crash_args(args, s, Path::new("out"), "id");
+        assert!(!plans.is_empty());
+        let first = &plans[0];
+        assert!(plans.iter().all(|p| p.trials == first.trials));
+        (first.trials, first.trial_secs, first.states)
+    }
+
+    /// `--quick` cuts counts (trials, image states) but never the trial length; the flags and
+    /// the scenario's `[crash]` fields set both, flags first.
+    #[test]
+    fn quick_cuts_counts_and_keeps_trial_length() {
+        let own = quickstart(Some(3.0));
+        let full = plan(&args(false, None, None), &own);
+        let quick = plan(&args(true, None, None), &own);
+        assert_eq!(full, (2, Some(3.0), 16));
+        assert_eq!(
+            quick,
+            (2, Some(3.0), 8),
+            "quickstart's 2 trials are within --quick"
+        );
+        let derived = quickstart(None);
+        assert_eq!(plan(&args(true, None, None), &derived).1, None);
+        assert_eq!(
+            plan(&args(true, Some(7), Some(4.5)), &own),
+            (7, Some(4.5), 8),
+            "the flags win over --quick and the scenario"
+        );
+        let mut many = quickstart(None);
+        many.crash.as_mut().unwrap().trials = 20;
+        assert_eq!(plan(&args(true, None, None), &many).0, QUICK_CRASH_TRIALS);
+        assert_eq!(plan(&args(false, None, None), &many).0, 20);
+    }
 }

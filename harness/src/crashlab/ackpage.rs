@@ -35,8 +35,33 @@ const MAGIC: u64 = u64::from_le_bytes(*b"DURLACK1");
 pub const HEADER_WORDS: usize = 10;
 /// Save records a page holds (later saves are not recorded: promises only get smaller).
 pub const SAVE_SLOTS: usize = 4096;
-/// Default number of LSNs a page holds (32 MiB file, sparse until written).
-pub const DEFAULT_CAPACITY_LSNS: u64 = 1 << 21;
+/// Fewest LSNs a page holds (32 MiB file, sparse until written): the capacity of every page
+/// before pages were sized from the trial length.
+pub const MIN_CAPACITY_LSNS: u64 = 1 << 21;
+
+/// The highest acknowledgement rate a page is sized for, per second: 18 times the 55,000/s
+/// measured under policy `no` with one writer on a 2-core VM (the fastest path that logs),
+/// so that a faster machine or more writers still fit.
+pub const MAX_ACKS_PER_SEC: u64 = 1_000_000;
+
+/// Seconds a writer may acknowledge beyond its trial before the kill: waiting for a sync
+/// stall to begin (`everysec`'s first sync after 1 s) or the first save of a churning phase
+/// (paced there), and the kill itself.
+pub const ACK_SLACK_SECS: f64 = 5.0;
+
+/// LSNs a page needs for a writer killed at most `run_secs` after it is ready (plus
+/// [`ACK_SLACK_SECS`]) at up to [`MAX_ACKS_PER_SEC`]: 6 M for a 1 s trial, 50 M (an 800 MB
+/// sparse file, of which only the written part takes space) for a 45 s one. Never below
+/// [`MIN_CAPACITY_LSNS`]. A writer faster than the stated rate fills the page, and the trial
+/// fails saying so rather than miss acknowledgements.
+pub fn capacity_for(run_secs: f64) -> u64 {
+    let secs = if run_secs.is_finite() {
+        run_secs.max(0.0)
+    } else {
+        0.0
+    };
+    (((secs + ACK_SLACK_SECS) * MAX_ACKS_PER_SEC as f64).ceil() as u64).max(MIN_CAPACITY_LSNS)
+}
 
 const W_MAGIC: usize = 0;
 const W_CAPACITY: usize = 1;
@@ -404,6 +429,47 @@ mod tests {
         assert_eq!(log.acked_before(log.ack_time_ns(2).unwrap()), 1);
         assert_eq!(log.latencies_ns(0, u64::MAX, t).len(), 3);
         assert!(AckPage::create(&path, 4).is_err(), "never reuses a page");
+    }
+
+    /// A 45 s trial at 55,000 acknowledgements a second (what filled the old 2,097,152-slot
+    /// page in 39 s) fits, with room for the stated maximum rate.
+    #[test]
+    fn capacity_covers_long_trials_at_full_speed() {
+        let measured_rate = 55_000.0;
+        assert!(capacity_for(45.0) as f64 >= 45.0 * measured_rate * 10.0);
+        assert!(capacity_for(45.0) >= 45 * MAX_ACKS_PER_SEC);
+        assert!(capacity_for(45.0) > capacity_for(6.0));
+        assert_eq!(capacity_for(0.0), capacity_for(f64::NAN));
+        assert!(capacity_for(0.0) >= MIN_CAPACITY_LSNS);
+    }
+
+    /// A page sized for a 45 s trial takes LSNs past the old capacity and reads them back; the
+    /// companion: a page of the old size refuses the same LSN (the failure long trials hit).
+    #[test]
+    fn long_trial_page_takes_lsns_past_the_old_capacity() {
+        let dir = tempfile::tempdir().unwrap();
+        let high = MIN_CAPACITY_LSNS + 1000;
+        let path = dir.path().join("long.page");
+        let page = AckPage::create(&path, capacity_for(45.0)).unwrap();
+        for lsn in [1, MIN_CAPACITY_LSNS, MIN_CAPACITY_LSNS + 1, high] {
+            page.issued(lsn);
+            assert!(page.acked(lsn), "LSN {lsn}");
+        }
+        let log = AckLog::read(&path).unwrap();
+        assert_eq!((log.full_at_lsn, log.highest_acked), (0, high));
+        assert_eq!(log.acked_before(now_ns() + 1), high);
+        assert!(log.ack_time_ns(MIN_CAPACITY_LSNS + 1).is_some());
+        assert_eq!(log.ack_time_ns(MIN_CAPACITY_LSNS + 2), None);
+        // The last slot is in the file too (sparse until written).
+        assert!(page.acked(page.capacity()));
+        assert!(!page.acked(page.capacity() + 1));
+
+        let old_path = dir.path().join("old.page");
+        let old = AckPage::create(&old_path, MIN_CAPACITY_LSNS).unwrap();
+        old.issued(MIN_CAPACITY_LSNS + 1);
+        assert!(!old.acked(MIN_CAPACITY_LSNS + 1));
+        let log = AckLog::read_header(&old_path).unwrap();
+        assert_eq!(log.full_at_lsn, MIN_CAPACITY_LSNS + 1);
     }
 
     #[test]

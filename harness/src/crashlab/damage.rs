@@ -50,7 +50,8 @@ pub fn run_trial(
         ..lab.lies
     };
     lies.install(&mut config).map_err(|e| e.to_string())?;
-    let (page, engine) = start.open_in_process(config.clone())?;
+    let trial_secs = lab.trial(fault, setup).secs;
+    let (page, engine) = start.open_in_process(config.clone(), trial_secs)?;
     let TrialStart {
         seed,
         mut rng,
@@ -61,7 +62,7 @@ pub fn run_trial(
         &engine,
         &lab.workload,
         lab.writers,
-        Duration::from_secs_f64(lab.trial_secs),
+        Duration::from_secs_f64(trial_secs),
         &page,
     );
     if let Some(e) = run.error {

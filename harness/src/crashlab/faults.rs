@@ -64,7 +64,8 @@ pub fn run_trial(
     let mut config = lab.config(setup, &start.data);
     let faults = install_faulty(&mut config).map_err(|e| e.to_string())?;
     lab.lies.install(&mut config).map_err(|e| e.to_string())?;
-    let (page, engine) = start.open_in_process(config)?;
+    let trial_secs = lab.trial(fault, setup).secs;
+    let (page, engine) = start.open_in_process(config, trial_secs)?;
     let TrialStart {
         seed,
         mut rng,
@@ -95,7 +96,7 @@ pub fn run_trial(
         &engine,
         &lab.workload,
         lab.writers,
-        Duration::from_secs_f64(lab.trial_secs),
+        Duration::from_secs_f64(trial_secs),
         &page,
     );
     let mut errors: Vec<String> = run.error.map(|e| e.to_string()).into_iter().collect();
@@ -172,7 +173,8 @@ pub struct StallLatency {
 /// When the engine does not open.
 pub fn stall_latency(lab: &Lab, setup: &EngineSetup, dir: &Path) -> Result<StallLatency, String> {
     // Long enough for everysec's first background sync (1 s) plus the stall.
-    let run_secs = lab.trial_secs.max(1.2) + lab.stall_ms as f64 / 1000.0 + 0.3;
+    let trial_secs = lab.trial(FaultKind::FsyncStall, setup).secs;
+    let run_secs = trial_secs.max(1.2) + lab.stall_ms as f64 / 1000.0 + 0.3;
     let mut summaries = Vec::new();
     let mut stall_fired = false;
     for stalled in [false, true] {

@@ -15,7 +15,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use rand::RngExt;
 
-use super::ackpage::{AckLog, DEFAULT_CAPACITY_LSNS};
+use super::ackpage::{self, AckLog};
 use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart, fraction};
 use crate::driver::matrix::EngineSetup;
 
@@ -113,7 +113,9 @@ pub fn run_and_kill(
         };
         (n, lab.stall_ms)
     });
-    let max_secs = 30.0 + 4.0 * lab.trial_secs + 2.0 * lab.stall_ms as f64 / 1000.0;
+    let trial = lab.trial(fault, setup);
+    let stall_secs = lab.stall_ms as f64 / 1000.0;
+    let max_secs = 30.0 + 4.0 * trial.secs + 2.0 * stall_secs;
 
     let exe = std::env::current_exe().map_err(|e| format!("finding the durlab binary: {e}"))?;
     let mut cmd = Command::new(exe);
@@ -128,7 +130,10 @@ pub fn run_and_kill(
         .args(["--persistence", setup.persistence.name()])
         .args(["--writers", &lab.writers.to_string()])
         .args(["--max-secs", &max_secs.to_string()])
-        .args(["--capacity", &DEFAULT_CAPACITY_LSNS.to_string()])
+        .args([
+            "--capacity",
+            &ackpage::capacity_for(trial.secs + stall_secs).to_string(),
+        ])
         .arg("--dir")
         .arg(&data)
         .arg("--ack-page")
@@ -177,7 +182,7 @@ pub fn run_and_kill(
     let mut notes = Vec::new();
     match stall {
         Some((n, ms)) => {
-            let timeout = Duration::from_secs_f64(30.0 + 2.0 * lab.trial_secs);
+            let timeout = Duration::from_secs_f64(30.0 + 2.0 * trial.secs);
             let h = wait_for(&mut child, &page, &log, timeout, "the sync stall", |h| {
                 h.stall_started_ns != 0
             })?;
@@ -195,11 +200,14 @@ pub fn run_and_kill(
                     setup.policy
                 ));
             }
-            let after = lab.trial_secs * fraction(&mut rng, 0.1, 1.0);
+            // Past the bound, so that a loss as long as the promise allows can show.
+            let after = fraction(&mut rng, trial.crash_from_secs, trial.secs);
             std::thread::sleep(Duration::from_secs_f64(after));
             notes.push(format!(
-                "killed {:.0} ms after the worker was ready",
-                after * 1e3
+                "killed {:.0} ms after the worker was ready (drawn in [{:.0}, {:.0}] ms)",
+                after * 1e3,
+                trial.crash_from_secs * 1e3,
+                trial.secs * 1e3
             ));
         }
     }
@@ -219,9 +227,11 @@ pub fn run_and_kill(
     let acks = AckLog::read(&page).map_err(|e| e.to_string())?;
     if acks.full_at_lsn != 0 {
         return Err(format!(
-            "ack page {} filled up at LSN {}: acknowledgements after it were not recorded; shorten --trial-secs",
+            "ack page {} filled up at LSN {} ({} slots, sized for {} acknowledgements/s): acknowledgements after it were not recorded; shorten --trial-secs",
             page.display(),
-            acks.full_at_lsn
+            acks.full_at_lsn,
+            acks.capacity,
+            ackpage::MAX_ACKS_PER_SEC
         ));
     }
     Ok(Killed {

@@ -22,6 +22,7 @@ pub mod phase;
 pub mod power;
 pub mod report;
 pub mod resp_images;
+pub mod trial;
 pub mod verdict;
 pub mod worker;
 
@@ -151,8 +152,9 @@ pub struct Lab {
     /// Seed of the command sequence and of every trial's derived seed.
     pub seed: u64,
     pub writers: u32,
-    /// Length of one run before its crash (kill times are drawn within it).
-    pub trial_secs: f64,
+    /// Length of one run before its crash as the user gave it (`--trial-secs`, `[crash]
+    /// trial_secs`); `None`: each configuration's default ([`Lab::trial`]).
+    pub trial_secs: Option<f64>,
     /// Length of the injected sync stall (`fsync-stall`, and `stall`).
     pub stall_ms: u64,
     /// kill9 and image faults: crash inside a sync stall of `stall_ms`.
@@ -216,6 +218,12 @@ impl Lab {
         name
     }
 
+    /// How long trials of `setup` under `fault` run and when they crash ([`trial::plan`]).
+    pub fn trial(&self, fault: FaultKind, setup: &EngineSetup) -> trial::TrialPlan {
+        let bounds = trial::Bounds::of(&self.config(setup, Path::new(".")), self.writeback);
+        trial::plan(setup, fault, bounds, self.trial_secs)
+    }
+
     /// Whether trials of `fault` crash inside an injected sync stall.
     pub fn stalls(&self, fault: FaultKind) -> bool {
         fault == FaultKind::FsyncStall
@@ -276,13 +284,17 @@ impl TrialStart {
 }
 
 impl TrialStart {
-    /// For trials run in this process: creates the trial's ack page and opens the engine with
-    /// `config` on its data directory.
+    /// For trials run in this process for `run_secs`: creates the trial's ack page (sized by
+    /// [`ackpage::capacity_for`]) and opens the engine with `config` on its data directory.
     ///
     /// # Errors
     /// A message naming the page or the data directory that failed.
-    pub fn open_in_process(&self, config: EngineConfig) -> Result<(AckPage, Engine), String> {
-        let page = AckPage::create(&self.page, ackpage::DEFAULT_CAPACITY_LSNS)
+    pub fn open_in_process(
+        &self,
+        config: EngineConfig,
+        run_secs: f64,
+    ) -> Result<(AckPage, Engine), String> {
+        let page = AckPage::create(&self.page, ackpage::capacity_for(run_secs))
             .map_err(|e| e.to_string())?;
         let (engine, _) = Engine::open(config)
             .map_err(|e| format!("opening the engine in {}: {e}", self.data.display()))?;
@@ -290,7 +302,7 @@ impl TrialStart {
     }
 }
 
-/// A uniform fraction in [lo, hi) from `rng`.
+/// A uniform value in [lo, hi) from `rng` (a fraction, or seconds).
 pub fn fraction(rng: &mut SplitMix64, lo: f64, hi: f64) -> f64 {
     lo + (hi - lo) * (rng.random_range(0..1_000_000u32) as f64 / 1e6)
 }
@@ -324,6 +336,10 @@ pub struct TrialOutcome {
     /// Why (recovery error, state difference, injected fault and the engine's error).
     pub detail: String,
     pub notes: Vec<String>,
+    /// True when this state's image was byte-identical to an earlier one of its trace, whose
+    /// recovery it shares (image faults; counted as a state, and apart as not distinct).
+    #[serde(default)]
+    pub shared_recovery: bool,
     /// True when a lost-acked verdict comes from damage to the last records, which a log
     /// without a commit marker cannot tell from a torn append (counted apart, not a violation).
     pub tail_damage: bool,
@@ -434,6 +450,7 @@ impl Lab {
             state_seconds: verify_seconds,
             detail: j.detail,
             notes: Vec::new(),
+            shared_recovery: false,
             tail_damage: false,
             repro: None,
             kept_dir: None,

@@ -9,15 +9,17 @@
 //! nothing (with `--writeback`: what was acknowledged a dirty-expiry period before T); `off`
 //! keeps nothing. Snapshot-only persistence keeps the last snapshot published durable before T.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Instant;
 
 use durlab_engine::{FsyncPolicy, Lsn};
 
 use super::ackpage::AckLog;
-use super::images::{CrashImage, CrashImages, ImageOptions, Variant, crash_images};
+use super::images::{CrashImage, CrashImages, ImageOptions, PreparedImage, Variant, crash_images};
+use super::verdict::{self, Recovered};
 use super::{Crash, FaultKind, Lab, TrialOutcome, kill9};
 use crate::driver::matrix::EngineSetup;
 use crate::scenario::model::Persistence;
@@ -73,6 +75,11 @@ pub fn run_trial(
     let trace = dir.join("io.trace");
     let killed = kill9::run_and_kill(lab, setup, fault, k, dir, Some(&trace))?;
     let root = killed.data.clone();
+    let issued = killed.acks.highest_issued;
+    let window = CrashWindow {
+        first_cut_ns: first_cut_ns(lab, setup, fault, killed.acks.ready_ns),
+        kill_ns: killed.t_ns,
+    };
     judge_trace(
         lab,
         setup,
@@ -82,22 +89,20 @@ pub fn run_trial(
         &trace,
         &root,
         killed.seed,
-        |image, opts| {
-            // Acknowledgements published at or before the cut happened before the crash.
-            let t_ns = image.cut_ns.saturating_add(1);
+        window,
+        |image| verdict::recover(lab.config(setup, &image.dir), &lab.oracle, issued),
+        |image, opts, recovered, verify_seconds, t_ns| {
             let promised = promise(lab, setup, opts, &killed.acks, t_ns);
-            let mut out = lab.judge(
-                setup,
-                Crash {
-                    fault,
-                    k,
-                    seed: killed.seed,
-                    data: &image.dir,
-                    acks: &killed.acks,
-                    t_ns,
-                    promised: Some(promised),
-                },
-            );
+            let crash = Crash {
+                fault,
+                k,
+                seed: killed.seed,
+                data: &image.dir,
+                acks: &killed.acks,
+                t_ns,
+                promised: Some(promised),
+            };
+            let mut out = lab.outcome(crash, promised, recovered.judge(promised), verify_seconds);
             out.notes.extend(killed.notes.iter().cloned());
             out.notes.extend(super::phase_note(&killed.acks, t_ns));
             out
@@ -105,9 +110,53 @@ pub fn run_trial(
     )
 }
 
+/// When the crashes of one trace may fall.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CrashWindow {
+    /// Cuts before this are not taken (see [`ImageOptions::first_cut_ns`]).
+    pub first_cut_ns: u64,
+    /// When the traced process was killed: the crash time of the image at the end of the
+    /// trace.
+    pub kill_ns: u64,
+}
+
+/// Where the crash states of a trace of `setup` under `fault` begin: `started_ns` (when the
+/// workload started) plus the trial's earliest crash ([`Lab::trial`]), so that states fall
+/// where the policy's bound can be reached; anywhere (0) when crashing inside a stall.
+pub(crate) fn first_cut_ns(
+    lab: &Lab,
+    setup: &EngineSetup,
+    fault: FaultKind,
+    started_ns: u64,
+) -> u64 {
+    if lab.stalls(fault) || started_ns == 0 {
+        return 0;
+    }
+    started_ns.saturating_add((lab.trial(fault, setup).crash_from_secs * 1e9) as u64)
+}
+
+/// The crash time T of `image`, one of `trace_len` entries' images: just after its cut
+/// (acknowledgements published at or before the cut happened before the crash), except at
+/// the end of the trace, which is the state at the kill: nothing the trace records happened
+/// between the last entry and the kill, and every acknowledgement before the kill followed
+/// the entries it depended on (entries are appended when their operation returns). So a
+/// configuration that writes nothing (policy `off`: an empty trace) is judged at the kill,
+/// losing everything it acknowledged, as kill -9 shows.
+pub(crate) fn crash_ns(image: &CrashImage, trace_len: u64, kill_ns: u64) -> u64 {
+    let after_cut = image.cut_ns.saturating_add(1);
+    if image.cut_op == trace_len {
+        after_cut.max(kill_ns)
+    } else {
+        after_cut
+    }
+}
+
 /// Builds the crash images of `trace` (its paths under `root`) for trial `k` of `fault`
-/// (seeded with `seed`) and judges each with `judge` on every core: the one image pipeline of
-/// every target. Each outcome gets the image's cut as its first note, a violating image is
+/// (seeded with `seed`), with cuts in `window`, and judges each on every core: `recover`
+/// recovers an image (once per distinct image, see [`judge_images`]), `conclude` judges its
+/// recovery at the image's crash time ([`crash_ns`]) given the seconds recovery took. The one
+/// image pipeline of every target.
+/// Each outcome gets the image's cut as its first note, a violating image is
 /// kept under `dir/images`, and every outcome its share of the wall time spent on the trace's
 /// states (built, recovered and verified, on every judging thread: what states per second is
 /// computed from).
@@ -125,7 +174,9 @@ pub(crate) fn judge_trace(
     trace: &Path,
     root: &Path,
     seed: u64,
-    judge: impl Fn(&CrashImage, &ImageOptions) -> TrialOutcome + Sync,
+    window: CrashWindow,
+    recover: impl Fn(&CrashImage) -> Recovered + Sync,
+    conclude: impl Fn(&CrashImage, &ImageOptions, &Recovered, f64, u64) -> TrialOutcome + Sync,
 ) -> Result<Vec<TrialOutcome>, String> {
     let variant = variant(fault).ok_or_else(|| format!("fault {fault} builds no crash images"))?;
     let mut opts = ImageOptions::new(variant);
@@ -133,30 +184,32 @@ pub(crate) fn judge_trace(
     opts.seed = seed;
     opts.writeback = lab.writeback;
     opts.dir_model = lab.dir_model;
+    opts.first_cut_ns = window.first_cut_ns;
     let kept_images = dir.join("images");
     let built_in = match &lab.image_root {
         Some(r) => r.join(format!("{}-trial-{k}", lab.case_name(fault, setup))),
         None => kept_images.clone(),
     };
     let images = crash_images(trace, root, &opts, &built_in).map_err(|e| e.to_string())?;
+    let trace_len = images.trace_len();
     let started = Instant::now();
-    let mut outcomes = judge_images(images, |image| {
-        let mut out = judge(image, &opts);
-        out.notes.insert(
-            0,
-            format!(
-                "crash image at trace op {} ({}): {}",
-                image.cut_op, image.variant, image.description
-            ),
-        );
-        if out.violation {
-            out.kept_dir = Some(match image.keep_in(&kept_images) {
-                Ok(kept) => kept.display().to_string(),
-                Err(e) => format!("not kept: {e}"),
-            });
-        }
-        out
-    })?;
+    let mut outcomes = judge_images(
+        images,
+        recover,
+        |image, recovered, verify_seconds| {
+            let t_ns = crash_ns(image, trace_len, window.kill_ns);
+            let mut out = conclude(image, &opts, recovered, verify_seconds, t_ns);
+            out.notes.insert(
+                0,
+                format!(
+                    "crash image at trace op {} ({}): {}",
+                    image.cut_op, image.variant, image.description
+                ),
+            );
+            out
+        },
+        &kept_images,
+    )?;
     let share = started.elapsed().as_secs_f64() / outcomes.len().max(1) as f64;
     for out in &mut outcomes {
         out.state_seconds = share;
@@ -177,43 +230,98 @@ const MAX_JUDGING_THREADS: usize = 8;
 const IMAGES_AWAITING_REMOVAL: usize = 8;
 
 /// Builds the images and judges them on [`judging_threads`] threads; returns the outcomes in
-/// cut order. A thread of its own removes judged images: when they are on a disk mounted with
-/// `discard`, unlinking a synced file waits for the device (3.5 ms measured here).
+/// cut order. Byte-identical images ([`PreparedImage::key`]) are recovered once: the first is
+/// written and recovered, the others are judged from its [`Recovered`] (their outcomes say
+/// `shared_recovery`), and are written only if they violate, to be kept. Every violating image
+/// is kept under `kept`. A thread of its own removes judged images: when they are on a disk
+/// mounted with `discard`, unlinking a synced file waits for the device (3.5 ms measured here).
 ///
 /// # Errors
 /// The first image that could not be built (judging stops there).
 fn judge_images(
     images: CrashImages,
-    judge: impl Fn(&CrashImage) -> TrialOutcome + Sync,
+    recover: impl Fn(&CrashImage) -> Recovered + Sync,
+    conclude: impl Fn(&CrashImage, &Recovered, f64) -> TrialOutcome + Sync,
+    kept: &Path,
 ) -> Result<Vec<TrialOutcome>, String> {
+    type Shared = Arc<OnceLock<Result<Recovered, String>>>;
     let next_index = AtomicUsize::new(0);
     let judged = Mutex::new(Vec::new());
     let failed = Mutex::new(None);
+    let recoveries: Mutex<HashMap<u128, Shared>> = Mutex::new(HashMap::new());
     let next = || {
         let i = next_index.fetch_add(1, Ordering::Relaxed);
         if i >= images.cut_ops().len() || lock(&failed).is_some() {
             return None;
         }
-        match images.build(i) {
-            Ok(image) => Some((i, image)),
-            Err(e) => {
-                lock(&failed).get_or_insert(e.to_string());
-                None
-            }
-        }
+        Some((i, images.prepare(i)))
     };
+    let fail = |e: String| {
+        lock(&failed).get_or_insert(e);
+    };
+    // One image: its recovery (shared with identical images), its outcome, and the image
+    // itself if it was written (for the reaper).
+    let judge_one =
+        |prepared: PreparedImage<'_>| -> Result<(TrialOutcome, Option<CrashImage>), String> {
+            let cell: Shared = lock(&recoveries).entry(prepared.key()).or_default().clone();
+            let mut prepared = Some(prepared);
+            let mut written = None;
+            let verify = Instant::now();
+            let recovered = cell.get_or_init(|| {
+                let image = prepared
+                    .take()
+                    .expect("taken once")
+                    .write()
+                    .map_err(|e| e.to_string())?;
+                let r = recover(&image);
+                written = Some(image);
+                Ok(r)
+            });
+            let recovered = recovered.as_ref().map_err(Clone::clone)?;
+            let verify_seconds = if written.is_some() {
+                verify.elapsed().as_secs_f64()
+            } else {
+                0.0
+            };
+            let image = match (&written, &prepared) {
+                (Some(image), _) => image,
+                (None, Some(p)) => p.image(),
+                (None, None) => unreachable!("an image is written or still prepared"),
+            };
+            let mut out = conclude(image, recovered, verify_seconds);
+            out.shared_recovery = written.is_none();
+            if out.violation {
+                let image = match (written.take(), prepared.take()) {
+                    (Some(image), _) => image,
+                    (None, Some(p)) => p.write().map_err(|e| e.to_string())?,
+                    (None, None) => unreachable!("an image is written or still prepared"),
+                };
+                out.kept_dir = Some(match image.keep_in(kept) {
+                    Ok(at) => at.display().to_string(),
+                    Err(e) => format!("not kept: {e}"),
+                });
+                written = Some(image);
+            }
+            Ok((out, written))
+        };
     let (reap, reaper) = std::sync::mpsc::sync_channel::<CrashImage>(IMAGES_AWAITING_REMOVAL);
-    let (judge, judged_ref) = (&judge, &judged);
+    let (judge_one, judged_ref, fail) = (&judge_one, &judged, &fail);
     std::thread::scope(|s| {
         s.spawn(move || reaper.into_iter().for_each(drop));
         for _ in 0..judging_threads() {
             let reap = reap.clone();
             s.spawn(move || {
-                while let Some((i, image)) = next() {
-                    let out = judge(&image);
-                    lock(judged_ref).push((i, out));
-                    // The reaper only stops once every sender is gone.
-                    let _ = reap.send(image);
+                while let Some((i, prepared)) = next() {
+                    match judge_one(prepared) {
+                        Ok((out, written)) => {
+                            lock(judged_ref).push((i, out));
+                            if let Some(image) = written {
+                                // The reaper only stops once every sender is gone.
+                                let _ = reap.send(image);
+                            }
+                        }
+                        Err(e) => fail(e),
+                    }
                 }
             });
         }

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::faults::StallLatency;
 use super::images::DirModel;
-use super::loss::Summary;
+use super::loss::{LowerBounds, Summary};
 use super::phase::Phase;
 use super::verdict::Verdict;
 use super::{FaultKind, TrialOutcome};
@@ -51,16 +51,32 @@ pub struct CrashRecord<T = TrialOutcome> {
     pub run_id: String,
     pub seed: u64,
     pub trial_secs: f64,
+    /// The loss the configuration promises not to exceed under this fault, ms (0: nothing
+    /// acknowledged; `null`: no bound), from which the default trial length is derived
+    /// (`crashlab::trial`).
+    pub loss_bound_ms: Option<u64>,
+    /// The trials ran shorter than that default (a user-given `--trial-secs`): windows near or
+    /// past the bound may not show.
+    pub short_trial: bool,
     /// Trials that ran to a verdict (an image fault judges many crash states per trial).
     pub trials: u64,
     /// Crash states verified: one per trial, or one per crash image for the image faults.
     pub states: u64,
+    /// Image faults: states whose image was not byte-identical to an earlier one of its trace
+    /// (each recovered on its own); the others shared an earlier image's recovery.
+    pub distinct_states: u64,
     pub verdicts: VerdictCounts,
     pub violations: u64,
     /// `lost-acked` trials caused by damage to the last record (not violations).
     pub lost_acked_tail_damage: u64,
     pub lost_acked_ops: Summary,
     pub loss_window_ms: Summary,
+    /// Crash states whose loss window is censored: it reaches back to the trial's first
+    /// acknowledgement, so it is only a lower bound (docs/design.md, "Censoring").
+    pub censored: u64,
+    /// Which figures of `loss_window_ms` are only lower bounds (censored windows at or below
+    /// them).
+    pub loss_window_lower_bound: LowerBounds,
     pub lost_bytes: Summary,
     /// Per trial: crash states verified per second of recovery + verification.
     pub states_per_sec: Vec<f64>,
@@ -90,6 +106,11 @@ impl CrashRecord {
         for t in &trials {
             verdicts.add(t.verdict);
         }
+        let window = WindowSummary::of(
+            trials
+                .iter()
+                .map(|t| (t.loss.loss_window_ms, t.loss.censored)),
+        );
         CrashRecord {
             fault: fault.name().into(),
             config,
@@ -100,19 +121,52 @@ impl CrashRecord {
             run_id: run_id.into(),
             seed,
             trial_secs,
+            loss_bound_ms: None,
+            short_trial: false,
             trials: distinct_trials(&trials),
             states: trials.iter().map(|t| t.states).sum(),
+            distinct_states: trials
+                .iter()
+                .filter(|t| !t.shared_recovery)
+                .map(|t| t.states)
+                .sum(),
             verdicts,
             violations: trials.iter().filter(|t| t.violation).count() as u64,
             lost_acked_tail_damage: trials.iter().filter(|t| t.tail_damage).count() as u64,
             lost_acked_ops: Summary::of(trials.iter().map(|t| t.loss.lost_acked_ops as f64)),
-            loss_window_ms: Summary::of(trials.iter().map(|t| t.loss.loss_window_ms)),
+            loss_window_ms: window.summary,
+            censored: window.censored,
+            loss_window_lower_bound: window.lower_bounds,
             lost_bytes: Summary::of(trials.iter().map(|t| t.loss.lost_bytes as f64)),
             states_per_sec: states_per_sec(&trials),
             stall: None,
             mount_overhead: None,
             failed_trials: Vec::new(),
             trial_results: trials,
+        }
+    }
+}
+
+/// The loss windows of a record's crash states summarised with their censoring: the one
+/// place every crash record (engine and RESP targets) gets these three fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct WindowSummary {
+    pub summary: Summary,
+    /// States whose window is censored.
+    pub censored: u64,
+    pub lower_bounds: LowerBounds,
+}
+
+impl WindowSummary {
+    /// Summarises `(window ms, censored)` per crash state.
+    pub fn of(states: impl IntoIterator<Item = (f64, bool)>) -> WindowSummary {
+        let states: Vec<(f64, bool)> = states.into_iter().collect();
+        let summary = Summary::of(states.iter().map(|s| s.0));
+        let censored = states.iter().filter(|s| s.1).map(|s| s.0);
+        WindowSummary {
+            summary,
+            censored: censored.clone().count() as u64,
+            lower_bounds: LowerBounds::of(&summary, censored),
         }
     }
 }
@@ -139,22 +193,31 @@ fn states_per_sec(outcomes: &[TrialOutcome]) -> Vec<f64> {
         .collect()
 }
 
-/// One line per record, then the reproduction line of every violating trial.
-pub fn render(records: &[CrashRecord]) -> String {
+/// A loss-window figure for the command-line tables: `≥ ` before a lower bound.
+fn window_figure(ms: f64, lower_bound: bool) -> String {
+    format!("{}{ms:.1} ms", if lower_bound { "≥ " } else { "" })
+}
+
+/// The summary table of `records`, one line per record (any target's per-trial type): the
+/// same columns under the same headings for `durlab crash` and `durlab kill9`, and a legend
+/// saying what each column counts.
+pub fn render_table<T>(records: &[CrashRecord<T>]) -> String {
     let mut out = format!(
-        "{:<12} {:<44} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9} {:>11} {:>11}\n",
+        "{:<12} {:<44} {:>6} {:>6} {:>5} {:>8} {:>5} {:>5} {:>5} {:>5} {:>12} {:>13} {:>13} {:>9}\n",
         "fault",
         "configuration [phase]",
         "trials",
+        "states",
         "ok",
-        "lost",
+        "lost-ack",
         "div",
         "phan",
         "refus",
         "VIOL",
-        "lost p99",
+        "lost ops p99",
         "window p99",
-        "window max"
+        "window max",
+        "censored"
     );
     for r in records {
         let v = &r.verdicts;
@@ -162,10 +225,23 @@ pub fn render(records: &[CrashRecord]) -> String {
             Phase::Steady => r.label.clone(),
             p => format!("{} [{p}]", r.label),
         };
+        let lb = r.loss_window_lower_bound;
         out.push_str(&format!(
-            "{:<12} {:<44} {:>6} {:>5} {:>5} {:>5} {:>5} {:>5} {:>5} {:>9.0} {:>8.1} ms {:>8.1} ms\n",
-            r.fault, config, r.trials, v.ok, v.lost_acked, v.divergent, v.phantom, v.refused, r.violations,
-            r.lost_acked_ops.p99, r.loss_window_ms.p99, r.loss_window_ms.max
+            "{:<12} {:<44} {:>6} {:>6} {:>5} {:>8} {:>5} {:>5} {:>5} {:>5} {:>12.0} {:>13} {:>13} {:>9}\n",
+            r.fault,
+            config,
+            r.trials,
+            r.states,
+            v.ok,
+            v.lost_acked,
+            v.divergent,
+            v.phantom,
+            v.refused,
+            r.violations,
+            r.lost_acked_ops.p99,
+            window_figure(r.loss_window_ms.p99, lb.p99),
+            window_figure(r.loss_window_ms.max, lb.max),
+            format!("{}/{}", r.censored, r.states)
         ));
         if let Some(s) = &r.stall {
             out.push_str(&format!(
@@ -178,6 +254,18 @@ pub fn render(records: &[CrashRecord]) -> String {
             out.push_str(&format!("  trial failed: {f}\n"));
         }
     }
+    out.push_str(
+        "trials: runs of the workload; states: crash states judged (one per kill, one per \
+         image); ok to VIOL: crash states by verdict, VIOL those breaking the promise; lost ops: \
+         acknowledged commands lost; window: loss window, ≥ a lower bound; censored: states \
+         whose window reaches the trial's first acknowledgement (docs/design.md, \"Censoring\")\n",
+    );
+    out
+}
+
+/// [`render_table`], then the reproduction line of every violating trial.
+pub fn render(records: &[CrashRecord]) -> String {
+    let mut out = render_table(records);
     for r in records {
         for t in r.trial_results.iter().filter(|t| t.violation) {
             out.push_str(&format!(

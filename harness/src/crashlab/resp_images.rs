@@ -21,12 +21,13 @@ use durlab_engine::{BackendKind, Lsn, Persistence};
 use super::ackpage::AckLog;
 use super::phase::Phase;
 use super::power;
+use super::verdict::Recovered;
 use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
 use crate::driver::matrix::EngineSetup;
 use crate::recfs::RecordingMount;
 use crate::resp::Value;
 use crate::target::drive::Driver;
-use crate::target::kill9::restart_and_judge;
+use crate::target::kill9::restart_and_recover;
 use crate::target::{ServerProcess, ServerSpec};
 
 /// A server run on the recording filesystem and killed.
@@ -39,6 +40,8 @@ struct Mounted {
     spec: ServerSpec,
     acks: AckLog,
     t_kill_ns: u64,
+    /// When the workload started.
+    began_ns: u64,
     seed: u64,
     notes: Vec<String>,
 }
@@ -80,8 +83,10 @@ fn run_on_mount(
     let mut server = ServerProcess::start(&spec).map_err(|e| e.to_string())?;
     let client = server.connect().map_err(|e| e.to_string())?;
     let stall_secs = lab.stall_ms as f64 / 1000.0;
-    let max = Duration::from_secs_f64(lab.trial_secs * 4.0 + 2.0 * stall_secs + 30.0);
+    let trial_secs = lab.trial(fault, setup).secs;
+    let max = Duration::from_secs_f64(trial_secs * 4.0 + 2.0 * stall_secs + 30.0);
     let began = Instant::now();
+    let began_ns = now_ns();
     let driver = Driver::start(client, &lab.workload, lab.target, max);
     let churn = lab
         .phase
@@ -91,10 +96,10 @@ fn run_on_mount(
     let mut notes = Vec::new();
     if stall {
         // Armed after a seeded part of the trial; the next fsync of any file is held.
-        let arm_after = lab.trial_secs * super::fraction(&mut start.rng, 0.3, 0.7);
+        let arm_after = trial_secs * super::fraction(&mut start.rng, 0.3, 0.7);
         std::thread::sleep(Duration::from_secs_f64(arm_after));
         mount.stall().arm(Duration::from_millis(lab.stall_ms));
-        let deadline = Instant::now() + Duration::from_secs_f64(lab.trial_secs + 30.0);
+        let deadline = Instant::now() + Duration::from_secs_f64(trial_secs + 30.0);
         let began_ns = loop {
             if let Some(t) = mount.stall().began_ns() {
                 break t;
@@ -115,7 +120,7 @@ fn run_on_mount(
             arm_after * 1e3
         ));
     } else {
-        std::thread::sleep(Duration::from_secs_f64(lab.trial_secs));
+        std::thread::sleep(Duration::from_secs_f64(trial_secs));
     }
     driver.crashing();
     if let Some(c) = &churn {
@@ -150,6 +155,7 @@ fn run_on_mount(
         spec,
         acks,
         t_kill_ns,
+        began_ns,
         seed: start.seed,
         notes,
     })
@@ -241,6 +247,7 @@ pub fn run_trial(
         return Ok(vec![judge_killed(lab, setup, fault, k, &m)]);
     }
     let acks = &m.acks;
+    let issued = acks.highest_issued;
     power::judge_trace(
         lab,
         setup,
@@ -250,19 +257,37 @@ pub fn run_trial(
         &m.trace,
         &m.root,
         m.seed,
-        |image, opts| {
-            let t_ns = image.cut_ns.saturating_add(1);
+        power::CrashWindow {
+            first_cut_ns: power::first_cut_ns(lab, setup, fault, m.began_ns),
+            kill_ns: m.t_kill_ns,
+        },
+        |image| {
+            let mut spec = m.spec.clone();
+            spec.dir = image.dir.clone();
+            spec.log = image.dir.with_extension("log");
+            let recovered = restart_and_recover(&spec, &lab.oracle, issued).unwrap_or_else(|e| {
+                Recovered::Refused(format!("reading the restarted server back: {e}"))
+            });
+            let _ = std::fs::remove_file(&spec.log);
+            recovered
+        },
+        |image, opts, recovered, verify_seconds, t_ns| {
             let promised = if setup.persistence == Persistence::Snapshot {
                 0
             } else {
                 power::promise(lab, setup, opts, acks, t_ns)
             };
-            let mut spec = m.spec.clone();
-            spec.dir = image.dir.clone();
-            spec.log = image.dir.with_extension("log");
-            let out = judge_restart(lab, fault, k, &m, &spec, t_ns, promised);
-            let _ = std::fs::remove_file(&spec.log);
-            out
+            conclude(
+                lab,
+                fault,
+                k,
+                &m,
+                &image.dir,
+                t_ns,
+                promised,
+                recovered,
+                verify_seconds,
+            )
         },
     )
 }
@@ -299,23 +324,41 @@ fn judge_restart(
     promised: Lsn,
 ) -> TrialOutcome {
     let verify = Instant::now();
-    let j = match restart_and_judge(spec, &lab.oracle, promised, m.acks.highest_issued) {
-        Ok(j) => j,
-        Err(e) => super::verdict::refused(format!("reading the restarted server back: {e}")),
-    };
+    let recovered = restart_and_recover(spec, &lab.oracle, m.acks.highest_issued)
+        .unwrap_or_else(|e| Recovered::Refused(format!("reading the restarted server back: {e}")));
+    let secs = verify.elapsed().as_secs_f64();
+    conclude(
+        lab, fault, k, m, &spec.dir, t_ns, promised, &recovered, secs,
+    )
+}
+
+/// The outcome of a restarted server's `recovered` state against `promised` at `t_ns`, with
+/// the trial's notes.
+#[allow(clippy::too_many_arguments)]
+fn conclude(
+    lab: &Lab,
+    fault: FaultKind,
+    k: u64,
+    m: &Mounted,
+    data: &Path,
+    t_ns: u64,
+    promised: Lsn,
+    recovered: &Recovered,
+    verify_seconds: f64,
+) -> TrialOutcome {
     let mut out = lab.outcome(
         Crash {
             fault,
             k,
             seed: m.seed,
-            data: &spec.dir,
+            data,
             acks: &m.acks,
             t_ns,
             promised: Some(promised),
         },
         promised,
-        j,
-        verify.elapsed().as_secs_f64(),
+        recovered.judge(promised),
+        verify_seconds,
     );
     out.notes.extend(m.notes.iter().cloned());
     out
@@ -323,21 +366,32 @@ fn judge_restart(
 
 /// A RESP server's throughput through the recording filesystem against a plain directory:
 /// the crash workload (one pipelined connection of MULTI/EXEC transactions) for the same time
-/// on each, direct first, in the same run.
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+/// on each, in the same run, alternating in [`OVERHEAD_ROUNDS`] rounds (direct, then mounted):
+/// the device's sync latency drifts by 10x within seconds on a shared VM (measured here: 0.2 to
+/// 2.8 ms per 200 B append + fdatasync, minutes apart), so one long run per side would compare
+/// two regimes of the disk rather than the filesystem.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MountOverhead {
-    /// Acknowledged write commands per second on a plain directory.
+    /// Acknowledged write commands per second on a plain directory (all rounds).
     pub direct_ops_per_sec: f64,
     /// The same on the recording filesystem.
     pub mounted_ops_per_sec: f64,
     /// `mounted / direct`.
     pub ratio: f64,
-    /// Seconds each side ran.
+    /// Seconds each side ran in total.
     pub secs: f64,
+    /// `mounted / direct` of each round, in order (their spread shows the drift; absent in
+    /// results from before rounds).
+    #[serde(default)]
+    pub round_ratios: Vec<f64>,
 }
 
-/// Measures [`MountOverhead`] for `setup` on `lab.target` in `dir` (each side runs
-/// `secs`).
+/// Rounds of (direct, mounted) that [`mount_overhead`] alternates.
+pub const OVERHEAD_ROUNDS: u32 = 3;
+
+/// Measures [`MountOverhead`] for `setup` on `lab.target` in `dir` (each side runs `secs` in
+/// total, split over [`OVERHEAD_ROUNDS`] alternating rounds, each on a fresh server and
+/// directory).
 ///
 /// # Errors
 /// A server, mount or driver failure.
@@ -347,38 +401,55 @@ pub fn mount_overhead(
     dir: &Path,
     secs: f64,
 ) -> Result<MountOverhead, String> {
-    let run = |data: &Path| -> Result<f64, String> {
+    let slice = secs / f64::from(OVERHEAD_ROUNDS);
+    // Acknowledged commands and seconds of one run on `data`.
+    let run = |data: &Path| -> Result<(f64, f64), String> {
         let config = lab.config(setup, data);
         let mut spec = ServerSpec::for_config(lab.target, &config).map_err(|e| e.to_string())?;
         spec.log = data.with_extension("log");
         spec.redis_config = lab.redis_config.clone();
         let mut server = ServerProcess::start(&spec).map_err(|e| e.to_string())?;
         let client = server.connect().map_err(|e| e.to_string())?;
-        let max = Duration::from_secs_f64(secs * 4.0 + 30.0);
+        let max = Duration::from_secs_f64(slice * 4.0 + 30.0);
         let began = Instant::now();
         let driver = Driver::start(client, &lab.workload, lab.target, max);
-        std::thread::sleep(Duration::from_secs_f64(secs));
+        std::thread::sleep(Duration::from_secs_f64(slice));
         driver.crashing();
         let t_ns = now_ns();
         let ran = began.elapsed().as_secs_f64();
         server.kill9().map_err(|e| e.to_string())?;
         let acked = driver.join()?.into_ack_log().acked_before(t_ns);
-        Ok(acked as f64 / ran.max(1e-9))
+        Ok((acked as f64, ran))
     };
-    let direct_dir = dir.join("direct");
-    std::fs::create_dir_all(&direct_dir).map_err(|e| format!("{}: {e}", direct_dir.display()))?;
-    let direct = run(&direct_dir)?;
-    let backing = dir.join("backing");
-    std::fs::create_dir_all(&backing).map_err(|e| format!("{}: {e}", backing.display()))?;
-    let mount = RecordingMount::mount(&backing, &dir.join("mnt"), &dir.join("io.trace"))
+    let mkdir = |d: &Path| std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()));
+    let (mut direct, mut mounted) = ((0.0, 0.0), (0.0, 0.0));
+    let mut round_ratios = Vec::new();
+    for round in 0..OVERHEAD_ROUNDS {
+        let direct_dir = dir.join(format!("direct-{round}"));
+        mkdir(&direct_dir)?;
+        let d = run(&direct_dir)?;
+        let backing = dir.join(format!("backing-{round}"));
+        mkdir(&backing)?;
+        let mount = RecordingMount::mount(
+            &backing,
+            &dir.join(format!("mnt-{round}")),
+            &dir.join(format!("io-{round}.trace")),
+        )
         .map_err(|e| e.to_string())?;
-    let mounted = run(mount.mountpoint());
-    mount.unmount().map_err(|e| e.to_string())?;
-    let mounted = mounted?;
+        let m = run(mount.mountpoint());
+        mount.unmount().map_err(|e| e.to_string())?;
+        let m = m?;
+        round_ratios.push((m.0 / m.1.max(1e-9)) / (d.0 / d.1.max(1e-9)).max(1e-9));
+        direct = (direct.0 + d.0, direct.1 + d.1);
+        mounted = (mounted.0 + m.0, mounted.1 + m.1);
+    }
+    let direct = direct.0 / direct.1.max(1e-9);
+    let mounted = mounted.0 / mounted.1.max(1e-9);
     Ok(MountOverhead {
         direct_ops_per_sec: direct,
         mounted_ops_per_sec: mounted,
         ratio: mounted / direct.max(1e-9),
         secs,
+        round_ratios,
     })
 }

@@ -87,10 +87,83 @@ pub fn refused(detail: String) -> Judgement {
     }
 }
 
-/// The one decision every target's crash states go through, once a state was recovered to LSN
-/// `r`: phantom if r > `issued` (the state is not compared); divergent if `compare()` (the
-/// recovered state against the oracle at r) finds a difference; lost-acked if r < `promised`;
-/// else ok. `cut` says what recovery cut, if anything (kept in the detail).
+/// What recovering one crash state produced, before it is held against a promise: the costly
+/// part of a judgement (a recovery, or a server's restart and read-back, and the comparison
+/// with the oracle). It depends only on the state's bytes and on the trial's highest issued
+/// LSN, never on when the crash happened, so byte-identical crash images share one.
+#[derive(Debug, Clone)]
+pub enum Recovered {
+    /// The state could not be recovered: why (the recovery error, or a server's own log lines).
+    Refused(String),
+    /// Recovered to LSN `r`, past the trial's highest issued LSN `issued`: not compared (the
+    /// oracle has no state there).
+    Phantom { r: Lsn, issued: Lsn, cut: String },
+    /// Recovered to LSN `r` and compared with the oracle at r; `cut` says what recovery cut,
+    /// if anything.
+    Loaded {
+        r: Lsn,
+        comparison: Comparison,
+        cut: String,
+    },
+}
+
+impl Recovered {
+    /// A state recovered to `r` in a trial that issued up to `issued`: compared with
+    /// `compare()` (the recovered state against the oracle at r) unless r > `issued`.
+    pub fn loaded(r: Lsn, issued: Lsn, compare: impl FnOnce() -> Comparison, cut: &str) -> Self {
+        let cut = cut.trim().to_string();
+        if r > issued {
+            Recovered::Phantom { r, issued, cut }
+        } else {
+            Recovered::Loaded {
+                r,
+                comparison: compare(),
+                cut,
+            }
+        }
+    }
+
+    /// The one decision every target's crash states go through: refused stays refused;
+    /// phantom if recovery reached past every issued LSN; divergent if the comparison found
+    /// a difference; lost-acked if r < `promised`; else ok.
+    pub fn judge(&self, promised: Lsn) -> Judgement {
+        match self {
+            Recovered::Refused(why) => refused(why.clone()),
+            Recovered::Phantom { r, issued, cut } => Judgement {
+                verdict: Verdict::Phantom,
+                recovered_lsn: *r,
+                detail: format!("recovered LSN {r} but only {issued} were ever issued. {cut}")
+                    .trim()
+                    .to_string(),
+                comparison: None,
+            },
+            Recovered::Loaded { r, comparison, cut } => {
+                let r = *r;
+                let (verdict, detail) = if !comparison.equal() {
+                    (
+                        Verdict::Divergent,
+                        format!("at LSN {r}: {}", comparison.describe()),
+                    )
+                } else if r < promised {
+                    (
+                        Verdict::LostAcked,
+                        format!("recovered LSN {r} < promised {promised}. {cut}"),
+                    )
+                } else {
+                    (Verdict::Ok, cut.clone())
+                };
+                Judgement {
+                    verdict,
+                    recovered_lsn: r,
+                    detail: detail.trim().to_string(),
+                    comparison: Some(comparison.clone()),
+                }
+            }
+        }
+    }
+}
+
+/// [`Recovered::loaded`] then [`Recovered::judge`]: the decision for a state recovered to `r`.
 pub fn decide(
     r: Lsn,
     issued: Lsn,
@@ -98,60 +171,30 @@ pub fn decide(
     compare: impl FnOnce() -> Comparison,
     cut: &str,
 ) -> Judgement {
-    if r > issued {
-        return Judgement {
-            verdict: Verdict::Phantom,
-            recovered_lsn: r,
-            detail: format!("recovered LSN {r} but only {issued} were ever issued. {cut}")
-                .trim()
-                .to_string(),
-            comparison: None,
-        };
-    }
-    let comparison = compare();
-    let (verdict, detail) = if !comparison.equal() {
-        (
-            Verdict::Divergent,
-            format!("at LSN {r}: {}", comparison.describe()),
-        )
-    } else if r < promised {
-        (
-            Verdict::LostAcked,
-            format!("recovered LSN {r} < promised {promised}. {cut}"),
-        )
-    } else {
-        (Verdict::Ok, cut.to_string())
-    };
-    Judgement {
-        verdict,
-        recovered_lsn: r,
-        detail: detail.trim().to_string(),
-        comparison: Some(comparison),
-    }
+    Recovered::loaded(r, issued, compare, cut).judge(promised)
 }
 
-/// Opens `config.dir` with the engine (recovery), then decides the verdict with [`decide`]:
-/// refused if the engine will not open. The engine is closed on return.
-pub fn recover_and_judge(
-    config: EngineConfig,
-    oracle: &Oracle,
-    promised: Lsn,
-    issued: Lsn,
-) -> Judgement {
+/// Opens `config.dir` with the engine (recovery) and compares what it loaded with the oracle
+/// (see [`Recovered`]): refused if the engine will not open. The engine is closed on return.
+pub fn recover(config: EngineConfig, oracle: &Oracle, issued: Lsn) -> Recovered {
     let (engine, report) = match Engine::open(config) {
         Ok(opened) => opened,
-        Err(e) => return refused(format!("recovery refused: {e}")),
+        Err(e) => return Recovered::Refused(format!("recovery refused: {e}")),
     };
     let r = report.recovered_lsn;
     let cut = match (&report.cut_offset, &report.cut_reason) {
         (Some(at), Some(why)) => format!("recovery cut the log at byte {at} ({why})"),
         _ => String::new(),
     };
-    decide(
-        r,
-        issued,
-        promised,
-        || oracle::verify(&engine, oracle, r),
-        &cut,
-    )
+    Recovered::loaded(r, issued, || oracle::verify(&engine, oracle, r), &cut)
+}
+
+/// [`recover`], then [`Recovered::judge`] against `promised`.
+pub fn recover_and_judge(
+    config: EngineConfig,
+    oracle: &Oracle,
+    promised: Lsn,
+    issued: Lsn,
+) -> Judgement {
+    recover(config, oracle, issued).judge(promised)
 }

@@ -133,8 +133,12 @@ fn publish_saves(
     Ok(())
 }
 
+/// Acknowledgements at full speed before a churning phase's first save, at most (a sixteenth
+/// of [`super::ackpage::MIN_CAPACITY_LSNS`]).
+const PACE_AFTER_LSNS: u64 = super::ackpage::MIN_CAPACITY_LSNS / 16;
+
 /// The ack page as the writers' hook. Under a churning phase it slows them (1 ms per
-/// acknowledgement, past a sixteenth of the page) until the first save is durable: the kill
+/// acknowledgement, past [`PACE_AFTER_LSNS`]) until the first save is durable: the kill
 /// clock starts only then, and writers acknowledging at memory speed (mode `snapshot`) would
 /// otherwise fill the page while a starved low-priority serializer is still writing.
 struct PacedUntilFirstSave<'a> {
@@ -149,7 +153,7 @@ impl AckHook for PacedUntilFirstSave<'_> {
 
     fn acked(&self, lsn: Lsn) -> bool {
         let more = self.page.acked(lsn);
-        if self.pace && lsn > self.page.capacity() / 16 && self.page.saves_done() == 0 {
+        if self.pace && lsn > PACE_AFTER_LSNS && self.page.saves_done() == 0 {
             std::thread::sleep(Duration::from_millis(1));
         }
         more

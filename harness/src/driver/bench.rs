@@ -50,6 +50,8 @@ pub struct Measurement {
     pub last_lsn: u64,
     pub warmup_seconds: f64,
     pub data_dir: PathBuf,
+    /// Write commands per second over each ~100 ms interval of the window, in time order.
+    pub write_rates: Vec<f64>,
 }
 
 impl Measurement {
@@ -170,7 +172,8 @@ impl Default for WriterResult {
 
 /// Waits until `writers` have `finished`, showing progress (`lsn()`), and returns
 /// `sample()` taken once the window opens at `measure_from` (or at the end if it never
-/// opened).
+/// opened), and the write rate (LSNs per second) of each ~100 ms interval of the window in
+/// time order: the series the report's throughput intervals resample.
 pub fn watch<T>(
     writers: u32,
     finished: &AtomicU32,
@@ -179,14 +182,26 @@ pub fn watch<T>(
     progress: &mut Progress,
     lsn: impl Fn() -> u64,
     sample: impl Fn() -> T,
-) -> T {
+) -> (T, Vec<f64>) {
     let mut before = None;
+    let mut rates = Vec::new();
+    let mut last: Option<(Instant, u64)> = None;
     while finished.load(Relaxed) < writers {
         let now = Instant::now();
         if before.is_none() && now >= measure_from {
             before = Some(sample());
         }
-        progress.tick(now - start, lsn());
+        let at = lsn();
+        progress.tick(now - start, at);
+        if before.is_some() {
+            if let Some((t0, l0)) = last {
+                let secs = (now - t0).as_secs_f64();
+                if secs > 0.0 {
+                    rates.push(at.saturating_sub(l0) as f64 / secs);
+                }
+            }
+            last = Some((now, at));
+        }
         let next = if before.is_none() {
             measure_from.min(now + Duration::from_millis(100))
         } else {
@@ -197,7 +212,7 @@ pub fn watch<T>(
                 .max(Duration::from_millis(1)),
         );
     }
-    before.unwrap_or_else(sample)
+    (before.unwrap_or_else(sample), rates)
 }
 
 /// The writers' results merged, and the window's end (the last acknowledgement).
@@ -252,7 +267,7 @@ pub fn run(
     let measure_from = lim.measure_from;
     let finished = AtomicU32::new(0);
 
-    let (results, before, cpu_before) = std::thread::scope(|scope| {
+    let (results, before, cpu_before, write_rates) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..limits.writers)
             .map(|id| {
                 let (engine, finished) = (&engine, &finished);
@@ -269,7 +284,7 @@ pub fn run(
             .collect();
 
         // Counters at the start of the window.
-        let (before, cpu_before) = watch(
+        let ((before, cpu_before), rates) = watch(
             limits.writers,
             &finished,
             start,
@@ -282,7 +297,7 @@ pub fn run(
             .into_iter()
             .map(|h| h.join().expect("writer thread panicked"))
             .collect();
-        (results, before, cpu_before)
+        (results, before, cpu_before, rates)
     });
     let cpu_after = resources::cpu_time();
     let after = engine.stats();
@@ -313,6 +328,7 @@ pub fn run(
         last_lsn,
         warmup_seconds: limits.warmup.as_secs_f64(),
         data_dir,
+        write_rates,
     })
 }
 

@@ -91,7 +91,7 @@ pub fn run(
     let measure_from = lim.measure_from;
     let next = AtomicU64::new(1);
     let finished = AtomicU32::new(0);
-    let (results, before) = std::thread::scope(|scope| {
+    let (results, (before, write_rates)) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..limits.writers)
             .map(|conn| {
                 let (next, finished) = (&next, &finished);
@@ -181,5 +181,6 @@ pub fn run(
         last_lsn: next.load(Relaxed) - 1,
         warmup_seconds: limits.warmup.as_secs_f64(),
         data_dir: server.spec().dir.clone(),
+        write_rates,
     })
 }

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::model::RunResults;
+use super::model::{RatioText, RunResults, figure};
 use super::plots::style;
 use crate::results::json::BenchRecord;
 
@@ -17,6 +17,11 @@ pub struct Row {
     pub latency_us_p99: (Option<f64>, Option<f64>),
     /// Per fault: (A, B) worst loss window (max over trials), ms.
     pub loss_window_ms_max: Vec<(String, Option<f64>, Option<f64>)>,
+    /// Per fault, as `loss_window_ms_max`: whether A's and B's max is only a lower bound
+    /// (censored, docs/design.md "Censoring").
+    pub loss_lower_bound: Vec<(bool, bool)>,
+    /// The ops/s ratio B/A with its interval and sample ([`RatioText`]).
+    pub ops_ratio: String,
 }
 
 /// B/A when both exist and A is non-zero.
@@ -48,7 +53,11 @@ pub fn rows(a: &RunResults, b: &RunResults) -> Vec<Row> {
             let both = |f: &dyn Fn(&BenchRecord) -> f64| (ra.map(f), rb.map(f));
             let loss = |run: &RunResults, rec: Option<&BenchRecord>, fault: &str| {
                 rec.and_then(|x| run.crash(&x.config, fault))
-                    .map(|c| c.loss_window_ms.max)
+                    .map(|c| c.window.summary.max)
+            };
+            let lower = |run: &RunResults, rec: Option<&BenchRecord>, fault: &str| {
+                rec.and_then(|x| run.crash(&x.config, fault))
+                    .is_some_and(|c| c.window.max_is_lower_bound())
             };
             Row {
                 label: label.to_string(),
@@ -58,6 +67,16 @@ pub fn rows(a: &RunResults, b: &RunResults) -> Vec<Row> {
                     .iter()
                     .map(|f| (f.clone(), loss(a, ra, f), loss(b, rb, f)))
                     .collect(),
+                loss_lower_bound: faults
+                    .iter()
+                    .map(|f| (lower(a, ra, f), lower(b, rb, f)))
+                    .collect(),
+                ops_ratio: match (ra, rb) {
+                    (Some(x), Some(y)) => {
+                        RatioText::cell(ratio(both(&|r| r.ops_per_sec)), y, Some(x))
+                    }
+                    _ => "-".into(),
+                },
             }
         })
         .collect()
@@ -69,7 +88,7 @@ fn cell(v: Option<f64>, fmt: impl Fn(f64) -> String) -> String {
 
 fn ratio_cell(pair: (Option<f64>, Option<f64>)) -> String {
     match (pair, ratio(pair)) {
-        (_, Some(r)) => format!("{r:.3}"),
+        (_, Some(r)) => style::plain(r),
         ((Some(a), Some(b)), None) if a == 0.0 && b == 0.0 => "same (0)".into(),
         ((Some(_), Some(_)), None) => "from 0".into(),
         _ => "-".into(),
@@ -133,19 +152,20 @@ pub fn render(a: &RunResults, b: &RunResults) -> String {
             r.label,
             cell(r.ops_per_sec.0, |v| format!("{v:.0}")),
             cell(r.ops_per_sec.1, |v| format!("{v:.0}")),
-            ratio_cell(r.ops_per_sec),
+            r.ops_ratio,
             cell(r.latency_us_p99.0, |v| format!("{v:.1}")),
             cell(r.latency_us_p99.1, |v| format!("{v:.1}")),
             ratio_cell(r.latency_us_p99),
         );
-        for (_, la, lb) in &r.loss_window_ms_max {
-            let _ = write!(
-                line,
-                " {} | {} | {} |",
-                cell(*la, style::plain),
-                cell(*lb, style::plain),
+        for ((_, la, lb), (ca, cb)) in r.loss_window_ms_max.iter().zip(&r.loss_lower_bound) {
+            let ms = |v: Option<f64>, lower: bool| cell(v, |x| figure(x, lower, None));
+            // A ratio of lower bounds bounds nothing.
+            let ratio = if *ca || *cb {
+                "censored".to_string()
+            } else {
                 ratio_cell((*la, *lb))
-            );
+            };
+            let _ = write!(line, " {} | {} | {ratio} |", ms(*la, *ca), ms(*lb, *cb));
         }
         let _ = writeln!(md, "{line}");
     }

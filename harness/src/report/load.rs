@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use super::ReportError;
-use super::model::{CrashRecord, RecoveryRecord, RunResults};
+use super::model::{CrashRecord, LossFigures, RecoveryRecord, RunResults};
 use crate::driver::latency::Latency;
 use crate::results::json::BenchRecord;
 use crate::results::run_dir::RunRecord;
@@ -51,6 +51,7 @@ pub fn load(dir: &Path) -> Result<RunResults, ReportError> {
             // Aimed and stalled cases are columns of their own.
             read_json::<CrashRecord>(p).map(|mut r| {
                 r.fault = r.column();
+                r.window = LossFigures::of(&r);
                 r
             })
         })

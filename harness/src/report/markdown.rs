@@ -3,21 +3,18 @@
 
 use std::fmt::Write;
 
-use super::model::{RunResults, config_label, display_label, pareto_front};
+use super::model::{RatioText, RunResults, config_label, display_label, pareto_front};
 use super::plots::group_commit::GroupCommit;
 use super::plots::loss_vs_throughput::{DODGE_FACTOR, zero_floor_ms};
 use super::plots::style;
 use super::recommend;
 use crate::probe::PerCase;
 use crate::results::json::BenchRecord;
+use crate::results::ratios;
 
 /// `-` for a missing figure.
 fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
     v.map(f).unwrap_or_else(|| "-".into())
-}
-
-fn ratio(v: Option<f64>) -> String {
-    opt(v, |r| format!("{r:.3}"))
 }
 
 /// The report of `results` as Markdown. Every number is taken from `results`.
@@ -50,6 +47,7 @@ pub fn render(results: &RunResults) -> String {
     md.push('\n');
 
     machine(&mut md, results);
+    servers(&mut md, results);
     table(&mut md, results);
     crash_details(&mut md, results);
     plots(&mut md, results);
@@ -125,6 +123,50 @@ fn machine(md: &mut String, r: &RunResults) {
     md.push('\n');
 }
 
+/// The servers behind the RESP rows: each label once, with the server's version and, for
+/// redis-server, every persistence directive it ran with (results from before these were
+/// recorded show what they have).
+fn servers(md: &mut String, r: &RunResults) {
+    let configs = r
+        .benches
+        .iter()
+        .map(|b| &b.config)
+        .chain(r.crashes.iter().map(|c| &c.config));
+    let mut seen = std::collections::BTreeMap::new();
+    for config in configs {
+        if config.target != "engine" {
+            seen.entry(config_label(config)).or_insert(config);
+        }
+    }
+    if seen.is_empty() {
+        return;
+    }
+    md.push_str(
+        "## Servers
+
+",
+    );
+    for (label, config) in seen {
+        let version = config
+            .server_version
+            .as_deref()
+            .map(|v| format!(" ({v})"))
+            .unwrap_or_default();
+        let settings = if config.redis_config.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = config
+                .redis_config
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect();
+            format!(": {}", list.join(", "))
+        };
+        let _ = writeln!(md, "- `{label}`{version}{settings}");
+    }
+    md.push('\n');
+}
+
 /// Configuration name as shown in the table (writers added when the run has several counts).
 fn row_name(b: &BenchRecord, several_writers: bool) -> String {
     let mut name = display_label(b);
@@ -150,15 +192,18 @@ fn table(md: &mut String, r: &RunResults) {
         "ops/s counts reads and writes; `× off` is the ratio to the memory-only run of this \
          run, `× device` (policy `always` only) the ratio of write commands per second to the \
          matching raw pwrite+fdatasync rate measured next to it. Loss window columns are \
-         p50 / p99 / max in ms over the crash trials of that fault.\n\n",
+         p50 / p99 / max in ms over the crash states of that fault (nearest rank), each with \
+         its 95% confidence interval in brackets (bootstrap over trials and the states within \
+         them) and the sample it comes from; `≥` marks a lower bound: censored windows, which \
+         reach back to the trial's first acknowledgement, sit at or below it.\n\n",
     );
     let mut head = String::from("| configuration | ops/s | × off | × device | p50 µs | p99 µs |");
     let mut rule = String::from("|---|---:|---:|---:|---:|---:|");
     for f in &faults {
-        let _ = write!(head, " loss {f} ms |");
+        let _ = write!(head, " loss window {f}: p50 / p99 / max ms [95% CI] |");
         rule.push_str("---:|");
     }
-    head.push_str(" violations |");
+    head.push_str(" violations (crash states) |");
     rule.push_str("---:|");
     let _ = writeln!(md, "{head}\n{rule}");
     for b in &r.benches {
@@ -166,23 +211,23 @@ fn table(md: &mut String, r: &RunResults) {
             "| {} | {:.0} | {} | {} | {:.1} | {:.1} |",
             row_name(b, several),
             b.ops_per_sec,
-            ratio(b.ratio_to_off),
-            ratio(b.ratio_to_probe),
+            RatioText::cell(
+                b.ratio_to_off,
+                b,
+                ratios::off_baseline(&r.benches, &b.config)
+            ),
+            // The probe is no bench record: the interval covers the engine's rate only.
+            opt(b.ratio_to_probe, |p| format!(
+                "{} (probe: mean of 2 quick runs)",
+                style::plain(p)
+            )),
             b.latency_us.p50,
             b.latency_us.p99
         );
         for f in &faults {
             let cell = r
                 .crash(&b.config, f)
-                .map(|c| {
-                    let s = c.loss_window_ms;
-                    format!(
-                        "{} / {} / {}",
-                        style::plain(s.p50),
-                        style::plain(s.p99),
-                        style::plain(s.max)
-                    )
-                })
+                .map(|c| c.window.cell())
                 .unwrap_or_else(|| "not measured".into());
             let _ = write!(line, " {cell} |");
         }
@@ -198,6 +243,7 @@ fn table(md: &mut String, r: &RunResults) {
         };
         let _ = writeln!(md, "{line} {violations} |");
     }
+    uring_notes(md, r);
     if r.crashes.is_empty() {
         md.push_str(
             "\nCrash results are missing from this run: no loss window or violation was \
@@ -205,6 +251,42 @@ fn table(md: &mut String, r: &RunResults) {
         );
     }
     md.push('\n');
+}
+
+/// How much slower `uring` must be than `pwrite` under the same policy for the report to
+/// explain it: a result that surprising needs its reason beside it.
+const URING_SLOWDOWN_EXPLAINED: f64 = 0.5;
+
+/// A note under the table for each `uring` configuration of a non-`always` policy that ran at
+/// most [`URING_SLOWDOWN_EXPLAINED`] times as fast as its `pwrite` twin.
+fn uring_notes(md: &mut String, r: &RunResults) {
+    for u in r.benches.iter().filter(|b| {
+        b.config.backend == "uring" && b.config.policy != "always" && b.config.policy != "off"
+    }) {
+        let Some(p) = r.benches.iter().find(|p| {
+            let (a, b) = (&p.config, &u.config);
+            a.backend == "pwrite"
+                && (&a.target, &a.policy, &a.prealloc, &a.persistence, a.writers)
+                    == (&b.target, &b.policy, &b.prealloc, &b.persistence, b.writers)
+        }) else {
+            continue;
+        };
+        let factor = u.ops_per_sec / p.ops_per_sec;
+        if p.ops_per_sec > 0.0 && factor <= URING_SLOWDOWN_EXPLAINED {
+            let _ = writeln!(
+                md,
+                "\n**Why `{}` is slower than `{}`** ({}× its ops/s): outside `always` the \
+                 engine hands io_uring buffered writes, which ext4 cannot complete without \
+                 blocking, so the kernel punts each one to an io-wq worker thread and the \
+                 write pays a thread hand-off that `pwrite` does not (durlab's docs/aof.md, \
+                 \"Backends\"). Under `always` the fdatasync dominates, so the hand-off matters \
+                 little there.",
+                display_label(u),
+                display_label(p),
+                style::plain(factor)
+            );
+        }
+    }
 }
 
 fn crash_details(md: &mut String, r: &RunResults) {
@@ -217,26 +299,28 @@ fn crash_details(md: &mut String, r: &RunResults) {
          acknowledged before writing it: it cannot tell `always`, `everysec` and `no` apart. \
          The image faults (power-loss, prefix, torn, reorder) lose what was not synced, so \
          they do; for redis-server and durlab-server they come from the recording \
-         filesystem's trace of the unmodified server. `trials` counts runs, `ok` to \
-         `refused` count crash states (one per kill -9 trial, many per image trial), loss \
-         windows are in ms and lost bytes are log bytes of the lost acknowledged commands.\n\n",
+         filesystem's trace of the unmodified server. `trials` counts runs of the workload; \
+         `crash states` and every verdict column count crash states (one per kill -9 trial, \
+         one per crash image of an image trial); `lost-acked` is a verdict count, while the \
+         lost acknowledged commands are a number of commands per state; lost bytes are log \
+         bytes (RESP bytes for RESP servers) of those commands.\n\n",
     );
-    md.push_str("| configuration | fault | trials | ok | lost-acked | divergent | phantom | refused | violations | loss window ms p50/p99/max | lost acked ops p50/p99/max | lost bytes p50/p99/max | states/s |\n");
-    md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    md.push_str(
+        "| configuration | fault | trials (runs) | crash states | ok (states) | lost-acked \
+         (states) | divergent (states) | phantom (states) | refused (states) | violations \
+         (states) | loss window: p50 / p99 / max ms [95% CI] | lost acknowledged commands \
+         p50 / p99 / max | lost log bytes p50 / p99 / max | states verified /s |\n",
+    );
+    md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for c in &r.crashes {
         let v = c.verdicts;
-        let s3 = |s: super::model::Spread| {
-            format!(
-                "{} / {} / {}",
-                style::plain(s.p50),
-                style::plain(s.p99),
-                style::plain(s.max)
-            )
+        let s3 = |s: super::model::Spread, f: &dyn Fn(f64) -> String| {
+            format!("{} / {} / {}", f(s.p50), f(s.p99), f(s.max))
         };
         let cfg = &c.config;
         let _ = writeln!(
             md,
-            "| {} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
             super::model::config_label(cfg),
             c.fault,
             c.dir_model
@@ -244,15 +328,16 @@ fn crash_details(md: &mut String, r: &RunResults) {
                 .map(|m| format!(" ({m} dirs)"))
                 .unwrap_or_default(),
             c.trials,
+            v.ok + v.lost_acked + v.divergent + v.phantom + v.refused,
             v.ok,
             v.lost_acked,
             v.divergent,
             v.phantom,
             v.refused,
             c.violations.count(),
-            s3(c.loss_window_ms),
-            s3(c.lost_acked_ops),
-            s3(c.lost_bytes),
+            c.window.cell(),
+            s3(c.lost_acked_ops, &style::plain),
+            s3(c.lost_bytes, &style::bytes),
             c.states_per_sec.mean()
         );
     }
@@ -261,9 +346,15 @@ fn crash_details(md: &mut String, r: &RunResults) {
         .crashes
         .iter()
         .filter_map(|c| {
-            let o = c.mount_overhead?;
+            let o = c.mount_overhead.as_ref()?;
+            let rounds = if o.round_ratios.is_empty() {
+                String::new()
+            } else {
+                let each: Vec<String> = o.round_ratios.iter().map(|x| format!("{x:.2}")).collect();
+                format!(" (rounds: {}×)", each.join(", "))
+            };
             Some(format!(
-                "- {} ({}): {} acknowledged writes/s on the mount, {} on a plain directory: {:.2}×",
+                "- {} ({}): {} acknowledged writes/s on the mount, {} on a plain directory: {:.2}×{rounds}",
                 super::model::config_label(&c.config),
                 c.fault,
                 style::si(o.mounted_ops_per_sec),
@@ -275,7 +366,9 @@ fn crash_details(md: &mut String, r: &RunResults) {
     if !overheads.is_empty() {
         md.push_str(
             "Recording filesystem overhead (the crash workload, one pipelined connection, \
-             measured next to each case's trials):\n\n",
+             measured next to each case's trials in alternating rounds, direct then mounted: \
+             the disk's own sync latency drifts, so rounds that disagree mean the ratio is \
+             noise):\n\n",
         );
         for o in overheads {
             md.push_str(&o);
@@ -410,14 +503,14 @@ fn group_commit(md: &mut String, r: &RunResults) {
         let one = records
             .iter()
             .find(|o| o.config.writers == 1 && config_label(&o.config) == name)
-            .map(|o| o.ops_per_sec)
-            .filter(|o| *o > 0.0);
+            .copied()
+            .filter(|o| o.ops_per_sec > 0.0);
         let _ = writeln!(
             md,
             "| {name} | {} | {:.0} | {} | {:.1} | {:.1} | {} |",
             b.config.writers,
             b.ops_per_sec,
-            ratio(one.map(|o| b.ops_per_sec / o)),
+            RatioText::cell(one.map(|o| b.ops_per_sec / o.ops_per_sec), b, one),
             b.latency_us.p99,
             b.avg_batch,
             b.syncs

@@ -7,6 +7,7 @@
 //! - [`markdown`]: writes `report.md`.
 //! - [`recommend`]: the recommendation paragraph, from the numbers only.
 //! - [`compare`]: ratios B/A between two runs of the same scenario.
+//! - [`uncertainty`]: sample sizes and bootstrap confidence intervals.
 
 pub mod compare;
 pub mod load;
@@ -14,6 +15,7 @@ pub mod markdown;
 pub mod model;
 pub mod plots;
 pub mod recommend;
+pub mod uncertainty;
 
 use std::path::{Path, PathBuf};
 

@@ -10,13 +10,11 @@ use crate::driver::latency::Latency;
 use crate::results::json::{BenchRecord, ConfigRecord};
 use crate::results::run_dir::RunRecord;
 
-/// p50, p99 and max over a configuration's crash trials.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq)]
-pub struct Spread {
-    pub p50: f64,
-    pub p99: f64,
-    pub max: f64,
-}
+use super::plots::style::plain;
+use super::uncertainty::{Interval, SummaryIntervals, ratio_interval, summary_intervals};
+/// p50, p99 and max over a configuration's crash states: the crash lab's own summary.
+pub use crate::crashlab::loss::Summary as Spread;
+use crate::crashlab::loss::{LowerBounds, Summary};
 
 /// How many trials ended in each verdict: the crash lab's own counts.
 pub use crate::crashlab::report::VerdictCounts as Verdicts;
@@ -68,6 +66,200 @@ pub struct CrashRecord {
     /// directory (absent otherwise).
     #[serde(default)]
     pub mount_overhead: Option<crate::crashlab::resp_images::MountOverhead>,
+    /// Crash states whose loss window is censored (absent in results older than the mark).
+    #[serde(default)]
+    pub censored: Option<u64>,
+    /// Which loss-window figures are lower bounds (absent in older results).
+    #[serde(default)]
+    pub loss_window_lower_bound: Option<LowerBounds>,
+    /// One row per crash state (absent in hand-made summaries).
+    #[serde(default)]
+    pub trial_results: Vec<StateRow>,
+    /// The loss window as the report shows it, computed once by [`LossFigures::of`] when
+    /// the record is loaded.
+    #[serde(skip)]
+    pub window: LossFigures,
+}
+
+/// A throughput ratio with its uncertainty, for tables and sentences.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RatioText {
+    /// Three significant digits and the 95% interval when known: `0.0042 [0.0039–0.0045]`.
+    pub value: String,
+    /// The sample: `n = 98 / 97 intervals`, or why there is no interval.
+    pub sample: String,
+}
+
+impl RatioText {
+    /// `ratio` of `num` to `den` (`None` when there is no ratio). The interval is the
+    /// moving-block bootstrap of the two records' per-interval write rates
+    /// ([`ratio_interval`]), taken relative to their ratio of mean write rates and applied to
+    /// `ratio` (which compares ops/s).
+    pub fn of(
+        ratio: Option<f64>,
+        num: &BenchRecord,
+        den: Option<&BenchRecord>,
+    ) -> Option<RatioText> {
+        let r = ratio?;
+        let text = |value: String, sample: &str| RatioText {
+            value,
+            sample: sample.to_string(),
+        };
+        let Some(den) = den else {
+            return Some(text(plain(r), "one measurement, no interval"));
+        };
+        if std::ptr::eq(den, num) {
+            return Some(text(plain(r), "the baseline itself"));
+        }
+        let (a, b) = (&num.write_rates, &den.write_rates);
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+        Some(match ratio_interval(a, b).filter(|_| mean(a) > 0.0) {
+            Some(i) => {
+                let scale = r / (mean(a) / mean(b));
+                text(
+                    format!(
+                        "{} [{}–{}]",
+                        plain(r),
+                        plain(i.lo * scale),
+                        plain(i.hi * scale)
+                    ),
+                    &format!("n = {} / {} intervals of ~100 ms", a.len(), b.len()),
+                )
+            }
+            None => text(
+                plain(r),
+                "n = 1 run each, no interval (no per-interval rates recorded)",
+            ),
+        })
+    }
+
+    /// As a table cell: `0.0042 [0.0039–0.0045]; n = 98 / 97 intervals of ~100 ms`, `-`
+    /// without a ratio.
+    pub fn cell(ratio: Option<f64>, num: &BenchRecord, den: Option<&BenchRecord>) -> String {
+        RatioText::of(ratio, num, den)
+            .map_or_else(|| "-".into(), |t| format!("{}; {}", t.value, t.sample))
+    }
+}
+
+/// One figure with `≥` when it is a lower bound and its interval in brackets when known.
+pub fn figure(v: f64, lower_bound: bool, interval: Option<Interval>) -> String {
+    let ge = if lower_bound { "≥ " } else { "" };
+    match interval {
+        Some(i) => format!("{ge}{} [{}–{}]", plain(v), plain(i.lo), plain(i.hi)),
+        None => format!("{ge}{}", plain(v)),
+    }
+}
+
+/// The parts of one crash state's row the report reads (`trial_results[]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StateRow {
+    /// The trial it belongs to (absent: a trial of its own).
+    #[serde(default)]
+    pub trial: Option<u64>,
+    #[serde(default)]
+    pub loss_window_ms: f64,
+    /// The censored mark (absent in results older than it).
+    #[serde(default)]
+    pub censored: Option<bool>,
+    #[serde(default)]
+    pub recovered_lsn: Option<u64>,
+}
+
+impl StateRow {
+    /// Whether the window is censored: the row's mark, or for rows older than the mark the
+    /// case it always covers, nothing recovered (r = 0) from an empty start with a window.
+    pub fn is_censored(&self) -> bool {
+        self.censored
+            .unwrap_or(self.recovered_lsn == Some(0) && self.loss_window_ms > 0.0)
+    }
+}
+
+/// A record's loss window as the report shows it: the nearest-rank figures, which of them are
+/// lower bounds, their confidence intervals and the sample they come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LossFigures {
+    pub summary: Summary,
+    pub lower_bounds: LowerBounds,
+    /// `None` without per-state rows (nothing to resample).
+    pub intervals: Option<SummaryIntervals>,
+    /// Crash states the figures are over.
+    pub states: u64,
+    /// Trials those states come from.
+    pub trials: u64,
+    /// Censored states (`None`: the file records neither marks nor rows).
+    pub censored: Option<u64>,
+}
+
+impl LossFigures {
+    /// The figures as one table cell: `420 [380–470] / 880 [850–950] / ≥ 950 [900–950] ms;
+    /// n = 40 states of 10 trials; censored 3/40`. `≥` marks a lower bound (censored windows
+    /// at or below it; its interval is then a lower bound too), brackets hold the 95%
+    /// bootstrap interval.
+    pub fn cell(&self) -> String {
+        let s = &self.summary;
+        let lb = &self.lower_bounds;
+        let iv = self.intervals;
+        let figures = format!(
+            "{} / {} / {} ms",
+            figure(s.p50, lb.p50, iv.map(|i| i.p50)),
+            figure(s.p99, lb.p99, iv.map(|i| i.p99)),
+            figure(s.max, lb.max, iv.map(|i| i.max)),
+        );
+        let sample = match self.intervals {
+            Some(_) => format!(
+                "n = {} states of {} trial{}",
+                self.states,
+                self.trials,
+                if self.trials == 1 { "" } else { "s" }
+            ),
+            None => format!(
+                "n = {} trials, no interval (no per-state rows)",
+                self.trials
+            ),
+        };
+        let censored = match self.censored {
+            Some(c) if c > 0 => format!("; **censored {c}/{}**", self.states),
+            Some(_) => String::new(),
+            None => "; censoring not recorded".into(),
+        };
+        format!("{figures}; {sample}{censored}")
+    }
+
+    /// True when the worst figure (max) is only a lower bound.
+    pub fn max_is_lower_bound(&self) -> bool {
+        self.lower_bounds.max
+    }
+    /// The figures of `r`: from its per-state rows when it has them (the same estimator as
+    /// the crash lab, plus the bootstrap of [`summary_intervals`]), else the summary as
+    /// written, without an interval.
+    pub fn of(r: &CrashRecord) -> LossFigures {
+        if r.trial_results.is_empty() {
+            return LossFigures {
+                summary: r.loss_window_ms,
+                lower_bounds: r.loss_window_lower_bound.unwrap_or_default(),
+                intervals: None,
+                states: r.trials,
+                trials: r.trials,
+                censored: r.censored,
+            };
+        }
+        let mut groups: std::collections::BTreeMap<(bool, u64), Vec<f64>> = Default::default();
+        for (i, row) in r.trial_results.iter().enumerate() {
+            let key = row.trial.map_or((false, i as u64), |t| (true, t));
+            groups.entry(key).or_default().push(row.loss_window_ms);
+        }
+        let trials: Vec<Vec<f64>> = groups.into_values().collect();
+        let summary = Summary::of(r.trial_results.iter().map(|t| t.loss_window_ms));
+        let censored = r.trial_results.iter().filter(|t| t.is_censored());
+        LossFigures {
+            summary,
+            lower_bounds: LowerBounds::of(&summary, censored.clone().map(|t| t.loss_window_ms)),
+            intervals: summary_intervals(&trials),
+            states: r.trial_results.len() as u64,
+            trials: trials.len() as u64,
+            censored: Some(censored.count() as u64),
+        }
+    }
 }
 
 impl CrashRecord {

@@ -2,9 +2,10 @@
 //! architecture decision record. It never states a loss figure that was not measured: without
 //! crash results it says so and recommends nothing about durability.
 
-use super::model::{CrashRecord, RunResults, display_label};
+use super::model::{CrashRecord, RatioText, RunResults, display_label, figure};
 use super::plots::style;
 use crate::results::json::BenchRecord;
+use crate::results::ratios;
 
 /// One configuration judged against the loss tolerance.
 #[derive(Debug, Clone)]
@@ -13,10 +14,20 @@ pub struct Judged<'a> {
     pub crashes: Vec<&'a CrashRecord>,
     /// Worst loss window observed over every fault and trial (max of `loss_window_ms.max`).
     pub worst_ms: f64,
+    /// Some fault's worst window is censored: `worst_ms` may be only a lower bound, so it can
+    /// never count as within a tolerance.
+    pub worst_is_lower_bound: bool,
     /// Contract violations (divergent and phantom verdicts included), over every fault.
     pub violations: u64,
     /// Faults of the crash plan this configuration has no results for.
     pub untested: Vec<String>,
+}
+
+impl Judged<'_> {
+    /// No violation, and a worst loss window known to be at most `tolerance_ms`.
+    pub fn within(&self, tolerance_ms: u64) -> bool {
+        self.violations == 0 && !self.worst_is_lower_bound && self.worst_ms <= tolerance_ms as f64
+    }
 }
 
 /// What the numbers support.
@@ -54,8 +65,9 @@ pub fn judge(results: &RunResults) -> Vec<Judged<'_>> {
             }
             let worst_ms = crashes
                 .iter()
-                .map(|c| c.loss_window_ms.max)
+                .map(|c| c.window.summary.max)
                 .fold(0.0, f64::max);
+            let worst_is_lower_bound = crashes.iter().any(|c| c.window.max_is_lower_bound());
             // Divergent and phantom verdicts are violations already (counted once).
             let violations = crashes.iter().map(|c| c.violations.count()).sum();
             let untested = planned
@@ -67,6 +79,7 @@ pub fn judge(results: &RunResults) -> Vec<Judged<'_>> {
                 bench: b,
                 crashes,
                 worst_ms,
+                worst_is_lower_bound,
                 violations,
                 untested,
             })
@@ -76,7 +89,8 @@ pub fn judge(results: &RunResults) -> Vec<Judged<'_>> {
 
 /// Decides what `results` support (see [`Verdict`]). The recommended configuration is the
 /// one with the highest throughput among those with no violations whose worst observed loss
-/// window is at most the scenario's `loss_tolerance_ms`.
+/// window is at most the scenario's `loss_tolerance_ms` and is not censored: a censored
+/// window is only a lower bound, so it is never within a tolerance.
 pub fn decide(results: &RunResults) -> Verdict<'_> {
     if results.crashes.is_empty() {
         return Verdict::NoCrashResults;
@@ -88,7 +102,7 @@ pub fn decide(results: &RunResults) -> Verdict<'_> {
     let best = judged
         .iter()
         .enumerate()
-        .filter(|(_, j)| j.violations == 0 && j.worst_ms <= tolerance_ms as f64)
+        .filter(|(_, j)| j.within(tolerance_ms))
         .max_by(|a, b| a.1.bench.ops_per_sec.total_cmp(&b.1.bench.ops_per_sec))
         .map(|(i, _)| i);
     match best {
@@ -132,28 +146,80 @@ fn loss_text(j: &Judged) -> String {
         let per: Vec<String> = j
             .crashes
             .iter()
-            .map(|c| {
-                format!(
-                    "{} p50 {} / p99 {} / max {} ms",
-                    c.fault,
-                    style::plain(c.loss_window_ms.p50),
-                    style::plain(c.loss_window_ms.p99),
-                    style::plain(c.loss_window_ms.max)
-                )
-            })
+            .map(|c| format!("{} {}", c.fault, c.window.cell()))
             .collect();
         format!(
-            "had a worst observed loss window of {} ms ({})",
+            "had a worst observed loss window of {}{} ms{} ({})",
+            if j.worst_is_lower_bound { "≥ " } else { "" },
             style::plain(j.worst_ms),
+            censored_note(j),
             per.join("; ")
         )
     }
 }
 
-fn ratio_to_off(b: &BenchRecord) -> String {
-    b.ratio_to_off
-        .map(|r| format!(" ({r:.2}× memory-only)"))
-        .unwrap_or_default()
+/// Why a censored worst window says nothing about a tolerance (empty when not censored).
+fn censored_note(j: &Judged) -> &'static str {
+    if j.worst_is_lower_bound {
+        " (censored: only a lower bound, since the window reaches back to its trial's first \
+         acknowledgement and the trial was too short to show all of it)"
+    } else {
+        ""
+    }
+}
+
+/// The ratio to the memory-only run, with its interval and sample sizes.
+fn ratio_to_off(results: &RunResults, b: &BenchRecord) -> String {
+    RatioText::of(
+        b.ratio_to_off,
+        b,
+        ratios::off_baseline(&results.benches, &b.config),
+    )
+    .map(|t| format!(" ({}× memory-only; {})", t.value, t.sample))
+    .unwrap_or_default()
+}
+
+/// Pairs of configurations whose p50 loss-window intervals overlap under the same fault:
+/// the data cannot tell them apart there. One sentence, empty when every pair separates.
+fn indistinguishable(judged: &[&Judged]) -> String {
+    let mut pairs = Vec::new();
+    for (i, a) in judged.iter().enumerate() {
+        for b in &judged[i + 1..] {
+            for ca in &a.crashes {
+                let Some(cb) = b.crashes.iter().find(|cb| cb.fault == ca.fault) else {
+                    continue;
+                };
+                let (Some(ia), Some(ib)) = (ca.window.intervals, cb.window.intervals) else {
+                    continue;
+                };
+                // Two configurations that both lost nothing are equal, not uncertain: the
+                // loss text already says so.
+                let zero = |i: &super::uncertainty::Interval| i.hi == 0.0;
+                if ia.p50.overlaps(&ib.p50) && !(zero(&ia.p50) && zero(&ib.p50)) {
+                    let w = |c: &CrashRecord, i| {
+                        figure(c.window.summary.p50, c.window.lower_bounds.p50, Some(i))
+                    };
+                    pairs.push(format!(
+                        "`{}` ({} ms) and `{}` ({} ms) under {}",
+                        display_label(a.bench),
+                        w(ca, ia.p50),
+                        display_label(b.bench),
+                        w(cb, ib.p50),
+                        ca.fault,
+                    ));
+                }
+            }
+        }
+    }
+    if pairs.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\n**Cannot be told apart** on the p50 loss window (their 95% intervals overlap): \
+             {}.\n",
+            pairs.join("; ")
+        )
+    }
 }
 
 fn untested_text(j: &Judged) -> String {
@@ -171,7 +237,12 @@ fn untested_text(j: &Judged) -> String {
     out
 }
 
-fn alternative(j: &Judged, base: &BenchRecord, tolerance_ms: Option<u64>) -> String {
+fn alternative(
+    results: &RunResults,
+    j: &Judged,
+    base: &BenchRecord,
+    tolerance_ms: Option<u64>,
+) -> String {
     let factor = j.bench.ops_per_sec / base.ops_per_sec;
     let delta = if factor >= 2.0 {
         format!("{factor:.1}× the throughput of the recommendation")
@@ -184,15 +255,20 @@ fn alternative(j: &Judged, base: &BenchRecord, tolerance_ms: Option<u64>) -> Str
     let verdict = match tolerance_ms {
         _ if j.violations > 0 => format!(", **{} contract violation(s)**", j.violations),
         Some(t) if j.worst_ms > t as f64 => format!(", beyond the {t} ms tolerance"),
+        Some(_) if j.worst_is_lower_bound => {
+            ", **censored: not known to be within the tolerance**".to_string()
+        }
         Some(_) => ", within the tolerance".to_string(),
         None => String::new(),
     };
     format!(
-        "- `{}`: {} ops/s{}, {delta}; worst loss window {} ms{}{}.",
+        "- `{}`: {} ops/s{}, {delta}; worst loss window {}{} ms{}{}{}.",
         display_label(j.bench),
         style::si(j.bench.ops_per_sec),
-        ratio_to_off(j.bench),
+        ratio_to_off(results, j.bench),
+        if j.worst_is_lower_bound { "≥ " } else { "" },
         style::plain(j.worst_ms),
+        censored_note(j),
         verdict,
         untested_text(j),
     )
@@ -219,7 +295,7 @@ pub fn render(results: &RunResults) -> String {
                     "- `{}`: {} ops/s{}, p99 latency {} µs.\n",
                     display_label(b),
                     style::si(b.ops_per_sec),
-                    ratio_to_off(b),
+                    ratio_to_off(results, b),
                     style::plain(b.latency_us.p99)
                 ));
             }
@@ -235,11 +311,12 @@ pub fn render(results: &RunResults) -> String {
                     "- `{}`: {} ops/s{}, {}{}.\n",
                     display_label(j.bench),
                     style::si(j.bench.ops_per_sec),
-                    ratio_to_off(j.bench),
+                    ratio_to_off(results, j.bench),
                     loss_text(j),
                     untested_text(j)
                 ));
             }
+            out.push_str(&indistinguishable(&judged.iter().collect::<Vec<_>>()));
         }
         Verdict::Recommended {
             tolerance_ms,
@@ -256,14 +333,14 @@ pub fn render(results: &RunResults) -> String {
                 "**Decision:** use `appendfsync {}`{on} (backend `{}`, preallocation `{}`, \
                  persistence `{}`). It is the fastest measured configuration that kept the loss \
                  window within the tolerance of {tolerance_ms} ms in every trial with no \
-                 contract violation: in {context} it sustained {} ops/s{}, p99 latency {} µs, \
+                 contract violation and no censored window: in {context} it sustained {} ops/s{}, p99 latency {} µs, \
                  and {} over {}{}.",
                 c.policy,
                 c.backend,
                 c.prealloc,
                 c.persistence,
                 style::si(chosen.bench.ops_per_sec),
-                ratio_to_off(chosen.bench),
+                ratio_to_off(results, chosen.bench),
                 style::plain(chosen.bench.latency_us.p99),
                 loss_text(&chosen),
                 trials_text(&chosen),
@@ -271,8 +348,8 @@ pub fn render(results: &RunResults) -> String {
             ));
             if c.policy == "no" {
                 out.push_str(
-                    " Caution: `no` has no loss bound of its own. A crash trial runs for a \
-                     fraction of a second, so its measured window is capped by the trial; on a \
+                    " Caution: `no` has no loss bound of its own. A crash trial's measured \
+                     window is capped by the trial's length; on a \
                      real power loss the kernel may still hold unsynced writes for up to \
                      `vm.dirty_expire_centisecs` + the writeback interval (about 35 s by \
                      default). Prefer `everysec` (bounded at 2 s) unless that risk is accepted.",
@@ -281,12 +358,14 @@ pub fn render(results: &RunResults) -> String {
             if !others.is_empty() {
                 out.push_str(" Alternatives measured in the same run:\n\n");
                 for j in &others {
-                    out.push_str(&alternative(j, chosen.bench, Some(tolerance_ms)));
+                    out.push_str(&alternative(results, j, chosen.bench, Some(tolerance_ms)));
                     out.push('\n');
                 }
             } else {
                 out.push('\n');
             }
+            let all: Vec<&Judged> = std::iter::once(&chosen).chain(&others).collect();
+            out.push_str(&indistinguishable(&all));
         }
         Verdict::NoneWithin {
             tolerance_ms,
@@ -301,7 +380,7 @@ pub fn render(results: &RunResults) -> String {
                     "- `{}`: {} ops/s{}, {}{}{}.\n",
                     display_label(j.bench),
                     style::si(j.bench.ops_per_sec),
-                    ratio_to_off(j.bench),
+                    ratio_to_off(results, j.bench),
                     loss_text(j),
                     if j.violations > 0 {
                         format!(", **{} contract violation(s)**", j.violations)
@@ -311,6 +390,7 @@ pub fn render(results: &RunResults) -> String {
                     untested_text(j),
                 ));
             }
+            out.push_str(&indistinguishable(&judged.iter().collect::<Vec<_>>()));
         }
     }
     let untested: Vec<String> = results

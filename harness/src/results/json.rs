@@ -28,9 +28,15 @@ pub struct ConfigRecord {
     /// Commands per connection sent before reading replies (RESP targets; 1 for `engine`).
     #[serde(default = "one")]
     pub pipeline: u32,
-    /// Redis target: the settings passed beyond the mapped ones, `key value` each.
+    /// Redis target: every persistence directive it ran with, the mapped ones and then the
+    /// scenario's and `--redis-config`'s, `key value` each (Redis takes the last of a key).
+    /// Records from before this held only the added ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub redis_config: Vec<String>,
+    /// RESP targets: the server's version (`redis-server --version`; `durlab serve`'s crate
+    /// version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_version: Option<String>,
 }
 
 fn engine_target() -> String {
@@ -78,6 +84,11 @@ pub struct BenchRecord {
     #[serde(default)]
     pub ratio_to_redis: Option<f64>,
     pub data_dir: String,
+    /// Write commands per second over each ~100 ms interval of the window, in time order
+    /// (empty in results older than the field): what the report's throughput intervals
+    /// resample.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub write_rates: Vec<f64>,
 }
 
 impl BenchRecord {
@@ -119,6 +130,7 @@ impl BenchRecord {
             probe_fdatasync_iops: None,
             ratio_to_redis: None,
             data_dir: m.data_dir.display().to_string(),
+            write_rates: m.write_rates.iter().map(|r| r.round()).collect(),
         }
     }
 }

@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use durlab_engine::{FsyncPolicy, Prealloc};
 
-use super::json::BenchRecord;
+use super::json::{BenchRecord, ConfigRecord};
 use crate::probe::{self, ProbeResult};
 use crate::target::Target;
 
@@ -20,55 +20,19 @@ use crate::target::Target;
 /// when measured, else the run-start probe) (write commands per second over it, since reads
 /// never sync) and the record size nearest the mean value size.
 pub fn apply(records: &mut [BenchRecord], probe: Option<&ProbeResult>) {
-    let off: Vec<(String, String, String, u32, f64)> = records
+    let bases: Vec<(Option<f64>, Option<f64>)> = records
         .iter()
-        .filter(|r| r.config.policy == FsyncPolicy::Off.name())
         .map(|r| {
+            let rate = |b: &BenchRecord| b.ops_per_sec;
             (
-                r.config.target.clone(),
-                r.config.backend.clone(),
-                r.config.prealloc.clone(),
-                r.config.writers,
-                r.ops_per_sec,
+                off_baseline(records, &r.config).map(rate),
+                redis_baseline(records, &r.config).map(rate),
             )
         })
         .collect();
-    let redis: Vec<(String, String, u32, u32, f64)> = records
-        .iter()
-        .filter(|r| r.config.target == Target::Redis.name())
-        .map(|r| {
-            let c = &r.config;
-            (
-                c.policy.clone(),
-                c.persistence.clone(),
-                c.writers,
-                c.pipeline,
-                r.ops_per_sec,
-            )
-        })
-        .collect();
-    for r in records.iter_mut() {
-        let c = &r.config;
-        r.ratio_to_redis = redis
-            .iter()
-            .find(|(po, pe, w, pi, _)| {
-                c.target != Target::Redis.name()
-                    && (po, pe, *w, *pi) == (&c.policy, &c.persistence, c.writers, c.pipeline)
-            })
-            .filter(|x| x.4 > 0.0)
-            .map(|x| r.ops_per_sec / x.4);
-        let same_target = off.iter().filter(|o| o.0 == r.config.target);
-        let same_layout = same_target
-            .clone()
-            .filter(|(_, b, p, _, _)| *b == r.config.backend && *p == r.config.prealloc);
-        let base = same_layout
-            .clone()
-            .find(|o| o.3 == r.config.writers)
-            .or(same_layout.clone().next())
-            .or(same_target.clone().next())
-            .or(off.first())
-            .map(|o| o.4);
-        r.ratio_to_off = base.filter(|b| *b > 0.0).map(|b| r.ops_per_sec / b);
+    for (r, (off, redis)) in records.iter_mut().zip(bases) {
+        r.ratio_to_redis = redis.filter(|b| *b > 0.0).map(|b| r.ops_per_sec / b);
+        r.ratio_to_off = off.filter(|b| *b > 0.0).map(|b| r.ops_per_sec / b);
         if r.config.policy != FsyncPolicy::Always.name() {
             continue;
         }
@@ -90,4 +54,34 @@ pub fn apply(records: &mut [BenchRecord], probe: Option<&ProbeResult>) {
             r.probe_case = Some(format!("{}_{size}", kind.name()));
         }
     }
+}
+
+/// The record `ratio_to_off` of a configuration `c` divides by (rule in [`apply`]).
+pub fn off_baseline<'a>(records: &'a [BenchRecord], c: &ConfigRecord) -> Option<&'a BenchRecord> {
+    let off = records
+        .iter()
+        .filter(|r| r.config.policy == FsyncPolicy::Off.name());
+    let same_target = off.clone().filter(|o| o.config.target == c.target);
+    let same_layout = same_target
+        .clone()
+        .filter(|o| o.config.backend == c.backend && o.config.prealloc == c.prealloc);
+    same_layout
+        .clone()
+        .find(|o| o.config.writers == c.writers)
+        .or(same_layout.clone().next())
+        .or(same_target.clone().next())
+        .or(off.clone().next())
+}
+
+/// The `redis` record `ratio_to_redis` of a configuration `c` divides by (rule in [`apply`]).
+pub fn redis_baseline<'a>(records: &'a [BenchRecord], c: &ConfigRecord) -> Option<&'a BenchRecord> {
+    if c.target == Target::Redis.name() {
+        return None;
+    }
+    records.iter().find(|r| {
+        let o = &r.config;
+        o.target == Target::Redis.name()
+            && (&o.policy, &o.persistence, o.writers, o.pipeline)
+                == (&c.policy, &c.persistence, c.writers, c.pipeline)
+    })
 }

@@ -368,7 +368,8 @@ pub struct CrashPlan {
     /// Faults from the fault model (docs/design.md, "Fault model").
     #[serde(deserialize_with = "de_named_list", serialize_with = "ser_names")]
     pub faults: Vec<Fault>,
-    /// Crashes per configuration and fault.
+    /// Crashes per configuration and fault (`durlab run --trials` overrides it; `--quick`
+    /// takes at most 2).
     pub trials: u32,
     /// Engine states to crash in.
     #[serde(default = "default_states", deserialize_with = "de_named_list")]
@@ -381,8 +382,10 @@ pub struct CrashPlan {
         skip_serializing_if = "is_default_dir_model"
     )]
     pub dir_model: DirModel,
-    /// Seconds each trial runs before its crash (`durlab run`; default 1, `--quick` halves
-    /// it). Loss windows can be no longer than the trial: `everysec`'s bound is 2 s.
+    /// Seconds each trial runs before its crash (`durlab run`; `--trial-secs` overrides it).
+    /// Default: each configuration's own, derived from its promise (`crashlab::trial`:
+    /// everysec and no 6 s under the image faults, else 1 s); `--quick` keeps it. A shorter
+    /// value marks the results `short_trial`: loss windows can be no longer than the trial.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_secs: Option<f64>,
     /// Image faults: crash states spread over each trace (`durlab run`; default 16, 8 with

@@ -39,6 +39,9 @@ pub struct Kill9Trial {
     pub lost_acked_ops: u64,
     /// Kill time minus the ack time of command r+1, when r < acked; else 0.
     pub loss_window_ms: f64,
+    /// The window reaches back to the trial's first acknowledgement: only a lower bound
+    /// (docs/design.md, "Censoring").
+    pub censored: bool,
     /// RESP bytes of the lost acknowledged commands (a server's log format is its own).
     pub lost_bytes: u64,
     /// Restart (recovery included) plus read-back and comparison, seconds.
@@ -47,8 +50,35 @@ pub struct Kill9Trial {
 }
 
 /// Restarts a server on `spec` (its data directory as the crash left it), reads its state
-/// back and judges it against `oracle`: refused (with the server's own words) if
-/// it does not start, else [`verdict::decide`].
+/// back and compares it with `oracle` (see [`verdict::Recovered`]): refused (with the server's
+/// own words) if it does not start.
+///
+/// # Errors
+/// A state that cannot be read back from a server that started.
+pub fn restart_and_recover(
+    spec: &ServerSpec,
+    oracle: &Oracle,
+    issued: u64,
+) -> Result<verdict::Recovered, String> {
+    let restarted = match ServerProcess::start(spec) {
+        Ok(s) => s,
+        Err(e) => return Ok(verdict::Recovered::Refused(e.to_string())),
+    };
+    let (r, got) = drive::read_back(&restarted)?;
+    drop(restarted);
+    Ok(verdict::Recovered::loaded(
+        r,
+        issued,
+        || {
+            oracle.with_model(r, |m| {
+                compare::compare(&got, &compare::from_model(m), DIFFS_SHOWN)
+            })
+        },
+        "",
+    ))
+}
+
+/// [`restart_and_recover`], judged against `promised`.
 ///
 /// # Errors
 /// A state that cannot be read back from a server that started.
@@ -58,23 +88,7 @@ pub fn restart_and_judge(
     promised: u64,
     issued: u64,
 ) -> Result<Judgement, String> {
-    let restarted = match ServerProcess::start(spec) {
-        Ok(s) => s,
-        Err(e) => return Ok(verdict::refused(e.to_string())),
-    };
-    let (r, got) = drive::read_back(&restarted)?;
-    drop(restarted);
-    Ok(verdict::decide(
-        r,
-        issued,
-        promised,
-        || {
-            oracle.with_model(r, |m| {
-                compare::compare(&got, &compare::from_model(m), DIFFS_SHOWN)
-            })
-        },
-        "",
-    ))
+    Ok(restart_and_recover(spec, oracle, issued)?.judge(promised))
 }
 
 /// Runs trial `k` (seed `seed`) of `spec` in a fresh `spec.dir`: drives the workload for a
@@ -120,10 +134,8 @@ pub fn run_trial(
     let verify = Instant::now();
     let j = restart_and_judge(spec, &Oracle::new(workload.clone()), promised, issued)?;
     let r = j.recovered_lsn;
-    let window_ms = match acks.ack_time_ns(r + 1) {
-        Some(t) if r < acked => t_kill_ns.saturating_sub(t) as f64 / 1e6,
-        _ => 0.0,
-    };
+    // The crash lab's definition, so both targets' windows and censoring agree.
+    let window = crate::crashlab::loss::window(&acks, t_kill_ns, acked, r);
     let lost = promised.saturating_sub(r);
     let lost_bytes: u64 = if lost > 0 && j.verdict != Verdict::Refused {
         let mut s = workload.writer(0);
@@ -160,8 +172,9 @@ pub fn run_trial(
         loss_window_ms: if j.verdict == Verdict::Refused {
             0.0
         } else {
-            window_ms
+            window.ms
         },
+        censored: j.verdict != Verdict::Refused && window.censored,
         lost_bytes,
         verify_seconds: verify.elapsed().as_secs_f64(),
         notes,

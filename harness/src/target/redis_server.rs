@@ -40,24 +40,52 @@ pub fn find() -> Option<PathBuf> {
 /// scenario's `[matrix] redis_config` and `--redis-config` settings, which override the
 /// defaults above (Redis takes the last occurrence of a directive).
 pub fn args(spec: &ServerSpec, port: u16) -> Vec<String> {
-    let aof = spec.persistence.has_log() && spec.policy != FsyncPolicy::Off;
-    let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
-    let save = match spec.persistence {
-        Persistence::Snapshot | Persistence::AofSnapshot => save_text(&spec.save_points),
-        Persistence::Aof | Persistence::Hybrid => String::new(),
-    };
-    let hybrid = spec.persistence == Persistence::Hybrid;
-    let policy = if spec.policy == FsyncPolicy::Off {
-        "no"
-    } else {
-        spec.policy.name()
-    };
     let kv = |k: &str, v: String| [format!("--{k}"), v];
     [
         kv("port", port.to_string()),
         kv("bind", Ipv4Addr::LOCALHOST.to_string()),
         kv("daemonize", "no".into()),
         kv("dir", spec.dir.display().to_string()),
+        kv("logfile", String::new()),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(
+        settings(
+            spec.policy,
+            spec.persistence,
+            &spec.save_points,
+            &spec.redis_config,
+        )
+        .into_iter()
+        .flat_map(|(k, v)| [format!("--{k}"), v]),
+    )
+    .collect()
+}
+
+/// The persistence directives of [`args`] for a configuration: the mapped ones, each replaced
+/// by `extra`'s value for the same directive, then `extra`'s others; every directive once, as
+/// `(directive, value)`. What results record as the Redis configuration of a run.
+pub fn settings(
+    policy: FsyncPolicy,
+    persistence: Persistence,
+    save_points: &[(u64, u64)],
+    extra: &[(String, String)],
+) -> Vec<(String, String)> {
+    let aof = persistence.has_log() && policy != FsyncPolicy::Off;
+    let yes = |b: bool| if b { "yes" } else { "no" }.to_string();
+    let save = match persistence {
+        Persistence::Snapshot | Persistence::AofSnapshot => save_text(save_points),
+        Persistence::Aof | Persistence::Hybrid => String::new(),
+    };
+    let hybrid = persistence == Persistence::Hybrid;
+    let policy = if policy == FsyncPolicy::Off {
+        "no"
+    } else {
+        policy.name()
+    };
+    let kv = |k: &str, v: String| (k.to_string(), v);
+    let mut out = vec![
         kv("appendonly", yes(aof)),
         kv("appendfsync", policy.into()),
         kv("save", save),
@@ -67,16 +95,36 @@ pub fn args(spec: &ServerSpec, port: u16) -> Vec<String> {
             if hybrid { "100" } else { "0" }.into(),
         ),
         kv("auto-aof-rewrite-min-size", "64mb".into()),
-        kv("logfile", String::new()),
-    ]
-    .into_iter()
-    .flatten()
-    .chain(
-        spec.redis_config
-            .iter()
-            .flat_map(|(k, v)| [format!("--{k}"), v.clone()]),
-    )
-    .collect()
+    ];
+    for (k, v) in extra {
+        match out.iter_mut().find(|(key, _)| key == k) {
+            Some(slot) => slot.1 = v.clone(),
+            None => out.push((k.clone(), v.clone())),
+        }
+    }
+    out
+}
+
+/// `redis-server --version`'s first line (`Redis server v=7.0.15 sha=... bits=64 ...`), or
+/// why it could not be read. Asked once per process.
+pub fn version() -> String {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            let Some(exe) = find() else {
+                return "redis-server not found in PATH".into();
+            };
+            match Command::new(&exe).arg("--version").output() {
+                Ok(o) => String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string(),
+                Err(e) => format!("{}: {e}", exe.display()),
+            }
+        })
+        .clone()
 }
 
 /// The Redis directives a team chooses that `[matrix] redis_config` and `--redis-config` may
@@ -167,4 +215,33 @@ pub fn start(spec: &ServerSpec) -> Result<ServerProcess, StartError> {
         log: spec.log.clone(),
         tail: log_tail(&spec.log),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn added_settings_replace_mapped_ones_and_each_directive_appears_once() {
+        let extra = vec![
+            ("auto-aof-rewrite-percentage".to_string(), "100".to_string()),
+            ("no-appendfsync-on-rewrite".to_string(), "yes".to_string()),
+        ];
+        let s = settings(FsyncPolicy::EverySec, Persistence::Aof, &[], &extra);
+        let get = |k: &str| {
+            let found: Vec<&str> = s
+                .iter()
+                .filter(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+                .collect();
+            found
+        };
+        assert_eq!(get("auto-aof-rewrite-percentage"), ["100"]);
+        assert_eq!(get("no-appendfsync-on-rewrite"), ["yes"]);
+        assert_eq!(get("appendfsync"), ["everysec"]);
+        assert_eq!(get("appendonly"), ["yes"]);
+        // Policy off keeps no AOF, whatever else is set.
+        let off = settings(FsyncPolicy::Off, Persistence::Aof, &[], &extra);
+        assert!(off.contains(&("appendonly".into(), "no".into())));
+    }
 }

@@ -47,6 +47,26 @@ pub(crate) fn materialize(state: &CrashState<'_>, dir: &Path) -> Result<(), Imag
     Ok(())
 }
 
+/// The identity of what [`materialize`] writes for `state`: directories, names, and each
+/// named file's size and bytes, hashed twice with different salts into 128 bits. Equal keys
+/// mean byte-identical images (a collision is a 2^-128 chance per pair, not a risk a crash
+/// lab of thousands of images takes); different keys may still read alike (a page of zeros
+/// against a hole), which only costs a second recovery.
+pub(crate) fn key(state: &CrashState<'_>) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let half = |salt: u64| {
+        let mut h = std::hash::DefaultHasher::new();
+        h.write_u64(salt);
+        state.dirs.hash(&mut h);
+        for (rel, &ino) in &state.names {
+            rel.hash(&mut h);
+            state.files[ino].hash_into(&mut h);
+        }
+        h.finish()
+    };
+    (u128::from(half(0x5eed_0001)) << 64) | u128::from(half(0x5eed_0002))
+}
+
 /// Removes an image directory; a missing one is fine.
 ///
 /// # Errors

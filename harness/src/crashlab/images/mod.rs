@@ -82,7 +82,7 @@ use durlab_engine::backend::recording::{Trace, TraceError, read_trace};
 use rand::RngExt;
 
 use crate::workload::rng::SplitMix64;
-use model::Model;
+use model::{CrashState, Model};
 
 /// Which unsynced operations survive (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -176,11 +176,16 @@ pub struct ImageOptions {
     pub seed: u64,
     /// Age at which the kernel writes dirty data back; see [`default_dirty_expire_ns`].
     pub dirty_expire_ns: u64,
+    /// Spread cut points and those around data syncs are taken only where the crash time
+    /// (`cut_ns`) is at least this ([`durlab_engine::clock::now_ns`] clock; 0: anywhere):
+    /// where a policy's loss bound can be reached (`crate::crashlab::trial`). The end of the
+    /// trace and the points around renames and directory syncs are always taken.
+    pub first_cut_ns: u64,
 }
 
 impl ImageOptions {
     /// `variant` with: no writeback, [`DirModel::Pessimistic`], 100 spread states, seed 0,
-    /// [`default_dirty_expire_ns`].
+    /// [`default_dirty_expire_ns`], cuts anywhere.
     pub fn new(variant: Variant) -> Self {
         ImageOptions {
             variant,
@@ -189,6 +194,7 @@ impl ImageOptions {
             states: 100,
             seed: 0,
             dirty_expire_ns: default_dirty_expire_ns(),
+            first_cut_ns: 0,
         }
     }
 }
@@ -319,7 +325,10 @@ pub fn crash_images_from(
         source,
     })?;
     let model = Model::build(trace, &root, trace_name)?;
-    let cuts = cut_points(&model, opts.states, opts.seed);
+    let first = (0..=model.len())
+        .find(|&k| model.cut_ns(k) >= opts.first_cut_ns)
+        .unwrap_or(model.len()) as u64;
+    let cuts = cut_points(&model, opts.states, opts.seed, first);
     Ok(CrashImages {
         model,
         opts: opts.clone(),
@@ -329,21 +338,22 @@ pub fn crash_images_from(
     })
 }
 
-/// The end, both sides of every sync and rename, and one seeded point in each of `states`
-/// equal slices of `0..=len` (every point if `states` is at least the number of points).
+/// The end, both sides of every rename and directory sync, both sides of every data sync
+/// from cut `first` on, and one seeded point in each of `states` equal slices of
+/// `first..=len` (every point if `states` is at least the number of points).
 /// With `states` > 0, the points around data syncs and those around renames and directory
 /// syncs are each capped at [`CRITICAL_CUTS_PER_STATE`] x `states` (a seeded sample when
 /// there are more: an `always` run has two data syncs per command), so that the rare
 /// namespace steps of snapshot and manifest installs are never crowded out by data syncs;
 /// with `states` = 0 all of them are taken.
-fn cut_points(model: &Model, states: usize, seed: u64) -> Vec<u64> {
+fn cut_points(model: &Model, states: usize, seed: u64, first: u64) -> Vec<u64> {
     let n = model.len() as u64;
     let mut set = BTreeSet::from([n]);
     let (mut namespace, mut data): (Vec<u64>, Vec<u64>) = (Vec::new(), Vec::new());
     for (i, op) in model.ops.iter().enumerate() {
         let pool = if op.is_namespace_step() {
             &mut namespace
-        } else if op.is_critical() {
+        } else if op.is_critical() && i as u64 >= first {
             &mut data
         } else {
             continue;
@@ -363,14 +373,14 @@ fn cut_points(model: &Model, states: usize, seed: u64) -> Vec<u64> {
         }
         set.extend(pool);
     }
-    let slots = n + 1;
+    let slots = n + 1 - first;
     let states = states as u64;
     if states >= slots {
-        set.extend(0..slots);
+        set.extend(first..=n);
     } else {
         for s in 0..states {
             let (from, to) = (s * slots / states, (s + 1) * slots / states);
-            set.insert(rng.random_range(from..to));
+            set.insert(first + rng.random_range(from..to));
         }
     }
     set.into_iter().collect()
@@ -397,6 +407,15 @@ impl CrashImages {
     /// # Panics
     /// If `index` is out of range.
     pub fn build(&self, index: usize) -> Result<CrashImage, ImageError> {
+        self.prepare(index).write()
+    }
+
+    /// Decides image `index` (which bytes survive) without writing it: its
+    /// [`PreparedImage::key`] tells byte-identical images apart before any is written.
+    ///
+    /// # Panics
+    /// If `index` is out of range.
+    pub fn prepare(&self, index: usize) -> PreparedImage<'_> {
         let k = self.cuts[index];
         let variant = self.opts.variant;
         let dir = self
@@ -410,7 +429,6 @@ impl CrashImages {
             Variant::Torn => torn::torn(&mut state, &mut rng),
             Variant::Reorder => reorder::reorder(&mut state, &mut rng),
         };
-        materialize::materialize(&state, &dir)?;
         let cut_ns = self.model.cut_ns(k as usize);
         let last = match k {
             0 => "the start".to_string(),
@@ -428,14 +446,49 @@ impl CrashImages {
             },
             state.names.len(),
         );
-        Ok(CrashImage {
-            dir,
-            cut_ns,
-            cut_op: k,
-            variant,
-            description,
-            kept: AtomicBool::new(false),
-        })
+        PreparedImage {
+            key: materialize::key(&state),
+            state,
+            image: CrashImage {
+                dir,
+                cut_ns,
+                cut_op: k,
+                variant,
+                description,
+                kept: AtomicBool::new(false),
+            },
+        }
+    }
+}
+
+/// A crash image decided but not yet on disk ([`CrashImages::prepare`]).
+#[derive(Debug)]
+pub struct PreparedImage<'a> {
+    key: u128,
+    state: CrashState<'a>,
+    image: CrashImage,
+}
+
+impl PreparedImage<'_> {
+    /// Equal for byte-identical images (directories, names, sizes, bytes): what recovering
+    /// one says of all of them.
+    pub fn key(&self) -> u128 {
+        self.key
+    }
+
+    /// The image's cut and description; its [`CrashImage::dir`] does not exist until
+    /// [`PreparedImage::write`].
+    pub fn image(&self) -> &CrashImage {
+        &self.image
+    }
+
+    /// Writes the image into its directory (replacing whatever is there).
+    ///
+    /// # Errors
+    /// [`ImageError::Io`] naming the file and operation.
+    pub fn write(self) -> Result<CrashImage, ImageError> {
+        materialize::materialize(&self.state, &self.image.dir)?;
+        Ok(self.image)
     }
 }
 

@@ -222,6 +222,41 @@ fn cut_points_surround_syncs_and_renames() {
     assert_eq!(images.cut_ops(), &[0, 1, 2], "every point, once");
 }
 
+/// Cuts before `first_cut_ns` (where a policy's bound cannot be reached yet) are skipped,
+/// except around directory syncs and renames and at the end; with 0 every cut is taken.
+#[test]
+fn cut_points_start_at_the_first_cut_time() {
+    let mut ops = durable_file(); // 0 create, 1 directory sync
+    for i in 0..2u64 {
+        ops.push(write(i * 10, vec![1; 10])); // 2, 4
+        ops.push(sync_data(3 + 2 * i)); // 3, 5
+    }
+    ops.push(write(20, vec![2; 10])); // 6
+    let tmp = tempfile::tempdir().unwrap();
+    let cuts = |states: usize, first_cut_ns: u64| {
+        let opts = ImageOptions {
+            states,
+            first_cut_ns,
+            ..ImageOptions::new(Variant::PowerLoss)
+        };
+        crash_images_from(
+            trace(ops.clone()),
+            Path::new("t"),
+            Path::new(ROOT),
+            &opts,
+            tmp.path(),
+        )
+        .unwrap()
+        .cut_ops()
+        .to_vec()
+    };
+    assert_eq!(cuts(0, 0), [1, 2, 3, 4, 5, 6, 7]);
+    // Entry k - 1 is at 10 + (k - 1) ns: cut 5 is the first at 14 ns or later.
+    assert_eq!(cuts(0, 14), [1, 2, 5, 6, 7]);
+    assert_eq!(cuts(1000, 14), [1, 2, 5, 6, 7], "spread states too");
+    assert_eq!(cuts(1000, 0), [0, 1, 2, 3, 4, 5, 6, 7]);
+}
+
 #[test]
 fn operations_outside_the_root_are_refused_by_entry() {
     let ops = vec![Op::Create {
@@ -344,4 +379,65 @@ fn links_and_removed_directories_follow_their_directory_syncs() {
     );
     ops.push(sync_dir(9)); // 9
     assert_eq!(names_at_end(ops, DirModel::Pessimistic), ["f", "g", "h/"]);
+}
+
+/// Every image of `ops` under `variant` (all cuts): cut op, key, and `f`'s bytes (`None`: no
+/// `f` in the image).
+fn keyed(ops: Vec<Op>, variant: Variant) -> Vec<(u64, u128, Option<Vec<u8>>)> {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = ImageOptions {
+        states: 0,
+        ..ImageOptions::new(variant)
+    };
+    let images = crash_images_from(
+        trace(ops),
+        Path::new("t"),
+        Path::new(ROOT),
+        &opts,
+        tmp.path(),
+    )
+    .unwrap();
+    (0..images.cut_ops().len())
+        .map(|i| {
+            let prepared = images.prepare(i);
+            let (cut, key) = (prepared.image().cut_op, prepared.key());
+            let image = prepared.write().unwrap();
+            let bytes = std::fs::read(image.dir.join("f")).ok();
+            (cut, key, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn image_keys_are_equal_exactly_when_the_images_are_byte_identical() {
+    // Two synced appends, then three unsynced ones: every power-loss cut after the sync holds
+    // the same bytes, so one recovery serves them all.
+    let mut ops = appends(2);
+    ops.push(sync_data(4));
+    ops.extend((2..5u8).map(|i| write(u64::from(i) * 1000, vec![i + 1; 1000])));
+    let images = keyed(ops.clone(), Variant::PowerLoss);
+    assert!(images.len() >= 4, "cuts: {:?}", images.len());
+    for (a_cut, a_key, a) in &images {
+        for (b_cut, b_key, b) in &images {
+            assert_eq!(
+                a_key == b_key,
+                a == b,
+                "cuts {a_cut} and {b_cut}: keys equal {} but bytes equal {}",
+                a_key == b_key,
+                a == b
+            );
+        }
+    }
+    let synced: Vec<_> = images.iter().filter(|(cut, ..)| *cut > 4).collect();
+    assert!(synced.len() >= 2);
+    assert!(synced.iter().all(|(_, key, _)| *key == synced[0].1));
+    // The known-bad case: images that differ by bytes the engine would read must never share
+    // a key (here prefix images, which keep different numbers of the unsynced appends).
+    let prefixes = keyed(ops, Variant::Prefix);
+    let mut distinct: Vec<(u128, &Option<Vec<u8>>)> =
+        prefixes.iter().map(|(_, k, b)| (*k, b)).collect();
+    distinct.sort();
+    distinct.dedup();
+    let keys: std::collections::BTreeSet<u128> = distinct.iter().map(|(k, _)| *k).collect();
+    assert_eq!(keys.len(), distinct.len(), "one key per distinct content");
 }

@@ -5,16 +5,28 @@
 //! cannot show 0, so a zero loss window is drawn on a dashed floor line labelled "0 ms", one
 //! decade below the smallest non-zero value. Points of different faults for the same
 //! configuration are spread ±4% sideways so that they do not hide each other. The Pareto
-//! front of each fault (on p50) is joined by a dashed line and ringed.
+//! front of each fault (on p50) is joined by a dashed line and ringed. A censored max (a
+//! lower bound, docs/design.md "Censoring") gets an arrow pointing up from its cap, and its
+//! point's label says how many states were censored. Every point is labelled, the labels
+//! placed clear of each other ([`LabelPlacer`]).
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::style::{self, GREY};
-use super::{DrawResult, Plot, builder, centred_note, legend};
+use super::{
+    DrawResult, LabelPlacer, Plot, builder, centred_note, label_element, legend, legend_box,
+    plot_area,
+};
 use crate::report::model::{CrashRecord, RunResults, pareto_front};
 use crate::results::json::BenchRecord;
+
+/// The legend entry of the censored arrow.
+const CENSORED_LEGEND: &str = "censored: max (and any figure under the arrow) only a lower bound";
+
+/// How far up the arrow of a censored max reaches, as a factor on the loss axis.
+const CENSORED_ARROW: f64 = 1.8;
 
 /// Sideways spread between faults, as a factor on throughput.
 pub const DODGE_FACTOR: f64 = 1.04;
@@ -113,7 +125,7 @@ impl Plot for LossVsThroughput<'_> {
         let spreads = || {
             series
                 .iter()
-                .flat_map(|(_, p)| p.iter().map(|(_, c)| c.loss_window_ms))
+                .flat_map(|(_, p)| p.iter().map(|(_, c)| c.window.summary))
         };
         let floor = zero_floor_ms(spreads().flat_map(|s| [s.p50, s.p99, s.max]));
         let top = spreads().map(|s| s.max).fold(floor * 100.0, f64::max) * 3.0;
@@ -194,13 +206,13 @@ impl Plot for LossVsThroughput<'_> {
             // Pareto front on p50.
             let xy: Vec<(f64, f64)> = points
                 .iter()
-                .map(|(b, c)| (b.ops_per_sec, c.loss_window_ms.p50))
+                .map(|(b, c)| (b.ops_per_sec, c.window.summary.p50))
                 .collect();
             let front = pareto_front(&xy);
             chart.draw_series(DashedLineSeries::new(
                 front
                     .iter()
-                    .map(|&i| (at(points[i].0), clamp(points[i].1.loss_window_ms.p50)))
+                    .map(|&i| (at(points[i].0), clamp(points[i].1.window.summary.p50)))
                     .collect::<Vec<_>>(),
                 10,
                 5,
@@ -208,14 +220,14 @@ impl Plot for LossVsThroughput<'_> {
             ))?;
             chart.draw_series(front.iter().map(|&i| {
                 Circle::new(
-                    (at(points[i].0), clamp(points[i].1.loss_window_ms.p50)),
+                    (at(points[i].0), clamp(points[i].1.window.summary.p50)),
                     13,
                     color.stroke_width(2),
                 )
             }))?;
 
             chart.draw_series(points.iter().map(|(b, c)| {
-                let s = c.loss_window_ms;
+                let s = c.window.summary;
                 ErrorBar::new_vertical(
                     at(b),
                     clamp(s.p50),
@@ -229,31 +241,87 @@ impl Plot for LossVsThroughput<'_> {
             let legend_shape = shape.clone();
             chart
                 .draw_series(points.iter().map(|(b, c)| {
-                    EmptyElement::at((at(b), clamp(c.loss_window_ms.p50)))
+                    EmptyElement::at((at(b), clamp(c.window.summary.p50)))
                         + Polygon::new(shape.clone(), color.filled())
                 }))?
                 .label(fault.clone())
                 .legend(move |p| Polygon::new(shifted(&legend_shape, p), color.filled()));
         }
-        // Each configuration labelled once, at its highest p50 (its worst fault).
-        let mut label_at: Vec<(&BenchRecord, f64, usize)> = Vec::new();
+        // Censored figures: an arrow up from the cap (the max is only a lower bound).
+        let censored: Vec<(f64, f64)> = series
+            .iter()
+            .enumerate()
+            .flat_map(|(fi, (_, points))| {
+                let dodge = DODGE_FACTOR.powf(fi as f64 - (nf as f64 - 1.0) / 2.0);
+                points
+                    .iter()
+                    .filter(|(_, c)| c.window.max_is_lower_bound())
+                    .map(move |(b, c)| (b.ops_per_sec * dodge, clamp(c.window.summary.max)))
+            })
+            .collect();
+        let head = |(x, y): (i32, i32)| {
+            Polygon::new(
+                vec![(x - 7, y + 6), (x + 7, y + 6), (x, y - 8)],
+                BLACK.filled(),
+            )
+        };
+        for &(x, y) in &censored {
+            chart.draw_series(LineSeries::new(
+                [(x, y), (x, y * CENSORED_ARROW)],
+                BLACK.stroke_width(2),
+            ))?;
+            chart.draw_series(std::iter::once(
+                EmptyElement::at((x, y * CENSORED_ARROW)) + head((0, 0)),
+            ))?;
+        }
+        if !censored.is_empty() {
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?
+                .label(CENSORED_LEGEND)
+                .legend(head);
+        }
+        // Every point labelled (kill -9 points on the floor too), placed clear of the markers
+        // and of each other; a configuration's label is drawn once per height, so faults
+        // dodged side by side at one loss share it.
+        let mut placed: Vec<(String, i32, i32)> = Vec::new();
+        let mut todo: Vec<((f64, f64), String)> = Vec::new();
         for (fi, (_, points)) in series.iter().enumerate() {
+            let dodge = DODGE_FACTOR.powf(fi as f64 - (nf as f64 - 1.0) / 2.0);
             for (b, c) in points {
-                let y = c.loss_window_ms.p50;
-                match label_at.iter_mut().find(|l| l.0.label == b.label) {
-                    Some(l) if y > l.1 => *l = (b, y, fi),
-                    Some(_) => {}
-                    None => label_at.push((b, y, fi)),
+                let mut text = b.label.clone();
+                if let Some(n) = c.window.censored.filter(|n| *n > 0) {
+                    text.push_str(&format!(" (censored {n}/{})", c.window.states));
                 }
+                todo.push(((b.ops_per_sec * dodge, clamp(c.window.summary.p50)), text));
             }
         }
-        for (k, (b, y, fi)) in label_at.iter().enumerate() {
-            let dodge = DODGE_FACTOR.powf(*fi as f64 - (nf as f64 - 1.0) / 2.0);
-            let dy = if k % 2 == 0 { -26 } else { 12 };
-            chart.draw_series(std::iter::once(
-                EmptyElement::at((b.ops_per_sec * dodge, clamp(*y)))
-                    + Text::new(b.label.clone(), (12, dy), style::tick()),
-            ))?;
+        let px: Vec<(i32, i32)> = todo.iter().map(|(p, _)| chart.backend_coord(p)).collect();
+        let area = plot_area(&chart);
+        let mut placer = LabelPlacer::new(px.iter().copied()).within(area);
+        let entries: Vec<&str> = series.iter().map(|(f, _)| f.as_str()).collect();
+        let longest = entries
+            .iter()
+            .map(|e| e.len())
+            .chain([CENSORED_LEGEND.len()])
+            .max();
+        placer.reserve(legend_box(
+            area,
+            entries.len() + 1 + usize::from(!censored.is_empty()),
+            longest.unwrap_or(0),
+        ));
+        // The floor's own note, right-aligned under the line's right end.
+        let (fx, fy) = chart.backend_coord(&(xhi, floor));
+        placer.reserve((fx - 300, fy, fx, fy + 26));
+        for ((p, text), at) in todo.iter().zip(&px) {
+            if placed
+                .iter()
+                .any(|(t, x, y)| t == text && (x - at.0).abs() < 60 && (y - at.1).abs() < 30)
+            {
+                continue;
+            }
+            placed.push((text.clone(), at.0, at.1));
+            let offset = placer.place(*at, text);
+            chart.draw_series(std::iter::once(label_element(*p, text.clone(), offset)))?;
         }
         chart
             .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())?

@@ -10,7 +10,10 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::style;
-use super::{DrawResult, Plot, builder, centred_note, legend};
+use super::{
+    DrawResult, LabelPlacer, Plot, builder, centred_note, label_element, legend, legend_box,
+    plot_area,
+};
 use crate::report::model::{RecoveryRecord, RunResults};
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -118,6 +121,14 @@ impl Plot for Recovery<'_> {
         if series.is_empty() {
             return centred_note(root, "no recovery measurements in this run");
         }
+        // Labels are placed after every marker is known, clear of markers and of each other.
+        let markers: Vec<(i32, i32)> = all().map(|p| chart.backend_coord(&clamp(p))).collect();
+        let area = plot_area(&chart);
+        let mut placer = LabelPlacer::new(markers).within(area);
+        // Two legend entries per mode at most, "<mode>: sweep (filled to each size)" longest.
+        let longest = series.keys().map(|m| m.len()).max().unwrap_or(0) + 27;
+        placer.reserve(legend_box(area, 2 * series.len(), longest));
+        let mut labels: Vec<((f64, f64), String)> = Vec::new();
         for (i, (mode, s)) in series.iter().enumerate() {
             let color = style::color(i);
             if !s.sweep.is_empty() {
@@ -133,13 +144,11 @@ impl Plot for Recovery<'_> {
                         .iter()
                         .map(|p| Circle::new(clamp(p), 6, color.filled())),
                 )?;
-                // Four label positions around the marker, so that modes with equal
-                // figures do not write over each other.
-                let at = [(8, -22), (8, 8), (-78, -22), (-78, 8)][i % 4];
-                chart.draw_series(s.sweep.iter().map(|p| {
-                    EmptyElement::at(clamp(p))
-                        + Text::new(format!("{} ms", style::plain(p.1)), at, style::tick())
-                }))?;
+                labels.extend(
+                    s.sweep
+                        .iter()
+                        .map(|p| (clamp(p), format!("{} ms", style::plain(p.1)))),
+                );
             }
             if !s.after_bench.is_empty() {
                 chart
@@ -150,15 +159,12 @@ impl Plot for Recovery<'_> {
                     )?
                     .label(format!("{mode}: after each bench"))
                     .legend(move |(x, y)| Circle::new((x + 10, y), 7, color.stroke_width(2)));
-                chart.draw_series(s.after_bench.iter().enumerate().map(|(k, p)| {
-                    EmptyElement::at(clamp(p))
-                        + Text::new(
-                            p.2.clone(),
-                            (10, if k % 2 == 0 { -22 } else { 8 }),
-                            style::tick(),
-                        )
-                }))?;
+                labels.extend(s.after_bench.iter().map(|p| (clamp(p), p.2.clone())));
             }
+        }
+        for (p, text) in labels {
+            let offset = placer.place(chart.backend_coord(&p), &text);
+            chart.draw_series(std::iter::once(label_element(p, text, offset)))?;
         }
         legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         Ok(())

@@ -117,6 +117,19 @@ pub fn plain(v: f64) -> String {
     }
 }
 
+/// A byte count in binary units with at most 3 significant digits: `29058034` → `27.7 MiB`,
+/// `512` → `512 B`.
+pub fn bytes(v: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut x = v;
+    let mut unit = 0;
+    while x.abs() >= 1024.0 && unit + 1 < UNITS.len() {
+        x /= 1024.0;
+        unit += 1;
+    }
+    format!("{} {}", plain(x), UNITS[unit])
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -127,5 +140,9 @@ mod tests {
         assert_eq!(super::plain(0.05), "0.05");
         assert_eq!(super::plain(12.5), "12.5");
         assert_eq!(super::plain(1200.0), "1200");
+        assert_eq!(super::plain(0.0042), "0.0042");
+        assert_eq!(super::bytes(29_058_034.0), "27.7 MiB");
+        assert_eq!(super::bytes(512.0), "512 B");
+        assert_eq!(super::bytes(0.0), "0 B");
     }
 }
