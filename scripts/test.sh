@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: every crate's unit, integration and doc tests (io_uring tests included:
+# The whole test suite: formatting and lints (`cargo fmt --check`, `cargo clippy -D warnings`),
+# then every crate's unit, integration and doc tests (io_uring tests included:
 # they fail, not skip, where the kernel refuses io_uring), the feature-gated crash points, after
 # building every target (benchmarks included); then one summary line over all test binaries.
 # Exits non-zero if any test failed.
@@ -7,7 +8,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # redis-server, redis-cli, redis-benchmark and fuse3 (installed only when missing).
 scripts/install-deps.sh
+# Formatting first: it fails in a second, before anything is built.
+cargo fmt --all --check
 cargo build --workspace --all-targets --release --locked
+# Lints on the release profile, after the release build: build scripts and proc macros are
+# reused from it, but cargo checks the dependencies again (check and build artifacts are
+# separate): about 80 s on 2 cores from a clean clone, 6 s once cached.
+cargo clippy --workspace --all-targets --release --locked -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

@@ -98,18 +98,10 @@ pub struct EngineConfig {
     pub everysec_max_lag_ms: u64,
     /// Largest command payload accepted in one record.
     pub max_record_bytes: u32,
-    /// Replaces the backend built from `backend`, for wrappers that record or inject faults.
-    /// The wrapper must still do real I/O underneath.
+    /// Replaces the backend built from `backend`, for wrappers that record or inject faults
+    /// (and, in tests of the crash lab, for backends that lie about syncs: the engine itself
+    /// has no deliberately broken mode). The wrapper must still do real I/O underneath.
     pub backend_override: Option<Arc<dyn Backend>>,
-    /// DELIBERATELY BROKEN, for proving that the crash lab can fail: under `always`, report
-    /// each batch durable and acknowledge it after the write alone, never syncing. Never set
-    /// this outside tests of the checker.
-    pub broken_ack_before_sync: bool,
-    /// DELIBERATELY BROKEN, for proving that the crash lab's directory-entry model can fail:
-    /// the first directory fsync after each rename (snapshot install, manifest install) is
-    /// skipped, so the engine reports a snapshot or manifest installed whose name a power loss
-    /// can still undo. Never set this outside tests of the checker.
-    pub broken_skip_dir_sync: bool,
     /// Which files make the state durable (default `Aof`).
     pub persistence: Persistence,
     /// Redis-style save points `(seconds, changes)`: a background snapshot starts when at
@@ -139,8 +131,6 @@ impl fmt::Debug for EngineConfig {
             .field("everysec_interval_ms", &self.everysec_interval_ms)
             .field("everysec_max_lag_ms", &self.everysec_max_lag_ms)
             .field("max_record_bytes", &self.max_record_bytes)
-            .field("broken_ack_before_sync", &self.broken_ack_before_sync)
-            .field("broken_skip_dir_sync", &self.broken_skip_dir_sync)
             .field(
                 "backend_override",
                 &self.backend_override.as_ref().map(|b| b.name()),
@@ -169,8 +159,6 @@ impl EngineConfig {
             everysec_max_lag_ms: 2000,
             max_record_bytes: 64 << 20,
             backend_override: None,
-            broken_ack_before_sync: false,
-            broken_skip_dir_sync: false,
             persistence: Persistence::Aof,
             save_points: Vec::new(),
             auto_rewrite_percentage: 100,

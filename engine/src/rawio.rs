@@ -274,7 +274,7 @@ fn mb_per_s(bytes: u64, elapsed: Duration) -> f64 {
 /// system rejects O_DIRECT (EINVAL, e.g. tmpfs); any other OS error.
 pub fn direct_write_mb_s(dir: &Path, total_bytes: u64, block_bytes: usize) -> io::Result<f64> {
     check_sizes(total_bytes, block_bytes)?;
-    if block_bytes % DIRECT_ALIGN != 0 {
+    if !block_bytes.is_multiple_of(DIRECT_ALIGN) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("O_DIRECT block size {block_bytes} is not a multiple of {DIRECT_ALIGN}"),

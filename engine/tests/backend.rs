@@ -234,7 +234,7 @@ fn concurrent_write_and_sync(b: &dyn Backend) {
     let mut i = 0u32;
     while Instant::now() < deadline || i < 200 {
         let rec = pattern(64 + (i % 200) as usize, i as u8);
-        if i % 50 == 0 {
+        if i.is_multiple_of(50) {
             f.write_all_at_sync(&rec, want.len() as u64).unwrap();
         } else {
             f.write_all_at(&rec, want.len() as u64).unwrap();

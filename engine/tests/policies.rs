@@ -314,21 +314,6 @@ fn reads_get_no_lsn(kind: BackendKind) {
     assert_eq!(engine.stats().records, 1);
 }
 
-/// The deliberately broken configuration really skips the sync while claiming durability:
-/// the crash lab's tests rely on it to show their checks can fail.
-#[test]
-fn broken_ack_before_sync_never_syncs() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path(), BackendKind::Pwrite, FsyncPolicy::Always);
-    cfg.broken_ack_before_sync = true;
-    let (engine, _) = open(&cfg);
-    for _ in 0..10 {
-        engine.execute_next(command).unwrap();
-    }
-    assert_eq!(engine.durable_lsn(), 10, "it claims durability");
-    assert_eq!(engine.stats().syncs, 0, "without syncing");
-}
-
 /// mmap stores only into preallocated space, so a log without preallocation is refused up
 /// front (a store into a hole would be a SIGBUS on a full disk), and no file is created.
 #[test]

@@ -615,8 +615,8 @@ pub struct CrashArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
-    /// TEST ONLY: run the engine with the deliberately broken ack-before-sync configuration,
-    /// to show that the checker can fail.
+    /// TEST ONLY: run the engine over a lying backend whose log write+fdatasync does not sync
+    /// (`crashlab::lying`), to show that the checker can fail.
     #[arg(long, hide = true)]
     pub broken_ack_before_sync: bool,
 
@@ -625,8 +625,8 @@ pub struct CrashArgs {
     #[arg(long, hide = true, value_name = "S")]
     pub oracle_seed: Option<u64>,
 
-    /// TEST ONLY: run the engine with the deliberately broken configuration that skips the
-    /// directory fsync after a rename, to show that the directory-entry model can fail.
+    /// TEST ONLY: run the engine over a lying backend that skips the directory fsync after a
+    /// rename (`crashlab::lying`), to show that the directory-entry model can fail.
     #[arg(long, hide = true)]
     pub broken_skip_dir_sync: bool,
 }
@@ -675,11 +675,10 @@ pub struct WorkerArgs {
     /// Record every file operation of the engine to this trace file.
     #[arg(long)]
     pub trace: Option<PathBuf>,
-    /// TEST ONLY: the deliberately broken ack-before-sync configuration.
+    /// TEST ONLY: a lying backend whose log write+fdatasync does not sync.
     #[arg(long)]
     pub broken_ack_before_sync: bool,
-    /// TEST ONLY: the deliberately broken configuration that skips the directory fsync after
-    /// a rename.
+    /// TEST ONLY: a lying backend that skips the directory fsync after a rename.
     #[arg(long)]
     pub broken_skip_dir_sync: bool,
     /// Save (or rewrite) back to back: `snapshot` or `rewrite`; `steady` does nothing extra.

@@ -13,6 +13,7 @@ use durlab_engine::{
     BackendKind, Engine, EngineConfig, Error, FsyncPolicy, Keyspace, Lsn, Prealloc, RecoveryMode,
 };
 use durlab_harness::crashlab::images::{CrashImage, DirModel, ImageOptions, Variant, crash_images};
+use durlab_harness::crashlab::lying::Lies;
 use durlab_harness::scenario::builtin;
 use durlab_harness::workload::Workload;
 
@@ -71,8 +72,12 @@ fn record_run(
         .prealloc(prealloc);
     config.prealloc_chunk_bytes = 16 << 10;
     config.everysec_interval_ms = 2;
-    config.broken_ack_before_sync = broken;
     config.backend_override = Some(Arc::new(rec));
+    let lies = Lies {
+        ack_before_sync: broken,
+        ..Lies::default()
+    };
+    lies.install(&mut config).unwrap();
     let workload = Workload::new(&builtin::scenario().workload);
     let (engine, _) = Engine::open(config).unwrap();
     let mut acks = Vec::new();

@@ -41,6 +41,12 @@ impl AckSignal {
         self.waiters.fetch_sub(1, SeqCst);
     }
 
+    /// How many threads are inside [`AckSignal::wait`] (tests place followers with it).
+    #[cfg(test)]
+    pub(crate) fn waiting(&self) -> u32 {
+        self.waiters.load(SeqCst)
+    }
+
     /// Advances the epoch and wakes every waiter.
     pub(crate) fn wake_all(&self) {
         self.epoch.fetch_add(1, SeqCst);

@@ -116,7 +116,6 @@ pub(crate) struct Log {
     prealloc_chunk_bytes: u64,
     max_record_bytes: u32,
     max_lag_ms: u64,
-    broken_ack_before_sync: bool,
     /// The leader writes its batch without releasing the engine's lock: the write is a
     /// memory copy (backend `mmap` outside `always`), cheaper than waking a waiting writer.
     write_under_lock: bool,
@@ -146,7 +145,6 @@ impl Log {
             prealloc_chunk_bytes: config.prealloc_chunk_bytes,
             max_record_bytes: config.max_record_bytes,
             max_lag_ms: config.everysec_max_lag_ms,
-            broken_ack_before_sync: config.broken_ack_before_sync,
             write_under_lock: config.backend == BackendKind::Mmap
                 && config.policy != FsyncPolicy::Always,
             tracks_syncs: config.policy != FsyncPolicy::Off,
@@ -178,6 +176,8 @@ impl Log {
     pub(crate) fn preallocate_initial(&self, st: &mut LogState) -> Result<()> {
         let end = self.extend(st.segment(), st.prealloc_end, st.next_offset + 1)?;
         st.prealloc_end = end;
+        // Equivalent mutant (`>` to `>=`, .cargo/mutants.toml): with `write_under_lock` (mmap,
+        // which a log opens only with preallocation) `end` is at least `next_offset + 1`.
         if self.write_under_lock && end > st.next_offset {
             let seg = st.segment();
             seg.file
@@ -258,6 +258,13 @@ impl Log {
             while self.acked.epoch() == seen {
                 self.acked.wait(seen);
             }
+            // A fast path: the loop re-checks under the lock and decides the same, so mutants
+            // that make it return less often are equivalent (.cargo/mutants.toml): `covered_lsn`
+            // giving 0 or the other policy's LSN (under `always` a written record is durable
+            // too: one write+fdatasync call covers both), and a `sync_lags` saying true more
+            // often. Deleting the `!` before `self.poisoned` is not taken for the same reason; it
+            // differs only if the log is poisoned between the flush that covers this follower
+            // and its wake-up, a race no test can schedule (excluded, said so there).
             if !self.poisoned.load(Ordering::Acquire)
                 && self.covered_lsn() >= lsn
                 && !self.sync_lags(lsn)
@@ -280,6 +287,9 @@ impl Log {
     /// Under `everysec`: true when `lsn` is unsynced and the last completed sync started
     /// longer than `max_lag_ms` ago.
     fn sync_lags(&self, lsn: Lsn) -> bool {
+        // Equivalent mutants (`-> true`, either `&&` to `||`, `<` to `<=`, `>` to `>=`;
+        // .cargo/mutants.toml): saying true more often only sends the caller to the lock, where
+        // the loop or `wait_if_sync_lags` checks the durable LSN and the lag again.
         self.policy == FsyncPolicy::EverySec
             && self.durable_lsn() < lsn
             && self
@@ -307,6 +317,9 @@ impl Log {
     /// the write is a memory copy, see `write_under_lock`).
     fn flush<C: AsMut<LogState>>(&self, guard: &mut MutexGuard<'_, C>) -> Result<()> {
         let st = guard.as_mut();
+        // Equivalent mutant (`+` to `*`, .cargo/mutants.toml): `next_offset * len` is at least
+        // `next_offset + len` (both are 2 or more), so it only sends batches that fit down the
+        // path that releases the lock, which writes the same bytes.
         if self.write_under_lock && st.next_offset + st.pending.len() as u64 <= st.prealloc_end {
             return self.flush_in_place(st);
         }
@@ -391,7 +404,7 @@ impl Log {
     ) -> Result<u64> {
         let end = offset + batch.len() as u64;
         let prealloc_end = self.extend(seg, prealloc_end, end)?;
-        if self.policy == FsyncPolicy::Always && !self.broken_ack_before_sync {
+        if self.policy == FsyncPolicy::Always {
             self.counters.sync();
             seg.file
                 .write_all_at_sync(batch, offset)
@@ -564,3 +577,7 @@ fn publish_sync_hint(segment: &Segment, synced: Lsn) -> std::io::Result<()> {
         .file
         .write_all_at(&hint, super::file_header::SYNC_HINT_OFFSET)
 }
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;

@@ -14,14 +14,15 @@
 //!   Later writes succeed.
 //! - [`Faults::stall_sync`]: the n-th data sync sleeps for a while and then really syncs (a
 //!   slow or congested device).
-//! - [`Faults::skip_dir_sync_after_rename`]: a directory fsync that follows a rename (the
-//!   first one after it) reports success without syncing: an engine that forgot it. Used
-//!   by the deliberately broken configuration `broken_skip_dir_sync`.
+//!
+//! Every fault here is one a real device or kernel can produce. Backends that *lie* (report a
+//! sync done that was not), used to show that the crash lab's checks can fail, live with those
+//! tests in the harness (`durlab_harness::crashlab::lying`).
 
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::{Backend, BackendFile, OpenMode};
@@ -47,10 +48,6 @@ pub struct Faults {
     stall_started_ns: AtomicU64,
     /// Faults that fired so far (any kind).
     fired: AtomicU64,
-    /// Skip the first directory fsync after each rename.
-    skip_dir_sync: AtomicBool,
-    /// A rename happened since the last directory fsync.
-    renamed: AtomicBool,
 }
 
 impl Default for Faults {
@@ -65,8 +62,6 @@ impl Default for Faults {
             stall_ms: AtomicU64::new(0),
             stall_started_ns: AtomicU64::new(0),
             fired: AtomicU64::new(0),
-            skip_dir_sync: AtomicBool::new(false),
-            renamed: AtomicBool::new(false),
         }
     }
 }
@@ -103,12 +98,6 @@ impl Faults {
             Ordering::SeqCst,
         );
         self.stall_at.store(seen + n.max(1), Ordering::SeqCst);
-    }
-
-    /// From now on, the first directory fsync after each rename returns success without
-    /// syncing (so the rename is not durable until a later directory fsync).
-    pub fn skip_dir_sync_after_rename(&self) {
-        self.skip_dir_sync.store(true, Ordering::SeqCst);
     }
 
     /// [`crate::clock::now_ns`] at the start of the armed sync stall, 0 until it begins.
@@ -203,9 +192,7 @@ impl Backend for FaultyBackend {
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        self.inner.rename(from, to)?;
-        self.faults.renamed.store(true, Ordering::SeqCst);
-        Ok(())
+        self.inner.rename(from, to)
     }
 
     fn remove(&self, path: &Path) -> io::Result<()> {
@@ -213,11 +200,6 @@ impl Backend for FaultyBackend {
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        let f = &self.faults;
-        if f.skip_dir_sync.load(Ordering::SeqCst) && f.renamed.swap(false, Ordering::SeqCst) {
-            f.fired.fetch_add(1, Ordering::SeqCst);
-            return Ok(());
-        }
         self.inner.sync_dir(dir)
     }
 

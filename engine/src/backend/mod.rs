@@ -13,6 +13,7 @@ use std::sync::Arc;
 use crate::config::BackendKind;
 use crate::error::Result;
 
+pub(crate) mod atomic;
 pub mod faulty;
 pub mod mmap;
 pub mod pwrite;

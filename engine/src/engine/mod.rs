@@ -230,16 +230,9 @@ impl Engine {
         let backend = if mode == Persistence::Aof && off {
             None
         } else {
-            let real = match &config.backend_override {
+            Some(match &config.backend_override {
                 Some(b) => b.clone(),
                 None => backend::open_backend(config.backend)?,
-            };
-            Some(if config.broken_skip_dir_sync {
-                let faulty = backend::faulty::FaultyBackend::new(real);
-                faulty.faults().skip_dir_sync_after_rename();
-                Arc::new(faulty) as Arc<dyn backend::Backend>
-            } else {
-                real
             })
         };
         let mut hybrid_state = None;

@@ -14,9 +14,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::Lsn;
+use crate::backend::atomic::{CrashPoints, rewrite_atomic};
 use crate::backend::{Backend, OpenMode, read_exact_at};
 use crate::error::{Error, Result};
-use crate::failpoint::failpoint;
 
 /// File name of the manifest inside a hybrid data directory.
 pub const MANIFEST_FILE_NAME: &str = "durlab.manifest";
@@ -220,8 +220,8 @@ pub(crate) enum Install {
     Final,
 }
 
-/// Installs `manifest` in `dir` atomically: temp file, write, fdatasync, rename over the old
-/// manifest, fsync of the directory. Returns its path.
+/// Installs `manifest` in `dir` atomically (`backend::atomic::rewrite_atomic`): temp file,
+/// write, fdatasync, rename over the old manifest, fsync of the directory. Returns its path.
 ///
 /// # Errors
 /// I/O failures or an injected crash point; the old manifest stays in force unless the
@@ -233,34 +233,26 @@ pub(crate) fn install(
     stage: Install,
 ) -> Result<PathBuf> {
     let path = dir.join(MANIFEST_FILE_NAME);
-    let temp = crate::snapshot::writer::temp_path(&path);
-    if backend.open(&temp, OpenMode::Existing).is_ok() {
-        // Left by an interrupted installation; never read by recovery.
-        backend
-            .remove(&temp)
-            .map_err(|e| Error::io("remove", &temp, None, e))?;
-    }
-    let file = backend
-        .open(&temp, OpenMode::CreateNew)
-        .map_err(|e| Error::io("create", &temp, None, e))?;
-    file.write_all_at_sync(&manifest.encode(), 0)
-        .map_err(|e| Error::io("write+fdatasync", &temp, Some(0), e))?;
-    match stage {
-        Install::Create => {}
-        Install::Switch => failpoint!("rewrite.switch_manifest.after_temp_write"),
-        Install::Final => failpoint!("rewrite.final_manifest.after_temp_write"),
-    }
-    backend
-        .rename(&temp, &path)
-        .map_err(|e| Error::io("rename", &temp, None, e))?;
-    match stage {
-        Install::Create => {}
-        Install::Switch => failpoint!("rewrite.switch_manifest.after_rename"),
-        Install::Final => failpoint!("rewrite.final_manifest.after_rename"),
-    }
-    backend
-        .sync_dir(dir)
-        .map_err(|e| Error::io("fsync dir", dir, None, e))?;
+    let (after_temp_write, after_rename) = match stage {
+        Install::Create => (None, None),
+        Install::Switch => (
+            Some("rewrite.switch_manifest.after_temp_write"),
+            Some("rewrite.switch_manifest.after_rename"),
+        ),
+        Install::Final => (
+            Some("rewrite.final_manifest.after_temp_write"),
+            Some("rewrite.final_manifest.after_rename"),
+        ),
+    };
+    let points = CrashPoints {
+        after_temp_write,
+        after_rename,
+        ..CrashPoints::default()
+    };
+    rewrite_atomic(backend, &path, points, |file, temp| {
+        file.write_all_at(&manifest.encode(), 0)
+            .map_err(|e| Error::io("write", temp, Some(0), e))
+    })?;
     Ok(path)
 }
 

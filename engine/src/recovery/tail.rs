@@ -117,15 +117,16 @@ fn find_valid_after(
             let Some(lsn) = record::peek_lsn(&buf[i..]) else {
                 break;
             };
-            if lsn > last_lsn && lsn <= max_lsn {
-                if let Ok(rec) = record::decode(&buf[i..], max_payload_bytes) {
-                    // Untracked: no information, so assume the worst (synced).
-                    if rec.synced_lsn.is_none_or(|s| s >= missing) {
-                        return Ok(Some((at + i as u64, rec.lsn)));
-                    }
-                    i += rec.encoded_len();
-                    continue;
+            if lsn > last_lsn
+                && lsn <= max_lsn
+                && let Ok(rec) = record::decode(&buf[i..], max_payload_bytes)
+            {
+                // Untracked: no information, so assume the worst (synced).
+                if rec.synced_lsn.is_none_or(|s| s >= missing) {
+                    return Ok(Some((at + i as u64, rec.lsn)));
                 }
+                i += rec.encoded_len();
+                continue;
             }
             i += 1;
         }

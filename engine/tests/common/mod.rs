@@ -1,9 +1,13 @@
 //! Shared test helpers: every engine test body runs once per real backend.
 #![allow(dead_code)]
 
+use std::io;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use durlab_engine::aof::LOG_FILE_NAME;
+use durlab_engine::backend::{Backend, BackendFile, OpenMode};
 use durlab_engine::{
     BackendKind, Command, Engine, EngineConfig, FsyncPolicy, Prealloc, RecoveryReport,
 };
@@ -124,4 +128,45 @@ pub fn all_prealloc() -> [Prealloc; 3] {
 /// Whether `kind` opens a log with `prealloc` (mmap needs preallocated space).
 pub fn supports(kind: BackendKind, prealloc: Prealloc) -> bool {
     !(kind == BackendKind::Mmap && prealloc == Prealloc::None)
+}
+
+/// A lying backend over a real one, to show that a check of directory syncs can fail: the
+/// first directory fsync after each rename reports success without syncing (an engine that
+/// forgot it). Everything else, including that rename, is the real backend's I/O.
+#[derive(Debug)]
+pub struct SkipsDirSyncAfterRename {
+    pub inner: Arc<dyn Backend>,
+    renamed: AtomicBool,
+}
+
+impl SkipsDirSyncAfterRename {
+    pub fn new(inner: Arc<dyn Backend>) -> Self {
+        SkipsDirSyncAfterRename {
+            inner,
+            renamed: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Backend for SkipsDirSyncAfterRename {
+    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn BackendFile>> {
+        self.inner.open(path, mode)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.rename(from, to)?;
+        self.renamed.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        self.inner.remove(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        if self.renamed.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.inner.sync_dir(dir)
+    }
+    fn name(&self) -> String {
+        format!("skips-dir-sync-after-rename({})", self.inner.name())
+    }
 }

@@ -14,6 +14,7 @@ use super::workdir::WorkDir;
 use crate::cli::CrashArgs;
 use crate::crashlab::images::DirModel;
 use crate::crashlab::images::scratch::scratch_dir;
+use crate::crashlab::lying::Lies;
 use crate::crashlab::phase::Phase;
 use crate::crashlab::report::{self, CrashRecord};
 use crate::crashlab::{FaultKind, Lab, TrialOutcome, damage, faults, kill9, power, resp_images};
@@ -153,8 +154,10 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         save_points: save_points(&scenario),
         states: args.states,
         writeback: args.writeback,
-        broken_ack_before_sync: args.broken_ack_before_sync,
-        broken_skip_dir_sync: args.broken_skip_dir_sync,
+        lies: Lies {
+            ack_before_sync: args.broken_ack_before_sync,
+            skip_dir_sync: args.broken_skip_dir_sync,
+        },
         phase: Phase::Steady,
         dir_model,
         work: work.path().to_path_buf(),
@@ -543,10 +546,10 @@ fn repro_line(
     if fault.needs_images() && lab.dir_model != DirModel::default() {
         line.push_str(&format!(" --dir-model {}", lab.dir_model));
     }
-    if lab.broken_ack_before_sync {
+    if lab.lies.ack_before_sync {
         line.push_str(" --broken-ack-before-sync");
     }
-    if lab.broken_skip_dir_sync {
+    if lab.lies.skip_dir_sync {
         line.push_str(" --broken-skip-dir-sync");
     }
     if let Some(seed) = args.oracle_seed {

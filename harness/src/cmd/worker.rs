@@ -5,6 +5,7 @@ use nix::sys::signal::Signal;
 use super::CliError;
 use super::bench::{load_scenario, save_points};
 use crate::cli::WorkerArgs;
+use crate::crashlab::lying::Lies;
 use crate::crashlab::worker::{self, WorkerPlan};
 use crate::driver::matrix::EngineSetup;
 use crate::workload::Workload;
@@ -26,9 +27,7 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
         persistence: args.persistence,
         baseline_only: false,
     };
-    let mut config = setup.engine_config(&args.dir, &save_points(&scenario));
-    config.broken_ack_before_sync = args.broken_ack_before_sync;
-    config.broken_skip_dir_sync = args.broken_skip_dir_sync;
+    let config = setup.engine_config(&args.dir, &save_points(&scenario));
     args.phase.check(args.persistence).map_err(CliError)?;
     let plan = WorkerPlan {
         config,
@@ -39,6 +38,10 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
         stall: args.stall_sync.zip(args.stall_ms),
         trace: args.trace.clone(),
         phase: args.phase,
+        lies: Lies {
+            ack_before_sync: args.broken_ack_before_sync,
+            skip_dir_sync: args.broken_skip_dir_sync,
+        },
     };
     worker::run(plan, &workload).map_err(CliError)
 }

@@ -22,6 +22,7 @@ use durlab_engine::clock::now_ns;
 use rand::RngExt;
 
 use super::ackpage::AckLog;
+use super::lying::Lies;
 use super::verdict::Verdict;
 use super::worker::run_writers;
 use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
@@ -43,7 +44,12 @@ pub fn run_trial(
 ) -> Result<TrialOutcome, String> {
     let start = TrialStart::new(lab, k, dir);
     let mut config = lab.config(setup, &start.data);
-    config.broken_ack_before_sync = false;
+    // The clean run before the damage never acknowledges unsynced records.
+    let lies = Lies {
+        ack_before_sync: false,
+        ..lab.lies
+    };
+    lies.install(&mut config).map_err(|e| e.to_string())?;
     let trial_secs = lab.trial(fault, setup).secs;
     let (page, engine) = start.open_in_process(config.clone(), trial_secs)?;
     let TrialStart {

@@ -63,6 +63,7 @@ pub fn run_trial(
     let start = TrialStart::new(lab, k, dir);
     let mut config = lab.config(setup, &start.data);
     let faults = install_faulty(&mut config).map_err(|e| e.to_string())?;
+    lab.lies.install(&mut config).map_err(|e| e.to_string())?;
     let trial_secs = lab.trial(fault, setup).secs;
     let (page, engine) = start.open_in_process(config, trial_secs)?;
     let TrialStart {
@@ -180,6 +181,7 @@ pub fn stall_latency(lab: &Lab, setup: &EngineSetup, dir: &Path) -> Result<Stall
         let data = dir.join(if stalled { "stalled" } else { "baseline" });
         let mut config = lab.config(setup, &data);
         let faults = install_faulty(&mut config).map_err(|e| e.to_string())?;
+        lab.lies.install(&mut config).map_err(|e| e.to_string())?;
         let (engine, _) = Engine::open(config)
             .map_err(|e| format!("opening the engine in {}: {e}", data.display()))?;
         if stalled {

@@ -146,10 +146,10 @@ pub fn run_and_kill(
             &ms.to_string(),
         ]);
     }
-    if lab.broken_ack_before_sync {
+    if lab.lies.ack_before_sync {
         cmd.arg("--broken-ack-before-sync");
     }
-    if lab.broken_skip_dir_sync {
+    if lab.lies.skip_dir_sync {
         cmd.arg("--broken-skip-dir-sync");
     }
     cmd.args(["--phase", lab.phase.name()]);

@@ -17,6 +17,7 @@ pub mod faults;
 pub mod images;
 pub mod kill9;
 pub mod loss;
+pub mod lying;
 pub mod phase;
 pub mod power;
 pub mod report;
@@ -164,10 +165,9 @@ pub struct Lab {
     pub states: usize,
     /// Image faults: count old unsynced data as written back.
     pub writeback: bool,
-    /// Test only: run the engine with `broken_ack_before_sync`.
-    pub broken_ack_before_sync: bool,
-    /// Test only: run the engine with `broken_skip_dir_sync`.
-    pub broken_skip_dir_sync: bool,
+    /// Test only: run the engine's trials over a [`lying::LyingBackend`] telling these lies
+    /// (recovery and judging never lie).
+    pub lies: lying::Lies,
     /// Where crashes are aimed (the worker saves or rewrites back to back for `snapshot` and
     /// `rewrite`).
     pub phase: Phase,
@@ -190,12 +190,10 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// The engine configuration of `setup` on `dir`.
+    /// The engine configuration of `setup` on `dir` (honest: a trial installs [`Lab::lies`]
+    /// itself).
     pub fn config(&self, setup: &EngineSetup, dir: &Path) -> EngineConfig {
-        let mut c = setup.engine_config(dir, &self.save_points);
-        c.broken_ack_before_sync = self.broken_ack_before_sync;
-        c.broken_skip_dir_sync = self.broken_skip_dir_sync;
-        c
+        setup.engine_config(dir, &self.save_points)
     }
 
     /// `setup` with the policy whose promise it is judged against (`contract`, else its own).
@@ -408,9 +406,7 @@ impl Lab {
         let promised = crash
             .promised
             .unwrap_or_else(|| kill9_promise(&self.contract_setup(setup), crash.acks, crash.t_ns));
-        let mut config = self.config(setup, crash.data);
-        config.broken_ack_before_sync = false;
-        config.broken_skip_dir_sync = false;
+        let config = self.config(setup, crash.data);
         let started = Instant::now();
         let j = recover_and_judge(config, &self.oracle, promised, crash.acks.highest_issued);
         self.outcome(crash, promised, j, started.elapsed().as_secs_f64())

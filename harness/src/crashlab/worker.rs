@@ -13,6 +13,7 @@ use durlab_engine::backend::{self, Backend};
 use durlab_engine::{Engine, EngineConfig, Lsn};
 
 use super::ackpage::AckPage;
+use super::lying::Lies;
 use super::phase::Phase;
 use crate::driver::bench::{self, AckHook, WriterLimits};
 use crate::driver::latency::Latency;
@@ -72,15 +73,23 @@ pub fn run_writers(
 /// # Errors
 /// When the backend cannot be built (io_uring refused).
 pub fn install_faulty(config: &mut EngineConfig) -> durlab_engine::Result<Arc<Faults>> {
-    let inner = match config.backend_override.take() {
-        Some(b) => b,
-        None => backend::open_backend(config.backend)?,
-    };
-    let faulty = FaultyBackend::new(inner);
+    let faulty = FaultyBackend::new(take_backend(config)?);
     let faults = faulty.faults();
     let shared: Arc<dyn Backend> = Arc::new(faulty);
     config.backend_override = Some(shared);
     Ok(faults)
+}
+
+/// Takes the backend `config` would use out of it, to wrap: its override (e.g. a recording
+/// one), else a real backend of `config.backend`.
+///
+/// # Errors
+/// When the backend cannot be built (io_uring refused).
+pub fn take_backend(config: &mut EngineConfig) -> durlab_engine::Result<Arc<dyn Backend>> {
+    match config.backend_override.take() {
+        Some(b) => Ok(b),
+        None => backend::open_backend(config.backend),
+    }
 }
 
 /// Publishes every save to `page` until `done`: under a churning `phase` it saves (or, in mode
@@ -166,6 +175,9 @@ pub struct WorkerPlan {
     pub trace: Option<PathBuf>,
     /// `snapshot`/`rewrite`: save back to back in the background while the writers run.
     pub phase: Phase,
+    /// TEST ONLY: run the engine over a backend telling these lies (outermost, above the
+    /// recording and fault-injecting ones).
+    pub lies: Lies,
 }
 
 /// The worker: creates the ack page, opens the engine (recording a trace if asked), marks the page ready, drives the
@@ -187,6 +199,7 @@ pub fn run(plan: WorkerPlan, workload: &Workload) -> Result<(), String> {
         Some(_) => Some(install_faulty(&mut config).map_err(|e| e.to_string())?),
         None => None,
     };
+    plan.lies.install(&mut config).map_err(|e| e.to_string())?;
     let (engine, _) = Engine::open(config)
         .map_err(|e| format!("opening the engine in {}: {e}", dir.display()))?;
     if let (Some(f), Some((n, ms))) = (&faults, plan.stall) {

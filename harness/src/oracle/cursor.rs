@@ -70,7 +70,7 @@ impl Cursor {
             self.lsn += 1;
             self.model
                 .apply(&workload.write_command(&mut self.seeds, self.lsn));
-            if self.lsn % self.spacing == 0
+            if self.lsn.is_multiple_of(self.spacing)
                 && self.checkpoints.last().is_none_or(|(at, _)| *at < self.lsn)
             {
                 self.checkpoint();
@@ -84,7 +84,7 @@ impl Cursor {
             self.spacing *= 2;
             let spacing = self.spacing;
             self.checkpoints.retain(|(at, _)| *at % spacing == 0);
-            if self.lsn % spacing != 0 {
+            if !self.lsn.is_multiple_of(spacing) {
                 return;
             }
         }

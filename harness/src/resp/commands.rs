@@ -209,7 +209,7 @@ pub fn parse(args: &[&[u8]]) -> Result<Request, Value> {
             key: key(),
             at_ms: uint(rest[1])?,
         }),
-        "hset" if n >= 4 && n % 2 == 0 => one(Command::HSet {
+        "hset" if n >= 4 && n.is_multiple_of(2) => one(Command::HSet {
             key: key(),
             fields: pairs(&rest[1..]),
         }),
@@ -217,7 +217,7 @@ pub fn parse(args: &[&[u8]]) -> Result<Request, Value> {
             key: key(),
             fields: owned(&rest[1..]),
         }),
-        "zadd" if n >= 4 && n % 2 == 0 => {
+        "zadd" if n >= 4 && n.is_multiple_of(2) => {
             let members = rest[1..]
                 .chunks_exact(2)
                 .map(|p| Ok((score(p[0])?, p[1].to_vec())))
@@ -381,7 +381,7 @@ fn xadd(rest: &[&[u8]]) -> Result<Request, Value> {
         a => XAddId::Explicit(stream_id(a, 0).ok_or_else(invalid_id)?),
     };
     let fields = &rest[i + 1..];
-    if fields.is_empty() || fields.len() % 2 != 0 {
+    if fields.is_empty() || !fields.len().is_multiple_of(2) {
         return Err(arity("xadd"));
     }
     Ok(Request::Engine {

@@ -755,10 +755,10 @@ impl EventLoop {
         if self.conns[i].as_ref().is_some_and(|c| c.in_round) {
             self.run_round();
         }
-        if let Some(c) = self.conns[i].as_mut() {
-            if !c.discard {
-                encode::value(&mut c.out, &v);
-            }
+        if let Some(c) = self.conns[i].as_mut()
+            && !c.discard
+        {
+            encode::value(&mut c.out, &v);
         }
         self.check_output(i);
     }

@@ -233,14 +233,14 @@ fn check_sweeps(s: &Scenario) -> Result<(), Check> {
             "expected a non-empty list of writer counts, each in 1..=1024",
         ));
     }
-    if let Some(d) = &g.duration_secs {
-        if !(*d.get_ref() > 0.0 && d.get_ref().is_finite()) {
-            return Err(fail(
-                d.span(),
-                "group_commit.duration_secs",
-                "expected a number of seconds > 0",
-            ));
-        }
+    if let Some(d) = &g.duration_secs
+        && !(*d.get_ref() > 0.0 && d.get_ref().is_finite())
+    {
+        return Err(fail(
+            d.span(),
+            "group_commit.duration_secs",
+            "expected a number of seconds > 0",
+        ));
     }
     let r = &s.recovery.data_mb;
     let sizes = r.get_ref();
@@ -364,23 +364,23 @@ fn check_op(op: &OpSpec, path: &str) -> Result<(), Check> {
     positive(&op.fields, "fields")?;
     positive(&op.field_count, "field_count")?;
     positive(&op.members, "members")?;
-    if let Some(d) = &op.delta_max {
-        if *d.get_ref() < 1 {
-            return Err(fail(
-                d.span(),
-                format!("{path}.delta_max"),
-                "expected an integer >= 1",
-            ));
-        }
+    if let Some(d) = &op.delta_max
+        && *d.get_ref() < 1
+    {
+        return Err(fail(
+            d.span(),
+            format!("{path}.delta_max"),
+            "expected an integer >= 1",
+        ));
     }
-    if let Some(c) = &op.count {
-        if *c.get_ref() == 0 {
-            return Err(fail(
-                c.span(),
-                format!("{path}.count"),
-                "expected an integer > 0",
-            ));
-        }
+    if let Some(c) = &op.count
+        && *c.get_ref() == 0
+    {
+        return Err(fail(
+            c.span(),
+            format!("{path}.count"),
+            "expected an integer > 0",
+        ));
     }
     Ok(())
 }

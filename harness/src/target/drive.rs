@@ -168,7 +168,7 @@ fn drive(
 /// A connection error, or a state that cannot be read back (naming the command).
 pub fn read_back(server: &ServerProcess) -> Result<(Lsn, CanonState), String> {
     let mut c = server.connect().map_err(|e| e.to_string())?;
-    let r = match c.call(&[b"GET", LSN_KEY]).map_err(|e| e.to_string())? {
+    let r = match c.call(&[&b"GET"[..], LSN_KEY]).map_err(|e| e.to_string())? {
         Value::Nil => 0,
         v => v
             .as_bytes()

@@ -129,11 +129,11 @@ fn wait_all<const N: usize>(ring: &mut IoUring, in_flight: usize) -> [Option<i32
         for cqe in ring.completion() {
             // Unknown or duplicate tags cannot occur (each call drains the ring), but are
             // ignored rather than trusted.
-            if let Ok(i) = usize::try_from(cqe.user_data()) {
-                if let Some(slot @ None) = results.get_mut(i) {
-                    *slot = Some(cqe.result());
-                    pending = pending.saturating_sub(1);
-                }
+            if let Ok(i) = usize::try_from(cqe.user_data())
+                && let Some(slot @ None) = results.get_mut(i)
+            {
+                *slot = Some(cqe.result());
+                pending = pending.saturating_sub(1);
             }
         }
         if pending == 0 {
