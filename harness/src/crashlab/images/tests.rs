@@ -63,6 +63,11 @@ fn durable_file() -> Vec<Op> {
     ]
 }
 
+/// The images of trace `t` (paths under [`ROOT`]) with `opts`, written under `dir`.
+fn images_of(t: Trace, opts: &ImageOptions, dir: &Path) -> CrashImages {
+    crash_images_from(t, Path::new("t"), Path::new(ROOT), opts, dir).unwrap()
+}
+
 /// Content of `f` in every image of `ops` at cut `k`, one per seed.
 fn contents(ops: Vec<Op>, variant: Variant, k: u64, seeds: u64) -> Vec<Vec<u8>> {
     let tmp = tempfile::tempdir().unwrap();
@@ -74,14 +79,7 @@ fn contents(ops: Vec<Op>, variant: Variant, k: u64, seeds: u64) -> Vec<Vec<u8>> 
                 states: 0,
                 ..ImageOptions::new(variant)
             };
-            let mut images = crash_images_from(
-                t.clone(),
-                Path::new("t"),
-                Path::new(ROOT),
-                &opts,
-                tmp.path(),
-            )
-            .unwrap();
+            let mut images = images_of(t.clone(), &opts, tmp.path());
             let image = images
                 .by_ref()
                 .map(Result::unwrap)
@@ -198,27 +196,13 @@ fn cut_points_surround_syncs_and_renames() {
         states: 0,
         ..ImageOptions::new(Variant::PowerLoss)
     };
-    let images = crash_images_from(
-        trace(ops),
-        Path::new("t"),
-        Path::new(ROOT),
-        &opts,
-        tmp.path(),
-    )
-    .unwrap();
+    let images = images_of(trace(ops), &opts, tmp.path());
     assert_eq!(images.cut_ops(), &[1, 2, 3, 4, 5, 6]);
     let opts = ImageOptions {
         states: 1000,
         ..opts
     };
-    let images = crash_images_from(
-        trace(durable_file()),
-        Path::new("t"),
-        Path::new(ROOT),
-        &opts,
-        tmp.path(),
-    )
-    .unwrap();
+    let images = images_of(trace(durable_file()), &opts, tmp.path());
     assert_eq!(images.cut_ops(), &[0, 1, 2], "every point, once");
 }
 
@@ -239,16 +223,9 @@ fn cut_points_start_at_the_first_cut_time() {
             first_cut_ns,
             ..ImageOptions::new(Variant::PowerLoss)
         };
-        crash_images_from(
-            trace(ops.clone()),
-            Path::new("t"),
-            Path::new(ROOT),
-            &opts,
-            tmp.path(),
-        )
-        .unwrap()
-        .cut_ops()
-        .to_vec()
+        images_of(trace(ops.clone()), &opts, tmp.path())
+            .cut_ops()
+            .to_vec()
     };
     assert_eq!(cuts(0, 0), [1, 2, 3, 4, 5, 6, 7]);
     // Entry k - 1 is at 10 + (k - 1) ns: cut 5 is the first at 14 ns or later.
@@ -289,17 +266,10 @@ fn names_at_end(ops: Vec<Op>, dir_model: DirModel) -> Vec<String> {
         dir_model,
         ..ImageOptions::new(Variant::PowerLoss)
     };
-    let image = crash_images_from(
-        trace(ops),
-        Path::new("t"),
-        Path::new(ROOT),
-        &opts,
-        tmp.path(),
-    )
-    .unwrap()
-    .map(Result::unwrap)
-    .find(|i| i.cut_op == n)
-    .expect("the end is a cut");
+    let image = images_of(trace(ops), &opts, tmp.path())
+        .map(Result::unwrap)
+        .find(|i| i.cut_op == n)
+        .expect("the end is a cut");
     fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
@@ -389,14 +359,7 @@ fn keyed(ops: Vec<Op>, variant: Variant) -> Vec<(u64, u128, Option<Vec<u8>>)> {
         states: 0,
         ..ImageOptions::new(variant)
     };
-    let images = crash_images_from(
-        trace(ops),
-        Path::new("t"),
-        Path::new(ROOT),
-        &opts,
-        tmp.path(),
-    )
-    .unwrap();
+    let images = images_of(trace(ops), &opts, tmp.path());
     (0..images.cut_ops().len())
         .map(|i| {
             let prepared = images.prepare(i);
