@@ -629,6 +629,10 @@ pub struct CrashArgs {
     /// rename (`crashlab::lying`), to show that the directory-entry model can fail.
     #[arg(long, hide = true)]
     pub broken_skip_dir_sync: bool,
+    /// TEST ONLY: run the engine over a lying backend that reports failed fdatasyncs as done
+    /// (`crashlab::lying`), to show that the `fsync-eio` check can fail.
+    #[arg(long, hide = true)]
+    pub broken_swallow_sync_errors: bool,
 }
 
 /// `durlab worker` (internal, started by `durlab crash`).
@@ -681,6 +685,9 @@ pub struct WorkerArgs {
     /// TEST ONLY: a lying backend that skips the directory fsync after a rename.
     #[arg(long)]
     pub broken_skip_dir_sync: bool,
+    /// TEST ONLY: a lying backend that reports failed fdatasyncs as done.
+    #[arg(long)]
+    pub broken_swallow_sync_errors: bool,
     /// Save (or rewrite) back to back: `snapshot` or `rewrite`; `steady` does nothing extra.
     #[arg(long, default_value = "steady")]
     pub phase: Phase,

@@ -201,6 +201,53 @@ fn everysec_loses_nothing_when_killed_during_a_sync_stall() {
     }
 }
 
+/// Companion of `backend_faults_every_policy`: over a lying backend that reports failed
+/// fdatasyncs as done (the engine is never told), the `fsync-eio` check must report that no
+/// caller was told, under `always` and under `everysec` (whose failing sync is the background
+/// one, possibly after the run's writers stopped: the check then asks the next caller).
+#[test]
+fn a_swallowed_fsync_error_is_a_violation() {
+    // Honest: 1 s trials end about when everysec's first background sync fails, after the
+    // writers stopped; the next caller is told (this once read as a violation).
+    let honest = clean(&[
+        "crash",
+        "--fault",
+        "fsync-eio",
+        "--policy",
+        "always,everysec",
+        "--trials",
+        "2",
+        "--trial-secs",
+        "1",
+    ]);
+    assert_eq!(honest.len(), 2);
+    let tmp = tempfile::tempdir().unwrap();
+    let (output, records) = durlab(
+        &[
+            "crash",
+            "--fault",
+            "fsync-eio",
+            "--policy",
+            "always,everysec",
+            "--trials",
+            "2",
+            "--trial-secs",
+            "1",
+            "--broken-swallow-sync-errors",
+        ],
+        tmp.path(),
+    );
+    assert!(!output.status.success(), "violations fail the run");
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert_eq!(r["violations"], 2, "{} {r:#}", r["label"]);
+        for t in r["trial_results"].as_array().unwrap() {
+            let notes = t["notes"].to_string();
+            assert!(notes.contains("not reported to any caller"), "{t:#}");
+        }
+    }
+}
+
 /// Power loss inside a sync stall: the everysec promise (what was acknowledged
 /// `everysec_max_lag_ms` before the crash) still holds, and the kill note shows the crash
 /// landed in the stall.

@@ -157,6 +157,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         lies: Lies {
             ack_before_sync: args.broken_ack_before_sync,
             skip_dir_sync: args.broken_skip_dir_sync,
+            swallow_sync_errors: args.broken_swallow_sync_errors,
         },
         phase: Phase::Steady,
         dir_model,

@@ -41,6 +41,7 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
         lies: Lies {
             ack_before_sync: args.broken_ack_before_sync,
             skip_dir_sync: args.broken_skip_dir_sync,
+            swallow_sync_errors: args.broken_swallow_sync_errors,
         },
     };
     worker::run(plan, &workload).map_err(CliError)

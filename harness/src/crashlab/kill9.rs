@@ -152,6 +152,9 @@ pub fn run_and_kill(
     if lab.lies.skip_dir_sync {
         cmd.arg("--broken-skip-dir-sync");
     }
+    if lab.lies.swallow_sync_errors {
+        cmd.arg("--broken-swallow-sync-errors");
+    }
     cmd.args(["--phase", lab.phase.name()]);
     if let Some(t) = trace {
         cmd.arg("--trace").arg(t);

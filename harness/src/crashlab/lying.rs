@@ -5,7 +5,7 @@
 //! in as [`EngineConfig::backend_override`], outermost, so a recording backend below it traces
 //! only what really happened) that reports syncs done which it never issued. All other I/O is
 //! the real backend's. Selected by the hidden `durlab crash` / `durlab worker` flags
-//! `--broken-ack-before-sync` and `--broken-skip-dir-sync`.
+//! `--broken-ack-before-sync`, `--broken-skip-dir-sync` and `--broken-swallow-sync-errors`.
 
 use std::io;
 use std::path::Path;
@@ -26,12 +26,16 @@ pub struct Lies {
     /// The first directory fsync after each rename returns without syncing: a snapshot or
     /// manifest is reported installed although a power loss can still undo its name.
     pub skip_dir_sync: bool,
+    /// A failed fdatasync (alone or after a write) is reported as done: the engine never
+    /// learns that the data it acknowledged may be gone (the fsyncgate mistake), so the
+    /// `fsync-eio` check must say no caller was told.
+    pub swallow_sync_errors: bool,
 }
 
 impl Lies {
     /// True if any lie is told.
     pub fn any(self) -> bool {
-        self.ack_before_sync || self.skip_dir_sync
+        self.ack_before_sync || self.skip_dir_sync || self.swallow_sync_errors
     }
 
     /// Wraps the backend `config` would use (its override, else a real backend of
@@ -70,11 +74,16 @@ impl LyingBackend {
 impl Backend for LyingBackend {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn BackendFile>> {
         let inner = self.inner.open(path, mode)?;
-        Ok(if self.lies.ack_before_sync {
-            Arc::new(LyingFile { inner })
-        } else {
-            inner
-        })
+        Ok(
+            if self.lies.ack_before_sync || self.lies.swallow_sync_errors {
+                Arc::new(LyingFile {
+                    inner,
+                    lies: self.lies,
+                })
+            } else {
+                inner
+            },
+        )
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -99,10 +108,23 @@ impl Backend for LyingBackend {
     }
 }
 
-/// A real file whose write+fdatasync past the header does not sync.
+/// A real file whose write+fdatasync past the header does not sync (`ack_before_sync`), or
+/// whose failed syncs report success (`swallow_sync_errors`).
 #[derive(Debug)]
 struct LyingFile {
     inner: Arc<dyn BackendFile>,
+    lies: Lies,
+}
+
+impl LyingFile {
+    /// `result` of a sync, as this file reports it.
+    fn told(&self, result: io::Result<()>) -> io::Result<()> {
+        if self.lies.swallow_sync_errors {
+            Ok(())
+        } else {
+            result
+        }
+    }
 }
 
 impl BackendFile for LyingFile {
@@ -115,15 +137,16 @@ impl BackendFile for LyingFile {
     }
 
     fn write_all_at_sync(&self, buf: &[u8], offset: u64) -> io::Result<()> {
-        if offset < FIRST_RECORD_OFFSET {
-            self.inner.write_all_at_sync(buf, offset)
+        self.inner.write_all_at(buf, offset)?;
+        if offset < FIRST_RECORD_OFFSET || !self.lies.ack_before_sync {
+            self.told(self.inner.sync_data())
         } else {
-            self.inner.write_all_at(buf, offset)
+            Ok(())
         }
     }
 
     fn sync_data(&self) -> io::Result<()> {
-        self.inner.sync_data()
+        self.told(self.inner.sync_data())
     }
 
     fn set_len(&self, len: u64) -> io::Result<()> {
