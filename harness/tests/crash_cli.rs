@@ -209,7 +209,7 @@ fn everysec_loses_nothing_when_killed_during_a_sync_stall() {
 fn a_swallowed_fsync_error_is_a_violation() {
     // Honest: 1 s trials end about when everysec's first background sync fails, after the
     // writers stopped; the next caller is told (this once read as a violation).
-    let honest = clean(&[
+    let args = [
         "crash",
         "--fault",
         "fsync-eio",
@@ -219,24 +219,16 @@ fn a_swallowed_fsync_error_is_a_violation() {
         "2",
         "--trial-secs",
         "1",
-    ]);
+    ];
+    let honest = clean(&args);
     assert_eq!(honest.len(), 2);
+    let lying: Vec<&str> = args
+        .iter()
+        .copied()
+        .chain(["--broken-swallow-sync-errors"])
+        .collect();
     let tmp = tempfile::tempdir().unwrap();
-    let (output, records) = durlab(
-        &[
-            "crash",
-            "--fault",
-            "fsync-eio",
-            "--policy",
-            "always,everysec",
-            "--trials",
-            "2",
-            "--trial-secs",
-            "1",
-            "--broken-swallow-sync-errors",
-        ],
-        tmp.path(),
-    );
+    let (output, records) = durlab(&lying, tmp.path());
     assert!(!output.status.success(), "violations fail the run");
     assert_eq!(records.len(), 2);
     for r in &records {
