@@ -283,18 +283,22 @@ fn judge_images(
             } else {
                 0.0
             };
-            let image = match (&written, &prepared) {
-                (Some(image), _) => image,
-                (None, Some(p)) => p.image(),
-                (None, None) => unreachable!("an image is written or still prepared"),
+            // Exactly one is set: the image this thread wrote, or the prepared one whose
+            // identical twin was recovered.
+            let image = match &written {
+                Some(image) => image,
+                None => prepared.as_ref().expect("prepared unless written").image(),
             };
             let mut out = conclude(image, recovered, verify_seconds);
             out.shared_recovery = written.is_none();
             if out.violation {
-                let image = match (written.take(), prepared.take()) {
-                    (Some(image), _) => image,
-                    (None, Some(p)) => p.write().map_err(|e| e.to_string())?,
-                    (None, None) => unreachable!("an image is written or still prepared"),
+                let image = match written.take() {
+                    Some(image) => image,
+                    None => prepared
+                        .take()
+                        .expect("prepared unless written")
+                        .write()
+                        .map_err(|e| e.to_string())?,
                 };
                 out.kept_dir = Some(match image.keep_in(kept) {
                     Ok(at) => at.display().to_string(),

@@ -4,7 +4,7 @@
 //! it is killed at the end of the trial, the mount's trace gives the crash images exactly as
 //! the engine's recording backend does, and a fresh server is started on every image (on
 //! every core, in scratch space), read back and judged by the one judge
-//! ([`super::verdict::decide`], [`Lab::outcome`]) against the promise of [`power::promise`].
+//! ([`super::verdict::Recovered::judge`], [`Lab::outcome`]) against the promise of [`power::promise`].
 //!
 //! With `--stall`, the filesystem holds one fsync for `--stall-ms` and the server is killed
 //! inside the stall; `kill9` then restarts the server on what the kill left (the page cache

@@ -163,17 +163,6 @@ impl Recovered {
     }
 }
 
-/// [`Recovered::loaded`] then [`Recovered::judge`]: the decision for a state recovered to `r`.
-pub fn decide(
-    r: Lsn,
-    issued: Lsn,
-    promised: Lsn,
-    compare: impl FnOnce() -> Comparison,
-    cut: &str,
-) -> Judgement {
-    Recovered::loaded(r, issued, compare, cut).judge(promised)
-}
-
 /// Opens `config.dir` with the engine (recovery) and compares what it loaded with the oracle
 /// (see [`Recovered`]): refused if the engine will not open. The engine is closed on return.
 pub fn recover(config: EngineConfig, oracle: &Oracle, issued: Lsn) -> Recovered {

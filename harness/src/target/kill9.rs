@@ -3,7 +3,7 @@
 //! EXEC`, so that the recovered LSN is the value of that key on both servers). At a seeded
 //! time it sends SIGKILL to the server, restarts it on the same directory, reads the whole
 //! state back over RESP and judges it with the crash lab's one judge
-//! ([`crate::crashlab::verdict::decide`]) against the oracle at r, the recovered LSN.
+//! ([`crate::crashlab::verdict::Recovered::judge`]) against the oracle at r, the recovered LSN.
 
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::drive::{self, Driver};
 use super::{ServerProcess, ServerSpec};
-use crate::crashlab::verdict::{self, Judgement, Verdict};
+use crate::crashlab::verdict::{self, Verdict};
 use crate::oracle::{DIFFS_SHOWN, Oracle, compare};
 use crate::workload::Workload;
 use crate::workload::rng::SplitMix64;
@@ -78,19 +78,6 @@ pub fn restart_and_recover(
     ))
 }
 
-/// [`restart_and_recover`], judged against `promised`.
-///
-/// # Errors
-/// A state that cannot be read back from a server that started.
-pub fn restart_and_judge(
-    spec: &ServerSpec,
-    oracle: &Oracle,
-    promised: u64,
-    issued: u64,
-) -> Result<Judgement, String> {
-    Ok(restart_and_recover(spec, oracle, issued)?.judge(promised))
-}
-
 /// Runs trial `k` (seed `seed`) of `spec` in a fresh `spec.dir`: drives the workload for a
 /// seeded time in (0.1, 1.0] × `trial_secs`, kill -9, restart, verify.
 ///
@@ -132,7 +119,7 @@ pub fn run_trial(
         after * 1e3
     )];
     let verify = Instant::now();
-    let j = restart_and_judge(spec, &Oracle::new(workload.clone()), promised, issued)?;
+    let j = restart_and_recover(spec, &Oracle::new(workload.clone()), issued)?.judge(promised);
     let r = j.recovered_lsn;
     // The crash lab's definition, so both targets' windows and censoring agree.
     let window = crate::crashlab::loss::window(&acks, t_kill_ns, acked, r);
