@@ -13,7 +13,7 @@ use crate::crashlab::FaultKind;
 use crate::crashlab::images::DirModel;
 use crate::crashlab::phase::Phase;
 use crate::scenario::model::Persistence;
-use crate::target::Target;
+use crate::servers::Target;
 
 /// durlab: measure what Redis-style persistence costs, and what it loses.
 #[derive(Debug, Parser)]
@@ -421,7 +421,7 @@ fn parse_redis_setting(s: &str) -> Result<(String, String), String> {
     let (k, v) = s
         .split_once('=')
         .ok_or_else(|| format!("expected KEY=VALUE, got '{s}'"))?;
-    crate::target::redis_server::check_setting(k)?;
+    crate::servers::redis_server::check_setting(k)?;
     Ok((k.to_string(), v.to_string()))
 }
 

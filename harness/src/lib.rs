@@ -12,7 +12,7 @@
 //! - [`progress`]: progress on stderr.
 //! - [`report`]: plots, report.md and comparisons from result directories.
 //! - [`resp`]: the RESP2 protocol and `durlab serve`'s server.
-//! - [`target`]: engine in process, `durlab serve` or redis-server, and the RESP client.
+//! - [`servers`]: the targets (engine in process, `durlab serve` or redis-server) and the RESP client.
 //! - [`cli`] and [`cmd`]: the `durlab` binary's flags and flows.
 
 pub mod cli;
@@ -27,5 +27,5 @@ pub mod report;
 pub mod resp;
 pub mod results;
 pub mod scenario;
-pub mod target;
+pub mod servers;
 pub mod workload;

@@ -4,7 +4,7 @@
 mod resp_support;
 
 use durlab_engine::{FsyncPolicy, Persistence};
-use durlab_harness::target::Target;
+use durlab_harness::servers::Target;
 use resp_support::{cli, redis_cli, require, start};
 
 #[test]

@@ -19,7 +19,7 @@ use crate::results::json::{BenchRecord, ConfigRecord};
 use crate::results::run_dir::{self, HistogramRecord, RunRecord, WorkloadRecord};
 use crate::results::{machine, ratios, table, time};
 use crate::scenario::{self, Scenario, builtin, locate};
-use crate::target::{ServerProcess, ServerSpec, Target};
+use crate::servers::{ServerProcess, ServerSpec, Target};
 use crate::workload::Workload;
 
 /// What [`execute`] produced: the records and `run.json` it wrote, and the data directories.
@@ -393,7 +393,7 @@ pub fn target_config_record(
         Target::Redis => {
             config.backend = "redis".into();
             config.prealloc = Prealloc::None.name().into();
-            config.redis_config = crate::target::redis_server::settings(
+            config.redis_config = crate::servers::redis_server::settings(
                 setup.policy,
                 setup.persistence,
                 &save_points(s),
@@ -408,7 +408,7 @@ pub fn target_config_record(
                 }
             })
             .collect();
-            config.server_version = Some(crate::target::redis_server::version());
+            config.server_version = Some(crate::servers::redis_server::version());
         }
         Target::DurlabServer => {
             config.server_version = Some(format!("durlab {}", env!("CARGO_PKG_VERSION")));

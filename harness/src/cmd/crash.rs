@@ -26,8 +26,8 @@ use crate::results::run_dir::{self, RunRecord};
 use crate::results::{machine, time};
 use crate::scenario::locate;
 use crate::scenario::model::{Persistence, Scenario};
-use crate::target::Target;
-use crate::target::drive::PIPELINE_TXNS;
+use crate::servers::Target;
+use crate::servers::drive::PIPELINE_TXNS;
 use crate::workload::Workload;
 
 /// Seconds each side of the recording filesystem's overhead measurement runs (at most; the

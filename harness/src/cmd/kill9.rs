@@ -19,8 +19,8 @@ use crate::crashlab::verdict::Verdict;
 use crate::driver::matrix;
 use crate::progress::{Mode, Progress};
 use crate::results::run_dir;
-use crate::target::Target;
-use crate::target::kill9::{self, Kill9Trial};
+use crate::servers::Target;
+use crate::servers::kill9::{self, Kill9Trial};
 use crate::workload::Workload;
 use crate::workload::rng::SplitMix64;
 

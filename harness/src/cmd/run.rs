@@ -13,7 +13,7 @@ use crate::crashlab::FaultKind;
 use crate::progress::{Mode, Progress};
 use crate::report;
 use crate::scenario::Scenario;
-use crate::target::Target;
+use crate::servers::Target;
 
 /// Longest bench per configuration with `--quick`, seconds.
 pub const QUICK_DURATION_SECS: f64 = 3.0;

@@ -39,7 +39,7 @@ use serde::Serialize;
 use crate::driver::matrix::EngineSetup;
 use crate::oracle::Oracle;
 use crate::scenario::model::Persistence;
-use crate::target::Target;
+use crate::servers::Target;
 use crate::workload::Workload;
 use crate::workload::rng::SplitMix64;
 use ackpage::{AckLog, AckPage};

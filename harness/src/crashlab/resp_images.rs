@@ -1,6 +1,6 @@
 //! Image faults (`power-loss`, `prefix`, `torn`, `reorder`) for RESP servers, unmodified: the
 //! server (redis-server or `durlab serve`) runs with its data directory on the recording
-//! filesystem ([`crate::recfs`]), driven over RESP with LSN markers ([`crate::target::drive`]);
+//! filesystem ([`crate::recfs`]), driven over RESP with LSN markers ([`crate::servers::drive`]);
 //! it is killed at the end of the trial, the mount's trace gives the crash images exactly as
 //! the engine's recording backend does, and a fresh server is started on every image (on
 //! every core, in scratch space), read back and judged by the one judge
@@ -26,9 +26,9 @@ use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
 use crate::driver::matrix::EngineSetup;
 use crate::recfs::RecordingMount;
 use crate::resp::Value;
-use crate::target::drive::Driver;
-use crate::target::kill9::restart_and_recover;
-use crate::target::{ServerProcess, ServerSpec};
+use crate::servers::drive::Driver;
+use crate::servers::kill9::restart_and_recover;
+use crate::servers::{ServerProcess, ServerSpec};
 
 /// A server run on the recording filesystem and killed.
 struct Mounted {

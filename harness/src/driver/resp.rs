@@ -12,8 +12,8 @@ use super::bench::{
 use super::resources;
 use crate::progress::Progress;
 use crate::resp::Value;
-use crate::target::client::ClientError;
-use crate::target::{ServerProcess, for_resp};
+use crate::servers::client::ClientError;
+use crate::servers::{ServerProcess, for_resp};
 use crate::workload::Workload;
 
 /// Why a RESP run failed.

@@ -1,5 +1,5 @@
 //! RESP2, the Redis protocol: one parser and one encoder shared by `durlab serve`
-//! ([`server`]) and the harness's own client (`crate::target::client`).
+//! ([`server`]) and the harness's own client (`crate::servers::client`).
 //!
 //! - [`parse`]: requests (arrays of bulk strings, or inline commands) and replies, with
 //!   every length bounded ([`Limits`]) and Redis's protocol error texts.

@@ -7,7 +7,7 @@ use durlab_engine::{FsyncPolicy, Prealloc};
 
 use super::json::{BenchRecord, ConfigRecord};
 use crate::probe::{self, ProbeResult};
-use crate::target::Target;
+use crate::servers::Target;
 
 /// Fills `ratio_to_off`, `ratio_to_probe` and `probe_case` of every record.
 ///

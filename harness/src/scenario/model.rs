@@ -8,7 +8,7 @@ use durlab_engine::{BackendKind, FsyncPolicy, Prealloc};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-pub use crate::target::Target;
+pub use crate::servers::Target;
 
 /// A whole scenario file.
 #[derive(Debug, Clone, Deserialize)]

@@ -133,7 +133,7 @@ fn check(s: &Scenario) -> Result<(), Check> {
         ));
     }
     for key in s.matrix.redis_config.keys() {
-        crate::target::redis_server::check_setting(key)
+        crate::servers::redis_server::check_setting(key)
             .map_err(|m| fail(0..0, format!("matrix.redis_config.{key}"), m))?;
     }
     let w = &s.workload;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use durlab_engine::{BackendKind, FsyncPolicy, Persistence, Prealloc};
-use durlab_harness::target::{ServerProcess, ServerSpec, Target};
+use durlab_harness::servers::{ServerProcess, ServerSpec, Target};
 
 /// Panics, saying how to install them, unless `tools` are all in PATH.
 pub fn require(tools: &[&str]) {
