@@ -20,6 +20,7 @@ use crate::crashlab::report::{self, CrashRecord};
 use crate::crashlab::{FaultKind, Lab, TrialOutcome, damage, faults, kill9, power, resp_images};
 use crate::driver::bench::{RunLimits, Stop};
 use crate::driver::matrix::{self, EngineSetup};
+use crate::driver::pacing;
 use crate::oracle::Oracle;
 use crate::progress::{Goal, Mode, Progress};
 use crate::results::run_dir::{self, RunRecord};
@@ -102,6 +103,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         scenario.workload.writers = toml::Spanned::new(0..0, w);
     }
     let workload = Workload::new(&scenario.workload);
+    let rate = pacing::resolve(scenario.workload.rate(), args.rate, args.arrivals).map_err(CliError)?;
     let setups: Vec<EngineSetup> = matrix::expand(&scenario.matrix)
         .into_iter()
         .filter(|s| !s.baseline_only)
@@ -167,6 +169,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         contract: args.contract,
         redis_config: super::bench::redis_config(&scenario),
         target: Target::Engine,
+        rate,
     };
     let started_utc = time::rfc3339_now();
     let trials: Vec<u64> = match args.trial {
@@ -268,6 +271,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         record.phase = phase;
         record.case = lab.case_name(fault, setup);
         record.dir_model = fault.needs_images().then_some(lab.dir_model);
+        record.set_rate(lab.rate_for(fault), 1.0 - workload.read_fraction());
         if target.is_resp() && (fault.needs_images() || lab.stalls(fault)) {
             let dir = lab.case_dir(fault, setup).join("overhead");
             let secs = plan.secs.min(MOUNT_OVERHEAD_SECS);
@@ -544,6 +548,11 @@ fn repro_line(
     if lab.phase != Phase::Steady {
         line.push_str(&format!(" --phase {}", lab.phase));
     }
+    if let Some(r) = lab.rate_for(fault) {
+        line.push_str(&format!(" --rate {} --arrivals {}", r.ops_per_sec, r.arrivals));
+    } else if lab.rate.is_some() {
+        line.push_str(" --rate flat-out");
+    }
     if fault.needs_images() && lab.dir_model != DirModel::default() {
         line.push_str(&format!(" --dir-model {}", lab.dir_model));
     }
@@ -574,6 +583,8 @@ fn resp_kill9(args: &CrashArgs) -> Result<(), CliError> {
         trial_secs: args
             .trial_secs
             .unwrap_or(crate::crashlab::trial::SHORT_TRIAL_SECS),
+        rate: args.rate,
+        arrivals: args.arrivals,
         seed: args.seed,
         dir: args.dir.clone(),
         keep: args.keep,

@@ -28,6 +28,12 @@ use crate::workload::rng::SplitMix64;
 /// target's per-trial results; fields as in docs/results.md.
 pub type Kill9Summary = CrashRecord<Kill9Trial>;
 
+/// The mean of `xs` (0 when empty).
+fn mean(xs: impl Iterator<Item = f64>) -> f64 {
+    let (n, sum) = xs.fold((0u64, 0.0), |(n, s), x| (n + 1, s + x));
+    if n == 0 { 0.0 } else { sum / n as f64 }
+}
+
 /// Runs the trials and writes the summaries.
 ///
 /// # Errors
@@ -47,6 +53,8 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
         scenario.workload.seed = seed;
     }
     let workload = Workload::new(&scenario.workload);
+    let rate = crate::driver::pacing::resolve(scenario.workload.rate(), args.rate, args.arrivals)
+        .map_err(CliError)?;
     let run_id = args.output.run_id();
     let out_dir = args.output.dir(&scenario.name, &run_id);
     std::fs::create_dir_all(&out_dir)?;
@@ -79,7 +87,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                     &format!("kill -9 {label}"),
                     crate::progress::Goal::Commands(0),
                 );
-                match kill9::run_trial(&spec, &workload, args.trial_secs, seed, k) {
+                match kill9::run_trial(&spec, &workload, args.trial_secs, seed, k, rate) {
                     Ok(t) => {
                         p.finish(&format!(
                             "{}: acked {}, recovered {}, loss window {:.1} ms",
@@ -127,7 +135,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 ),
                 Some(args.trial_secs),
             );
-            let summary = Kill9Summary {
+            let mut summary = Kill9Summary {
                 fault: FaultKind::Kill9.name().into(),
                 case: format!("{}-{label}", FaultKind::Kill9),
                 phase: Phase::Steady,
@@ -152,10 +160,13 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 stall: None,
                 mount_overhead: None,
                 states_per_sec: per_sec,
+                write_ops_per_sec: mean(trials.iter().map(|t| t.write_ops_per_sec)),
+                rate: None,
                 failed_trials: failed,
                 trial_results: trials,
                 config,
             };
+            summary.set_rate(rate, 1.0 - workload.read_fraction());
             run_dir::write_json(
                 &out_dir.join(format!("crash-{}.json", summary.case)),
                 &summary,

@@ -167,6 +167,9 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
         stall: false,
         writers: None,
         writeback: false,
+        // The flags, else the scenario's `[workload] rate`.
+        rate: args.rate,
+        arrivals: args.arrivals,
         // The scenario's `[crash] states` and `dir_model`.
         phase: Vec::new(),
         dir_model: None,
@@ -230,6 +233,8 @@ mod tests {
             quick,
             trials,
             trial_secs,
+            rate: None,
+            arrivals: None,
             dir: None,
             no_probe: true,
             output: OutputArgs::default(),

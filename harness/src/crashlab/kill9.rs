@@ -81,6 +81,8 @@ pub struct Killed {
     pub acks: AckLog,
     /// T: just before the SIGKILL.
     pub t_ns: u64,
+    /// Write commands acknowledged per second from the worker's start to T.
+    pub write_ops_per_sec: f64,
     pub notes: Vec<String>,
 }
 
@@ -156,6 +158,11 @@ pub fn run_and_kill(
         cmd.arg("--broken-swallow-sync-errors");
     }
     cmd.args(["--phase", lab.phase.name()]);
+    if let Some(rate) = lab.rate_for(fault) {
+        cmd.args(["--rate", &rate.ops_per_sec.to_string()])
+            .args(["--arrivals", rate.arrivals.name()])
+            .args(["--arrival-seed", &seed.to_string()]);
+    }
     if let Some(t) = trace {
         cmd.arg("--trace").arg(t);
     }
@@ -237,11 +244,19 @@ pub fn run_and_kill(
             ackpage::MAX_ACKS_PER_SEC
         ));
     }
+    let write_ops_per_sec = super::acked_per_sec(&acks, acks.ready_ns, t_ns);
+    if let Some(rate) = lab.rate_for(fault) {
+        notes.push(format!(
+            "open loop at {}: {write_ops_per_sec:.0} write commands/s acknowledged",
+            rate.describe()
+        ));
+    }
     Ok(Killed {
         seed,
         data,
         acks,
         t_ns,
+        write_ops_per_sec,
         notes,
     })
 }
@@ -271,6 +286,7 @@ pub fn run_trial(
             promised: None,
         },
     );
+    out.trial_write_ops_per_sec = killed.write_ops_per_sec;
     out.notes = killed.notes;
     out.notes
         .extend(super::phase_note(&killed.acks, killed.t_ns));

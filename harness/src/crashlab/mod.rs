@@ -37,6 +37,7 @@ use rand::RngExt;
 use serde::Serialize;
 
 use crate::driver::matrix::EngineSetup;
+use crate::driver::pacing::Rate;
 use crate::oracle::Oracle;
 use crate::scenario::model::Persistence;
 use crate::servers::Target;
@@ -187,6 +188,9 @@ pub struct Lab {
     /// What runs: the engine in a worker process, or a RESP server (image faults run it on
     /// the recording filesystem, [`resp_images`]).
     pub target: Target,
+    /// Open-loop target rate of the workload (`--rate`, the scenario's `[workload] rate`);
+    /// `None`: flat-out. See [`Lab::rate_for`].
+    pub rate: Option<Rate>,
 }
 
 impl Lab {
@@ -222,6 +226,15 @@ impl Lab {
     pub fn trial(&self, fault: FaultKind, setup: &EngineSetup) -> trial::TrialPlan {
         let bounds = trial::Bounds::of(&self.config(setup, Path::new(".")), self.writeback);
         trial::plan(setup, fault, bounds, self.trial_secs)
+    }
+
+    /// The rate trials of `fault` run at: [`Lab::rate`] where the workload runs in a worker
+    /// process or against a RESP server (kill -9, `fsync-stall`, the image faults). The
+    /// in-process backend faults and media damage run flat-out: their fault positions are
+    /// drawn over the bytes a flat-out trial writes.
+    pub fn rate_for(&self, fault: FaultKind) -> Option<Rate> {
+        let paced = matches!(fault, FaultKind::Kill9 | FaultKind::FsyncStall) || fault.needs_images();
+        self.rate.filter(|_| paced)
     }
 
     /// Whether trials of `fault` crash inside an injected sync stall.
@@ -343,6 +356,11 @@ pub struct TrialOutcome {
     /// True when a lost-acked verdict comes from damage to the last records, which a log
     /// without a commit marker cannot tell from a torn append (counted apart, not a violation).
     pub tail_damage: bool,
+    /// Write commands acknowledged per second in this state's trial, from the start of the
+    /// workload to the crash (0: not measured, for the in-process faults): what the record's
+    /// achieved rate averages.
+    #[serde(default)]
+    pub trial_write_ops_per_sec: f64,
     /// The command that repeats this trial exactly (violations only).
     pub repro: Option<String>,
     /// Where its data directory and ack page were kept.
@@ -377,6 +395,16 @@ pub fn kill9_promise(setup: &EngineSetup, acks: &AckLog, t_ns: u64) -> Lsn {
     } else {
         acks.acked_before(t_ns)
     }
+}
+
+/// Write commands acknowledged per second from `from_ns` (the start of the workload) to the
+/// crash at `t_ns` (0 when that span is empty): a trial's achieved rate.
+pub fn acked_per_sec(acks: &AckLog, from_ns: u64, t_ns: u64) -> f64 {
+    let secs = t_ns.saturating_sub(from_ns) as f64 / 1e9;
+    if from_ns == 0 || secs <= 0.0 {
+        return 0.0;
+    }
+    acks.acked_before(t_ns) as f64 / secs
 }
 
 /// Where `t_ns` fell relative to the published saves (for trial notes), if any were made.
@@ -452,6 +480,7 @@ impl Lab {
             notes: Vec::new(),
             shared_recovery: false,
             tail_damage: false,
+            trial_write_ops_per_sec: 0.0,
             repro: None,
             kept_dir: None,
         }

@@ -9,6 +9,7 @@ use super::loss::{LowerBounds, Summary};
 use super::phase::Phase;
 use super::verdict::Verdict;
 use super::{FaultKind, TrialOutcome};
+use crate::driver::pacing::{Rate, RateRecord};
 use crate::results::json::ConfigRecord;
 
 /// How many trials got each verdict (docs/design.md, "Oracle and verdicts"); also what the report
@@ -80,6 +81,12 @@ pub struct CrashRecord<T = TrialOutcome> {
     pub lost_bytes: Summary,
     /// Per trial: crash states verified per second of recovery + verification.
     pub states_per_sec: Vec<f64>,
+    /// Write commands acknowledged per second before the crash, mean over the trials (0 where
+    /// not measured: the in-process faults). Flat-out when `rate` is null.
+    pub write_ops_per_sec: f64,
+    /// The open-loop target rate the trials ran at, and whether it was achieved
+    /// (docs/results.md, "Target rate"); null: flat-out.
+    pub rate: Option<RateRecord>,
     /// `fsync-stall` only: acknowledgement latency with and without the stall.
     pub stall: Option<StallLatency>,
     /// RESP targets on the recording filesystem: the server's throughput on the mount
@@ -139,6 +146,8 @@ impl CrashRecord {
             loss_window_lower_bound: window.lower_bounds,
             lost_bytes: Summary::of(trials.iter().map(|t| t.loss.lost_bytes as f64)),
             states_per_sec: states_per_sec(&trials),
+            write_ops_per_sec: mean_trial_rate(&trials),
+            rate: None,
             stall: None,
             mount_overhead: None,
             failed_trials: Vec::new(),
@@ -168,6 +177,31 @@ impl WindowSummary {
             censored: censored.clone().count() as u64,
             lower_bounds: LowerBounds::of(&summary, censored),
         }
+    }
+}
+
+impl<T> CrashRecord<T> {
+    /// Sets [`CrashRecord::rate`] from the trials' rate `rate` (None: flat-out) for a mix whose
+    /// commands are writes at `write_fraction`, and says on stderr when it was not achieved.
+    pub fn set_rate(&mut self, rate: Option<Rate>, write_fraction: f64) {
+        self.rate = rate.map(|r| RateRecord::new(r, write_fraction, self.write_ops_per_sec));
+        if let Some(w) = self.rate.as_ref().and_then(|r| r.warning.as_ref()) {
+            eprintln!("WARNING {}: {w}", self.case);
+        }
+    }
+}
+
+/// The mean of the trials' acknowledged write rates (each trial once, however many crash
+/// states it has; trials that measured none left out).
+fn mean_trial_rate(outcomes: &[TrialOutcome]) -> f64 {
+    let mut per: std::collections::BTreeMap<u64, f64> = Default::default();
+    for t in outcomes.iter().filter(|t| t.trial_write_ops_per_sec > 0.0) {
+        per.insert(t.trial, t.trial_write_ops_per_sec);
+    }
+    if per.is_empty() {
+        0.0
+    } else {
+        per.values().sum::<f64>() / per.len() as f64
     }
 }
 
@@ -243,6 +277,12 @@ pub fn render_table<T>(records: &[CrashRecord<T>]) -> String {
             window_figure(r.loss_window_ms.max, lb.max),
             format!("{}/{}", r.censored, r.states)
         ));
+        out.push_str(&format!(
+            "{:<12} {:<44} {}\n",
+            "",
+            "",
+            rate_line(r.rate.as_ref(), r.write_ops_per_sec)
+        ));
         if let Some(s) = &r.stall {
             out.push_str(&format!(
                 "{:<12} {:<44} ack latency p99/max: {:.0}/{:.0} us without, {:.0}/{:.0} us with a {} ms stall{}\n",
@@ -258,9 +298,32 @@ pub fn render_table<T>(records: &[CrashRecord<T>]) -> String {
         "trials: runs of the workload; states: crash states judged (one per kill, one per \
          image); ok to VIOL: crash states by verdict, VIOL those breaking the promise; lost ops: \
          acknowledged commands lost; window: loss window, ≥ a lower bound; censored: states \
-         whose window reaches the trial's first acknowledgement (docs/design.md, \"Censoring\")\n",
+         whose window reaches the trial's first acknowledgement (docs/design.md, \"Censoring\"); \
+         under each line: flat-out or the open-loop target rate, and the write commands \
+         acknowledged per second before the crash\n",
     );
     out
+}
+
+/// How a record's trials were driven: `flat-out: 41234 writes/s`, or the target rate and
+/// what was achieved, with the warning when it was not.
+fn rate_line(rate: Option<&RateRecord>, write_ops_per_sec: f64) -> String {
+    let measured = if write_ops_per_sec > 0.0 {
+        format!("{write_ops_per_sec:.0} writes/s acknowledged")
+    } else {
+        "writes/s not measured (in-process fault)".to_string()
+    };
+    match rate {
+        None => format!("flat-out: {measured}"),
+        Some(r) => format!(
+            "open loop at {}: {measured} of {:.0} targeted{}",
+            r.describe(),
+            r.target_write_ops_per_sec,
+            r.warning
+                .as_ref()
+                .map_or(String::new(), |w| format!("; WARNING {w}"))
+        ),
+    }
 }
 
 /// [`render_table`], then the reproduction line of every violating trial.
