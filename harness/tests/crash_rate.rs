@@ -84,13 +84,7 @@ fn a_rated_engine_run_issues_at_about_its_rate_and_flat_out_records_no_rate() {
     let tmp = tempfile::tempdir().unwrap();
     let records = crash(
         &[
-            "crash",
-            "--fault",
-            "kill9",
-            "--policy",
-            "everysec",
-            "--trials",
-            "1",
+            "crash", "--fault", "kill9", "--policy", "everysec", "--trials", "1",
         ],
         tmp.path(),
     );

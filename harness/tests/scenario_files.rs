@@ -51,7 +51,10 @@ fn shipped_scenarios_load() {
             );
             assert!(!s.question.is_empty());
             // Every shipped scenario states the rate its system runs at (crash trials use it).
-            let rate = s.workload.rate().unwrap_or_else(|| panic!("{} has no rate", s.name));
+            let rate = s
+                .workload
+                .rate()
+                .unwrap_or_else(|| panic!("{} has no rate", s.name));
             assert!(rate.ops_per_sec >= 100.0, "{}: {rate:?}", s.name);
             names.push(s.name);
         }
@@ -137,7 +140,11 @@ fn workload_rate_is_read_and_checked() {
     assert_eq!(s.workload.rate().unwrap().arrivals.name(), "poisson");
     assert!(parse(VALID).unwrap().workload.rate().is_none());
     let e = error(&rated("{ ops_per_sec = 0 }"));
-    assert_eq!((e.line, e.field.as_str()), (7, "workload.rate.ops_per_sec"), "{e}");
+    assert_eq!(
+        (e.line, e.field.as_str()),
+        (7, "workload.rate.ops_per_sec"),
+        "{e}"
+    );
     assert!(e.message.contains("outside"), "{e}");
     let e = error(&rated("{ ops_per_sec = 5, arrivals = \"bursty\" }"));
     assert_eq!(e.line, 7, "{e}");

@@ -103,7 +103,8 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         scenario.workload.writers = toml::Spanned::new(0..0, w);
     }
     let workload = Workload::new(&scenario.workload);
-    let rate = pacing::resolve(scenario.workload.rate(), args.rate, args.arrivals).map_err(CliError)?;
+    let rate =
+        pacing::resolve(scenario.workload.rate(), args.rate, args.arrivals).map_err(CliError)?;
     let setups: Vec<EngineSetup> = matrix::expand(&scenario.matrix)
         .into_iter()
         .filter(|s| !s.baseline_only)
@@ -549,7 +550,10 @@ fn repro_line(
         line.push_str(&format!(" --phase {}", lab.phase));
     }
     if let Some(r) = lab.rate_for(fault) {
-        line.push_str(&format!(" --rate {} --arrivals {}", r.ops_per_sec, r.arrivals));
+        line.push_str(&format!(
+            " --rate {} --arrivals {}",
+            r.ops_per_sec, r.arrivals
+        ));
     } else if lab.rate.is_some() {
         line.push_str(" --rate flat-out");
     }

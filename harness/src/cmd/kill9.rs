@@ -17,6 +17,7 @@ use crate::crashlab::phase::Phase;
 use crate::crashlab::report::{CrashRecord, VerdictCounts, WindowSummary};
 use crate::crashlab::verdict::Verdict;
 use crate::driver::matrix;
+use crate::driver::pacing::AckedWrites;
 use crate::progress::{Mode, Progress};
 use crate::results::run_dir;
 use crate::servers::Target;
@@ -27,12 +28,6 @@ use crate::workload::rng::SplitMix64;
 /// One configuration's summary (`crash-kill9-<label>.json`): the crash lab's record with this
 /// target's per-trial results; fields as in docs/results.md.
 pub type Kill9Summary = CrashRecord<Kill9Trial>;
-
-/// The mean of `xs` (0 when empty).
-fn mean(xs: impl Iterator<Item = f64>) -> f64 {
-    let (n, sum) = xs.fold((0u64, 0.0), |(n, s), x| (n + 1, s + x));
-    if n == 0 { 0.0 } else { sum / n as f64 }
-}
 
 /// Runs the trials and writes the summaries.
 ///
@@ -135,6 +130,9 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 ),
                 Some(args.trial_secs),
             );
+            let acked_writes = trials
+                .iter()
+                .fold(AckedWrites::default(), |a, t| a.add(t.acked_writes));
             let mut summary = Kill9Summary {
                 fault: FaultKind::Kill9.name().into(),
                 case: format!("{}-{label}", FaultKind::Kill9),
@@ -160,7 +158,8 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 stall: None,
                 mount_overhead: None,
                 states_per_sec: per_sec,
-                write_ops_per_sec: mean(trials.iter().map(|t| t.write_ops_per_sec)),
+                acked_writes,
+                write_ops_per_sec: acked_writes.per_sec(),
                 rate: None,
                 failed_trials: failed,
                 trial_results: trials,

@@ -81,8 +81,8 @@ pub struct Killed {
     pub acks: AckLog,
     /// T: just before the SIGKILL.
     pub t_ns: u64,
-    /// Write commands acknowledged per second from the worker's start to T.
-    pub write_ops_per_sec: f64,
+    /// Write commands acknowledged from the worker's start to T.
+    pub acked_writes: crate::driver::pacing::AckedWrites,
     pub notes: Vec<String>,
 }
 
@@ -244,11 +244,12 @@ pub fn run_and_kill(
             ackpage::MAX_ACKS_PER_SEC
         ));
     }
-    let write_ops_per_sec = super::acked_per_sec(&acks, acks.ready_ns, t_ns);
+    let acked_writes = super::acked_writes(&acks, acks.ready_ns, t_ns);
     if let Some(rate) = lab.rate_for(fault) {
         notes.push(format!(
-            "open loop at {}: {write_ops_per_sec:.0} write commands/s acknowledged",
-            rate.describe()
+            "open loop at {}: {:.0} write commands/s acknowledged",
+            rate.describe(),
+            acked_writes.per_sec()
         ));
     }
     Ok(Killed {
@@ -256,7 +257,7 @@ pub fn run_and_kill(
         data,
         acks,
         t_ns,
-        write_ops_per_sec,
+        acked_writes,
         notes,
     })
 }
@@ -286,7 +287,7 @@ pub fn run_trial(
             promised: None,
         },
     );
-    out.trial_write_ops_per_sec = killed.write_ops_per_sec;
+    out.trial_acked_writes = killed.acked_writes;
     out.notes = killed.notes;
     out.notes
         .extend(super::phase_note(&killed.acks, killed.t_ns));

@@ -37,7 +37,7 @@ use rand::RngExt;
 use serde::Serialize;
 
 use crate::driver::matrix::EngineSetup;
-use crate::driver::pacing::Rate;
+use crate::driver::pacing::{AckedWrites, Rate};
 use crate::oracle::Oracle;
 use crate::scenario::model::Persistence;
 use crate::servers::Target;
@@ -233,7 +233,8 @@ impl Lab {
     /// in-process backend faults and media damage run flat-out: their fault positions are
     /// drawn over the bytes a flat-out trial writes.
     pub fn rate_for(&self, fault: FaultKind) -> Option<Rate> {
-        let paced = matches!(fault, FaultKind::Kill9 | FaultKind::FsyncStall) || fault.needs_images();
+        let paced =
+            matches!(fault, FaultKind::Kill9 | FaultKind::FsyncStall) || fault.needs_images();
         self.rate.filter(|_| paced)
     }
 
@@ -356,11 +357,11 @@ pub struct TrialOutcome {
     /// True when a lost-acked verdict comes from damage to the last records, which a log
     /// without a commit marker cannot tell from a torn append (counted apart, not a violation).
     pub tail_damage: bool,
-    /// Write commands acknowledged per second in this state's trial, from the start of the
-    /// workload to the crash (0: not measured, for the in-process faults): what the record's
-    /// achieved rate averages.
+    /// Write commands acknowledged in this state's trial from the start of the workload to
+    /// the crash, and the seconds in between (0 and 0: not measured, for the in-process
+    /// faults): what the record's achieved rate adds up.
     #[serde(default)]
-    pub trial_write_ops_per_sec: f64,
+    pub trial_acked_writes: AckedWrites,
     /// The command that repeats this trial exactly (violations only).
     pub repro: Option<String>,
     /// Where its data directory and ack page were kept.
@@ -397,14 +398,16 @@ pub fn kill9_promise(setup: &EngineSetup, acks: &AckLog, t_ns: u64) -> Lsn {
     }
 }
 
-/// Write commands acknowledged per second from `from_ns` (the start of the workload) to the
-/// crash at `t_ns` (0 when that span is empty): a trial's achieved rate.
-pub fn acked_per_sec(acks: &AckLog, from_ns: u64, t_ns: u64) -> f64 {
-    let secs = t_ns.saturating_sub(from_ns) as f64 / 1e9;
-    if from_ns == 0 || secs <= 0.0 {
-        return 0.0;
+/// Write commands acknowledged from `from_ns` (the start of the workload) to the crash at
+/// `t_ns`, over that span (nothing when `from_ns` is unknown): a trial's achieved rate.
+pub fn acked_writes(acks: &AckLog, from_ns: u64, t_ns: u64) -> AckedWrites {
+    if from_ns == 0 {
+        return AckedWrites::default();
     }
-    acks.acked_before(t_ns) as f64 / secs
+    AckedWrites {
+        writes: acks.acked_before(t_ns),
+        secs: t_ns.saturating_sub(from_ns) as f64 / 1e9,
+    }
 }
 
 /// Where `t_ns` fell relative to the published saves (for trial notes), if any were made.
@@ -480,7 +483,7 @@ impl Lab {
             notes: Vec::new(),
             shared_recovery: false,
             tail_damage: false,
-            trial_write_ops_per_sec: 0.0,
+            trial_acked_writes: AckedWrites::default(),
             repro: None,
             kept_dir: None,
         }

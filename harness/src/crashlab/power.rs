@@ -103,7 +103,7 @@ pub fn run_trial(
                 promised: Some(promised),
             };
             let mut out = lab.outcome(crash, promised, recovered.judge(promised), verify_seconds);
-            out.trial_write_ops_per_sec = killed.write_ops_per_sec;
+            out.trial_acked_writes = killed.acked_writes;
             out.notes.extend(killed.notes.iter().cloned());
             out.notes.extend(super::phase_note(&killed.acks, t_ns));
             out

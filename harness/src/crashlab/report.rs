@@ -9,7 +9,7 @@ use super::loss::{LowerBounds, Summary};
 use super::phase::Phase;
 use super::verdict::Verdict;
 use super::{FaultKind, TrialOutcome};
-use crate::driver::pacing::{Rate, RateRecord};
+use crate::driver::pacing::{AckedWrites, Rate, RateRecord};
 use crate::results::json::ConfigRecord;
 
 /// How many trials got each verdict (docs/design.md, "Oracle and verdicts"); also what the report
@@ -81,8 +81,10 @@ pub struct CrashRecord<T = TrialOutcome> {
     pub lost_bytes: Summary,
     /// Per trial: crash states verified per second of recovery + verification.
     pub states_per_sec: Vec<f64>,
-    /// Write commands acknowledged per second before the crash, mean over the trials (0 where
-    /// not measured: the in-process faults). Flat-out when `rate` is null.
+    /// Write commands acknowledged before the crashes and the seconds from each trial's start
+    /// to its crash, added up over the trials (0 where not measured: the in-process faults).
+    pub acked_writes: AckedWrites,
+    /// `acked_writes` per second: the trials' throughput, flat-out when `rate` is null.
     pub write_ops_per_sec: f64,
     /// The open-loop target rate the trials ran at, and whether it was achieved
     /// (docs/results.md, "Target rate"); null: flat-out.
@@ -146,7 +148,8 @@ impl CrashRecord {
             loss_window_lower_bound: window.lower_bounds,
             lost_bytes: Summary::of(trials.iter().map(|t| t.loss.lost_bytes as f64)),
             states_per_sec: states_per_sec(&trials),
-            write_ops_per_sec: mean_trial_rate(&trials),
+            acked_writes: trial_writes(&trials),
+            write_ops_per_sec: trial_writes(&trials).per_sec(),
             rate: None,
             stall: None,
             mount_overhead: None,
@@ -184,25 +187,21 @@ impl<T> CrashRecord<T> {
     /// Sets [`CrashRecord::rate`] from the trials' rate `rate` (None: flat-out) for a mix whose
     /// commands are writes at `write_fraction`, and says on stderr when it was not achieved.
     pub fn set_rate(&mut self, rate: Option<Rate>, write_fraction: f64) {
-        self.rate = rate.map(|r| RateRecord::new(r, write_fraction, self.write_ops_per_sec));
+        self.rate = rate.map(|r| RateRecord::new(r, write_fraction, self.acked_writes));
         if let Some(w) = self.rate.as_ref().and_then(|r| r.warning.as_ref()) {
             eprintln!("WARNING {}: {w}", self.case);
         }
     }
 }
 
-/// The mean of the trials' acknowledged write rates (each trial once, however many crash
-/// states it has; trials that measured none left out).
-fn mean_trial_rate(outcomes: &[TrialOutcome]) -> f64 {
-    let mut per: std::collections::BTreeMap<u64, f64> = Default::default();
-    for t in outcomes.iter().filter(|t| t.trial_write_ops_per_sec > 0.0) {
-        per.insert(t.trial, t.trial_write_ops_per_sec);
+/// The trials' acknowledged writes added up (each trial once, however many crash states it
+/// has).
+fn trial_writes(outcomes: &[TrialOutcome]) -> AckedWrites {
+    let mut per: std::collections::BTreeMap<u64, AckedWrites> = Default::default();
+    for t in outcomes {
+        per.insert(t.trial, t.trial_acked_writes);
     }
-    if per.is_empty() {
-        0.0
-    } else {
-        per.values().sum::<f64>() / per.len() as f64
-    }
+    per.values().fold(AckedWrites::default(), |a, &w| a.add(w))
 }
 
 /// How many distinct trials `outcomes` (one per crash state) come from.

@@ -368,7 +368,7 @@ fn conclude(
         recovered.judge(promised),
         verify_seconds,
     );
-    out.trial_write_ops_per_sec = super::acked_per_sec(&m.acks, m.acks.ready_ns, m.t_kill_ns);
+    out.trial_acked_writes = super::acked_writes(&m.acks, m.acks.ready_ns, m.t_kill_ns);
     out.notes.extend(m.notes.iter().cloned());
     out
 }

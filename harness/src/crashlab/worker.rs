@@ -16,8 +16,8 @@ use super::ackpage::AckPage;
 use super::lying::Lies;
 use super::phase::Phase;
 use crate::driver::bench::{self, AckHook, Pace, WriterLimits};
-use crate::driver::pacing::Rate;
 use crate::driver::latency::Latency;
+use crate::driver::pacing::Rate;
 use crate::scenario::model::Persistence;
 use crate::workload::Workload;
 

@@ -21,8 +21,8 @@ use super::{ServerProcess, Target, for_resp, readback};
 use crate::crashlab::ackpage::AckLog;
 use crate::driver::pacing::{Pacer, Rate};
 use crate::oracle::compare::CanonState;
-use crate::resp::commands::AutoId;
 use crate::resp::Value;
+use crate::resp::commands::AutoId;
 use crate::workload::Workload;
 
 /// The key holding the LSN of the last applied write command.
@@ -99,9 +99,15 @@ impl Driver {
         let workload = workload.clone();
         let flag = crashed.clone();
         let handle = std::thread::spawn(move || match rate {
-            Some((rate, seed)) => {
-                drive_paced(client, &workload, target, max, write_rate(rate, &workload), seed, &flag)
-            }
+            Some((rate, seed)) => drive_paced(
+                client,
+                &workload,
+                target,
+                max,
+                write_rate(rate, &workload),
+                seed,
+                &flag,
+            ),
             None => drive(client, &workload, target, max, &flag),
         });
         Driver { handle, crashed }

@@ -14,8 +14,8 @@ use serde::Serialize;
 
 use super::drive::{self, Driver};
 use super::{ServerProcess, ServerSpec};
-use crate::driver::pacing::Rate;
 use crate::crashlab::verdict::{self, Verdict};
+use crate::driver::pacing::Rate;
 use crate::oracle::{DIFFS_SHOWN, Oracle, compare};
 use crate::workload::Workload;
 use crate::workload::rng::SplitMix64;
@@ -47,8 +47,9 @@ pub struct Kill9Trial {
     pub lost_bytes: u64,
     /// Restart (recovery included) plus read-back and comparison, seconds.
     pub verify_seconds: f64,
-    /// Write commands acknowledged per second from the first command to the kill.
-    pub write_ops_per_sec: f64,
+    /// Write commands acknowledged from the first command to the kill, and the seconds in
+    /// between.
+    pub acked_writes: crate::driver::pacing::AckedWrites,
     pub notes: Vec<String>,
 }
 
@@ -113,7 +114,7 @@ pub fn run_trial(
     let driven = driver.join()?;
     let acks = driven.into_ack_log();
     let acked = acks.acked_before(t_kill_ns);
-    let write_ops_per_sec = crate::crashlab::acked_per_sec(&acks, acks.ready_ns, t_kill_ns);
+    let acked_writes = crate::crashlab::acked_writes(&acks, acks.ready_ns, t_kill_ns);
     let issued = acks.highest_issued;
     let promised = if spec.policy == FsyncPolicy::Off {
         0
@@ -170,7 +171,7 @@ pub fn run_trial(
         censored: j.verdict != Verdict::Refused && window.censored,
         lost_bytes,
         verify_seconds: verify.elapsed().as_secs_f64(),
-        write_ops_per_sec,
+        acked_writes,
         notes,
     })
 }
