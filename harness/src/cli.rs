@@ -670,6 +670,10 @@ pub struct CrashArgs {
     /// (`crashlab::lying`), to show that the `fsync-eio` check can fail.
     #[arg(long, hide = true)]
     pub broken_swallow_sync_errors: bool,
+    /// TEST ONLY: run the engine over a lying backend whose fdatasync returns before the real
+    /// one completes (`crashlab::lying`), to show that the everysec lag check can fail.
+    #[arg(long, hide = true)]
+    pub broken_early_sync: bool,
 }
 
 /// `durlab worker` (internal, started by `durlab crash`).
@@ -725,6 +729,9 @@ pub struct WorkerArgs {
     /// TEST ONLY: a lying backend that reports failed fdatasyncs as done.
     #[arg(long)]
     pub broken_swallow_sync_errors: bool,
+    /// TEST ONLY: a lying backend whose fdatasync returns before the real one completes.
+    #[arg(long)]
+    pub broken_early_sync: bool,
     /// Save (or rewrite) back to back: `snapshot` or `rewrite`; `steady` does nothing extra.
     #[arg(long, default_value = "steady")]
     pub phase: Phase,

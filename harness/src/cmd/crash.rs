@@ -161,6 +161,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             ack_before_sync: args.broken_ack_before_sync,
             skip_dir_sync: args.broken_skip_dir_sync,
             swallow_sync_errors: args.broken_swallow_sync_errors,
+            early_sync: args.broken_early_sync,
         },
         phase: Phase::Steady,
         dir_model,
@@ -565,6 +566,12 @@ fn repro_line(
     }
     if lab.lies.skip_dir_sync {
         line.push_str(" --broken-skip-dir-sync");
+    }
+    if lab.lies.swallow_sync_errors {
+        line.push_str(" --broken-swallow-sync-errors");
+    }
+    if lab.lies.early_sync {
+        line.push_str(" --broken-early-sync");
     }
     if let Some(seed) = args.oracle_seed {
         line.push_str(&format!(" --oracle-seed {seed}"));

@@ -155,6 +155,8 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 loss_window_lower_bound: window.lower_bounds,
                 lost_bytes: Summary::of(trials.iter().map(|t| t.lost_bytes as f64)),
                 lost_acked_tail_damage: 0,
+                everysec_lag_trials: 0,
+                everysec_lag_violations: 0,
                 stall: None,
                 mount_overhead: None,
                 states_per_sec: per_sec,

@@ -43,6 +43,7 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
             ack_before_sync: args.broken_ack_before_sync,
             skip_dir_sync: args.broken_skip_dir_sync,
             swallow_sync_errors: args.broken_swallow_sync_errors,
+            early_sync: args.broken_early_sync,
         },
         rate: match (args.rate, args.arrival_seed) {
             (Some(r), Some(seed)) => Some((Rate::new(r, args.arrivals).map_err(CliError)?, seed)),

@@ -157,6 +157,9 @@ pub fn run_and_kill(
     if lab.lies.swallow_sync_errors {
         cmd.arg("--broken-swallow-sync-errors");
     }
+    if lab.lies.early_sync {
+        cmd.arg("--broken-early-sync");
+    }
     cmd.args(["--phase", lab.phase.name()]);
     if let Some(rate) = lab.rate_for(fault) {
         cmd.args(["--rate", &rate.ops_per_sec.to_string()])

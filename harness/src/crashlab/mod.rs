@@ -9,13 +9,15 @@
 //! - [`damage`]: bit flips and zeroed sectors in synced data.
 //! - [`images`]: crash images (power loss, prefix, torn, reorder) from an I/O trace;
 //!   [`power`] judges them against the acknowledgements of a killed, recorded worker.
-//! - [`verdict`], [`loss`]: judging one crash; [`report`]: summaries per configuration × fault.
+//! - [`verdict`], [`loss`]: judging one crash; [`lag`]: the `everysec` lag check of a trial;
+//!   [`report`]: summaries per configuration × fault.
 
 pub mod ackpage;
 pub mod damage;
 pub mod faults;
 pub mod images;
 pub mod kill9;
+pub mod lag;
 pub mod loss;
 pub mod lying;
 pub mod phase;
@@ -362,6 +364,10 @@ pub struct TrialOutcome {
     /// faults): what the record's achieved rate adds up.
     #[serde(default)]
     pub trial_acked_writes: AckedWrites,
+    /// `everysec` in mode `aof`, image faults: the lag check of this state's trial
+    /// ([`lag`]), carried by the state at the end of the trace (one per trial).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub everysec_lag: Option<lag::LagCheck>,
     /// The command that repeats this trial exactly (violations only).
     pub repro: Option<String>,
     /// Where its data directory and ack page were kept.
@@ -484,6 +490,7 @@ impl Lab {
             shared_recovery: false,
             tail_damage: false,
             trial_acked_writes: AckedWrites::default(),
+            everysec_lag: None,
             repro: None,
             kept_dir: None,
         }

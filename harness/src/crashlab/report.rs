@@ -70,6 +70,10 @@ pub struct CrashRecord<T = TrialOutcome> {
     pub violations: u64,
     /// `lost-acked` trials caused by damage to the last record (not violations).
     pub lost_acked_tail_damage: u64,
+    /// Trials whose `everysec` lag was checked (`crashlab::lag`: image faults, `everysec`,
+    /// mode `aof`), and those that broke it (each counted once in `violations`).
+    pub everysec_lag_trials: u64,
+    pub everysec_lag_violations: u64,
     pub lost_acked_ops: Summary,
     pub loss_window_ms: Summary,
     /// Crash states whose loss window is censored: it reaches back to the trial's first
@@ -142,6 +146,11 @@ impl CrashRecord {
             verdicts,
             violations: trials.iter().filter(|t| t.violation).count() as u64,
             lost_acked_tail_damage: trials.iter().filter(|t| t.tail_damage).count() as u64,
+            everysec_lag_trials: trials.iter().filter(|t| t.everysec_lag.is_some()).count() as u64,
+            everysec_lag_violations: trials
+                .iter()
+                .filter(|t| t.everysec_lag.as_ref().is_some_and(|l| l.violation.is_some()))
+                .count() as u64,
             lost_acked_ops: Summary::of(trials.iter().map(|t| t.loss.lost_acked_ops as f64)),
             loss_window_ms: window.summary,
             censored: window.censored,
@@ -282,6 +291,12 @@ pub fn render_table<T>(records: &[CrashRecord<T>]) -> String {
             "",
             rate_line(r.rate.as_ref(), r.write_ops_per_sec)
         ));
+        if r.everysec_lag_trials > 0 {
+            out.push_str(&format!(
+                "{:<12} {:<44} everysec lag check: {} of {} trials broke it (docs/design.md, \"The everysec lag\")\n",
+                "", "", r.everysec_lag_violations, r.everysec_lag_trials
+            ));
+        }
         if let Some(s) = &r.stall {
             out.push_str(&format!(
                 "{:<12} {:<44} ack latency p99/max: {:.0}/{:.0} us without, {:.0}/{:.0} us with a {} ms stall{}\n",
