@@ -132,7 +132,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
             );
             let acked_writes = trials
                 .iter()
-                .fold(AckedWrites::default(), |a, t| a.add(t.acked_writes));
+                .fold(AckedWrites::default(), |a, t| a.plus(t.acked_writes));
             let mut summary = Kill9Summary {
                 fault: FaultKind::Kill9.name().into(),
                 case: format!("{}-{label}", FaultKind::Kill9),

@@ -26,9 +26,9 @@ use durlab_engine::backend::recording::{Entry, Op, Segment, read_trace};
 use durlab_engine::{FsyncPolicy, Lsn, Persistence};
 use serde::Serialize;
 
-use super::{Lab, TrialOutcome};
 use super::ackpage::AckLog;
 use super::loss::RecordBytes;
+use super::{Lab, TrialOutcome};
 use crate::driver::matrix::EngineSetup;
 
 /// Allowance for the engine's millisecond clock (it compares whole milliseconds since open)
@@ -69,11 +69,12 @@ pub fn log_syncs(entries: &[Entry], bytes: &RecordBytes) -> Vec<Covered> {
             Op::Create { file, path } | Op::Open { file, path } if is_log(path) => {
                 log_files.push(*file);
             }
-            Op::Write { file, offset, data } if log_files.contains(file) => {
-                if data.iter().any(|s| matches!(s, Segment::Bytes(_))) {
-                    let len: u64 = data.iter().map(Segment::len).sum();
-                    writes.push((e.seq, offset + len));
-                }
+            Op::Write { file, offset, data }
+                if log_files.contains(file)
+                    && data.iter().any(|s| matches!(s, Segment::Bytes(_))) =>
+            {
+                let len: u64 = data.iter().map(Segment::len).sum();
+                writes.push((e.seq, offset + len));
             }
             Op::SyncData {
                 file,
@@ -258,7 +259,13 @@ mod tests {
             .map(|s| synced(s * 1000 + 5, s * 1000, s * 10 - 1))
             .collect();
         let c = check(&syncs, &acks(&times), LAG);
-        assert_eq!(c, LagCheck { acks_checked: 60, violation: None });
+        assert_eq!(
+            c,
+            LagCheck {
+                acks_checked: 60,
+                violation: None
+            }
+        );
     }
 
     /// A sync stalled 3 s from 1.0 s: the honest engine stops acknowledging at 2 s after the
@@ -284,7 +291,10 @@ mod tests {
     #[test]
     fn an_old_sync_with_nothing_unsynced_passes() {
         let syncs = [synced(1005, 1000, 3)];
-        assert_eq!(check(&syncs, &acks(&[100, 200, 300, 6000]), LAG).violation, None);
+        assert_eq!(
+            check(&syncs, &acks(&[100, 200, 300, 6000]), LAG).violation,
+            None
+        );
         // Without any sync, acknowledging for more than the bound fails.
         let c = check(&[], &acks(&[100, 2200]), LAG);
         assert!(c.violation.unwrap().contains("no sync had completed"));
@@ -304,19 +314,66 @@ mod tests {
             data: vec![Segment::Bytes(vec![1; (to - from) as usize])],
         };
         let entries = vec![
-            entry(0, 1, Op::Create { file: 0, path: log.clone() }),
+            entry(
+                0,
+                1,
+                Op::Create {
+                    file: 0,
+                    path: log.clone(),
+                },
+            ),
             entry(1, 2, write(0, end(3))),
-            entry(2, 3, Op::Write { file: 0, offset: end(3), data: vec![Segment::Zeros(4096)] }),
+            entry(
+                2,
+                3,
+                Op::Write {
+                    file: 0,
+                    offset: end(3),
+                    data: vec![Segment::Zeros(4096)],
+                },
+            ),
             entry(3, 4, write(end(3), end(7))),
-            entry(4, 9, Op::SyncData { file: 0, begin_seq: 3, begin_ns: 5 }),
-            entry(5, 10, Op::SyncData { file: 0, begin_seq: 5, begin_ns: 6 }),
-            entry(6, 11, Op::SyncData { file: 1, begin_seq: 6, begin_ns: 7 }),
+            entry(
+                4,
+                9,
+                Op::SyncData {
+                    file: 0,
+                    begin_seq: 3,
+                    begin_ns: 5,
+                },
+            ),
+            entry(
+                5,
+                10,
+                Op::SyncData {
+                    file: 0,
+                    begin_seq: 5,
+                    begin_ns: 6,
+                },
+            ),
+            entry(
+                6,
+                11,
+                Op::SyncData {
+                    file: 1,
+                    begin_seq: 6,
+                    begin_ns: 7,
+                },
+            ),
         ];
         assert_eq!(
             log_syncs(&entries, &bytes),
             vec![
-                Covered { end_ns: 9, begin_ns: 5, lsn: 3 },
-                Covered { end_ns: 10, begin_ns: 6, lsn: 7 },
+                Covered {
+                    end_ns: 9,
+                    begin_ns: 5,
+                    lsn: 3
+                },
+                Covered {
+                    end_ns: 10,
+                    begin_ns: 6,
+                    lsn: 7
+                },
             ]
         );
         assert_eq!(lsn_within(end(7) - 1, &bytes), 6);

@@ -81,8 +81,7 @@ impl Backend for LyingBackend {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn BackendFile>> {
         let inner = self.inner.open(path, mode)?;
         Ok(
-            if self.lies.ack_before_sync || self.lies.swallow_sync_errors || self.lies.early_sync
-            {
+            if self.lies.ack_before_sync || self.lies.swallow_sync_errors || self.lies.early_sync {
                 Arc::new(LyingFile {
                     inner,
                     lies: self.lies,
@@ -161,7 +160,9 @@ impl BackendFile for LyingFile {
             let (inner, order) = (self.inner.clone(), self.syncs_in_order.clone());
             // Detached on purpose: the lie is that nobody waits for it.
             std::thread::spawn(move || {
-                let _in_order = order.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let _in_order = order
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 inner.sync_data()
             });
             return Ok(());

@@ -149,7 +149,11 @@ impl CrashRecord {
             everysec_lag_trials: trials.iter().filter(|t| t.everysec_lag.is_some()).count() as u64,
             everysec_lag_violations: trials
                 .iter()
-                .filter(|t| t.everysec_lag.as_ref().is_some_and(|l| l.violation.is_some()))
+                .filter(|t| {
+                    t.everysec_lag
+                        .as_ref()
+                        .is_some_and(|l| l.violation.is_some())
+                })
                 .count() as u64,
             lost_acked_ops: Summary::of(trials.iter().map(|t| t.loss.lost_acked_ops as f64)),
             loss_window_ms: window.summary,
@@ -210,7 +214,7 @@ fn trial_writes(outcomes: &[TrialOutcome]) -> AckedWrites {
     for t in outcomes {
         per.insert(t.trial, t.trial_acked_writes);
     }
-    per.values().fold(AckedWrites::default(), |a, &w| a.add(w))
+    per.values().fold(AckedWrites::default(), |a, &w| a.plus(w))
 }
 
 /// How many distinct trials `outcomes` (one per crash state) come from.

@@ -61,7 +61,7 @@ impl AckedWrites {
     }
 
     /// Both added up.
-    pub fn add(self, other: AckedWrites) -> AckedWrites {
+    pub fn plus(self, other: AckedWrites) -> AckedWrites {
         AckedWrites {
             writes: self.writes + other.writes,
             secs: self.secs + other.secs,
@@ -465,7 +465,7 @@ mod tests {
         // 80 expected: 0.9 x 80 - 3 x sqrt(80) = 45.2 is still within Poisson noise of it.
         assert!(RateRecord::new(r, 0.8, done(46, 0.1)).achieved);
         assert!(!RateRecord::new(r, 0.8, done(45, 0.1)).achieved);
-        assert_eq!(done(3, 1.0).add(done(5, 3.0)), done(8, 4.0));
+        assert_eq!(done(3, 1.0).plus(done(5, 3.0)), done(8, 4.0));
         assert_eq!(done(8, 4.0).per_sec(), 2.0);
         assert_eq!(done(8, 0.0).per_sec(), 0.0);
     }
