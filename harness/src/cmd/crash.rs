@@ -23,7 +23,7 @@ use crate::driver::matrix::{self, EngineSetup};
 use crate::driver::pacing;
 use crate::oracle::Oracle;
 use crate::progress::{Goal, Mode, Progress};
-use crate::results::run_dir::{self, RunRecord};
+use crate::results::run_dir::{self, RunRecord, WorkloadRecord};
 use crate::results::{machine, time};
 use crate::scenario::locate;
 use crate::scenario::model::{Persistence, Scenario};
@@ -332,6 +332,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             started_utc,
             machine_dir: work.path(),
             failures: failures.clone(),
+            rate: lab.rate,
         },
     )?;
 
@@ -373,6 +374,8 @@ pub(super) struct CrashRun<'a> {
     pub machine_dir: &'a Path,
     /// Result file name (without `.json`) to why some of its trials could not run.
     pub failures: std::collections::BTreeMap<String, String>,
+    /// The trials' open-loop target rate (`None`: flat-out).
+    pub rate: Option<crate::driver::pacing::Rate>,
 }
 
 /// Writes `run`'s record into `out_dir`: `run.json`, or `run-crash.json` when a bench run's
@@ -402,7 +405,10 @@ pub(super) fn write_run_record(out_dir: &Path, run: &CrashRun<'_>) -> Result<(),
         versions: machine::versions(),
         machine: machine::collect(run.machine_dir),
         probe: None,
-        workload: workload_record(run.scenario, run.workload, limits),
+        workload: WorkloadRecord {
+            crash_rate: run.rate,
+            ..workload_record(run.scenario, run.workload, limits)
+        },
         loss_tolerance_ms: run.scenario.loss_tolerance_ms,
         snapshot: run.scenario.snapshot.clone(),
         crash: run.scenario.crash.clone(),

@@ -185,6 +185,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
             workload: &workload,
             writers: 1,
             trial_secs: args.trial_secs,
+            rate,
             started_utc,
             machine_dir: work.path(),
             failures: summaries
