@@ -85,12 +85,19 @@ fn machine(md: &mut String, r: &RunResults) {
     };
     let _ = writeln!(
         md,
-        "- workload: {} writers, {length}, {} s warm-up excluded, {:.0}% reads, values {}–{} B",
+        "- workload: {} writers, {length}, {} s warm-up excluded, {:.0}% reads, values {}–{} B; {}",
         w.writers,
         w.warmup_secs,
         w.read_fraction * 100.0,
         w.value_size_min,
-        w.value_size_max
+        w.value_size_max,
+        match &w.crash_rate {
+            Some(rate) => format!(
+                "benchmarks flat-out, crash trials open loop at {} (see each crash row's `workload`)",
+                rate.describe()
+            ),
+            None => "benchmarks and crash trials flat-out".into(),
+        }
     );
     match &r.run.probe {
         None => md.push_str("- device limits: no probe in this run (`--no-probe`)\n"),
