@@ -60,6 +60,8 @@ fn the_honest_engine_keeps_the_lag_bound_through_a_long_stall() {
     assert_eq!(r["everysec_lag_violations"], 0, "{r:#}");
     let check = lag_check(&r);
     assert!(check["violation"].is_null(), "{check:#}");
+    // The crash came past the bound: a writer ignoring it would have been caught.
+    assert_eq!(check["bound_crossed"], true, "{check:#}");
     assert!(check["acks_checked"].as_u64().unwrap() > 100, "{check:#}");
     // Its writers waited: acknowledgements stopped during the stall, so fewer than the
     // target's count were acknowledged before the crash.
@@ -73,6 +75,7 @@ fn a_writer_that_ignores_the_lag_bound_is_reported() {
     assert!(!success, "a violation fails the run: {r:#}");
     assert_eq!(r["everysec_lag_trials"], 1, "{r:#}");
     assert_eq!(r["everysec_lag_violations"], 1, "{r:#}");
+    assert_eq!(lag_check(&r)["bound_crossed"], true, "{r:#}");
     let why = lag_check(&r)["violation"].as_str().unwrap().to_string();
     assert!(
         why.contains("everysec lag bound broken") && why.contains("still unsynced"),

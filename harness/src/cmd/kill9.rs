@@ -157,6 +157,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 lost_acked_tail_damage: 0,
                 everysec_lag_trials: 0,
                 everysec_lag_violations: 0,
+                everysec_lag_crossed: 0,
                 stall: None,
                 mount_overhead: None,
                 states_per_sec: per_sec,

@@ -43,6 +43,10 @@ pub struct LagCheck {
     pub acks_checked: u64,
     /// The first acknowledgement that broke the property, with why; `None`: it held.
     pub violation: Option<String>,
+    /// The crash came more than the bound after the last completed sync began (or after the
+    /// workload started, with none): the trial ran long enough for a writer that ignores the
+    /// bound to break it, so a pass says something.
+    pub bound_crossed: bool,
 }
 
 /// One completed data sync of the log: when it completed and the highest LSN whose record
@@ -131,6 +135,7 @@ pub fn check_trial(
     setup: &EngineSetup,
     trace: &Path,
     acks: &AckLog,
+    kill_ns: u64,
 ) -> Result<Option<LagCheck>, String> {
     if setup.policy != FsyncPolicy::EverySec || setup.persistence != Persistence::Aof {
         return Ok(None);
@@ -141,7 +146,7 @@ pub fn check_trial(
         .everysec_max_lag_ms
         .saturating_mul(1_000_000);
     let syncs = log_syncs(&t.entries, &lab.record_bytes);
-    Ok(Some(check(&syncs, acks, max_lag_ns)))
+    Ok(Some(check(&syncs, acks, max_lag_ns, kill_ns)))
 }
 
 /// Puts a trial's `check` on its state at the end of the trace (the last of `outcomes`, in
@@ -162,8 +167,16 @@ pub fn attach(outcomes: &mut [TrialOutcome], check: LagCheck) {
 }
 
 /// Checks the property over every acknowledgement on `acks` with `syncs` (the log's
-/// completed data syncs, [`log_syncs`]) and the bound `max_lag_ns`.
-pub fn check(syncs: &[Covered], acks: &AckLog, max_lag_ns: u64) -> LagCheck {
+/// completed data syncs, [`log_syncs`]) and the bound `max_lag_ns`, for a trial that crashed
+/// at `kill_ns`.
+pub fn check(syncs: &[Covered], acks: &AckLog, max_lag_ns: u64, kill_ns: u64) -> LagCheck {
+    let last_began = syncs
+        .iter()
+        .filter(|s| s.end_ns < kill_ns)
+        .map(|s| s.begin_ns)
+        .max()
+        .unwrap_or(acks.ready_ns);
+    let bound_crossed = kill_ns.saturating_sub(last_began) > max_lag_ns;
     // Acknowledgements in time order, with the highest LSN acknowledged up to each.
     let mut by_time: Vec<(u64, Lsn)> = acks
         .ack_ns
@@ -210,6 +223,7 @@ pub fn check(syncs: &[Covered], acks: &AckLog, max_lag_ns: u64) -> LagCheck {
             };
             return LagCheck {
                 acks_checked: by_time.len() as u64,
+                bound_crossed,
                 violation: Some(format!(
                     "everysec lag bound broken: LSN {lsn} was acknowledged while LSN {due}, acknowledged more than {} ms before, was still unsynced ({durable} synced): {since}",
                     max_lag_ns / 1_000_000
@@ -220,6 +234,7 @@ pub fn check(syncs: &[Covered], acks: &AckLog, max_lag_ns: u64) -> LagCheck {
     LagCheck {
         acks_checked: by_time.len() as u64,
         violation: None,
+        bound_crossed,
     }
 }
 
@@ -258,12 +273,13 @@ mod tests {
         let syncs: Vec<Covered> = (1..=6)
             .map(|s| synced(s * 1000 + 5, s * 1000, s * 10 - 1))
             .collect();
-        let c = check(&syncs, &acks(&times), LAG);
+        let c = check(&syncs, &acks(&times), LAG, 6100 * MS);
         assert_eq!(
             c,
             LagCheck {
                 acks_checked: 60,
-                violation: None
+                violation: None,
+                bound_crossed: false
             }
         );
     }
@@ -276,10 +292,16 @@ mod tests {
         // Honest: acks until 2.9 s (lag from the sync begun at 1.0 s stays under 2 s), none
         // in the stall past that, then after the stalled sync completed.
         let honest: Vec<u64> = (1..=29).map(|i| i * 100).chain([4200, 4300]).collect();
-        assert_eq!(check(&syncs, &acks(&honest), LAG).violation, None);
+        let c = check(&syncs[..1], &acks(&honest[..29]), LAG, 3900 * MS);
+        assert_eq!((c.violation, c.bound_crossed), (None, true));
+        assert_eq!(
+            check(&syncs, &acks(&honest), LAG, 4400 * MS).violation,
+            None
+        );
         // Broken: goes on acknowledging at 3.1 s.
         let broken: Vec<u64> = (1..=31).map(|i| i * 100).collect();
-        let c = check(&syncs[..1], &acks(&broken), LAG);
+        let c = check(&syncs[..1], &acks(&broken), LAG, 3200 * MS);
+        assert!(c.bound_crossed);
         let why = c.violation.expect("broken writer caught");
         assert!(why.contains("LSN 31 was acknowledged"), "{why}");
         assert!(why.contains("LSN 10") && why.contains("2000 ms"), "{why}");
@@ -292,11 +314,11 @@ mod tests {
     fn an_old_sync_with_nothing_unsynced_passes() {
         let syncs = [synced(1005, 1000, 3)];
         assert_eq!(
-            check(&syncs, &acks(&[100, 200, 300, 6000]), LAG).violation,
+            check(&syncs, &acks(&[100, 200, 300, 6000]), LAG, 6100 * MS).violation,
             None
         );
         // Without any sync, acknowledging for more than the bound fails.
-        let c = check(&[], &acks(&[100, 2200]), LAG);
+        let c = check(&[], &acks(&[100, 2200]), LAG, 2300 * MS);
         assert!(c.violation.unwrap().contains("no sync had completed"));
     }
 

@@ -110,7 +110,7 @@ pub fn run_trial(
             out
         },
     )?;
-    if let Some(check) = lag::check_trial(lab, setup, &trace, &killed.acks)? {
+    if let Some(check) = lag::check_trial(lab, setup, &trace, &killed.acks, killed.t_ns)? {
         lag::attach(&mut outcomes, check);
     }
     Ok(outcomes)
