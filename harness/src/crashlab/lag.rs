@@ -111,12 +111,19 @@ fn lsn_within(end: u64, bytes: &RecordBytes) -> Lsn {
     let Some(room) = end.checked_sub(FIRST_RECORD_OFFSET) else {
         return 0;
     };
-    // Records are at least 25 bytes: the answer is below room / 25 + 1. Binary search on the
-    // prefix sums (monotone in n).
-    let (mut lo, mut hi) = (0, room / 25 + 1);
+    // Galloping, then bisection, over the prefix sums (monotone in n): the sums are built
+    // lazily, so this generates at most about twice the answer's commands. Records are at
+    // least 25 bytes, so the answer is at most room / 25.
+    let cap = room / 25;
+    let fits = |n: Lsn| bytes.between(0, n) <= room;
+    let mut hi = 1;
+    while hi < cap && fits(hi) {
+        hi = (hi * 2).min(cap);
+    }
+    let mut lo = hi / 2;
     while lo < hi {
         let mid = lo + (hi - lo).div_ceil(2);
-        if bytes.between(0, mid) <= room {
+        if fits(mid) {
             lo = mid;
         } else {
             hi = mid - 1;
@@ -400,5 +407,10 @@ mod tests {
         );
         assert_eq!(lsn_within(end(7) - 1, &bytes), 6);
         assert_eq!(lsn_within(10, &bytes), 0);
+        for n in [1, 2, 7, 64, 1000, 4097] {
+            assert_eq!(lsn_within(end(n), &bytes), n);
+            assert_eq!(lsn_within(end(n) + 1, &bytes), n);
+            assert_eq!(lsn_within(end(n) - 1, &bytes), n - 1);
+        }
     }
 }
