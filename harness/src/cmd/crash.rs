@@ -20,9 +20,10 @@ use crate::crashlab::report::{self, CrashRecord};
 use crate::crashlab::{FaultKind, Lab, TrialOutcome, damage, faults, kill9, power, resp_images};
 use crate::driver::bench::{RunLimits, Stop};
 use crate::driver::matrix::{self, EngineSetup};
+use crate::driver::pacing;
 use crate::oracle::Oracle;
 use crate::progress::{Goal, Mode, Progress};
-use crate::results::run_dir::{self, RunRecord};
+use crate::results::run_dir::{self, RunRecord, WorkloadRecord};
 use crate::results::{machine, time};
 use crate::scenario::locate;
 use crate::scenario::model::{Persistence, Scenario};
@@ -102,6 +103,8 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         scenario.workload.writers = toml::Spanned::new(0..0, w);
     }
     let workload = Workload::new(&scenario.workload);
+    let rate =
+        pacing::resolve(scenario.workload.rate(), args.rate, args.arrivals).map_err(CliError)?;
     let setups: Vec<EngineSetup> = matrix::expand(&scenario.matrix)
         .into_iter()
         .filter(|s| !s.baseline_only)
@@ -158,6 +161,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             ack_before_sync: args.broken_ack_before_sync,
             skip_dir_sync: args.broken_skip_dir_sync,
             swallow_sync_errors: args.broken_swallow_sync_errors,
+            early_sync: args.broken_early_sync,
         },
         phase: Phase::Steady,
         dir_model,
@@ -167,6 +171,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         contract: args.contract,
         redis_config: super::bench::redis_config(&scenario),
         target: Target::Engine,
+        rate,
     };
     let started_utc = time::rfc3339_now();
     let trials: Vec<u64> = match args.trial {
@@ -268,6 +273,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         record.phase = phase;
         record.case = lab.case_name(fault, setup);
         record.dir_model = fault.needs_images().then_some(lab.dir_model);
+        record.set_rate(lab.rate_for(fault), 1.0 - workload.read_fraction());
         if target.is_resp() && (fault.needs_images() || lab.stalls(fault)) {
             let dir = lab.case_dir(fault, setup).join("overhead");
             let secs = plan.secs.min(MOUNT_OVERHEAD_SECS);
@@ -326,6 +332,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             started_utc,
             machine_dir: work.path(),
             failures: failures.clone(),
+            rate: lab.rate,
         },
     )?;
 
@@ -367,6 +374,8 @@ pub(super) struct CrashRun<'a> {
     pub machine_dir: &'a Path,
     /// Result file name (without `.json`) to why some of its trials could not run.
     pub failures: std::collections::BTreeMap<String, String>,
+    /// The trials' open-loop target rate (`None`: flat-out).
+    pub rate: Option<crate::driver::pacing::Rate>,
 }
 
 /// Writes `run`'s record into `out_dir`: `run.json`, or `run-crash.json` when a bench run's
@@ -396,7 +405,10 @@ pub(super) fn write_run_record(out_dir: &Path, run: &CrashRun<'_>) -> Result<(),
         versions: machine::versions(),
         machine: machine::collect(run.machine_dir),
         probe: None,
-        workload: workload_record(run.scenario, run.workload, limits),
+        workload: WorkloadRecord {
+            crash_rate: run.rate,
+            ..workload_record(run.scenario, run.workload, limits)
+        },
         loss_tolerance_ms: run.scenario.loss_tolerance_ms,
         snapshot: run.scenario.snapshot.clone(),
         crash: run.scenario.crash.clone(),
@@ -544,6 +556,14 @@ fn repro_line(
     if lab.phase != Phase::Steady {
         line.push_str(&format!(" --phase {}", lab.phase));
     }
+    if let Some(r) = lab.rate_for(fault) {
+        line.push_str(&format!(
+            " --rate {} --arrivals {}",
+            r.ops_per_sec, r.arrivals
+        ));
+    } else if lab.rate.is_some() {
+        line.push_str(" --rate flat-out");
+    }
     if fault.needs_images() && lab.dir_model != DirModel::default() {
         line.push_str(&format!(" --dir-model {}", lab.dir_model));
     }
@@ -552,6 +572,12 @@ fn repro_line(
     }
     if lab.lies.skip_dir_sync {
         line.push_str(" --broken-skip-dir-sync");
+    }
+    if lab.lies.swallow_sync_errors {
+        line.push_str(" --broken-swallow-sync-errors");
+    }
+    if lab.lies.early_sync {
+        line.push_str(" --broken-early-sync");
     }
     if let Some(seed) = args.oracle_seed {
         line.push_str(&format!(" --oracle-seed {seed}"));
@@ -574,6 +600,8 @@ fn resp_kill9(args: &CrashArgs) -> Result<(), CliError> {
         trial_secs: args
             .trial_secs
             .unwrap_or(crate::crashlab::trial::SHORT_TRIAL_SECS),
+        rate: args.rate,
+        arrivals: args.arrivals,
         seed: args.seed,
         dir: args.dir.clone(),
         keep: args.keep,

@@ -19,6 +19,7 @@ use durlab_engine::{FsyncPolicy, Lsn};
 
 use super::ackpage::AckLog;
 use super::images::{CrashImage, CrashImages, ImageOptions, PreparedImage, Variant, crash_images};
+use super::lag;
 use super::verdict::{self, Recovered};
 use super::{Crash, FaultKind, Lab, TrialOutcome, kill9};
 use crate::driver::matrix::EngineSetup;
@@ -80,7 +81,7 @@ pub fn run_trial(
         first_cut_ns: first_cut_ns(lab, setup, fault, killed.acks.ready_ns),
         kill_ns: killed.t_ns,
     };
-    judge_trace(
+    let mut outcomes = judge_trace(
         lab,
         setup,
         fault,
@@ -103,11 +104,16 @@ pub fn run_trial(
                 promised: Some(promised),
             };
             let mut out = lab.outcome(crash, promised, recovered.judge(promised), verify_seconds);
+            out.trial_acked_writes = killed.acked_writes;
             out.notes.extend(killed.notes.iter().cloned());
             out.notes.extend(super::phase_note(&killed.acks, t_ns));
             out
         },
-    )
+    )?;
+    if let Some(check) = lag::check_trial(lab, setup, &trace, &killed.acks, killed.t_ns)? {
+        lag::attach(&mut outcomes, check);
+    }
+    Ok(outcomes)
 }
 
 /// When the crashes of one trace may fall.

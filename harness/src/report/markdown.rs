@@ -85,12 +85,19 @@ fn machine(md: &mut String, r: &RunResults) {
     };
     let _ = writeln!(
         md,
-        "- workload: {} writers, {length}, {} s warm-up excluded, {:.0}% reads, values {}–{} B",
+        "- workload: {} writers, {length}, {} s warm-up excluded, {:.0}% reads, values {}–{} B; {}",
         w.writers,
         w.warmup_secs,
         w.read_fraction * 100.0,
         w.value_size_min,
-        w.value_size_max
+        w.value_size_max,
+        match &w.crash_rate {
+            Some(rate) => format!(
+                "benchmarks flat-out, crash trials open loop at {} (see each crash row's `workload`)",
+                rate.describe()
+            ),
+            None => "benchmarks and crash trials flat-out".into(),
+        }
     );
     match &r.run.probe {
         None => md.push_str("- device limits: no probe in this run (`--no-probe`)\n"),
@@ -189,7 +196,10 @@ fn table(md: &mut String, r: &RunResults) {
     };
     md.push_str("## Results per configuration\n\n");
     md.push_str(
-        "ops/s counts reads and writes; `× off` is the ratio to the memory-only run of this \
+        "Benchmarks run flat-out (closed loop: each writer sends its next command when the \
+         previous one is answered), so ops/s is the most each configuration can do here; the \
+         crash trials may run at the scenario's target rate instead (their `workload` column). \
+         ops/s counts reads and writes; `× off` is the ratio to the memory-only run of this \
          run, `× device` (policy `always` only) the ratio of write commands per second to the \
          matching raw pwrite+fdatasync rate measured next to it. Loss window columns are \
          p50 / p99 / max in ms over the crash states of that fault (nearest rank), each with \
@@ -303,15 +313,18 @@ fn crash_details(md: &mut String, r: &RunResults) {
          `crash states` and every verdict column count crash states (one per kill -9 trial, \
          one per crash image of an image trial); `lost-acked` is a verdict count, while the \
          lost acknowledged commands are a number of commands per state; lost bytes are log \
-         bytes (RESP bytes for RESP servers) of those commands.\n\n",
+         bytes (RESP bytes for RESP servers) of those commands. `workload` says how the trials \
+         were driven: flat-out, or open loop at a target rate (commands per second, with its \
+         arrivals) with the write commands per second it implies and achieved. Lost commands \
+         scale with the rate, the loss window does not.\n\n",
     );
     md.push_str(
         "| configuration | fault | trials (runs) | crash states | ok (states) | lost-acked \
          (states) | divergent (states) | phantom (states) | refused (states) | violations \
          (states) | loss window: p50 / p99 / max ms [95% CI] | lost acknowledged commands \
-         p50 / p99 / max | lost log bytes p50 / p99 / max | states verified /s |\n",
+         p50 / p99 / max | lost log bytes p50 / p99 / max | states verified /s | workload |\n",
     );
-    md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for c in &r.crashes {
         let v = c.verdicts;
         let s3 = |s: super::model::Spread, f: &dyn Fn(f64) -> String| {
@@ -320,7 +333,7 @@ fn crash_details(md: &mut String, r: &RunResults) {
         let cfg = &c.config;
         let _ = writeln!(
             md,
-            "| {} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
             super::model::config_label(cfg),
             c.fault,
             c.dir_model
@@ -338,10 +351,21 @@ fn crash_details(md: &mut String, r: &RunResults) {
             c.window.cell(),
             s3(c.lost_acked_ops, &style::plain),
             s3(c.lost_bytes, &style::bytes),
-            c.states_per_sec.mean()
+            c.states_per_sec.mean(),
+            c.workload_rate()
         );
     }
     md.push('\n');
+    for c in r.crashes.iter() {
+        if let Some(w) = c.rate.as_ref().and_then(|r| r.warning.as_ref()) {
+            let _ = writeln!(
+                md,
+                "**Warning**, {} {}: {w}.\n",
+                super::model::config_label(&c.config),
+                c.column()
+            );
+        }
+    }
     let overheads: Vec<String> = r
         .crashes
         .iter()

@@ -8,6 +8,7 @@ use durlab_engine::{BackendKind, FsyncPolicy, Prealloc};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+pub use crate::driver::pacing::{Arrivals, Rate};
 pub use crate::servers::Target;
 
 /// A whole scenario file.
@@ -116,6 +117,32 @@ pub struct WorkloadSpec {
     pub values: ValueSpec,
     /// The command mix.
     pub ops: Spanned<Vec<OpSpec>>,
+    /// The rate the team's system runs at: `rate = { ops_per_sec = 300, arrivals =
+    /// "poisson" }`. Crash trials issue commands open loop at it (`driver::pacing`); benchmarks
+    /// run flat-out regardless (the cost figure) and say so. Absent: everything flat-out.
+    #[serde(default)]
+    pub rate: Option<Spanned<RateSpec>>,
+}
+
+/// An open-loop target rate (`[workload] rate`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateSpec {
+    /// Commands (reads and writes) per second over all writers.
+    pub ops_per_sec: f64,
+    /// `poisson` (exponential gaps, the default) or `uniform` (fixed gaps).
+    #[serde(default)]
+    pub arrivals: Arrivals,
+}
+
+impl WorkloadSpec {
+    /// The scenario's target rate (checked by `scenario::parse`), `None` when flat-out.
+    pub fn rate(&self) -> Option<Rate> {
+        self.rate.as_ref().map(|r| Rate {
+            ops_per_sec: r.get_ref().ops_per_sec,
+            arrivals: r.get_ref().arrivals,
+        })
+    }
 }
 
 /// How keys are drawn from a key space of `count` keys.

@@ -190,6 +190,10 @@ fn check(s: &Scenario) -> Result<(), Check> {
             ));
         }
     }
+    if let Some(r) = &w.rate {
+        crate::driver::pacing::Rate::new(r.get_ref().ops_per_sec, r.get_ref().arrivals)
+            .map_err(|m| fail(r.span(), "workload.rate.ops_per_sec", m))?;
+    }
     check_keys(&w.keys, "workload.keys")?;
     check_values(&w.values, "workload.values")?;
     let ops = w.ops.get_ref();
