@@ -64,6 +64,7 @@
 //! be rebuilt from the trace and the seed alone.
 
 mod content;
+pub mod copy;
 pub mod direntry;
 mod materialize;
 mod model;
