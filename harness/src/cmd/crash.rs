@@ -161,6 +161,11 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         },
         phase: Phase::Steady,
         dir_model,
+        copy: crate::crashlab::images::copy::CopyProcedure {
+            source: args.copy.clone(),
+            rate_bytes_per_sec: args.copy_rate_mib << 20,
+            ..Default::default()
+        },
         work: work.path().to_path_buf(),
         image_root: scratch.as_ref().map(|t| t.path().to_path_buf()),
         keep_all: args.keep,
@@ -499,7 +504,11 @@ pub fn run_trial(
             faults::run_trial(lab, setup, fault, k, &dir)
         }
         FaultKind::BitFlip | FaultKind::ZeroSector => damage::run_trial(lab, setup, fault, k, &dir),
-        FaultKind::PowerLoss | FaultKind::Prefix | FaultKind::Torn | FaultKind::Reorder => {
+        FaultKind::PowerLoss
+        | FaultKind::Prefix
+        | FaultKind::Torn
+        | FaultKind::Reorder
+        | FaultKind::LiveCopy => {
             return power::run_trial(lab, setup, fault, k, &dir);
         }
     };
@@ -546,6 +555,13 @@ fn repro_line(
     }
     if fault.needs_images() && lab.dir_model != DirModel::default() {
         line.push_str(&format!(" --dir-model {}", lab.dir_model));
+    }
+    if fault == FaultKind::LiveCopy {
+        line.push_str(&format!(
+            " --copy {} --copy-rate-mib {}",
+            lab.copy.source,
+            lab.copy.rate_bytes_per_sec >> 20
+        ));
     }
     if lab.lies.ack_before_sync {
         line.push_str(" --broken-ack-before-sync");

@@ -170,6 +170,8 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
         // The scenario's `[crash] states` and `dir_model`.
         phase: Vec::new(),
         dir_model: None,
+        copy: Default::default(),
+        copy_rate_mib: crate::crashlab::images::copy::DEFAULT_RATE_BYTES_PER_SEC >> 20,
         broken_skip_dir_sync: false,
         broken_swallow_sync_errors: false,
         contract: None,

@@ -56,6 +56,92 @@ pub struct CopyPlan {
     pub chunk_bytes: u64,
 }
 
+/// How copies of a fault are made, whatever their start: a [`CopyPlan`] without its time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyProcedure {
+    pub source: CopySource,
+    pub rate_bytes_per_sec: u64,
+    pub chunk_bytes: u64,
+}
+
+/// The default copy rate: 100 MiB/s, a copy onto a backup disk or over a gigabit link.
+pub const DEFAULT_RATE_BYTES_PER_SEC: u64 = 100 << 20;
+
+impl Default for CopyProcedure {
+    /// `cp -r` of the whole directory at [`DEFAULT_RATE_BYTES_PER_SEC`] in
+    /// [`DEFAULT_CHUNK_BYTES`] reads.
+    fn default() -> Self {
+        CopyProcedure {
+            source: CopySource::Tree,
+            rate_bytes_per_sec: DEFAULT_RATE_BYTES_PER_SEC,
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
+        }
+    }
+}
+
+impl CopyProcedure {
+    /// This procedure started at `start_ns`.
+    pub fn plan(&self, start_ns: u64) -> CopyPlan {
+        CopyPlan {
+            source: self.source.clone(),
+            start_ns,
+            rate_bytes_per_sec: self.rate_bytes_per_sec,
+            chunk_bytes: self.chunk_bytes,
+        }
+    }
+}
+
+impl std::fmt::Display for CopyProcedure {
+    /// `cp -r of the directory at 100 MiB/s`, or `cp of a, b at ...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            CopySource::Tree => f.write_str("cp -r of the directory")?,
+            CopySource::Paths(paths) => {
+                let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                write!(f, "cp of {}", names.join(", "))?
+            }
+        }
+        write!(f, " at {} MiB/s", self.rate_bytes_per_sec as f64 / f64::from(1u32 << 20))
+    }
+}
+
+impl std::fmt::Display for CopySource {
+    /// As parsed: `tree` or the comma-separated paths.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CopySource::Tree => f.write_str("tree"),
+            CopySource::Paths(paths) => {
+                let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+                f.write_str(&names.join(","))
+            }
+        }
+    }
+}
+
+impl Default for CopySource {
+    fn default() -> Self {
+        CopySource::Tree
+    }
+}
+
+impl std::str::FromStr for CopySource {
+    type Err = String;
+    /// `tree`, or a comma-separated list of paths relative to the data directory.
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "tree" {
+            return Ok(CopySource::Tree);
+        }
+        let paths: Vec<PathBuf> = s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(PathBuf::from).collect();
+        if paths.is_empty() {
+            return Err(format!("copy source '{s}': expected `tree` or a comma-separated list of paths"));
+        }
+        if let Some(bad) = paths.iter().find(|p| p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir))) {
+            return Err(format!("copy source path '{}' must be relative to the data directory and stay inside it", bad.display()));
+        }
+        Ok(CopySource::Paths(paths))
+    }
+}
+
 /// `cp`'s read size on Linux (coreutils uses at least 128 KiB buffers).
 pub const DEFAULT_CHUNK_BYTES: u64 = 128 * 1024;
 
