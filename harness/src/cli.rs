@@ -600,12 +600,14 @@ pub struct CrashArgs {
     /// live-copy: what the backup copies, `tree` (cp -r or tar of the data directory) or a
     /// comma-separated list of paths inside it, copied in order (a path missing at its turn
     /// is skipped, as a script's `cp` line fails; e.g. `appendonly.aof,dump.rdb`).
-    #[arg(long, default_value = "tree", value_name = "SOURCE")]
-    pub copy: crate::crashlab::images::copy::CopySource,
+    /// Default: the scenario's `[crash] copy`, else `tree`.
+    #[arg(long, value_name = "SOURCE")]
+    pub copy: Option<crate::crashlab::images::copy::CopySource>,
 
-    /// live-copy: the copy's read rate, MiB/s (100: a backup disk or a gigabit link).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000), value_name = "MIB")]
-    pub copy_rate_mib: u64,
+    /// live-copy: the copy's read rate, MiB/s. Default: the scenario's `[crash]
+    /// copy_rate_mib`, else 100 (a backup disk or a gigabit link).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000), value_name = "MIB")]
+    pub copy_rate_mib: Option<u64>,
 
     /// Where data directories, ack pages and kept crash states go (<DIR>/<run-id>/...).
     /// Default: a fresh temporary directory. Violating trials are always kept.

@@ -89,8 +89,14 @@ fn an_engine_copy_across_rewrites_is_refused_never_loaded_wrong() {
         let (op, of, len) = (words.next(), words.next(), words.next());
         of == Some("of") && op.is_some() && op == len
     };
-    let last = states(r).iter().find(at_end).expect("the end of the trace is a cut");
-    assert_eq!(last["verdict"], "ok", "the idle directory restores: {last:#}");
+    let last = states(r)
+        .iter()
+        .find(at_end)
+        .expect("the end of the trace is a cut");
+    assert_eq!(
+        last["verdict"], "ok",
+        "the idle directory restores: {last:#}"
+    );
     assert!(last["recovered_lsn"].as_u64().unwrap() > 0, "{last:#}");
 }
 
@@ -161,6 +167,31 @@ fn the_runbook_cp_of_redis_7_copies_nothing() {
         assert_eq!(t["recovered_lsn"], 0, "{t:#}");
     }
     assert!(r["censored"].as_u64().unwrap() > 0, "{r:#}");
+    assert_eq!(r["copy"], "cp of appendonly.aof, dump.rdb at 100 MiB/s");
+    // The report answers "is our backup procedure safe" with no.
+    let out = tmp.path().join("out");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_durlab"))
+        .arg("report")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let section = md
+        .split("## Backups copied from the live directory")
+        .nth(1)
+        .expect("a backups section");
+    let states = r["states"].as_u64().unwrap();
+    assert!(
+        section.contains(&format!(
+            "**unsafe**: {states} of {states} restore an empty server."
+        )),
+        "{section}"
+    );
+    assert!(
+        !md.split("## Backups").next().unwrap().contains("live-copy"),
+        "backups stay out of the crash tables and the recommendation: {md}"
+    );
 }
 
 /// A `cp -r` of Redis's directory while BGREWRITEAOF runs back to back: copies that span a

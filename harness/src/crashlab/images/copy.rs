@@ -29,10 +29,10 @@ use std::path::{Path, PathBuf};
 
 use durlab_engine::backend::recording::{Trace, read_trace};
 
+use super::ImageError;
 use super::content::Content;
 use super::materialize;
 use super::model::{CrashState, Ino, MOp, Model};
-use super::ImageError;
 
 /// What a copy reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,7 +101,11 @@ impl std::fmt::Display for CopyProcedure {
                 write!(f, "cp of {}", names.join(", "))?
             }
         }
-        write!(f, " at {} MiB/s", self.rate_bytes_per_sec as f64 / f64::from(1u32 << 20))
+        write!(
+            f,
+            " at {} MiB/s",
+            self.rate_bytes_per_sec as f64 / f64::from(1u32 << 20)
+        )
     }
 }
 
@@ -118,6 +122,13 @@ impl std::fmt::Display for CopySource {
     }
 }
 
+/// Serialized as parsed (`tree`, or the comma-separated paths).
+impl serde::Serialize for CopySource {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_str(self)
+    }
+}
+
 impl Default for CopySource {
     fn default() -> Self {
         CopySource::Tree
@@ -131,12 +142,26 @@ impl std::str::FromStr for CopySource {
         if s == "tree" {
             return Ok(CopySource::Tree);
         }
-        let paths: Vec<PathBuf> = s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(PathBuf::from).collect();
+        let paths: Vec<PathBuf> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .collect();
         if paths.is_empty() {
-            return Err(format!("copy source '{s}': expected `tree` or a comma-separated list of paths"));
+            return Err(format!(
+                "copy source '{s}': expected `tree` or a comma-separated list of paths"
+            ));
         }
-        if let Some(bad) = paths.iter().find(|p| p.is_absolute() || p.components().any(|c| matches!(c, std::path::Component::ParentDir))) {
-            return Err(format!("copy source path '{}' must be relative to the data directory and stay inside it", bad.display()));
+        if let Some(bad) = paths.iter().find(|p| {
+            p.is_absolute()
+                || p.components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+        }) {
+            return Err(format!(
+                "copy source path '{}' must be relative to the data directory and stay inside it",
+                bad.display()
+            ));
         }
         Ok(CopySource::Paths(paths))
     }
@@ -205,7 +230,11 @@ impl LiveCopies {
     ///
     /// # Errors
     /// As [`super::crash_images`].
-    pub fn from_trace(t: Trace, trace_name: &Path, root_in_trace: &Path) -> Result<Self, ImageError> {
+    pub fn from_trace(
+        t: Trace,
+        trace_name: &Path,
+        root_in_trace: &Path,
+    ) -> Result<Self, ImageError> {
         let root = std::path::absolute(root_in_trace).map_err(|source| ImageError::Io {
             op: "resolve",
             path: root_in_trace.to_path_buf(),
@@ -322,7 +351,10 @@ impl<'m> Live<'m> {
 
 /// Builds the copy `plan` describes from `model`.
 pub(crate) fn live_copy(model: &Model, plan: &CopyPlan) -> LiveCopy {
-    assert!(plan.rate_bytes_per_sec >= 1 && plan.chunk_bytes >= 1, "{plan:?}");
+    assert!(
+        plan.rate_bytes_per_sec >= 1 && plan.chunk_bytes >= 1,
+        "{plan:?}"
+    );
     let mut run = CopyRun {
         live: Live::new(model),
         plan,
@@ -423,7 +455,9 @@ impl CopyRun<'_, '_> {
             end_ns: self.t_ns,
             bytes: at,
         });
-        self.out.names.insert(path.to_path_buf(), self.out.files.len());
+        self.out
+            .names
+            .insert(path.to_path_buf(), self.out.files.len());
         self.out.files.push(copy);
     }
 }

@@ -481,7 +481,10 @@ impl CrashImages {
     /// The copy of the live directory started at cut `k`: its image's `cut_ns` is when the
     /// copy ended (its state is as fresh as that, at best).
     fn prepare_copy(&self, k: u64, dir: PathBuf) -> PreparedImage<'_> {
-        let c = copy::live_copy(&self.model, &self.opts.copy.plan(self.model.cut_ns(k as usize)));
+        let c = copy::live_copy(
+            &self.model,
+            &self.opts.copy.plan(self.model.cut_ns(k as usize)),
+        );
         let last_ns = self.model.cut_ns(self.model.len());
         let mut description = format!(
             "{} started at op {k} of {} (t = {} ns), {} files, {} bytes, took {:.1} ms",
