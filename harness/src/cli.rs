@@ -634,6 +634,18 @@ pub struct CrashArgs {
     #[arg(long, value_name = "MODEL")]
     pub dir_model: Option<DirModel>,
 
+    /// live-copy: what the backup copies, `tree` (cp -r or tar of the data directory) or a
+    /// comma-separated list of paths inside it, copied in order (a path missing at its turn
+    /// is skipped, as a script's `cp` line fails; e.g. `appendonly.aof,dump.rdb`).
+    /// Default: the scenario's `[crash] copy`, else `tree`.
+    #[arg(long, value_name = "SOURCE")]
+    pub copy: Option<crate::crashlab::images::copy::CopySource>,
+
+    /// live-copy: the copy's read rate, MiB/s. Default: the scenario's `[crash]
+    /// copy_rate_mib`, else 100 (a backup disk or a gigabit link).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000), value_name = "MIB")]
+    pub copy_rate_mib: Option<u64>,
+
     /// Where data directories, ack pages and kept crash states go (<DIR>/<run-id>/...).
     /// Default: a fresh temporary directory. Violating trials are always kept.
     #[arg(long, value_name = "DIR")]

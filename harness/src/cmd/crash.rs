@@ -165,6 +165,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         },
         phase: Phase::Steady,
         dir_model,
+        copy: copy_procedure(args, scenario.crash.as_ref()),
         work: work.path().to_path_buf(),
         image_root: scratch.as_ref().map(|t| t.path().to_path_buf()),
         keep_all: args.keep,
@@ -274,6 +275,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         record.case = lab.case_name(fault, setup);
         record.dir_model = fault.needs_images().then_some(lab.dir_model);
         record.set_rate(lab.rate_for(fault), 1.0 - workload.read_fraction());
+        record.copy = (fault == FaultKind::LiveCopy).then(|| lab.copy.to_string());
         if target.is_resp() && (fault.needs_images() || lab.stalls(fault)) {
             let dir = lab.case_dir(fault, setup).join("overhead");
             let secs = plan.secs.min(MOUNT_OVERHEAD_SECS);
@@ -511,11 +513,38 @@ pub fn run_trial(
             faults::run_trial(lab, setup, fault, k, &dir)
         }
         FaultKind::BitFlip | FaultKind::ZeroSector => damage::run_trial(lab, setup, fault, k, &dir),
-        FaultKind::PowerLoss | FaultKind::Prefix | FaultKind::Torn | FaultKind::Reorder => {
+        FaultKind::PowerLoss
+        | FaultKind::Prefix
+        | FaultKind::Torn
+        | FaultKind::Reorder
+        | FaultKind::LiveCopy => {
             return power::run_trial(lab, setup, fault, k, &dir);
         }
     };
     one.map(|o| vec![o])
+}
+
+/// The `live-copy` procedure: the flags, else the scenario's `[crash] copy` and
+/// `copy_rate_mib`, else the defaults.
+fn copy_procedure(
+    args: &CrashArgs,
+    plan: Option<&crate::scenario::model::CrashPlan>,
+) -> crate::crashlab::images::copy::CopyProcedure {
+    let default = crate::crashlab::images::copy::CopyProcedure::default();
+    let source = args
+        .copy
+        .clone()
+        .or_else(|| plan.and_then(|p| p.copy.clone()))
+        .unwrap_or(default.source);
+    let rate_bytes_per_sec = args
+        .copy_rate_mib
+        .or_else(|| plan.and_then(|p| p.copy_rate_mib))
+        .map_or(default.rate_bytes_per_sec, |mib| mib << 20);
+    crate::crashlab::images::copy::CopyProcedure {
+        source,
+        rate_bytes_per_sec,
+        ..default
+    }
 }
 
 /// The `durlab crash` command line that repeats trial `k` exactly.
@@ -566,6 +595,13 @@ fn repro_line(
     }
     if fault.needs_images() && lab.dir_model != DirModel::default() {
         line.push_str(&format!(" --dir-model {}", lab.dir_model));
+    }
+    if fault == FaultKind::LiveCopy {
+        line.push_str(&format!(
+            " --copy {} --copy-rate-mib {}",
+            lab.copy.source,
+            lab.copy.rate_bytes_per_sec >> 20
+        ));
     }
     if lab.lies.ack_before_sync {
         line.push_str(" --broken-ack-before-sync");

@@ -138,6 +138,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 case: format!("{}-{label}", FaultKind::Kill9),
                 phase: Phase::Steady,
                 dir_model: None,
+                copy: None,
                 label: label.clone(),
                 run_id: run_id.clone(),
                 seed: workload.seed(),

@@ -173,6 +173,9 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
         // The scenario's `[crash] states` and `dir_model`.
         phase: Vec::new(),
         dir_model: None,
+        // The scenario's `[crash] copy` and `copy_rate_mib`.
+        copy: None,
+        copy_rate_mib: None,
         broken_skip_dir_sync: false,
         broken_swallow_sync_errors: false,
         broken_early_sync: false,

@@ -65,11 +65,14 @@ pub enum FaultKind {
     Prefix,
     Torn,
     Reorder,
+    /// A backup copied from the live data directory while the workload runs, then restored
+    /// (`images::copy`): not a crash of the server, a test of a backup procedure.
+    LiveCopy,
 }
 
 impl FaultKind {
     /// Every fault, in report order.
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 12] = [
         FaultKind::Kill9,
         FaultKind::FsyncEio,
         FaultKind::Enospc,
@@ -81,6 +84,7 @@ impl FaultKind {
         FaultKind::Prefix,
         FaultKind::Torn,
         FaultKind::Reorder,
+        FaultKind::LiveCopy,
     ];
 
     /// The name used on the command line and in result files.
@@ -97,20 +101,31 @@ impl FaultKind {
             FaultKind::Prefix => "prefix",
             FaultKind::Torn => "torn",
             FaultKind::Reorder => "reorder",
+            FaultKind::LiveCopy => "live-copy",
         }
     }
 
-    /// Faults that damage data that was already synced (media errors): there, refusing to
-    /// recover (naming file and offset) is the correct outcome.
+    /// Faults that damage data that was already synced (media errors).
     pub fn damages_synced_data(self) -> bool {
         matches!(self, FaultKind::BitFlip | FaultKind::ZeroSector)
+    }
+
+    /// Faults where refusing to recover (naming file and offset) is an acceptable outcome:
+    /// damage to synced data, and a live copy, whose refusal is a finding about the backup
+    /// procedure (reported as such), not a broken promise of the server.
+    pub fn may_refuse(self) -> bool {
+        self.damages_synced_data() || self == FaultKind::LiveCopy
     }
 
     /// Faults built from crash images of an I/O trace (another part of the crash lab).
     pub fn needs_images(self) -> bool {
         matches!(
             self,
-            FaultKind::PowerLoss | FaultKind::Prefix | FaultKind::Torn | FaultKind::Reorder
+            FaultKind::PowerLoss
+                | FaultKind::Prefix
+                | FaultKind::Torn
+                | FaultKind::Reorder
+                | FaultKind::LiveCopy
         )
     }
 }
@@ -176,6 +191,8 @@ pub struct Lab {
     pub phase: Phase,
     /// Image faults: when directory entries are durable.
     pub dir_model: DirModel,
+    /// `live-copy`: how the backup is copied.
+    pub copy: images::copy::CopyProcedure,
     /// Where trial directories go.
     pub work: PathBuf,
     /// Image faults: where crash images are built (see [`images::scratch`]); `None`: inside

@@ -32,6 +32,7 @@ pub fn variant(fault: FaultKind) -> Option<Variant> {
         FaultKind::Prefix => Some(Variant::Prefix),
         FaultKind::Torn => Some(Variant::Torn),
         FaultKind::Reorder => Some(Variant::Reorder),
+        FaultKind::LiveCopy => Some(Variant::LiveCopy),
         _ => None,
     }
 }
@@ -44,6 +45,10 @@ pub fn promise(
     acks: &AckLog,
     t_ns: u64,
 ) -> Lsn {
+    if opts.variant == Variant::LiveCopy {
+        // A copy may be as stale as it likes: how stale is what the trial measures.
+        return 0;
+    }
     let before = |lag_ns: u64| acks.acked_before(t_ns.saturating_sub(lag_ns));
     let setup = &lab.contract_setup(setup);
     if setup.persistence == Persistence::Snapshot {
@@ -191,6 +196,7 @@ pub(crate) fn judge_trace(
     opts.writeback = lab.writeback;
     opts.dir_model = lab.dir_model;
     opts.first_cut_ns = window.first_cut_ns;
+    opts.copy = lab.copy.clone();
     let kept_images = dir.join("images");
     let built_in = match &lab.image_root {
         Some(r) => r.join(format!("{}-trial-{k}", lab.case_name(fault, setup))),

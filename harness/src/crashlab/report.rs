@@ -47,6 +47,9 @@ pub struct CrashRecord<T = TrialOutcome> {
     /// Image faults: the directory-entry model (`pessimistic`, `ext4-ordered`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dir_model: Option<DirModel>,
+    /// `live-copy`: the backup procedure (`cp -r of the directory at 100 MiB/s`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy: Option<String>,
     /// `<fault>-<label>[-during-<phase>]`: the result file is `crash-<case>.json`.
     pub case: String,
     pub run_id: String,
@@ -134,6 +137,7 @@ impl CrashRecord {
             label,
             phase: Phase::Steady,
             dir_model: None,
+            copy: None,
             run_id: run_id.into(),
             seed,
             trial_secs,

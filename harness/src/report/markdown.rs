@@ -50,6 +50,7 @@ pub fn render(results: &RunResults) -> String {
     servers(&mut md, results);
     table(&mut md, results);
     crash_details(&mut md, results);
+    backups(&mut md, results);
     plots(&mut md, results);
     group_commit(&mut md, results);
     recovery(&mut md, results);
@@ -172,6 +173,123 @@ fn servers(md: &mut String, r: &RunResults) {
         let _ = writeln!(md, "- `{label}`{version}{settings}");
     }
     md.push('\n');
+}
+
+/// "Is our backup procedure safe": one row and one sentence per backup procedure and
+/// configuration (`live-copy` results).
+fn backups(md: &mut String, r: &RunResults) {
+    if r.backups.is_empty() {
+        return;
+    }
+    md.push_str(
+        "## Backups copied from the live directory\n\n\
+         Each copy was read from the running server's directory (page cache: synced or not) \
+         while the workload wrote, file by file at the stated rate, then restored by starting \
+         the server on it and checked against the oracle. A copy may be stale but must load a \
+         state the server once had. Staleness: the copy's end minus the acknowledgement of \
+         the first command it lacks (p50 / p99 / max; ≥: censored, the copy lost everything).\n\n\
+         | configuration | procedure | copies | restore | restore empty | refused | wrong state | staleness |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    let mut sentences = Vec::new();
+    for b in &r.backups {
+        let rows = &b.trial_results;
+        let empty = rows
+            .iter()
+            .filter(|s| s.verdict.as_deref() == Some("ok") && s.recovered_lsn == Some(0))
+            .count() as u64;
+        let v = &b.verdicts;
+        let states = v.ok + v.lost_acked + v.divergent + v.phantom + v.refused;
+        let wrong = b.verdicts.divergent + b.verdicts.phantom;
+        let procedure = b.copy.as_deref().unwrap_or("a copy");
+        let label = config_label(&b.config);
+        let staleness = staleness(rows);
+        let _ = writeln!(
+            md,
+            "| {label} | {procedure} | {states} | {} | {empty} | {} | {wrong} | {staleness} |",
+            b.verdicts.ok - empty,
+            b.verdicts.refused,
+        );
+        let mut s = format!("- `{label}`, {procedure}: ");
+        if wrong > 0 {
+            let _ = write!(
+                s,
+                "**unsafe**: {wrong} of {states} copies restored a state the server never had."
+            );
+        } else if b.verdicts.refused > 0 || empty > 0 {
+            let mut what = Vec::new();
+            if b.verdicts.refused > 0 {
+                what.push(format!(
+                    "{} of {states} copies do not restore",
+                    b.verdicts.refused
+                ));
+            }
+            if empty > 0 {
+                what.push(format!("{empty} of {states} restore an empty server"));
+            }
+            let _ = write!(s, "**unsafe**: {}", what.join(" and "));
+            if let Some(why) = rows
+                .iter()
+                .find(|s| s.verdict.as_deref() == Some("refused"))
+                .and_then(|s| s.detail.as_deref())
+            {
+                // The server's own last words: the end of the detail (a log line).
+                let tail: String = why
+                    .rsplit(" | ")
+                    .next()
+                    .unwrap_or(why)
+                    .chars()
+                    .take(160)
+                    .collect();
+                let _ = write!(s, " (\"{}\")", tail.trim());
+            }
+            s.push('.');
+        } else {
+            let _ = write!(
+                s,
+                "every one of {states} copies restored; staleness {staleness}."
+            );
+        }
+        sentences.push(s);
+    }
+    md.push('\n');
+    for s in sentences {
+        md.push_str(&s);
+        md.push('\n');
+    }
+    md.push('\n');
+}
+
+/// The staleness of the copies that restored (verdict ok): p50 / p99 / max of their windows,
+/// with `≥` where a censored window is at or above the figure, and the sample.
+fn staleness(rows: &[super::model::StateRow]) -> String {
+    let restored: Vec<_> = rows
+        .iter()
+        .filter(|s| s.verdict.as_deref() == Some("ok"))
+        .collect();
+    if restored.is_empty() {
+        return "- (no copy restored)".into();
+    }
+    let sum = crate::crashlab::loss::Summary::of(restored.iter().map(|s| s.loss_window_ms));
+    let censored: Vec<f64> = restored
+        .iter()
+        .filter(|s| s.is_censored())
+        .map(|s| s.loss_window_ms)
+        .collect();
+    let lb = crate::crashlab::loss::LowerBounds::of(&sum, censored.iter().copied());
+    let f = |v: f64, lower: bool| super::model::figure(v, lower, None);
+    format!(
+        "{} / {} / {} ms; n = {} restored{}",
+        f(sum.p50, lb.p50),
+        f(sum.p99, lb.p99),
+        f(sum.max, lb.max),
+        restored.len(),
+        if censored.is_empty() {
+            String::new()
+        } else {
+            format!(", {} censored", censored.len())
+        }
+    )
 }
 
 /// Configuration name as shown in the table (writers added when the run has several counts).

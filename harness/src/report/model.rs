@@ -62,6 +62,9 @@ pub struct CrashRecord {
     /// Image faults: the directory-entry model (absent for other faults).
     #[serde(default)]
     pub dir_model: Option<String>,
+    /// `live-copy`: the backup procedure (absent for crashes).
+    #[serde(default)]
+    pub copy: Option<String>,
     /// RESP targets on the recording filesystem: throughput on the mount against a plain
     /// directory (absent otherwise).
     #[serde(default)]
@@ -169,6 +172,12 @@ pub struct StateRow {
     pub censored: Option<bool>,
     #[serde(default)]
     pub recovered_lsn: Option<u64>,
+    /// The state's verdict (`ok`, `refused`, ...; absent in hand-made summaries).
+    #[serde(default)]
+    pub verdict: Option<String>,
+    /// Why it was refused, what differed, or what recovery cut.
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 impl StateRow {
@@ -393,8 +402,12 @@ pub struct RunResults {
     pub run: RunRecord,
     /// Bench records in `run.configs` order.
     pub benches: Vec<BenchRecord>,
-    /// Crash summaries, sorted by file name.
+    /// Crash summaries, sorted by file name (backups apart: `backups`).
     pub crashes: Vec<CrashRecord>,
+    /// `live-copy` summaries: backups copied from the live directory and restored. Not
+    /// crashes: their windows are staleness, which no durability contract bounds, so they stay
+    /// out of the crash tables and the recommendation.
+    pub backups: Vec<CrashRecord>,
     /// Recovery measurements (empty when `recovery.json` is absent).
     pub recovery: Vec<RecoveryRecord>,
     /// Decoded latency histograms by label.

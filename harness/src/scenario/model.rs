@@ -419,6 +419,27 @@ pub struct CrashPlan {
     /// `--quick`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_states: Option<usize>,
+    /// `live-copy`: what the team's backup copies: `"tree"` (`cp -r` or `tar` of the data
+    /// directory) or a comma-separated list of paths inside it, copied in order
+    /// (`--copy` overrides it; default `tree`).
+    #[serde(
+        default,
+        deserialize_with = "de_named_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub copy: Option<crate::crashlab::images::copy::CopySource>,
+    /// `live-copy`: the copy's read rate, MiB/s (`--copy-rate-mib` overrides it; default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_rate_mib: Option<u64>,
+}
+
+/// Deserializes an optional name through `FromStr`.
+fn de_named_opt<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr<Err = String>,
+{
+    de_named(de).map(Some)
 }
 
 fn is_default_dir_model(m: &DirModel) -> bool {
