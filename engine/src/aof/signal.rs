@@ -1,18 +1,17 @@
 //! Wakes writers waiting for a flush without making them re-take the engine's mutex.
 //!
-//! MEASUREMENT VARIANT (parking_lot Mutex<()> + Condvar of its own, not the engine's lock).
+//! With many writers, every batch ends with each of its writers waking up; a condition variable
+//! would make each of them re-acquire the engine's mutex just to see that its record is covered,
+//! contending with the writers appending the next batch. Here a waiter sleeps on a futex word
+//! (an epoch bumped after every flush) and, once woken, checks the published LSNs atomically.
 
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
-use parking_lot::{Condvar, Mutex};
-
-/// An epoch with a condition variable of its own.
+/// A futex-backed epoch. `wake_all` costs no system call when nobody waits.
 #[derive(Debug, Default)]
 pub(crate) struct AckSignal {
     epoch: AtomicU32,
     waiters: AtomicU32,
-    lock: Mutex<()>,
-    cond: Condvar,
 }
 
 impl AckSignal {
@@ -23,12 +22,22 @@ impl AckSignal {
 
     /// Sleeps until the epoch differs from `seen` (possibly returning early, spuriously).
     pub(crate) fn wait(&self, seen: u32) {
+        // The waiter count and the epoch are both SeqCst: either the waker sees this waiter, or
+        // this waiter sees the new epoch (and the futex call returns at once).
         self.waiters.fetch_add(1, SeqCst);
-        let mut guard = self.lock.lock();
         if self.epoch.load(SeqCst) == seen {
-            self.cond.wait(&mut guard);
+            // SAFETY: FUTEX_WAIT on the address of a live, aligned AtomicU32 owned by `self`,
+            // which outlives the call; the kernel only compares it with `seen` and sleeps.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.epoch.as_ptr(),
+                    libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+                    seen,
+                    std::ptr::null::<libc::timespec>(),
+                );
+            }
         }
-        drop(guard);
         self.waiters.fetch_sub(1, SeqCst);
     }
 
@@ -42,10 +51,44 @@ impl AckSignal {
     pub(crate) fn wake_all(&self) {
         self.epoch.fetch_add(1, SeqCst);
         if self.waiters.load(SeqCst) > 0 {
-            // Under the lock: a waiter between its epoch check and its sleep holds it, so the
-            // notification cannot fall between the two.
-            let _guard = self.lock.lock();
-            self.cond.notify_all();
+            // SAFETY: FUTEX_WAKE on the address of a live, aligned AtomicU32 owned by `self`;
+            // it touches no memory, only wakes threads sleeping on that address.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    self.epoch.as_ptr(),
+                    libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+                    i32::MAX,
+                );
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn wait_returns_after_wake_and_when_epoch_moved() {
+        let s = Arc::new(AckSignal::default());
+        let seen = s.epoch();
+        s.wake_all();
+        s.wait(seen); // epoch already moved: returns at once
+        let seen = s.epoch();
+        let t = {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                while s.epoch() == seen {
+                    s.wait(seen);
+                }
+            })
+        };
+        while s.waiters.load(SeqCst) == 0 && !t.is_finished() {
+            std::thread::yield_now();
+        }
+        s.wake_all();
+        t.join().unwrap();
     }
 }
