@@ -91,6 +91,14 @@ mod tests {
     use super::*;
     use crate::resp::server::test_state;
 
+    /// A server state over an engine in `mode` (policy `no`) in a new temporary directory.
+    fn in_mode(mode: Persistence) -> (tempfile::TempDir, Arc<State>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = EngineConfig::new(dir.path().join("data")).policy(FsyncPolicy::No);
+        config.persistence = mode;
+        (dir, test_state(config, 1))
+    }
+
     fn err(text: &str) -> Value {
         Value::Error(format!("ERR {text}"))
     }
@@ -118,10 +126,7 @@ mod tests {
 
     #[test]
     fn one_background_save_at_a_time_with_redis_texts() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = EngineConfig::new(dir.path().join("data")).policy(FsyncPolicy::No);
-        config.persistence = Persistence::Hybrid;
-        let st = test_state(config, 1);
+        let (_dir, st) = in_mode(Persistence::Hybrid);
         st.bg.lock().save_in_progress = true;
         assert_eq!(
             start(&st, false),
@@ -142,10 +147,7 @@ mod tests {
 
     #[test]
     fn bgsave_runs_on_its_own_thread_and_reports_in_the_status() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = EngineConfig::new(dir.path().join("data"));
-        config.persistence = Persistence::Snapshot;
-        let st = test_state(config, 1);
+        let (dir, st) = in_mode(Persistence::Snapshot);
         st.bg.lock().last_save_unix_secs = 0;
         assert_eq!(
             start(&st, false),
@@ -163,10 +165,7 @@ mod tests {
 
     #[test]
     fn bgrewriteaof_in_hybrid_mode_installs_a_new_base() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = EngineConfig::new(dir.path().join("data")).policy(FsyncPolicy::No);
-        config.persistence = Persistence::Hybrid;
-        let st = test_state(config, 1);
+        let (dir, st) = in_mode(Persistence::Hybrid);
         assert_eq!(
             start(&st, true),
             Value::Simple("Background append only file rewriting started".into())
