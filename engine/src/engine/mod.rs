@@ -57,7 +57,7 @@ pub(crate) struct Shared {
     pub(crate) backend: Option<Arc<dyn Backend>>,
     pub(crate) persist: Mutex<Persist>,
     /// Mirrors `Persist::last_save.lsn` for lock-free reads.
-    pub(crate) saved_lsn: AtomicU64,
+    saved_lsn: AtomicU64,
 }
 
 #[derive(Debug)]
