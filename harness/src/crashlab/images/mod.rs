@@ -67,9 +67,11 @@ mod content;
 pub mod direntry;
 mod materialize;
 mod model;
+mod ops;
 mod power_loss;
 mod reorder;
 pub mod scratch;
+mod state;
 mod torn;
 
 use std::collections::BTreeSet;
@@ -82,7 +84,8 @@ use durlab_engine::backend::recording::{Trace, TraceError, read_trace};
 use rand::RngExt;
 
 use crate::workload::rng::SplitMix64;
-use model::{CrashState, Model};
+use model::Model;
+use state::CrashState;
 
 /// Which unsynced operations survive (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
