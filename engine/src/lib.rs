@@ -17,6 +17,7 @@ pub mod failpoint;
 pub mod hybrid;
 pub mod inspect;
 pub mod keyspace;
+pub mod quantile;
 pub mod rawio;
 pub mod recovery;
 pub mod snapshot;
