@@ -162,26 +162,19 @@ fn durlab_server_keeps_its_promises_under_power_loss_on_the_mount() {
 fn kill9_inside_a_held_fsync_loses_redis_everysec_acks_and_none_of_durlab_servers() {
     require(&["redis-server"]);
     let tmp = tempfile::tempdir().unwrap();
-    let (out, records) = crash(
-        &[
-            "--target",
-            "durlab-server,redis",
-            "--fault",
-            "kill9",
-            "--stall",
-            "--stall-ms",
-            "1000",
-            "--policy",
-            "everysec",
-            "--backend",
-            "pwrite",
-            "--prealloc",
-            "none",
-            "--trial-secs",
-            "1",
-        ],
-        tmp.path(),
-    );
+    // Option and value pairs: every RESP target, kill -9 inside a held fsync, everysec.
+    let mut args = [
+        ["--target", "durlab-server,redis"],
+        ["--fault", "kill9"],
+        ["--stall-ms", "1000"],
+        ["--policy", "everysec"],
+        ["--backend", "pwrite"],
+        ["--prealloc", "none"],
+        ["--trial-secs", "1"],
+    ]
+    .concat();
+    args.push("--stall");
+    let (out, records) = crash(&args, tmp.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success(),
