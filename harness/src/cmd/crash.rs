@@ -58,7 +58,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         }
         if let Some(f) = faults
             .iter()
-            .find(|f| **f != FaultKind::Kill9 && !f.needs_images())
+            .find(|f| targets.iter().any(|&t| !f.runs_on(t)))
         {
             return Err(CliError(format!(
                 "fault {f} acts inside the engine's process; RESP targets (durlab-server, redis) take kill9 and the image faults (power-loss, prefix, torn, reorder)"

@@ -111,6 +111,13 @@ impl FaultKind {
         matches!(self, FaultKind::BitFlip | FaultKind::ZeroSector)
     }
 
+    /// Whether trials of this fault run on `target` ([`runner::run_trial`]): every fault on
+    /// the engine; on a RESP server only those acting outside its process (kill9 and the image
+    /// faults), since the others need the engine's backend in the harness's hands.
+    pub fn runs_on(self, target: Target) -> bool {
+        !target.is_resp() || self == FaultKind::Kill9 || self.needs_images()
+    }
+
     /// Faults built from crash images of an I/O trace (another part of the crash lab).
     pub fn needs_images(self) -> bool {
         matches!(
