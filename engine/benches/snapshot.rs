@@ -267,15 +267,14 @@ fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
-/// The `per_mille`-th quantile of `latencies_ns`, in µs (sorts them).
-fn quantile_us(latencies_ns: &mut [u64], per_mille: usize) -> f64 {
-    latencies_ns.sort_unstable();
-    let i = (latencies_ns.len() * per_mille / 1000).min(latencies_ns.len().saturating_sub(1));
-    latencies_ns.get(i).copied().unwrap_or(0) as f64 / 1e3
+/// The nearest-rank `q`-quantile of `latencies_ns` in µs (sorts them; 0 when empty): the same
+/// statistic as the probe's and the harness's (`durlab_engine::quantile`).
+fn quantile_us(latencies_ns: &mut [u64], q: f64) -> f64 {
+    durlab_engine::quantile::quantile_of(latencies_ns, q).unwrap_or(0) as f64 / 1e3
 }
 
 fn p99_us(latencies_ns: &mut [u64]) -> f64 {
-    quantile_us(latencies_ns, 990)
+    quantile_us(latencies_ns, 0.99)
 }
 
 /// Phase value that stops [`timed_writes`]; any other value `p` files a write's latency under
@@ -365,9 +364,9 @@ fn figures_latency(keys: u64, mode: Persistence, policy: FsyncPolicy, rounds: us
     );
     let spread = |l: &mut Vec<u64>| {
         let (p50, p90, p999) = (
-            quantile_us(l, 500),
-            quantile_us(l, 900),
-            quantile_us(l, 999),
+            quantile_us(l, 0.50),
+            quantile_us(l, 0.90),
+            quantile_us(l, 0.999),
         );
         format!("p50 {p50:.2} p90 {p90:.2} p99.9 {p999:.2} us")
     };

@@ -19,6 +19,7 @@ pub mod hybrid;
 pub mod inspect;
 pub mod keyspace;
 mod named;
+pub mod quantile;
 pub mod rawio;
 pub mod recovery;
 pub mod snapshot;

@@ -61,19 +61,10 @@ impl RawRun {
     }
 
     /// The `q`-quantile (0.0..=1.0, clamped; NaN counts as 0) of the latencies by the
-    /// nearest-rank method: the smallest latency with at least `q` of all latencies at or below
-    /// it. 0 when empty.
+    /// nearest-rank method ([`crate::quantile`], the project's one definition): the smallest
+    /// latency with at least `q` of all latencies at or below it. 0 when empty.
     pub fn percentile_ns(&self, q: f64) -> u64 {
-        if self.latencies_ns.is_empty() {
-            return 0;
-        }
-        let mut sorted = self.latencies_ns.clone();
-        sorted.sort_unstable();
-        let n = sorted.len();
-        let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
-        // Nearest rank: ceil(q * n), at least 1.
-        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
-        sorted[rank - 1]
+        crate::quantile::quantile_of(&mut self.latencies_ns.clone(), q).unwrap_or(0)
     }
 }
 

@@ -539,7 +539,7 @@ pub struct ProbeArgs {
 }
 
 /// `durlab crash`.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct CrashArgs {
     /// Scenario name or .toml path, as for `bench` (its workload, writers and matrix).
     /// Without one: the built-in small SET-heavy workload.

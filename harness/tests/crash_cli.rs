@@ -445,6 +445,14 @@ fn unknown_faults_and_impossible_phases_are_clear_errors() {
     );
     let phase = run(&["crash", "--fault", "kill9", "--phase", "lunch"]);
     assert!(String::from_utf8_lossy(&phase.stderr).contains("expected one of steady"));
+    // A fault that acts inside the engine's process has no runner for a RESP server.
+    let resp = run(&["crash", "--fault", "kill9,fsync-eio", "--target", "redis"]);
+    assert!(!resp.status.success());
+    let err = String::from_utf8_lossy(&resp.stderr);
+    assert!(
+        err.contains("fault fsync-eio acts inside the engine's process"),
+        "{err}"
+    );
 }
 
 /// Every persistence mode, with crashes aimed at snapshots and rewrites: nothing the mode

@@ -1,7 +1,8 @@
 //! Image faults on unmodified servers through the recording filesystem: real redis-server
 //! and `durlab serve` run with their data directories on a FUSE mount, crash images are built
-//! from its trace, and a fresh server is started on every image and judged by the crash lab.
-//! A companion shows the same path reporting violations when the promise is broken.
+//! from its trace, and a fresh server is started on every image and judged by the crash lab;
+//! kill -9 inside an fsync the filesystem holds restarts the server on what the kill left.
+//! Companions show both paths reporting violations when a promise is broken.
 
 mod resp_support;
 
@@ -149,4 +150,56 @@ fn durlab_server_keeps_its_promises_under_power_loss_on_the_mount() {
         everysec_power["loss_window_ms"]["max"].as_f64().unwrap() > 0.0,
         "everysec loses its unsynced tail in some state: {everysec_power:#}"
     );
+}
+
+/// kill -9 inside an fsync held by the recording filesystem (`--stall`): the RESP kill -9 path
+/// on the mount (`crashlab/resp_images.rs`, restart on what the kill left) reports Redis's
+/// `everysec` losing acknowledged writes — while its background fsync is in progress Redis
+/// postpones writing its AOF buffer (up to 2 s) but keeps replying, so a process crash loses
+/// what it acknowledged meanwhile — and durlab serve's `everysec`, which writes before it
+/// acknowledges, losing none under the same stall.
+#[test]
+fn kill9_inside_a_held_fsync_loses_redis_everysec_acks_and_none_of_durlab_servers() {
+    require(&["redis-server"]);
+    let tmp = tempfile::tempdir().unwrap();
+    // Option and value pairs: every RESP target, kill -9 inside a held fsync, everysec.
+    let mut args = [
+        ["--target", "durlab-server,redis"],
+        ["--fault", "kill9"],
+        ["--stall-ms", "1000"],
+        ["--policy", "everysec"],
+        ["--backend", "pwrite"],
+        ["--prealloc", "none"],
+        ["--trial-secs", "1"],
+    ]
+    .concat();
+    args.push("--stall");
+    let (out, records) = crash(&args, tmp.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "Redis's loss fails the run: {stderr}"
+    );
+    assert_eq!(records.len(), 2, "{records:#?}");
+    for r in &records {
+        assert!(r["failed_trials"].as_array().unwrap().is_empty(), "{r:#}");
+        let t = &r["trial_results"][0];
+        assert!(
+            t["notes"].to_string().contains("stall of an fsync"),
+            "{t:#}"
+        );
+        if r["config"]["target"] == "redis" {
+            assert_eq!(r["case"], "kill9-redis-everysec-aof-in-stall");
+            assert_eq!(r["violations"], 1, "{r:#}");
+            assert_eq!(t["verdict"], "lost-acked", "{t:#}");
+            assert!(r["lost_acked_ops"]["max"].as_f64().unwrap() > 0.0, "{r:#}");
+            assert!(
+                stderr.contains("VIOLATION kill9 redis-everysec-aof"),
+                "{stderr}"
+            );
+        } else {
+            assert_eq!(r["violations"], 0, "{r:#}");
+            assert_eq!(t["verdict"], "ok", "{t:#}");
+        }
+    }
 }

@@ -138,7 +138,7 @@ fn kill9_smoke_durlab_server_has_no_violations_and_redis_is_measured() {
         }
         for t in s["trial_results"].as_array().unwrap() {
             assert!(
-                t["acked"].as_u64().unwrap() > 0,
+                t["acked_lsn"].as_u64().unwrap() > 0,
                 "{label}: nothing acknowledged before the kill"
             );
         }
@@ -164,6 +164,71 @@ fn kill9_smoke_durlab_server_has_no_violations_and_redis_is_measured() {
         seen_redis && summaries.len() == 6,
         "2 policies x (2 backends + redis): {summaries:?}"
     );
+}
+
+/// The companion of the kill -9 smoke test: the same RESP kill -9 path (the crash lab's
+/// `resp_kill9` runner) reports violations when a server cannot keep the promise it is judged
+/// against. Policy `off` keeps nothing across a restart (durlab serve holds memory only; Redis
+/// runs with `appendonly no` and no save points), so judged against `always` every trial loses
+/// what was acknowledged; judged against its own policy, the same runs violate nothing.
+#[test]
+fn kill9_of_memory_only_servers_judged_against_always_is_reported_as_violating() {
+    require(&["redis-server"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let kill9 = |contract: &[&str], out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_durlab"))
+            .args(["crash", "--fault", "kill9", "scenarios/quickstart.toml"])
+            .args(["--target", "durlab-server,redis", "--policy", "off"])
+            .args(["--backend", "pwrite", "--prealloc", "none"])
+            .args(contract)
+            .args(["--trials", "2", "--trial-secs", "0.3", "--json", "--quiet"])
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .arg("--out")
+            .arg(tmp.path().join(out))
+            .arg("--dir")
+            .arg(tmp.path().join(format!("{out}-data")))
+            .output()
+            .unwrap()
+    };
+    let records = |out: &std::process::Output| -> Vec<Value> {
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    };
+
+    let broken = kill9(&["--contract", "always"], "broken");
+    assert!(!broken.status.success(), "violations make the run fail");
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    let judged = records(&broken);
+    assert_eq!(judged.len(), 2, "durlab-server and redis: {judged:#?}");
+    for r in &judged {
+        let label = r["label"].as_str().unwrap();
+        assert_eq!(r["fault"], "kill9");
+        assert!(r["failed_trials"].as_array().unwrap().is_empty(), "{r:#}");
+        assert_eq!(r["verdicts"]["lost_acked"], 2, "{label}: {r:#}");
+        assert_eq!(r["violations"], 2, "{label}: {r:#}");
+        for t in r["trial_results"].as_array().unwrap() {
+            let acked = t["acked_lsn"].as_u64().unwrap();
+            assert!(acked > 0, "{label}: nothing acknowledged before the kill");
+            assert_eq!(t["promised_lsn"].as_u64(), Some(acked), "{label}: {t:#}");
+            assert_eq!(t["recovered_lsn"], 0, "{label}: {t:#}");
+            assert!(t["repro"].as_str().unwrap().contains("--contract always"));
+        }
+        assert!(
+            stderr.contains(&format!("VIOLATION kill9 {label} trial 0: lost-acked")),
+            "{stderr}"
+        );
+    }
+
+    let honest = kill9(&[], "honest");
+    assert!(
+        honest.status.success(),
+        "{}",
+        String::from_utf8_lossy(&honest.stderr)
+    );
+    for r in &records(&honest) {
+        assert_eq!(r["violations"], 0, "{r:#}");
+        assert_eq!(r["verdicts"]["ok"], 2, "{r:#}");
+    }
 }
 
 /// `durlab run` on a scenario with RESP targets kills both servers too, so its report shows

@@ -17,7 +17,8 @@ use crate::crashlab::images::scratch::scratch_dir;
 use crate::crashlab::lying::Lies;
 use crate::crashlab::phase::Phase;
 use crate::crashlab::report::{self, CrashRecord};
-use crate::crashlab::{FaultKind, Lab, TrialOutcome, damage, faults, kill9, power, resp_images};
+use crate::crashlab::runner::run_trial;
+use crate::crashlab::{FaultKind, Lab, faults, resp_images};
 use crate::driver::bench::{RunLimits, Stop};
 use crate::driver::matrix::{self, EngineSetup};
 use crate::driver::pacing;
@@ -47,7 +48,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     } else {
         args.matrix.target.clone()
     };
-    let mut faults = args.fault.clone();
+    let faults = args.fault.clone();
     // One id for every part of this run.
     let run_id = args.output.run_id();
     if targets.iter().any(|t| t.is_resp()) {
@@ -58,29 +59,11 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         }
         if let Some(f) = faults
             .iter()
-            .find(|f| **f != FaultKind::Kill9 && !f.needs_images())
+            .find(|f| targets.iter().any(|&t| !f.runs_on(t)))
         {
             return Err(CliError(format!(
                 "fault {f} acts inside the engine's process; RESP targets (durlab-server, redis) take kill9 and the image faults (power-loss, prefix, torn, reorder)"
             )));
-        }
-        // Without a stall, kill -9 of a RESP server needs no recording filesystem: the
-        // server's own directory is restarted (`durlab kill9`). With one, the trial runs on
-        // the mount like the image faults.
-        if faults.contains(&FaultKind::Kill9)
-            && !args.stall
-            && args.phase.iter().all(|p| *p == Phase::Steady)
-        {
-            let mut kill9_args: CrashArgs = args.clone();
-            kill9_args.output.run_id = Some(run_id.clone());
-            let result = resp_kill9(&kill9_args);
-            faults.retain(|f| *f != FaultKind::Kill9);
-            if faults.is_empty() {
-                return result;
-            }
-            if let Err(e) = result {
-                eprintln!("kill9: {e}");
-            }
         }
     }
     let (mut scenario, scenario_file) = load_scenario(args.scenario.as_deref())?;
@@ -255,7 +238,11 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             progress.tick(std::time::Duration::from_nanos(now_ns() - t0), done);
         }
         let config = if target.is_resp() {
-            target_config_record(setup, target, PIPELINE_TXNS as u32, &scenario, &workload)
+            // One pipelined connection drives a RESP server (`servers::drive`).
+            let mut c =
+                target_config_record(setup, target, PIPELINE_TXNS as u32, &scenario, &workload);
+            c.writers = 1;
+            c
         } else {
             config_record(setup, &scenario, &workload)
         };
@@ -491,39 +478,6 @@ fn phases(
     Ok(phases)
 }
 
-/// Runs one trial of `fault` in a fresh trial directory: one outcome per crash state.
-///
-/// # Errors
-/// A message when the trial could not run.
-pub fn run_trial(
-    lab: &Lab,
-    setup: &EngineSetup,
-    fault: FaultKind,
-    k: u64,
-) -> Result<Vec<TrialOutcome>, String> {
-    let dir = lab
-        .trial_dir(fault, setup, k)
-        .map_err(|e| format!("trial directory: {e}"))?;
-    if lab.target.is_resp() {
-        return resp_images::run_trial(lab, setup, fault, k, &dir);
-    }
-    let one = match fault {
-        FaultKind::Kill9 | FaultKind::FsyncStall => kill9::run_trial(lab, setup, fault, k, &dir),
-        FaultKind::FsyncEio | FaultKind::Enospc | FaultKind::ShortWrite => {
-            faults::run_trial(lab, setup, fault, k, &dir)
-        }
-        FaultKind::BitFlip | FaultKind::ZeroSector => damage::run_trial(lab, setup, fault, k, &dir),
-        FaultKind::PowerLoss
-        | FaultKind::Prefix
-        | FaultKind::Torn
-        | FaultKind::Reorder
-        | FaultKind::LiveCopy => {
-            return power::run_trial(lab, setup, fault, k, &dir);
-        }
-    };
-    one.map(|o| vec![o])
-}
-
 /// The `live-copy` procedure: the flags, else the scenario's `[crash] copy` and
 /// `copy_rate_mib`, else the defaults.
 fn copy_procedure(
@@ -621,26 +575,4 @@ fn repro_line(
     let dir = lab.work.parent().unwrap_or(Path::new("."));
     line.push_str(&format!(" --dir {} --keep", dir.display()));
     line
-}
-
-/// `durlab crash --target durlab-server|redis --fault kill9`: the kill -9 trials of
-/// [`super::kill9`] (SIGKILL of the server process, restart, read-back over RESP, oracle).
-///
-/// # Errors
-/// What [`super::kill9::run`] returns.
-fn resp_kill9(args: &CrashArgs) -> Result<(), CliError> {
-    super::kill9::run(&crate::cli::Kill9Args {
-        scenario: args.scenario.clone(),
-        matrix: args.matrix.clone(),
-        trials: args.trials,
-        trial_secs: args
-            .trial_secs
-            .unwrap_or(crate::crashlab::trial::SHORT_TRIAL_SECS),
-        rate: args.rate,
-        arrivals: args.arrivals,
-        seed: args.seed,
-        dir: args.dir.clone(),
-        keep: args.keep,
-        output: args.output.clone(),
-    })
 }

@@ -8,10 +8,7 @@ use super::CliError;
 use crate::cli::ServeArgs;
 use crate::resp::server::{ClientLimits, Server};
 use crate::resp::{Limits, info};
-
-/// First word of the line `durlab serve` prints on stdout once it accepts connections:
-/// `listening 127.0.0.1:<port>`. Spawners read it to learn the port.
-pub const READY_PREFIX: &str = "listening ";
+use crate::servers::durlab_server::READY_PREFIX;
 
 /// `--spin-us` unless the policy is `always` (whose rounds wait for an fdatasync anyway).
 const DEFAULT_SPIN_US: u32 = 20;

@@ -17,15 +17,13 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::num::NonZeroUsize;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use durlab_engine::Lsn;
 use durlab_engine::clock::now_ns;
-use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
+use memmap2::{MmapOptions, MmapRaw};
 
 use crate::driver::bench::AckHook;
 
@@ -82,23 +80,22 @@ fn page_bytes(capacity: u64) -> u64 {
     (saves_word(capacity) + 3 * SAVE_SLOTS as u64) * 8
 }
 
-/// The writer's side: a mapped page. Cheap to share between writer threads (`&AckPage`).
+/// The writer's side: a mapped page. Cheap to share between writer threads (`&AckPage`):
+/// `memmap2`'s [`MmapRaw`] is `Send` and `Sync` and hands out only raw pointers, which
+/// [`AckPage::word`] turns into atomics.
 #[derive(Debug)]
 pub struct AckPage {
-    base: NonNull<AtomicU64>,
+    map: MmapRaw,
     words: usize,
     capacity: u64,
+    /// Kept open for the mapping's life; the file is never truncated while mapped.
     _file: File,
 }
 
-// SAFETY: the mapping is only accessed through `AtomicU64`s, which are `Sync`; the pointer
-// stays valid until `drop` unmaps it, which needs `&mut self` (no outstanding borrows).
-unsafe impl Send for AckPage {}
-// SAFETY: as above: shared access goes through atomics only.
-unsafe impl Sync for AckPage {}
-
 impl AckPage {
-    /// Creates `path` (which must not exist) sized for `capacity` LSNs and maps it shared.
+    /// Creates `path` (which must not exist) sized for `capacity` LSNs (a sparse file: only
+    /// the pages written take space) and maps it shared (`MAP_SHARED`: every store is in the
+    /// page cache at once, where a reader in another process, or after a SIGKILL, finds it).
     ///
     /// # Errors
     /// The file exists or cannot be created, sized or mapped (the error names the file).
@@ -113,29 +110,17 @@ impl AckPage {
             .map_err(named)?;
         let bytes = page_bytes(capacity.max(1));
         file.set_len(bytes).map_err(named)?;
-        let len = NonZeroUsize::new(usize::try_from(bytes).map_err(|_| {
+        let len = usize::try_from(bytes).map_err(|_| {
             named(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "too large to map",
             ))
-        })?)
-        .expect("non-zero size");
-        // SAFETY: a fresh shared mapping of a file we own and sized to `len` above; no other
-        // mapping in this process aliases it, and it is only accessed through atomics.
-        let ptr = unsafe {
-            mmap(
-                None,
-                len,
-                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                MapFlags::MAP_SHARED,
-                &file,
-                0,
-            )
-        }
-        .map_err(|e| named(io::Error::from(e)))?;
+        })?;
+        // A shared, writable mapping of the whole file, not populated (stays sparse).
+        let map = MmapOptions::new().len(len).map_raw(&file).map_err(named)?;
         let page = AckPage {
-            base: ptr.cast(),
-            words: len.get() / 8,
+            map,
+            words: len / 8,
             capacity: capacity.max(1),
             _file: file,
         };
@@ -149,9 +134,13 @@ impl AckPage {
 
     fn word(&self, i: usize) -> &AtomicU64 {
         assert!(i < self.words, "ack page word {i} out of range");
-        // SAFETY: `i` is in bounds of the mapping (checked above), which is page-aligned (so
-        // 8-byte aligned) and valid while `self` lives; `AtomicU64` has the layout of `u64`.
-        unsafe { &*self.base.as_ptr().add(i) }
+        // SAFETY: `i` is in bounds of the mapping (checked above; `words` is its length / 8),
+        // which is page-aligned (so 8-byte aligned) and stays mapped while `self` lives (the
+        // file is created here, never truncated, and `map` unmaps only on drop, which needs
+        // `&mut self`). `AtomicU64` has the layout of `u64`, and every access to the page in
+        // this process goes through such atomics (no plain references alias it); other
+        // processes reading the file see the stores through the shared page cache.
+        unsafe { &*self.map.as_mut_ptr().cast::<AtomicU64>().add(i) }
     }
 
     /// LSNs this page can hold.
@@ -243,14 +232,6 @@ impl AckHook for AckPage {
             .store(t, Ordering::Release);
         self.word(W_HIGHEST_ACKED).fetch_max(lsn, Ordering::AcqRel);
         true
-    }
-}
-
-impl Drop for AckPage {
-    fn drop(&mut self) {
-        // SAFETY: `base` and `words * 8` are exactly the mapping made in `create`, unmapped
-        // once; `&mut self` guarantees no references into it remain.
-        let _ = unsafe { munmap(self.base.cast(), self.words * 8) };
     }
 }
 

@@ -16,8 +16,9 @@ use rand::RngExt;
 use serde::Serialize;
 
 use super::ackpage::{AckLog, AckPage};
+use super::runner::{Crashed, FaultRunner, Promise, Recovery, Trial};
 use super::worker::{install_faulty, run_writers};
-use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
+use super::{FaultKind, Lab, TrialOutcome};
 use crate::driver::bench::{AckHook, NoHook};
 use crate::driver::latency::LatencySummaryUs;
 use crate::driver::matrix::EngineSetup;
@@ -49,114 +50,121 @@ fn write_one(engine: &Engine, lab: &Lab, page: &AckPage) -> durlab_engine::Resul
     Ok(())
 }
 
-/// Runs trial `k` of `setup` under `fault` (`FsyncEio`, `Enospc` or `ShortWrite`) in `dir`.
-///
-/// # Errors
-/// A message when the trial could not run (engine does not open, page cannot be created).
-pub fn run_trial(
-    lab: &Lab,
-    setup: &EngineSetup,
-    fault: FaultKind,
-    k: u64,
-    dir: &Path,
-) -> Result<TrialOutcome, String> {
-    let start = TrialStart::new(lab, k, dir);
-    let mut config = lab.config(setup, &start.data);
-    let faults = install_faulty(&mut config).map_err(|e| e.to_string())?;
-    lab.lies.install(&mut config).map_err(|e| e.to_string())?;
-    let trial_secs = lab.trial(fault, setup).secs;
-    let (page, engine) = start.open_in_process(config, trial_secs)?;
-    let TrialStart {
-        seed,
-        mut rng,
-        data,
-        page: page_path,
-    } = start;
-    let injected = match fault {
-        FaultKind::FsyncEio => {
-            let n = rng.random_range(1..=3u64);
-            faults.fail_sync(n);
-            format!(
-                "fdatasync #{n} after open fails with EIO (without syncing); later ones succeed"
-            )
-        }
-        FaultKind::Enospc => {
-            let bytes = rng.random_range(0..fault_span_bytes(setup.policy));
-            faults.fill_disk_after(bytes);
-            format!("disk full after {bytes} more bytes: that write stores what fits, then ENOSPC")
-        }
-        FaultKind::ShortWrite => {
-            let bytes = rng.random_range(0..fault_span_bytes(setup.policy));
-            faults.short_write_after(bytes);
-            format!("the write crossing {bytes} more bytes stores only its prefix, then EIO")
-        }
-        other => return Err(format!("fault {other} is not a backend fault")),
-    };
-    let run = run_writers(
-        &engine,
-        &lab.workload,
-        lab.writers,
-        Duration::from_secs_f64(trial_secs),
-        &page,
-    );
-    let mut errors: Vec<String> = run.error.map(|e| e.to_string()).into_iter().collect();
-    // Extra rounds until the fault has fired, and then one more: a failure that fired after the
-    // run's writers stopped (everysec's background sync at the end of the trial) had no caller
-    // yet, and the next one must get it. A round that began after the failure is the verdict.
-    let mut rounds = 0;
-    while errors.is_empty() && rounds < EXTRA_ROUNDS {
-        let fired_before = faults.fired() > 0;
-        if let Err(e) = write_one(&engine, lab, &page).and_then(|()| engine.sync().map(|_| ())) {
-            errors.push(e.to_string());
-        }
-        rounds += 1;
-        if fired_before {
-            break;
-        }
-    }
-    let fired = faults.fired() > 0;
-    // After the failure, the engine must acknowledge nothing more.
-    let acked_after_fault = fired && write_one(&engine, lab, &page).is_ok();
-    let t_ns = now_ns();
-    drop(engine);
+/// The runner of the backend faults (`fsync-eio`, `enospc`, `short-write`) on the engine, in
+/// process: the fault armed at a seeded point, the workload run until it fired, the engine
+/// dropped (as after kill -9: the page cache survives), then recovered and judged with the
+/// kill -9 promise.
+#[derive(Debug, Clone, Copy)]
+pub struct BackendFault;
 
-    let acks = AckLog::read(&page_path).map_err(|e| e.to_string())?;
-    let mut out = lab.judge(
-        setup,
-        Crash {
-            fault,
-            k,
-            seed,
-            data: &data,
-            acks: &acks,
+/// What a backend fault trial saw, for [`BackendFault`]'s own checks.
+#[derive(Debug, Clone, Copy)]
+pub struct FaultFacts {
+    /// The injected fault fired.
+    fired: bool,
+    /// Some command failed with the engine's error.
+    reported: bool,
+    /// A command was acknowledged after the fault fired (the engine was not poisoned).
+    acked_after_fault: bool,
+}
+
+impl FaultRunner for BackendFault {
+    type Facts = FaultFacts;
+
+    fn crash(&self, trial: &mut Trial<'_>) -> Result<(Crashed, FaultFacts), String> {
+        let (lab, setup, fault) = (trial.lab, trial.setup, trial.fault);
+        let (faults, page, engine) = trial.open_in_process(lab.lies, |config| {
+            install_faulty(config).map_err(|e| e.to_string())
+        })?;
+        let rng = &mut trial.rng;
+        let injected = match fault {
+            FaultKind::FsyncEio => {
+                let n = rng.random_range(1..=3u64);
+                faults.fail_sync(n);
+                format!(
+                    "fdatasync #{n} after open fails with EIO (without syncing); later ones succeed"
+                )
+            }
+            FaultKind::Enospc => {
+                let bytes = rng.random_range(0..fault_span_bytes(setup.policy));
+                faults.fill_disk_after(bytes);
+                format!(
+                    "disk full after {bytes} more bytes: that write stores what fits, then ENOSPC"
+                )
+            }
+            FaultKind::ShortWrite => {
+                let bytes = rng.random_range(0..fault_span_bytes(setup.policy));
+                faults.short_write_after(bytes);
+                format!("the write crossing {bytes} more bytes stores only its prefix, then EIO")
+            }
+            other => return Err(format!("fault {other} is not a backend fault")),
+        };
+        let run = trial.run_writers(&engine, &page);
+        let mut errors: Vec<String> = run.error.map(|e| e.to_string()).into_iter().collect();
+        // Extra rounds until the fault has fired, and then one more: a failure that fired after
+        // the run's writers stopped (everysec's background sync at the end of the trial) had no
+        // caller yet, and the next one must get it. A round that began after the failure is
+        // the verdict.
+        let mut rounds = 0;
+        while errors.is_empty() && rounds < EXTRA_ROUNDS {
+            let fired_before = faults.fired() > 0;
+            if let Err(e) = write_one(&engine, lab, &page).and_then(|()| engine.sync().map(|_| ()))
+            {
+                errors.push(e.to_string());
+            }
+            rounds += 1;
+            if fired_before {
+                break;
+            }
+        }
+        let fired = faults.fired() > 0;
+        // After the failure, the engine must acknowledge nothing more.
+        let acked_after_fault = fired && write_one(&engine, lab, &page).is_ok();
+        let t_ns = now_ns();
+        drop(engine);
+        drop(page);
+
+        let acks = AckLog::read(&trial.page).map_err(|e| e.to_string())?;
+        let mut notes = vec![format!("injected: {injected}")];
+        match errors.first() {
+            Some(e) => notes.push(format!("engine error: {e}")),
+            None if fired => notes.push("the fault fired but no command failed".into()),
+            None => notes.push(format!(
+                "the fault never fired: policy {} issued no matching I/O",
+                setup.policy
+            )),
+        }
+        let crashed = Crashed {
+            recovery: Recovery::Engine {
+                data: trial.data.clone(),
+                promise: Promise::Kill9,
+            },
+            acks,
             t_ns,
-            promised: None,
-        },
-    );
-    out.notes.push(format!("injected: {injected}"));
-    match errors.first() {
-        Some(e) => out.notes.push(format!("engine error: {e}")),
-        None if fired => out
-            .notes
-            .push("the fault fired but no command failed".into()),
-        None => out.notes.push(format!(
-            "the fault never fired: policy {} issued no matching I/O",
-            setup.policy
-        )),
+            notes,
+        };
+        let facts = FaultFacts {
+            fired,
+            reported: !errors.is_empty(),
+            acked_after_fault,
+        };
+        Ok((crashed, facts))
     }
-    if fired && errors.is_empty() {
-        out.violation = true;
-        out.notes
-            .push("VIOLATION: an I/O failure was not reported to any caller".into());
+
+    fn review(&self, _trial: &Trial<'_>, facts: &FaultFacts, out: &mut TrialOutcome) {
+        if facts.fired && !facts.reported {
+            out.violation = true;
+            out.notes
+                .push("VIOLATION: an I/O failure was not reported to any caller".into());
+        }
+        if facts.acked_after_fault {
+            out.violation = true;
+            out.notes.push(
+                "VIOLATION: the engine acknowledged a command after the failure (not poisoned)"
+                    .into(),
+            );
+        }
     }
-    if acked_after_fault {
-        out.violation = true;
-        out.notes.push(
-            "VIOLATION: the engine acknowledged a command after the failure (not poisoned)".into(),
-        );
-    }
-    drop(page);
-    Ok(out)
 }
 
 /// Acknowledgement latency of one configuration with and without one stalled fdatasync.

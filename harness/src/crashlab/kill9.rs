@@ -16,8 +16,8 @@ use nix::unistd::Pid;
 use rand::RngExt;
 
 use super::ackpage::{self, AckLog};
-use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart, fraction};
-use crate::driver::matrix::EngineSetup;
+use super::fraction;
+use super::runner::{Crashed, FaultRunner, Promise, Recovery, Trial};
 
 /// How long the worker may take to open the engine and start.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -72,40 +72,48 @@ fn wait_for(
     }
 }
 
-/// What a killed worker left behind.
+/// What a killed worker left behind (its data directory is the trial's).
 #[derive(Debug)]
 pub struct Killed {
-    pub seed: u64,
-    /// The data directory.
-    pub data: std::path::PathBuf,
     pub acks: AckLog,
     /// T: just before the SIGKILL.
     pub t_ns: u64,
-    /// Write commands acknowledged from the worker's start to T.
-    pub acked_writes: crate::driver::pacing::AckedWrites,
     pub notes: Vec<String>,
 }
 
-/// Starts a worker for trial `k` of `setup` in `dir` (recording an I/O trace to `trace` when
-/// given; stalling a sync for `FsyncStall`), waits until it runs, sends SIGKILL at a seeded
-/// time (during the stall for `FsyncStall`), reaps it and reads its ack page.
+/// The runner of `kill9` and `fsync-stall` on the engine: kill -9 of the worker, then
+/// recovery of its data directory, judged with the kill -9 promise.
+#[derive(Debug, Clone, Copy)]
+pub struct Kill9;
+
+impl FaultRunner for Kill9 {
+    type Facts = ();
+
+    fn crash(&self, trial: &mut Trial<'_>) -> Result<(Crashed, ()), String> {
+        let killed = run_and_kill(trial, None)?;
+        let crashed = Crashed {
+            recovery: Recovery::Engine {
+                data: trial.data.clone(),
+                promise: Promise::Kill9,
+            },
+            acks: killed.acks,
+            t_ns: killed.t_ns,
+            notes: killed.notes,
+        };
+        Ok((crashed, ()))
+    }
+}
+
+/// Starts a worker for `trial` (recording an I/O trace to `trace` when given; stalling a
+/// sync for `FsyncStall`), waits until it runs, sends SIGKILL at a seeded time (during the
+/// stall for `FsyncStall`), reaps it and reads its ack page.
 ///
 /// # Errors
 /// A message when the worker failed to start, exited by itself, or filled its ack page.
-pub fn run_and_kill(
-    lab: &Lab,
-    setup: &EngineSetup,
-    fault: FaultKind,
-    k: u64,
-    dir: &Path,
-    trace: Option<&Path>,
-) -> Result<Killed, String> {
-    let TrialStart {
-        seed,
-        mut rng,
-        data,
-        page,
-    } = TrialStart::new(lab, k, dir);
+pub fn run_and_kill(trial: &mut Trial<'_>, trace: Option<&Path>) -> Result<Killed, String> {
+    let (lab, setup, fault) = (trial.lab, trial.setup, trial.fault);
+    let (dir, data, page) = (trial.dir.clone(), trial.data.clone(), trial.page.clone());
+    let rng = &mut trial.rng;
     let log = dir.join("worker.log");
     let stall = (lab.stalls(fault) && syncs_while_writing(setup.policy)).then(|| {
         let n = if setup.policy == FsyncPolicy::Always {
@@ -115,9 +123,9 @@ pub fn run_and_kill(
         };
         (n, lab.stall_ms)
     });
-    let trial = lab.trial(fault, setup);
+    let plan = lab.trial(fault, setup);
     let stall_secs = lab.stall_ms as f64 / 1000.0;
-    let max_secs = 30.0 + 4.0 * trial.secs + 2.0 * stall_secs;
+    let max_secs = 30.0 + 4.0 * plan.secs + 2.0 * stall_secs;
 
     let exe = std::env::current_exe().map_err(|e| format!("finding the durlab binary: {e}"))?;
     let mut cmd = Command::new(exe);
@@ -134,7 +142,7 @@ pub fn run_and_kill(
         .args(["--max-secs", &max_secs.to_string()])
         .args([
             "--capacity",
-            &ackpage::capacity_for(trial.secs + stall_secs).to_string(),
+            &ackpage::capacity_for(plan.secs + stall_secs).to_string(),
         ])
         .arg("--dir")
         .arg(&data)
@@ -164,7 +172,7 @@ pub fn run_and_kill(
     if let Some(rate) = lab.rate_for(fault) {
         cmd.args(["--rate", &rate.ops_per_sec.to_string()])
             .args(["--arrivals", rate.arrivals.name()])
-            .args(["--arrival-seed", &seed.to_string()]);
+            .args(["--arrival-seed", &trial.seed.to_string()]);
     }
     if let Some(t) = trace {
         cmd.arg("--trace").arg(t);
@@ -195,11 +203,11 @@ pub fn run_and_kill(
     let mut notes = Vec::new();
     match stall {
         Some((n, ms)) => {
-            let timeout = Duration::from_secs_f64(30.0 + 2.0 * trial.secs);
+            let timeout = Duration::from_secs_f64(30.0 + 2.0 * plan.secs);
             let h = wait_for(&mut child, &page, &log, timeout, "the sync stall", |h| {
                 h.stall_started_ns != 0
             })?;
-            let into_ms = ms as f64 * fraction(&mut rng, 0.1, 0.9);
+            let into_ms = ms as f64 * fraction(rng, 0.1, 0.9);
             let at = h.stall_started_ns + (into_ms * 1e6) as u64;
             std::thread::sleep(Duration::from_nanos(at.saturating_sub(now_ns())));
             notes.push(format!(
@@ -214,13 +222,13 @@ pub fn run_and_kill(
                 ));
             }
             // Past the bound, so that a loss as long as the promise allows can show.
-            let after = fraction(&mut rng, trial.crash_from_secs, trial.secs);
+            let after = fraction(rng, plan.crash_from_secs, plan.secs);
             std::thread::sleep(Duration::from_secs_f64(after));
             notes.push(format!(
                 "killed {:.0} ms after the worker was ready (drawn in [{:.0}, {:.0}] ms)",
                 after * 1e3,
-                trial.crash_from_secs * 1e3,
-                trial.secs * 1e3
+                plan.crash_from_secs * 1e3,
+                plan.secs * 1e3
             ));
         }
     }
@@ -247,52 +255,13 @@ pub fn run_and_kill(
             ackpage::MAX_ACKS_PER_SEC
         ));
     }
-    let acked_writes = super::acked_writes(&acks, acks.ready_ns, t_ns);
     if let Some(rate) = lab.rate_for(fault) {
+        let acked_writes = super::acked_writes(&acks, acks.ready_ns, t_ns);
         notes.push(format!(
             "open loop at {}: {:.0} write commands/s acknowledged",
             rate.describe(),
             acked_writes.per_sec()
         ));
     }
-    Ok(Killed {
-        seed,
-        data,
-        acks,
-        t_ns,
-        acked_writes,
-        notes,
-    })
-}
-
-/// Runs trial `k` of `setup` under `fault` (`Kill9` or `FsyncStall`) in `dir`: kill -9 of the
-/// worker, then recovery of its data directory, judged with the kill -9 promise.
-///
-/// # Errors
-/// As [`run_and_kill`]; a verdict, even a violating one, is not an error.
-pub fn run_trial(
-    lab: &Lab,
-    setup: &EngineSetup,
-    fault: FaultKind,
-    k: u64,
-    dir: &Path,
-) -> Result<TrialOutcome, String> {
-    let killed = run_and_kill(lab, setup, fault, k, dir, None)?;
-    let mut out = lab.judge(
-        setup,
-        Crash {
-            fault,
-            k,
-            seed: killed.seed,
-            data: &killed.data,
-            acks: &killed.acks,
-            t_ns: killed.t_ns,
-            promised: None,
-        },
-    );
-    out.trial_acked_writes = killed.acked_writes;
-    out.notes = killed.notes;
-    out.notes
-        .extend(super::phase_note(&killed.acks, killed.t_ns));
-    Ok(out)
+    Ok(Killed { acks, t_ns, notes })
 }

@@ -124,11 +124,9 @@ pub struct Summary {
     pub max: f64,
 }
 
-/// The 0-based index of the nearest-rank `q` quantile in a sorted slice of `len` values
-/// (`len` > 0): rank ⌈q·len⌉, at least 1.
-pub fn nearest_rank(len: usize, q: f64) -> usize {
-    ((q * len as f64).ceil() as usize).clamp(1, len) - 1
-}
+/// The 0-based index of the nearest-rank `q` quantile in a sorted slice of `len` values: the
+/// project's one definition (docs/design.md, "Quantiles").
+pub use durlab_engine::quantile::nearest_rank;
 
 impl Summary {
     /// Summarises `values` (order irrelevant).

@@ -1,14 +1,22 @@
 //! The crash lab: crash the engine on purpose, recover, check against the oracle, and measure
 //! what was lost (docs/design.md, "Fault model", "Oracle and verdicts", "Loss window").
 //!
+//! - [`runner`]: the one shape of every trial (set up, run, crash, recover, judge) and the
+//!   runner of each fault and target; the runners:
+//!   - [`kill9`]: real SIGKILL of the engine's worker at a seeded time (also during a sync
+//!     stall);
+//!   - [`faults`]: the fault-injecting backend in process: fsync EIO, ENOSPC, short write, and
+//!     the latency cost of a sync stall;
+//!   - [`damage`]: bit flips and zeroed sectors in synced data;
+//!   - [`power`]: the crash images of a killed, recorded worker's trace;
+//!   - [`resp_kill9`]: real SIGKILL of a RESP server, restarted on its directory;
+//!   - [`resp_images`]: a RESP server on the recording filesystem: its crash images, or kill -9
+//!     inside a held fsync.
 //! - [`ackpage`]: acknowledgements published to a file-backed page that survives SIGKILL.
 //! - [`worker`]: the child process (`durlab worker`) that runs the engine and the workload.
-//! - [`kill9`]: real SIGKILL of the worker at a seeded time (also during a sync stall).
-//! - [`faults`]: the fault-injecting backend in process: fsync EIO, ENOSPC, short write, and
-//!   the latency cost of a sync stall.
-//! - [`damage`]: bit flips and zeroed sectors in synced data.
-//! - [`images`]: crash images (power loss, prefix, torn, reorder) from an I/O trace;
-//!   [`power`] judges them against the acknowledgements of a killed, recorded worker.
+//! - [`resp_server`]: a RESP server driven, killed, restarted and read back.
+//! - [`images`]: crash images (power loss, prefix, torn, reorder) and live copies from an I/O
+//!   trace.
 //! - [`verdict`], [`loss`]: judging one crash; [`lag`]: the `everysec` lag check of a trial;
 //!   [`report`]: summaries per configuration × fault.
 
@@ -24,6 +32,9 @@ pub mod phase;
 pub mod power;
 pub mod report;
 pub mod resp_images;
+pub mod resp_kill9;
+pub mod resp_server;
+pub mod runner;
 pub mod trial;
 pub mod verdict;
 pub mod worker;
@@ -32,9 +43,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use std::time::Instant;
-
-use durlab_engine::{Engine, EngineConfig, FsyncPolicy, Lsn};
+use durlab_engine::{EngineConfig, FsyncPolicy, Lsn};
 use rand::RngExt;
 use serde::Serialize;
 
@@ -45,11 +54,11 @@ use crate::scenario::model::Persistence;
 use crate::servers::Target;
 use crate::workload::Workload;
 use crate::workload::rng::SplitMix64;
-use ackpage::{AckLog, AckPage};
+use ackpage::AckLog;
 use images::DirModel;
 use loss::Loss;
 use phase::Phase;
-use verdict::{Verdict, recover_and_judge};
+use verdict::Verdict;
 
 /// A fault of the fault model, as named on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -115,6 +124,13 @@ impl FaultKind {
     /// procedure (reported as such), not a broken promise of the server.
     pub fn may_refuse(self) -> bool {
         self.damages_synced_data() || self == FaultKind::LiveCopy
+    }
+
+    /// Whether trials of this fault run on `target` ([`runner::run_trial`]): every fault on
+    /// the engine; on a RESP server only those acting outside its process (kill9 and the image
+    /// faults), since the others need the engine's backend in the harness's hands.
+    pub fn runs_on(self, target: Target) -> bool {
+        !target.is_resp() || self == FaultKind::Kill9 || self.needs_images()
     }
 
     /// Faults built from crash images of an I/O trace (another part of the crash lab).
@@ -293,48 +309,6 @@ pub fn trial_seed(seed: u64, k: u64) -> u64 {
     sm.random_range(0..u64::MAX)
 }
 
-/// What every trial starts from: its derived seed, a generator seeded with it, and where its
-/// data directory and ack page go inside the trial directory.
-#[derive(Debug, Clone)]
-pub struct TrialStart {
-    pub seed: u64,
-    pub rng: SplitMix64,
-    pub data: PathBuf,
-    pub page: PathBuf,
-}
-
-impl TrialStart {
-    /// Trial `k` of `lab` in `dir`.
-    pub fn new(lab: &Lab, k: u64, dir: &Path) -> TrialStart {
-        let seed = trial_seed(lab.seed, k);
-        TrialStart {
-            seed,
-            rng: SplitMix64::new(seed),
-            data: dir.join("data"),
-            page: dir.join("ack.page"),
-        }
-    }
-}
-
-impl TrialStart {
-    /// For trials run in this process for `run_secs`: creates the trial's ack page (sized by
-    /// [`ackpage::capacity_for`]) and opens the engine with `config` on its data directory.
-    ///
-    /// # Errors
-    /// A message naming the page or the data directory that failed.
-    pub fn open_in_process(
-        &self,
-        config: EngineConfig,
-        run_secs: f64,
-    ) -> Result<(AckPage, Engine), String> {
-        let page = AckPage::create(&self.page, ackpage::capacity_for(run_secs))
-            .map_err(|e| e.to_string())?;
-        let (engine, _) = Engine::open(config)
-            .map_err(|e| format!("opening the engine in {}: {e}", self.data.display()))?;
-        Ok((page, engine))
-    }
-}
-
 /// A uniform value in [lo, hi) from `rng` (a fraction, or seconds).
 pub fn fraction(rng: &mut SplitMix64, lo: f64, hi: f64) -> f64 {
     lo + (hi - lo) * (rng.random_range(0..1_000_000u32) as f64 / 1e6)
@@ -398,14 +372,10 @@ pub struct Crash<'a> {
     /// Trial number and its derived seed.
     pub k: u64,
     pub seed: u64,
-    /// The crashed data directory.
-    pub data: &'a Path,
     /// The acknowledgements published before the crash.
     pub acks: &'a AckLog,
     /// T: when the crash happened ([`durlab_engine::clock::now_ns`]).
     pub t_ns: u64,
-    /// What must survive; `None`: the kill -9 promise (see [`Lab::kill9_promise`]).
-    pub promised: Option<Lsn>,
 }
 
 /// What a crash of the process alone (the page cache survives) must keep at `t_ns`: with a
@@ -454,18 +424,6 @@ pub fn phase_note(acks: &AckLog, t_ns: u64) -> Option<String> {
 }
 
 impl Lab {
-    /// Recovers `crash.data` with the configuration of `setup` (never the broken one), judges
-    /// it against the oracle, and measures the loss window.
-    pub fn judge(&self, setup: &EngineSetup, crash: Crash<'_>) -> TrialOutcome {
-        let promised = crash
-            .promised
-            .unwrap_or_else(|| kill9_promise(&self.contract_setup(setup), crash.acks, crash.t_ns));
-        let config = self.config(setup, crash.data);
-        let started = Instant::now();
-        let j = recover_and_judge(config, &self.oracle, promised, crash.acks.highest_issued);
-        self.outcome(crash, promised, j, started.elapsed().as_secs_f64())
-    }
-
     /// The outcome of `crash`, judged `j` (by any target's recovery) against `promised`,
     /// with its loss window: the one place a judgement becomes a result.
     pub fn outcome(

@@ -19,9 +19,10 @@ use durlab_engine::{FsyncPolicy, Lsn};
 
 use super::ackpage::AckLog;
 use super::images::{CrashImage, CrashImages, ImageOptions, PreparedImage, Variant, crash_images};
-use super::lag;
-use super::verdict::{self, Recovered};
-use super::{Crash, FaultKind, Lab, TrialOutcome, kill9};
+use super::lag::{self, LagCheck};
+use super::runner::{Crashed, FaultRunner, Recovery, TraceImages, Trial};
+use super::verdict::Recovered;
+use super::{FaultKind, Lab, TrialOutcome, kill9};
 use crate::driver::matrix::EngineSetup;
 use crate::scenario::model::Persistence;
 
@@ -67,63 +68,54 @@ pub fn promise(
     }
 }
 
-/// Runs trial `k` of `setup` under an image fault in `dir`: one outcome per crash image.
-///
-/// # Errors
-/// A message when the worker or the trace fails, or an image cannot be built.
-pub fn run_trial(
-    lab: &Lab,
-    setup: &EngineSetup,
-    fault: FaultKind,
-    k: u64,
-    dir: &Path,
-) -> Result<Vec<TrialOutcome>, String> {
-    let trace = dir.join("io.trace");
-    let killed = kill9::run_and_kill(lab, setup, fault, k, dir, Some(&trace))?;
-    let root = killed.data.clone();
-    let issued = killed.acks.highest_issued;
-    let window = CrashWindow {
-        first_cut_ns: first_cut_ns(lab, setup, fault, killed.acks.ready_ns),
-        kill_ns: killed.t_ns,
-    };
-    let mut outcomes = judge_trace(
-        lab,
-        setup,
-        fault,
-        k,
-        dir,
-        &trace,
-        &root,
-        killed.seed,
-        window,
-        |image| verdict::recover(lab.config(setup, &image.dir), &lab.oracle, issued),
-        |image, opts, recovered, verify_seconds, t_ns| {
-            let promised = promise(lab, setup, opts, &killed.acks, t_ns);
-            let crash = Crash {
-                fault,
-                k,
-                seed: killed.seed,
-                data: &image.dir,
-                acks: &killed.acks,
-                t_ns,
-                promised: Some(promised),
-            };
-            let mut out = lab.outcome(crash, promised, recovered.judge(promised), verify_seconds);
-            out.trial_acked_writes = killed.acked_writes;
-            out.notes.extend(killed.notes.iter().cloned());
-            out.notes.extend(super::phase_note(&killed.acks, t_ns));
-            out
-        },
-    )?;
-    if let Some(check) = lag::check_trial(lab, setup, &trace, &killed.acks, killed.t_ns)? {
-        lag::attach(&mut outcomes, check);
+/// The runner of the image faults on the engine: a recorded worker killed at a seeded time
+/// ([`kill9::run_and_kill`]), then every crash image of its trace.
+#[derive(Debug, Clone, Copy)]
+pub struct PowerLoss;
+
+impl FaultRunner for PowerLoss {
+    /// The everysec lag check of the trial's trace, where it applies ([`lag::check_trial`]).
+    type Facts = Option<LagCheck>;
+
+    fn crash(&self, trial: &mut Trial<'_>) -> Result<(Crashed, Option<LagCheck>), String> {
+        let trace = trial.dir.join("io.trace");
+        let killed = kill9::run_and_kill(trial, Some(&trace))?;
+        let lag = lag::check_trial(trial.lab, trial.setup, &trace, &killed.acks, killed.t_ns)?;
+        let window = CrashWindow {
+            first_cut_ns: first_cut_ns(trial.lab, trial.setup, trial.fault, killed.acks.ready_ns),
+            kill_ns: killed.t_ns,
+        };
+        let crashed = Crashed {
+            recovery: Recovery::Images(TraceImages {
+                trace,
+                root: trial.data.clone(),
+                window,
+                server: None,
+            }),
+            acks: killed.acks,
+            t_ns: killed.t_ns,
+            notes: killed.notes,
+        };
+        Ok((crashed, lag))
     }
-    Ok(outcomes)
+
+    /// The lag check's verdict goes to the state at the end of the trace (the last, in cut
+    /// order), the one judged at the kill.
+    fn review_all(
+        &self,
+        _trial: &Trial<'_>,
+        lag: &Option<LagCheck>,
+        outcomes: &mut [TrialOutcome],
+    ) {
+        if let Some(check) = lag {
+            lag::attach(outcomes, check.clone());
+        }
+    }
 }
 
 /// When the crashes of one trace may fall.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct CrashWindow {
+pub struct CrashWindow {
     /// Cuts before this are not taken (see [`ImageOptions::first_cut_ns`]).
     pub first_cut_ns: u64,
     /// When the traced process was killed: the crash time of the image at the end of the
@@ -162,11 +154,11 @@ pub(crate) fn crash_ns(image: &CrashImage, trace_len: u64, kill_ns: u64) -> u64 
     }
 }
 
-/// Builds the crash images of `trace` (its paths under `root`) for trial `k` of `fault`
-/// (seeded with `seed`), with cuts in `window`, and judges each on every core: `recover`
-/// recovers an image (once per distinct image, see [`judge_images`]), `conclude` judges its
-/// recovery at the image's crash time ([`crash_ns`]) given the seconds recovery took. The one
-/// image pipeline of every target.
+/// Builds the crash images of `trace` (its paths under `root`) for `trial` (seeded with its
+/// seed), with cuts in `window`, and judges each on every core: `recover` recovers an image
+/// (once per distinct image, see [`judge_images`]), `conclude` judges its recovery at the
+/// image's crash time ([`crash_ns`]) given the image options and the seconds recovery took.
+/// The one image pipeline of every target ([`super::runner`]).
 /// Each outcome gets the image's cut as its first note, a violating image is
 /// kept under `dir/images`, and every outcome its share of the wall time spent on the trace's
 /// states (built, recovered and verified, on every judging thread: what states per second is
@@ -175,20 +167,23 @@ pub(crate) fn crash_ns(image: &CrashImage, trace_len: u64, kill_ns: u64) -> u64 
 /// # Errors
 /// A fault that builds no images, a trace that cannot be read, or an image that cannot be
 /// built.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn judge_trace(
-    lab: &Lab,
-    setup: &EngineSetup,
-    fault: FaultKind,
-    k: u64,
-    dir: &Path,
+    trial: &Trial<'_>,
     trace: &Path,
     root: &Path,
-    seed: u64,
     window: CrashWindow,
     recover: impl Fn(&CrashImage) -> Recovered + Sync,
-    conclude: impl Fn(&CrashImage, &ImageOptions, &Recovered, f64, u64) -> TrialOutcome + Sync,
+    conclude: impl Fn(&ImageOptions, &Recovered, f64, u64) -> TrialOutcome + Sync,
 ) -> Result<Vec<TrialOutcome>, String> {
+    let Trial {
+        lab,
+        setup,
+        fault,
+        k,
+        seed,
+        ..
+    } = *trial;
+    let dir = &trial.dir;
     let variant = variant(fault).ok_or_else(|| format!("fault {fault} builds no crash images"))?;
     let mut opts = ImageOptions::new(variant);
     opts.states = lab.states;
@@ -210,7 +205,7 @@ pub(crate) fn judge_trace(
         recover,
         |image, recovered, verify_seconds| {
             let t_ns = crash_ns(image, trace_len, window.kill_ns);
-            let mut out = conclude(image, &opts, recovered, verify_seconds, t_ns);
+            let mut out = conclude(&opts, recovered, verify_seconds, t_ns);
             out.notes.insert(
                 0,
                 format!(

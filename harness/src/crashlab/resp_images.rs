@@ -13,21 +13,21 @@
 //! persistence promises nothing here: a RESP server does not say when a save became durable.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use durlab_engine::BackendKind;
 use durlab_engine::clock::now_ns;
-use durlab_engine::{BackendKind, Lsn, Persistence};
 
 use super::ackpage::AckLog;
 use super::phase::Phase;
 use super::power;
-use super::verdict::Recovered;
-use super::{Crash, FaultKind, Lab, TrialOutcome, TrialStart};
+use super::resp_server::Driving;
+use super::runner::{Crashed, FaultRunner, Promise, Recovery, TraceImages, Trial};
+use super::{FaultKind, Lab};
 use crate::driver::matrix::EngineSetup;
 use crate::recfs::RecordingMount;
 use crate::resp::Value;
-use crate::servers::drive::Driver;
-use crate::servers::kill9::restart_and_recover;
+use crate::scenario::model::Persistence;
 use crate::servers::{ServerProcess, ServerSpec};
 
 /// A server run on the recording filesystem and killed.
@@ -42,21 +42,15 @@ struct Mounted {
     t_kill_ns: u64,
     /// When the workload started.
     began_ns: u64,
-    seed: u64,
     notes: Vec<String>,
 }
 
-/// Mounts the recording filesystem in `dir`, runs `lab.target` on it with the workload, and
-/// kills it (SIGKILL): at the end of the trial, or with `lab.stall`, a seeded time into a
-/// stall of one fsync held by the filesystem for `lab.stall_ms` (armed a seeded time into the
-/// trial). Unmounts before returning.
-fn run_on_mount(
-    lab: &Lab,
-    setup: &EngineSetup,
-    fault: FaultKind,
-    k: u64,
-    dir: &Path,
-) -> Result<Mounted, String> {
+/// Mounts the recording filesystem in the trial's directory, runs `lab.target` on it with the
+/// workload, and kills it (SIGKILL): at the end of the trial, or with `lab.stall`, a seeded
+/// time into a stall of one fsync held by the filesystem for `lab.stall_ms` (armed a seeded
+/// time into the trial). Unmounts before returning.
+fn run_on_mount(trial: &mut Trial<'_>) -> Result<Mounted, String> {
+    let (lab, setup, fault, dir) = (trial.lab, trial.setup, trial.fault, trial.dir.clone());
     if setup.backend == BackendKind::Mmap {
         return Err(
             "the mmap backend cannot run on the recording filesystem (its files are opened for direct I/O, which shared writable mappings need to bypass); use pwrite or uring".into(),
@@ -69,7 +63,6 @@ fn run_on_mount(
             setup.policy
         ));
     }
-    let mut start = TrialStart::new(lab, k, dir);
     let backing = dir.join("backing");
     std::fs::create_dir_all(&backing).map_err(|e| format!("{}: {e}", backing.display()))?;
     let trace = dir.join("io.trace");
@@ -80,45 +73,35 @@ fn run_on_mount(
     let mut spec = ServerSpec::for_config(lab.target, &config).map_err(|e| e.to_string())?;
     spec.log = dir.join("server.log");
     spec.redis_config = lab.redis_config.clone();
-    let mut server = ServerProcess::start(&spec).map_err(|e| e.to_string())?;
-    let client = server.connect().map_err(|e| e.to_string())?;
     let stall_secs = lab.stall_ms as f64 / 1000.0;
-    let trial_secs = lab.trial(fault, setup).secs;
+    let trial_secs = trial.plan().secs;
     let max = Duration::from_secs_f64(trial_secs * 4.0 + 2.0 * stall_secs + 30.0);
-    let began = Instant::now();
-    let began_ns = now_ns();
     let rate = lab.rate_for(fault);
-    let driver = Driver::start_paced(
-        client,
-        &lab.workload,
-        lab.target,
-        max,
-        rate.map(|r| (r, start.seed)),
-    );
+    let driving = Driving::start(lab, &spec, max, rate.map(|r| (r, trial.seed)))?;
+    let began_ns = driving.began_ns;
     let churn = lab
         .phase
         .churns()
-        .then(|| Churner::start(&server, lab.phase))
+        .then(|| Churner::start(driving.server(), lab.phase))
         .transpose()?;
     let mut notes = Vec::new();
     if stall {
         // Armed after a seeded part of the trial; the next fsync of any file is held.
-        let arm_after = trial_secs * super::fraction(&mut start.rng, 0.3, 0.7);
+        let arm_after = trial_secs * super::fraction(&mut trial.rng, 0.3, 0.7);
         std::thread::sleep(Duration::from_secs_f64(arm_after));
         mount.stall().arm(Duration::from_millis(lab.stall_ms));
-        let deadline = Instant::now() + Duration::from_secs_f64(trial_secs + 30.0);
+        let deadline = std::time::Instant::now() + Duration::from_secs_f64(trial_secs + 30.0);
         let began_ns = loop {
             if let Some(t) = mount.stall().began_ns() {
                 break t;
             }
-            if Instant::now() > deadline {
-                driver.crashing();
-                let _ = server.kill9();
+            if std::time::Instant::now() > deadline {
+                let _ = driving.kill();
                 return Err("no fsync reached the filesystem after the stall was armed".into());
             }
             std::thread::sleep(Duration::from_millis(1));
         };
-        let into_ms = lab.stall_ms as f64 * super::fraction(&mut start.rng, 0.5, 0.95);
+        let into_ms = lab.stall_ms as f64 * super::fraction(&mut trial.rng, 0.5, 0.95);
         let at = began_ns + (into_ms * 1e6) as u64;
         std::thread::sleep(Duration::from_nanos(at.saturating_sub(now_ns())));
         notes.push(format!(
@@ -129,22 +112,19 @@ fn run_on_mount(
     } else {
         std::thread::sleep(Duration::from_secs_f64(trial_secs));
     }
-    driver.crashing();
     if let Some(c) = &churn {
         c.crashing();
     }
-    let t_kill_ns = now_ns();
-    server
-        .kill9()
-        .map_err(|e| format!("kill -9 of the server: {e}"))?;
-    let ran_secs = began.elapsed().as_secs_f64();
+    let killed = driving.kill();
     if let Some(c) = churn {
         notes.push(c.join()?);
     }
-    let driven = driver.join();
     let entries = mount.entries();
     mount.unmount().map_err(|e| e.to_string())?;
-    let acks = driven?.into_ack_log();
+    let killed = killed?;
+    let acks = killed.acks;
+    let t_kill_ns = killed.t_kill_ns;
+    let ran_secs = killed.ran_secs;
     let acked = acks.acked_before(t_kill_ns);
     notes.push(format!(
         "{acked} writes acknowledged in {ran_secs:.1} s through the recording filesystem ({:.0}/s, {}); trace of {entries} entries",
@@ -164,7 +144,6 @@ fn run_on_mount(
         acks,
         t_kill_ns,
         began_ns,
-        seed: start.seed,
         notes,
     })
 }
@@ -236,141 +215,50 @@ impl Churner {
     }
 }
 
-/// Runs trial `k` of `setup` on `lab.target` under `fault` in `dir`: for an image fault, one
-/// outcome per crash image; for kill9 (with `lab.stall`), one outcome for the server
-/// restarted on what the kill left (the backing directory: the page cache survives).
-///
-/// # Errors
-/// A message when the mount, the server, the driver or the trace fails, or an image cannot be
-/// built.
-pub fn run_trial(
-    lab: &Lab,
-    setup: &EngineSetup,
-    fault: FaultKind,
-    k: u64,
-    dir: &Path,
-) -> Result<Vec<TrialOutcome>, String> {
-    let m = run_on_mount(lab, setup, fault, k, dir)?;
-    if fault == FaultKind::Kill9 {
-        return Ok(vec![judge_killed(lab, setup, fault, k, &m)]);
+/// The runner of `lab.target` on the recording filesystem: for an image fault, every crash
+/// image of the mount's trace, each recovered by a fresh server; for kill9 (with `lab.stall`
+/// or a phase), the server restarted on what the kill left (the backing directory: the page
+/// cache survives), judged against the kill -9 promise at the kill.
+#[derive(Debug, Clone, Copy)]
+pub struct OnMount;
+
+impl FaultRunner for OnMount {
+    type Facts = ();
+
+    fn crash(&self, trial: &mut Trial<'_>) -> Result<(Crashed, ()), String> {
+        let m = run_on_mount(trial)?;
+        let recovery = if trial.fault == FaultKind::Kill9 {
+            let mut spec = m.spec;
+            spec.dir = m.backing.clone();
+            spec.log = m.backing.with_extension("restart.log");
+            Recovery::Server {
+                spec,
+                promise: Promise::Kill9,
+            }
+        } else {
+            Recovery::Images(TraceImages {
+                trace: m.trace,
+                root: m.root,
+                window: power::CrashWindow {
+                    first_cut_ns: power::first_cut_ns(
+                        trial.lab,
+                        trial.setup,
+                        trial.fault,
+                        m.began_ns,
+                    ),
+                    kill_ns: m.t_kill_ns,
+                },
+                server: Some(m.spec),
+            })
+        };
+        let crashed = Crashed {
+            recovery,
+            acks: m.acks,
+            t_ns: m.t_kill_ns,
+            notes: m.notes,
+        };
+        Ok((crashed, ()))
     }
-    let acks = &m.acks;
-    let issued = acks.highest_issued;
-    power::judge_trace(
-        lab,
-        setup,
-        fault,
-        k,
-        dir,
-        &m.trace,
-        &m.root,
-        m.seed,
-        power::CrashWindow {
-            first_cut_ns: power::first_cut_ns(lab, setup, fault, m.began_ns),
-            kill_ns: m.t_kill_ns,
-        },
-        |image| {
-            let mut spec = m.spec.clone();
-            spec.dir = image.dir.clone();
-            spec.log = image.dir.with_extension("log");
-            let recovered = restart_and_recover(&spec, &lab.oracle, issued).unwrap_or_else(|e| {
-                Recovered::Refused(format!("reading the restarted server back: {e}"))
-            });
-            let _ = std::fs::remove_file(&spec.log);
-            recovered
-        },
-        |image, opts, recovered, verify_seconds, t_ns| {
-            let promised = if setup.persistence == Persistence::Snapshot {
-                0
-            } else {
-                power::promise(lab, setup, opts, acks, t_ns)
-            };
-            conclude(
-                lab,
-                fault,
-                k,
-                &m,
-                &image.dir,
-                t_ns,
-                promised,
-                recovered,
-                verify_seconds,
-            )
-        },
-    )
-}
-
-/// kill -9 on the mount: the server restarted on the backing directory, judged against the
-/// kill -9 promise at the kill.
-fn judge_killed(
-    lab: &Lab,
-    setup: &EngineSetup,
-    fault: FaultKind,
-    k: u64,
-    m: &Mounted,
-) -> TrialOutcome {
-    let mut spec = m.spec.clone();
-    spec.dir = m.backing.clone();
-    spec.log = m.backing.with_extension("restart.log");
-    let promised = if setup.persistence == Persistence::Snapshot {
-        0
-    } else {
-        super::kill9_promise(&lab.contract_setup(setup), &m.acks, m.t_kill_ns)
-    };
-    judge_restart(lab, fault, k, m, &spec, m.t_kill_ns, promised)
-}
-
-/// Starts a server on `spec.dir` (a crashed data directory), reads it back and judges it by
-/// the one judge; the outcome carries the trial's notes.
-fn judge_restart(
-    lab: &Lab,
-    fault: FaultKind,
-    k: u64,
-    m: &Mounted,
-    spec: &ServerSpec,
-    t_ns: u64,
-    promised: Lsn,
-) -> TrialOutcome {
-    let verify = Instant::now();
-    let recovered = restart_and_recover(spec, &lab.oracle, m.acks.highest_issued)
-        .unwrap_or_else(|e| Recovered::Refused(format!("reading the restarted server back: {e}")));
-    let secs = verify.elapsed().as_secs_f64();
-    conclude(
-        lab, fault, k, m, &spec.dir, t_ns, promised, &recovered, secs,
-    )
-}
-
-/// The outcome of a restarted server's `recovered` state against `promised` at `t_ns`, with
-/// the trial's notes.
-#[allow(clippy::too_many_arguments)]
-fn conclude(
-    lab: &Lab,
-    fault: FaultKind,
-    k: u64,
-    m: &Mounted,
-    data: &Path,
-    t_ns: u64,
-    promised: Lsn,
-    recovered: &Recovered,
-    verify_seconds: f64,
-) -> TrialOutcome {
-    let mut out = lab.outcome(
-        Crash {
-            fault,
-            k,
-            seed: m.seed,
-            data,
-            acks: &m.acks,
-            t_ns,
-            promised: Some(promised),
-        },
-        promised,
-        recovered.judge(promised),
-        verify_seconds,
-    );
-    out.trial_acked_writes = super::acked_writes(&m.acks, m.acks.ready_ns, m.t_kill_ns);
-    out.notes.extend(m.notes.iter().cloned());
-    out
 }
 
 /// A RESP server's throughput through the recording filesystem against a plain directory:
@@ -417,18 +305,14 @@ pub fn mount_overhead(
         let mut spec = ServerSpec::for_config(lab.target, &config).map_err(|e| e.to_string())?;
         spec.log = data.with_extension("log");
         spec.redis_config = lab.redis_config.clone();
-        let mut server = ServerProcess::start(&spec).map_err(|e| e.to_string())?;
-        let client = server.connect().map_err(|e| e.to_string())?;
         let max = Duration::from_secs_f64(slice * 4.0 + 30.0);
-        let began = Instant::now();
-        let driver = Driver::start(client, &lab.workload, lab.target, max);
+        let driving = Driving::start(lab, &spec, max, None)?;
         std::thread::sleep(Duration::from_secs_f64(slice));
-        driver.crashing();
-        let t_ns = now_ns();
-        let ran = began.elapsed().as_secs_f64();
-        server.kill9().map_err(|e| e.to_string())?;
-        let acked = driver.join()?.into_ack_log().acked_before(t_ns);
-        Ok((acked as f64, ran))
+        let killed = driving.kill()?;
+        Ok((
+            killed.acks.acked_before(killed.t_kill_ns) as f64,
+            killed.ran_secs,
+        ))
     };
     let mkdir = |d: &Path| std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()));
     let (mut direct, mut mounted) = ((0.0, 0.0), (0.0, 0.0));

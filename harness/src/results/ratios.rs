@@ -1,13 +1,32 @@
 //! Throughput ratios measured within one run: against the memory-only (`off`) run and
 //! against the probe's matching raw pwrite+fdatasync rate.
 
-use std::str::FromStr;
-
-use durlab_engine::{FsyncPolicy, Prealloc};
+use durlab_engine::rawio::FileKind;
 
 use super::json::{BenchRecord, ConfigRecord};
 use crate::probe::{self, ProbeResult};
 use crate::servers::Target;
+
+/// The spellings of a record's `config.policy` and `config.prealloc` (docs/results.md) that the
+/// ratios depend on: their own, read from the records as written, so that which record is a
+/// baseline does not depend on the engine's policy types.
+mod spelling {
+    /// The memory-only policy: the baseline of `ratio_to_off`.
+    pub const POLICY_OFF: &str = "off";
+    /// The only policy whose acknowledgements wait for fdatasync: `ratio_to_probe`'s.
+    pub const POLICY_ALWAYS: &str = "always";
+}
+
+/// The probe's file layout that matches a record's `prealloc` (`none`, `fallocate`, `zero`);
+/// `None` for any other spelling (no probe ratio then).
+fn probe_kind(prealloc: &str) -> Option<FileKind> {
+    match prealloc {
+        "none" => Some(FileKind::Append),
+        "fallocate" => Some(FileKind::Fallocate),
+        "zero" => Some(FileKind::Zeroed),
+        _ => None,
+    }
+}
 
 /// Fills `ratio_to_off`, `ratio_to_probe` and `probe_case` of every record.
 ///
@@ -33,13 +52,12 @@ pub fn apply(records: &mut [BenchRecord], probe: Option<&ProbeResult>) {
     for (r, (off, redis)) in records.iter_mut().zip(bases) {
         r.ratio_to_redis = redis.filter(|b| *b > 0.0).map(|b| r.ops_per_sec / b);
         r.ratio_to_off = off.filter(|b| *b > 0.0).map(|b| r.ops_per_sec / b);
-        if r.config.policy != FsyncPolicy::Always.name() {
+        if r.config.policy != spelling::POLICY_ALWAYS {
             continue;
         }
-        let (Some(p), Ok(prealloc)) = (probe, Prealloc::from_str(&r.config.prealloc)) else {
+        let (Some(p), Some(kind)) = (probe, probe_kind(&r.config.prealloc)) else {
             continue;
         };
-        let kind = probe::kind_for(prealloc);
         let rate = r
             .probe_fdatasync_iops
             .unwrap_or_else(|| p.fdatasync_iops.get(kind, r.config.value_size));
@@ -60,7 +78,7 @@ pub fn apply(records: &mut [BenchRecord], probe: Option<&ProbeResult>) {
 pub fn off_baseline<'a>(records: &'a [BenchRecord], c: &ConfigRecord) -> Option<&'a BenchRecord> {
     let off = records
         .iter()
-        .filter(|r| r.config.policy == FsyncPolicy::Off.name());
+        .filter(|r| r.config.policy == spelling::POLICY_OFF);
     let same_target = off.clone().filter(|o| o.config.target == c.target);
     let same_layout = same_target
         .clone()
@@ -84,4 +102,29 @@ pub fn redis_baseline<'a>(records: &'a [BenchRecord], c: &ConfigRecord) -> Optio
             && (&o.policy, &o.persistence, o.writers, o.pipeline)
                 == (&c.policy, &c.persistence, c.writers, c.pipeline)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use durlab_engine::{FsyncPolicy, Prealloc};
+
+    use super::*;
+
+    /// The ratios' own spellings are the ones the engine's setups are written with (checked
+    /// here, at the boundary, not shared): a renamed policy or preallocation fails this test
+    /// instead of silently dropping a ratio.
+    #[test]
+    fn own_spellings_match_what_records_are_written_with() {
+        assert_eq!(spelling::POLICY_OFF, FsyncPolicy::Off.name());
+        assert_eq!(spelling::POLICY_ALWAYS, FsyncPolicy::Always.name());
+        for p in [Prealloc::None, Prealloc::Fallocate, Prealloc::Zero] {
+            assert_eq!(
+                probe_kind(p.name()),
+                Some(probe::kind_for(p)),
+                "{}",
+                p.name()
+            );
+        }
+        assert_eq!(probe_kind("zeroed"), None);
+    }
 }

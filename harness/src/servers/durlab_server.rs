@@ -8,8 +8,12 @@ use std::process::{Command, Stdio};
 use super::{
     START_TIMEOUT, ServerProcess, ServerSpec, StartError, first_line, log_tail, wait_ready,
 };
-use crate::cmd::serve::READY_PREFIX;
 use crate::resp::info::save_text;
+
+/// First word of the line `durlab serve` prints on stdout once it accepts connections:
+/// `listening 127.0.0.1:<port>`. Spawners ([`start`]) read it to learn the port; `durlab serve`
+/// (`cmd/serve.rs`) prints it.
+pub const READY_PREFIX: &str = "listening ";
 
 /// The `durlab serve` arguments for `spec` (port 0: the OS picks one).
 pub fn args(spec: &ServerSpec) -> Vec<String> {

@@ -5,7 +5,6 @@
 pub mod client;
 pub mod drive;
 pub mod durlab_server;
-pub mod kill9;
 pub mod readback;
 pub mod redis_server;
 

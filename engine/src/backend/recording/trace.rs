@@ -3,7 +3,9 @@
 //!
 //! Each entry is `len u32 | crc32c u32 | seq u64 | t_ns u64 | kind u8 | body`, where `len`
 //! counts `kind` and `body` and the CRC32C covers `len`, `seq`, `t_ns`, `kind` and `body`
-//! (the AOF record's checksum scheme). The reader ([`read_trace`], [`decode_trace`]) accepts an
+//! ([`entry_checksum`]). The framing and checksum are the trace's own, sharing no code with the
+//! AOF's record encoder: the crash lab judges the AOF from images built from traces, so a bug in
+//! the AOF's encoder must not be able to hide in the trace too. The reader ([`read_trace`], [`decode_trace`]) accepts an
 //! entry only when its checksum verifies and its sequence number is the next one; a last entry
 //! cut short (the writer was killed in the middle of appending it) is reported as
 //! [`Trace::torn_tail`] and ignored. It never panics, and allocates at most
@@ -13,8 +15,6 @@ use std::fmt;
 use std::io::{self, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
-
-use crate::aof::record;
 
 /// Bytes of the file header.
 pub const TRACE_HEADER_BYTES: usize = 32;
@@ -233,6 +233,16 @@ fn decode_header(buf: &[u8; TRACE_HEADER_BYTES]) -> Result<u64, String> {
     Ok(le_u64(&buf[16..24]))
 }
 
+/// The checksum of a complete entry `frame` (header and body): CRC32C of `len` (bytes 0..4)
+/// followed by everything after the checksum field (bytes 8..), skipping the checksum itself.
+///
+/// # Panics
+/// Never for a frame of at least [`ENTRY_HEADER_BYTES`] (the only frames built or read).
+fn entry_checksum(frame: &[u8]) -> u32 {
+    let len_crc = crc32c::crc32c(&frame[0..4]);
+    crc32c::crc32c_append(len_crc, &frame[8..])
+}
+
 fn le_u32(b: &[u8]) -> u32 {
     u32::from_le_bytes(b.try_into().expect("4 bytes"))
 }
@@ -332,7 +342,7 @@ impl EntryBuf {
         let len = (self.buf.len() - ENTRY_HEADER_BYTES) as u32;
         debug_assert!(len <= MAX_ENTRY_BYTES);
         self.buf[0..4].copy_from_slice(&len.to_le_bytes());
-        let crc = record::checksum(&self.buf);
+        let crc = entry_checksum(&self.buf);
         self.buf[4..8].copy_from_slice(&crc.to_le_bytes());
         &self.buf
     }
@@ -532,7 +542,7 @@ fn read_from(mut r: impl Read, path: &Path) -> Result<Trace, TraceError> {
             });
             return Ok(trace);
         }
-        if le_u32(&head[4..8]) != record::checksum(&frame) {
+        if le_u32(&head[4..8]) != entry_checksum(&frame) {
             return Err(corrupt(
                 offset,
                 "entry checksum mismatch (not a torn last entry: the whole entry is present)"
@@ -772,6 +782,43 @@ mod tests {
             (0, OpRef::RemoveDir(Path::new("/d/empty"))),
         ]
     }
+
+    /// One entry laid out by hand from docs/format.md ("I/O trace", "Entry"), with its
+    /// checksum pinned as a number: the encoder must produce exactly these bytes and the
+    /// reader must accept them, whatever the AOF's record code does.
+    #[test]
+    fn an_entry_is_the_documented_bytes() {
+        let mut want = Vec::new();
+        want.extend_from_slice(&13u32.to_le_bytes()); // len: kind + file u32 + len u64
+        want.extend_from_slice(&[0; 4]); // crc, filled below
+        want.extend_from_slice(&0u64.to_le_bytes()); // seq
+        want.extend_from_slice(&1000u64.to_le_bytes()); // t_ns
+        want.push(kind::SET_LEN);
+        want.extend_from_slice(&3u32.to_le_bytes()); // file
+        want.extend_from_slice(&12u64.to_le_bytes()); // len
+        let mut covered = want[0..4].to_vec();
+        covered.extend_from_slice(&want[8..]);
+        let crc = crc32c::crc32c(&covered);
+        assert_eq!(crc, ENTRY_CRC_PINNED, "{crc:#010x}");
+        want[4..8].copy_from_slice(&crc.to_le_bytes());
+        let mut buf = EntryBuf::default();
+        assert_eq!(
+            buf.encode(0, 1000, OpRef::SetLen(3, 12)).unwrap(),
+            &want[..]
+        );
+        let mut file = encode_header(5).to_vec();
+        file.extend_from_slice(&want);
+        let trace = decode_trace(&file, name()).unwrap();
+        assert_eq!(trace.entries[0].op, Op::SetLen { file: 3, len: 12 });
+        // A wholly present entry whose checksum does not verify is refused.
+        let mut bad = file.clone();
+        bad[TRACE_HEADER_BYTES + 4] ^= 1;
+        assert!(decode_trace(&bad, name()).is_err());
+    }
+
+    /// [`an_entry_is_the_documented_bytes`]'s checksum, computed once by a separate CRC32C
+    /// (Castagnoli, reflected polynomial 0x82F63B78) written from its definition.
+    const ENTRY_CRC_PINNED: u32 = 0x943c_55d6;
 
     fn encode_all(ops: &[(u64, OpRef<'_>)]) -> Vec<u8> {
         let mut out = encode_header(5).to_vec();

@@ -32,12 +32,15 @@ use durlab_engine::backend::recording::{Trace, read_trace};
 use super::ImageError;
 use super::content::Content;
 use super::materialize;
-use super::model::{CrashState, Ino, MOp, Model};
+use super::model::Model;
+use super::ops::{Ino, MOp};
+use super::state::CrashState;
 
 /// What a copy reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum CopySource {
     /// The whole data directory, recursively (`cp -r`, `tar`).
+    #[default]
     Tree,
     /// These paths (relative to the data directory), in order; a directory is copied as a
     /// tree.
@@ -126,12 +129,6 @@ impl std::fmt::Display for CopySource {
 impl serde::Serialize for CopySource {
     fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
         ser.collect_str(self)
-    }
-}
-
-impl Default for CopySource {
-    fn default() -> Self {
-        CopySource::Tree
     }
 }
 

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::DirModel;
-use super::model::{DirId, Ino, MOp};
+use super::ops::{DirId, Ino, MOp};
 
 /// The completed syncs in a prefix of the trace, as "covers every entry with `seq <` this".
 #[derive(Debug)]

@@ -72,9 +72,11 @@ pub mod copy;
 pub mod direntry;
 mod materialize;
 mod model;
+mod ops;
 mod power_loss;
 mod reorder;
 pub mod scratch;
+mod state;
 mod torn;
 
 use std::collections::BTreeSet;
@@ -87,7 +89,8 @@ use durlab_engine::backend::recording::{Trace, TraceError, read_trace};
 use rand::RngExt;
 
 use crate::workload::rng::SplitMix64;
-use model::{CrashState, Model};
+use model::Model;
+use state::CrashState;
 
 /// Which unsynced operations survive (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,128 +1,21 @@
-//! The trace as the image builder sees it: file ids resolved to inodes, paths made relative to
-//! the data directory, and for a cut at op k the durable state and the unsynced operations.
+//! The trace as the image builder sees it: file ids resolved to inodes ([`super::ops`]), paths
+//! made relative to the data directory, and for a cut at op k the durable state and the
+//! unsynced operations ([`super::state`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use durlab_engine::backend::recording::{MAX_FILES, Op, Segment, Trace};
+use durlab_engine::backend::recording::{MAX_FILES, Op, Trace};
 
 use super::content::Content;
 use super::direntry::{self, Syncs};
+use super::ops::{DirId, Ino, MOp};
+use super::state::{CrashState, Pending, PendingOp};
 use super::{DirModel, ImageError, ImageOptions};
-
-/// An inode: a file's identity across renames.
-pub(crate) type Ino = usize;
-/// A directory, interned.
-pub(crate) type DirId = usize;
 
 /// ext4's default journal commit interval (`commit=5`): with `writeback`, the
 /// [`DirModel::Ext4Ordered`] model treats metadata older than this as committed.
 pub(crate) const EXT4_COMMIT_INTERVAL_NS: u64 = 5_000_000_000;
-
-/// One trace entry, resolved.
-#[derive(Debug)]
-pub(crate) enum MOp {
-    /// No effect on images (an open of a known file, a sync of a directory outside the root).
-    Nop,
-    /// A file that existed before the trace: durable, name and content.
-    Base {
-        ino: Ino,
-        path: PathBuf,
-        len: u64,
-    },
-    BaseData {
-        ino: Ino,
-        offset: u64,
-        data: Vec<Segment>,
-    },
-    Create {
-        ino: Ino,
-        path: PathBuf,
-        dir: DirId,
-    },
-    Write {
-        ino: Ino,
-        offset: u64,
-        data: Vec<Segment>,
-    },
-    SyncData {
-        ino: Ino,
-        begin_seq: u64,
-    },
-    SetLen {
-        ino: Ino,
-        len: u64,
-    },
-    Allocate {
-        ino: Ino,
-        offset: u64,
-        len: u64,
-    },
-    Rename {
-        from: PathBuf,
-        to: PathBuf,
-        from_dir: DirId,
-        to_dir: DirId,
-    },
-    Remove {
-        path: PathBuf,
-        dir: DirId,
-    },
-    SyncDir {
-        dir: DirId,
-        begin_seq: u64,
-    },
-    /// A directory created during the trace: its entry lives in `dir` (its parent).
-    MkDir {
-        path: PathBuf,
-        dir: DirId,
-    },
-    RemoveDir {
-        path: PathBuf,
-        dir: DirId,
-    },
-    /// A second name `path` (in `dir`) for inode `ino`.
-    Link {
-        ino: Ino,
-        path: PathBuf,
-        dir: DirId,
-    },
-}
-
-impl MOp {
-    /// Short name for descriptions.
-    pub(crate) fn name(&self) -> &'static str {
-        match self {
-            MOp::Nop => "open",
-            MOp::Base { .. } | MOp::BaseData { .. } => "preexisting",
-            MOp::Create { .. } => "create",
-            MOp::Write { .. } => "write",
-            MOp::SyncData { .. } => "fdatasync",
-            MOp::SetLen { .. } => "set_len",
-            MOp::Allocate { .. } => "fallocate",
-            MOp::Rename { .. } => "rename",
-            MOp::Remove { .. } => "remove",
-            MOp::SyncDir { .. } => "fsync dir",
-            MOp::MkDir { .. } => "mkdir",
-            MOp::RemoveDir { .. } => "rmdir",
-            MOp::Link { .. } => "link",
-        }
-    }
-
-    /// Syncs and renames: the cut points always taken just before and just after.
-    pub(crate) fn is_critical(&self) -> bool {
-        matches!(self, MOp::SyncData { .. }) || self.is_namespace_step()
-    }
-
-    /// A rename or directory sync (or a directory made or removed): where snapshot, rewrite
-    /// and manifest installs commit.
-    pub(crate) fn is_namespace_step(&self) -> bool {
-        matches!(
-            self,
-            MOp::SyncDir { .. } | MOp::Rename { .. } | MOp::MkDir { .. } | MOp::RemoveDir { .. }
-        )
-    }
-}
 
 /// A resolved trace.
 #[derive(Debug)]
@@ -133,50 +26,6 @@ pub(crate) struct Model {
     pub(crate) inodes: usize,
     pub(crate) dirs: usize,
 }
-
-/// An operation not covered by a completed sync at the cut: what the variants choose from.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Pending<'a> {
-    pub(crate) seq: usize,
-    pub(crate) ino: Ino,
-    pub(crate) op: PendingOp<'a>,
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum PendingOp<'a> {
-    Write { offset: u64, data: &'a [Segment] },
-    SetLen(u64),
-    Allocate(u64, u64),
-}
-
-impl Pending<'_> {
-    /// Applies the whole operation.
-    pub(crate) fn apply(&self, files: &mut [Content]) {
-        let f = &mut files[self.ino];
-        match self.op {
-            PendingOp::Write { offset, data } => f.write_segments(offset, data),
-            PendingOp::SetLen(len) => f.set_len(len),
-            PendingOp::Allocate(offset, len) => f.allocate(offset, len),
-        }
-    }
-}
-
-/// The state of the disk at a cut, before a variant adds unsynced operations.
-#[derive(Debug)]
-pub(crate) struct CrashState<'a> {
-    /// Content per inode (only inodes named in `names` are materialised).
-    pub(crate) files: Vec<Content>,
-    /// The durable directory entries: relative path to inode (only names whose directories
-    /// are durable too).
-    pub(crate) names: BTreeMap<PathBuf, Ino>,
-    /// Directories created during the trace whose entries are durable (made even if empty).
-    pub(crate) dirs: Vec<PathBuf>,
-    /// Unsynced data operations, in trace order.
-    pub(crate) pending: Vec<Pending<'a>>,
-    /// Data operations that were durable (synced, or written back).
-    pub(crate) durable_ops: usize,
-}
-
 impl Model {
     /// Resolves `trace` (read from `trace_name`), whose paths must lie under `root`
     /// (directory syncs elsewhere are ignored).

@@ -4,7 +4,7 @@
 
 use rand::RngExt;
 
-use super::model::CrashState;
+use super::state::CrashState;
 use crate::workload::rng::SplitMix64;
 
 /// Nothing unsynced survives.

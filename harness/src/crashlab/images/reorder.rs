@@ -15,7 +15,8 @@ use rand::RngExt;
 
 use durlab_engine::backend::recording::Segment;
 
-use super::model::{CrashState, Ino, PendingOp};
+use super::ops::Ino;
+use super::state::{CrashState, PendingOp};
 use crate::workload::rng::SplitMix64;
 
 const SECTOR_BYTES: u64 = 512;

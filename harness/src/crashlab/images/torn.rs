@@ -6,8 +6,8 @@
 
 use rand::{Rng, RngExt};
 
-use super::model::{CrashState, PendingOp};
 use super::power_loss::apply_first;
+use super::state::{CrashState, PendingOp};
 use crate::workload::rng::SplitMix64;
 
 /// The sector sizes a tear may fall on.
