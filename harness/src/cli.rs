@@ -214,8 +214,10 @@ pub struct ServeArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=10_000), value_name = "US")]
     pub spin_us: Option<u32>,
 
-    /// Longest bulk string a client may send, bytes (Redis's proto-max-bulk-len).
-    #[arg(long, default_value_t = 512 << 20, value_name = "BYTES")]
+    /// Longest bulk string a client may send, bytes (Redis's proto-max-bulk-len, whose
+    /// default is 512 MiB). Defaults to, and may not exceed, the log's one limit on a command's
+    /// size (64 MiB, docs/serve.md): a longer value could never be logged.
+    #[arg(long, default_value_t = durlab_engine::config::MAX_RECORD_BYTES as usize, value_name = "BYTES")]
     pub max_bulk_bytes: usize,
 
     /// Most clients connected at once (Redis's maxclients); one more is answered "-ERR max
