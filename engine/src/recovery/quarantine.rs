@@ -56,7 +56,8 @@ fn copy_range(
     to: u64,
 ) -> Result<()> {
     // Equivalent mutants (`-` to `+` or `/` here, `-` to `/` in `n`, .cargo/mutants.toml): they
-    // change only how many bytes each step copies (still at least one), not what is copied.
+    // change only how many bytes each step copies (still at least one, and never past
+    // `data_end`), not what is copied.
     let mut buf = vec![0u8; (1 << 20).min((data_end - from) as usize)];
     let mut at = from;
     while at < data_end {
