@@ -63,14 +63,16 @@ fn copy_range(
     while at < data_end {
         let n = buf.len().min((data_end - at) as usize);
         read_exact_at(file, &mut buf[..n], at).map_err(|e| Error::io("read", path, Some(at), e))?;
+        let copy_at = at - from;
         qfile
-            .write_all_at(&buf[..n], at - from)
-            .map_err(|e| Error::io("write", qpath, Some(at - from), e))?;
+            .write_all_at(&buf[..n], copy_at)
+            .map_err(|e| Error::io("write", qpath, Some(copy_at), e))?;
         at += n as u64;
     }
+    let len = to - from;
     qfile
-        .set_len(to - from)
-        .map_err(|e| Error::io("ftruncate", qpath, Some(to - from), e))?;
+        .set_len(len)
+        .map_err(|e| Error::io("ftruncate", qpath, Some(len), e))?;
     qfile
         .sync_data()
         .map_err(|e| Error::io("fdatasync", qpath, None, e))
