@@ -53,8 +53,10 @@ pub enum Command {
     Run(RunArgs),
     /// Inspect a data directory of any persistence mode (like redis-check-aof and
     /// redis-check-rdb in one): files, record counts, LSN ranges, torn tails, damage with file
-    /// and offset, manifest problems, leftover temp files. Read-only unless --fix. Exits
-    /// non-zero when something is wrong.
+    /// and offset, manifest problems, leftover temp files, and what `durlab serve` would do
+    /// there (recovery's own decisions: reach LSN n, start empty, or refuse). Read-only unless
+    /// --fix. Exits non-zero when something is wrong, or when the directory holds no durlab
+    /// file (a Redis data directory, say); the messages are listed in docs/serve.md.
     Recover(RecoverArgs),
     /// Serve the engine over RESP2 (the Redis protocol) on 127.0.0.1, like a redis-server
     /// with the engine's command set: SET GET DEL SETNX INCRBY PEXPIREAT HSET HDEL ZADD ZREM
