@@ -2,10 +2,9 @@
 
 use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendKind};
 
 /// The one limit on the size of a command, in bytes of its encoding (key, values and their
 /// lengths): 64 MiB. The log refuses to append a longer one, recovery and `durlab recover` read
@@ -27,20 +26,6 @@ pub enum FsyncPolicy {
     EverySec,
     No,
     Off,
-}
-
-/// Which real I/O implementation carries the log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum BackendKind {
-    /// `pwrite(2)` + `fdatasync(2)`.
-    Pwrite,
-    /// io_uring: write and a linked fdatasync submitted together. Opening fails if the kernel
-    /// refuses io_uring; there is no fallback.
-    Uring,
-    /// Log appends are stores into a shared mapping of preallocated space (no system call
-    /// per write; durable by the same `fdatasync(2)`). Needs [`Prealloc::Fallocate`] or
-    /// [`Prealloc::Zero`] for a log: opening refuses `Prealloc::None`.
-    Mmap,
 }
 
 /// How the log file is extended ahead of the write position.
@@ -205,42 +190,9 @@ impl EngineConfig {
     }
 }
 
-/// Implements `Display` and `FromStr` over a fixed list of lowercase names.
-macro_rules! named_enum {
-    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
-        impl $ty {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
-
-            /// The lowercase name used in CLI flags, scenario files and JSON.
-            pub fn name(self) -> &'static str {
-                match self { $($ty::$variant => $name),+ }
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($name => Ok($ty::$variant),)+
-                    _ => Err(format!(
-                        "unknown {} '{}': expected one of {}",
-                        stringify!($ty), s, [$($name),+].join(", ")
-                    )),
-                }
-            }
-        }
-    };
-}
+use crate::named::named_enum;
 
 named_enum!(FsyncPolicy { Always => "always", EverySec => "everysec", No => "no", Off => "off" });
-named_enum!(BackendKind { Pwrite => "pwrite", Uring => "uring", Mmap => "mmap" });
 named_enum!(Prealloc { None => "none", Fallocate => "fallocate", Zero => "zero" });
 named_enum!(RecoveryMode { Strict => "strict", Lenient => "lenient" });
 named_enum!(Persistence { Aof => "aof", Snapshot => "snapshot", AofSnapshot => "aof+snapshot", Hybrid => "hybrid" });

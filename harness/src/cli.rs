@@ -12,6 +12,7 @@ use durlab_engine::{BackendKind, FsyncPolicy, Prealloc};
 use crate::crashlab::FaultKind;
 use crate::crashlab::images::DirModel;
 use crate::crashlab::phase::Phase;
+use crate::driver::pacing::{Arrivals, RateArg};
 use crate::scenario::model::Persistence;
 use crate::servers::Target;
 
@@ -116,6 +117,18 @@ pub struct Kill9Args {
     /// Seconds of workload before the kill is drawn in [0.1, 1.0] of this.
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
     pub trial_secs: f64,
+
+    /// Open-loop target rate, commands per second: the connection sends the mix's write
+    /// commands at seeded arrival times whatever the server's speed (like memtier's --rate),
+    /// at the rate's write share; `flat-out` keeps the pipeline full. Default: the scenario's
+    /// `[workload] rate`, else flat-out. Results record the target and the achieved rate.
+    #[arg(long, value_name = "OPS_PER_SEC")]
+    pub rate: Option<RateArg>,
+
+    /// How the arrivals of the target rate are spaced: poisson (exponential gaps) or uniform
+    /// (fixed gaps). Default: the scenario's, else poisson.
+    #[arg(long, value_name = "DIST")]
+    pub arrivals: Option<Arrivals>,
 
     /// Seed of the command sequence and the trials (default: the scenario's).
     #[arg(long, value_name = "S")]
@@ -322,6 +335,16 @@ pub struct RunArgs {
     /// trial_secs`, else derived from each configuration's promise as in `durlab crash`).
     #[arg(long, value_name = "SECS")]
     pub trial_secs: Option<f64>,
+
+    /// Crash trials' open-loop target rate, commands per second (`flat-out` for none);
+    /// default the scenario's `[workload] rate`. The benchmark matrix always runs flat-out.
+    #[arg(long, value_name = "OPS_PER_SEC")]
+    pub rate: Option<RateArg>,
+
+    /// How the crash trials' arrivals are spaced: poisson or uniform (default: the
+    /// scenario's, else poisson).
+    #[arg(long, value_name = "DIST")]
+    pub arrivals: Option<Arrivals>,
 
     /// Where data directories go (each run in <DIR>/<run-id>/<configuration>). Default: a
     /// fresh temporary directory. Removed afterwards.
@@ -588,6 +611,20 @@ pub struct CrashArgs {
     #[arg(long)]
     pub writeback: bool,
 
+    /// Open-loop target rate, commands per second over all writers: commands are issued at
+    /// seeded arrival times whatever the target's speed (like memtier's --rate), for kill9,
+    /// fsync-stall and the image faults; `flat-out` issues each command when the previous one
+    /// is answered. Default: the scenario's `[workload] rate`, else flat-out. Results record
+    /// the target and the achieved rate. The in-process backend faults and media damage run
+    /// flat-out.
+    #[arg(long, value_name = "OPS_PER_SEC")]
+    pub rate: Option<RateArg>,
+
+    /// How the arrivals of the target rate are spaced: poisson (exponential gaps) or uniform
+    /// (fixed gaps). Default: the scenario's, else poisson.
+    #[arg(long, value_name = "DIST")]
+    pub arrivals: Option<Arrivals>,
+
     /// Where to aim crashes (comma-separated): steady (the scenario's own save points and
     /// rewrites), snapshot (the worker saves back to back: modes snapshot, aof+snapshot,
     /// hybrid), rewrite (the worker rewrites back to back: mode hybrid). Default: the
@@ -600,6 +637,18 @@ pub struct CrashArgs {
     /// data=ordered journal). Default: the scenario's `[crash] dir_model`, else pessimistic.
     #[arg(long, value_name = "MODEL")]
     pub dir_model: Option<DirModel>,
+
+    /// live-copy: what the backup copies, `tree` (cp -r or tar of the data directory) or a
+    /// comma-separated list of paths inside it, copied in order (a path missing at its turn
+    /// is skipped, as a script's `cp` line fails; e.g. `appendonly.aof,dump.rdb`).
+    /// Default: the scenario's `[crash] copy`, else `tree`.
+    #[arg(long, value_name = "SOURCE")]
+    pub copy: Option<crate::crashlab::images::copy::CopySource>,
+
+    /// live-copy: the copy's read rate, MiB/s. Default: the scenario's `[crash]
+    /// copy_rate_mib`, else 100 (a backup disk or a gigabit link).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000), value_name = "MIB")]
+    pub copy_rate_mib: Option<u64>,
 
     /// Where data directories, ack pages and kept crash states go (<DIR>/<run-id>/...).
     /// Default: a fresh temporary directory. Violating trials are always kept.
@@ -637,6 +686,10 @@ pub struct CrashArgs {
     /// (`crashlab::lying`), to show that the `fsync-eio` check can fail.
     #[arg(long, hide = true)]
     pub broken_swallow_sync_errors: bool,
+    /// TEST ONLY: run the engine over a lying backend whose fdatasync returns before the real
+    /// one completes (`crashlab::lying`), to show that the everysec lag check can fail.
+    #[arg(long, hide = true)]
+    pub broken_early_sync: bool,
 }
 
 /// `durlab worker` (internal, started by `durlab crash`).
@@ -692,7 +745,19 @@ pub struct WorkerArgs {
     /// TEST ONLY: a lying backend that reports failed fdatasyncs as done.
     #[arg(long)]
     pub broken_swallow_sync_errors: bool,
+    /// TEST ONLY: a lying backend whose fdatasync returns before the real one completes.
+    #[arg(long)]
+    pub broken_early_sync: bool,
     /// Save (or rewrite) back to back: `snapshot` or `rewrite`; `steady` does nothing extra.
     #[arg(long, default_value = "steady")]
     pub phase: Phase,
+    /// Open loop at this many commands per second over all writers (default: flat-out).
+    #[arg(long, requires = "arrival_seed")]
+    pub rate: Option<f64>,
+    /// How the arrivals of --rate are spaced.
+    #[arg(long, default_value = "poisson")]
+    pub arrivals: Arrivals,
+    /// Seed of the arrival times of --rate.
+    #[arg(long)]
+    pub arrival_seed: Option<u64>,
 }

@@ -372,8 +372,10 @@ fn broken_ack_before_sync_is_caught_by_power_loss() {
             "always",
             "--trials",
             "1",
+            // 1 s (the default for always): a 0.1 s trial on a loaded machine could end
+            // before the lying engine acknowledged anything, leaving nothing to lose.
             "--trial-secs",
-            "0.1",
+            "1",
             "--states",
             "4",
             "--broken-ack-before-sync",

@@ -50,6 +50,12 @@ fn shipped_scenarios_load() {
                 "file name matches `name`"
             );
             assert!(!s.question.is_empty());
+            // Every shipped scenario states the rate its system runs at (crash trials use it).
+            let rate = s
+                .workload
+                .rate()
+                .unwrap_or_else(|| panic!("{} has no rate", s.name));
+            assert!(rate.ops_per_sec >= 100.0, "{}: {rate:?}", s.name);
             names.push(s.name);
         }
     }
@@ -121,6 +127,28 @@ fn sweep_tables_parse_and_are_checked() {
     assert_eq!(e.field, "recovery.data_mb", "{e}");
     let e = error(&format!("{VALID}\n[recovery]\npersistence = [\"rdb\"]\n"));
     assert_eq!(e.field, "recovery.persistence", "{e}");
+}
+
+#[test]
+fn workload_rate_is_read_and_checked() {
+    let rated = |r: &str| VALID.replace("writers = 2\n", &format!("writers = 2\nrate = {r}\n"));
+    let s = parse(&rated("{ ops_per_sec = 250, arrivals = \"uniform\" }")).unwrap();
+    let r = s.workload.rate().unwrap();
+    assert_eq!((r.ops_per_sec, r.arrivals.name()), (250.0, "uniform"));
+    // Poisson unless said otherwise; no rate: flat-out.
+    let s = parse(&rated("{ ops_per_sec = 250 }")).unwrap();
+    assert_eq!(s.workload.rate().unwrap().arrivals.name(), "poisson");
+    assert!(parse(VALID).unwrap().workload.rate().is_none());
+    let e = error(&rated("{ ops_per_sec = 0 }"));
+    assert_eq!(
+        (e.line, e.field.as_str()),
+        (7, "workload.rate.ops_per_sec"),
+        "{e}"
+    );
+    assert!(e.message.contains("outside"), "{e}");
+    let e = error(&rated("{ ops_per_sec = 5, arrivals = \"bursty\" }"));
+    assert_eq!(e.line, 7, "{e}");
+    assert!(e.message.contains("bursty"), "{e}");
 }
 
 #[test]

@@ -13,8 +13,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::Lsn;
-use crate::backend::{Backend, BackendFile, OpenMode, open_backend};
-use crate::config::BackendKind;
+use crate::backend::{Backend, BackendFile, BackendKind, OpenMode, open_backend};
 use crate::error::{Error, Result};
 use crate::keyspace::Command;
 use file_header::{FILE_HEADER_BYTES, FileHeader};

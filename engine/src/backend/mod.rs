@@ -10,15 +10,17 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::config::BackendKind;
 use crate::error::Result;
 
 pub(crate) mod atomic;
 pub mod faulty;
+mod kind;
 pub mod mmap;
 pub mod pwrite;
 pub mod recording;
 pub mod uring;
+
+pub use kind::BackendKind;
 
 /// Whether [`Backend::open`] may create the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use super::{Shared, save_locked};
+use super::Shared;
+use super::persist::{rewrite_due, rewrite_locked, save_locked};
 use crate::aof::syncer::StopSignal;
 use crate::config::{EngineConfig, Persistence};
-use crate::hybrid;
 
 /// True if the configuration has anything for the thread to do.
 pub(super) fn needed(config: &EngineConfig) -> bool {
@@ -30,8 +30,8 @@ pub(super) fn run(shared: &Shared, stop: &StopSignal) {
         let last_lsn = shared.core.lock().last_lsn;
         let _ = match shared.config.persistence {
             Persistence::Snapshot | Persistence::AofSnapshot => {
-                let changes = last_lsn - persist.last_save_lsn;
-                let elapsed_s = persist.last_save_at.elapsed().as_secs();
+                let changes = last_lsn - persist.last_save.lsn;
+                let elapsed_s = persist.last_save.at.elapsed().as_secs();
                 let due = shared
                     .config
                     .save_points
@@ -46,8 +46,8 @@ pub(super) fn run(shared: &Shared, stop: &StopSignal) {
                 }
             }
             Persistence::Hybrid => {
-                if hybrid::rewrite::due(shared, &persist) {
-                    hybrid::rewrite::run(shared, &mut persist).map(drop)
+                if rewrite_due(shared, &persist) {
+                    rewrite_locked(shared, &mut persist).map(drop)
                 } else {
                     Ok(())
                 }

@@ -2,7 +2,8 @@
 
 mod batch;
 mod maintenance;
-pub(crate) mod open;
+mod open;
+mod persist;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,14 +15,15 @@ use parking_lot::Mutex;
 use crate::Lsn;
 use crate::aof::syncer::{self, StopSignal};
 use crate::aof::writer::{Log, LogState, Segment};
-use crate::backend::{self, Backend};
-use crate::config::{BackendKind, EngineConfig, FsyncPolicy, Persistence, Prealloc};
+use crate::backend::{self, Backend, BackendKind};
+use crate::config::{EngineConfig, FsyncPolicy, Persistence, Prealloc};
 use crate::error::{Error, Result};
-use crate::hybrid::{self, HybridState, RewriteInfo};
+use crate::hybrid::{self, RewriteInfo};
 use crate::keyspace::{Command, Keyspace, Reply};
 use crate::recovery::{LogPosition, RecoveryReport};
-use crate::snapshot::{SNAPSHOT_FILE_NAME, SnapshotInfo, point_in_time};
+use crate::snapshot::SnapshotInfo;
 use crate::stats::Stats;
+use persist::{LastSave, Persist, rewrite_locked, save_locked};
 
 /// The outcome of one command: its reply and, for write commands, the LSN it was logged under.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,16 +46,6 @@ impl AsMut<LogState> for Core {
     }
 }
 
-/// What saves and rewrites need between runs; its mutex also makes them one at a time.
-#[derive(Debug)]
-pub(crate) struct Persist {
-    /// LSN of the last completed snapshot (mode `snapshot`: what a crash keeps).
-    pub(crate) last_save_lsn: Lsn,
-    pub(crate) last_save_at: Instant,
-    /// Mode `hybrid` only.
-    pub(crate) hybrid: Option<HybridState>,
-}
-
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: EngineConfig,
@@ -64,7 +56,7 @@ pub(crate) struct Shared {
     /// `None` only when nothing touches files (mode `aof` under policy `off`).
     pub(crate) backend: Option<Arc<dyn Backend>>,
     pub(crate) persist: Mutex<Persist>,
-    /// Mirrors `Persist::last_save_lsn` for lock-free reads.
+    /// Mirrors `Persist::last_save.lsn` for lock-free reads.
     saved_lsn: AtomicU64,
 }
 
@@ -277,8 +269,10 @@ impl Engine {
             last_lsn: AtomicU64::new(last_lsn),
             backend,
             persist: Mutex::new(Persist {
-                last_save_lsn,
-                last_save_at: Instant::now(),
+                last_save: LastSave {
+                    lsn: last_save_lsn,
+                    at: Instant::now(),
+                },
                 hybrid: hybrid_state,
             }),
             saved_lsn: AtomicU64::new(last_save_lsn),
@@ -478,39 +472,13 @@ impl Engine {
     pub fn rewrite(&self) -> Result<RewriteInfo> {
         let shared = &*self.inner.shared;
         let mut persist = shared.persist.lock();
-        hybrid::rewrite::run(shared, &mut persist)
+        rewrite_locked(shared, &mut persist)
     }
 
     /// LSN of the last completed snapshot (`save`, save point, or hybrid base) since open, or
     /// the one loaded at open.
     pub fn last_save_lsn(&self) -> Lsn {
         self.inner.shared.saved_lsn.load(Ordering::Acquire)
-    }
-}
-
-/// Saves `durlab.snap` with the persist lock held.
-pub(crate) fn save_locked(shared: &Shared, persist: &mut Persist) -> Result<SnapshotInfo> {
-    let backend = shared
-        .backend
-        .as_deref()
-        .expect("snapshot modes have a backend");
-    let lsn = {
-        let mut core = shared.core.lock();
-        core.keyspace.begin_snapshot();
-        core.last_lsn
-    };
-    let path = shared.config.dir.join(SNAPSHOT_FILE_NAME);
-    let info = point_in_time::write(&shared.core, |c| &mut c.keyspace, backend, &path, lsn)?;
-    shared.note_saved(persist, lsn);
-    Ok(info)
-}
-
-impl Shared {
-    /// Records a completed snapshot at `lsn`.
-    pub(crate) fn note_saved(&self, persist: &mut Persist, lsn: Lsn) {
-        persist.last_save_lsn = lsn;
-        persist.last_save_at = Instant::now();
-        self.saved_lsn.store(lsn, Ordering::Release);
     }
 }
 

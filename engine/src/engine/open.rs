@@ -1,48 +1,17 @@
 //! Opening a data directory in each persistence mode: recovery, or a fresh start when the
 //! directory holds no data.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use crate::aof::writer::Segment;
 use crate::aof::{self, LOG_FILE_NAME};
 use crate::backend::{Backend, OpenMode};
 use crate::config::EngineConfig;
+use crate::datadir::{ensure_dir, note_leftovers};
 use crate::error::{Error, Result};
 use crate::keyspace::Keyspace;
 use crate::recovery::{self, LogPosition, RecoveryReport, files};
 use crate::snapshot::{SNAPSHOT_FILE_NAME, loader, writer};
-
-/// Creates `dir` if missing (and syncs its parent so that the new entry is durable), noting it
-/// in `report`.
-///
-/// # Errors
-/// I/O failures.
-pub(crate) fn ensure_dir(
-    backend: &dyn Backend,
-    dir: &Path,
-    report: &mut RecoveryReport,
-) -> Result<()> {
-    if !dir.exists() {
-        report
-            .changes
-            .push(format!("{}: directory created", dir.display()));
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("mkdir", dir, None, e))?;
-        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-            backend
-                .sync_dir(parent)
-                .map_err(|e| Error::io("fsync dir", parent, None, e))?;
-        }
-    }
-    Ok(())
-}
-
-/// Records temp leftovers (names in `dir`) in the report.
-pub(crate) fn note_leftovers(report: &mut RecoveryReport, dir: &Path, names: Vec<String>) {
-    report
-        .leftover_files
-        .extend(names.into_iter().map(|n| dir.join(n)));
-}
 
 /// Modes `aof` and `aof+snapshot`: opens and replays the log, or creates it in a directory
 /// holding no data files.

@@ -12,7 +12,7 @@ use crate::aof::writer::Segment;
 use crate::aof::{self, FIRST_RECORD_OFFSET};
 use crate::backend::{Backend, OpenMode};
 use crate::config::EngineConfig;
-use crate::engine::open::{ensure_dir, note_leftovers};
+use crate::datadir::{ensure_dir, note_leftovers};
 use crate::error::{Error, Result};
 use crate::keyspace::Keyspace;
 use crate::recovery::{self, LogPosition, RecoveryReport, Tail, files};

@@ -13,57 +13,82 @@
 //!
 //! A crash at any point leaves a manifest whose files hold every acknowledged record.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::RewriteInfo;
+use parking_lot::Mutex;
+
 use super::manifest::{self, BaseFile, IncrFile, Install, Manifest};
-use crate::aof::writer::Segment;
+use super::{HybridState, RewriteInfo};
+use crate::Lsn;
+use crate::aof::writer::{Log, LogState, Segment};
 use crate::aof::{self, FIRST_RECORD_OFFSET};
-use crate::engine::{Persist, Shared};
+use crate::backend::Backend;
+use crate::config::EngineConfig;
 use crate::error::{Error, Result};
 use crate::failpoint::failpoint;
+use crate::keyspace::Keyspace;
 use crate::snapshot::point_in_time;
+
+/// The state under the engine's lock that a rewrite reads and switches: the log's state (to
+/// drain it and switch it to the new increment), the LSN of the last applied write, and the
+/// keyspace (to start the point-in-time snapshot). Holding the lock orders all three.
+pub(crate) trait Locked: AsMut<LogState> + Send {
+    /// LSN of the last write applied (and appended to the log's pending batch).
+    fn last_lsn(&self) -> Lsn;
+    /// The keyspace the new base is taken from.
+    fn keyspace(&mut self) -> &mut Keyspace;
+}
+
+/// What a rewrite works on: the engine's lock over `C`, its log, backend and data directory.
+pub(crate) struct Target<'a, C> {
+    pub(crate) core: &'a Mutex<C>,
+    pub(crate) log: &'a Log,
+    pub(crate) backend: &'a dyn Backend,
+    pub(crate) dir: &'a Path,
+}
 
 /// True when automatic rewrite is on and the increments have grown past both thresholds:
 /// at least `auto_rewrite_min_bytes`, and `auto_rewrite_percentage` % of the last base.
-pub(crate) fn due(shared: &Shared, persist: &Persist) -> bool {
-    let (Some(state), Some(log)) = (&persist.hybrid, &shared.log) else {
-        return false;
-    };
-    let pct = shared.config.auto_rewrite_percentage;
+pub(crate) fn due(state: &HybridState, log: &Log, config: &EngineConfig) -> bool {
+    let pct = config.auto_rewrite_percentage;
     if pct == 0 {
         return false;
     }
     let written = log.counters.snapshot().bytes_written;
     let incr_bytes =
         state.incr_bytes_at_mark + written.saturating_sub(state.written_counter_at_mark);
-    incr_bytes >= shared.config.auto_rewrite_min_bytes
+    incr_bytes >= config.auto_rewrite_min_bytes
         && u128::from(incr_bytes) * 100 >= u128::from(state.base_bytes) * u128::from(pct)
 }
 
-/// Runs one rewrite with the persist lock held (see the module docs).
+/// Runs one rewrite of `target`'s directory, whose manifest and counters are `state` (see the
+/// module docs). The caller makes rewrites one at a time (it holds `state` exclusively) and
+/// is told through `saved` the LSN of the new base once the final manifest is installed,
+/// before the superseded files are removed.
 ///
 /// # Errors
 /// As [`crate::Engine::rewrite`].
-pub(crate) fn run(shared: &Shared, persist: &mut Persist) -> Result<RewriteInfo> {
+pub(crate) fn run<C: Locked>(
+    target: &Target<'_, C>,
+    state: &mut HybridState,
+    saved: impl FnOnce(Lsn),
+) -> Result<RewriteInfo> {
     let started = Instant::now();
-    let (Some(state), Some(log), Some(backend)) = (
-        persist.hybrid.as_mut(),
-        &shared.log,
-        shared.backend.as_deref(),
-    ) else {
-        return Err(Error::Config("rewrite needs persistence hybrid".into()));
-    };
-    let dir = shared.config.dir.clone();
+    let Target {
+        core: locked,
+        log,
+        backend,
+        dir,
+    } = *target;
     let seq = state.next_seq;
     state.next_seq += 1;
 
     // Step 1, under the engine's lock.
-    let mut core = shared.core.lock();
+    let mut core = locked.lock();
     log.drain_and_sync(&mut core)?;
-    let lsn = core.last_lsn;
+    let lsn = core.last_lsn();
     let incr = IncrFile {
         name: manifest::incr_name(seq),
         base_lsn: lsn,
@@ -75,14 +100,14 @@ pub(crate) fn run(shared: &Shared, persist: &mut Persist) -> Result<RewriteInfo>
     switched.incrs.push(incr.clone());
     state.generation_high += 1;
     switched.generation = state.generation_high;
-    if let Err(e) = manifest::install(backend, &dir, &switched, Install::Switch) {
+    if let Err(e) = manifest::install(backend, dir, &switched, Install::Switch) {
         // If the manifest listing the new increment may be in place (the failure came after
         // the rename, or it cannot be told), appending more records to the old increment
         // would put them outside the manifest: stop acknowledging anything.
         let on_disk = manifest::read(backend, &dir.join(manifest::MANIFEST_FILE_NAME));
         if on_disk.ok().as_ref() != Some(&state.manifest) {
             log.poison(
-                &mut core.log,
+                core.as_mut(),
                 format!("rewrite stopped while installing a manifest: {e}"),
             );
         }
@@ -93,11 +118,11 @@ pub(crate) fn run(shared: &Shared, persist: &mut Persist) -> Result<RewriteInfo>
         file,
         path: incr_path,
     });
-    log.switch_segment(&mut core.log, segment, FIRST_RECORD_OFFSET)?;
+    log.switch_segment(core.as_mut(), segment, FIRST_RECORD_OFFSET)?;
     state.incr_bytes_at_mark = 0;
     state.written_counter_at_mark = log.counters.snapshot().bytes_written;
     failpoint!("rewrite.after_switch");
-    core.keyspace.begin_snapshot();
+    core.keyspace().begin_snapshot();
     drop(core);
     let switch_duration = started.elapsed();
 
@@ -107,7 +132,7 @@ pub(crate) fn run(shared: &Shared, persist: &mut Persist) -> Result<RewriteInfo>
         lsn,
     };
     let base_path = dir.join(&base.name);
-    let info = point_in_time::write(&shared.core, |c| &mut c.keyspace, backend, &base_path, lsn)?;
+    let info = point_in_time::write(locked, C::keyspace, backend, &base_path, lsn)?;
     failpoint!("rewrite.after_base");
 
     // Step 3.
@@ -118,7 +143,7 @@ pub(crate) fn run(shared: &Shared, persist: &mut Persist) -> Result<RewriteInfo>
         base: Some(base),
         incrs: vec![incr],
     };
-    manifest::install(backend, &dir, &fin, Install::Final)?;
+    manifest::install(backend, dir, &fin, Install::Final)?;
     let keep = fin.files();
     let superseded: Vec<PathBuf> = previous
         .files()
@@ -129,7 +154,7 @@ pub(crate) fn run(shared: &Shared, persist: &mut Persist) -> Result<RewriteInfo>
     let generation = fin.generation;
     state.manifest = fin;
     state.base_bytes = info.bytes;
-    shared.note_saved(persist, lsn);
+    saved(lsn);
 
     // Step 4.
     for (i, path) in superseded.iter().enumerate() {
@@ -141,8 +166,8 @@ pub(crate) fn run(shared: &Shared, persist: &mut Persist) -> Result<RewriteInfo>
         }
     }
     backend
-        .sync_dir(&dir)
-        .map_err(|e| Error::io("fsync dir", &dir, None, e))?;
+        .sync_dir(dir)
+        .map_err(|e| Error::io("fsync dir", dir, None, e))?;
     Ok(RewriteInfo {
         base: info,
         manifest_generation: generation,

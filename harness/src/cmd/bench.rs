@@ -429,5 +429,6 @@ pub fn workload_record(s: &Scenario, w: &Workload, limits: RunLimits) -> Workloa
         read_fraction: w.read_fraction(),
         value_size_min: min,
         value_size_max: max,
+        crash_rate: s.workload.rate(),
     }
 }

@@ -20,9 +20,10 @@ use crate::crashlab::report::{self, CrashRecord};
 use crate::crashlab::{FaultKind, Lab, TrialOutcome, damage, faults, kill9, power, resp_images};
 use crate::driver::bench::{RunLimits, Stop};
 use crate::driver::matrix::{self, EngineSetup};
+use crate::driver::pacing;
 use crate::oracle::Oracle;
 use crate::progress::{Goal, Mode, Progress};
-use crate::results::run_dir::{self, RunRecord};
+use crate::results::run_dir::{self, RunRecord, WorkloadRecord};
 use crate::results::{machine, time};
 use crate::scenario::locate;
 use crate::scenario::model::{Persistence, Scenario};
@@ -102,6 +103,8 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         scenario.workload.writers = toml::Spanned::new(0..0, w);
     }
     let workload = Workload::new(&scenario.workload);
+    let rate =
+        pacing::resolve(scenario.workload.rate(), args.rate, args.arrivals).map_err(CliError)?;
     let setups: Vec<EngineSetup> = matrix::expand(&scenario.matrix)
         .into_iter()
         .filter(|s| !s.baseline_only)
@@ -158,15 +161,18 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             ack_before_sync: args.broken_ack_before_sync,
             skip_dir_sync: args.broken_skip_dir_sync,
             swallow_sync_errors: args.broken_swallow_sync_errors,
+            early_sync: args.broken_early_sync,
         },
         phase: Phase::Steady,
         dir_model,
+        copy: copy_procedure(args, scenario.crash.as_ref()),
         work: work.path().to_path_buf(),
         image_root: scratch.as_ref().map(|t| t.path().to_path_buf()),
         keep_all: args.keep,
         contract: args.contract,
         redis_config: super::bench::redis_config(&scenario),
         target: Target::Engine,
+        rate,
     };
     let started_utc = time::rfc3339_now();
     let trials: Vec<u64> = match args.trial {
@@ -268,6 +274,8 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         record.phase = phase;
         record.case = lab.case_name(fault, setup);
         record.dir_model = fault.needs_images().then_some(lab.dir_model);
+        record.set_rate(lab.rate_for(fault), 1.0 - workload.read_fraction());
+        record.copy = (fault == FaultKind::LiveCopy).then(|| lab.copy.to_string());
         if target.is_resp() && (fault.needs_images() || lab.stalls(fault)) {
             let dir = lab.case_dir(fault, setup).join("overhead");
             let secs = plan.secs.min(MOUNT_OVERHEAD_SECS);
@@ -326,6 +334,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
             started_utc,
             machine_dir: work.path(),
             failures: failures.clone(),
+            rate: lab.rate,
         },
     )?;
 
@@ -367,6 +376,8 @@ pub(super) struct CrashRun<'a> {
     pub machine_dir: &'a Path,
     /// Result file name (without `.json`) to why some of its trials could not run.
     pub failures: std::collections::BTreeMap<String, String>,
+    /// The trials' open-loop target rate (`None`: flat-out).
+    pub rate: Option<crate::driver::pacing::Rate>,
 }
 
 /// Writes `run`'s record into `out_dir`: `run.json`, or `run-crash.json` when a bench run's
@@ -396,7 +407,10 @@ pub(super) fn write_run_record(out_dir: &Path, run: &CrashRun<'_>) -> Result<(),
         versions: machine::versions(),
         machine: machine::collect(run.machine_dir),
         probe: None,
-        workload: workload_record(run.scenario, run.workload, limits),
+        workload: WorkloadRecord {
+            crash_rate: run.rate,
+            ..workload_record(run.scenario, run.workload, limits)
+        },
         loss_tolerance_ms: run.scenario.loss_tolerance_ms,
         snapshot: run.scenario.snapshot.clone(),
         crash: run.scenario.crash.clone(),
@@ -499,11 +513,38 @@ pub fn run_trial(
             faults::run_trial(lab, setup, fault, k, &dir)
         }
         FaultKind::BitFlip | FaultKind::ZeroSector => damage::run_trial(lab, setup, fault, k, &dir),
-        FaultKind::PowerLoss | FaultKind::Prefix | FaultKind::Torn | FaultKind::Reorder => {
+        FaultKind::PowerLoss
+        | FaultKind::Prefix
+        | FaultKind::Torn
+        | FaultKind::Reorder
+        | FaultKind::LiveCopy => {
             return power::run_trial(lab, setup, fault, k, &dir);
         }
     };
     one.map(|o| vec![o])
+}
+
+/// The `live-copy` procedure: the flags, else the scenario's `[crash] copy` and
+/// `copy_rate_mib`, else the defaults.
+fn copy_procedure(
+    args: &CrashArgs,
+    plan: Option<&crate::scenario::model::CrashPlan>,
+) -> crate::crashlab::images::copy::CopyProcedure {
+    let default = crate::crashlab::images::copy::CopyProcedure::default();
+    let source = args
+        .copy
+        .clone()
+        .or_else(|| plan.and_then(|p| p.copy.clone()))
+        .unwrap_or(default.source);
+    let rate_bytes_per_sec = args
+        .copy_rate_mib
+        .or_else(|| plan.and_then(|p| p.copy_rate_mib))
+        .map_or(default.rate_bytes_per_sec, |mib| mib << 20);
+    crate::crashlab::images::copy::CopyProcedure {
+        source,
+        rate_bytes_per_sec,
+        ..default
+    }
 }
 
 /// The `durlab crash` command line that repeats trial `k` exactly.
@@ -544,14 +585,35 @@ fn repro_line(
     if lab.phase != Phase::Steady {
         line.push_str(&format!(" --phase {}", lab.phase));
     }
+    if let Some(r) = lab.rate_for(fault) {
+        line.push_str(&format!(
+            " --rate {} --arrivals {}",
+            r.ops_per_sec, r.arrivals
+        ));
+    } else if lab.rate.is_some() {
+        line.push_str(" --rate flat-out");
+    }
     if fault.needs_images() && lab.dir_model != DirModel::default() {
         line.push_str(&format!(" --dir-model {}", lab.dir_model));
+    }
+    if fault == FaultKind::LiveCopy {
+        line.push_str(&format!(
+            " --copy {} --copy-rate-mib {}",
+            lab.copy.source,
+            lab.copy.rate_bytes_per_sec >> 20
+        ));
     }
     if lab.lies.ack_before_sync {
         line.push_str(" --broken-ack-before-sync");
     }
     if lab.lies.skip_dir_sync {
         line.push_str(" --broken-skip-dir-sync");
+    }
+    if lab.lies.swallow_sync_errors {
+        line.push_str(" --broken-swallow-sync-errors");
+    }
+    if lab.lies.early_sync {
+        line.push_str(" --broken-early-sync");
     }
     if let Some(seed) = args.oracle_seed {
         line.push_str(&format!(" --oracle-seed {seed}"));
@@ -574,6 +636,8 @@ fn resp_kill9(args: &CrashArgs) -> Result<(), CliError> {
         trial_secs: args
             .trial_secs
             .unwrap_or(crate::crashlab::trial::SHORT_TRIAL_SECS),
+        rate: args.rate,
+        arrivals: args.arrivals,
         seed: args.seed,
         dir: args.dir.clone(),
         keep: args.keep,

@@ -17,6 +17,7 @@ use crate::crashlab::phase::Phase;
 use crate::crashlab::report::{CrashRecord, VerdictCounts, WindowSummary};
 use crate::crashlab::verdict::Verdict;
 use crate::driver::matrix;
+use crate::driver::pacing::AckedWrites;
 use crate::progress::{Mode, Progress};
 use crate::results::run_dir;
 use crate::servers::Target;
@@ -47,6 +48,8 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
         scenario.workload.seed = seed;
     }
     let workload = Workload::new(&scenario.workload);
+    let rate = crate::driver::pacing::resolve(scenario.workload.rate(), args.rate, args.arrivals)
+        .map_err(CliError)?;
     let run_id = args.output.run_id();
     let out_dir = args.output.dir(&scenario.name, &run_id);
     std::fs::create_dir_all(&out_dir)?;
@@ -79,7 +82,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                     &format!("kill -9 {label}"),
                     crate::progress::Goal::Commands(0),
                 );
-                match kill9::run_trial(&spec, &workload, args.trial_secs, seed, k) {
+                match kill9::run_trial(&spec, &workload, args.trial_secs, seed, k, rate) {
                     Ok(t) => {
                         p.finish(&format!(
                             "{}: acked {}, recovered {}, loss window {:.1} ms",
@@ -127,11 +130,15 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 ),
                 Some(args.trial_secs),
             );
-            let summary = Kill9Summary {
+            let acked_writes = trials
+                .iter()
+                .fold(AckedWrites::default(), |a, t| a.plus(t.acked_writes));
+            let mut summary = Kill9Summary {
                 fault: FaultKind::Kill9.name().into(),
                 case: format!("{}-{label}", FaultKind::Kill9),
                 phase: Phase::Steady,
                 dir_model: None,
+                copy: None,
                 label: label.clone(),
                 run_id: run_id.clone(),
                 seed: workload.seed(),
@@ -149,13 +156,20 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
                 loss_window_lower_bound: window.lower_bounds,
                 lost_bytes: Summary::of(trials.iter().map(|t| t.lost_bytes as f64)),
                 lost_acked_tail_damage: 0,
+                everysec_lag_trials: 0,
+                everysec_lag_violations: 0,
+                everysec_lag_crossed: 0,
                 stall: None,
                 mount_overhead: None,
                 states_per_sec: per_sec,
+                acked_writes,
+                write_ops_per_sec: acked_writes.per_sec(),
+                rate: None,
                 failed_trials: failed,
                 trial_results: trials,
                 config,
             };
+            summary.set_rate(rate, 1.0 - workload.read_fraction());
             run_dir::write_json(
                 &out_dir.join(format!("crash-{}.json", summary.case)),
                 &summary,
@@ -173,6 +187,7 @@ pub fn run(args: &Kill9Args) -> Result<(), CliError> {
             workload: &workload,
             writers: 1,
             trial_secs: args.trial_secs,
+            rate,
             started_utc,
             machine_dir: work.path(),
             failures: summaries

@@ -167,11 +167,18 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
         stall: false,
         writers: None,
         writeback: false,
+        // The flags, else the scenario's `[workload] rate`.
+        rate: args.rate,
+        arrivals: args.arrivals,
         // The scenario's `[crash] states` and `dir_model`.
         phase: Vec::new(),
         dir_model: None,
+        // The scenario's `[crash] copy` and `copy_rate_mib`.
+        copy: None,
+        copy_rate_mib: None,
         broken_skip_dir_sync: false,
         broken_swallow_sync_errors: false,
+        broken_early_sync: false,
         contract: None,
         dir: args.dir.clone(),
         image_dir: None,
@@ -230,6 +237,8 @@ mod tests {
             quick,
             trials,
             trial_secs,
+            rate: None,
+            arrivals: None,
             dir: None,
             no_probe: true,
             output: OutputArgs::default(),

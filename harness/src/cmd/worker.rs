@@ -8,6 +8,7 @@ use crate::cli::WorkerArgs;
 use crate::crashlab::lying::Lies;
 use crate::crashlab::worker::{self, WorkerPlan};
 use crate::driver::matrix::EngineSetup;
+use crate::driver::pacing::Rate;
 use crate::workload::Workload;
 
 /// Runs the worker until it is killed (or `--max-secs` pass).
@@ -42,6 +43,11 @@ pub fn run(args: &WorkerArgs) -> Result<(), CliError> {
             ack_before_sync: args.broken_ack_before_sync,
             skip_dir_sync: args.broken_skip_dir_sync,
             swallow_sync_errors: args.broken_swallow_sync_errors,
+            early_sync: args.broken_early_sync,
+        },
+        rate: match (args.rate, args.arrival_seed) {
+            (Some(r), Some(seed)) => Some((Rate::new(r, args.arrivals).map_err(CliError)?, seed)),
+            _ => None,
         },
     };
     worker::run(plan, &workload).map_err(CliError)

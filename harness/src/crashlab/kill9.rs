@@ -81,6 +81,8 @@ pub struct Killed {
     pub acks: AckLog,
     /// T: just before the SIGKILL.
     pub t_ns: u64,
+    /// Write commands acknowledged from the worker's start to T.
+    pub acked_writes: crate::driver::pacing::AckedWrites,
     pub notes: Vec<String>,
 }
 
@@ -155,7 +157,15 @@ pub fn run_and_kill(
     if lab.lies.swallow_sync_errors {
         cmd.arg("--broken-swallow-sync-errors");
     }
+    if lab.lies.early_sync {
+        cmd.arg("--broken-early-sync");
+    }
     cmd.args(["--phase", lab.phase.name()]);
+    if let Some(rate) = lab.rate_for(fault) {
+        cmd.args(["--rate", &rate.ops_per_sec.to_string()])
+            .args(["--arrivals", rate.arrivals.name()])
+            .args(["--arrival-seed", &seed.to_string()]);
+    }
     if let Some(t) = trace {
         cmd.arg("--trace").arg(t);
     }
@@ -237,11 +247,20 @@ pub fn run_and_kill(
             ackpage::MAX_ACKS_PER_SEC
         ));
     }
+    let acked_writes = super::acked_writes(&acks, acks.ready_ns, t_ns);
+    if let Some(rate) = lab.rate_for(fault) {
+        notes.push(format!(
+            "open loop at {}: {:.0} write commands/s acknowledged",
+            rate.describe(),
+            acked_writes.per_sec()
+        ));
+    }
     Ok(Killed {
         seed,
         data,
         acks,
         t_ns,
+        acked_writes,
         notes,
     })
 }
@@ -271,6 +290,7 @@ pub fn run_trial(
             promised: None,
         },
     );
+    out.trial_acked_writes = killed.acked_writes;
     out.notes = killed.notes;
     out.notes
         .extend(super::phase_note(&killed.acks, killed.t_ns));

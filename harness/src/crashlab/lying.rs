@@ -5,7 +5,8 @@
 //! in as [`EngineConfig::backend_override`], outermost, so a recording backend below it traces
 //! only what really happened) that reports syncs done which it never issued. All other I/O is
 //! the real backend's. Selected by the hidden `durlab crash` / `durlab worker` flags
-//! `--broken-ack-before-sync`, `--broken-skip-dir-sync` and `--broken-swallow-sync-errors`.
+//! `--broken-ack-before-sync`, `--broken-skip-dir-sync`, `--broken-swallow-sync-errors` and
+//! `--broken-early-sync`.
 
 use std::io;
 use std::path::Path;
@@ -30,12 +31,17 @@ pub struct Lies {
     /// learns that the data it acknowledged may be gone (the fsyncgate mistake), so the
     /// `fsync-eio` check must say no caller was told.
     pub swallow_sync_errors: bool,
+    /// A plain fdatasync returns at once while the real one runs on a thread of its own and
+    /// completes when the disk does (its failure is lost): the engine takes a stalled sync for
+    /// a completed one and goes on acknowledging however long the disk lags, so the
+    /// `everysec` lag check (`crashlab::lag`) must fail.
+    pub early_sync: bool,
 }
 
 impl Lies {
     /// True if any lie is told.
     pub fn any(self) -> bool {
-        self.ack_before_sync || self.skip_dir_sync || self.swallow_sync_errors
+        self.ack_before_sync || self.skip_dir_sync || self.swallow_sync_errors || self.early_sync
     }
 
     /// Wraps the backend `config` would use (its override, else a real backend of
@@ -75,10 +81,11 @@ impl Backend for LyingBackend {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn BackendFile>> {
         let inner = self.inner.open(path, mode)?;
         Ok(
-            if self.lies.ack_before_sync || self.lies.swallow_sync_errors {
+            if self.lies.ack_before_sync || self.lies.swallow_sync_errors || self.lies.early_sync {
                 Arc::new(LyingFile {
                     inner,
                     lies: self.lies,
+                    syncs_in_order: Arc::new(std::sync::Mutex::new(())),
                 })
             } else {
                 inner
@@ -114,6 +121,9 @@ impl Backend for LyingBackend {
 struct LyingFile {
     inner: Arc<dyn BackendFile>,
     lies: Lies,
+    /// `early_sync`: held by the background sync running, so that the real syncs complete
+    /// one after another, as a disk completes them (a stalled one holds up those after it).
+    syncs_in_order: Arc<std::sync::Mutex<()>>,
 }
 
 impl LyingFile {
@@ -146,6 +156,17 @@ impl BackendFile for LyingFile {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        if self.lies.early_sync {
+            let (inner, order) = (self.inner.clone(), self.syncs_in_order.clone());
+            // Detached on purpose: the lie is that nobody waits for it.
+            std::thread::spawn(move || {
+                let _in_order = order
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                inner.sync_data()
+            });
+            return Ok(());
+        }
         self.told(self.inner.sync_data())
     }
 

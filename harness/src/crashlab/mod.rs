@@ -9,13 +9,15 @@
 //! - [`damage`]: bit flips and zeroed sectors in synced data.
 //! - [`images`]: crash images (power loss, prefix, torn, reorder) from an I/O trace;
 //!   [`power`] judges them against the acknowledgements of a killed, recorded worker.
-//! - [`verdict`], [`loss`]: judging one crash; [`report`]: summaries per configuration × fault.
+//! - [`verdict`], [`loss`]: judging one crash; [`lag`]: the `everysec` lag check of a trial;
+//!   [`report`]: summaries per configuration × fault.
 
 pub mod ackpage;
 pub mod damage;
 pub mod faults;
 pub mod images;
 pub mod kill9;
+pub mod lag;
 pub mod loss;
 pub mod lying;
 pub mod phase;
@@ -37,6 +39,7 @@ use rand::RngExt;
 use serde::Serialize;
 
 use crate::driver::matrix::EngineSetup;
+use crate::driver::pacing::{AckedWrites, Rate};
 use crate::oracle::Oracle;
 use crate::scenario::model::Persistence;
 use crate::servers::Target;
@@ -62,11 +65,14 @@ pub enum FaultKind {
     Prefix,
     Torn,
     Reorder,
+    /// A backup copied from the live data directory while the workload runs, then restored
+    /// (`images::copy`): not a crash of the server, a test of a backup procedure.
+    LiveCopy,
 }
 
 impl FaultKind {
     /// Every fault, in report order.
-    pub const ALL: [FaultKind; 11] = [
+    pub const ALL: [FaultKind; 12] = [
         FaultKind::Kill9,
         FaultKind::FsyncEio,
         FaultKind::Enospc,
@@ -78,6 +84,7 @@ impl FaultKind {
         FaultKind::Prefix,
         FaultKind::Torn,
         FaultKind::Reorder,
+        FaultKind::LiveCopy,
     ];
 
     /// The name used on the command line and in result files.
@@ -94,20 +101,31 @@ impl FaultKind {
             FaultKind::Prefix => "prefix",
             FaultKind::Torn => "torn",
             FaultKind::Reorder => "reorder",
+            FaultKind::LiveCopy => "live-copy",
         }
     }
 
-    /// Faults that damage data that was already synced (media errors): there, refusing to
-    /// recover (naming file and offset) is the correct outcome.
+    /// Faults that damage data that was already synced (media errors).
     pub fn damages_synced_data(self) -> bool {
         matches!(self, FaultKind::BitFlip | FaultKind::ZeroSector)
+    }
+
+    /// Faults where refusing to recover (naming file and offset) is an acceptable outcome:
+    /// damage to synced data, and a live copy, whose refusal is a finding about the backup
+    /// procedure (reported as such), not a broken promise of the server.
+    pub fn may_refuse(self) -> bool {
+        self.damages_synced_data() || self == FaultKind::LiveCopy
     }
 
     /// Faults built from crash images of an I/O trace (another part of the crash lab).
     pub fn needs_images(self) -> bool {
         matches!(
             self,
-            FaultKind::PowerLoss | FaultKind::Prefix | FaultKind::Torn | FaultKind::Reorder
+            FaultKind::PowerLoss
+                | FaultKind::Prefix
+                | FaultKind::Torn
+                | FaultKind::Reorder
+                | FaultKind::LiveCopy
         )
     }
 }
@@ -173,6 +191,8 @@ pub struct Lab {
     pub phase: Phase,
     /// Image faults: when directory entries are durable.
     pub dir_model: DirModel,
+    /// `live-copy`: how the backup is copied.
+    pub copy: images::copy::CopyProcedure,
     /// Where trial directories go.
     pub work: PathBuf,
     /// Image faults: where crash images are built (see [`images::scratch`]); `None`: inside
@@ -187,6 +207,9 @@ pub struct Lab {
     /// What runs: the engine in a worker process, or a RESP server (image faults run it on
     /// the recording filesystem, [`resp_images`]).
     pub target: Target,
+    /// Open-loop target rate of the workload (`--rate`, the scenario's `[workload] rate`);
+    /// `None`: flat-out. See [`Lab::rate_for`].
+    pub rate: Option<Rate>,
 }
 
 impl Lab {
@@ -222,6 +245,16 @@ impl Lab {
     pub fn trial(&self, fault: FaultKind, setup: &EngineSetup) -> trial::TrialPlan {
         let bounds = trial::Bounds::of(&self.config(setup, Path::new(".")), self.writeback);
         trial::plan(setup, fault, bounds, self.trial_secs)
+    }
+
+    /// The rate trials of `fault` run at: [`Lab::rate`] where the workload runs in a worker
+    /// process or against a RESP server (kill -9, `fsync-stall`, the image faults). The
+    /// in-process backend faults and media damage run flat-out: their fault positions are
+    /// drawn over the bytes a flat-out trial writes.
+    pub fn rate_for(&self, fault: FaultKind) -> Option<Rate> {
+        let paced =
+            matches!(fault, FaultKind::Kill9 | FaultKind::FsyncStall) || fault.needs_images();
+        self.rate.filter(|_| paced)
     }
 
     /// Whether trials of `fault` crash inside an injected sync stall.
@@ -343,6 +376,15 @@ pub struct TrialOutcome {
     /// True when a lost-acked verdict comes from damage to the last records, which a log
     /// without a commit marker cannot tell from a torn append (counted apart, not a violation).
     pub tail_damage: bool,
+    /// Write commands acknowledged in this state's trial from the start of the workload to
+    /// the crash, and the seconds in between (0 and 0: not measured, for the in-process
+    /// faults): what the record's achieved rate adds up.
+    #[serde(default)]
+    pub trial_acked_writes: AckedWrites,
+    /// `everysec` in mode `aof`, image faults: the lag check of this state's trial
+    /// ([`lag`]), carried by the state at the end of the trace (one per trial).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub everysec_lag: Option<lag::LagCheck>,
     /// The command that repeats this trial exactly (violations only).
     pub repro: Option<String>,
     /// Where its data directory and ack page were kept.
@@ -376,6 +418,18 @@ pub fn kill9_promise(setup: &EngineSetup, acks: &AckLog, t_ns: u64) -> Lsn {
         0
     } else {
         acks.acked_before(t_ns)
+    }
+}
+
+/// Write commands acknowledged from `from_ns` (the start of the workload) to the crash at
+/// `t_ns`, over that span (nothing when `from_ns` is unknown): a trial's achieved rate.
+pub fn acked_writes(acks: &AckLog, from_ns: u64, t_ns: u64) -> AckedWrites {
+    if from_ns == 0 {
+        return AckedWrites::default();
+    }
+    AckedWrites {
+        writes: acks.acked_before(t_ns),
+        secs: t_ns.saturating_sub(from_ns) as f64 / 1e9,
     }
 }
 
@@ -452,6 +506,8 @@ impl Lab {
             notes: Vec::new(),
             shared_recovery: false,
             tail_damage: false,
+            trial_acked_writes: AckedWrites::default(),
+            everysec_lag: None,
             repro: None,
             kept_dir: None,
         }

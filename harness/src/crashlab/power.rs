@@ -19,6 +19,7 @@ use durlab_engine::{FsyncPolicy, Lsn};
 
 use super::ackpage::AckLog;
 use super::images::{CrashImage, CrashImages, ImageOptions, PreparedImage, Variant, crash_images};
+use super::lag;
 use super::verdict::{self, Recovered};
 use super::{Crash, FaultKind, Lab, TrialOutcome, kill9};
 use crate::driver::matrix::EngineSetup;
@@ -31,6 +32,7 @@ pub fn variant(fault: FaultKind) -> Option<Variant> {
         FaultKind::Prefix => Some(Variant::Prefix),
         FaultKind::Torn => Some(Variant::Torn),
         FaultKind::Reorder => Some(Variant::Reorder),
+        FaultKind::LiveCopy => Some(Variant::LiveCopy),
         _ => None,
     }
 }
@@ -43,6 +45,10 @@ pub fn promise(
     acks: &AckLog,
     t_ns: u64,
 ) -> Lsn {
+    if opts.variant == Variant::LiveCopy {
+        // A copy may be as stale as it likes: how stale is what the trial measures.
+        return 0;
+    }
     let before = |lag_ns: u64| acks.acked_before(t_ns.saturating_sub(lag_ns));
     let setup = &lab.contract_setup(setup);
     if setup.persistence == Persistence::Snapshot {
@@ -80,7 +86,7 @@ pub fn run_trial(
         first_cut_ns: first_cut_ns(lab, setup, fault, killed.acks.ready_ns),
         kill_ns: killed.t_ns,
     };
-    judge_trace(
+    let mut outcomes = judge_trace(
         lab,
         setup,
         fault,
@@ -103,11 +109,16 @@ pub fn run_trial(
                 promised: Some(promised),
             };
             let mut out = lab.outcome(crash, promised, recovered.judge(promised), verify_seconds);
+            out.trial_acked_writes = killed.acked_writes;
             out.notes.extend(killed.notes.iter().cloned());
             out.notes.extend(super::phase_note(&killed.acks, t_ns));
             out
         },
-    )
+    )?;
+    if let Some(check) = lag::check_trial(lab, setup, &trace, &killed.acks, killed.t_ns)? {
+        lag::attach(&mut outcomes, check);
+    }
+    Ok(outcomes)
 }
 
 /// When the crashes of one trace may fall.
@@ -185,6 +196,7 @@ pub(crate) fn judge_trace(
     opts.writeback = lab.writeback;
     opts.dir_model = lab.dir_model;
     opts.first_cut_ns = window.first_cut_ns;
+    opts.copy = lab.copy.clone();
     let kept_images = dir.join("images");
     let built_in = match &lab.image_root {
         Some(r) => r.join(format!("{}-trial-{k}", lab.case_name(fault, setup))),

@@ -9,6 +9,7 @@ use super::loss::{LowerBounds, Summary};
 use super::phase::Phase;
 use super::verdict::Verdict;
 use super::{FaultKind, TrialOutcome};
+use crate::driver::pacing::{AckedWrites, Rate, RateRecord};
 use crate::results::json::ConfigRecord;
 
 /// How many trials got each verdict (docs/design.md, "Oracle and verdicts"); also what the report
@@ -46,6 +47,9 @@ pub struct CrashRecord<T = TrialOutcome> {
     /// Image faults: the directory-entry model (`pessimistic`, `ext4-ordered`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dir_model: Option<DirModel>,
+    /// `live-copy`: the backup procedure (`cp -r of the directory at 100 MiB/s`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy: Option<String>,
     /// `<fault>-<label>[-during-<phase>]`: the result file is `crash-<case>.json`.
     pub case: String,
     pub run_id: String,
@@ -69,6 +73,13 @@ pub struct CrashRecord<T = TrialOutcome> {
     pub violations: u64,
     /// `lost-acked` trials caused by damage to the last record (not violations).
     pub lost_acked_tail_damage: u64,
+    /// Trials whose `everysec` lag was checked (`crashlab::lag`: image faults, `everysec`,
+    /// mode `aof`), and those that broke it (each counted once in `violations`).
+    pub everysec_lag_trials: u64,
+    pub everysec_lag_violations: u64,
+    /// Of `everysec_lag_trials`, those whose crash came more than the bound after the last
+    /// completed sync began: where a writer ignoring the bound would have been caught.
+    pub everysec_lag_crossed: u64,
     pub lost_acked_ops: Summary,
     pub loss_window_ms: Summary,
     /// Crash states whose loss window is censored: it reaches back to the trial's first
@@ -80,6 +91,14 @@ pub struct CrashRecord<T = TrialOutcome> {
     pub lost_bytes: Summary,
     /// Per trial: crash states verified per second of recovery + verification.
     pub states_per_sec: Vec<f64>,
+    /// Write commands acknowledged before the crashes and the seconds from each trial's start
+    /// to its crash, added up over the trials (0 where not measured: the in-process faults).
+    pub acked_writes: AckedWrites,
+    /// `acked_writes` per second: the trials' throughput, flat-out when `rate` is null.
+    pub write_ops_per_sec: f64,
+    /// The open-loop target rate the trials ran at, and whether it was achieved
+    /// (docs/results.md, "Target rate"); null: flat-out.
+    pub rate: Option<RateRecord>,
     /// `fsync-stall` only: acknowledgement latency with and without the stall.
     pub stall: Option<StallLatency>,
     /// RESP targets on the recording filesystem: the server's throughput on the mount
@@ -118,6 +137,7 @@ impl CrashRecord {
             label,
             phase: Phase::Steady,
             dir_model: None,
+            copy: None,
             run_id: run_id.into(),
             seed,
             trial_secs,
@@ -133,12 +153,28 @@ impl CrashRecord {
             verdicts,
             violations: trials.iter().filter(|t| t.violation).count() as u64,
             lost_acked_tail_damage: trials.iter().filter(|t| t.tail_damage).count() as u64,
+            everysec_lag_trials: trials.iter().filter(|t| t.everysec_lag.is_some()).count() as u64,
+            everysec_lag_violations: trials
+                .iter()
+                .filter(|t| {
+                    t.everysec_lag
+                        .as_ref()
+                        .is_some_and(|l| l.violation.is_some())
+                })
+                .count() as u64,
+            everysec_lag_crossed: trials
+                .iter()
+                .filter(|t| t.everysec_lag.as_ref().is_some_and(|l| l.bound_crossed))
+                .count() as u64,
             lost_acked_ops: Summary::of(trials.iter().map(|t| t.loss.lost_acked_ops as f64)),
             loss_window_ms: window.summary,
             censored: window.censored,
             loss_window_lower_bound: window.lower_bounds,
             lost_bytes: Summary::of(trials.iter().map(|t| t.loss.lost_bytes as f64)),
             states_per_sec: states_per_sec(&trials),
+            acked_writes: trial_writes(&trials),
+            write_ops_per_sec: trial_writes(&trials).per_sec(),
+            rate: None,
             stall: None,
             mount_overhead: None,
             failed_trials: Vec::new(),
@@ -169,6 +205,27 @@ impl WindowSummary {
             lower_bounds: LowerBounds::of(&summary, censored),
         }
     }
+}
+
+impl<T> CrashRecord<T> {
+    /// Sets [`CrashRecord::rate`] from the trials' rate `rate` (None: flat-out) for a mix whose
+    /// commands are writes at `write_fraction`, and says on stderr when it was not achieved.
+    pub fn set_rate(&mut self, rate: Option<Rate>, write_fraction: f64) {
+        self.rate = rate.map(|r| RateRecord::new(r, write_fraction, self.acked_writes));
+        if let Some(w) = self.rate.as_ref().and_then(|r| r.warning.as_ref()) {
+            eprintln!("WARNING {}: {w}", self.case);
+        }
+    }
+}
+
+/// The trials' acknowledged writes added up (each trial once, however many crash states it
+/// has).
+fn trial_writes(outcomes: &[TrialOutcome]) -> AckedWrites {
+    let mut per: std::collections::BTreeMap<u64, AckedWrites> = Default::default();
+    for t in outcomes {
+        per.insert(t.trial, t.trial_acked_writes);
+    }
+    per.values().fold(AckedWrites::default(), |a, &w| a.plus(w))
 }
 
 /// How many distinct trials `outcomes` (one per crash state) come from.
@@ -243,6 +300,18 @@ pub fn render_table<T>(records: &[CrashRecord<T>]) -> String {
             window_figure(r.loss_window_ms.max, lb.max),
             format!("{}/{}", r.censored, r.states)
         ));
+        out.push_str(&format!(
+            "{:<12} {:<44} {}\n",
+            "",
+            "",
+            rate_line(r.rate.as_ref(), r.write_ops_per_sec)
+        ));
+        if r.everysec_lag_trials > 0 {
+            out.push_str(&format!(
+                "{:<12} {:<44} everysec lag check: {} of {} trials broke it; {} crashed past the bound (docs/design.md, \"The everysec lag\")\n",
+                "", "", r.everysec_lag_violations, r.everysec_lag_trials, r.everysec_lag_crossed
+            ));
+        }
         if let Some(s) = &r.stall {
             out.push_str(&format!(
                 "{:<12} {:<44} ack latency p99/max: {:.0}/{:.0} us without, {:.0}/{:.0} us with a {} ms stall{}\n",
@@ -258,9 +327,32 @@ pub fn render_table<T>(records: &[CrashRecord<T>]) -> String {
         "trials: runs of the workload; states: crash states judged (one per kill, one per \
          image); ok to VIOL: crash states by verdict, VIOL those breaking the promise; lost ops: \
          acknowledged commands lost; window: loss window, ≥ a lower bound; censored: states \
-         whose window reaches the trial's first acknowledgement (docs/design.md, \"Censoring\")\n",
+         whose window reaches the trial's first acknowledgement (docs/design.md, \"Censoring\"); \
+         under each line: flat-out or the open-loop target rate, and the write commands \
+         acknowledged per second before the crash\n",
     );
     out
+}
+
+/// How a record's trials were driven: `flat-out: 41234 writes/s`, or the target rate and
+/// what was achieved, with the warning when it was not.
+fn rate_line(rate: Option<&RateRecord>, write_ops_per_sec: f64) -> String {
+    let measured = if write_ops_per_sec > 0.0 {
+        format!("{write_ops_per_sec:.0} writes/s acknowledged")
+    } else {
+        "writes/s not measured (in-process fault)".to_string()
+    };
+    match rate {
+        None => format!("flat-out: {measured}"),
+        Some(r) => format!(
+            "open loop at {}: {measured} of {:.0} targeted{}",
+            r.describe(),
+            r.target_write_ops_per_sec,
+            r.warning
+                .as_ref()
+                .map_or(String::new(), |w| format!("; WARNING {w}"))
+        ),
+    }
 }
 
 /// [`render_table`], then the reproduction line of every violating trial.

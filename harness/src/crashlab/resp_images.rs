@@ -87,7 +87,14 @@ fn run_on_mount(
     let max = Duration::from_secs_f64(trial_secs * 4.0 + 2.0 * stall_secs + 30.0);
     let began = Instant::now();
     let began_ns = now_ns();
-    let driver = Driver::start(client, &lab.workload, lab.target, max);
+    let rate = lab.rate_for(fault);
+    let driver = Driver::start_paced(
+        client,
+        &lab.workload,
+        lab.target,
+        max,
+        rate.map(|r| (r, start.seed)),
+    );
     let churn = lab
         .phase
         .churns()
@@ -140,8 +147,9 @@ fn run_on_mount(
     let acks = driven?.into_ack_log();
     let acked = acks.acked_before(t_kill_ns);
     notes.push(format!(
-        "{acked} writes acknowledged in {ran_secs:.1} s through the recording filesystem ({:.0}/s); trace of {entries} entries",
-        acked as f64 / ran_secs.max(1e-9)
+        "{acked} writes acknowledged in {ran_secs:.1} s through the recording filesystem ({:.0}/s, {}); trace of {entries} entries",
+        acked as f64 / ran_secs.max(1e-9),
+        rate.map_or("flat-out".to_string(), |r| format!("open loop at {}", r.describe()))
     ));
     if setup.persistence == Persistence::Snapshot {
         notes.push(
@@ -360,6 +368,7 @@ fn conclude(
         recovered.judge(promised),
         verify_seconds,
     );
+    out.trial_acked_writes = super::acked_writes(&m.acks, m.acks.ready_ns, m.t_kill_ns);
     out.notes.extend(m.notes.iter().cloned());
     out
 }

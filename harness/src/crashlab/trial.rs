@@ -82,6 +82,10 @@ pub fn bound_ms(setup: &EngineSetup, fault: FaultKind, bounds: Bounds) -> Option
     if setup.persistence == Persistence::Snapshot || setup.policy == FsyncPolicy::Off {
         return None;
     }
+    if fault == FaultKind::LiveCopy {
+        // A copy promises nothing about freshness.
+        return None;
+    }
     if !fault.needs_images() {
         // A process crash keeps the page cache: every acknowledged command survives.
         return Some(0);

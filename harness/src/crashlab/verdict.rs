@@ -49,12 +49,13 @@ impl Verdict {
     /// Whether this verdict breaks the promise of the configuration for `fault`: divergent
     /// and phantom always do; lost-acked does (r is below the promise by definition; the one
     /// documented exception, damage to the last record, is decided by the caller); refused
-    /// does unless the fault damaged synced data, where refusing is the correct answer.
+    /// does unless the fault may be refused ([`FaultKind::may_refuse`]: damaged synced data,
+    /// where refusing is the correct answer, or a live copy, where it is the finding).
     pub fn is_violation(self, fault: FaultKind) -> bool {
         match self {
             Verdict::Ok => false,
             Verdict::LostAcked | Verdict::Divergent | Verdict::Phantom => true,
-            Verdict::Refused => !fault.damages_synced_data(),
+            Verdict::Refused => !fault.may_refuse(),
         }
     }
 }

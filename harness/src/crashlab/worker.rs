@@ -15,8 +15,9 @@ use durlab_engine::{Engine, EngineConfig, Lsn};
 use super::ackpage::AckPage;
 use super::lying::Lies;
 use super::phase::Phase;
-use crate::driver::bench::{self, AckHook, WriterLimits};
+use crate::driver::bench::{self, AckHook, Pace, WriterLimits};
 use crate::driver::latency::Latency;
+use crate::driver::pacing::Rate;
 use crate::scenario::model::Persistence;
 use crate::workload::Workload;
 
@@ -29,14 +30,27 @@ pub struct WritersResult {
     pub error: Option<durlab_engine::Error>,
 }
 
-/// Runs `writers` threads over `engine` (each `bench::drive` with `hook`) until `run_for`
-/// has passed, a command fails, or `hook` declines an acknowledgement.
+/// Runs `writers` threads over `engine` (each `bench::drive` with `hook`) flat-out until
+/// `run_for` has passed, a command fails, or `hook` declines an acknowledgement.
 pub fn run_writers(
     engine: &Engine,
     workload: &Workload,
     writers: u32,
     run_for: Duration,
     hook: &dyn AckHook,
+) -> WritersResult {
+    run_writers_paced(engine, workload, writers, run_for, hook, None)
+}
+
+/// [`run_writers`], open loop at `rate` when given (arrival times seeded with `seed`, shared
+/// by the writers: `driver::pacing`).
+pub fn run_writers_paced(
+    engine: &Engine,
+    workload: &Workload,
+    writers: u32,
+    run_for: Duration,
+    hook: &dyn AckHook,
+    rate: Option<(Rate, u64)>,
 ) -> WritersResult {
     let stop = AtomicBool::new(false);
     let start = Instant::now();
@@ -45,6 +59,12 @@ pub fn run_writers(
         deadline: Some(start + run_for),
         target_lsn: u64::MAX,
         stop: &stop,
+        pace: rate.map(|(rate, seed)| Pace {
+            rate,
+            streams: writers.max(1),
+            seed,
+            start,
+        }),
     };
     let outcomes: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..writers.max(1))
@@ -178,6 +198,8 @@ pub struct WorkerPlan {
     /// TEST ONLY: run the engine over a backend telling these lies (outermost, above the
     /// recording and fault-injecting ones).
     pub lies: Lies,
+    /// Open loop at this rate, arrival times seeded with the second; `None`: flat-out.
+    pub rate: Option<(Rate, u64)>,
 }
 
 /// The worker: creates the ack page, opens the engine (recording a trace if asked), marks the page ready, drives the
@@ -227,12 +249,13 @@ pub fn run(plan: WorkerPlan, workload: &Workload) -> Result<(), String> {
             page,
             pace: plan.phase.churns(),
         };
-        let r = run_writers(
+        let r = run_writers_paced(
             engine,
             workload,
             plan.writers,
             Duration::from_secs_f64(plan.max_secs),
             &hook,
+            plan.rate,
         );
         done.store(true, Relaxed);
         let saved = saver.map_or(Ok(()), |h| h.join().expect("saver thread panicked"));

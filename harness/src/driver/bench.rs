@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use durlab_engine::{Engine, EngineConfig, Lsn, Stats};
 
 use super::latency::Latency;
+use super::pacing::{Pacer, Rate};
 use super::resources;
 use crate::progress::Progress;
 use crate::workload::Workload;
@@ -118,6 +119,22 @@ pub struct WriterLimits<'a> {
     /// Stop everyone once this LSN is acknowledged.
     pub target_lsn: Lsn,
     pub stop: &'a AtomicBool,
+    /// Open loop: issue commands at this rate's arrival times ([`Pace`]); `None`: flat-out
+    /// (each command as soon as the previous one is acknowledged: benchmarks).
+    pub pace: Option<Pace>,
+}
+
+/// The open-loop schedule all writers of a run share ([`super::pacing`]): each writer paces
+/// its own stream of `rate / streams`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    pub rate: Rate,
+    /// Writers sharing the rate.
+    pub streams: u32,
+    /// Seed of the arrival times (the trial's, so that trials differ and repeat).
+    pub seed: u64,
+    /// When arrival time 0 is.
+    pub start: Instant,
 }
 
 impl<'a> WriterLimits<'a> {
@@ -134,6 +151,7 @@ impl<'a> WriterLimits<'a> {
                 Stop::After(_) => u64::MAX,
             },
             stop,
+            pace: None,
         }
     }
 }
@@ -334,8 +352,10 @@ pub fn run(
 
 /// One writer's loop, until `limits` say stop, `hook` declines an acknowledgement, or a
 /// command fails (then it sets `limits.stop` for everyone and returns the error next to what
-/// it measured). One clock read per command: each command's latency runs from the end of
-/// the previous one (so it includes the few nanoseconds of driver work in between).
+/// it measured). Flat-out, one clock read per command: each command's latency runs from the
+/// end of the previous one (so it includes the few nanoseconds of driver work in between).
+/// Paced ([`WriterLimits::pace`]), each command waits for its scheduled arrival and its
+/// latency runs from that arrival, so time spent behind schedule counts (open loop).
 pub fn drive(
     engine: &Engine,
     workload: &Workload,
@@ -345,8 +365,18 @@ pub fn drive(
 ) -> (WriterResult, Option<durlab_engine::Error>) {
     let mut stream = workload.writer(id);
     let mut measured = WriterResult::new();
+    let mut pacer = limits
+        .pace
+        .map(|p| Pacer::new(p.rate, p.streams, id, p.seed, p.start));
     let mut error = None;
     loop {
+        let arrival = match &mut pacer {
+            Some(p) => match p.wait_next(limits.deadline, || limits.stop.load(Relaxed)) {
+                Some(at) => at,
+                None => break,
+            },
+            None => measured.last_ack,
+        };
         let is_read = stream.next_is_read();
         let result = if is_read {
             engine.execute(stream.read_command()).map(|_| 0)
@@ -368,7 +398,7 @@ pub fn drive(
         };
         let keep_going = lsn == 0 || hook.acked(lsn);
         let now = Instant::now();
-        let ns = (now - measured.last_ack).as_nanos() as u64;
+        let ns = now.saturating_duration_since(arrival).as_nanos() as u64;
         measured.record(now, limits.measure_from, is_read, ns);
         if lsn >= limits.target_lsn || !keep_going {
             limits.stop.store(true, Relaxed);

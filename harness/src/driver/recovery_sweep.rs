@@ -57,6 +57,7 @@ pub fn fill(
             deadline: None,
             target_lsn: commands,
             stop: &stop,
+            pace: None,
         };
         let error = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..writers.max(1))

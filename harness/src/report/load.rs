@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::ReportError;
 use super::model::{CrashRecord, LossFigures, RecoveryRecord, RunResults};
+use crate::crashlab::FaultKind;
 use crate::driver::latency::Latency;
 use crate::results::json::BenchRecord;
 use crate::results::run_dir::RunRecord;
@@ -45,17 +46,25 @@ pub fn load(dir: &Path) -> Result<RunResults, ReportError> {
         })?;
         latencies.insert(label.clone(), latency);
     }
-    let crashes = crash_files(dir)?
+    let (backups, crashes): (Vec<CrashRecord>, Vec<CrashRecord>) = crash_files(dir)?
         .iter()
         .map(|p| {
             // Aimed and stalled cases are columns of their own.
             read_json::<CrashRecord>(p).map(|mut r| {
-                r.fault = r.column();
                 r.window = LossFigures::of(&r);
                 r
             })
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .partition(|r| r.fault == FaultKind::LiveCopy.name());
+    let crashes = crashes
+        .into_iter()
+        .map(|mut r| {
+            r.fault = r.column();
+            r
+        })
+        .collect();
     let recovery_path = dir.join(RECOVERY_FILE);
     let recovery: Vec<RecoveryRecord> = if recovery_path.exists() {
         read_json(&recovery_path)?
@@ -73,6 +82,7 @@ pub fn load(dir: &Path) -> Result<RunResults, ReportError> {
         run,
         benches,
         crashes,
+        backups,
         recovery,
         latencies,
         group_commit,

@@ -50,6 +50,7 @@ pub fn render(results: &RunResults) -> String {
     servers(&mut md, results);
     table(&mut md, results);
     crash_details(&mut md, results);
+    backups(&mut md, results);
     plots(&mut md, results);
     group_commit(&mut md, results);
     recovery(&mut md, results);
@@ -85,12 +86,19 @@ fn machine(md: &mut String, r: &RunResults) {
     };
     let _ = writeln!(
         md,
-        "- workload: {} writers, {length}, {} s warm-up excluded, {:.0}% reads, values {}–{} B",
+        "- workload: {} writers, {length}, {} s warm-up excluded, {:.0}% reads, values {}–{} B; {}",
         w.writers,
         w.warmup_secs,
         w.read_fraction * 100.0,
         w.value_size_min,
-        w.value_size_max
+        w.value_size_max,
+        match &w.crash_rate {
+            Some(rate) => format!(
+                "benchmarks flat-out, crash trials open loop at {} (see each crash row's `workload`)",
+                rate.describe()
+            ),
+            None => "benchmarks and crash trials flat-out".into(),
+        }
     );
     match &r.run.probe {
         None => md.push_str("- device limits: no probe in this run (`--no-probe`)\n"),
@@ -167,6 +175,123 @@ fn servers(md: &mut String, r: &RunResults) {
     md.push('\n');
 }
 
+/// "Is our backup procedure safe": one row and one sentence per backup procedure and
+/// configuration (`live-copy` results).
+fn backups(md: &mut String, r: &RunResults) {
+    if r.backups.is_empty() {
+        return;
+    }
+    md.push_str(
+        "## Backups copied from the live directory\n\n\
+         Each copy was read from the running server's directory (page cache: synced or not) \
+         while the workload wrote, file by file at the stated rate, then restored by starting \
+         the server on it and checked against the oracle. A copy may be stale but must load a \
+         state the server once had. Staleness: the copy's end minus the acknowledgement of \
+         the first command it lacks (p50 / p99 / max; ≥: censored, the copy lost everything).\n\n\
+         | configuration | procedure | copies | restore | restore empty | refused | wrong state | staleness |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    let mut sentences = Vec::new();
+    for b in &r.backups {
+        let rows = &b.trial_results;
+        let empty = rows
+            .iter()
+            .filter(|s| s.verdict.as_deref() == Some("ok") && s.recovered_lsn == Some(0))
+            .count() as u64;
+        let v = &b.verdicts;
+        let states = v.ok + v.lost_acked + v.divergent + v.phantom + v.refused;
+        let wrong = b.verdicts.divergent + b.verdicts.phantom;
+        let procedure = b.copy.as_deref().unwrap_or("a copy");
+        let label = config_label(&b.config);
+        let staleness = staleness(rows);
+        let _ = writeln!(
+            md,
+            "| {label} | {procedure} | {states} | {} | {empty} | {} | {wrong} | {staleness} |",
+            b.verdicts.ok - empty,
+            b.verdicts.refused,
+        );
+        let mut s = format!("- `{label}`, {procedure}: ");
+        if wrong > 0 {
+            let _ = write!(
+                s,
+                "**unsafe**: {wrong} of {states} copies restored a state the server never had."
+            );
+        } else if b.verdicts.refused > 0 || empty > 0 {
+            let mut what = Vec::new();
+            if b.verdicts.refused > 0 {
+                what.push(format!(
+                    "{} of {states} copies do not restore",
+                    b.verdicts.refused
+                ));
+            }
+            if empty > 0 {
+                what.push(format!("{empty} of {states} restore an empty server"));
+            }
+            let _ = write!(s, "**unsafe**: {}", what.join(" and "));
+            if let Some(why) = rows
+                .iter()
+                .find(|s| s.verdict.as_deref() == Some("refused"))
+                .and_then(|s| s.detail.as_deref())
+            {
+                // The server's own last words: the end of the detail (a log line).
+                let tail: String = why
+                    .rsplit(" | ")
+                    .next()
+                    .unwrap_or(why)
+                    .chars()
+                    .take(160)
+                    .collect();
+                let _ = write!(s, " (\"{}\")", tail.trim());
+            }
+            s.push('.');
+        } else {
+            let _ = write!(
+                s,
+                "every one of {states} copies restored; staleness {staleness}."
+            );
+        }
+        sentences.push(s);
+    }
+    md.push('\n');
+    for s in sentences {
+        md.push_str(&s);
+        md.push('\n');
+    }
+    md.push('\n');
+}
+
+/// The staleness of the copies that restored (verdict ok): p50 / p99 / max of their windows,
+/// with `≥` where a censored window is at or above the figure, and the sample.
+fn staleness(rows: &[super::model::StateRow]) -> String {
+    let restored: Vec<_> = rows
+        .iter()
+        .filter(|s| s.verdict.as_deref() == Some("ok"))
+        .collect();
+    if restored.is_empty() {
+        return "- (no copy restored)".into();
+    }
+    let sum = crate::crashlab::loss::Summary::of(restored.iter().map(|s| s.loss_window_ms));
+    let censored: Vec<f64> = restored
+        .iter()
+        .filter(|s| s.is_censored())
+        .map(|s| s.loss_window_ms)
+        .collect();
+    let lb = crate::crashlab::loss::LowerBounds::of(&sum, censored.iter().copied());
+    let f = |v: f64, lower: bool| super::model::figure(v, lower, None);
+    format!(
+        "{} / {} / {} ms; n = {} restored{}",
+        f(sum.p50, lb.p50),
+        f(sum.p99, lb.p99),
+        f(sum.max, lb.max),
+        restored.len(),
+        if censored.is_empty() {
+            String::new()
+        } else {
+            format!(", {} censored", censored.len())
+        }
+    )
+}
+
 /// Configuration name as shown in the table (writers added when the run has several counts).
 fn row_name(b: &BenchRecord, several_writers: bool) -> String {
     let mut name = display_label(b);
@@ -189,7 +314,10 @@ fn table(md: &mut String, r: &RunResults) {
     };
     md.push_str("## Results per configuration\n\n");
     md.push_str(
-        "ops/s counts reads and writes; `× off` is the ratio to the memory-only run of this \
+        "Benchmarks run flat-out (closed loop: each writer sends its next command when the \
+         previous one is answered), so ops/s is the most each configuration can do here; the \
+         crash trials may run at the scenario's target rate instead (their `workload` column). \
+         ops/s counts reads and writes; `× off` is the ratio to the memory-only run of this \
          run, `× device` (policy `always` only) the ratio of write commands per second to the \
          matching raw pwrite+fdatasync rate measured next to it. Loss window columns are \
          p50 / p99 / max in ms over the crash states of that fault (nearest rank), each with \
@@ -303,15 +431,18 @@ fn crash_details(md: &mut String, r: &RunResults) {
          `crash states` and every verdict column count crash states (one per kill -9 trial, \
          one per crash image of an image trial); `lost-acked` is a verdict count, while the \
          lost acknowledged commands are a number of commands per state; lost bytes are log \
-         bytes (RESP bytes for RESP servers) of those commands.\n\n",
+         bytes (RESP bytes for RESP servers) of those commands. `workload` says how the trials \
+         were driven: flat-out, or open loop at a target rate (commands per second, with its \
+         arrivals) with the write commands per second it implies and achieved. Lost commands \
+         scale with the rate, the loss window does not.\n\n",
     );
     md.push_str(
         "| configuration | fault | trials (runs) | crash states | ok (states) | lost-acked \
          (states) | divergent (states) | phantom (states) | refused (states) | violations \
          (states) | loss window: p50 / p99 / max ms [95% CI] | lost acknowledged commands \
-         p50 / p99 / max | lost log bytes p50 / p99 / max | states verified /s |\n",
+         p50 / p99 / max | lost log bytes p50 / p99 / max | states verified /s | workload |\n",
     );
-    md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for c in &r.crashes {
         let v = c.verdicts;
         let s3 = |s: super::model::Spread, f: &dyn Fn(f64) -> String| {
@@ -320,7 +451,7 @@ fn crash_details(md: &mut String, r: &RunResults) {
         let cfg = &c.config;
         let _ = writeln!(
             md,
-            "| {} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} |",
+            "| {} | {}{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} | {} |",
             super::model::config_label(cfg),
             c.fault,
             c.dir_model
@@ -338,10 +469,21 @@ fn crash_details(md: &mut String, r: &RunResults) {
             c.window.cell(),
             s3(c.lost_acked_ops, &style::plain),
             s3(c.lost_bytes, &style::bytes),
-            c.states_per_sec.mean()
+            c.states_per_sec.mean(),
+            c.workload_rate()
         );
     }
     md.push('\n');
+    for c in r.crashes.iter() {
+        if let Some(w) = c.rate.as_ref().and_then(|r| r.warning.as_ref()) {
+            let _ = writeln!(
+                md,
+                "**Warning**, {} {}: {w}.\n",
+                super::model::config_label(&c.config),
+                c.column()
+            );
+        }
+    }
     let overheads: Vec<String> = r
         .crashes
         .iter()

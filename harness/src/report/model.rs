@@ -62,6 +62,9 @@ pub struct CrashRecord {
     /// Image faults: the directory-entry model (absent for other faults).
     #[serde(default)]
     pub dir_model: Option<String>,
+    /// `live-copy`: the backup procedure (absent for crashes).
+    #[serde(default)]
+    pub copy: Option<String>,
     /// RESP targets on the recording filesystem: throughput on the mount against a plain
     /// directory (absent otherwise).
     #[serde(default)]
@@ -75,6 +78,12 @@ pub struct CrashRecord {
     /// One row per crash state (absent in hand-made summaries).
     #[serde(default)]
     pub trial_results: Vec<StateRow>,
+    /// The trials' acknowledged write commands per second (absent in older results).
+    #[serde(default)]
+    pub write_ops_per_sec: Option<f64>,
+    /// The open-loop target rate and what was achieved; null or absent: flat-out.
+    #[serde(default)]
+    pub rate: Option<crate::driver::pacing::RateRecord>,
     /// The loss window as the report shows it, computed once by [`LossFigures::of`] when
     /// the record is loaded.
     #[serde(skip)]
@@ -163,6 +172,12 @@ pub struct StateRow {
     pub censored: Option<bool>,
     #[serde(default)]
     pub recovered_lsn: Option<u64>,
+    /// The state's verdict (`ok`, `refused`, ...; absent in hand-made summaries).
+    #[serde(default)]
+    pub verdict: Option<String>,
+    /// Why it was refused, what differed, or what recovery cut.
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 impl StateRow {
@@ -263,6 +278,34 @@ impl LossFigures {
 }
 
 impl CrashRecord {
+    /// How the trials were driven, for the crash table: `flat-out, 41.2k writes/s`, or the
+    /// target rate with what was achieved (`NOT achieved` when the target could not keep
+    /// up).
+    pub fn workload_rate(&self) -> String {
+        let measured = self
+            .write_ops_per_sec
+            .filter(|w| *w > 0.0)
+            .map(|w| format!("{} writes/s", super::plots::style::si(w)));
+        match &self.rate {
+            None => match measured {
+                Some(m) => format!("flat-out, {m}"),
+                None => "flat-out".into(),
+            },
+            Some(r) => format!(
+                "{} ops/s {}: {} of {} writes/s{}",
+                super::plots::style::si(r.target_ops_per_sec),
+                r.arrivals,
+                super::plots::style::si(r.achieved_write_ops_per_sec),
+                super::plots::style::si(r.target_write_ops_per_sec),
+                if r.achieved {
+                    String::new()
+                } else {
+                    format!(" (**NOT achieved**, {:.0}%)", r.achieved_ratio * 100.0)
+                }
+            ),
+        }
+    }
+
     /// The report's column for this record: the fault, plus where it was aimed (`power-loss
     /// during snapshot`) or that it crashed inside a sync stall (`kill9 in stall`), so such
     /// cases never stand in for the plain fault.
@@ -359,8 +402,12 @@ pub struct RunResults {
     pub run: RunRecord,
     /// Bench records in `run.configs` order.
     pub benches: Vec<BenchRecord>,
-    /// Crash summaries, sorted by file name.
+    /// Crash summaries, sorted by file name (backups apart: `backups`).
     pub crashes: Vec<CrashRecord>,
+    /// `live-copy` summaries: backups copied from the live directory and restored. Not
+    /// crashes: their windows are staleness, which no durability contract bounds, so they stay
+    /// out of the crash tables and the recommendation.
+    pub backups: Vec<CrashRecord>,
     /// Recovery measurements (empty when `recovery.json` is absent).
     pub recovery: Vec<RecoveryRecord>,
     /// Decoded latency histograms by label.

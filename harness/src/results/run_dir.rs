@@ -50,6 +50,10 @@ pub struct WorkloadRecord {
     pub read_fraction: f64,
     pub value_size_min: u32,
     pub value_size_max: u32,
+    /// The crash trials' open-loop target rate (`[workload] rate`, or `--rate` for a crash
+    /// run; absent: flat-out). Benchmarks always run flat-out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crash_rate: Option<crate::driver::pacing::Rate>,
 }
 
 /// `run.json`.

@@ -8,6 +8,7 @@ use durlab_engine::{BackendKind, FsyncPolicy, Prealloc};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+pub use crate::driver::pacing::{Arrivals, Rate};
 pub use crate::servers::Target;
 
 /// A whole scenario file.
@@ -116,6 +117,32 @@ pub struct WorkloadSpec {
     pub values: ValueSpec,
     /// The command mix.
     pub ops: Spanned<Vec<OpSpec>>,
+    /// The rate the team's system runs at: `rate = { ops_per_sec = 300, arrivals =
+    /// "poisson" }`. Crash trials issue commands open loop at it (`driver::pacing`); benchmarks
+    /// run flat-out regardless (the cost figure) and say so. Absent: everything flat-out.
+    #[serde(default)]
+    pub rate: Option<Spanned<RateSpec>>,
+}
+
+/// An open-loop target rate (`[workload] rate`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateSpec {
+    /// Commands (reads and writes) per second over all writers.
+    pub ops_per_sec: f64,
+    /// `poisson` (exponential gaps, the default) or `uniform` (fixed gaps).
+    #[serde(default)]
+    pub arrivals: Arrivals,
+}
+
+impl WorkloadSpec {
+    /// The scenario's target rate (checked by `scenario::parse`), `None` when flat-out.
+    pub fn rate(&self) -> Option<Rate> {
+        self.rate.as_ref().map(|r| Rate {
+            ops_per_sec: r.get_ref().ops_per_sec,
+            arrivals: r.get_ref().arrivals,
+        })
+    }
 }
 
 /// How keys are drawn from a key space of `count` keys.
@@ -392,6 +419,27 @@ pub struct CrashPlan {
     /// `--quick`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_states: Option<usize>,
+    /// `live-copy`: what the team's backup copies: `"tree"` (`cp -r` or `tar` of the data
+    /// directory) or a comma-separated list of paths inside it, copied in order
+    /// (`--copy` overrides it; default `tree`).
+    #[serde(
+        default,
+        deserialize_with = "de_named_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub copy: Option<crate::crashlab::images::copy::CopySource>,
+    /// `live-copy`: the copy's read rate, MiB/s (`--copy-rate-mib` overrides it; default 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_rate_mib: Option<u64>,
+}
+
+/// Deserializes an optional name through `FromStr`.
+fn de_named_opt<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr<Err = String>,
+{
+    de_named(de).map(Some)
 }
 
 fn is_default_dir_model(m: &DirModel) -> bool {

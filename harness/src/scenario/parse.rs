@@ -132,6 +132,15 @@ fn check(s: &Scenario) -> Result<(), Check> {
             "expected a number of seconds > 0",
         ));
     }
+    if let Some(mib) = s.crash.as_ref().and_then(|c| c.copy_rate_mib)
+        && !(1..=100_000).contains(&mib)
+    {
+        return Err(fail(
+            0..0,
+            "crash.copy_rate_mib",
+            "expected MiB/s in 1..=100000",
+        ));
+    }
     for key in s.matrix.redis_config.keys() {
         crate::servers::redis_server::check_setting(key)
             .map_err(|m| fail(0..0, format!("matrix.redis_config.{key}"), m))?;
@@ -189,6 +198,10 @@ fn check(s: &Scenario) -> Result<(), Check> {
                 "expected seconds >= 0 and below `duration_secs`",
             ));
         }
+    }
+    if let Some(r) = &w.rate {
+        crate::driver::pacing::Rate::new(r.get_ref().ops_per_sec, r.get_ref().arrivals)
+            .map_err(|m| fail(r.span(), "workload.rate.ops_per_sec", m))?;
     }
     check_keys(&w.keys, "workload.keys")?;
     check_values(&w.values, "workload.values")?;

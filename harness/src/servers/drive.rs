@@ -19,8 +19,10 @@ use durlab_engine::clock::now_ns;
 use super::client::Client;
 use super::{ServerProcess, Target, for_resp, readback};
 use crate::crashlab::ackpage::AckLog;
+use crate::driver::pacing::{Pacer, Rate};
 use crate::oracle::compare::CanonState;
 use crate::resp::Value;
+use crate::resp::commands::AutoId;
 use crate::workload::Workload;
 
 /// The key holding the LSN of the last applied write command.
@@ -77,12 +79,37 @@ impl Driven {
 }
 
 impl Driver {
-    /// Starts driving `workload` (writer 0) through `client` for at most `max`.
+    /// Starts driving `workload` (writer 0) through `client` flat-out for at most `max`.
     pub fn start(client: Client, workload: &Workload, target: Target, max: Duration) -> Driver {
+        Driver::start_paced(client, workload, target, max, None)
+    }
+
+    /// As [`Driver::start`], open loop at `rate` (arrival times seeded with the second) when
+    /// given. The driver sends the write commands of the mix only (the reads would change
+    /// nothing durable), so it paces them at the rate's write share
+    /// ([`write_rate`]).
+    pub fn start_paced(
+        client: Client,
+        workload: &Workload,
+        target: Target,
+        max: Duration,
+        rate: Option<(Rate, u64)>,
+    ) -> Driver {
         let crashed = Arc::new(AtomicBool::new(false));
         let workload = workload.clone();
         let flag = crashed.clone();
-        let handle = std::thread::spawn(move || drive(client, &workload, target, max, &flag));
+        let handle = std::thread::spawn(move || match rate {
+            Some((rate, seed)) => drive_paced(
+                client,
+                &workload,
+                target,
+                max,
+                write_rate(rate, &workload),
+                seed,
+                &flag,
+            ),
+            None => drive(client, &workload, target, max, &flag),
+        });
         Driver { handle, crashed }
     }
 
@@ -130,14 +157,7 @@ fn drive(
         let first = n + 1;
         for _ in 0..PIPELINE_TXNS {
             n += 1;
-            client.queue(&[b"MULTI"]);
-            client.queue_command(&for_resp(stream.write_command(n)), auto);
-            client.queue(&[
-                b"SET".to_vec(),
-                LSN_KEY.to_vec(),
-                n.to_string().into_bytes(),
-            ]);
-            client.queue(&[b"EXEC"]);
+            queue_txn(&mut client, stream.write_command(n), n, auto);
         }
         let sent = now_ns();
         out.issued_ns.resize(n as usize, sent);
@@ -146,19 +166,114 @@ fn drive(
             return ended(e.to_string(), out);
         }
         for lsn in first..=n {
-            for part in 0..4 {
-                match client.read() {
-                    Ok(Value::Error(e)) if part == 3 => {
-                        return ended(format!("EXEC of LSN {lsn} failed: {e}"), out);
-                    }
-                    Ok(_) => {}
-                    Err(e) => return ended(e.to_string(), out),
-                }
+            if let Err(e) = read_txn(&mut client, lsn) {
+                return ended(e, out);
             }
             out.ack_ns[lsn as usize - 1] = now_ns();
         }
     }
     ended(format!("the server was not crashed within {max:?}"), out)
+}
+
+/// The rate of write commands `rate` implies for `workload`: its commands per second times
+/// the mix's write share, same arrivals.
+pub fn write_rate(rate: Rate, workload: &Workload) -> Rate {
+    Rate {
+        ops_per_sec: (rate.ops_per_sec * (1.0 - workload.read_fraction()))
+            .max(crate::driver::pacing::MIN_OPS_PER_SEC),
+        arrivals: rate.arrivals,
+    }
+}
+
+/// [`drive`] open loop: transaction n is sent at its arrival of `rate` (seeded with `seed`),
+/// or at once when the driver is late; with [`PIPELINE_TXNS`] unanswered it reads a reply
+/// before sending more, and with none due it reads replies or sleeps until the next arrival.
+fn drive_paced(
+    mut client: Client,
+    workload: &Workload,
+    target: Target,
+    max: Duration,
+    rate: Rate,
+    seed: u64,
+    crashed: &AtomicBool,
+) -> Result<Driven, String> {
+    let auto = target.auto_id();
+    let started = Instant::now();
+    let mut out = Driven {
+        start_ns: now_ns(),
+        ..Driven::default()
+    };
+    let mut pacer = Pacer::new(rate, 1, 0, seed, started);
+    let mut stream = workload.writer(0);
+    // Sent: 1..=n; answered: 1..answered.
+    let (mut n, mut answered) = (0u64, 0u64);
+    let ended = |e: String, out: Driven| {
+        if crashed.load(Ordering::Acquire) {
+            Ok(out)
+        } else {
+            Err(e)
+        }
+    };
+    while started.elapsed() < max && n < MAX_LSNS {
+        let now = Instant::now();
+        let mut queued = false;
+        while n - answered < PIPELINE_TXNS as u64 && pacer.peek() <= now && n < MAX_LSNS {
+            pacer.take();
+            n += 1;
+            queue_txn(&mut client, stream.write_command(n), n, auto);
+            queued = true;
+        }
+        if queued {
+            let sent = now_ns();
+            out.issued_ns.resize(n as usize, sent);
+            out.ack_ns.resize(n as usize, 0);
+            if let Err(e) = client.flush() {
+                return ended(e.to_string(), out);
+            }
+        }
+        if n == answered {
+            // Nothing in flight: wait for the next arrival (a crash ends the wait).
+            Pacer::sleep_until(pacer.peek().min(started + max), || {
+                crashed.load(Ordering::Acquire)
+            });
+            continue;
+        }
+        answered += 1;
+        if let Err(e) = read_txn(&mut client, answered) {
+            return ended(e, out);
+        }
+        out.ack_ns[answered as usize - 1] = now_ns();
+    }
+    ended(format!("the server was not crashed within {max:?}"), out)
+}
+
+/// Queues write command `n` as `MULTI; <command>; SET __durlab:lsn n; EXEC`.
+fn queue_txn(client: &mut Client, command: durlab_engine::Command, n: Lsn, auto: AutoId) {
+    client.queue(&[b"MULTI"]);
+    client.queue_command(&for_resp(command), auto);
+    client.queue(&[
+        b"SET".to_vec(),
+        LSN_KEY.to_vec(),
+        n.to_string().into_bytes(),
+    ]);
+    client.queue(&[b"EXEC"]);
+}
+
+/// Reads the four replies of transaction `lsn`.
+///
+/// # Errors
+/// A connection error, or an EXEC that failed.
+fn read_txn(client: &mut Client, lsn: Lsn) -> Result<(), String> {
+    for part in 0..4 {
+        match client.read() {
+            Ok(Value::Error(e)) if part == 3 => {
+                return Err(format!("EXEC of LSN {lsn} failed: {e}"));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
 }
 
 /// The LSN a restarted server recovered (`__durlab:lsn`, 0 when absent) and its whole state

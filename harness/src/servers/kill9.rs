@@ -15,6 +15,7 @@ use serde::Serialize;
 use super::drive::{self, Driver};
 use super::{ServerProcess, ServerSpec};
 use crate::crashlab::verdict::{self, Verdict};
+use crate::driver::pacing::Rate;
 use crate::oracle::{DIFFS_SHOWN, Oracle, compare};
 use crate::workload::Workload;
 use crate::workload::rng::SplitMix64;
@@ -46,6 +47,9 @@ pub struct Kill9Trial {
     pub lost_bytes: u64,
     /// Restart (recovery included) plus read-back and comparison, seconds.
     pub verify_seconds: f64,
+    /// Write commands acknowledged from the first command to the kill, and the seconds in
+    /// between.
+    pub acked_writes: crate::driver::pacing::AckedWrites,
     pub notes: Vec<String>,
 }
 
@@ -78,8 +82,9 @@ pub fn restart_and_recover(
     ))
 }
 
-/// Runs trial `k` (seed `seed`) of `spec` in a fresh `spec.dir`: drives the workload for a
-/// seeded time in (0.1, 1.0] × `trial_secs`, kill -9, restart, verify.
+/// Runs trial `k` (seed `seed`) of `spec` in a fresh `spec.dir`: drives the workload (open
+/// loop at `rate` when given, `driver::pacing`) for a seeded time in (0.1, 1.0] ×
+/// `trial_secs`, kill -9, restart, verify.
 ///
 /// # Errors
 /// A message when the trial could not run: a server that does not start, a client error
@@ -91,6 +96,7 @@ pub fn run_trial(
     trial_secs: f64,
     seed: u64,
     k: u64,
+    rate: Option<Rate>,
 ) -> Result<Kill9Trial, String> {
     let mut rng = SplitMix64::new(seed);
     let after = trial_secs * rng.random_range(0.1..=1.0f64);
@@ -98,7 +104,7 @@ pub fn run_trial(
     let client = server.connect().map_err(|e| e.to_string())?;
     let max = Duration::from_secs_f64(trial_secs * 4.0 + 30.0);
     let start = Instant::now();
-    let driver = Driver::start(client, workload, spec.target, max);
+    let driver = Driver::start_paced(client, workload, spec.target, max, rate.map(|r| (r, seed)));
     std::thread::sleep(Duration::from_secs_f64(after).saturating_sub(start.elapsed()));
     driver.crashing();
     let t_kill_ns = now_ns();
@@ -108,6 +114,7 @@ pub fn run_trial(
     let driven = driver.join()?;
     let acks = driven.into_ack_log();
     let acked = acks.acked_before(t_kill_ns);
+    let acked_writes = crate::crashlab::acked_writes(&acks, acks.ready_ns, t_kill_ns);
     let issued = acks.highest_issued;
     let promised = if spec.policy == FsyncPolicy::Off {
         0
@@ -164,6 +171,7 @@ pub fn run_trial(
         censored: j.verdict != Verdict::Refused && window.censored,
         lost_bytes,
         verify_seconds: verify.elapsed().as_secs_f64(),
+        acked_writes,
         notes,
     })
 }

@@ -118,6 +118,22 @@ impl Content {
         self.size = len;
     }
 
+    /// Copies `[from, to)` of `src` into the same range of `self` (zeros where `src` holds
+    /// none), extending the size to cover it: one read of a file by a copying tool.
+    pub(crate) fn copy_range(&mut self, src: &Content, from: u64, to: u64) {
+        let mut at = from;
+        while at < to {
+            let page = at / PAGE_BYTES;
+            let in_page = (at % PAGE_BYTES) as usize;
+            let n = (to - at).min(PAGE_BYTES - in_page as u64);
+            match src.pages.get(&page) {
+                Some(p) => self.write(at, &p[in_page..in_page + n as usize]),
+                None => self.zero(at, n),
+            }
+            at += n;
+        }
+    }
+
     /// `fallocate` mode 0: the size grows to at least `offset + len`; content is unchanged.
     pub(crate) fn allocate(&mut self, offset: u64, len: u64) {
         self.size = self.size.max(offset + len);

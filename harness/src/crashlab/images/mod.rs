@@ -60,10 +60,15 @@
 //! | [`Variant::Torn`] | a seeded prefix ending in a write that is cut at a 512 B or 4 KiB boundary; the rest of it zeros, garbage or old bytes |
 //! | [`Variant::Reorder`] | any seeded subset of dirty 512 B sectors, each at one of its page-cache versions (holes possible) |
 //!
+//! [`Variant::LiveCopy`] is not a crash: its "image" is a backup copied from the live
+//! directory, started at the cut and read as [`copy`] describes ([`ImageOptions::copy`]); its
+//! `cut_ns` is when the copy ended.
+//!
 //! Every choice is a pure function of ([`ImageOptions::seed`], cut, variant), so an image can
 //! be rebuilt from the trace and the seed alone.
 
 mod content;
+pub mod copy;
 pub mod direntry;
 mod materialize;
 mod model;
@@ -91,9 +96,12 @@ pub enum Variant {
     Prefix,
     Torn,
     Reorder,
+    /// Not a crash: a copy of the live directory started at the cut ([`copy`]).
+    LiveCopy,
 }
 
 impl Variant {
+    /// The crash variants (what survives a power loss).
     pub const ALL: [Variant; 4] = [
         Variant::PowerLoss,
         Variant::Prefix,
@@ -108,6 +116,7 @@ impl Variant {
             Variant::Prefix => "prefix",
             Variant::Torn => "torn",
             Variant::Reorder => "reorder",
+            Variant::LiveCopy => "live-copy",
         }
     }
 }
@@ -181,6 +190,8 @@ pub struct ImageOptions {
     /// where a policy's loss bound can be reached (`crate::crashlab::trial`). The end of the
     /// trace and the points around renames and directory syncs are always taken.
     pub first_cut_ns: u64,
+    /// How [`Variant::LiveCopy`] copies (ignored by the other variants).
+    pub copy: copy::CopyProcedure,
 }
 
 impl ImageOptions {
@@ -195,6 +206,7 @@ impl ImageOptions {
             seed: 0,
             dirty_expire_ns: default_dirty_expire_ns(),
             first_cut_ns: 0,
+            copy: copy::CopyProcedure::default(),
         }
     }
 }
@@ -421,6 +433,9 @@ impl CrashImages {
         let dir = self
             .out_dir
             .join(format!("img-{index:06}-op{k}-{}", variant.name()));
+        if variant == Variant::LiveCopy {
+            return self.prepare_copy(k, dir);
+        }
         let mut rng = SplitMix64::from_words(self.opts.seed, k ^ ((variant as u64) << 56));
         let mut state = self.model.crash_state(k as usize, &self.opts);
         let what = match variant {
@@ -428,6 +443,7 @@ impl CrashImages {
             Variant::Prefix => power_loss::prefix(&mut state, &mut rng),
             Variant::Torn => torn::torn(&mut state, &mut rng),
             Variant::Reorder => reorder::reorder(&mut state, &mut rng),
+            Variant::LiveCopy => unreachable!("copies are prepared above"),
         };
         let cut_ns = self.model.cut_ns(k as usize);
         let last = match k {
@@ -457,6 +473,46 @@ impl CrashImages {
                 description,
                 kept: AtomicBool::new(false),
             },
+        }
+    }
+}
+
+impl CrashImages {
+    /// The copy of the live directory started at cut `k`: its image's `cut_ns` is when the
+    /// copy ended (its state is as fresh as that, at best).
+    fn prepare_copy(&self, k: u64, dir: PathBuf) -> PreparedImage<'_> {
+        let c = copy::live_copy(
+            &self.model,
+            &self.opts.copy.plan(self.model.cut_ns(k as usize)),
+        );
+        let last_ns = self.model.cut_ns(self.model.len());
+        let mut description = format!(
+            "{} started at op {k} of {} (t = {} ns), {} files, {} bytes, took {:.1} ms",
+            self.opts.copy,
+            self.model.len(),
+            c.start_ns,
+            c.reads.len(),
+            c.reads.iter().map(|r| r.bytes).sum::<u64>(),
+            (c.end_ns - c.start_ns) as f64 / 1e6,
+        );
+        if !c.missing.is_empty() {
+            let names: Vec<String> = c.missing.iter().map(|p| p.display().to_string()).collect();
+            description.push_str(&format!("; missing: {}", names.join(", ")));
+        }
+        if c.end_ns > last_ns {
+            description.push_str("; ran past the end of the trace (the server was idle after it)");
+        }
+        PreparedImage {
+            key: c.key(),
+            image: CrashImage {
+                dir,
+                cut_ns: c.end_ns,
+                cut_op: k,
+                variant: Variant::LiveCopy,
+                description,
+                kept: AtomicBool::new(false),
+            },
+            state: c.state,
         }
     }
 }
