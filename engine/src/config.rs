@@ -6,6 +6,12 @@ use std::sync::Arc;
 
 use crate::backend::{Backend, BackendKind};
 
+/// The one limit on the size of a command, in bytes of its encoding (key, values and their
+/// lengths): 64 MiB. The log refuses to append a longer one, recovery and `durlab recover` read
+/// records up to this length, and `durlab serve`'s longest bulk string (`--max-bulk-bytes`)
+/// defaults to it and may not exceed it (docs/serve.md).
+pub const MAX_RECORD_BYTES: u32 = 64 << 20;
+
 /// When `execute` acknowledges a write command, and so what survives a crash.
 ///
 /// | policy | acknowledges when | kill -9 | power loss |
@@ -81,7 +87,8 @@ pub struct EngineConfig {
     /// Under `EverySec`, writers wait once the last completed sync is older than this, which
     /// bounds the power-loss window even when a sync stalls (Redis uses 2 s likewise).
     pub everysec_max_lag_ms: u64,
-    /// Largest command payload accepted in one record.
+    /// Largest command payload accepted in one record (default [`MAX_RECORD_BYTES`]). Recovery
+    /// reads a longer record as invalid: never lower it below what a log was written with.
     pub max_record_bytes: u32,
     /// Replaces the backend built from `backend`, for wrappers that record or inject faults
     /// (and, in tests of the crash lab, for backends that lie about syncs: the engine itself
@@ -142,7 +149,7 @@ impl EngineConfig {
             recovery: RecoveryMode::Strict,
             everysec_interval_ms: 1000,
             everysec_max_lag_ms: 2000,
-            max_record_bytes: 64 << 20,
+            max_record_bytes: MAX_RECORD_BYTES,
             backend_override: None,
             persistence: Persistence::Aof,
             save_points: Vec::new(),

@@ -8,12 +8,20 @@ use crate::backend::Backend;
 use crate::error::{Error, Result};
 use crate::recovery::RecoveryReport;
 
-/// Creates `dir` if missing (and syncs its parent so that the new entry is durable).
+/// Creates `dir` if missing (and syncs its parent so that the new entry is durable), noting it
+/// in `report`.
 ///
 /// # Errors
 /// I/O failures.
-pub(crate) fn ensure_dir(backend: &dyn Backend, dir: &Path) -> Result<()> {
+pub(crate) fn ensure_dir(
+    backend: &dyn Backend,
+    dir: &Path,
+    report: &mut RecoveryReport,
+) -> Result<()> {
     if !dir.exists() {
+        report
+            .changes
+            .push(format!("{}: directory created", dir.display()));
         std::fs::create_dir_all(dir).map_err(|e| Error::io("mkdir", dir, None, e))?;
         if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
             backend

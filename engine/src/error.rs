@@ -45,6 +45,10 @@ pub enum Error {
     /// io_uring was selected but the kernel (or a seccomp policy) refuses it.
     #[error("io_uring backend unavailable: {reason}")]
     UringUnavailable { reason: String },
+    /// Startup would start an empty data set in a directory holding files that may hold data
+    /// (named in the message, with what to do): nothing was changed.
+    #[error("{0}")]
+    RefusingEmptyStart(String),
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Config(String),

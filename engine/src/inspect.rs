@@ -2,9 +2,10 @@
 //! `durlab recover DIR --check`), and the one repair it allows: cutting a torn tail
 //! (`--fix`), with the cut bytes kept in a quarantine file.
 //!
-//! Inspection never changes a file. It reuses recovery's own readers (log scan and tail
-//! classification, snapshot verification, manifest parsing), so what it reports is what
-//! recovery would do.
+//! Inspection never changes a file. It reuses recovery's own readers and decisions (log scan
+//! and tail classification, a blank log's re-initialisation, whether a directory without its
+//! primary file may start empty, snapshot verification, manifest parsing), so what it reports
+//! is what recovery in strict mode (`durlab serve`'s) would do.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use crate::Lsn;
 use crate::aof::LOG_FILE_NAME;
 use crate::backend::pwrite::PwriteBackend;
 use crate::backend::{Backend, OpenMode};
+use crate::config::MAX_RECORD_BYTES;
 use crate::error::{Error, Result};
 use crate::hybrid::manifest::{self, MANIFEST_FILE_NAME, Manifest};
 use crate::recovery::{self, Tail, files};
@@ -21,7 +23,8 @@ use crate::snapshot::{SNAPSHOT_FILE_NAME, loader};
 /// Which layout the directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
-    /// No durlab file at all.
+    /// No durlab file, or only files that provably hold no key (recovery starts empty and
+    /// ignores them: [`DirReport::leftovers`]).
     Empty,
     /// `durlab.aof`, possibly with `durlab.snap` (modes `aof`, `aof+snapshot`).
     Aof,
@@ -38,8 +41,15 @@ pub enum Layout {
 pub enum LogEnd {
     /// At the end of the file, or followed only by zeros.
     Clean,
-    /// Followed by non-zero bytes holding no valid record: an interrupted append.
-    Torn { offset: u64, data_end: u64 },
+    /// Followed by non-zero bytes holding no valid record: an interrupted append. Recovery
+    /// cuts the file at `offset`: `bytes` go (to its end, zeros after `data_end` included).
+    Torn {
+        offset: u64,
+        data_end: u64,
+        bytes: u64,
+        /// Why the record at `offset` is not valid.
+        reason: String,
+    },
     /// Followed by a valid record further on: damage in the middle.
     Damage {
         offset: u64,
@@ -48,6 +58,10 @@ pub enum LogEnd {
     },
     /// The file header does not verify.
     BadHeader { reason: String },
+    /// The file is empty or all zeros (`bytes` long): a crash between creating it and syncing
+    /// its header. Recovery writes a fresh header to `durlab.aof` (mode `aof`), as no record
+    /// can have been acknowledged; a hybrid increment the manifest lists is refused.
+    Blank { bytes: u64 },
     /// A record passed its checksum but does not decode.
     Undecodable { offset: u64, reason: String },
 }
@@ -114,6 +128,9 @@ pub struct DirReport {
     pub problems: Vec<Problem>,
     /// The LSN recovery would reach (after cutting a torn tail), if it would succeed.
     pub recoverable_lsn: Option<Lsn>,
+    /// Names of the files in the directory that are not durlab's (a Redis data directory's
+    /// `appendonlydir` and `dump.rdb`, anything else), sorted: recovery ignores them.
+    pub other_files: Vec<String>,
 }
 
 impl DirReport {
@@ -121,6 +138,11 @@ impl DirReport {
     /// missing or broken file. Leftover temp files do not count: recovery ignores them.
     pub fn is_healthy(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// True when the directory holds no durlab file at all.
+    pub fn has_no_durlab_files(&self) -> bool {
+        self.files.is_empty()
     }
 
     /// Temp files and unlisted files left by interrupted operations.
@@ -139,12 +161,20 @@ impl DirReport {
 pub fn inspect_dir(dir: &Path) -> Result<DirReport> {
     let backend = PwriteBackend::new();
     let names = files::durlab_files(dir)?;
+    let mut other_files: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io("readdir", dir, None, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("durlab"))
+        .collect();
+    other_files.sort();
     let mut report = DirReport {
         dir: dir.to_path_buf(),
         layout: Layout::Empty,
         files: Vec::new(),
         problems: Vec::new(),
         recoverable_lsn: None,
+        other_files,
     };
     let has = |n: &str| names.iter().any(|m| m == n);
     let manifest = if has(MANIFEST_FILE_NAME) {
@@ -163,20 +193,13 @@ pub fn inspect_dir(dir: &Path) -> Result<DirReport> {
     } else if has(SNAPSHOT_FILE_NAME) {
         report.layout = Layout::Snapshot;
         None
-    } else if names
-        .iter()
-        .any(|n| !files::is_temp(n) && !files::is_quarantine(n))
-    {
-        report.layout = Layout::Unknown;
-        report.problem(
-            dir,
-            None,
-            "data files but no durlab.aof, durlab.snap or durlab.manifest: recovery refuses to start"
-                .into(),
-            false,
-        );
-        None
     } else {
+        // The engine's own decision: an empty start only if no file may hold a key.
+        let primary = format!("{LOG_FILE_NAME} (or {SNAPSHOT_FILE_NAME}, {MANIFEST_FILE_NAME})");
+        if let Err(e) = files::fresh_start(&backend, dir, &primary, names.clone()) {
+            report.layout = Layout::Unknown;
+            report.problem(dir, None, e.to_string(), false);
+        }
         None
     };
     let listed: Vec<&str> = manifest.as_ref().map(Manifest::files).unwrap_or_default();
@@ -240,8 +263,22 @@ pub fn inspect_dir(dir: &Path) -> Result<DirReport> {
 pub struct TailFix {
     pub path: PathBuf,
     pub cut_offset: u64,
+    /// Bytes removed from the log, all of them in the quarantine copy.
     pub bytes_cut: u64,
     pub quarantine_path: PathBuf,
+    /// Why the record at `cut_offset` was not valid.
+    pub reason: String,
+}
+
+impl TailFix {
+    /// The sentence recovery at startup writes for the same cut.
+    pub fn describe(&self) -> String {
+        recovery::Cut {
+            bytes: self.bytes_cut,
+            quarantine_path: self.quarantine_path.clone(),
+        }
+        .describe(&self.path, self.cut_offset, &self.reason)
+    }
 }
 
 /// Cuts the torn tail of the log that receives appends (`durlab.aof`, or the last increment
@@ -258,7 +295,13 @@ pub fn fix_torn_tail(dir: &Path) -> Result<Option<TailFix>> {
     let Some(FileReport {
         info:
             FileInfo::Log {
-                end: LogEnd::Torn { offset, data_end },
+                end:
+                    LogEnd::Torn {
+                        offset,
+                        data_end,
+                        reason,
+                        ..
+                    },
                 ..
             },
         path,
@@ -271,12 +314,13 @@ pub fn fix_torn_tail(dir: &Path) -> Result<Option<TailFix>> {
     let file = backend
         .open(path, OpenMode::Existing)
         .map_err(|e| Error::io("open", path, None, e))?;
-    let kept = recovery::cut(&backend, file.as_ref(), path, *offset, *data_end)?;
+    let done = recovery::cut(&backend, file.as_ref(), path, *offset, *data_end)?;
     Ok(Some(TailFix {
         path: path.clone(),
         cut_offset: *offset,
-        bytes_cut: data_end - offset,
-        quarantine_path: kept,
+        bytes_cut: done.bytes,
+        quarantine_path: done.quarantine_path,
+        reason: reason.clone(),
     }))
 }
 
@@ -292,15 +336,25 @@ fn inspect_log(backend: &dyn Backend, path: &Path) -> FileInfo {
     let opened = backend.open(path, OpenMode::Existing);
     let scanned = opened
         .map_err(|e| Error::io("open", path, None, e))
-        .and_then(|file| recovery::scan_log(file.as_ref(), path, u32::MAX, |_| {}));
+        .and_then(|file| recovery::scan_log(file.as_ref(), path, MAX_RECORD_BYTES, |_| {}));
     let scanned = match scanned {
         Ok(Ok(s)) => s,
         Ok(Err(reason)) => {
+            let blank = backend
+                .open(path, OpenMode::Existing)
+                .map_err(|e| Error::io("open", path, None, e))
+                .and_then(|file| recovery::blank_len(file.as_ref(), path));
             return FileInfo::Log {
                 base_lsn: 0,
                 records: 0,
                 last_lsn: 0,
-                end: LogEnd::BadHeader { reason },
+                end: match blank {
+                    Ok(Some(bytes)) => LogEnd::Blank { bytes },
+                    Ok(None) => LogEnd::BadHeader { reason },
+                    Err(e) => LogEnd::BadHeader {
+                        reason: format!("{reason} ({e})"),
+                    },
+                },
             };
         }
         Err(e) => {
@@ -320,6 +374,8 @@ fn inspect_log(backend: &dyn Backend, path: &Path) -> FileInfo {
         Tail::Torn { data_end } => LogEnd::Torn {
             offset: scanned.end_offset,
             data_end,
+            bytes: scanned.file_len - scanned.end_offset,
+            reason: scanned.fault.clone(),
         },
         Tail::SyncedLost { synced_lsn, .. } => LogEnd::Damage {
             offset: scanned.end_offset,
@@ -388,19 +444,34 @@ impl DirReport {
         match info {
             FileInfo::Log { end, .. } => match end {
                 LogEnd::Clean => {}
-                LogEnd::Torn { offset, data_end } => self.problem(
+                LogEnd::Torn {
+                    offset,
+                    data_end,
+                    bytes,
+                    reason,
+                } => self.problem(
                     path,
                     Some(*offset),
                     format!(
-                        "torn tail: {} bytes after the last valid record{}",
-                        data_end - offset,
+                        "torn tail ({reason}): {bytes} bytes from there to the end of the file, \
+                         the last non-zero one at byte {}{}",
+                        data_end - 1,
                         if appending {
-                            " (recovery cuts them, keeping a copy)"
+                            "; recovery cuts them, keeping a copy (--fix does it now)"
                         } else {
-                            " of an increment that is not the last: recovery refuses"
+                            ", in an increment that is not the last: recovery refuses"
                         }
                     ),
                     appending,
+                ),
+                // Only `durlab.aof` is re-initialised; a listed increment always had its
+                // header synced before the manifest named it.
+                LogEnd::Blank { .. } if appending && self.layout == Layout::Aof => {}
+                LogEnd::Blank { bytes } => self.problem(
+                    path,
+                    Some(0),
+                    format!("{bytes} bytes, empty or all zeros: no valid header"),
+                    false,
                 ),
                 LogEnd::Damage {
                     offset,
@@ -508,13 +579,17 @@ impl fmt::Display for DirReport {
                     }
                     match end {
                         LogEnd::Clean => writeln!(f, ", clean end"),
-                        LogEnd::Torn { offset, data_end } => {
-                            writeln!(
-                                f,
-                                ", torn tail at byte {offset} ({} bytes)",
-                                data_end - offset
-                            )
+                        LogEnd::Torn { offset, bytes, .. } => {
+                            writeln!(f, ", torn tail at byte {offset} ({bytes} bytes)")
                         }
+                        LogEnd::Blank { bytes: 0 } => writeln!(
+                            f,
+                            ", empty: no header yet (recovery writes one: nothing was ever logged)"
+                        ),
+                        LogEnd::Blank { .. } => writeln!(
+                            f,
+                            ", all zeros: no header yet (recovery writes one: nothing was ever logged)"
+                        ),
                         LogEnd::Damage { offset, .. } => writeln!(f, ", DAMAGE at byte {offset}"),
                         LogEnd::BadHeader { reason } => writeln!(f, ", BAD HEADER: {reason}"),
                         LogEnd::Undecodable { offset, .. } => {
@@ -540,7 +615,9 @@ impl fmt::Display for DirReport {
                 FileInfo::Quarantine => writeln!(f, "quarantine copy of cut bytes")?,
             }
         }
-        if self.problems.is_empty() {
+        if self.files.is_empty() {
+            writeln!(f, "no durlab files")?;
+        } else if self.problems.is_empty() {
             writeln!(f, "healthy")?;
         } else {
             writeln!(f, "problems:")?;
@@ -554,6 +631,7 @@ impl fmt::Display for DirReport {
             }
         }
         match self.recoverable_lsn {
+            Some(_) if self.layout == Layout::Empty => write!(f, "recovery would start empty"),
             Some(lsn) => write!(f, "recovery would reach LSN {lsn}"),
             None => write!(f, "recovery would refuse to start"),
         }

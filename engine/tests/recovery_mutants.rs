@@ -153,8 +153,9 @@ fn data_end(bytes: &[u8], from: u64) -> u64 {
             .map_or(0, |i| i + 1)) as u64
 }
 
-/// Strict recovery must cut `log` at `bad` as a torn tail: the bytes up to the last non-zero
-/// one are copied to the quarantine file first, the file ends at `bad`, and `last` records load.
+/// Strict recovery must cut `log` at `bad` as a torn tail: every byte from `bad` on (trailing
+/// zeros included) is copied to the quarantine file first, the file ends at `bad`, the report
+/// says what was cut, and `last` records load.
 fn assert_cut(log: &Log, bad: u64, last: Lsn, reason: &str) -> RecoveryReport {
     let dir = Dir::with(log);
     let (engine, report) = dir
@@ -163,10 +164,21 @@ fn assert_cut(log: &Log, bad: u64, last: Lsn, reason: &str) -> RecoveryReport {
     assert_eq!(report.recovered_lsn, last);
     assert_eq!(engine.read(|ks| ks.len()), last as usize);
     drop(engine);
-    let end = data_end(&log.bytes, bad);
+    let end = log.len();
     assert_eq!(report.cut_offset, Some(bad), "cut offset");
     assert_eq!(report.cut_reason.as_deref(), Some(reason));
     assert_eq!(report.tail_bytes_discarded, end - bad, "bytes cut");
+    assert_eq!(report.cut_path.as_deref(), Some(dir.log().as_path()));
+    let q = report.quarantine_path.as_ref().expect("a quarantine copy");
+    assert_eq!(
+        report.changes,
+        vec![format!(
+            "{}: cut {} bytes at byte {bad} ({reason}), after the last valid record; they are kept in {}",
+            dir.log().display(),
+            end - bad,
+            q.display()
+        )]
+    );
     let q = report.quarantine_path.as_ref().expect("a quarantine copy");
     assert_eq!(
         q,
@@ -372,7 +384,7 @@ fn torn_tail_followed_by_more_than_a_mebibyte_of_zeros() {
     let bad = log.len();
     let log = log.raw(&[0xAB; 100]).raw(&vec![0; (1 << 20) + 4321]);
     let report = assert_cut(&log, bad, LAST, "invalid record length 2880154539");
-    assert_eq!(report.tail_bytes_discarded, 100);
+    assert_eq!(report.tail_bytes_discarded, 100 + (1 << 20) + 4321);
 }
 
 // ---- The sync hint ----
@@ -450,13 +462,16 @@ fn damaged_tail_below_the_hint_is_cut_and_kept_when_lenient() {
     drop(engine);
     assert_eq!(report.recovered_lsn, LAST);
     assert_eq!(report.cut_offset, Some(bad));
-    assert_eq!(report.tail_bytes_discarded, 50);
+    assert_eq!(report.tail_bytes_discarded, 250);
     assert_eq!(
         report.cut_reason.as_deref(),
         Some("invalid record length 4294967295")
     );
     let q = report.quarantine_path.unwrap();
-    assert_eq!(fs::read(q).unwrap(), vec![JUNK; 50]);
+    assert_eq!(
+        fs::read(q).unwrap(),
+        [vec![JUNK; 50], vec![0; 200]].concat()
+    );
     let now = fs::read(dir.log()).unwrap();
     assert_eq!(now.len() as u64, bad);
     assert_eq!(now[32..64], encode_sync_hint(LAST));

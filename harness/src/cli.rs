@@ -54,8 +54,10 @@ pub enum Command {
     Run(RunArgs),
     /// Inspect a data directory of any persistence mode (like redis-check-aof and
     /// redis-check-rdb in one): files, record counts, LSN ranges, torn tails, damage with file
-    /// and offset, manifest problems, leftover temp files. Read-only unless --fix. Exits
-    /// non-zero when something is wrong.
+    /// and offset, manifest problems, leftover temp files, and what `durlab serve` would do
+    /// there (recovery's own decisions: reach LSN n, start empty, or refuse). Read-only unless
+    /// --fix. Exits non-zero when something is wrong, or when the directory holds no durlab
+    /// file (a Redis data directory, say); the messages are listed in docs/serve.md.
     Recover(RecoverArgs),
     /// Serve the engine over RESP2 (the Redis protocol) on 127.0.0.1, like a redis-server
     /// with the engine's command set: SET GET DEL SETNX INCRBY PEXPIREAT HSET HDEL ZADD ZREM
@@ -227,8 +229,10 @@ pub struct ServeArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(0..=10_000), value_name = "US")]
     pub spin_us: Option<u32>,
 
-    /// Longest bulk string a client may send, bytes (Redis's proto-max-bulk-len).
-    #[arg(long, default_value_t = 512 << 20, value_name = "BYTES")]
+    /// Longest bulk string a client may send, bytes (Redis's proto-max-bulk-len, whose
+    /// default is 512 MiB). Defaults to, and may not exceed, the log's one limit on a command's
+    /// size (64 MiB, docs/serve.md): a longer value could never be logged.
+    #[arg(long, default_value_t = durlab_engine::config::MAX_RECORD_BYTES as usize, value_name = "BYTES")]
     pub max_bulk_bytes: usize,
 
     /// Most clients connected at once (Redis's maxclients); one more is answered "-ERR max

@@ -1,5 +1,6 @@
 //! `durlab recover`: healthy, torn tail (reported, then cut with --fix keeping a copy), damage
-//! in the middle (reported, never changed).
+//! in the middle (reported, never changed). Its prediction of `durlab serve`'s startup and its
+//! messages per case are in serve_startup.rs.
 
 use std::fs;
 use std::path::Path;
@@ -95,7 +96,7 @@ fn missing_directory_is_an_error() {
     let (ok, text) = durlab_recover(Path::new("/nonexistent/durlab-data"), None);
     assert!(!ok);
     assert!(
-        text.contains("/nonexistent/durlab-data: not a directory"),
+        text.contains("/nonexistent/durlab-data: no such directory"),
         "{text}"
     );
 }

@@ -193,9 +193,9 @@ impl Engine {
     /// [`Error::Corrupt`] naming the file and offset when recovery refuses a log, snapshot or
     /// manifest; [`Error::MissingFile`] for a file the manifest lists but the directory lacks;
     /// [`Error::UringUnavailable`] when io_uring is selected but refused by the kernel;
-    /// [`Error::Config`] when data files exist without the file that would say how to load
-    /// them, for policy `off` with a mode that keeps a log, or for backend `mmap` with a log
-    /// but no preallocation; I/O errors otherwise.
+    /// [`Error::RefusingEmptyStart`] when files that may hold data exist without the file that
+    /// would say how to load them; [`Error::Config`] for policy `off` with a mode that keeps a
+    /// log, or for backend `mmap` with a log but no preallocation; I/O errors otherwise.
     pub fn open(config: EngineConfig) -> Result<(Engine, RecoveryReport)> {
         let started = Instant::now();
         let mut keyspace = Keyspace::new();

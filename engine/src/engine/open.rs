@@ -11,7 +11,7 @@ use crate::datadir::{ensure_dir, note_leftovers};
 use crate::error::{Error, Result};
 use crate::keyspace::Keyspace;
 use crate::recovery::{self, LogPosition, RecoveryReport, files};
-use crate::snapshot::{SNAPSHOT_FILE_NAME, loader};
+use crate::snapshot::{SNAPSHOT_FILE_NAME, loader, writer};
 
 /// Modes `aof` and `aof+snapshot`: opens and replays the log, or creates it in a directory
 /// holding no data files.
@@ -25,7 +25,7 @@ pub(crate) fn open_log(
     report: &mut RecoveryReport,
 ) -> Result<(Arc<Segment>, LogPosition)> {
     let dir = &config.dir;
-    ensure_dir(backend, dir)?;
+    ensure_dir(backend, dir, report)?;
     let path = dir.join(LOG_FILE_NAME);
     match backend.open(&path, OpenMode::Existing) {
         Ok(file) => {
@@ -38,10 +38,14 @@ pub(crate) fn open_log(
             Ok((Arc::new(Segment { file, path }), pos))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let temps = files::refuse_if_data_files(dir, LOG_FILE_NAME)?;
+            let names = files::durlab_files(dir)?;
+            let temps = files::fresh_start(backend, dir, LOG_FILE_NAME, names)?;
             note_leftovers(report, dir, temps);
             let file = aof::create_log(backend, &path, 0)?;
             report.created = true;
+            report
+                .changes
+                .push(format!("{}: created (a new, empty log)", path.display()));
             let end = aof::FIRST_RECORD_OFFSET;
             let pos = LogPosition {
                 next_offset: end,
@@ -55,11 +59,13 @@ pub(crate) fn open_log(
 }
 
 /// Mode `snapshot`: loads `durlab.snap` if present; a directory without it must hold no other
-/// data file. Returns the snapshot's LSN (0 for a fresh start).
+/// data file ([`files::fresh_start`]), and gets the snapshot of the empty state. Returns the
+/// snapshot's LSN (0 for a fresh start).
 ///
 /// # Errors
 /// [`Error::Corrupt`] for a snapshot that does not verify (never a silent empty start),
-/// [`Error::Config`] when data files exist without a snapshot, I/O errors.
+/// [`Error::RefusingEmptyStart`] when files that may hold data exist without a snapshot, I/O
+/// errors.
 pub(crate) fn open_snapshot(
     backend: &dyn Backend,
     config: &EngineConfig,
@@ -67,13 +73,20 @@ pub(crate) fn open_snapshot(
     report: &mut RecoveryReport,
 ) -> Result<u64> {
     let dir = &config.dir;
-    ensure_dir(backend, dir)?;
+    ensure_dir(backend, dir, report)?;
     let path = dir.join(SNAPSHOT_FILE_NAME);
     let names = files::durlab_files(dir)?;
     if !names.iter().any(|n| n == SNAPSHOT_FILE_NAME) {
-        let temps = files::refuse_if_data_files(dir, SNAPSHOT_FILE_NAME)?;
+        let temps = files::fresh_start(backend, dir, SNAPSHOT_FILE_NAME, names)?;
         note_leftovers(report, dir, temps);
+        // The empty state's snapshot marks the directory as started: from now on a directory
+        // without it but with a snapshot's temp file was not left by a crash of this start.
+        writer::write_snapshot(backend, &path, 0, |_| true)?;
         report.created = true;
+        report.changes.push(format!(
+            "{}: created (the snapshot of the empty state, LSN 0)",
+            path.display()
+        ));
         return Ok(0);
     }
     let loaded = loader::load(backend, &path, keyspace)?;

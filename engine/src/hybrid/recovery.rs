@@ -30,7 +30,7 @@ pub(crate) struct Opened {
 /// manifest listing it when the directory holds no data file.
 ///
 /// # Errors
-/// [`Error::Config`] when data files exist without a manifest (never an empty start);
+/// [`Error::RefusingEmptyStart`] when files that may hold data exist without a manifest;
 /// [`Error::Corrupt`] for a manifest, base or increment that does not verify or does not
 /// continue the LSN sequence; [`Error::MissingFile`] for a listed file that is missing.
 pub(crate) fn open(
@@ -40,7 +40,7 @@ pub(crate) fn open(
     report: &mut RecoveryReport,
 ) -> Result<Opened> {
     let dir = &config.dir;
-    ensure_dir(backend, dir)?;
+    ensure_dir(backend, dir, report)?;
     let names = files::durlab_files(dir)?;
     let next_seq = names
         .iter()
@@ -51,12 +51,7 @@ pub(crate) fn open(
     if !names.iter().any(|n| n == MANIFEST_FILE_NAME) {
         // An increment without records is what a crash while creating a new directory leaves
         // (the manifest comes after it): nothing was acknowledged, so it holds no data.
-        let (empty, others): (Vec<String>, Vec<String>) = names
-            .iter()
-            .cloned()
-            .partition(|n| n.ends_with(".incr.aof") && holds_no_records(backend, &dir.join(n)));
-        let mut temps = files::refuse_if_data_files_among(dir, MANIFEST_FILE_NAME, others)?;
-        temps.extend(empty);
+        let temps = files::fresh_start(backend, dir, MANIFEST_FILE_NAME, names)?;
         note_leftovers(report, dir, temps);
         return create(backend, dir, next_seq, report);
     }
@@ -201,6 +196,10 @@ fn create(
     };
     manifest::install(backend, dir, &manifest, Install::Create)?;
     report.created = true;
+    report.changes.push(format!(
+        "{}: created (a new, empty increment) with {MANIFEST_FILE_NAME} listing it",
+        path.display()
+    ));
     report.manifest_generation = Some(1);
     let pos = LogPosition {
         next_offset: FIRST_RECORD_OFFSET,
@@ -219,15 +218,4 @@ fn create(
             written_counter_at_mark: 0,
         },
     })
-}
-
-/// True if the log at `path` has no byte other than zeros past its header.
-fn holds_no_records(backend: &dyn Backend, path: &Path) -> bool {
-    let Ok(file) = backend.open(path, OpenMode::Existing) else {
-        return false;
-    };
-    let Ok(len) = file.len() else { return false };
-    len <= FIRST_RECORD_OFFSET
-        || crate::recovery::tail::nonzero_end(file.as_ref(), FIRST_RECORD_OFFSET, len)
-            .is_ok_and(|end| end == FIRST_RECORD_OFFSET)
 }

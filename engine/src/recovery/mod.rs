@@ -31,9 +31,12 @@ pub struct RecoveryReport {
     pub records_replayed: u64,
     /// Bytes read from the log, header included.
     pub bytes_read: u64,
-    /// Bytes cut after the last valid record, up to the last non-zero byte (0 for a clean or
-    /// zero-filled end; trailing zeros are neither counted nor copied).
+    /// Bytes cut from the log: from the cut offset to the end of the file as it was, zeros
+    /// after the last non-zero byte included (0 for a clean or zero-filled end, which is kept).
+    /// The quarantine copy holds exactly these bytes.
     pub tail_bytes_discarded: u64,
+    /// The log that was cut, when one was.
+    pub cut_path: Option<PathBuf>,
     /// Byte offset where the log was cut, when it was.
     pub cut_offset: Option<u64>,
     /// Why the log was cut, when it was.
@@ -53,6 +56,10 @@ pub struct RecoveryReport {
     /// Files left by an interrupted snapshot, manifest installation or rewrite (temp files,
     /// increments or bases no manifest lists): ignored, not removed.
     pub leftover_files: Vec<PathBuf>,
+    /// Every change recovery made on disk, one sentence each naming the file (and the offset
+    /// and byte count where bytes were cut or written), in the order made: what `durlab serve`
+    /// prints on stderr at startup.
+    pub changes: Vec<String>,
 }
 
 /// Where appends continue after recovery.
@@ -233,11 +240,21 @@ pub(crate) fn settle_tail(
                 ),
             });
         }
-        Tail::SyncedLost { data_end, .. } => {
+        Tail::SyncedLost {
+            data_end,
+            synced_lsn,
+        } => {
             // The hint must not claim records that are now gone.
             let hint = crate::aof::file_header::encode_sync_hint(scanned.last_lsn);
             file.write_all_at_sync(&hint, crate::aof::file_header::SYNC_HINT_OFFSET)
                 .map_err(|e| Error::io("write+fdatasync", path, Some(32), e))?;
+            report.changes.push(format!(
+                "{}: lowered the sync hint at byte {} from LSN {synced_lsn} to LSN {}, the last \
+                 valid record (lenient recovery: synced records were lost)",
+                path.display(),
+                crate::aof::file_header::SYNC_HINT_OFFSET,
+                scanned.last_lsn
+            ));
             if data_end == scanned.end_offset {
                 return Ok(pos);
             }
@@ -245,11 +262,15 @@ pub(crate) fn settle_tail(
         }
     };
     let bad_offset = scanned.end_offset;
-    let kept = cut(backend, file, path, bad_offset, data_end)?;
-    report.tail_bytes_discarded = data_end - bad_offset;
+    let done = cut(backend, file, path, bad_offset, data_end)?;
+    report
+        .changes
+        .push(done.describe(path, bad_offset, &scanned.fault));
+    report.tail_bytes_discarded = done.bytes;
+    report.cut_path = Some(path.to_path_buf());
     report.cut_offset = Some(bad_offset);
     report.cut_reason = Some(scanned.fault.clone());
-    report.quarantine_path = Some(kept);
+    report.quarantine_path = Some(done.quarantine_path);
     pos.file_len = bad_offset;
     Ok(pos)
 }
@@ -279,48 +300,96 @@ pub(crate) fn damage_error(
     }
 }
 
-/// Cuts `file` at `from` after copying `[from, data_end)` to a quarantine file (synced with
-/// its directory entry first); returns the copy's path.
+/// What [`cut`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cut {
+    /// Bytes removed from the log (from the cut offset to its former end), all of them in the
+    /// quarantine copy.
+    pub bytes: u64,
+    /// The copy.
+    pub quarantine_path: PathBuf,
+}
+
+impl Cut {
+    /// The one sentence that reports a cut, at startup and from `durlab recover --fix`.
+    pub fn describe(&self, path: &Path, offset: u64, reason: &str) -> String {
+        format!(
+            "{}: cut {} bytes at byte {offset}{}, after the last valid record; they are kept in {}",
+            path.display(),
+            self.bytes,
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({reason})")
+            },
+            self.quarantine_path.display()
+        )
+    }
+}
+
+/// Cuts `file` at `from` (everything from there to its end goes) after copying those bytes to
+/// a quarantine file, synced with its directory entry first. Bytes from `data_end` on must be
+/// zeros (the caller found them so); the copy holds them as a hole.
 ///
 /// # Errors
-/// I/O failures; if the copy failed, nothing was cut.
+/// I/O failures (a full disk included); if the copy failed, nothing was cut and no copy is
+/// left.
 pub(crate) fn cut(
     backend: &dyn Backend,
     file: &dyn BackendFile,
     path: &Path,
     from: u64,
     data_end: u64,
-) -> Result<PathBuf> {
+) -> Result<Cut> {
     let io_err = |op, offset| move |e| Error::io(op, path, offset, e);
-    let kept = quarantine::keep_copy(backend, file, path, from, data_end)?;
+    let len = file.len().map_err(io_err("stat", None))?;
+    let kept = quarantine::keep_copy(backend, file, path, from, data_end, len)?;
     file.set_len(from)
         .map_err(io_err("ftruncate", Some(from)))?;
     file.sync_data().map_err(io_err("fdatasync", None))?;
-    Ok(kept)
+    Ok(Cut {
+        bytes: len - from,
+        quarantine_path: kept,
+    })
 }
 
-/// A log whose header does not verify is refused, unless the whole file is empty or zeros
-/// (a crash between creating it and syncing its header): then no record can have been
-/// acknowledged, and a fresh header is written.
+/// The length of a log whose header does not verify if the whole file is empty or zeros (a
+/// crash between creating it and syncing its header: no record can have been acknowledged,
+/// and startup writes a fresh header), `None` if it holds a non-zero byte (startup refuses).
+/// The one decision both [`replay`] and `durlab recover` ([`crate::inspect`]) follow.
+///
+/// # Errors
+/// I/O failures reading the file.
+pub(crate) fn blank_len(file: &dyn BackendFile, path: &Path) -> Result<Option<u64>> {
+    let io_err = |op| move |e| Error::io(op, path, Some(0), e);
+    let len = file.len().map_err(io_err("stat"))?;
+    let blank = tail::nonzero_end(file, 0, len).map_err(io_err("read"))? == 0;
+    Ok(blank.then_some(len))
+}
+
+/// A log whose header does not verify is refused, unless it is blank ([`blank_len`]): then a
+/// fresh header is written.
 fn reinit_if_blank(
     file: &dyn BackendFile,
     path: &Path,
     reason: String,
     report: &mut RecoveryReport,
 ) -> Result<LogPosition> {
-    let io_err = |op| move |e| Error::io(op, path, Some(0), e);
-    let len = file.len().map_err(io_err("stat"))?;
-    let blank = tail::nonzero_end(file, 0, len).map_err(io_err("read"))? == 0;
-    if !blank {
+    let Some(len) = blank_len(file, path)? else {
         return Err(Error::Corrupt {
             path: path.to_path_buf(),
             offset: 0,
             reason,
         });
-    }
+    };
     let header = FileHeader { base_lsn: 0 }.encode();
     file.write_all_at_sync(&header, 0)
-        .map_err(io_err("pwrite+fdatasync"))?;
+        .map_err(|e| Error::io("pwrite+fdatasync", path, Some(0), e))?;
+    report.changes.push(format!(
+        "{}: {len} bytes, {}: no record was ever written to it; wrote a new {FILE_HEADER_BYTES}-byte header at byte 0",
+        path.display(),
+        if len == 0 { "empty" } else { "all zeros" }
+    ));
     report.created = true;
     let end = FILE_HEADER_BYTES as u64;
     Ok(LogPosition {

@@ -5,41 +5,72 @@ use durlab_engine::inspect;
 use super::CliError;
 use crate::cli::RecoverArgs;
 
+/// Most names of non-durlab files listed when a directory holds no durlab file.
+const LISTED_OTHER_FILES: usize = 20;
+
 /// Prints the directory's report; with `--fix`, first cuts a torn tail (keeping a copy).
 ///
 /// # Errors
-/// The directory cannot be read, the fix fails, or the directory is not healthy (after the
-/// fix, if any): then the report has already been printed and the exit code is 1.
+/// The path is missing or not a directory, the directory cannot be read, it holds no durlab
+/// file, the fix fails, or the directory is not healthy (after the fix, if any): then the
+/// report has already been printed and the exit code is 1.
 pub fn run(args: &RecoverArgs) -> Result<(), CliError> {
     let dir = &args.dir;
-    if !dir.is_dir() {
-        return Err(CliError(format!("{}: not a directory", dir.display())));
+    match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(CliError(format!(
+                "{}: no such directory (durlab serve would create it and start empty)",
+                dir.display()
+            )));
+        }
+        Err(e) => return Err(CliError(format!("{}: {e}", dir.display()))),
+        Ok(m) if !m.is_dir() => {
+            return Err(CliError(format!("{}: not a directory", dir.display())));
+        }
+        Ok(_) => {}
     }
     if args.fix {
         match inspect::fix_torn_tail(dir).map_err(|e| CliError(e.to_string()))? {
-            Some(fix) => println!(
-                "fixed: cut {} bytes from {} at byte {}; the cut bytes are kept in {}\n",
-                fix.bytes_cut,
-                fix.path.display(),
-                fix.cut_offset,
-                fix.quarantine_path.display()
-            ),
+            Some(fix) => println!("fixed: {}\n", fix.describe()),
             None => println!("nothing to fix: no torn tail\n"),
         }
     }
     let report = inspect::inspect_dir(dir).map_err(|e| CliError(e.to_string()))?;
     println!("{report}");
-    if report.is_healthy() {
-        Ok(())
-    } else {
-        Err(CliError(format!(
-            "{}: problems found{}",
-            dir.display(),
-            if args.fix {
-                ""
-            } else {
-                " (a torn tail can be cut with --fix)"
-            }
-        )))
+    if report.has_no_durlab_files() {
+        return Err(CliError(no_durlab_files(dir, &report.other_files)));
     }
+    if report.is_healthy() {
+        return Ok(());
+    }
+    let torn = report.problems.iter().any(|p| p.repairable);
+    Err(CliError(format!(
+        "{}: problems found{}",
+        dir.display(),
+        if torn && !args.fix {
+            " (the torn tail can be cut with --fix)"
+        } else {
+            ""
+        }
+    )))
+}
+
+/// The refusal for a directory without any durlab file, naming what is there.
+fn no_durlab_files(dir: &std::path::Path, others: &[String]) -> String {
+    if others.is_empty() {
+        return format!(
+            "{}: no durlab files (the directory is empty): nothing to recover",
+            dir.display()
+        );
+    }
+    let mut list = others[..others.len().min(LISTED_OTHER_FILES)].join(", ");
+    if others.len() > LISTED_OTHER_FILES {
+        list.push_str(&format!(", and {} more", others.len() - LISTED_OTHER_FILES));
+    }
+    format!(
+        "{}: no durlab files (durlab.aof, durlab.snap, durlab.manifest, ...); it holds {} other \
+         file(s): {list}. Not a durlab data directory: nothing to recover",
+        dir.display(),
+        others.len()
+    )
 }

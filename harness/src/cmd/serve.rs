@@ -35,8 +35,24 @@ pub fn engine_config(args: &ServeArgs) -> EngineConfig {
 /// sync at shutdown failing.
 pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let config = engine_config(args);
+    if args.max_bulk_bytes > config.max_record_bytes as usize {
+        return Err(CliError(format!(
+            "--max-bulk-bytes {} exceeds the log's record limit of {} bytes (64 MiB): a value \
+             that long could never be logged; use at most that (docs/serve.md)",
+            args.max_bulk_bytes, config.max_record_bytes
+        )));
+    }
     let (engine, report) = Engine::open(config)
         .map_err(|e| CliError(format!("opening the engine in {}: {e}", args.dir.display())))?;
+    for change in &report.changes {
+        eprintln!("durlab serve: recovery: {change}");
+    }
+    for leftover in &report.leftover_files {
+        eprintln!(
+            "durlab serve: recovery: {}: ignored (a leftover of an interrupted operation, never loaded)",
+            leftover.display()
+        );
+    }
     let limits = Limits {
         max_bulk_bytes: args.max_bulk_bytes,
         ..Limits::default()
