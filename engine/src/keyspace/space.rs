@@ -5,49 +5,12 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::chunk::SnapshotChunk;
+use super::entry::{Entry, Value};
 use super::hash::Hash;
 use super::store::Store;
 use super::stream::Stream;
 use super::zset::{ZSet, format_score};
 use super::{Command, FieldValue, Reply, XAddId, msg};
-
-/// A stored value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Str(Vec<u8>),
-    Hash(Hash),
-    ZSet(ZSet),
-    Stream(Stream),
-}
-
-impl Value {
-    /// The Redis `TYPE` name: `string`, `hash`, `zset` or `stream`.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Str(_) => "string",
-            Value::Hash(_) => "hash",
-            Value::ZSet(_) => "zset",
-            Value::Stream(_) => "stream",
-        }
-    }
-}
-
-/// A key's value plus its expiry metadata (absolute ms, from `PEXPIREAT`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    pub value: Value,
-    pub expire_at_ms: Option<u64>,
-}
-
-impl Entry {
-    /// An entry without expiry.
-    pub fn new(value: Value) -> Self {
-        Entry {
-            value,
-            expire_at_ms: None,
-        }
-    }
-}
 
 /// The in-memory state. Deterministic: no clock, no randomness; expiry is metadata only and
 /// never removes a key.
