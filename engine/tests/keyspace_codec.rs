@@ -30,7 +30,7 @@ fn decode_rejects_bad_payloads() {
     let reason = |bytes: &[u8]| Command::decode(bytes).unwrap_err().reason;
     assert_eq!(reason(&[]), "truncated");
     assert_eq!(reason(&[0]), "unknown opcode");
-    assert_eq!(reason(&[14, 0, 0, 0, 0]), "unknown opcode");
+    assert_eq!(reason(&[18, 0, 0, 0, 0]), "unknown opcode");
     assert_eq!(reason(&[0xFF; 16]), "unknown opcode");
     let mut trailing = encode(&get("k"));
     trailing.push(0);
@@ -46,10 +46,25 @@ fn decode_rejects_bad_payloads() {
         reason(&[2, 5, 0, 0, 0, b'k']),
         "length exceeds the remaining bytes"
     );
-    // An XADD flag byte other than 0 or 1.
+    // An XADD id kind byte other than 0 to 3.
     let mut xadd_bytes = encode(&xadd("x", None, &[("f", "v")], None));
-    xadd_bytes[6] = 2;
+    xadd_bytes[6] = 4;
     assert_eq!(Command::decode(&xadd_bytes).unwrap_err().offset, 6);
+    // SET option bytes out of range: condition, expiry kind, GET flag.
+    let opts = encode(&set_opts(
+        "k",
+        "v",
+        durlab_engine::keyspace::SetCond::Nx,
+        durlab_engine::keyspace::SetTtl::Keep,
+        true,
+    ));
+    for at in [11, 12, 13] {
+        let mut bad = opts.clone();
+        bad[at] = 3;
+        assert_eq!(Command::decode(&bad).unwrap_err().offset, at, "byte {at}");
+    }
+    // FLUSHALL is its opcode alone.
+    assert_eq!(reason(&[17, 0]), "trailing bytes after the command");
     // NaN scores, including non-canonical NaN bit patterns.
     for nan in [
         f64::NAN.to_bits(),

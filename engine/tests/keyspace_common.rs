@@ -224,3 +224,16 @@ proptest! {
         prop_assert_eq!(state(&replayed), state(&ks));
     }
 }
+
+#[test]
+fn flushall_removes_every_key() {
+    let mut ks = Keyspace::new();
+    run(&mut ks, set("s", "v"));
+    run(&mut ks, hset("h", &[("f", "v")]));
+    run(&mut ks, xadd("x", None, &[("f", "v")], None));
+    assert_eq!(run(&mut ks, Command::FlushAll), Reply::Ok);
+    assert!(ks.is_empty());
+    assert_eq!(run(&mut ks, Command::FlushAll), Reply::Ok);
+    assert!(Command::FlushAll.is_write());
+    assert_eq!(Command::FlushAll.key(), None);
+}

@@ -57,3 +57,33 @@ fn hash_arity_errors() {
     assert!(msg::ARITY_HSET.starts_with("ERR wrong number of arguments"));
     assert!(msg::ARITY_HDEL.starts_with("ERR wrong number of arguments"));
 }
+
+#[test]
+fn hincrby_counts_and_refuses_non_integers() {
+    let mut ks = Keyspace::new();
+    assert_eq!(run(&mut ks, hincrby("h", "n", 5)), Reply::Int(5));
+    assert_eq!(run(&mut ks, hincrby("h", "n", -7)), Reply::Int(-2));
+    run(
+        &mut ks,
+        hset(
+            "h",
+            &[("s", "x"), ("z", "01"), ("max", "9223372036854775807")],
+        ),
+    );
+    assert_eq!(
+        run(&mut ks, hincrby("h", "s", 1)),
+        err(msg::HASH_NOT_AN_INTEGER)
+    );
+    assert_eq!(
+        run(&mut ks, hincrby("h", "z", 1)),
+        err(msg::HASH_NOT_AN_INTEGER)
+    );
+    assert_eq!(
+        run(&mut ks, hincrby("h", "max", 1)),
+        err(msg::INCR_OVERFLOW)
+    );
+    assert_eq!(run(&mut ks, hincrby("h", "max", 0)), Reply::Int(i64::MAX));
+    run(&mut ks, set("s", "v"));
+    assert_eq!(run(&mut ks, hincrby("s", "f", 1)), err(msg::WRONGTYPE));
+    assert_eq!(msg::HASH_NOT_AN_INTEGER, "ERR hash value is not an integer");
+}

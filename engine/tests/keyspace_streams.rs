@@ -160,3 +160,48 @@ fn xadd_auto_rolls_over_and_exhausts() {
         err(msg::XADD_ID_EXHAUSTED)
     );
 }
+
+#[test]
+fn xadd_time_ids_never_go_backwards() {
+    use durlab_engine::keyspace::{Command, StreamId, XAddId};
+    let add = |ks: &mut Keyspace, id| {
+        run(
+            ks,
+            Command::XAdd {
+                key: b("s"),
+                id,
+                fields: vec![(b("f"), b("v"))],
+                maxlen: None,
+            },
+        )
+    };
+    let mut ks = Keyspace::new();
+    assert_eq!(add(&mut ks, XAddId::Time { now_ms: 1000 }), bulk("1000-0"));
+    assert_eq!(add(&mut ks, XAddId::Time { now_ms: 1000 }), bulk("1000-1"));
+    // The clock went back: the ids do not.
+    assert_eq!(add(&mut ks, XAddId::Time { now_ms: 5 }), bulk("1000-2"));
+    assert_eq!(add(&mut ks, XAddId::Time { now_ms: 1001 }), bulk("1001-0"));
+    // `ms-*`: next seq for the same ms, 0 for a later ms, refused for an earlier one.
+    assert_eq!(add(&mut ks, XAddId::AutoSeq { ms: 1001 }), bulk("1001-1"));
+    assert_eq!(add(&mut ks, XAddId::AutoSeq { ms: 2000 }), bulk("2000-0"));
+    assert_eq!(
+        add(&mut ks, XAddId::AutoSeq { ms: 1999 }),
+        err(msg::XADD_ID_TOO_SMALL)
+    );
+    let mut empty = Keyspace::new();
+    assert_eq!(add(&mut empty, XAddId::AutoSeq { ms: 0 }), bulk("0-1"));
+    assert_eq!(add(&mut empty, XAddId::AutoSeq { ms: 0 }), bulk("0-2"));
+    let mut full = Keyspace::new();
+    add(
+        &mut full,
+        XAddId::Explicit(StreamId {
+            ms: 3,
+            seq: u64::MAX,
+        }),
+    );
+    assert_eq!(
+        add(&mut full, XAddId::AutoSeq { ms: 3 }),
+        err(msg::XADD_ID_TOO_SMALL)
+    );
+    assert_eq!(add(&mut full, XAddId::Time { now_ms: 2 }), bulk("4-0"));
+}

@@ -164,3 +164,113 @@ fn pexpireat_is_metadata_only() {
     run(&mut ks, hset("h", &[("f", "v")]));
     assert_eq!(expiry(&ks, "h"), None);
 }
+
+// ---------- SET with options, PERSIST ----------
+
+#[test]
+fn set_conditions_and_get() {
+    use durlab_engine::keyspace::{SetCond::*, SetTtl::*};
+    let mut ks = Keyspace::new();
+    assert_eq!(
+        run(&mut ks, set_opts("k", "1", Xx, Clear, false)),
+        Reply::Nil
+    );
+    assert_eq!(
+        run(&mut ks, set_opts("k", "1", Xx, Clear, true)),
+        Reply::Nil
+    );
+    assert!(ks.is_empty(), "XX on a missing key sets nothing");
+    assert_eq!(
+        run(&mut ks, set_opts("k", "1", Nx, Clear, false)),
+        Reply::Ok
+    );
+    assert_eq!(
+        run(&mut ks, set_opts("k", "2", Nx, Clear, false)),
+        Reply::Nil
+    );
+    assert_eq!(run(&mut ks, set_opts("k", "2", Nx, Clear, true)), bulk("1"));
+    assert_eq!(
+        str_value(&ks, "k"),
+        Some(b("1")),
+        "NX on an existing key sets nothing"
+    );
+    assert_eq!(run(&mut ks, set_opts("k", "3", Xx, Clear, true)), bulk("1"));
+    assert_eq!(
+        run(&mut ks, set_opts("k", "4", Always, Clear, false)),
+        Reply::Ok
+    );
+    assert_eq!(str_value(&ks, "k"), Some(b("4")));
+    assert_eq!(
+        run(&mut ks, set_opts("new", "v", Always, Clear, true)),
+        Reply::Nil
+    );
+    // GET on another type: WRONGTYPE and no change, whatever the condition.
+    run(&mut ks, hset("h", &[("f", "v")]));
+    for cond in [Always, Nx, Xx] {
+        assert_eq!(
+            run(&mut ks, set_opts("h", "v", cond, Clear, true)),
+            err(msg::WRONGTYPE)
+        );
+    }
+    // Without GET any type is overwritten.
+    assert_eq!(
+        run(&mut ks, set_opts("h", "v", Xx, Clear, false)),
+        Reply::Ok
+    );
+    assert_eq!(str_value(&ks, "h"), Some(b("v")));
+}
+
+#[test]
+fn set_expiry_options() {
+    use durlab_engine::keyspace::{SetCond::*, SetTtl::*};
+    let mut ks = Keyspace::new();
+    run(&mut ks, set_opts("k", "v", Always, At(500), false));
+    assert_eq!(expiry(&ks, "k"), Some(500));
+    run(&mut ks, set_opts("k", "w", Always, Keep, false));
+    assert_eq!(expiry(&ks, "k"), Some(500), "KEEPTTL keeps it");
+    run(&mut ks, set_opts("k", "x", Always, Clear, false));
+    assert_eq!(expiry(&ks, "k"), None, "no option clears it");
+    run(&mut ks, set_opts("k", "x", Always, At(9), false));
+    // A failed condition leaves the expiry alone too.
+    run(&mut ks, set_opts("k", "y", Nx, At(1), false));
+    assert_eq!(expiry(&ks, "k"), Some(9));
+    run(&mut ks, set_opts("fresh", "v", Always, Keep, false));
+    assert_eq!(expiry(&ks, "fresh"), None, "KEEPTTL of a new key: none");
+}
+
+#[test]
+fn persist_removes_expiry() {
+    let mut ks = Keyspace::new();
+    assert_eq!(run(&mut ks, persist("k")), Reply::Int(0));
+    run(&mut ks, set("k", "v"));
+    assert_eq!(run(&mut ks, persist("k")), Reply::Int(0));
+    run(&mut ks, pexpireat("k", 7));
+    assert_eq!(run(&mut ks, persist("k")), Reply::Int(1));
+    assert_eq!(expiry(&ks, "k"), None);
+    assert_eq!(str_value(&ks, "k"), Some(b("v")));
+}
+
+#[test]
+fn live_entries_and_expired_keys_follow_redis_rule() {
+    let mut ks = Keyspace::new();
+    run(&mut ks, set("a", "v"));
+    run(&mut ks, set("b", "v"));
+    run(&mut ks, pexpireat("b", 100));
+    assert!(ks.live_entry(b"a", u64::MAX).is_some());
+    assert!(
+        ks.live_entry(b"b", 100).is_some(),
+        "at its time it still exists"
+    );
+    assert!(ks.live_entry(b"b", 101).is_none());
+    assert!(ks.live_entry(b"zz", 0).is_none());
+    assert!(ks.expired_keys(&get("b"), 100).is_empty());
+    assert_eq!(ks.expired_keys(&get("b"), 101), vec![b("b")]);
+    let tx = durlab_engine::keyspace::Command::Multi {
+        cmds: vec![get("a"), del("b"), get("b")],
+    };
+    assert_eq!(ks.expired_keys(&tx, 101), vec![b("b")], "each key once");
+    assert!(
+        ks.expired_keys(&durlab_engine::keyspace::Command::FlushAll, 101)
+            .is_empty()
+    );
+}

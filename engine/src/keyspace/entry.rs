@@ -42,4 +42,11 @@ impl Entry {
             expire_at_ms: None,
         }
     }
+
+    /// True if the entry has expired at `now_ms` (ms since the Unix epoch): its expiry time
+    /// is in the past. Redis's rule (`keyIsExpired`): at exactly its expiry time a key still
+    /// exists.
+    pub fn is_expired_at(&self, now_ms: u64) -> bool {
+        self.expire_at_ms.is_some_and(|at| at < now_ms)
+    }
 }

@@ -16,7 +16,7 @@ mod zset;
 
 pub use chunk::SnapshotChunk;
 pub use codec::{DecodeError, MAX_BLOB_LEN, MAX_COUNT};
-pub use command::{Command, FieldValue, Reply, StreamId, XAddId};
+pub use command::{Command, FieldValue, Reply, SetCond, SetOptions, SetTtl, StreamId, XAddId};
 pub use entry::{Entry, Value};
 pub use hash::Hash;
 pub use space::Keyspace;

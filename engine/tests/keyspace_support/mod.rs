@@ -2,7 +2,9 @@
 //! checks both entry points agree, state accessors, and the proptest strategies.
 #![allow(dead_code)]
 
-use durlab_engine::keyspace::{Command, Entry, Keyspace, Reply, Stream, StreamId, Value, XAddId};
+use durlab_engine::keyspace::{
+    Command, Entry, Keyspace, Reply, SetCond, SetOptions, SetTtl, Stream, StreamId, Value, XAddId,
+};
 use proptest::prelude::*;
 
 pub fn b(s: &str) -> Vec<u8> {
@@ -45,6 +47,26 @@ pub fn incrby(k: &str, delta: i64) -> Command {
 
 pub fn pexpireat(k: &str, at_ms: u64) -> Command {
     Command::PExpireAt { key: b(k), at_ms }
+}
+
+pub fn set_opts(k: &str, v: &str, cond: SetCond, ttl: SetTtl, get: bool) -> Command {
+    Command::SetOpts {
+        key: b(k),
+        value: b(v),
+        opts: SetOptions { cond, ttl, get },
+    }
+}
+
+pub fn persist(k: &str) -> Command {
+    Command::Persist { key: b(k) }
+}
+
+pub fn hincrby(k: &str, f: &str, delta: i64) -> Command {
+    Command::HIncrBy {
+        key: b(k),
+        field: b(f),
+        delta,
+    }
 }
 
 pub fn hset(k: &str, fields: &[(&str, &str)]) -> Command {
@@ -178,8 +200,27 @@ pub fn every_variant() -> Vec<Command> {
         xadd("x", None, &[("f", "v")], None),
         xadd("x", Some((1, 2)), &[("f", "v"), ("g", "w")], Some(10)),
         xadd("x", Some((0, 0)), &[], Some(0)),
+        set_opts("k", "v", SetCond::Nx, SetTtl::At(7), true),
+        set_opts("k", "", SetCond::Xx, SetTtl::Keep, false),
+        set_opts("", "v", SetCond::Always, SetTtl::Clear, false),
+        persist("k"),
+        hincrby("h", "f", i64::MIN),
+        Command::FlushAll,
+        Command::XAdd {
+            key: b("x"),
+            id: XAddId::Time { now_ms: 9 },
+            fields: vec![(b("f"), b("v"))],
+            maxlen: None,
+        },
+        Command::XAdd {
+            key: b("x"),
+            id: XAddId::AutoSeq { ms: u64::MAX },
+            fields: vec![(b("f"), b("v"))],
+            maxlen: Some(1),
+        },
         multi(vec![]),
         multi(vec![get("")]),
+        multi(vec![Command::FlushAll, Command::FlushAll]),
         multi(vec![
             set("k", "v"),
             get("k"),
@@ -243,6 +284,30 @@ pub fn command_with(
             .prop_map(|(key, delta)| Command::IncrBy { key, delta }),
         (key(), any::<u64>()).prop_map(|(key, at_ms)| Command::PExpireAt { key, at_ms }),
         (key(), pairs()).prop_map(|(key, fields)| Command::HSet { key, fields }),
+        (key(), small_bytes(), prop_oneof![any::<i64>(), -5i64..5])
+            .prop_map(|(key, field, delta)| Command::HIncrBy { key, field, delta }),
+        key().prop_map(|key| Command::Persist { key }),
+        Just(Command::FlushAll),
+        (
+            key(),
+            small_bytes(),
+            0u8..3,
+            prop_oneof![
+                Just(SetTtl::Clear),
+                Just(SetTtl::Keep),
+                any::<u64>().prop_map(SetTtl::At)
+            ],
+            any::<bool>()
+        )
+            .prop_map(|(key, value, cond, ttl, get)| Command::SetOpts {
+                key,
+                value,
+                opts: SetOptions {
+                    cond: [SetCond::Always, SetCond::Nx, SetCond::Xx][usize::from(cond)],
+                    ttl,
+                    get,
+                },
+            }),
         (key(), blobs()).prop_map(|(key, fields)| Command::HDel { key, fields }),
         (key(), prop::collection::vec((score, small_bytes()), 0..4))
             .prop_map(|(key, members)| Command::ZAdd { key, members }),
@@ -251,13 +316,18 @@ pub fn command_with(
             .prop_map(|(key, count)| Command::ZPopMin { key, count }),
         (
             key(),
-            prop::option::of(stream_id()),
+            prop_oneof![
+                Just(XAddId::Auto),
+                stream_id().prop_map(XAddId::Explicit),
+                (0u64..4).prop_map(|now_ms| XAddId::Time { now_ms }),
+                prop_oneof![0u64..4, any::<u64>()].prop_map(|ms| XAddId::AutoSeq { ms }),
+            ],
             pairs(),
             prop::option::of(prop_oneof![0u64..3, any::<u64>()])
         )
             .prop_map(|(key, id, fields, maxlen)| Command::XAdd {
                 key,
-                id: id.map_or(XAddId::Auto, XAddId::Explicit),
+                id,
                 fields,
                 maxlen,
             }),
