@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use durlab_engine::keyspace::msg;
-use durlab_engine::keyspace::{StreamId, XAddId};
+use durlab_engine::keyspace::{SetCond, SetOptions, SetTtl, StreamId, XAddId};
 use durlab_engine::{Command, Reply};
 
 /// A field-value list of one stream entry, in the order given.
@@ -125,6 +125,19 @@ impl Model {
                 }
                 None => Reply::Int(0),
             },
+            Command::SetOpts { key, value, opts } => self.set_opts(key, value, *opts),
+            Command::Persist { key } => match self.map.get_mut(key) {
+                Some(e) if e.expire_at_ms.is_some() => {
+                    e.expire_at_ms = None;
+                    Reply::Int(1)
+                }
+                _ => Reply::Int(0),
+            },
+            Command::HIncrBy { key, field, delta } => self.hincrby(key, field, *delta),
+            Command::FlushAll => {
+                self.map.clear();
+                Reply::Ok
+            }
             Command::HSet { key, fields } => self.hset(key, fields),
             Command::HDel { key, fields } => self.remove_items(key, fields, true),
             Command::ZAdd { key, members } => self.zadd(key, members),
@@ -172,6 +185,63 @@ impl Model {
             return err(msg::INCR_OVERFLOW);
         };
         *text = sum.to_string().into_bytes();
+        Reply::Int(sum)
+    }
+
+    /// `SET` with options: the old value is read (GET), then the condition decides.
+    fn set_opts(&mut self, key: &[u8], value: &[u8], opts: SetOptions) -> Reply {
+        let old = self.map.get(key);
+        let old_reply = match old.map(|e| &e.value) {
+            None => Reply::Nil,
+            Some(ModelValue::Str(v)) => Reply::Bulk(v.clone()),
+            Some(_) if opts.get => return wrongtype(),
+            Some(_) => Reply::Nil,
+        };
+        let skip = match opts.cond {
+            SetCond::Always => false,
+            SetCond::Nx => old.is_some(),
+            SetCond::Xx => old.is_none(),
+        };
+        let reply = if opts.get {
+            old_reply
+        } else if skip {
+            Reply::Nil
+        } else {
+            Reply::Ok
+        };
+        if skip {
+            return reply;
+        }
+        let expire_at_ms = match opts.ttl {
+            SetTtl::Clear => None,
+            SetTtl::Keep => old.and_then(|e| e.expire_at_ms),
+            SetTtl::At(t) => Some(t),
+        };
+        self.map.insert(
+            key.to_vec(),
+            ModelEntry {
+                value: ModelValue::Str(value.to_vec()),
+                expire_at_ms,
+            },
+        );
+        reply
+    }
+
+    fn hincrby(&mut self, key: &[u8], field: &[u8], delta: i64) -> Reply {
+        let current = match self.map.get(key).map(|e| &e.value) {
+            None => None,
+            Some(ModelValue::Hash(h)) => h.get(field),
+            Some(_) => return wrongtype(),
+        };
+        let current = match current.map(|t| parse_canonical_i64(t)) {
+            None => 0,
+            Some(Some(n)) => n,
+            Some(None) => return err(msg::HASH_NOT_AN_INTEGER),
+        };
+        let Some(sum) = current.checked_add(delta) else {
+            return err(msg::INCR_OVERFLOW);
+        };
+        self.hset(key, &[(field.to_vec(), sum.to_string().into_bytes())]);
         Reply::Int(sum)
     }
 
@@ -287,6 +357,14 @@ impl Model {
                 seq: 0,
             },
             XAddId::Auto => return err(msg::XADD_ID_EXHAUSTED),
+            XAddId::Time { now_ms } if now_ms > last.ms => StreamId { ms: now_ms, seq: 0 },
+            XAddId::Time { .. } => return self.xadd(key, XAddId::Auto, fields, maxlen),
+            XAddId::AutoSeq { ms } if ms > last.ms => StreamId { ms, seq: 0 },
+            XAddId::AutoSeq { ms } if ms == last.ms && last.seq < u64::MAX => StreamId {
+                ms,
+                seq: last.seq + 1,
+            },
+            XAddId::AutoSeq { .. } => return err(msg::XADD_ID_TOO_SMALL),
         };
         let entry = self.map.entry(key.to_vec()).or_insert(ModelEntry {
             value: ModelValue::Stream {

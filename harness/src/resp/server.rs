@@ -583,12 +583,12 @@ impl EventLoop {
             let parsed = match c.scanner.scan(buf, &limits) {
                 Ok(Some(Scanned::Spans { used })) => {
                     at += used;
-                    commands::parse_spans(buf, c.scanner.spans())
+                    commands::parse_spans(buf, c.scanner.spans(), unix_ms())
                 }
                 Ok(Some(Scanned::Inline { args, used })) => {
                     at += used;
                     let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-                    (!args.is_empty()).then(|| commands::parse(&args))
+                    (!args.is_empty()).then(|| commands::parse(&args, unix_ms()))
                 }
                 Ok(None) => {
                     // An incomplete request at end of stream can never complete.
@@ -682,7 +682,7 @@ impl EventLoop {
         let mut acks = self
             .state
             .engine
-            .execute_batch(round.cmds)
+            .execute_batch_at(round.cmds, unix_ms())
             .ok()
             .map(Vec::into_iter);
         // A connection gone or disconnected since its requests were read still consumes its

@@ -83,8 +83,9 @@ impl Target {
     /// How the client spells automatic XADD ids for this target (see [`AutoId`]).
     pub fn auto_id(self) -> AutoId {
         match self {
-            Target::Redis => AutoId::ZeroMsStar,
-            Target::Engine | Target::DurlabServer => AutoId::Star,
+            // `*` is time-based for both servers; `0-*` gives the workload's deterministic ids.
+            Target::Redis | Target::DurlabServer => AutoId::ZeroMsStar,
+            Target::Engine => AutoId::Star,
         }
     }
 }
