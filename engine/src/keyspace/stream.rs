@@ -86,6 +86,16 @@ impl Stream {
     /// # Errors
     /// As [`Stream::add`], except that fields are not checked.
     pub fn next_id(&self, id: XAddId) -> Result<StreamId, StreamError> {
+        // Once the last possible id is taken, Redis refuses every XADD as exhausted, before
+        // looking at the id given.
+        if self.last_id
+            == (StreamId {
+                ms: u64::MAX,
+                seq: u64::MAX,
+            })
+        {
+            return Err(StreamError::IdExhausted);
+        }
         match id {
             XAddId::Auto => {
                 let last = self.last_id;

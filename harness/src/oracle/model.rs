@@ -80,6 +80,18 @@ fn malformed(cmd: &Command) -> Option<&'static str> {
     }
 }
 
+/// A score as Redis 7.0 replies it: C's `%.17g`, from the C library itself (an
+/// implementation independent of the engine's).
+fn score_text(score: f64) -> String {
+    let mut buf = [0u8; 64];
+    // SAFETY: `buf` is writable for `buf.len()` bytes, which bounds what snprintf writes
+    // (terminating NUL included); the format is a NUL-terminated literal with exactly one
+    // conversion, a double, which `score` is.
+    let n = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.17g".as_ptr(), score) };
+    let n = usize::try_from(n).unwrap_or(0).min(buf.len() - 1);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
 /// A canonical decimal: exactly what `i64` prints back (no `+`, no leading zeros, no `-0`).
 fn parse_canonical_i64(bytes: &[u8]) -> Option<i64> {
     let text = std::str::from_utf8(bytes).ok()?;
@@ -330,7 +342,7 @@ impl Model {
             };
             z.remove(&member);
             out.push(Reply::Bulk(member));
-            out.push(Reply::Bulk(format!("{score}").into_bytes()));
+            out.push(Reply::Bulk(score_text(score).into_bytes()));
             popped += 1;
         }
         if z.is_empty() {
@@ -345,6 +357,15 @@ impl Model {
             Some(ModelValue::Stream { last_id, .. }) => *last_id,
             Some(_) => return wrongtype(),
         };
+        // Redis refuses any XADD once the last possible id is taken, before looking at the id.
+        if last
+            == (StreamId {
+                ms: u64::MAX,
+                seq: u64::MAX,
+            })
+        {
+            return err(msg::XADD_ID_EXHAUSTED);
+        }
         let new_id = match id {
             XAddId::Explicit(id) if id <= last => return err(msg::XADD_ID_TOO_SMALL),
             XAddId::Explicit(id) => id,
@@ -390,6 +411,14 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn score_text_is_c_printf() {
+        assert_eq!(score_text(0.1), "0.10000000000000001");
+        assert_eq!(score_text(3.0), "3");
+        assert_eq!(score_text(f64::NEG_INFINITY), "-inf");
+        assert_eq!(score_text(1e300), "1.0000000000000001e+300");
+    }
 
     #[test]
     fn canonical_integers() {

@@ -157,16 +157,19 @@ fn invalid_expire(command: &str) -> Value {
 fn unknown_command(first: &[u8], rest: &[&[u8]]) -> Value {
     const SHOWN_BYTES: usize = 128;
     let mut shown = Vec::new();
+    // Redis prints them as C strings: each ends at its first NUL byte.
+    let c_str = |a: &[u8]| -> usize { a.iter().position(|&b| b == 0).unwrap_or(a.len()) };
     for a in rest {
         if shown.len() >= SHOWN_BYTES {
             break;
         }
         let room = SHOWN_BYTES - shown.len();
+        let a = &a[..c_str(a)];
         shown.push(b'\'');
         shown.extend_from_slice(&a[..a.len().min(room)]);
         shown.extend_from_slice(b"' ");
     }
-    let name = &first[..first.len().min(SHOWN_BYTES)];
+    let name = &first[..c_str(first).min(SHOWN_BYTES)];
     let mut text = b"unknown command '".to_vec();
     text.extend_from_slice(name);
     text.extend_from_slice(b"', with args beginning with: ");
@@ -385,6 +388,7 @@ pub fn parse(args: &[&[u8]], now_ms: u64) -> Result<Request, Value> {
             delta: int(rest[2])?,
         }),
         "flushall" if n == 1 => one(Command::FlushAll),
+        "flushall" if n > 2 => Err(syntax()),
         "flushall" if n == 2 => {
             if rest[0].eq_ignore_ascii_case(b"sync") || rest[0].eq_ignore_ascii_case(b"async") {
                 one(Command::FlushAll)
