@@ -220,3 +220,20 @@ proptest! {
         }
     }
 }
+
+/// `SET k v NX PXAT 7 GET`, byte by byte as `docs/format.md` gives it.
+#[test]
+fn set_options_layout() {
+    let bytes = encode(&set_opts(
+        "k",
+        "v",
+        durlab_engine::keyspace::SetCond::Nx,
+        durlab_engine::keyspace::SetTtl::At(7),
+        true,
+    ));
+    let mut want = vec![14, 1, 0, 0, 0, b'k', 1, 0, 0, 0, b'v', 1, 2];
+    want.extend_from_slice(&7u64.to_le_bytes());
+    want.push(1);
+    assert_eq!(bytes, want);
+    assert_eq!(bytes.len(), 22);
+}
