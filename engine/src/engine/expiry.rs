@@ -161,6 +161,52 @@ mod tests {
         assert!(got.iter().all(|(_, e)| e.expire_at_ms.is_none()));
     }
 
+    /// Expiry times survive a snapshot and a hybrid rewrite (both write each entry's expiry)
+    /// and the replay of the log after them.
+    #[test]
+    fn snapshots_and_rewrites_keep_expiry_times() {
+        use crate::Persistence;
+        for persistence in [Persistence::AofSnapshot, Persistence::Hybrid] {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = EngineConfig::new(dir.path())
+                .policy(FsyncPolicy::Always)
+                .persistence(persistence);
+            let (engine, _) = Engine::open(cfg.clone()).unwrap();
+            engine.execute(set_px_at("a", "v", 1_000)).unwrap();
+            engine
+                .execute(Command::Set {
+                    key: b("b"),
+                    value: b("v"),
+                })
+                .unwrap();
+            engine
+                .execute(Command::PExpireAt {
+                    key: b("b"),
+                    at_ms: 2_000,
+                })
+                .unwrap();
+            match persistence {
+                Persistence::Hybrid => drop(engine.rewrite().unwrap()),
+                _ => drop(engine.save().unwrap()),
+            }
+            // After the snapshot or rewrite: one more in the log.
+            engine.execute(set_px_at("c", "v", 3_000)).unwrap();
+            drop(engine);
+            let (engine, _) = Engine::open(cfg).unwrap();
+            let times: Vec<Option<u64>> = engine.read(|ks| {
+                ["a", "b", "c"]
+                    .iter()
+                    .map(|k| ks.get_entry(k.as_bytes()).and_then(|e| e.expire_at_ms))
+                    .collect()
+            });
+            assert_eq!(
+                times,
+                [Some(1_000), Some(2_000), Some(3_000)],
+                "{persistence:?}"
+            );
+        }
+    }
+
     #[test]
     fn refused_commands_and_live_keys_run_unchanged() {
         let mut ks = Keyspace::new();
