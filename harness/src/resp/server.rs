@@ -767,6 +767,8 @@ impl EventLoop {
         fn unsized_replies(c: &Command) -> usize {
             match c {
                 Command::Get { .. } | Command::ZPopMin { .. } => 1,
+                // `SET ... GET` replies with the old value, of any size.
+                Command::SetOpts { opts, .. } if opts.get => 1,
                 Command::Multi { cmds } => cmds.iter().map(unsized_replies).sum(),
                 _ => 0,
             }
