@@ -60,10 +60,11 @@ pub enum Command {
     /// file (a Redis data directory, say); the messages are listed in docs/serve.md.
     Recover(RecoverArgs),
     /// Serve the engine over RESP2 (the Redis protocol) on 127.0.0.1, like a redis-server
-    /// with the engine's command set: SET GET DEL SETNX INCRBY PEXPIREAT HSET HDEL ZADD ZREM
-    /// ZPOPMIN XADD, reads for verification (SCAN TYPE EXISTS HGETALL ZRANGE XRANGE XINFO
-    /// STREAM PTTL PEXPIRETIME DBSIZE), PING, MULTI/EXEC/DISCARD, INFO persistence, CONFIG GET,
-    /// BGSAVE, SAVE, BGREWRITEAOF, SHUTDOWN. A reply is sent only once its command is
+    /// with the engine's command set: SET (NX XX GET KEEPTTL EX PX EXAT PXAT) GET DEL SETNX
+    /// INCR DECR INCRBY DECRBY EXPIRE PEXPIRE EXPIREAT PEXPIREAT PERSIST HSET HDEL HINCRBY ZADD
+    /// ZREM ZPOPMIN XADD FLUSHALL; reads: TYPE EXISTS TTL PTTL PEXPIRETIME HGET HMGET HEXISTS
+    /// HLEN HGETALL ZSCORE ZCARD ZRANGE XLEN XRANGE XINFO STREAM SCAN DBSIZE; PING ECHO,
+    /// MULTI/EXEC/DISCARD, INFO persistence, CONFIG GET, BGSAVE, SAVE, BGREWRITEAOF, SHUTDOWN. A reply is sent only once its command is
     /// acknowledged under --appendfsync. Prints `listening 127.0.0.1:<port>` on stdout when
     /// ready.
     Serve(ServeArgs),

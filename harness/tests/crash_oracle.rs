@@ -297,3 +297,63 @@ fn replaying_the_seeded_workload_matches_the_engine() {
         assert!(c.equal(), "{name}: {}", c.describe());
     }
 }
+
+/// A workload with SET options (NX/XX, KEEPTTL/PX, GET) and relative expiries: the oracle
+/// replies and ends as the engine does, and a recovered state whose expiry was lost or moved
+/// is judged different.
+#[test]
+fn set_options_and_expiries_are_judged() {
+    let toml = r#"
+        name = "set_options"
+        question = "Are SET options and expiries judged?"
+        [workload]
+        seed = 5
+        writers = 1
+        commands = 4000
+        keys = { count = 40, distribution = "uniform" }
+        values = { distribution = "fixed", bytes = 4 }
+        [[workload.ops]]
+        command = "set"
+        weight = 5
+        set_options = true
+        ttl_ms = 1000
+        [[workload.ops]]
+        command = "pexpireat"
+        weight = 1
+        [[workload.ops]]
+        command = "incrby"
+        weight = 1
+    "#;
+    let spec = durlab_harness::scenario::parse_str(std::path::Path::new("set_options.toml"), toml)
+        .unwrap();
+    let w = durlab_harness::workload::Workload::new(&spec.workload);
+    let mut engine = Keyspace::new();
+    let mut model = Model::new();
+    let mut with_options = 0;
+    for n in 1..=4000 {
+        let cmd = w.command(n);
+        with_options += usize::from(matches!(cmd, Command::SetOpts { .. }));
+        assert_eq!(
+            engine.apply(&cmd),
+            model.apply(&cmd),
+            "command {n}: {cmd:?}"
+        );
+    }
+    assert!(with_options > 2000, "{with_options} SETs with options");
+    assert!(compare::keyspace_equals(&engine, &model));
+    let expiring: Vec<Vec<u8>> = model
+        .map
+        .iter()
+        .filter(|(_, e)| e.expire_at_ms.is_some())
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert!(!expiring.is_empty(), "some keys keep an expiry");
+    for key in &expiring {
+        for planted in [None, model.map[key].expire_at_ms.map(|t| t + 1)] {
+            let mut m = model.clone();
+            m.map.get_mut(key).unwrap().expire_at_ms = planted;
+            assert!(!compare::keyspace_equals(&engine, &m), "{planted:?}");
+            assert_eq!(compare::compare_keyspace(&engine, &m, 5).differing_keys, 1);
+        }
+    }
+}

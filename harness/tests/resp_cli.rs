@@ -31,7 +31,7 @@ fn commands_through_redis_cli() {
     assert_eq!(cli(&s, &["ZPOPMIN", "z"]), "a\n1\n");
     assert_eq!(cli(&s, &["ZRANGE", "z", "0", "-1", "WITHSCORES"]), "b\n2\n");
     assert_eq!(
-        cli(&s, &["XADD", "s", "MAXLEN", "1", "*", "f", "v"]),
+        cli(&s, &["XADD", "s", "MAXLEN", "1", "0-*", "f", "v"]),
         "0-1\n"
     );
     assert_eq!(cli(&s, &["XADD", "s", "5-1", "f", "w"]), "5-1\n");
@@ -40,6 +40,11 @@ fn commands_through_redis_cli() {
         "0-1\nf\nv\n5-1\nf\nw\n"
     );
     assert!(cli(&s, &["XADD", "s", "1-1", "f", "v"]).contains("equal or smaller"));
+    // `*` is Redis's time-based id: now (a 2020s time in ms) and seq 0, above 5-1.
+    let id = cli(&s, &["XADD", "s", "*", "f", "v"]);
+    let (ms, seq) = id.trim_end().split_once('-').unwrap();
+    assert!(ms.parse::<u64>().unwrap() > 1_600_000_000_000, "{id}");
+    assert_eq!(seq, "0");
     assert_eq!(cli(&s, &["INCRBY", "n", "5"]), "5\n");
     assert!(cli(&s, &["INCRBY", "k", "1"]).contains("not an integer"));
     assert!(cli(&s, &["HSET", "k", "f", "v"]).contains("WRONGTYPE"));

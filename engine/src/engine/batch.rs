@@ -27,12 +27,28 @@ impl Engine {
     /// the I/O error of the flush this call led (the engine is then poisoned). On error no
     /// command of the batch is acknowledged, though some may be in memory and even on disk.
     pub fn execute_batch(&self, cmds: Vec<Command>) -> Result<Vec<Ack>> {
+        self.execute_batch_clocked(cmds, None)
+    }
+
+    /// [`Engine::execute_batch`] for a caller with a clock: `now_ms` (ms since the Unix epoch)
+    /// is the time the batch runs at. Keys that have expired by then are invisible to its
+    /// commands: each command that addresses one is logged and applied as one record that
+    /// first deletes it ([`super::expiry`]), as Redis propagates a `DEL` when it expires a key
+    /// on access. Replies are those of the commands as given.
+    ///
+    /// # Errors
+    /// As [`Engine::execute_batch`].
+    pub fn execute_batch_at(&self, cmds: Vec<Command>, now_ms: u64) -> Result<Vec<Ack>> {
+        self.execute_batch_clocked(cmds, Some(now_ms))
+    }
+
+    fn execute_batch_clocked(&self, cmds: Vec<Command>, now_ms: Option<u64>) -> Result<Vec<Ack>> {
         let shared = &*self.inner.shared;
         let mut core = shared.core.lock();
         core.log.check_poisoned()?;
         let mut acks = Vec::with_capacity(cmds.len());
         for cmd in cmds {
-            match shared.apply_locked(&mut core, cmd) {
+            match shared.apply_locked(&mut core, cmd, now_ms) {
                 Ok(ack) => acks.push(ack),
                 Err(Error::InvalidCommand(why)) => acks.push(Ack {
                     reply: Reply::Error(format!("ERR {why}")),

@@ -1,6 +1,7 @@
 //! [`Engine`]: keyspace + log under one durability policy.
 
 mod batch;
+mod expiry;
 mod maintenance;
 mod open;
 mod persist;
@@ -103,7 +104,20 @@ impl Shared {
     /// used. A write with malformed arguments ([`Command::arg_error`]) is answered with an
     /// error reply and no LSN, like Redis rejects a bad argument list, before it is logged, so
     /// the log holds only decodable commands.
-    fn apply_locked(&self, core: &mut Core, cmd: Command) -> Result<Ack> {
+    ///
+    /// With `now_ms` (a caller with a clock, such as `durlab serve`), keys `cmd` addresses
+    /// that have expired are removed first, in the same record ([`expiry`]).
+    fn apply_locked(&self, core: &mut Core, cmd: Command, now_ms: Option<u64>) -> Result<Ack> {
+        let (cmd, shown) = match now_ms {
+            Some(now_ms) => expiry::remove_expired_first(&core.keyspace, cmd, now_ms),
+            None => (cmd, expiry::Shown::All),
+        };
+        let mut ack = self.apply_locked_now(core, cmd)?;
+        ack.reply = shown.reply(ack.reply);
+        Ok(ack)
+    }
+
+    fn apply_locked_now(&self, core: &mut Core, cmd: Command) -> Result<Ack> {
         if !cmd.is_write() {
             return Ok(Ack {
                 reply: core.keyspace.apply(&cmd),
@@ -346,7 +360,7 @@ impl Engine {
         let mut core = shared.core.lock();
         core.log.check_poisoned()?;
         let cmd = make(core.last_lsn + 1);
-        let ack = shared.apply_locked(&mut core, cmd)?;
+        let ack = shared.apply_locked(&mut core, cmd, None)?;
         if let (Some(log), Some(lsn)) = (&shared.log, ack.lsn) {
             log.acknowledge(&shared.core, core, lsn)?;
         }

@@ -10,7 +10,8 @@
 
 use std::sync::Arc;
 
-use super::space::{Entry, Keyspace, Value};
+use super::entry::{Entry, Value};
+use super::space::Keyspace;
 use super::store::KeyHasher;
 
 /// One entry ready for [`Keyspace::insert_prepared`] into the keyspace whose [`Preparer`]

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use super::space::Entry;
+use super::entry::Entry;
 
 /// Most spare allocations a chunk, or the store, keeps.
 pub(crate) const SPARES_MAX: usize = 256;

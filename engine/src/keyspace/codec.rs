@@ -9,7 +9,7 @@
 //!
 //! The encoding is canonical: every accepted payload re-encodes to the same bytes.
 
-use super::{Command, FieldValue, StreamId, XAddId};
+use super::{Command, FieldValue, SetCond, SetOptions, SetTtl, StreamId, XAddId};
 
 /// Why a payload could not be decoded; `offset` is relative to the payload start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,14 +39,18 @@ mod op {
     pub const ZPOPMIN: u8 = 11;
     pub const XADD: u8 = 12;
     pub const MULTI: u8 = 13;
+    pub const SETOPTS: u8 = 14;
+    pub const PERSIST: u8 = 15;
+    pub const HINCRBY: u8 = 16;
+    pub const FLUSHALL: u8 = 17;
 }
 
 // Smallest encoding of one list element, used to reject counts the remaining bytes cannot hold.
 pub(crate) const MIN_PAIR: usize = 8; // two empty byte strings
 pub(crate) const MIN_BLOB: usize = 4; // one empty byte string
 pub(crate) const MIN_SCORED: usize = 12; // score + empty byte string
-/// A nested command's length prefix plus the smallest command (`GET` or `DEL` of the empty key).
-pub(crate) const MIN_NESTED: usize = 4 + 5;
+/// A nested command's length prefix plus the smallest command (`FLUSHALL`, its opcode alone).
+pub(crate) const MIN_NESTED: usize = 4 + 1;
 
 pub(crate) fn blob_len(b: &[u8]) -> usize {
     4 + b.len()
@@ -103,7 +107,16 @@ impl Command {
             Command::Set { key, value } | Command::SetNx { key, value } => {
                 blob_len(key) + blob_len(value)
             }
-            Command::Get { key } | Command::Del { key } => blob_len(key),
+            Command::Get { key } | Command::Del { key } | Command::Persist { key } => blob_len(key),
+            Command::SetOpts { key, value, opts } => {
+                let ttl_len = match opts.ttl {
+                    SetTtl::At(_) => 9,
+                    SetTtl::Clear | SetTtl::Keep => 1,
+                };
+                blob_len(key) + blob_len(value) + 1 + ttl_len + 1
+            }
+            Command::HIncrBy { key, field, .. } => blob_len(key) + blob_len(field) + 8,
+            Command::FlushAll => 0,
             Command::IncrBy { key, .. } | Command::PExpireAt { key, .. } => blob_len(key) + 8,
             Command::ZPopMin { key, .. } => blob_len(key) + 8,
             Command::HSet { key, fields } => blob_len(key) + pairs_len(fields),
@@ -121,6 +134,7 @@ impl Command {
                 let id_len = match id {
                     XAddId::Auto => 1,
                     XAddId::Explicit(_) => 17,
+                    XAddId::Time { .. } | XAddId::AutoSeq { .. } => 9,
                 };
                 let maxlen_len = if maxlen.is_some() { 9 } else { 1 };
                 blob_len(key) + id_len + maxlen_len + pairs_len(fields)
@@ -214,6 +228,14 @@ impl Command {
                         put_u64(out, *ms);
                         put_u64(out, *seq);
                     }
+                    XAddId::Time { now_ms } => {
+                        out.push(2);
+                        put_u64(out, *now_ms);
+                    }
+                    XAddId::AutoSeq { ms } => {
+                        out.push(3);
+                        put_u64(out, *ms);
+                    }
                 }
                 match maxlen {
                     None => out.push(0),
@@ -224,6 +246,36 @@ impl Command {
                 }
                 put_pairs(out, fields);
             }
+            Command::SetOpts { key, value, opts } => {
+                out.push(op::SETOPTS);
+                put_blob(out, key);
+                put_blob(out, value);
+                out.push(match opts.cond {
+                    SetCond::Always => 0,
+                    SetCond::Nx => 1,
+                    SetCond::Xx => 2,
+                });
+                match opts.ttl {
+                    SetTtl::Clear => out.push(0),
+                    SetTtl::Keep => out.push(1),
+                    SetTtl::At(at_ms) => {
+                        out.push(2);
+                        put_u64(out, at_ms);
+                    }
+                }
+                out.push(u8::from(opts.get));
+            }
+            Command::Persist { key } => {
+                out.push(op::PERSIST);
+                put_blob(out, key);
+            }
+            Command::HIncrBy { key, field, delta } => {
+                out.push(op::HINCRBY);
+                put_blob(out, key);
+                put_blob(out, field);
+                out.extend_from_slice(&delta.to_le_bytes());
+            }
+            Command::FlushAll => out.push(op::FLUSHALL),
             Command::Multi { cmds } => {
                 out.push(op::MULTI);
                 put_len(out, cmds.len(), MAX_COUNT, "transaction command count");
@@ -267,8 +319,11 @@ impl Command {
             reason: "unknown opcode",
         };
         // Checked before the key, so that garbage is reported as a bad opcode.
-        if !(op::SET..=op::MULTI).contains(&opcode) {
+        if !(op::SET..=op::FLUSHALL).contains(&opcode) {
             return Err(unknown);
+        }
+        if opcode == op::FLUSHALL {
+            return r.finish(Command::FlushAll);
         }
         if opcode == op::MULTI {
             if !multi_allowed {
@@ -326,12 +381,21 @@ impl Command {
                 count: r.u64()?,
             },
             op::XADD => {
-                let id = match r.flag("XADD id kind is neither 0 (auto) nor 1 (explicit)")? {
-                    false => XAddId::Auto,
-                    true => XAddId::Explicit(StreamId {
+                let at = r.pos();
+                let id = match r.u8()? {
+                    0 => XAddId::Auto,
+                    1 => XAddId::Explicit(StreamId {
                         ms: r.u64()?,
                         seq: r.u64()?,
                     }),
+                    2 => XAddId::Time { now_ms: r.u64()? },
+                    3 => XAddId::AutoSeq { ms: r.u64()? },
+                    _ => {
+                        return Err(DecodeError {
+                            offset: at,
+                            reason: "XADD id kind is not 0 (auto), 1 (explicit), 2 (time) or 3 (ms-*)",
+                        });
+                    }
                 };
                 let maxlen = match r.flag("MAXLEN flag is neither 0 nor 1")? {
                     false => None,
@@ -344,6 +408,45 @@ impl Command {
                     maxlen,
                 }
             }
+            op::SETOPTS => {
+                let value = r.blob()?;
+                let at = r.pos();
+                let cond = match r.u8()? {
+                    0 => SetCond::Always,
+                    1 => SetCond::Nx,
+                    2 => SetCond::Xx,
+                    _ => {
+                        return Err(DecodeError {
+                            offset: at,
+                            reason: "SET condition is not 0 (none), 1 (NX) or 2 (XX)",
+                        });
+                    }
+                };
+                let at = r.pos();
+                let ttl = match r.u8()? {
+                    0 => SetTtl::Clear,
+                    1 => SetTtl::Keep,
+                    2 => SetTtl::At(r.u64()?),
+                    _ => {
+                        return Err(DecodeError {
+                            offset: at,
+                            reason: "SET expiry kind is not 0 (clear), 1 (KEEPTTL) or 2 (PXAT)",
+                        });
+                    }
+                };
+                let get = r.flag("SET GET flag is neither 0 nor 1")?;
+                Command::SetOpts {
+                    key,
+                    value,
+                    opts: SetOptions { cond, ttl, get },
+                }
+            }
+            op::PERSIST => Command::Persist { key },
+            op::HINCRBY => Command::HIncrBy {
+                key,
+                field: r.blob()?,
+                delta: i64::from_le_bytes(r.array()?),
+            },
             _ => return Err(unknown),
         };
         r.finish(cmd)

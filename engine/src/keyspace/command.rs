@@ -12,13 +12,56 @@ pub struct StreamId {
     pub seq: u64,
 }
 
-/// How `XADD` picks the new entry's id. Deterministic in both cases (no clock is read).
+/// How `XADD` picks the new entry's id. Deterministic in every case: no clock is read when
+/// the command is applied (a time-based id carries the time it was given, so a replay of the
+/// logged command picks the same id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum XAddId {
     /// The last id's `ms` with `seq + 1` (`0-1` for an empty stream).
     Auto,
     /// This id; must be greater than the stream's last id, else an error reply.
     Explicit(StreamId),
+    /// Redis's `*`: `now_ms-0` if `now_ms` is above the last id's `ms`, else the last id's
+    /// `ms` with `seq + 1`, so ids never go backwards when the clock does.
+    Time { now_ms: u64 },
+    /// Redis 7's `ms-*`: `ms` with the next sequence number (`seq + 1` if the last id has this
+    /// `ms`, else 0, or 1 for `0-*`); an error if `ms` is below the last id's.
+    AutoSeq { ms: u64 },
+}
+
+/// The condition of a `SET` with options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SetCond {
+    /// Set whatever the key holds.
+    #[default]
+    Always,
+    /// `NX`: only if the key does not exist.
+    Nx,
+    /// `XX`: only if the key exists.
+    Xx,
+}
+
+/// What a `SET` with options does to the key's expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SetTtl {
+    /// No expiry option: the key's expiry is removed (as a plain `SET`).
+    #[default]
+    Clear,
+    /// `KEEPTTL`: the expiry of the key it overwrites stays.
+    Keep,
+    /// `PXAT` (every relative `EX`/`PX` and `EXAT` is logged in this absolute form, as Redis
+    /// propagates them): expires at this time, ms since the Unix epoch.
+    At(u64),
+}
+
+/// The options of [`Command::SetOpts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SetOptions {
+    pub cond: SetCond,
+    pub ttl: SetTtl,
+    /// `GET`: reply with the old string value (nil if none) instead of `OK`; an error, and no
+    /// change, if the key holds another type.
+    pub get: bool,
 }
 
 /// One command of the Redis-like subset. Everything but `Get` (and a `Multi` of reads only) is
@@ -48,6 +91,26 @@ pub enum Command {
         key: Vec<u8>,
         at_ms: u64,
     },
+    /// `SET key value` with options (`NX`/`XX`, `KEEPTTL`/`PXAT`, `GET`); a plain `SET` is
+    /// [`Command::Set`]. Replies `OK`, or nil when the condition fails, or with `GET` the old
+    /// value.
+    SetOpts {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        opts: SetOptions,
+    },
+    /// Removes the key's expiry: 1 if it had one, else 0.
+    Persist {
+        key: Vec<u8>,
+    },
+    /// Adds `delta` to the integer in a hash field (0 if absent) and replies the new value.
+    HIncrBy {
+        key: Vec<u8>,
+        field: Vec<u8>,
+        delta: i64,
+    },
+    /// Removes every key. Replies `OK`.
+    FlushAll,
     HSet {
         key: Vec<u8>,
         fields: Vec<(Vec<u8>, Vec<u8>)>,
@@ -108,7 +171,8 @@ impl Command {
     }
 
     /// The key the command addresses; `None` for a [`Command::Multi`], which may address any
-    /// number of keys (ask its sub-commands).
+    /// number of keys (ask its sub-commands), and for [`Command::FlushAll`], which addresses
+    /// all of them.
     pub fn key(&self) -> Option<&[u8]> {
         Some(match self {
             Command::Set { key, .. }
@@ -117,13 +181,16 @@ impl Command {
             | Command::SetNx { key, .. }
             | Command::IncrBy { key, .. }
             | Command::PExpireAt { key, .. }
+            | Command::SetOpts { key, .. }
+            | Command::Persist { key }
+            | Command::HIncrBy { key, .. }
             | Command::HSet { key, .. }
             | Command::HDel { key, .. }
             | Command::ZAdd { key, .. }
             | Command::ZRem { key, .. }
             | Command::ZPopMin { key, .. }
             | Command::XAdd { key, .. } => key,
-            Command::Multi { .. } => return None,
+            Command::Multi { .. } | Command::FlushAll => return None,
         })
     }
 

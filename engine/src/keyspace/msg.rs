@@ -30,3 +30,5 @@ pub const XADD_ID_EXHAUSTED: &str =
 /// A transaction (`Command::Multi`) containing a transaction: Redis's reply to `MULTI` inside
 /// `MULTI`.
 pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
+/// `HINCRBY` on a field whose value is not a canonical `i64` decimal.
+pub const HASH_NOT_AN_INTEGER: &str = "ERR hash value is not an integer";

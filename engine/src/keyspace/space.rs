@@ -5,52 +5,17 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::chunk::SnapshotChunk;
+use super::entry::{Entry, Value};
 use super::hash::Hash;
 use super::store::Store;
 use super::stream::Stream;
 use super::zset::{ZSet, format_score};
-use super::{Command, FieldValue, Reply, XAddId, msg};
+use super::{Command, FieldValue, Reply, SetCond, SetOptions, SetTtl, XAddId, msg};
 
-/// A stored value.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Value {
-    Str(Vec<u8>),
-    Hash(Hash),
-    ZSet(ZSet),
-    Stream(Stream),
-}
-
-impl Value {
-    /// The Redis `TYPE` name: `string`, `hash`, `zset` or `stream`.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Value::Str(_) => "string",
-            Value::Hash(_) => "hash",
-            Value::ZSet(_) => "zset",
-            Value::Stream(_) => "stream",
-        }
-    }
-}
-
-/// A key's value plus its expiry metadata (absolute ms, from `PEXPIREAT`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    pub value: Value,
-    pub expire_at_ms: Option<u64>,
-}
-
-impl Entry {
-    /// An entry without expiry.
-    pub fn new(value: Value) -> Self {
-        Entry {
-            value,
-            expire_at_ms: None,
-        }
-    }
-}
-
-/// The in-memory state. Deterministic: no clock, no randomness; expiry is metadata only and
-/// never removes a key.
+/// The in-memory state. Deterministic: no clock, no randomness. Expiry is metadata that
+/// [`Keyspace::apply`] never acts on; a caller that has a clock hides expired keys from
+/// readers ([`Keyspace::live_entry`]) and removes them before a write touches them
+/// ([`Keyspace::expired_keys`]), logging that removal so a replay stays deterministic.
 ///
 /// Invariant: no key holds an empty hash or sorted set (a stream may be empty).
 #[derive(Debug, Default, Clone)]
@@ -94,6 +59,15 @@ impl Keyspace {
             Command::SetNx { key, value } => self.setnx(Cow::Borrowed(key), Cow::Borrowed(value)),
             Command::IncrBy { key, delta } => self.incrby(Cow::Borrowed(key), *delta),
             Command::PExpireAt { key, at_ms } => self.pexpireat(key, *at_ms),
+            Command::SetOpts { key, value, opts } => {
+                self.set_opts(Cow::Borrowed(key), Cow::Borrowed(value), *opts)
+            }
+            Command::Persist { key } => self.persist(key),
+            Command::HIncrBy { key, field, delta } => self.hincrby(key, field, *delta),
+            Command::FlushAll => {
+                self.map.clear();
+                Reply::Ok
+            }
             Command::HSet { key, fields } => self.hset(Cow::Borrowed(key), Cow::Borrowed(fields)),
             Command::HDel { key, fields } => self.hdel(key, fields),
             Command::ZAdd { key, members } => self.zadd(Cow::Borrowed(key), Cow::Borrowed(members)),
@@ -119,6 +93,9 @@ impl Keyspace {
         match cmd {
             Command::Set { key, value } => self.set(Cow::Owned(key), Cow::Owned(value)),
             Command::SetNx { key, value } => self.setnx(Cow::Owned(key), Cow::Owned(value)),
+            Command::SetOpts { key, value, opts } => {
+                self.set_opts(Cow::Owned(key), Cow::Owned(value), opts)
+            }
             Command::IncrBy { key, delta } => self.incrby(Cow::Owned(key), delta),
             Command::HSet { key, fields } => self.hset(Cow::Owned(key), Cow::Owned(fields)),
             Command::ZAdd { key, members } => self.zadd(Cow::Owned(key), Cow::Owned(members)),
@@ -148,6 +125,32 @@ impl Keyspace {
     /// The entry under `key`, if any.
     pub fn get_entry(&self, key: &[u8]) -> Option<&Entry> {
         self.map.get(key)
+    }
+
+    /// The entry under `key` unless it has expired at `now_ms` (Redis's rule: a key expires
+    /// once the clock is past its expiry time). What a reader with a clock sees.
+    pub fn live_entry(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.map.get(key).filter(|e| !e.is_expired_at(now_ms))
+    }
+
+    /// The keys `cmd` addresses (a transaction's sub-commands' included, each once) that hold
+    /// an entry expired at `now_ms`. A caller with a clock removes them (and logs the
+    /// removal) before applying `cmd`, so that `cmd` sees them absent, as Redis's lazy expiry
+    /// does. [`Command::FlushAll`] addresses no key in particular: it removes all of them.
+    pub fn expired_keys(&self, cmd: &Command, now_ms: u64) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        let mut visit = |key: &[u8]| {
+            if self.map.get(key).is_some_and(|e| e.is_expired_at(now_ms))
+                && !out.iter().any(|k| k == key)
+            {
+                out.push(key.to_vec());
+            }
+        };
+        match cmd {
+            Command::Multi { cmds } => cmds.iter().filter_map(Command::key).for_each(&mut visit),
+            other => other.key().into_iter().for_each(visit),
+        }
+        out
     }
 
     /// Every key with its entry, in no particular order (hash-map order: not stable across
@@ -252,6 +255,83 @@ impl Keyspace {
             },
         }
         Reply::Ok
+    }
+
+    fn set_opts(&mut self, key: Cow<'_, [u8]>, value: Cow<'_, [u8]>, opts: SetOptions) -> Reply {
+        let existing = self.map.get(key.as_ref());
+        // GET is answered (and a wrong type refused) before the condition is checked, as
+        // Redis does.
+        let old = match existing.map(|e| &e.value) {
+            _ if !opts.get => None,
+            None => Some(Reply::Nil),
+            Some(Value::Str(v)) => Some(Reply::Bulk(v.clone())),
+            Some(_) => return wrongtype(),
+        };
+        let blocked = match opts.cond {
+            SetCond::Always => false,
+            SetCond::Nx => existing.is_some(),
+            SetCond::Xx => existing.is_none(),
+        };
+        if blocked {
+            return old.unwrap_or(Reply::Nil);
+        }
+        let expire_at_ms = match opts.ttl {
+            SetTtl::Clear => None,
+            SetTtl::Keep => existing.and_then(|e| e.expire_at_ms),
+            SetTtl::At(at_ms) => Some(at_ms),
+        };
+        self.map.put(
+            key.into_owned(),
+            Entry {
+                value: Value::Str(value.into_owned()),
+                expire_at_ms,
+            },
+        );
+        old.unwrap_or(Reply::Ok)
+    }
+
+    fn persist(&mut self, key: &[u8]) -> Reply {
+        // Read first: `get_mut` would copy an entry a snapshot shares even when nothing changes.
+        if self.map.get(key).and_then(|e| e.expire_at_ms).is_none() {
+            return Reply::Int(0);
+        }
+        if let Some(entry) = self.map.get_mut(key) {
+            entry.expire_at_ms = None;
+        }
+        Reply::Int(1)
+    }
+
+    fn hincrby(&mut self, key: &[u8], field: &[u8], delta: i64) -> Reply {
+        let current = match self.map.get(key).map(|e| &e.value) {
+            None => None,
+            Some(Value::Hash(h)) => h.get(field),
+            Some(_) => return wrongtype(),
+        };
+        let current = match current {
+            None => 0,
+            Some(text) => match parse_i64(text) {
+                Some(n) => n,
+                None => return error(msg::HASH_NOT_AN_INTEGER),
+            },
+        };
+        let Some(new) = current.checked_add(delta) else {
+            return error(msg::INCR_OVERFLOW);
+        };
+        let mut text = Vec::with_capacity(20);
+        push_i64(&mut text, new);
+        match self.map.get_mut(key) {
+            Some(entry) => {
+                if let Value::Hash(hash) = &mut entry.value {
+                    hash.insert(field.to_vec(), text);
+                }
+            }
+            None => {
+                let mut hash = Hash::new();
+                hash.insert(field.to_vec(), text);
+                self.map.put(key.to_vec(), Entry::new(Value::Hash(hash)));
+            }
+        }
+        Reply::Int(new)
     }
 
     fn get(&self, key: &[u8]) -> Reply {

@@ -27,7 +27,7 @@ use indexmap::map::Entry as MapEntry;
 use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
 
 use super::chunk::SnapshotChunk;
-use super::space::Entry;
+use super::entry::Entry;
 
 /// One key's value and the epoch of its last write.
 #[derive(Debug, Clone)]

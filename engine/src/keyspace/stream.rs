@@ -86,6 +86,16 @@ impl Stream {
     /// # Errors
     /// As [`Stream::add`], except that fields are not checked.
     pub fn next_id(&self, id: XAddId) -> Result<StreamId, StreamError> {
+        // Once the last possible id is taken, Redis refuses every XADD as exhausted, before
+        // looking at the id given.
+        if self.last_id
+            == (StreamId {
+                ms: u64::MAX,
+                seq: u64::MAX,
+            })
+        {
+            return Err(StreamError::IdExhausted);
+        }
         match id {
             XAddId::Auto => {
                 let last = self.last_id;
@@ -97,6 +107,19 @@ impl Stream {
                     Err(StreamError::IdExhausted)
                 }
             }
+            XAddId::Time { now_ms } if now_ms > self.last_id.ms => {
+                Ok(StreamId { ms: now_ms, seq: 0 })
+            }
+            // The clock is not ahead of the last id: continue from it, as `Auto`.
+            XAddId::Time { .. } => self.next_id(XAddId::Auto),
+            XAddId::AutoSeq { ms } if ms == self.last_id.ms => {
+                match self.last_id.seq.checked_add(1) {
+                    Some(seq) => Ok(StreamId { ms, seq }),
+                    None => Err(StreamError::IdTooSmall),
+                }
+            }
+            XAddId::AutoSeq { ms } if ms < self.last_id.ms => Err(StreamError::IdTooSmall),
+            XAddId::AutoSeq { ms } => Ok(StreamId { ms, seq: 0 }),
             XAddId::Explicit(id) if id == StreamId::default() => Err(StreamError::IdZero),
             XAddId::Explicit(id) if id <= self.last_id => Err(StreamError::IdTooSmall),
             XAddId::Explicit(id) => Ok(id),

@@ -158,11 +158,35 @@ impl ZSet {
     }
 }
 
-/// Formats a score as reply text: Rust's `{}` for `f64`, the shortest text that parses back
-/// to the same value, never in exponent form. Integers print without a fraction (`1`, not
-/// `1.0`), infinities as `inf` and `-inf`, as Redis does.
+/// Formats a score as reply text exactly as Redis 7.0 does (C's `%.17g`): 17 significant
+/// digits, trailing zeros dropped, exponent form (`1.0000000000000001e+300`, `1e-05`) when
+/// the exponent is below -4 or at least 17; integers without a fraction (`1`), infinities as
+/// `inf` and `-inf`. Always parses back to the same value.
 pub fn format_score(score: f64) -> String {
-    format!("{score}")
+    const DIGITS: i32 = 17;
+    if score.is_infinite() {
+        return if score > 0.0 { "inf" } else { "-inf" }.to_owned();
+    }
+    // The exponent after rounding to 17 significant digits decides the form, as in C.
+    let sci = format!("{:.*e}", (DIGITS - 1) as usize, score);
+    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always has an exponent");
+    let exp: i32 = exp.parse().expect("`{:e}` writes a decimal exponent");
+    if !(-4..DIGITS).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{}e{sign}{:02}", trim_fraction(mantissa), exp.abs())
+    } else {
+        // `exp` is in -4..17, so the precision is in 0..=20.
+        trim_fraction(&format!("{:.*}", (DIGITS - 1 - exp) as usize, score)).to_owned()
+    }
+}
+
+/// `text` without the trailing zeros of its fraction, nor a bare trailing `.`.
+fn trim_fraction(text: &str) -> &str {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +231,20 @@ mod tests {
         assert_eq!(format_score(-2.5), "-2.5");
         assert_eq!(format_score(f64::INFINITY), "inf");
         assert_eq!(format_score(f64::NEG_INFINITY), "-inf");
-        assert_eq!(format_score(0.1), "0.1");
+        // Redis 7.0's `%.17g` (checked against redis-server 7.0.15).
+        assert_eq!(format_score(0.1), "0.10000000000000001");
+        assert_eq!(format_score(1.5), "1.5");
+        assert_eq!(format_score(1e300), "1.0000000000000001e+300");
+        assert_eq!(format_score(1e-5), "1.0000000000000001e-05");
+        assert_eq!(format_score(0.0001), "0.0001");
+        assert_eq!(format_score(1e16), "10000000000000000");
+        assert_eq!(format_score(1e17), "1e+17");
+        assert_eq!(format_score(0.0), "0");
+        assert_eq!(format_score(-0.0), "-0");
+        assert_eq!(format_score(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(format_score(5e-324), "4.9406564584124654e-324");
+        for x in [0.1, 1.0 / 3.0, 1e300, 123456.789, -7e-7, f64::MIN_POSITIVE] {
+            assert_eq!(format_score(x).parse::<f64>().unwrap(), x, "{x}");
+        }
     }
 }

@@ -118,5 +118,6 @@ fn default_op(command: CommandKind) -> OpSpec {
         members: None,
         count: None,
         maxlen: None,
+        set_options: false,
     }
 }

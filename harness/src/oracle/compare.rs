@@ -8,9 +8,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use durlab_engine::Keyspace;
-use durlab_engine::keyspace::{Entry, StreamId, Value};
+use durlab_engine::keyspace::{Entry, SetCond, SetTtl, StreamId, Value, XAddId};
+use durlab_engine::{Command, Reply};
 
-use super::model::{Model, ModelEntry, ModelValue, Pairs};
+use super::model::{Answer, Cond, Expiry, Id, IdSpec, Model, ModelEntry, ModelValue, Op, Pairs};
 
 /// One value in canonical form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,8 +82,11 @@ pub fn from_model(m: &Model) -> CanonState {
                     Canon::ZSet(z.iter().map(|(m, s)| (m.clone(), s.to_bits())).collect())
                 }
                 ModelValue::Stream { entries, last_id } => Canon::Stream {
-                    last_id: *last_id,
-                    entries: entries.clone(),
+                    last_id: stream_id(*last_id),
+                    entries: entries
+                        .iter()
+                        .map(|(id, pairs)| (stream_id(*id), pairs.clone()))
+                        .collect(),
                 },
             };
             (
@@ -345,12 +349,128 @@ fn entry_equals(got: &Entry, want: &ModelEntry) -> bool {
                 last_id,
             },
         ) => {
-            a.last_id() == *last_id
+            a.last_id() == stream_id(*last_id)
                 && a.len() == b.len()
                 && a.iter()
                     .zip(b)
-                    .all(|((id_a, fa), (id_b, fb))| id_a == *id_b && fa == fb.as_slice())
+                    .all(|((id_a, fa), (id_b, fb))| id_a == stream_id(*id_b) && fa == fb.as_slice())
         }
         _ => false,
+    }
+}
+
+// ---------- the boundary: engine commands into the model, its replies back ----------
+
+/// The model's stream id as the engine's.
+fn stream_id(id: Id) -> StreamId {
+    StreamId {
+        ms: id.ms,
+        seq: id.seq,
+    }
+}
+
+/// The model's command for an engine command (the same request, field by field).
+pub fn op(cmd: &Command) -> Op {
+    match cmd {
+        Command::Set { key, value } => Op::Set {
+            key: key.clone(),
+            value: value.clone(),
+            cond: Cond::Any,
+            expiry: Expiry::Remove,
+            get: false,
+        },
+        Command::SetOpts { key, value, opts } => Op::Set {
+            key: key.clone(),
+            value: value.clone(),
+            cond: match opts.cond {
+                SetCond::Always => Cond::Any,
+                SetCond::Nx => Cond::IfAbsent,
+                SetCond::Xx => Cond::IfPresent,
+            },
+            expiry: match opts.ttl {
+                SetTtl::Clear => Expiry::Remove,
+                SetTtl::Keep => Expiry::Keep,
+                SetTtl::At(t) => Expiry::At(t),
+            },
+            get: opts.get,
+        },
+        Command::Get { key } => Op::Get { key: key.clone() },
+        Command::Del { key } => Op::Del { key: key.clone() },
+        Command::SetNx { key, value } => Op::SetNx {
+            key: key.clone(),
+            value: value.clone(),
+        },
+        Command::IncrBy { key, delta } => Op::IncrBy {
+            key: key.clone(),
+            delta: *delta,
+        },
+        Command::PExpireAt { key, at_ms } => Op::PExpireAt {
+            key: key.clone(),
+            at_ms: *at_ms,
+        },
+        Command::Persist { key } => Op::Persist { key: key.clone() },
+        Command::HSet { key, fields } => Op::HSet {
+            key: key.clone(),
+            fields: fields.clone(),
+        },
+        Command::HDel { key, fields } => Op::HDel {
+            key: key.clone(),
+            fields: fields.clone(),
+        },
+        Command::HIncrBy { key, field, delta } => Op::HIncrBy {
+            key: key.clone(),
+            field: field.clone(),
+            delta: *delta,
+        },
+        Command::ZAdd { key, members } => Op::ZAdd {
+            key: key.clone(),
+            members: members.clone(),
+        },
+        Command::ZRem { key, members } => Op::ZRem {
+            key: key.clone(),
+            members: members.clone(),
+        },
+        Command::ZPopMin { key, count } => Op::ZPopMin {
+            key: key.clone(),
+            count: *count,
+        },
+        Command::XAdd {
+            key,
+            id,
+            fields,
+            maxlen,
+        } => Op::XAdd {
+            key: key.clone(),
+            id: match *id {
+                XAddId::Auto => IdSpec::Next,
+                XAddId::Explicit(StreamId { ms, seq }) => IdSpec::Given(Id { ms, seq }),
+                XAddId::Time { now_ms } => IdSpec::Time(now_ms),
+                XAddId::AutoSeq { ms } => IdSpec::SeqFor(ms),
+            },
+            fields: fields.clone(),
+            maxlen: *maxlen,
+        },
+        Command::FlushAll => Op::FlushAll,
+        Command::Multi { cmds } => Op::Multi(cmds.iter().map(op).collect()),
+    }
+}
+
+/// The engine's reply for a model answer.
+pub fn reply(answer: Answer) -> Reply {
+    match answer {
+        Answer::Ok => Reply::Ok,
+        Answer::Nil => Reply::Nil,
+        Answer::Int(n) => Reply::Int(n),
+        Answer::Bulk(b) => Reply::Bulk(b),
+        Answer::Array(a) => Reply::Array(a.into_iter().map(reply).collect()),
+        Answer::Error(e) => Reply::Error(e),
+    }
+}
+
+impl Model {
+    /// Applies an engine command: [`Model::run`] of its [`op`], the answer as an engine
+    /// reply.
+    pub fn apply(&mut self, cmd: &Command) -> Reply {
+        reply(self.run(&op(cmd)))
     }
 }

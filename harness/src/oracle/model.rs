@@ -1,7 +1,11 @@
 //! The oracle's model: a second, deliberately plain implementation of the command set.
 //!
-//! Plain `BTreeMap`s and `Vec`s, no code shared with `durlab_engine::keyspace` (only the
-//! [`Command`] and [`Reply`] types and the error texts of `keyspace::msg`). Sorted sets keep
+//! Plain `BTreeMap`s and `Vec`s, and nothing of `durlab_engine`: its own command ([`Op`]),
+//! reply ([`Answer`]) and stream id ([`Id`]) types, its own argument validation and its own
+//! copies of Redis's error texts ([`text`]), written from Redis's documented semantics, so
+//! that a bug in the engine's types or rules is not approved by the oracle. Only
+//! [`super::compare`] touches engine types: it turns an engine command into an [`Op`] and an
+//! [`Answer`] into an engine reply, at the boundary (`Model::apply`). Sorted sets keep
 //! member → score and find the minimum by a scan; streams are a `Vec`. Slow, and obviously
 //! right: that is the point.
 //!
@@ -11,15 +15,161 @@
 //! `XADD` with an automatic id takes `last.ms-(last.seq+1)` (`0-1` for a new stream, `ms+1-0`
 //! when seq overflows), `MAXLEN` trims exactly and a stream keeps its last id even when empty;
 //! malformed argument lists (no fields, NaN score, XADD id `0-0`) change nothing. A transaction
-//! (`Command::Multi`) is Redis's EXEC: each queued command runs in order and gets its own reply
+//! ([`Op::Multi`]) is Redis's EXEC: each queued command runs in order and gets its own reply
 //! in the array reply, an error reply does not stop the others; a transaction inside a
 //! transaction is refused as a whole (Redis refuses `MULTI` inside `MULTI`).
 
 use std::collections::BTreeMap;
+use std::fmt;
 
-use durlab_engine::keyspace::msg;
-use durlab_engine::keyspace::{StreamId, XAddId};
-use durlab_engine::{Command, Reply};
+/// Redis 7's error texts, as its documentation and replies give them.
+pub mod text {
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
+    pub const HASH_NOT_AN_INTEGER: &str = "ERR hash value is not an integer";
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    pub const NOT_A_FLOAT: &str = "ERR value is not a valid float";
+    pub const XADD_ZERO: &str = "ERR The ID specified in XADD must be greater than 0-0";
+    pub const XADD_SMALL: &str =
+        "ERR The ID specified in XADD is equal or smaller than the target stream top item";
+    pub const XADD_EXHAUSTED: &str =
+        "ERR The stream has exhausted the last possible ID, unable to add more items";
+    pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
+
+    /// `ERR wrong number of arguments for '<name>' command`.
+    pub fn arity(name: &str) -> String {
+        format!("ERR wrong number of arguments for '{name}' command")
+    }
+}
+
+/// A stream entry id, `ms-seq`; ordered by `ms`, then `seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Id {
+    pub ms: u64,
+    pub seq: u64,
+}
+
+impl Id {
+    /// The last possible id: once a stream has it, every XADD is refused.
+    pub const MAX: Id = Id {
+        ms: u64::MAX,
+        seq: u64::MAX,
+    };
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+/// How an `XADD` names its entry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum IdSpec {
+    /// The last id's ms with seq + 1 (`ms + 1`-0 when seq is at its maximum).
+    Next,
+    /// This id.
+    Given(Id),
+    /// Redis's `*` received at this time: `now-0`, or [`IdSpec::Next`] if the stream's last
+    /// id is not below `now`.
+    Time(u64),
+    /// Redis's `ms-*`: this ms with the next sequence number.
+    SeqFor(u64),
+}
+
+/// `SET`'s condition: none, `NX`, `XX`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cond {
+    Any,
+    IfAbsent,
+    IfPresent,
+}
+
+/// What `SET` does to the key's expiry: removes it (no option), `KEEPTTL`, `PXAT`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Expiry {
+    Remove,
+    Keep,
+    At(u64),
+}
+
+/// A command of the model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Set {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        cond: Cond,
+        expiry: Expiry,
+        get: bool,
+    },
+    Get {
+        key: Vec<u8>,
+    },
+    Del {
+        key: Vec<u8>,
+    },
+    SetNx {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    IncrBy {
+        key: Vec<u8>,
+        delta: i64,
+    },
+    PExpireAt {
+        key: Vec<u8>,
+        at_ms: u64,
+    },
+    Persist {
+        key: Vec<u8>,
+    },
+    HSet {
+        key: Vec<u8>,
+        fields: Pairs,
+    },
+    HDel {
+        key: Vec<u8>,
+        fields: Vec<Vec<u8>>,
+    },
+    HIncrBy {
+        key: Vec<u8>,
+        field: Vec<u8>,
+        delta: i64,
+    },
+    ZAdd {
+        key: Vec<u8>,
+        members: Vec<(f64, Vec<u8>)>,
+    },
+    ZRem {
+        key: Vec<u8>,
+        members: Vec<Vec<u8>>,
+    },
+    ZPopMin {
+        key: Vec<u8>,
+        count: u64,
+    },
+    XAdd {
+        key: Vec<u8>,
+        id: IdSpec,
+        fields: Pairs,
+        maxlen: Option<u64>,
+    },
+    FlushAll,
+    /// MULTI ... EXEC.
+    Multi(Vec<Op>),
+}
+
+/// A reply of the model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    Ok,
+    Nil,
+    Int(i64),
+    Bulk(Vec<u8>),
+    Array(Vec<Answer>),
+    Error(String),
+}
 
 /// A field-value list of one stream entry, in the order given.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
@@ -32,8 +182,8 @@ pub enum ModelValue {
     /// member → score (never NaN, never `-0.0`).
     ZSet(BTreeMap<Vec<u8>, f64>),
     Stream {
-        entries: Vec<(StreamId, Pairs)>,
-        last_id: StreamId,
+        entries: Vec<(Id, Pairs)>,
+        last_id: Id,
     },
 }
 
@@ -50,34 +200,49 @@ pub struct Model {
     pub map: BTreeMap<Vec<u8>, ModelEntry>,
 }
 
-fn err(text: &str) -> Reply {
-    Reply::Error(text.to_string())
+fn err(text: &str) -> Answer {
+    Answer::Error(text.to_string())
 }
 
-fn wrongtype() -> Reply {
-    err(msg::WRONGTYPE)
+fn wrongtype() -> Answer {
+    err(text::WRONGTYPE)
 }
 
-/// The command's error reply if its arguments are malformed whatever the state.
-fn malformed(cmd: &Command) -> Option<&'static str> {
-    match cmd {
-        Command::HSet { fields, .. } if fields.is_empty() => Some(msg::ARITY_HSET),
-        Command::HDel { fields, .. } if fields.is_empty() => Some(msg::ARITY_HDEL),
-        Command::ZAdd { members, .. } if members.is_empty() => Some(msg::ARITY_ZADD),
-        Command::ZAdd { members, .. } if members.iter().any(|(s, _)| s.is_nan()) => {
-            Some(msg::NOT_A_FLOAT)
+/// The error reply of a command whose arguments Redis refuses whatever the state: a command
+/// that takes pairs or a list given none (Redis's arity check), a score that is not a number,
+/// the XADD id 0-0, MULTI inside MULTI.
+fn malformed(op: &Op) -> Option<String> {
+    let arity = |name: &str| Some(text::arity(name));
+    match op {
+        Op::HSet { fields, .. } if fields.is_empty() => arity("hset"),
+        Op::HDel { fields, .. } if fields.is_empty() => arity("hdel"),
+        Op::ZAdd { members, .. } if members.is_empty() => arity("zadd"),
+        Op::ZAdd { members, .. } if members.iter().any(|(s, _)| s.is_nan()) => {
+            Some(text::NOT_A_FLOAT.into())
         }
-        Command::ZRem { members, .. } if members.is_empty() => Some(msg::ARITY_ZREM),
-        Command::XAdd { fields, .. } if fields.is_empty() => Some(msg::ARITY_XADD),
-        Command::XAdd {
-            id: XAddId::Explicit(StreamId { ms: 0, seq: 0 }),
+        Op::ZRem { members, .. } if members.is_empty() => arity("zrem"),
+        Op::XAdd { fields, .. } if fields.is_empty() => arity("xadd"),
+        Op::XAdd {
+            id: IdSpec::Given(Id { ms: 0, seq: 0 }),
             ..
-        } => Some(msg::XADD_ID_ZERO),
-        Command::Multi { cmds } if cmds.iter().any(|c| matches!(c, Command::Multi { .. })) => {
-            Some(msg::MULTI_NESTED)
+        } => Some(text::XADD_ZERO.into()),
+        Op::Multi(ops) if ops.iter().any(|o| matches!(o, Op::Multi(_))) => {
+            Some(text::MULTI_NESTED.into())
         }
         _ => None,
     }
+}
+
+/// A score as Redis 7.0 replies it: C's `%.17g`, from the C library itself (an
+/// implementation independent of the engine's).
+fn score_text(score: f64) -> String {
+    let mut buf = [0u8; 64];
+    // SAFETY: `buf` is writable for `buf.len()` bytes, which bounds what snprintf writes
+    // (terminating NUL included); the format is a NUL-terminated literal with exactly one
+    // conversion, a double, which `score` is.
+    let n = unsafe { libc::snprintf(buf.as_mut_ptr().cast(), buf.len(), c"%.17g".as_ptr(), score) };
+    let n = usize::try_from(n).unwrap_or(0).min(buf.len() - 1);
+    String::from_utf8_lossy(&buf[..n]).into_owned()
 }
 
 /// A canonical decimal: exactly what `i64` prints back (no `+`, no leading zeros, no `-0`).
@@ -93,56 +258,65 @@ impl Model {
         Self::default()
     }
 
-    /// Applies `cmd` and returns its reply.
-    pub fn apply(&mut self, cmd: &Command) -> Reply {
-        if let Some(text) = malformed(cmd) {
-            return err(text);
+    /// Runs `op` and returns its reply.
+    pub fn run(&mut self, op: &Op) -> Answer {
+        if let Some(text) = malformed(op) {
+            return Answer::Error(text);
         }
-        match cmd {
-            Command::Set { key, value } => {
-                self.put(key, ModelValue::Str(value.clone()));
-                Reply::Ok
-            }
-            Command::Get { key } => match self.map.get(key).map(|e| &e.value) {
-                None => Reply::Nil,
-                Some(ModelValue::Str(v)) => Reply::Bulk(v.clone()),
+        match op {
+            Op::Set {
+                key,
+                value,
+                cond,
+                expiry,
+                get,
+            } => self.set(key, value, *cond, *expiry, *get),
+            Op::Get { key } => match self.map.get(key).map(|e| &e.value) {
+                None => Answer::Nil,
+                Some(ModelValue::Str(v)) => Answer::Bulk(v.clone()),
                 Some(_) => wrongtype(),
             },
-            Command::Del { key } => Reply::Int(i64::from(self.map.remove(key).is_some())),
-            Command::SetNx { key, value } => {
+            Op::Del { key } => Answer::Int(i64::from(self.map.remove(key).is_some())),
+            Op::SetNx { key, value } => {
                 if self.map.contains_key(key) {
-                    Reply::Int(0)
+                    Answer::Int(0)
                 } else {
                     self.put(key, ModelValue::Str(value.clone()));
-                    Reply::Int(1)
+                    Answer::Int(1)
                 }
             }
-            Command::IncrBy { key, delta } => self.incrby(key, *delta),
-            Command::PExpireAt { key, at_ms } => match self.map.get_mut(key) {
+            Op::IncrBy { key, delta } => self.incrby(key, *delta),
+            Op::PExpireAt { key, at_ms } => match self.map.get_mut(key) {
                 Some(e) => {
                     e.expire_at_ms = Some(*at_ms);
-                    Reply::Int(1)
+                    Answer::Int(1)
                 }
-                None => Reply::Int(0),
+                None => Answer::Int(0),
             },
-            Command::HSet { key, fields } => self.hset(key, fields),
-            Command::HDel { key, fields } => self.remove_items(key, fields, true),
-            Command::ZAdd { key, members } => self.zadd(key, members),
-            Command::ZRem { key, members } => self.remove_items(key, members, false),
-            Command::ZPopMin { key, count } => self.zpopmin(key, *count),
-            Command::XAdd {
+            Op::Persist { key } => match self.map.get_mut(key) {
+                Some(e) if e.expire_at_ms.is_some() => {
+                    e.expire_at_ms = None;
+                    Answer::Int(1)
+                }
+                _ => Answer::Int(0),
+            },
+            Op::HIncrBy { key, field, delta } => self.hincrby(key, field, *delta),
+            Op::FlushAll => {
+                self.map.clear();
+                Answer::Ok
+            }
+            Op::HSet { key, fields } => self.hset(key, fields),
+            Op::HDel { key, fields } => self.remove_items(key, fields, true),
+            Op::ZAdd { key, members } => self.zadd(key, members),
+            Op::ZRem { key, members } => self.remove_items(key, members, false),
+            Op::ZPopMin { key, count } => self.zpopmin(key, *count),
+            Op::XAdd {
                 key,
                 id,
                 fields,
                 maxlen,
             } => self.xadd(key, *id, fields, *maxlen),
-            Command::Multi { cmds } => {
-                let mut replies = Vec::new();
-                for queued in cmds {
-                    replies.push(self.apply(queued));
-                }
-                Reply::Array(replies)
-            }
+            Op::Multi(ops) => Answer::Array(ops.iter().map(|o| self.run(o)).collect()),
         }
     }
 
@@ -157,25 +331,82 @@ impl Model {
         );
     }
 
-    fn incrby(&mut self, key: &[u8], delta: i64) -> Reply {
+    fn incrby(&mut self, key: &[u8], delta: i64) -> Answer {
         let Some(entry) = self.map.get_mut(key) else {
             self.put(key, ModelValue::Str(delta.to_string().into_bytes()));
-            return Reply::Int(delta);
+            return Answer::Int(delta);
         };
         let ModelValue::Str(text) = &mut entry.value else {
             return wrongtype();
         };
         let Some(current) = parse_canonical_i64(text) else {
-            return err(msg::NOT_AN_INTEGER);
+            return err(text::NOT_AN_INTEGER);
         };
         let Some(sum) = current.checked_add(delta) else {
-            return err(msg::INCR_OVERFLOW);
+            return err(text::OVERFLOW);
         };
         *text = sum.to_string().into_bytes();
-        Reply::Int(sum)
+        Answer::Int(sum)
     }
 
-    fn hset(&mut self, key: &[u8], fields: &[(Vec<u8>, Vec<u8>)]) -> Reply {
+    /// `SET` (with its options): the old value is read (GET), then the condition decides.
+    fn set(&mut self, key: &[u8], value: &[u8], cond: Cond, expiry: Expiry, get: bool) -> Answer {
+        let old = self.map.get(key);
+        let old_reply = match old.map(|e| &e.value) {
+            None => Answer::Nil,
+            Some(ModelValue::Str(v)) => Answer::Bulk(v.clone()),
+            Some(_) if get => return wrongtype(),
+            Some(_) => Answer::Nil,
+        };
+        let skip = match cond {
+            Cond::Any => false,
+            Cond::IfAbsent => old.is_some(),
+            Cond::IfPresent => old.is_none(),
+        };
+        let reply = if get {
+            old_reply
+        } else if skip {
+            Answer::Nil
+        } else {
+            Answer::Ok
+        };
+        if skip {
+            return reply;
+        }
+        let expire_at_ms = match expiry {
+            Expiry::Remove => None,
+            Expiry::Keep => old.and_then(|e| e.expire_at_ms),
+            Expiry::At(t) => Some(t),
+        };
+        self.map.insert(
+            key.to_vec(),
+            ModelEntry {
+                value: ModelValue::Str(value.to_vec()),
+                expire_at_ms,
+            },
+        );
+        reply
+    }
+
+    fn hincrby(&mut self, key: &[u8], field: &[u8], delta: i64) -> Answer {
+        let current = match self.map.get(key).map(|e| &e.value) {
+            None => None,
+            Some(ModelValue::Hash(h)) => h.get(field),
+            Some(_) => return wrongtype(),
+        };
+        let current = match current.map(|t| parse_canonical_i64(t)) {
+            None => 0,
+            Some(Some(n)) => n,
+            Some(None) => return err(text::HASH_NOT_AN_INTEGER),
+        };
+        let Some(sum) = current.checked_add(delta) else {
+            return err(text::OVERFLOW);
+        };
+        self.hset(key, &[(field.to_vec(), sum.to_string().into_bytes())]);
+        Answer::Int(sum)
+    }
+
+    fn hset(&mut self, key: &[u8], fields: &[(Vec<u8>, Vec<u8>)]) -> Answer {
         let entry = self.map.entry(key.to_vec()).or_insert(ModelEntry {
             value: ModelValue::Hash(BTreeMap::new()),
             expire_at_ms: None,
@@ -189,13 +420,13 @@ impl Model {
                 added += 1;
             }
         }
-        Reply::Int(added)
+        Answer::Int(added)
     }
 
     /// `HDEL` (`hash`) or `ZREM`: removes items, deleting the key when it becomes empty.
-    fn remove_items(&mut self, key: &[u8], items: &[Vec<u8>], hash: bool) -> Reply {
+    fn remove_items(&mut self, key: &[u8], items: &[Vec<u8>], hash: bool) -> Answer {
         let Some(entry) = self.map.get_mut(key) else {
-            return Reply::Int(0);
+            return Answer::Int(0);
         };
         let mut removed = 0;
         let now_empty = match (&mut entry.value, hash) {
@@ -216,10 +447,10 @@ impl Model {
         if now_empty {
             self.map.remove(key);
         }
-        Reply::Int(removed)
+        Answer::Int(removed)
     }
 
-    fn zadd(&mut self, key: &[u8], members: &[(f64, Vec<u8>)]) -> Reply {
+    fn zadd(&mut self, key: &[u8], members: &[(f64, Vec<u8>)]) -> Answer {
         let entry = self.map.entry(key.to_vec()).or_insert(ModelEntry {
             value: ModelValue::ZSet(BTreeMap::new()),
             expire_at_ms: None,
@@ -234,12 +465,12 @@ impl Model {
                 added += 1;
             }
         }
-        Reply::Int(added)
+        Answer::Int(added)
     }
 
-    fn zpopmin(&mut self, key: &[u8], count: u64) -> Reply {
+    fn zpopmin(&mut self, key: &[u8], count: u64) -> Answer {
         let Some(entry) = self.map.get_mut(key) else {
-            return Reply::Array(Vec::new());
+            return Answer::Array(Vec::new());
         };
         let ModelValue::ZSet(z) = &mut entry.value else {
             return wrongtype();
@@ -259,39 +490,50 @@ impl Model {
                 break;
             };
             z.remove(&member);
-            out.push(Reply::Bulk(member));
-            out.push(Reply::Bulk(format!("{score}").into_bytes()));
+            out.push(Answer::Bulk(member));
+            out.push(Answer::Bulk(score_text(score).into_bytes()));
             popped += 1;
         }
         if z.is_empty() {
             self.map.remove(key);
         }
-        Reply::Array(out)
+        Answer::Array(out)
     }
 
-    fn xadd(&mut self, key: &[u8], id: XAddId, fields: &Pairs, maxlen: Option<u64>) -> Reply {
+    fn xadd(&mut self, key: &[u8], id: IdSpec, fields: &Pairs, maxlen: Option<u64>) -> Answer {
         let last = match self.map.get(key).map(|e| &e.value) {
-            None => StreamId::default(),
+            None => Id::default(),
             Some(ModelValue::Stream { last_id, .. }) => *last_id,
             Some(_) => return wrongtype(),
         };
+        // Redis refuses any XADD once the last possible id is taken, before looking at the id.
+        if last == Id::MAX {
+            return err(text::XADD_EXHAUSTED);
+        }
         let new_id = match id {
-            XAddId::Explicit(id) if id <= last => return err(msg::XADD_ID_TOO_SMALL),
-            XAddId::Explicit(id) => id,
-            XAddId::Auto if last.seq < u64::MAX => StreamId {
+            IdSpec::Given(id) if id <= last => return err(text::XADD_SMALL),
+            IdSpec::Given(id) => id,
+            IdSpec::Next if last.seq < u64::MAX => Id {
                 ms: last.ms,
                 seq: last.seq + 1,
             },
-            XAddId::Auto if last.ms < u64::MAX => StreamId {
+            IdSpec::Next => Id {
                 ms: last.ms + 1,
                 seq: 0,
             },
-            XAddId::Auto => return err(msg::XADD_ID_EXHAUSTED),
+            IdSpec::Time(now) if now > last.ms => Id { ms: now, seq: 0 },
+            IdSpec::Time(_) => return self.xadd(key, IdSpec::Next, fields, maxlen),
+            IdSpec::SeqFor(ms) if ms > last.ms => Id { ms, seq: 0 },
+            IdSpec::SeqFor(ms) if ms == last.ms && last.seq < u64::MAX => Id {
+                ms,
+                seq: last.seq + 1,
+            },
+            IdSpec::SeqFor(_) => return err(text::XADD_SMALL),
         };
         let entry = self.map.entry(key.to_vec()).or_insert(ModelEntry {
             value: ModelValue::Stream {
                 entries: Vec::new(),
-                last_id: StreamId::default(),
+                last_id: Id::default(),
             },
             expire_at_ms: None,
         });
@@ -305,13 +547,21 @@ impl Model {
                 entries.remove(0);
             }
         }
-        Reply::Bulk(format!("{}-{}", new_id.ms, new_id.seq).into_bytes())
+        Answer::Bulk(format!("{}-{}", new_id.ms, new_id.seq).into_bytes())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn score_text_is_c_printf() {
+        assert_eq!(score_text(0.1), "0.10000000000000001");
+        assert_eq!(score_text(3.0), "3");
+        assert_eq!(score_text(f64::NEG_INFINITY), "-inf");
+        assert_eq!(score_text(1e300), "1.0000000000000001e+300");
+    }
 
     #[test]
     fn canonical_integers() {
@@ -329,31 +579,35 @@ mod tests {
         }
     }
 
+    fn set(k: &str, v: &str) -> Op {
+        Op::Set {
+            key: k.as_bytes().to_vec(),
+            value: v.as_bytes().to_vec(),
+            cond: Cond::Any,
+            expiry: Expiry::Remove,
+            get: false,
+        }
+    }
+
     #[test]
     fn multi_is_exec_of_its_commands() {
         let mut m = Model::new();
-        let set = |k: &str, v: &str| Command::Set {
-            key: k.as_bytes().to_vec(),
-            value: v.as_bytes().to_vec(),
-        };
-        let reply = m.apply(&Command::Multi {
-            cmds: vec![
-                set("s", "x"),
-                Command::IncrBy {
-                    key: b"s".to_vec(),
-                    delta: 1,
-                },
-                Command::Get { key: b"s".to_vec() },
-                set("t", "1"),
-            ],
-        });
+        let reply = m.run(&Op::Multi(vec![
+            set("s", "x"),
+            Op::IncrBy {
+                key: b"s".to_vec(),
+                delta: 1,
+            },
+            Op::Get { key: b"s".to_vec() },
+            set("t", "1"),
+        ]));
         assert_eq!(
             reply,
-            Reply::Array(vec![
-                Reply::Ok,
-                err(msg::NOT_AN_INTEGER),
-                Reply::Bulk(b"x".to_vec()),
-                Reply::Ok,
+            Answer::Array(vec![
+                Answer::Ok,
+                err(text::NOT_AN_INTEGER),
+                Answer::Bulk(b"x".to_vec()),
+                Answer::Ok,
             ])
         );
         assert_eq!(
@@ -361,15 +615,8 @@ mod tests {
             2,
             "an error does not stop the commands after it"
         );
-        let nested = Command::Multi {
-            cmds: vec![
-                set("u", "1"),
-                Command::Multi {
-                    cmds: vec![set("v", "1")],
-                },
-            ],
-        };
-        assert_eq!(m.apply(&nested), err(msg::MULTI_NESTED));
+        let nested = Op::Multi(vec![set("u", "1"), Op::Multi(vec![set("v", "1")])]);
+        assert_eq!(m.run(&nested), err(text::MULTI_NESTED));
         assert_eq!(m.map.len(), 2, "a nested transaction runs nothing");
     }
 
@@ -377,24 +624,57 @@ mod tests {
     fn incrby_keeps_expiry_and_set_clears_it() {
         let mut m = Model::new();
         let k = b"k".to_vec();
-        m.apply(&Command::IncrBy {
+        m.run(&Op::IncrBy {
             key: k.clone(),
             delta: 5,
         });
-        m.apply(&Command::PExpireAt {
+        m.run(&Op::PExpireAt {
             key: k.clone(),
             at_ms: 9,
         });
-        m.apply(&Command::IncrBy {
+        m.run(&Op::IncrBy {
             key: k.clone(),
             delta: 1,
         });
         assert_eq!(m.map[&k].expire_at_ms, Some(9));
         assert_eq!(m.map[&k].value, ModelValue::Str(b"6".to_vec()));
-        m.apply(&Command::Set {
-            key: k.clone(),
-            value: b"x".to_vec(),
-        });
+        m.run(&set("k", "x"));
         assert_eq!(m.map[&k].expire_at_ms, None);
+    }
+
+    #[test]
+    fn set_options_follow_redis() {
+        let mut m = Model::new();
+        let opt = |v: &str, cond, expiry, get| Op::Set {
+            key: b"k".to_vec(),
+            value: v.as_bytes().to_vec(),
+            cond,
+            expiry,
+            get,
+        };
+        assert_eq!(
+            m.run(&opt("1", Cond::IfPresent, Expiry::Remove, true)),
+            Answer::Nil
+        );
+        assert!(m.map.is_empty());
+        assert_eq!(
+            m.run(&opt("1", Cond::IfAbsent, Expiry::At(7), false)),
+            Answer::Ok
+        );
+        assert_eq!(
+            m.run(&opt("2", Cond::IfAbsent, Expiry::Remove, true)),
+            Answer::Bulk(b"1".to_vec())
+        );
+        assert_eq!(m.run(&opt("3", Cond::Any, Expiry::Keep, false)), Answer::Ok);
+        assert_eq!(m.map[&b"k".to_vec()].expire_at_ms, Some(7));
+        m.run(&Op::Del { key: b"k".to_vec() });
+        m.run(&Op::HSet {
+            key: b"k".to_vec(),
+            fields: vec![(b"f".to_vec(), b"v".to_vec())],
+        });
+        assert_eq!(
+            m.run(&opt("4", Cond::Any, Expiry::Remove, true)),
+            wrongtype()
+        );
     }
 }

@@ -2,16 +2,19 @@
 //! commands back to RESP arguments for the client: one mapping in both directions, so the
 //! server and the client cannot disagree (`parse(to_args(c)) == c` is tested).
 
-use durlab_engine::keyspace::{StreamId, Value as Stored, XAddId, format_score, msg};
+use durlab_engine::keyspace::{
+    Entry, SetCond, SetOptions, SetTtl, StreamId, Value as Stored, XAddId, format_score, msg,
+};
 use durlab_engine::{Command, Keyspace};
 
 use super::Value;
 use super::parse::parse_i64;
 
-/// How [`to_args`] spells an automatic `XADD` id.
+/// How [`to_args`] spells an automatic `XADD` id ([`XAddId::Auto`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AutoId {
-    /// `*`: durlab's deterministic automatic id (the last id's ms, seq + 1).
+    /// `*`: for `durlab serve` and Redis alike, a time-based id ([`XAddId::Time`]); the same
+    /// ids as [`XAddId::Auto`] only while the clock is not ahead of the stream's last id.
     Star,
     /// `0-*`: Redis 7's "ms 0, next sequence number", which gives the same ids as durlab's
     /// `*` while every id of the stream has ms 0 (always so for the workload's streams).
@@ -74,7 +77,16 @@ pub enum Read {
     /// `XINFO STREAM key`: `length` and `last-generated-id`.
     XInfoStream(Vec<u8>),
     PTtl(Vec<u8>),
+    /// `TTL`: [`Read::PTtl`] in seconds, rounded to the nearest.
+    Ttl(Vec<u8>),
     PExpireTime(Vec<u8>),
+    HGet(Vec<u8>, Vec<u8>),
+    HMGet(Vec<u8>, Vec<Vec<u8>>),
+    HExists(Vec<u8>, Vec<u8>),
+    HLen(Vec<u8>),
+    ZScore(Vec<u8>, Vec<u8>),
+    ZCard(Vec<u8>),
+    XLen(Vec<u8>),
     /// `SCAN cursor [COUNT n]`: the cursor is a position in the keyspace's iteration order.
     Scan {
         cursor: u64,
@@ -136,15 +148,158 @@ fn invalid_id() -> Value {
     Value::err("Invalid stream ID specified as stream command argument")
 }
 
-/// Parses a request's arguments (`args[0]` is the command name, any case).
+fn invalid_expire(command: &str) -> Value {
+    Value::err(format!("invalid expire time in '{command}' command"))
+}
+
+/// Redis's text for an unknown command: the name and the first arguments, each cut to what
+/// fits in 128 bytes, line breaks turned into spaces (an error reply is one line).
+fn unknown_command(first: &[u8], rest: &[&[u8]]) -> Value {
+    const SHOWN_BYTES: usize = 128;
+    let mut shown = Vec::new();
+    // Redis prints them as C strings: each ends at its first NUL byte.
+    let c_str = |a: &[u8]| -> usize { a.iter().position(|&b| b == 0).unwrap_or(a.len()) };
+    for a in rest {
+        if shown.len() >= SHOWN_BYTES {
+            break;
+        }
+        let room = SHOWN_BYTES - shown.len();
+        let a = &a[..c_str(a)];
+        shown.push(b'\'');
+        shown.extend_from_slice(&a[..a.len().min(room)]);
+        shown.extend_from_slice(b"' ");
+    }
+    let name = &first[..c_str(first).min(SHOWN_BYTES)];
+    let mut text = b"unknown command '".to_vec();
+    text.extend_from_slice(name);
+    text.extend_from_slice(b"', with args beginning with: ");
+    text.extend_from_slice(&shown);
+    for b in &mut text {
+        if *b == b'\r' || *b == b'\n' {
+            *b = b' ';
+        }
+    }
+    Value::err(String::from_utf8_lossy(&text))
+}
+
+/// `SET key value` followed by `opts`: `NX`|`XX`, `GET`, `KEEPTTL`|`EX`|`PX`|`EXAT`|`PXAT`
+/// time, any case, in any order. A relative time becomes absolute against `now_ms`, as Redis
+/// propagates it (`PXAT`).
+fn set_with_options(
+    key: &[u8],
+    value: &[u8],
+    opts: &[&[u8]],
+    now_ms: u64,
+) -> Result<Request, Value> {
+    let mut o = SetOptions::default();
+    // (which option, its time argument): a later option of the same kind replaces it, of
+    // another kind is a syntax error, as in Redis.
+    const EXPIRES: [(&str, i64, bool); 4] = [
+        ("ex", 1000, true),
+        ("px", 1, true),
+        ("exat", 1000, false),
+        ("pxat", 1, false),
+    ];
+    let mut expire: Option<(usize, &[u8])> = None;
+    let mut keep = false;
+    let mut i = 0;
+    while i < opts.len() {
+        let a = opts[i];
+        let is = |w: &str| a.eq_ignore_ascii_case(w.as_bytes());
+        let kind = EXPIRES.iter().position(|(w, ..)| is(w));
+        if is("nx") && o.cond != SetCond::Xx {
+            o.cond = SetCond::Nx;
+        } else if is("xx") && o.cond != SetCond::Nx {
+            o.cond = SetCond::Xx;
+        } else if is("get") {
+            o.get = true;
+        } else if is("keepttl") && expire.is_none() {
+            keep = true;
+        } else if let (Some(kind), Some(t)) = (kind, opts.get(i + 1))
+            && !keep
+            && expire.is_none_or(|(k, _)| k == kind)
+        {
+            expire = Some((kind, t));
+            i += 1;
+        } else {
+            return Err(syntax());
+        }
+        i += 1;
+    }
+    o.ttl = match expire {
+        None if keep => SetTtl::Keep,
+        None => SetTtl::Clear,
+        Some((kind, t)) => {
+            let (_, unit, relative) = EXPIRES[kind];
+            let n = int(t)?;
+            let invalid = || invalid_expire("set");
+            if n <= 0 || (unit == 1000 && n > i64::MAX / 1000) {
+                return Err(invalid());
+            }
+            let mut at = n * unit;
+            if relative {
+                at = at.checked_add(now_i64(now_ms)).ok_or_else(invalid)?;
+            }
+            SetTtl::At(u64::try_from(at).map_err(|_| invalid())?)
+        }
+    };
+    Ok(Request::Engine {
+        cmds: vec![Command::SetOpts {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            opts: o,
+        }],
+        sum: false,
+    })
+}
+
+fn now_i64(now_ms: u64) -> i64 {
+    i64::try_from(now_ms).unwrap_or(i64::MAX)
+}
+
+/// `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT key time`: `unit` ms per unit of `time`,
+/// `base_ms` what it is relative to (0 for the absolute forms). A time not after `now_ms`
+/// deletes the key (replying 1 if it existed), as Redis does and propagates (`DEL`); a later
+/// one is logged as `PEXPIREAT`.
+fn expire(
+    name: &str,
+    key: &[u8],
+    time: &[u8],
+    unit: i64,
+    base_ms: i64,
+    now_ms: u64,
+) -> Result<Request, Value> {
+    let n = int(time)?;
+    let invalid = || invalid_expire(name);
+    let at = n
+        .checked_mul(unit)
+        .and_then(|ms| ms.checked_add(base_ms))
+        .ok_or_else(invalid)?;
+    let cmd = if at <= now_i64(now_ms) {
+        Command::Del { key: key.to_vec() }
+    } else {
+        Command::PExpireAt {
+            key: key.to_vec(),
+            at_ms: at as u64,
+        }
+    };
+    Ok(Request::Engine {
+        cmds: vec![cmd],
+        sum: false,
+    })
+}
+
+/// Parses a request's arguments (`args[0]` is the command name, any case) received at
+/// `now_ms` (ms since the Unix epoch): relative expiries become absolute against it, and
+/// `XADD key *` takes its id from it.
 ///
 /// Allocates only what the request keeps (keys, values): the server calls this once per
 /// request on slices of its input buffer.
 ///
 /// # Errors
 /// The error reply Redis would give: unknown command, wrong number of arguments, syntax
-/// error, not an integer, not a valid float, invalid stream id.
-pub fn parse(args: &[&[u8]]) -> Result<Request, Value> {
+/// error, not an integer, not a valid float, invalid stream id, invalid expire time.
+pub fn parse(args: &[&[u8]], now_ms: u64) -> Result<Request, Value> {
     let Some((first, rest)) = args.split_first() else {
         return Err(Value::err("empty command"));
     };
@@ -171,7 +326,7 @@ pub fn parse(args: &[&[u8]]) -> Result<Request, Value> {
             key: key(),
             value: rest[1].to_vec(),
         }),
-        "set" if n > 3 => Err(syntax()),
+        "set" if n > 3 => set_with_options(rest[0], rest[1], &rest[2..], now_ms),
         "get" if n == 2 => one(Command::Get { key: key() }),
         "del" if n >= 2 => Ok(Request::Engine {
             cmds: rest
@@ -205,10 +360,42 @@ pub fn parse(args: &[&[u8]]) -> Result<Request, Value> {
                 delta: d,
             })
         }
-        "pexpireat" if n == 3 => one(Command::PExpireAt {
+        // Redis 7's NX|XX|GT|LT options are not supported (see the conformance corpus).
+        "expire" if n == 3 => expire(name, rest[0], rest[1], 1000, now_i64(now_ms), now_ms),
+        "pexpire" if n == 3 => expire(name, rest[0], rest[1], 1, now_i64(now_ms), now_ms),
+        "expireat" if n == 3 => expire(name, rest[0], rest[1], 1000, 0, now_ms),
+        "pexpireat" if n == 3 => expire(name, rest[0], rest[1], 1, 0, now_ms),
+        "expire" | "pexpire" | "expireat" | "pexpireat" if n > 3 => {
+            match rest[2..].iter().find(|o| {
+                !["nx", "xx", "gt", "lt"]
+                    .iter()
+                    .any(|w| o.eq_ignore_ascii_case(w.as_bytes()))
+            }) {
+                Some(other) => Err(Value::err(format!(
+                    "Unsupported option {}",
+                    String::from_utf8_lossy(other)
+                ))),
+                None => Err(Value::err(format!(
+                    "durlab serve does not support {}'s NX, XX, GT and LT options",
+                    name.to_uppercase()
+                ))),
+            }
+        }
+        "persist" if n == 2 => one(Command::Persist { key: key() }),
+        "hincrby" if n == 4 => one(Command::HIncrBy {
             key: key(),
-            at_ms: uint(rest[1])?,
+            field: rest[1].to_vec(),
+            delta: int(rest[2])?,
         }),
+        "flushall" if n == 1 => one(Command::FlushAll),
+        "flushall" if n > 2 => Err(syntax()),
+        "flushall" if n == 2 => {
+            if rest[0].eq_ignore_ascii_case(b"sync") || rest[0].eq_ignore_ascii_case(b"async") {
+                one(Command::FlushAll)
+            } else {
+                Err(syntax())
+            }
+        }
         "hset" if n >= 4 && n.is_multiple_of(2) => one(Command::HSet {
             key: key(),
             fields: pairs(&rest[1..]),
@@ -240,7 +427,15 @@ pub fn parse(args: &[&[u8]]) -> Result<Request, Value> {
             };
             one(Command::ZPopMin { key: key(), count })
         }
-        "xadd" if n >= 5 => xadd(rest),
+        "xadd" if n >= 5 => xadd(rest, now_ms),
+        "hget" if n == 3 => Ok(Request::Read(Read::HGet(key(), rest[1].to_vec()))),
+        "hmget" if n >= 3 => Ok(Request::Read(Read::HMGet(key(), owned(&rest[1..])))),
+        "hexists" if n == 3 => Ok(Request::Read(Read::HExists(key(), rest[1].to_vec()))),
+        "hlen" if n == 2 => Ok(Request::Read(Read::HLen(key()))),
+        "zscore" if n == 3 => Ok(Request::Read(Read::ZScore(key(), rest[1].to_vec()))),
+        "zcard" if n == 2 => Ok(Request::Read(Read::ZCard(key()))),
+        "xlen" if n == 2 => Ok(Request::Read(Read::XLen(key()))),
+        "ttl" if n == 2 => Ok(Request::Read(Read::Ttl(key()))),
         "type" if n == 2 => Ok(Request::Read(Read::Type(key()))),
         "exists" if n >= 2 => Ok(Request::Read(Read::Exists(owned(rest)))),
         "hgetall" if n == 2 => Ok(Request::Read(Read::HGetAll(key()))),
@@ -321,21 +516,13 @@ pub fn parse(args: &[&[u8]]) -> Result<Request, Value> {
         "command" => Ok(Request::CommandDocs),
         "quit" => Ok(Request::Quit),
         "set" | "get" | "del" | "setnx" | "incrby" | "incr" | "decr" | "decrby" | "pexpireat"
-        | "hset" | "hdel" | "zadd" | "zrem" | "zpopmin" | "xadd" | "type" | "exists"
-        | "hgetall" | "zrange" | "xrange" | "xinfo" | "pttl" | "pexpiretime" | "scan"
-        | "dbsize" | "ping" | "echo" | "multi" | "exec" | "discard" | "info" | "config"
-        | "bgrewriteaof" | "bgsave" | "save" | "shutdown" | "select" | "client" => Err(arity(name)),
-        _ => {
-            let shown: String = rest
-                .iter()
-                .take(3)
-                .map(|a| format!("'{}' ", String::from_utf8_lossy(a)))
-                .collect();
-            Err(Value::err(format!(
-                "unknown command '{}', with args beginning with: {shown}",
-                String::from_utf8_lossy(first)
-            )))
-        }
+        | "expire" | "pexpire" | "expireat" | "persist" | "hincrby" | "flushall" | "hget"
+        | "hmget" | "hexists" | "hlen" | "zscore" | "zcard" | "xlen" | "ttl" | "hset" | "hdel"
+        | "zadd" | "zrem" | "zpopmin" | "xadd" | "type" | "exists" | "hgetall" | "zrange"
+        | "xrange" | "xinfo" | "pttl" | "pexpiretime" | "scan" | "dbsize" | "ping" | "echo"
+        | "multi" | "exec" | "discard" | "info" | "config" | "bgrewriteaof" | "bgsave" | "save"
+        | "shutdown" | "select" | "client" => Err(arity(name)),
+        _ => Err(unknown_command(first, rest)),
     }
 }
 
@@ -345,7 +532,11 @@ const STACK_ARGS: usize = 8;
 /// [`parse`] of the arguments at `spans` (`(offset, length)`) of `buf`, as
 /// [`super::parse::scan_request`] leaves them; `None` for an empty request (which Redis
 /// skips).
-pub fn parse_spans(buf: &[u8], spans: &[(usize, usize)]) -> Option<Result<Request, Value>> {
+pub fn parse_spans(
+    buf: &[u8],
+    spans: &[(usize, usize)],
+    now_ms: u64,
+) -> Option<Result<Request, Value>> {
     let arg = |&(at, len): &(usize, usize)| &buf[at..at + len];
     Some(match spans.len() {
         0 => return None,
@@ -354,14 +545,15 @@ pub fn parse_spans(buf: &[u8], spans: &[(usize, usize)]) -> Option<Result<Reques
             for (a, s) in args.iter_mut().zip(spans) {
                 *a = arg(s);
             }
-            parse(&args[..n])
+            parse(&args[..n], now_ms)
         }
-        _ => parse(&spans.iter().map(arg).collect::<Vec<_>>()),
+        _ => parse(&spans.iter().map(arg).collect::<Vec<_>>(), now_ms),
     })
 }
 
-/// `XADD key [MAXLEN [=] n] <* | ms-seq | ms> field value [field value ...]`.
-fn xadd(rest: &[&[u8]]) -> Result<Request, Value> {
+/// `XADD key [MAXLEN [=] n] <* | ms-* | ms-seq | ms> field value [field value ...]`; `*`
+/// takes its id from `now_ms`.
+fn xadd(rest: &[&[u8]], now_ms: u64) -> Result<Request, Value> {
     let mut i = 1;
     let mut maxlen = None;
     if rest[i].eq_ignore_ascii_case(b"maxlen") {
@@ -377,8 +569,16 @@ fn xadd(rest: &[&[u8]]) -> Result<Request, Value> {
         return Err(arity("xadd"));
     };
     let id = match *id_arg {
-        b"*" => XAddId::Auto,
-        a => XAddId::Explicit(stream_id(a, 0).ok_or_else(invalid_id)?),
+        b"*" => XAddId::Time { now_ms },
+        a => match a.strip_suffix(b"-*") {
+            Some(ms) => XAddId::AutoSeq {
+                ms: std::str::from_utf8(ms)
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .ok_or_else(invalid_id)?,
+            },
+            None => XAddId::Explicit(stream_id(a, 0).ok_or_else(invalid_id)?),
+        },
     };
     let fields = &rest[i + 1..];
     if fields.is_empty() || !fields.len().is_multiple_of(2) {
@@ -426,6 +626,30 @@ pub fn to_args(cmd: &Command, auto: AutoId) -> Vec<Vec<u8>> {
         Command::PExpireAt { key, at_ms } => {
             a.extend([b("PEXPIREAT"), key.clone(), b(&at_ms.to_string())])
         }
+        Command::SetOpts { key, value, opts } => {
+            a.extend([b("SET"), key.clone(), value.clone()]);
+            match opts.cond {
+                SetCond::Always => {}
+                SetCond::Nx => a.push(b("NX")),
+                SetCond::Xx => a.push(b("XX")),
+            }
+            match opts.ttl {
+                SetTtl::Clear => {}
+                SetTtl::Keep => a.push(b("KEEPTTL")),
+                SetTtl::At(at_ms) => a.extend([b("PXAT"), b(&at_ms.to_string())]),
+            }
+            if opts.get {
+                a.push(b("GET"));
+            }
+        }
+        Command::Persist { key } => a.extend([b("PERSIST"), key.clone()]),
+        Command::HIncrBy { key, field, delta } => a.extend([
+            b("HINCRBY"),
+            key.clone(),
+            field.clone(),
+            b(&delta.to_string()),
+        ]),
+        Command::FlushAll => a.push(b("FLUSHALL")),
         Command::HSet { key, fields } => {
             a.extend([b("HSET"), key.clone()]);
             a.extend(fields.iter().flat_map(|(f, v)| [f.clone(), v.clone()]));
@@ -463,6 +687,8 @@ pub fn to_args(cmd: &Command, auto: AutoId) -> Vec<Vec<u8>> {
                 (XAddId::Auto, AutoId::Star) => b("*"),
                 (XAddId::Auto, AutoId::ZeroMsStar) => b("0-*"),
                 (XAddId::Explicit(id), _) => b(&id.to_string()),
+                (XAddId::Time { .. }, _) => b("*"),
+                (XAddId::AutoSeq { ms }, _) => b(&format!("{ms}-*")),
             });
             a.extend(fields.iter().flat_map(|(f, v)| [f.clone(), v.clone()]));
         }
@@ -471,19 +697,58 @@ pub fn to_args(cmd: &Command, auto: AutoId) -> Vec<Vec<u8>> {
     a
 }
 
-/// Runs a read against `ks`; `now_ms` is the wall clock for `PTTL`.
+/// Runs a read against `ks` at `now_ms` (the wall clock): keys expired by then are absent
+/// (`DBSIZE` counts only live keys, so it reads every key's expiry).
 pub fn read(ks: &Keyspace, r: &Read, now_ms: u64) -> Value {
     let wrongtype = || Value::Error(msg::WRONGTYPE.into());
+    let live = |key: &[u8]| ks.live_entry(key, now_ms);
+    let value = |key: &[u8]| live(key).map(|e| &e.value);
     match r {
-        Read::Type(k) => Value::Simple(
-            ks.get_entry(k)
-                .map_or("none", |e| e.value.type_name())
-                .into(),
-        ),
-        Read::Exists(keys) => {
-            Value::Int(keys.iter().filter(|k| ks.get_entry(k).is_some()).count() as i64)
-        }
-        Read::HGetAll(k) => match ks.get_entry(k).map(|e| &e.value) {
+        Read::Type(k) => Value::Simple(value(k).map_or("none", Stored::type_name).into()),
+        Read::Exists(keys) => Value::Int(keys.iter().filter(|k| live(k).is_some()).count() as i64),
+        Read::HGet(key, field) => match value(key) {
+            None => Value::Nil,
+            Some(Stored::Hash(h)) => h.get(field).map_or(Value::Nil, Value::bulk),
+            Some(_) => wrongtype(),
+        },
+        Read::HMGet(key, fields) => match value(key) {
+            None => Value::Array(fields.iter().map(|_| Value::Nil).collect()),
+            Some(Stored::Hash(h)) => Value::Array(
+                fields
+                    .iter()
+                    .map(|f| h.get(f).map_or(Value::Nil, Value::bulk))
+                    .collect(),
+            ),
+            Some(_) => wrongtype(),
+        },
+        Read::HExists(key, field) => match value(key) {
+            None => Value::Int(0),
+            Some(Stored::Hash(h)) => Value::Int(i64::from(h.get(field).is_some())),
+            Some(_) => wrongtype(),
+        },
+        Read::HLen(key) => match value(key) {
+            None => Value::Int(0),
+            Some(Stored::Hash(h)) => Value::Int(h.len() as i64),
+            Some(_) => wrongtype(),
+        },
+        Read::ZScore(key, member) => match value(key) {
+            None => Value::Nil,
+            Some(Stored::ZSet(z)) => z
+                .score(member)
+                .map_or(Value::Nil, |s| Value::bulk(format_score(s))),
+            Some(_) => wrongtype(),
+        },
+        Read::ZCard(key) => match value(key) {
+            None => Value::Int(0),
+            Some(Stored::ZSet(z)) => Value::Int(z.len() as i64),
+            Some(_) => wrongtype(),
+        },
+        Read::XLen(key) => match value(key) {
+            None => Value::Int(0),
+            Some(Stored::Stream(s)) => Value::Int(s.len() as i64),
+            Some(_) => wrongtype(),
+        },
+        Read::HGetAll(k) => match value(k) {
             None => Value::Array(vec![]),
             Some(Stored::Hash(h)) => Value::Array(
                 h.iter()
@@ -497,7 +762,7 @@ pub fn read(ks: &Keyspace, r: &Read, now_ms: u64) -> Value {
             start,
             stop,
             withscores,
-        } => match ks.get_entry(key).map(|e| &e.value) {
+        } => match value(key) {
             None => Value::Array(vec![]),
             Some(Stored::ZSet(z)) => {
                 let len = z.len() as i64;
@@ -529,7 +794,7 @@ pub fn read(ks: &Keyspace, r: &Read, now_ms: u64) -> Value {
             start,
             end,
             count,
-        } => match ks.get_entry(key).map(|e| &e.value) {
+        } => match value(key) {
             None => Value::Array(vec![]),
             Some(Stored::Stream(s)) => Value::Array(
                 s.iter()
@@ -546,7 +811,7 @@ pub fn read(ks: &Keyspace, r: &Read, now_ms: u64) -> Value {
             ),
             Some(_) => wrongtype(),
         },
-        Read::XInfoStream(key) => match ks.get_entry(key).map(|e| &e.value) {
+        Read::XInfoStream(key) => match value(key) {
             None => Value::err("no such key"),
             Some(Stored::Stream(s)) => Value::Array(vec![
                 Value::bulk("length"),
@@ -556,16 +821,9 @@ pub fn read(ks: &Keyspace, r: &Read, now_ms: u64) -> Value {
             ]),
             Some(_) => wrongtype(),
         },
-        Read::PTtl(key) => match ks.get_entry(key) {
-            None => Value::Int(-2),
-            Some(e) => match e.expire_at_ms {
-                None => Value::Int(-1),
-                Some(at) => {
-                    Value::Int(i64::try_from(at.saturating_sub(now_ms)).unwrap_or(i64::MAX))
-                }
-            },
-        },
-        Read::PExpireTime(key) => match ks.get_entry(key) {
+        Read::PTtl(key) => ttl(live(key), now_ms, 1),
+        Read::Ttl(key) => ttl(live(key), now_ms, 1000),
+        Read::PExpireTime(key) => match live(key) {
             None => Value::Int(-2),
             Some(e) => Value::Int(
                 e.expire_at_ms
@@ -579,6 +837,7 @@ pub fn read(ks: &Keyspace, r: &Read, now_ms: u64) -> Value {
                 .iter()
                 .skip(start)
                 .take(count)
+                .filter(|(_, e)| !e.is_expired_at(now_ms))
                 .map(|(k, _)| Value::bulk(k))
                 .collect();
             let next = if start.saturating_add(count) >= ks.len() {
@@ -588,7 +847,29 @@ pub fn read(ks: &Keyspace, r: &Read, now_ms: u64) -> Value {
             };
             Value::Array(vec![Value::bulk(next.to_string()), Value::Array(keys)])
         }
-        Read::DbSize => Value::Int(ks.len() as i64),
+        Read::DbSize => {
+            Value::Int(ks.iter().filter(|(_, e)| !e.is_expired_at(now_ms)).count() as i64)
+        }
+    }
+}
+
+/// `PTTL` (`unit_ms` 1) or `TTL` (1000, rounded to the nearest second as Redis does) of a
+/// live entry: -2 without one, -1 without expiry.
+fn ttl(entry: Option<&Entry>, now_ms: u64, unit_ms: u64) -> Value {
+    match entry {
+        None => Value::Int(-2),
+        Some(e) => match e.expire_at_ms {
+            None => Value::Int(-1),
+            Some(at) => {
+                let left = at.saturating_sub(now_ms);
+                let rounded = if unit_ms == 1 {
+                    left
+                } else {
+                    left.saturating_add(unit_ms / 2) / unit_ms
+                };
+                Value::Int(i64::try_from(rounded).unwrap_or(i64::MAX))
+            }
+        },
     }
 }
 
@@ -641,12 +922,44 @@ mod tests {
                 key: b"z".to_vec(),
                 count: 3,
             },
+            // `*` is time-based: parsed at now = 1 it is this command again.
             Command::XAdd {
                 key: b"s".to_vec(),
-                id: XAddId::Auto,
+                id: XAddId::Time { now_ms: 1 },
                 fields: vec![(b"v".to_vec(), b"x".to_vec())],
                 maxlen: Some(0),
             },
+            Command::XAdd {
+                key: b"s".to_vec(),
+                id: XAddId::AutoSeq { ms: 0 },
+                fields: vec![(b"v".to_vec(), b"x".to_vec())],
+                maxlen: None,
+            },
+            Command::SetOpts {
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+                opts: SetOptions {
+                    cond: SetCond::Nx,
+                    ttl: SetTtl::At(5),
+                    get: true,
+                },
+            },
+            Command::SetOpts {
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+                opts: SetOptions {
+                    cond: SetCond::Xx,
+                    ttl: SetTtl::Keep,
+                    get: false,
+                },
+            },
+            Command::Persist { key: b"k".to_vec() },
+            Command::HIncrBy {
+                key: b"h".to_vec(),
+                field: b"f".to_vec(),
+                delta: -3,
+            },
+            Command::FlushAll,
             Command::XAdd {
                 key: b"s".to_vec(),
                 id: XAddId::Explicit(StreamId { ms: 5, seq: 7 }),
@@ -656,9 +969,9 @@ mod tests {
         ];
         for c in cmds {
             // DEL sums its replies (one key here: the same reply).
-            let args = to_args(&c, AutoId::Star);
+            let args = to_args(&c, AutoId::ZeroMsStar);
             let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-            let Ok(Request::Engine { cmds, .. }) = parse(&args) else {
+            let Ok(Request::Engine { cmds, .. }) = parse(&args, 1) else {
                 panic!("{c:?} did not parse as an engine command");
             };
             assert_eq!(cmds, vec![c.clone()]);
@@ -688,9 +1001,125 @@ mod tests {
         );
     }
 
+    fn parse_at(s: &str, now_ms: u64) -> Result<Request, Value> {
+        parse(&s.split(' ').map(str::as_bytes).collect::<Vec<_>>(), now_ms)
+    }
+
+    fn one(r: Result<Request, Value>) -> Command {
+        match r {
+            Ok(Request::Engine {
+                mut cmds,
+                sum: false,
+            }) if cmds.len() == 1 => cmds.remove(0),
+            other => panic!("not one engine command: {other:?}"),
+        }
+    }
+
+    /// Relative expiries are logged as absolute times; a time already past deletes the key.
+    #[test]
+    fn expiries_become_absolute() {
+        let set = |line: &str| match one(parse_at(line, 1_000)) {
+            Command::SetOpts { opts, .. } => opts,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(set("SET k v EX 2").ttl, SetTtl::At(3_000));
+        assert_eq!(set("set k v px 5").ttl, SetTtl::At(1_005));
+        assert_eq!(set("SET k v EXAT 7").ttl, SetTtl::At(7_000));
+        assert_eq!(set("SET k v PXAT 7").ttl, SetTtl::At(7));
+        assert_eq!(
+            set("SET k v EX 1 EX 2").ttl,
+            SetTtl::At(3_000),
+            "the last wins"
+        );
+        assert_eq!(set("SET k v KEEPTTL GET NX").ttl, SetTtl::Keep);
+        let o = set("SET k v xx get");
+        assert_eq!((o.cond, o.get), (SetCond::Xx, true));
+        for bad in [
+            "SET k v NX XX",
+            "SET k v EX 1 PX 1",
+            "SET k v KEEPTTL EX 1",
+            "SET k v EX 1 KEEPTTL",
+            "SET k v EX",
+            "SET k v FOO",
+        ] {
+            assert_eq!(parse_at(bad, 1_000), Err(syntax()), "{bad}");
+        }
+        for bad in [
+            "SET k v EX 0",
+            "SET k v PX -1",
+            "SET k v EX 9223372036854775807",
+        ] {
+            assert_eq!(parse_at(bad, 1_000), Err(invalid_expire("set")), "{bad}");
+        }
+        assert_eq!(
+            parse_at("SET k v PX 9223372036854775000", 1_000),
+            Err(invalid_expire("set")),
+            "overflows when made absolute"
+        );
+        assert_eq!(
+            one(parse_at("EXPIRE k 2", 1_000)),
+            Command::PExpireAt {
+                key: b"k".to_vec(),
+                at_ms: 3_000
+            }
+        );
+        assert_eq!(
+            one(parse_at("PEXPIRE k 0", 1_000)),
+            Command::Del { key: b"k".to_vec() }
+        );
+        assert_eq!(
+            one(parse_at("PEXPIREAT k 1000", 1_000)),
+            Command::Del { key: b"k".to_vec() },
+            "a time not after now deletes"
+        );
+        assert_eq!(
+            one(parse_at("EXPIREAT k -5", 1_000)),
+            Command::Del { key: b"k".to_vec() }
+        );
+        assert_eq!(
+            parse_at("EXPIRE k 9223372036854775807", 1_000),
+            Err(invalid_expire("expire"))
+        );
+        assert_eq!(
+            parse_at("EXPIRE k 10 foo", 1_000),
+            Err(Value::err("Unsupported option foo"))
+        );
+        assert_eq!(
+            one(parse_at("XADD s * f v", 42)),
+            Command::XAdd {
+                key: b"s".to_vec(),
+                id: XAddId::Time { now_ms: 42 },
+                fields: vec![(b"f".to_vec(), b"v".to_vec())],
+                maxlen: None,
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_commands_echo_at_most_128_bytes_of_arguments() {
+        let long = "a".repeat(200);
+        let Err(Value::Error(e)) = parse_at(&format!("nosuch {long} b"), 0) else {
+            panic!("not refused");
+        };
+        assert_eq!(
+            e,
+            format!(
+                "ERR unknown command 'nosuch', with args beginning with: '{}' ",
+                "a".repeat(128)
+            )
+        );
+        let Err(Value::Error(e)) = parse(&[b"x", b"a\r\nb", b"c"], 0) else {
+            panic!("not refused");
+        };
+        assert_eq!(
+            e,
+            "ERR unknown command 'x', with args beginning with: 'a  b' 'c' "
+        );
+    }
+
     #[test]
     fn errors_are_redis_texts() {
-        let p = |s: &str| parse(&s.split(' ').map(str::as_bytes).collect::<Vec<_>>());
+        let p = |s: &str| parse(&s.split(' ').map(str::as_bytes).collect::<Vec<_>>(), 1);
         assert_eq!(
             p("get"),
             Err(Value::err("wrong number of arguments for 'get' command"))

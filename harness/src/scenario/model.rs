@@ -280,9 +280,15 @@ pub struct OpSpec {
     /// Own value sizes (defaults to `[workload.values]`).
     #[serde(default)]
     pub values: Option<ValueSpec>,
-    /// `pexpireat`: expiry time = workload clock + `ttl_ms`.
+    /// `pexpireat`: expiry time = workload clock + `ttl_ms`; `set` with `set_options`: the
+    /// relative expiry `PX ttl_ms`, logged as the absolute `PXAT` workload clock + `ttl_ms`.
     #[serde(default)]
     pub ttl_ms: Option<u64>,
+    /// `set`: draw Redis's SET options for each command (default false, which keeps every
+    /// existing seeded sequence unchanged): a condition (none, `NX`, `XX`), an expiry (none,
+    /// `KEEPTTL`, `PX ttl_ms`) and `GET`, each uniformly.
+    #[serde(default)]
+    pub set_options: bool,
     /// `incrby`: delta drawn uniformly from `1..=delta_max` (default 1).
     #[serde(default)]
     pub delta_max: Option<Spanned<i64>>,

@@ -24,11 +24,21 @@ use crate::resp::commands::AutoId;
 use crate::resp::{Value, info};
 use client::Client;
 
-/// `cmd` as sent to a RESP target: `PEXPIREAT` times moved [`readback::EXPIRY_SHIFT_MS`]
+/// `cmd` as sent to a RESP target: `PEXPIREAT` and `SET ... PXAT` times moved [`readback::EXPIRY_SHIFT_MS`]
 /// ahead (Redis deletes keys whose expiry is past; the workload clock starts in 2026).
 pub fn for_resp(mut cmd: durlab_engine::Command) -> durlab_engine::Command {
-    if let durlab_engine::Command::PExpireAt { at_ms, .. } = &mut cmd {
-        *at_ms = at_ms.saturating_add(readback::EXPIRY_SHIFT_MS);
+    use durlab_engine::keyspace::SetTtl;
+    match &mut cmd {
+        durlab_engine::Command::PExpireAt { at_ms, .. }
+        | durlab_engine::Command::SetOpts {
+            opts:
+                durlab_engine::keyspace::SetOptions {
+                    ttl: SetTtl::At(at_ms),
+                    ..
+                },
+            ..
+        } => *at_ms = at_ms.saturating_add(readback::EXPIRY_SHIFT_MS),
+        _ => {}
     }
     cmd
 }
@@ -82,8 +92,9 @@ impl Target {
     /// How the client spells automatic XADD ids for this target (see [`AutoId`]).
     pub fn auto_id(self) -> AutoId {
         match self {
-            Target::Redis => AutoId::ZeroMsStar,
-            Target::Engine | Target::DurlabServer => AutoId::Star,
+            // `*` is time-based for both servers; `0-*` gives the workload's deterministic ids.
+            Target::Redis | Target::DurlabServer => AutoId::ZeroMsStar,
+            Target::Engine => AutoId::Star,
         }
     }
 }

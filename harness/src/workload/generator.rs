@@ -1,6 +1,6 @@
 //! [`Workload`]: the compiled command mix, and the commands it generates.
 
-use durlab_engine::keyspace::XAddId;
+use durlab_engine::keyspace::{SetCond, SetOptions, SetTtl, XAddId};
 use durlab_engine::{Command, Lsn};
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
@@ -38,6 +38,8 @@ struct Op {
     members: u32,
     count: u64,
     maxlen: Option<u64>,
+    /// `set`: draw SET options ([`OpSpec::set_options`](crate::scenario::model::OpSpec)).
+    set_options: bool,
 }
 
 /// Weighted choice among ops by cumulative weights.
@@ -224,6 +226,7 @@ fn compile_op(o: &OpSpec, keys: KeyDist, values: ValueSize) -> Op {
         members: num(&o.members, 1),
         count: o.count.as_ref().map(|c| *c.get_ref()).unwrap_or(1),
         maxlen: o.maxlen,
+        set_options: o.set_options,
     }
 }
 
@@ -278,6 +281,22 @@ fn job(n: u64, j: u64) -> Vec<u8> {
 fn build(op: &Op, n: Lsn, rng: &mut SplitMix64) -> Command {
     let key = key(op, op.keys.sample(rng));
     match op.kind {
+        CommandKind::Set if op.set_options => {
+            let value = value(op, rng);
+            let cond = [SetCond::Always, SetCond::Nx, SetCond::Xx][rng.random_range(0..3usize)];
+            let ttl = match rng.random_range(0..3u8) {
+                0 => SetTtl::Clear,
+                1 => SetTtl::Keep,
+                // `PX ttl_ms` at the workload clock, in the absolute form the log holds.
+                _ => SetTtl::At(CLOCK_EPOCH_MS + n + op.ttl_ms),
+            };
+            let get = rng.random_range(0..2u8) == 1;
+            Command::SetOpts {
+                key,
+                value,
+                opts: SetOptions { cond, ttl, get },
+            }
+        }
         CommandKind::Set => Command::Set {
             value: value(op, rng),
             key,

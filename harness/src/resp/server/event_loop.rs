@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 
-use super::State;
 use super::connection::Connection;
 use super::round::Round;
+use super::{State, unix_ms};
 use crate::resp::Value;
 use crate::resp::commands;
 use crate::resp::parse::Scanned;
@@ -336,12 +336,12 @@ impl EventLoop {
             let parsed = match c.scanner.scan(buf, &limits) {
                 Ok(Some(Scanned::Spans { used })) => {
                     at += used;
-                    commands::parse_spans(buf, c.scanner.spans())
+                    commands::parse_spans(buf, c.scanner.spans(), unix_ms())
                 }
                 Ok(Some(Scanned::Inline { args, used })) => {
                     at += used;
                     let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
-                    (!args.is_empty()).then(|| commands::parse(&args))
+                    (!args.is_empty()).then(|| commands::parse(&args, unix_ms()))
                 }
                 Ok(None) => {
                     // An incomplete request at end of stream can never complete.

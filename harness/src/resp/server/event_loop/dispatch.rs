@@ -26,7 +26,7 @@ impl EventLoop {
         let mut acks = self
             .state
             .engine
-            .execute_batch(round.cmds)
+            .execute_batch_at(round.cmds, unix_ms())
             .ok()
             .map(Vec::into_iter);
         // A connection gone or disconnected since its requests were read still consumes its
@@ -73,6 +73,8 @@ impl EventLoop {
         fn unsized_replies(c: &Command) -> usize {
             match c {
                 Command::Get { .. } | Command::ZPopMin { .. } => 1,
+                // `SET ... GET` replies with the old value, of any size.
+                Command::SetOpts { opts, .. } if opts.get => 1,
                 Command::Multi { cmds } => cmds.iter().map(unsized_replies).sum(),
                 _ => 0,
             }
