@@ -139,40 +139,70 @@ fn drive(
     crashed: &AtomicBool,
 ) -> Result<Driven, String> {
     let auto = target.auto_id();
-    let started = Instant::now();
-    let mut out = Driven {
-        start_ns: now_ns(),
-        ..Driven::default()
-    };
+    let mut run = Run::new(crashed);
     let mut stream = workload.writer(0);
     let mut n = 0u64;
-    let ended = |e: String, out: Driven| {
-        if crashed.load(Ordering::Acquire) {
-            Ok(out)
-        } else {
-            Err(e)
-        }
-    };
-    while started.elapsed() < max && n + (PIPELINE_TXNS as u64) <= MAX_LSNS {
+    while run.started.elapsed() < max && n + (PIPELINE_TXNS as u64) <= MAX_LSNS {
         let first = n + 1;
         for _ in 0..PIPELINE_TXNS {
             n += 1;
             queue_txn(&mut client, stream.write_command(n), n, auto);
         }
-        let sent = now_ns();
-        out.issued_ns.resize(n as usize, sent);
-        out.ack_ns.resize(n as usize, 0);
+        run.sent(n);
         if let Err(e) = client.flush() {
-            return ended(e.to_string(), out);
+            return run.end(e.to_string());
         }
         for lsn in first..=n {
             if let Err(e) = read_txn(&mut client, lsn) {
-                return ended(e, out);
+                return run.end(e);
             }
-            out.ack_ns[lsn as usize - 1] = now_ns();
+            run.acked(lsn);
         }
     }
-    ended(format!("the server was not crashed within {max:?}"), out)
+    run.end(format!("the server was not crashed within {max:?}"))
+}
+
+/// What both drive loops share: when the run started, the record being filled, and how an
+/// error ends it.
+struct Run<'a> {
+    started: Instant,
+    out: Driven,
+    crashed: &'a AtomicBool,
+}
+
+impl<'a> Run<'a> {
+    fn new(crashed: &'a AtomicBool) -> Self {
+        Run {
+            started: Instant::now(),
+            out: Driven {
+                start_ns: now_ns(),
+                ..Driven::default()
+            },
+            crashed,
+        }
+    }
+
+    /// Transactions up to `n` were sent now.
+    fn sent(&mut self, n: Lsn) {
+        let sent = now_ns();
+        self.out.issued_ns.resize(n as usize, sent);
+        self.out.ack_ns.resize(n as usize, 0);
+    }
+
+    /// Transaction `lsn` was answered now.
+    fn acked(&mut self, lsn: Lsn) {
+        self.out.ack_ns[lsn as usize - 1] = now_ns();
+    }
+
+    /// The end of the run on error `e`: after [`Driver::crashing`] the broken connection is the
+    /// crash itself and the record so far is the result; before it, `e` is a failure.
+    fn end(self, e: String) -> Result<Driven, String> {
+        if self.crashed.load(Ordering::Acquire) {
+            Ok(self.out)
+        } else {
+            Err(e)
+        }
+    }
 }
 
 /// The rate of write commands `rate` implies for `workload`: its commands per second times
@@ -198,22 +228,12 @@ fn drive_paced(
     crashed: &AtomicBool,
 ) -> Result<Driven, String> {
     let auto = target.auto_id();
-    let started = Instant::now();
-    let mut out = Driven {
-        start_ns: now_ns(),
-        ..Driven::default()
-    };
+    let mut run = Run::new(crashed);
+    let started = run.started;
     let mut pacer = Pacer::new(rate, 1, 0, seed, started);
     let mut stream = workload.writer(0);
     // Sent: 1..=n; answered: 1..answered.
     let (mut n, mut answered) = (0u64, 0u64);
-    let ended = |e: String, out: Driven| {
-        if crashed.load(Ordering::Acquire) {
-            Ok(out)
-        } else {
-            Err(e)
-        }
-    };
     while started.elapsed() < max && n < MAX_LSNS {
         let now = Instant::now();
         let mut queued = false;
@@ -224,11 +244,9 @@ fn drive_paced(
             queued = true;
         }
         if queued {
-            let sent = now_ns();
-            out.issued_ns.resize(n as usize, sent);
-            out.ack_ns.resize(n as usize, 0);
+            run.sent(n);
             if let Err(e) = client.flush() {
-                return ended(e.to_string(), out);
+                return run.end(e.to_string());
             }
         }
         if n == answered {
@@ -240,11 +258,11 @@ fn drive_paced(
         }
         answered += 1;
         if let Err(e) = read_txn(&mut client, answered) {
-            return ended(e, out);
+            return run.end(e);
         }
-        out.ack_ns[answered as usize - 1] = now_ns();
+        run.acked(answered);
     }
-    ended(format!("the server was not crashed within {max:?}"), out)
+    run.end(format!("the server was not crashed within {max:?}"))
 }
 
 /// Queues write command `n` as `MULTI; <command>; SET __durlab:lsn n; EXEC`.
