@@ -32,7 +32,7 @@ impl Judged<'_> {
 
 /// What the numbers support.
 #[derive(Debug, Clone)]
-pub enum Verdict<'a> {
+pub enum Decision<'a> {
     /// No crash summaries at all: only throughput was measured.
     NoCrashResults,
     /// The scenario sets no `loss_tolerance_ms`.
@@ -87,17 +87,17 @@ pub fn judge(results: &RunResults) -> Vec<Judged<'_>> {
         .collect()
 }
 
-/// Decides what `results` support (see [`Verdict`]). The recommended configuration is the
+/// Decides what `results` support (see [`Decision`]). The recommended configuration is the
 /// one with the highest throughput among those with no violations whose worst observed loss
 /// window is at most the scenario's `loss_tolerance_ms` and is not censored: a censored
 /// window is only a lower bound, so it is never within a tolerance.
-pub fn decide(results: &RunResults) -> Verdict<'_> {
+pub fn decide(results: &RunResults) -> Decision<'_> {
     if results.crashes.is_empty() {
-        return Verdict::NoCrashResults;
+        return Decision::NoCrashResults;
     }
     let judged = judge(results);
     let Some(tolerance_ms) = results.run.loss_tolerance_ms else {
-        return Verdict::NoTolerance { judged };
+        return Decision::NoTolerance { judged };
     };
     let best = judged
         .iter()
@@ -109,13 +109,13 @@ pub fn decide(results: &RunResults) -> Verdict<'_> {
         Some(i) => {
             let mut others = judged;
             let chosen = others.remove(i);
-            Verdict::Recommended {
+            Decision::Recommended {
                 tolerance_ms,
                 chosen,
                 others,
             }
         }
-        None => Verdict::NoneWithin {
+        None => Decision::NoneWithin {
             tolerance_ms,
             judged,
         },
@@ -125,7 +125,7 @@ pub fn decide(results: &RunResults) -> Verdict<'_> {
 /// The label of the recommended configuration, if the numbers support one.
 pub fn recommended_label(results: &RunResults) -> Option<String> {
     match decide(results) {
-        Verdict::Recommended { chosen, .. } => Some(chosen.bench.label.clone()),
+        Decision::Recommended { chosen, .. } => Some(chosen.bench.label.clone()),
         _ => None,
     }
 }
@@ -283,7 +283,7 @@ pub fn render(results: &RunResults) -> String {
     );
     let mut out = String::new();
     match decide(results) {
-        Verdict::NoCrashResults => {
+        Decision::NoCrashResults => {
             out.push_str(&format!(
                 "**Crash results are missing from this run** (no `crash-*.json` in the run \
                  directory), so no loss window was measured and this report makes no \
@@ -300,7 +300,7 @@ pub fn render(results: &RunResults) -> String {
                 ));
             }
         }
-        Verdict::NoTolerance { judged } => {
+        Decision::NoTolerance { judged } => {
             out.push_str(&format!(
                 "The scenario sets no `loss_tolerance_ms`, so no single configuration is \
                  recommended. Measured in {context} (worst observed loss window over all \
@@ -318,7 +318,7 @@ pub fn render(results: &RunResults) -> String {
             }
             out.push_str(&indistinguishable(&judged.iter().collect::<Vec<_>>()));
         }
-        Verdict::Recommended {
+        Decision::Recommended {
             tolerance_ms,
             chosen,
             others,
@@ -367,7 +367,7 @@ pub fn render(results: &RunResults) -> String {
             let all: Vec<&Judged> = std::iter::once(&chosen).chain(&others).collect();
             out.push_str(&indistinguishable(&all));
         }
-        Verdict::NoneWithin {
+        Decision::NoneWithin {
             tolerance_ms,
             judged,
         } => {

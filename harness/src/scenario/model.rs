@@ -406,7 +406,7 @@ pub struct CrashPlan {
     pub trials: u32,
     /// Engine states to crash in.
     #[serde(default = "default_states", deserialize_with = "de_named_list")]
-    pub states: Vec<CrashState>,
+    pub states: Vec<Phase>,
     /// When directory entries survive a power loss in crash images: `pessimistic` (POSIX,
     /// the default) or `ext4-ordered` (docs: crashlab::images::direntry).
     #[serde(
@@ -470,8 +470,8 @@ fn ser_names<S: serde::Serializer, T: std::fmt::Display>(
     ser.collect_seq(names.iter().map(|n| n.to_string()))
 }
 
-fn default_states() -> Vec<CrashState> {
-    vec![CrashState::Steady]
+fn default_states() -> Vec<Phase> {
+    vec![Phase::Steady]
 }
 
 /// A fault of the fault model (docs/design.md, "Fault model"): the crash lab's own enum, which
@@ -480,4 +480,4 @@ pub use crate::crashlab::FaultKind as Fault;
 
 pub use crate::crashlab::images::DirModel;
 /// When during the engine's life a crash is aimed: the crash lab's own enum.
-pub use crate::crashlab::phase::Phase as CrashState;
+pub use crate::crashlab::phase::Phase;
