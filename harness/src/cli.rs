@@ -268,6 +268,13 @@ pub struct RecoverArgs {
     /// a bad snapshot or a bad manifest are reported, not repaired.
     #[arg(long)]
     pub fix: bool,
+
+    /// Also say exactly what `durlab serve --persistence MODE` would do on this directory:
+    /// the engine's own recovery runs on a scratch copy of its durlab files (the directory
+    /// is not touched) and its outcome is printed: the LSN it would start at and every change
+    /// it would make, or its refusal. Without it, the mode is inferred from the files.
+    #[arg(long, value_name = "MODE")]
+    pub persistence: Option<Persistence>,
 }
 
 /// `durlab fs`.

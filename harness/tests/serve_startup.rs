@@ -479,3 +479,103 @@ fn one_command_size_limit_stated_by_both_sides() {
     });
     assert_eq!(served, Served::Started(0), "{stderr}");
 }
+
+/// Every file of `dir` with its bytes (to show a directory was not touched).
+fn snapshot_of(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let bytes = fs::read(&p).unwrap_or_default();
+            (p, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// `recover --persistence MODE` runs the engine's own recovery on a scratch copy: for every
+/// mode and every directory of the table (plus a lone snapshot, which only mode `snapshot`
+/// loads), it says exactly what `serve --persistence MODE` then does, and leaves the
+/// directory as it was.
+#[test]
+fn recover_with_a_mode_predicts_exactly_what_serve_in_that_mode_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut all = cases();
+    all.push(("lone snapshot", |d| {
+        let config = EngineConfig::new(d).persistence(Persistence::Snapshot);
+        let (engine, _) = Engine::open(config).unwrap();
+        engine
+            .execute(Command::Set {
+                key: b"k".to_vec(),
+                value: b"v".to_vec(),
+            })
+            .unwrap();
+        engine.save().unwrap();
+    }));
+    let (mut refused, mut started) = (0, 0);
+    for mode in ["aof", "snapshot", "aof+snapshot", "hybrid"] {
+        for (name, build) in &all {
+            let dir = tmp
+                .path()
+                .join(format!("{mode}-{}", name.replace(' ', "-")));
+            fs::create_dir(&dir).unwrap();
+            build(&dir);
+            let before = snapshot_of(&dir);
+            let out = Process::new(env!("CARGO_BIN_EXE_durlab"))
+                .arg("recover")
+                .arg(&dir)
+                .args(["--persistence", mode])
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                before,
+                snapshot_of(&dir),
+                "{mode} {name}: recover changed the directory"
+            );
+            let serve_line = format!("durlab serve --persistence {mode} would ");
+            let prediction = match text.split(&serve_line).nth(1) {
+                Some(rest) if rest.starts_with("refuse to start") => Served::Refused,
+                Some(rest) => Served::Started(
+                    rest.strip_prefix("start at LSN ")
+                        .and_then(|s| s.split(|c: char| !c.is_ascii_digit()).next())
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or_else(|| panic!("{mode} {name}: {text}")),
+                ),
+                // No durlab files at all: nothing to predict, and recover says so.
+                None => {
+                    assert!(text.contains("no durlab files"), "{mode} {name}: {text}");
+                    continue;
+                }
+            };
+            assert_eq!(
+                out.status.success(),
+                prediction != Served::Refused,
+                "{text}"
+            );
+            let (served, stderr) = serve_with(&dir, &["--persistence", mode], |_| {});
+            assert_eq!(
+                prediction, served,
+                "{mode} {name}: recover said\n{text}\nserve did\n{stderr}"
+            );
+            if served != Served::Refused {
+                started += 1;
+            } else {
+                refused += 1;
+                // The same refusal, in the same words.
+                let why = text.split("would refuse to start: ").nth(1).unwrap().trim();
+                assert!(stderr.contains(why), "{mode} {name}: {why}\nvs\n{stderr}");
+            }
+        }
+    }
+    // The table holds directories serve starts on and directories it refuses, in every mode.
+    assert!(
+        refused >= 4 && started >= 4,
+        "{refused} refused, {started} started"
+    );
+}
