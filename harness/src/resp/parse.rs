@@ -14,7 +14,10 @@ pub type Parsed = (Vec<Vec<u8>>, usize);
 /// Upper bounds on what one request or reply may declare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Longest bulk string (Redis's `proto-max-bulk-len`, default 512 MiB).
+    /// Longest bulk string. The default is Redis's `proto-max-bulk-len` (512 MiB): what the
+    /// harness's client accepts in a reply from redis-server. `durlab serve` lowers it to the
+    /// log's record limit (`--max-bulk-bytes`, at most 64 MiB, `durlab_engine::config::MAX_RECORD_BYTES`),
+    /// the one limit a value stored there has.
     pub max_bulk_bytes: usize,
     /// Most elements of one array (`*n`).
     pub max_array_len: usize,
