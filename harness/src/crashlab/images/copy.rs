@@ -27,9 +27,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use durlab_engine::backend::recording::{Trace, read_trace};
-
-use super::ImageError;
 use super::content::Content;
 use super::materialize;
 use super::model::Model;
@@ -192,67 +189,9 @@ pub struct LiveCopy {
 }
 
 impl LiveCopy {
-    /// Writes the copy out as a directory (replacing `dir` if present), as the backup's
-    /// restore would lay it down.
-    ///
-    /// # Errors
-    /// [`ImageError::Io`] naming the file and operation.
-    pub fn write(&self, dir: &Path) -> Result<(), ImageError> {
-        materialize::materialize(&self.state, dir)
-    }
-
     /// Equal keys: byte-identical copies (see the crash images' key).
     pub fn key(&self) -> u128 {
         materialize::key(&self.state)
-    }
-}
-
-/// The copies of one trace: each [`LiveCopies::copy`] replays the trace from its start.
-#[derive(Debug)]
-pub struct LiveCopies {
-    model: Model,
-}
-
-impl LiveCopies {
-    /// Reads the trace at `trace`, whose paths lie under `root_in_trace`.
-    ///
-    /// # Errors
-    /// As [`super::crash_images`].
-    pub fn open(trace: &Path, root_in_trace: &Path) -> Result<Self, ImageError> {
-        let t = read_trace(trace)?;
-        Self::from_trace(t, trace, root_in_trace)
-    }
-
-    /// [`LiveCopies::open`] for a trace already read (`trace_name` appears in errors).
-    ///
-    /// # Errors
-    /// As [`super::crash_images`].
-    pub fn from_trace(
-        t: Trace,
-        trace_name: &Path,
-        root_in_trace: &Path,
-    ) -> Result<Self, ImageError> {
-        let root = std::path::absolute(root_in_trace).map_err(|source| ImageError::Io {
-            op: "resolve",
-            path: root_in_trace.to_path_buf(),
-            source,
-        })?;
-        Ok(LiveCopies {
-            model: Model::build(t, &root, trace_name)?,
-        })
-    }
-
-    /// The trace's first and last timestamps.
-    pub fn span_ns(&self) -> (u64, u64) {
-        (self.model.start_ns, self.model.cut_ns(self.model.len()))
-    }
-
-    /// The copy `plan` describes.
-    ///
-    /// # Panics
-    /// If the plan's rate or chunk size is 0.
-    pub fn copy(&self, plan: &CopyPlan) -> LiveCopy {
-        live_copy(&self.model, plan)
     }
 }
 
@@ -461,7 +400,7 @@ impl CopyRun<'_, '_> {
 
 #[cfg(test)]
 mod tests {
-    use durlab_engine::backend::recording::{Entry, Op, Segment};
+    use durlab_engine::backend::recording::{Entry, Op, Segment, Trace};
 
     use super::*;
 
