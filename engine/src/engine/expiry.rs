@@ -41,11 +41,10 @@ impl Shown {
 /// is refused whatever the keyspace holds), else a transaction of a `DEL` per expired key
 /// followed by `cmd` (or `cmd`'s sub-commands).
 pub(super) fn remove_expired_first(ks: &Keyspace, cmd: Command, now_ms: u64) -> (Command, Shown) {
-    if cmd.arg_error().is_some() {
-        return (cmd, Shown::All);
-    }
+    // The lookup first: it is what almost every command needs (nothing expired), and the
+    // argument check it would otherwise repeat runs again when the command is applied.
     let expired = ks.expired_keys(&cmd, now_ms);
-    if expired.is_empty() {
+    if expired.is_empty() || cmd.arg_error().is_some() {
         return (cmd, Shown::All);
     }
     let dels = expired.len();
