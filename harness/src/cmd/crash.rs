@@ -206,6 +206,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         let mut outcomes = Vec::new();
         let mut failed = Vec::new();
         let mut done = 0;
+        let mut shown = report::ShownViolations::default();
         for &k in &trials {
             match run_trial(&lab, setup, fault, k) {
                 Ok(outs) => {
@@ -216,13 +217,15 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
                             let kept = trial_path(&lab, fault, setup, k);
                             out.kept_dir
                                 .get_or_insert_with(|| kept.display().to_string());
-                            eprintln!(
-                                "VIOLATION {fault} {label} trial {k}: {} {}\n  reproduce: {}\n  kept: {}",
-                                out.verdict,
-                                out.detail,
-                                out.repro.as_deref().unwrap_or_default(),
-                                out.kept_dir.as_deref().unwrap_or_default()
-                            );
+                            if shown.admit(out.verdict) {
+                                eprintln!(
+                                    "VIOLATION {fault} {label} trial {k}: {} {}\n  reproduce: {}\n  kept: {}",
+                                    out.verdict,
+                                    out.detail,
+                                    out.repro.as_deref().unwrap_or_default(),
+                                    out.kept_dir.as_deref().unwrap_or_default()
+                                );
+                            }
                         }
                         outcomes.push(out);
                     }
@@ -281,6 +284,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
                 Err(e) => record.failed_trials.push(format!("stall latency: {e}")),
             }
         }
+        eprint!("{}", shown.hidden_lines(fault, &label, &record.case));
         violations += record.violations;
         progress.finish(&format!(
             "{} trials, {} states ({} distinct images, {} ok), {} violations, lost acked p99 {:.0}, window max {:.1} ms{}",
