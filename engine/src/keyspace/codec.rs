@@ -214,14 +214,20 @@ impl Command {
                 entries_read,
                 ..
             } => {
-                blob_len(key) + blob_len(group) + group_start_len(*id) + 1 + opt_u64_len(*entries_read)
+                blob_len(key)
+                    + blob_len(group)
+                    + group_start_len(*id)
+                    + 1
+                    + opt_u64_len(*entries_read)
             }
             Command::XGroupSetId {
                 key,
                 group,
                 id,
                 entries_read,
-            } => blob_len(key) + blob_len(group) + group_start_len(*id) + opt_u64_len(*entries_read),
+            } => {
+                blob_len(key) + blob_len(group) + group_start_len(*id) + opt_u64_len(*entries_read)
+            }
             Command::XGroupDestroy { key, group } => blob_len(key) + blob_len(group),
             Command::XGroupCreateConsumer {
                 key,
@@ -246,7 +252,10 @@ impl Command {
                     ReadStart::New => 1,
                     ReadStart::Pending(_) => 1 + ID_LEN,
                 };
-                blob_len(key) + blob_len(group) + blob_len(consumer) + opt_u64_len(*count)
+                blob_len(key)
+                    + blob_len(group)
+                    + blob_len(consumer)
+                    + opt_u64_len(*count)
                     + start_len
                     + 1
                     + 8
@@ -262,8 +271,18 @@ impl Command {
                 ..
             } => {
                 let time_len = if options.time.is_some() { 9 } else { 1 };
-                let last_len = if options.last_id.is_some() { 1 + ID_LEN } else { 1 };
-                blob_len(key) + blob_len(group) + blob_len(consumer) + 8 + ids_len(ids) + 8 + 1
+                let last_len = if options.last_id.is_some() {
+                    1 + ID_LEN
+                } else {
+                    1
+                };
+                blob_len(key)
+                    + blob_len(group)
+                    + blob_len(consumer)
+                    + 8
+                    + ids_len(ids)
+                    + 8
+                    + 1
                     + time_len
                     + opt_u64_len(options.retry_count)
                     + 1
@@ -281,11 +300,7 @@ impl Command {
                 let range_len = match range {
                     None => 1,
                     Some(r) => {
-                        1 + 8
-                            + 2 * ID_LEN
-                            + 8
-                            + 1
-                            + r.consumer.as_ref().map_or(0, |c| blob_len(c))
+                        1 + 8 + 2 * ID_LEN + 8 + 1 + r.consumer.as_ref().map_or(0, |c| blob_len(c))
                     }
                 };
                 blob_len(key) + blob_len(group) + 8 + range_len
@@ -1039,10 +1054,12 @@ impl<'a> Reader<'a> {
     }
 
     fn group_start(&mut self) -> Result<GroupStart, DecodeError> {
-        Ok(match self.flag("XGROUP id kind is neither 0 ($) nor 1 (id)")? {
-            false => GroupStart::Last,
-            true => GroupStart::Id(self.id()?),
-        })
+        Ok(
+            match self.flag("XGROUP id kind is neither 0 ($) nor 1 (id)")? {
+                false => GroupStart::Last,
+                true => GroupStart::Id(self.id()?),
+            },
+        )
     }
 
     pub(crate) fn blobs(&mut self) -> Result<Vec<Vec<u8>>, DecodeError> {

@@ -102,7 +102,11 @@ impl Group {
             }
         }
         for (id, pending) in pel {
-            if group.pel.last_key_value().is_some_and(|(last, _)| *last >= id) {
+            if group
+                .pel
+                .last_key_value()
+                .is_some_and(|(last, _)| *last >= id)
+            {
                 return Err(GroupError::PendingOutOfOrder);
             }
             let Some(consumer) = group.consumers.get_mut(&pending.consumer) else {
@@ -205,7 +209,10 @@ impl Group {
         let mut held = 0;
         for (name, c) in &self.consumers {
             for id in &c.pending {
-                let p = self.pel.get(id).expect("consumer holds an id not in the PEL");
+                let p = self
+                    .pel
+                    .get(id)
+                    .expect("consumer holds an id not in the PEL");
                 assert_eq!(&p.consumer, name, "pending entry held by another consumer");
             }
             held += c.pending.len();

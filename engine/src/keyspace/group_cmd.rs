@@ -113,7 +113,16 @@ pub(super) fn apply(map: &mut Store, cmd: &Command) -> Option<Reply> {
             now_ms,
             justid,
         } => with_group(map, key, group, Missing::KeyOrGroup, |s, g| {
-            xautoclaim(s, g, consumer, *min_idle_ms, *start, *count, *now_ms, *justid)
+            xautoclaim(
+                s,
+                g,
+                consumer,
+                *min_idle_ms,
+                *start,
+                *count,
+                *now_ms,
+                *justid,
+            )
         }),
         Command::XPending {
             key,
@@ -130,7 +139,9 @@ pub(super) fn apply(map: &mut Store, cmd: &Command) -> Option<Reply> {
         Command::XInfoGroups { key } => match stream_ref(map, key) {
             Err(e) => e,
             Ok(None) => error(msg::NO_SUCH_KEY),
-            Ok(Some(s)) => Reply::Array(s.groups().map(|(name, g)| group_info(s, name, g)).collect()),
+            Ok(Some(s)) => {
+                Reply::Array(s.groups().map(|(name, g)| group_info(s, name, g)).collect())
+            }
         },
         Command::XInfoConsumers { key, group, now_ms } => match stream_ref(map, key) {
             Err(e) => e,
@@ -325,7 +336,10 @@ fn xack(map: &mut Store, key: &[u8], group: &[u8], ids: &[StreamId]) -> Reply {
     // A missing key or group acknowledges nothing (no error), as in Redis.
     match stream_ref(map, key) {
         Err(e) => return e,
-        Ok(Some(s)) if s.groups.get(group).is_some_and(|g| ids.iter().any(|id| g.pel().contains_key(id))) => {}
+        Ok(Some(s))
+            if s.groups
+                .get(group)
+                .is_some_and(|g| ids.iter().any(|id| g.pel().contains_key(id))) => {}
         Ok(_) => return Reply::Int(0),
     }
     let Ok(Some(s)) = stream_mut(map, key) else {

@@ -36,8 +36,6 @@ pub const HASH_NOT_AN_INTEGER: &str = "ERR hash value is not an integer";
 pub const ARITY_XACK: &str = "ERR wrong number of arguments for 'xack' command";
 /// `XDEL` with no ids.
 pub const ARITY_XDEL: &str = "ERR wrong number of arguments for 'xdel' command";
-/// `XCLAIM` with no ids.
-pub const ARITY_XCLAIM: &str = "ERR wrong number of arguments for 'xclaim' command";
 /// `XAUTOCLAIM` with `COUNT 0`.
 pub const XAUTOCLAIM_COUNT: &str = "ERR COUNT must be > 0";
 /// `XGROUP` on a missing key (without `MKSTREAM`).

@@ -122,7 +122,9 @@ impl Stream {
 
     /// The id of the first entry (`0-0` if empty).
     pub fn first_id(&self) -> StreamId {
-        self.entries.front().map_or(StreamId::default(), |(id, _)| *id)
+        self.entries
+            .front()
+            .map_or(StreamId::default(), |(id, _)| *id)
     }
 
     /// The id of the last entry, if any (the last id may be larger: trimmed or deleted).
@@ -272,7 +274,10 @@ impl Stream {
             self.entries_added >= self.entries.len() as u64,
             "entries-added below the entry count"
         );
-        assert!(self.max_deleted_id <= self.last_id, "deleted id above last id");
+        assert!(
+            self.max_deleted_id <= self.last_id,
+            "deleted id above last id"
+        );
         for group in self.groups.values() {
             group.assert_invariants();
         }

@@ -156,7 +156,12 @@ pub fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
 fn encode_groups(out: &mut Vec<u8>, s: &Stream) {
     codec::put_u64(out, s.entries_added());
     codec::put_id(out, s.max_deleted_id());
-    codec::put_len(out, s.groups().len(), codec::MAX_COUNT, "consumer group count");
+    codec::put_len(
+        out,
+        s.groups().len(),
+        codec::MAX_COUNT,
+        "consumer group count",
+    );
     for (name, g) in s.groups() {
         codec::put_blob(out, name);
         codec::put_id(out, g.last_id);
@@ -202,7 +207,9 @@ fn decode_groups(r: &mut Reader<'_>, stream: &mut Stream) -> Result<(), EntryErr
             consumers.push((name, r.u64()?));
         }
         if consumers.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(EntryError::Invalid("consumers not in strictly increasing name order"));
+            return Err(EntryError::Invalid(
+                "consumers not in strictly increasing name order",
+            ));
         }
         let n = r.count(PENDING_BYTES)?;
         let mut pel = Vec::with_capacity(n);
@@ -210,7 +217,9 @@ fn decode_groups(r: &mut Reader<'_>, stream: &mut Stream) -> Result<(), EntryErr
             let id = r.id()?;
             let index = r.u32()?;
             let Some((holder, _)) = consumers.get(index) else {
-                return Err(EntryError::Invalid("pending entry names a consumer index out of range"));
+                return Err(EntryError::Invalid(
+                    "pending entry names a consumer index out of range",
+                ));
             };
             let pending = Pending {
                 consumer: holder.clone(),
