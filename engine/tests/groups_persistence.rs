@@ -6,8 +6,9 @@
 //! XADD (with MAXLEN trims), XGROUP, XREADGROUP, XACK, XCLAIM, XAUTOCLAIM and XDEL.
 //!
 //! The sequences are weighted so that about half of them end with pending entries (measured:
-//! 134 of 300 cases, up to 17 entries). The comparison is whole-keyspace equality; `comparison_sees_one_lost_delivery` shows that
-//! it fails when one logged delivery is missing from the replay.
+//! 134 of 300 cases, up to 17 entries). The comparison is whole-keyspace equality;
+//! `comparison_sees_one_lost_delivery` shows that it fails when one logged delivery is
+//! missing from the replay.
 
 mod common;
 mod keyspace_support;
