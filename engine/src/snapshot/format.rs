@@ -638,7 +638,10 @@ pub(crate) mod tests {
         let e = decode_all(&v3).unwrap_err();
         assert_eq!(
             (e.offset, e.reason.as_str()),
-            (8, "unsupported snapshot version 3 (this build reads 1 to 2)")
+            (
+                8,
+                "unsupported snapshot version 3 (this build reads 1 to 2)"
+            )
         );
     }
 
