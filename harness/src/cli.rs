@@ -661,6 +661,19 @@ pub struct CrashArgs {
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000), value_name = "MIB")]
     pub copy_rate_mib: Option<u64>,
 
+    /// live-copy: when copies are taken. `live`: at any moment while the server writes;
+    /// `safe`: after the server's own save or rewrite, asked for and waited for (RESP targets,
+    /// `--states` of them per trial); `stop-copy-start`: after a clean stop (one per trial).
+    /// Default: the scenario's `[crash] procedure`, else live.
+    #[arg(long, value_name = "PROCEDURE")]
+    pub procedure: Option<crate::crashlab::images::copy::Procedure>,
+
+    /// live-copy on a RESP target: also run this many real copies per trial (alternately
+    /// `cp -r` and `tar` of the mounted data directory) at the procedure's moments, each
+    /// restored and judged beside the simulated copy of the same moment. Needs `--copy tree`.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub real_copies: u32,
+
     /// Where data directories, ack pages and kept crash states go (<DIR>/<run-id>/...).
     /// Default: a fresh temporary directory. Violating trials are always kept.
     #[arg(long, value_name = "DIR")]

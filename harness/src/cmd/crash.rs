@@ -149,6 +149,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         phase: Phase::Steady,
         dir_model,
         copy: copy_procedure(args, scenario.crash.as_ref()),
+        real_copies: args.real_copies,
         work: work.path().to_path_buf(),
         image_root: scratch.as_ref().map(|t| t.path().to_path_buf()),
         keep_all: args.keep,
@@ -157,6 +158,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         target: Target::Engine,
         rate,
     };
+    crate::crashlab::backup::check_real_copies(&lab.copy, lab.real_copies).map_err(CliError)?;
     let started_utc = time::rfc3339_now();
     let trials: Vec<u64> = match args.trial {
         Some(k) => vec![k],
@@ -498,7 +500,12 @@ fn copy_procedure(
         .copy_rate_mib
         .or_else(|| plan.and_then(|p| p.copy_rate_mib))
         .map_or(default.rate_bytes_per_sec, |mib| mib << 20);
+    let procedure = args
+        .procedure
+        .or_else(|| plan.and_then(|p| p.procedure))
+        .unwrap_or(default.procedure);
     crate::crashlab::images::copy::CopyProcedure {
+        procedure,
         source,
         rate_bytes_per_sec,
         ..default
@@ -556,10 +563,14 @@ fn repro_line(
     }
     if fault == FaultKind::LiveCopy {
         line.push_str(&format!(
-            " --copy {} --copy-rate-mib {}",
+            " --copy {} --copy-rate-mib {} --procedure {}",
             lab.copy.source,
-            lab.copy.rate_bytes_per_sec >> 20
+            lab.copy.rate_bytes_per_sec >> 20,
+            lab.copy.procedure
         ));
+        if lab.real_copies > 0 {
+            line.push_str(&format!(" --real-copies {}", lab.real_copies));
+        }
     }
     if lab.lies.ack_before_sync {
         line.push_str(" --broken-ack-before-sync");

@@ -178,6 +178,14 @@ pub struct StateRow {
     /// Why it was refused, what differed, or what recovery cut.
     #[serde(default)]
     pub detail: Option<String>,
+    /// `live-copy`: who made the copy (`model`, `twin`, `real-cp`, `real-tar`; absent in
+    /// older results and for crashes).
+    #[serde(default)]
+    pub copied_by: Option<String>,
+    /// `live-copy`: the procedure's moment within its trial (a real copy and its twin share
+    /// it).
+    #[serde(default)]
+    pub copy_moment: Option<u32>,
 }
 
 impl StateRow {

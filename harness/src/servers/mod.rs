@@ -292,6 +292,34 @@ impl ServerProcess {
         self.kill9()
     }
 
+    /// Asks the server to stop cleanly (`SHUTDOWN`) and waits up to `timeout` for it to
+    /// exit by itself.
+    ///
+    /// # Errors
+    /// A server that did not exit within `timeout` (it is then killed: a stop that needed a
+    /// kill is not a clean stop), naming its log.
+    pub fn stop(&mut self, timeout: Duration) -> Result<(), String> {
+        if let Ok(mut c) = self.connect() {
+            let _ = c.call(&["SHUTDOWN"]);
+        }
+        let deadline = Instant::now() + timeout;
+        while let Some(child) = &mut self.child {
+            if child.try_wait().map_err(|e| e.to_string())?.is_some() {
+                self.child = None;
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = self.kill9();
+                return Err(format!(
+                    "the server did not stop within {timeout:?} of SHUTDOWN (killed): {}",
+                    log_tail(&self.spec.log)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+
     /// `INFO persistence` as `field -> value` pairs.
     ///
     /// # Errors

@@ -44,6 +44,86 @@ pub enum CopySource {
     Paths(Vec<PathBuf>),
 }
 
+/// When copies are taken and what the server is doing meanwhile (docs/design.md, "Live
+/// copies").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Procedure {
+    /// Copy while the server runs, at any moment (the crash lab's spread cut points).
+    #[default]
+    Live,
+    /// The server's own safe procedure: ask for its save or rewrite (Redis: BGREWRITEAOF, or
+    /// BGSAVE without an AOF; `durlab serve` the same in its modes), wait until it has
+    /// finished (`INFO persistence`), then copy while the server keeps running.
+    Safe,
+    /// Stop the server cleanly (`SHUTDOWN`), copy, start it again: the copy reads an idle
+    /// directory.
+    StopCopyStart,
+}
+
+impl Procedure {
+    pub const ALL: [Procedure; 3] = [Procedure::Live, Procedure::Safe, Procedure::StopCopyStart];
+
+    /// `live`, `safe`, `stop-copy-start`: the name on the command line and in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Procedure::Live => "live",
+            Procedure::Safe => "safe",
+            Procedure::StopCopyStart => "stop-copy-start",
+        }
+    }
+}
+
+impl std::fmt::Display for Procedure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Serialized by name, as on the command line.
+impl serde::Serialize for Procedure {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_str(self)
+    }
+}
+
+impl std::str::FromStr for Procedure {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Procedure::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                format!("unknown copy procedure '{s}': expected live, safe or stop-copy-start")
+            })
+    }
+}
+
+/// Who made a copy that was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CopiedBy {
+    /// This module, from the trial's I/O trace, at a procedure's moment or a cut point.
+    Model,
+    /// This module, at a real copy's start and measured rate: the real copy's twin.
+    Twin,
+    /// A real `cp -r` process run over the live directory during the trial.
+    RealCp,
+    /// A real `tar` process run over the live directory during the trial.
+    RealTar,
+}
+
+impl CopiedBy {
+    /// `simulated`, `real cp -r`, `real tar`: as reports name them.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CopiedBy::Model => "simulated",
+            CopiedBy::Twin => "simulated twin",
+            CopiedBy::RealCp => "real cp -r",
+            CopiedBy::RealTar => "real tar",
+        }
+    }
+}
+
 /// One copy to simulate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyPlan {
@@ -56,9 +136,11 @@ pub struct CopyPlan {
     pub chunk_bytes: u64,
 }
 
-/// How copies of a fault are made, whatever their start: a [`CopyPlan`] without its time.
+/// How copies of a fault are made, whatever their start: a [`CopyPlan`] without its time,
+/// and the [`Procedure`] that decides the starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyProcedure {
+    pub procedure: Procedure,
     pub source: CopySource,
     pub rate_bytes_per_sec: u64,
     pub chunk_bytes: u64,
@@ -72,6 +154,7 @@ impl Default for CopyProcedure {
     /// [`DEFAULT_CHUNK_BYTES`] reads.
     fn default() -> Self {
         CopyProcedure {
+            procedure: Procedure::Live,
             source: CopySource::Tree,
             rate_bytes_per_sec: DEFAULT_RATE_BYTES_PER_SEC,
             chunk_bytes: DEFAULT_CHUNK_BYTES,
@@ -92,8 +175,14 @@ impl CopyProcedure {
 }
 
 impl std::fmt::Display for CopyProcedure {
-    /// `cp -r of the directory at 100 MiB/s`, or `cp of a, b at ...`.
+    /// `cp -r of the directory at 100 MiB/s`, or `cp of a, b at ...`; prefixed with
+    /// `safe procedure, then ` or `stop-copy-start: ` for those procedures.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.procedure {
+            Procedure::Live => {}
+            Procedure::Safe => f.write_str("save or rewrite and wait, then ")?,
+            Procedure::StopCopyStart => f.write_str("stop, then ")?,
+        }
         match &self.source {
             CopySource::Tree => f.write_str("cp -r of the directory")?,
             CopySource::Paths(paths) => {
