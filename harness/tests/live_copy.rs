@@ -243,10 +243,7 @@ fn a_redis_copy_across_bgrewriteaof_is_refused_by_redis() {
 
 /// The rows of `r` copied by `who` (`model`, `twin`, `real-cp`, `real-tar`).
 fn copied_by<'a>(r: &'a Value, who: &str) -> Vec<&'a Value> {
-    states(r)
-        .iter()
-        .filter(|t| t["copied_by"] == who)
-        .collect()
+    states(r).iter().filter(|t| t["copied_by"] == who).collect()
 }
 
 /// The simulated twin of real copy `real` (same trial, same moment).
@@ -405,7 +402,10 @@ fn redis_copies_after_a_waited_bgrewriteaof_restore() {
         assert!(t["recovered_lsn"].as_u64().unwrap() > 0, "{t:#}");
     }
     let notes = states(r)[0]["notes"].to_string();
-    assert!(notes.contains("BGREWRITEAOFs asked for and waited for"), "{notes}");
+    assert!(
+        notes.contains("BGREWRITEAOFs asked for and waited for"),
+        "{notes}"
+    );
 }
 
 /// Stop-copy-start: `durlab serve` stopped with SHUTDOWN, its directory copied once it has

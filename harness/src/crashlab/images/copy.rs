@@ -190,11 +190,13 @@ impl std::fmt::Display for CopyProcedure {
                 write!(f, "cp of {}", names.join(", "))?
             }
         }
-        write!(
-            f,
-            " at {} MiB/s",
-            self.rate_bytes_per_sec as f64 / f64::from(1u32 << 20)
-        )
+        // Whole MiB/s as given (`100`); a measured rate to a tenth (`325.5`).
+        let mib = self.rate_bytes_per_sec as f64 / f64::from(1u32 << 20);
+        if mib.fract() == 0.0 {
+            write!(f, " at {mib:.0} MiB/s")
+        } else {
+            write!(f, " at {mib:.1} MiB/s")
+        }
     }
 }
 
@@ -674,5 +676,57 @@ mod tests {
         assert_eq!(f["a"].len(), 55);
         assert_eq!(c.missing, [PathBuf::from("b")]);
         assert!(!f.contains_key("z"), "z was not in the listing");
+    }
+
+    /// A procedure's copies replace the cut points: one image per plan, in the given order
+    /// (duplicates kept: a real copy's twin may share its start), each after the entries
+    /// that had happened at its start, and each built at its own rate.
+    #[test]
+    fn explicit_copies_are_built_in_order_at_their_own_starts_and_rates() {
+        use super::super::{ImageOptions, Variant, crash_images_from};
+        let trace = Trace {
+            start_ns: 0,
+            entries: [create(0, "a"), write(0, 0, b"AAAA"), write(0, 4, b"BBBB")]
+                .into_iter()
+                .enumerate()
+                .map(|(i, op)| Entry {
+                    seq: i as u64,
+                    t_ns: 1000 * (i as u64 + 1),
+                    op,
+                })
+                .collect(),
+            torn_tail: None,
+        };
+        let mut opts = ImageOptions::new(Variant::LiveCopy);
+        let slow = plan(CopySource::Tree, 2500, 1);
+        let fast = CopyPlan {
+            rate_bytes_per_sec: 1_000_000_000,
+            ..slow.clone()
+        };
+        opts.copies = vec![plan(CopySource::Tree, 3500, 64), slow, fast];
+        let out = tempfile::tempdir().unwrap();
+        let images =
+            crash_images_from(trace, Path::new("t"), Path::new(ROOT), &opts, out.path()).unwrap();
+        assert_eq!(images.cut_ops(), [3, 2, 2]);
+        let ends: Vec<u64> = (0..3).map(|i| images.prepare(i).image().cut_ns).collect();
+        // 8 bytes at 1 byte/µs from 3.5 µs; 1-byte reads from 2.5 µs see the second write;
+        // 1 GB/s from 2.5 µs reads 4 bytes in 4 ns.
+        assert_eq!(ends, [11_500, 10_500, 2504]);
+        assert!(
+            images
+                .prepare(2)
+                .image()
+                .description
+                .contains("953.7 MiB/s")
+        );
+    }
+
+    #[test]
+    fn procedures_parse_by_name() {
+        for p in Procedure::ALL {
+            assert_eq!(p.name().parse::<Procedure>(), Ok(p));
+        }
+        let err = "nightly".parse::<Procedure>().unwrap_err();
+        assert!(err.contains("live, safe or stop-copy-start"), "{err}");
     }
 }
