@@ -201,9 +201,18 @@ pub(crate) fn during(
                 }
                 until(at);
                 match c.call(&[command]).map_err(|e| e.to_string())? {
+                    // One the server started by itself (an automatic rewrite): as an
+                    // operator would, wait for it and ask again.
+                    Value::Error(e) if e.contains("in progress") => {
+                        wait_idle(&mut c, busy)?;
+                        if let Value::Error(e) = c.call(&[command]).map_err(|e| e.to_string())? {
+                            return Err(format!("{command} replied -{e}"));
+                        }
+                    }
                     Value::Error(e) => return Err(format!("{command} replied -{e}")),
-                    _ => wait_idle(&mut c, busy)?,
+                    _ => {}
                 }
+                wait_idle(&mut c, busy)?;
                 let done_ns = now_ns();
                 done += 1;
                 let plan = lab.copy.plan(done_ns);

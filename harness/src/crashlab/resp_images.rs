@@ -77,6 +77,14 @@ fn run_on_mount(trial: &mut Trial<'_>) -> Result<Mounted, String> {
     let mut spec = ServerSpec::for_config(lab.target, &config).map_err(|e| e.to_string())?;
     spec.log = dir.join("server.log");
     spec.redis_config = lab.redis_config.clone();
+    if stall
+        && fault == FaultKind::LiveCopy
+        && (lab.real_copies > 0 || lab.copy.procedure != Procedure::Live)
+    {
+        return Err(
+            "--stall ends a live-copy trial inside a held fsync: it takes no procedure but live and no real copies".into(),
+        );
+    }
     let stall_secs = lab.stall_ms as f64 / 1000.0;
     let trial_secs = trial.plan().secs;
     let max = Duration::from_secs_f64(trial_secs * 4.0 + 2.0 * stall_secs + 30.0);

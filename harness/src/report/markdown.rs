@@ -833,3 +833,45 @@ fn recovery(md: &mut String, r: &RunResults) {
     }
     md.push('\n');
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::StateRow;
+
+    fn row(by: &str, moment: u32, verdict: &str, lsn: u64, window_ms: f64) -> StateRow {
+        StateRow {
+            trial: Some(0),
+            loss_window_ms: window_ms,
+            censored: Some(false),
+            recovered_lsn: Some(lsn),
+            verdict: Some(verdict.into()),
+            detail: None,
+            copied_by: Some(by.into()),
+            copy_moment: Some(moment),
+        }
+    }
+
+    /// Real copies are matched to the twin of their own moment, and a disagreement is named;
+    /// without real copies there is no ground-truth sentence.
+    #[test]
+    fn ground_truth_pairs_real_copies_with_their_twins_and_names_disagreements() {
+        let rows = vec![
+            row("model", 0, "ok", 10, 1.0),
+            row("twin", 0, "ok", 10, 2.0),
+            row("real-cp", 0, "ok", 11, 1.5),
+            row("twin", 1, "ok", 20, 3.0),
+            row("real-tar", 1, "refused", 0, 0.0),
+        ];
+        let s = ground_truth(&rows).unwrap();
+        assert!(s.starts_with("1 of 2 real copies"), "{s}");
+        assert!(
+            s.contains("they differ at trial 0 moment 1: real refused, simulated restore"),
+            "{s}"
+        );
+        let agreeing: Vec<StateRow> = rows[..3].to_vec();
+        let s = ground_truth(&agreeing).unwrap();
+        assert!(s.starts_with("1 of 1 real copies") && !s.contains("differ"), "{s}");
+        assert_eq!(ground_truth(&rows[..2]), None);
+    }
+}
