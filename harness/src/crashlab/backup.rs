@@ -227,10 +227,8 @@ pub(crate) fn during(
                     let real = real_copy(mount, dir, i as u32)?;
                     out.add_real(&lab.copy, real);
                 }
-                // The operator waits for the copy before the next request: its simulated
-                // length at the procedure's rate (what the directory holds now), plus slack.
-                let copy_secs = tree_bytes(mount) as f64 / lab.copy.rate_bytes_per_sec as f64;
-                std::thread::sleep(Duration::from_secs_f64(copy_secs * 1.2 + 0.005));
+                // The operator waits for the copy before the next request.
+                wait_for_copy(mount, lab.copy.rate_bytes_per_sec, began, trial_secs);
             }
             out.notes.push(format!(
                 "safe procedure: {done} {command}s asked for and waited for (INFO persistence: {} 0), each followed by a copy",
@@ -262,6 +260,26 @@ pub(crate) fn after_stop(
     out.notes
         .push("stopped cleanly (SHUTDOWN); copied once the server had exited".into());
     Ok(out)
+}
+
+/// Waits until a copy of `mount` started now at `rate_bytes_per_sec` would have ended, or
+/// until `trial_secs` after `began`. A copy reads until it catches up with files that keep
+/// growing (the workload goes on), so its length is not the directory's size now over the
+/// rate: this follows the directory's size as it grows and waits until bytes read at the
+/// rate reach it, then a fifth more. Bytes appended to a file already read count too, so the
+/// wait is at least as long as the model's copy (which reads each file once, to its end).
+fn wait_for_copy(mount: &Path, rate_bytes_per_sec: u64, began: Instant, trial_secs: f64) {
+    let start = Instant::now();
+    let end = began + Duration::from_secs_f64(trial_secs);
+    loop {
+        let read = start.elapsed().as_secs_f64() * rate_bytes_per_sec as f64;
+        if read >= tree_bytes(mount) as f64 || Instant::now() >= end {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let slack = start.elapsed().mul_f64(0.2) + Duration::from_millis(5);
+    std::thread::sleep(slack.min(end.saturating_duration_since(Instant::now())));
 }
 
 /// Polls `INFO persistence` until every field of `busy` is 0 (each poll 2 ms apart).

@@ -871,7 +871,10 @@ mod tests {
         );
         let agreeing: Vec<StateRow> = rows[..3].to_vec();
         let s = ground_truth(&agreeing).unwrap();
-        assert!(s.starts_with("1 of 1 real copies") && !s.contains("differ"), "{s}");
+        assert!(
+            s.starts_with("1 of 1 real copies") && !s.contains("differ"),
+            "{s}"
+        );
         assert_eq!(ground_truth(&rows[..2]), None);
     }
 }
