@@ -188,7 +188,9 @@ fn backups(md: &mut String, r: &RunResults) {
          while the workload wrote, file by file at the stated rate, then restored by starting \
          the server on it and checked against the oracle. A copy may be stale but must load a \
          state the server once had. Staleness: the copy's end minus the acknowledgement of \
-         the first command it lacks (p50 / p99 / max; ≥: censored, the copy lost everything). \
+         the first command it lacks (p50 / p99 / max; ≥: censored, the copy lost everything); \
+         *restore empty*: a copy that restored nothing although commands had been acknowledged \
+         before it ended (a copy taken before the first acknowledgement restores). \
          Procedures: a copy at any moment (`cp -r`, `tar`, a runbook's `cp` lines); after the \
          server's own save or rewrite, asked for and waited for (`save or rewrite and wait`); \
          after a clean stop (`stop, then`). Rows marked *real* are real `cp -r` and `tar` \
@@ -256,10 +258,7 @@ impl BackupCounts {
     fn of(rows: &[&super::model::StateRow]) -> BackupCounts {
         let is = |s: &&&super::model::StateRow, v: &str| s.verdict.as_deref() == Some(v);
         let ok = rows.iter().filter(|s| is(s, "ok")).count();
-        let empty = rows
-            .iter()
-            .filter(|s| is(s, "ok") && s.recovered_lsn == Some(0))
-            .count();
+        let empty = rows.iter().filter(|s| s.restored_empty()).count();
         let refused = rows.iter().filter(|s| is(s, "refused")).count();
         BackupCounts {
             states: rows.len(),
@@ -338,7 +337,7 @@ impl BackupCounts {
 /// The verdict class a backup row falls in: restore, restore empty, refused or wrong.
 fn backup_class(s: &super::model::StateRow) -> &'static str {
     match s.verdict.as_deref() {
-        Some("ok") if s.recovered_lsn == Some(0) => "restore empty",
+        Some("ok") if s.restored_empty() => "restore empty",
         Some("ok") => "restore",
         Some("refused") => "refused",
         _ => "wrong",
@@ -845,6 +844,7 @@ mod tests {
             loss_window_ms: window_ms,
             censored: Some(false),
             recovered_lsn: Some(lsn),
+            acked_lsn: Some(30),
             verdict: Some(verdict.into()),
             detail: None,
             copied_by: Some(by.into()),
@@ -876,5 +876,18 @@ mod tests {
             "{s}"
         );
         assert_eq!(ground_truth(&rows[..2]), None);
+    }
+
+    /// A copy that restores nothing is empty only if something had been acknowledged before
+    /// it ended.
+    #[test]
+    fn a_copy_before_the_first_acknowledgement_restores_not_empty() {
+        let mut early = row("model", 0, "ok", 0, 0.0);
+        early.acked_lsn = Some(0);
+        assert_eq!(backup_class(&early), "restore");
+        let late = row("model", 1, "ok", 0, 5.0);
+        assert_eq!(backup_class(&late), "restore empty");
+        let c = BackupCounts::of(&[&early, &late]);
+        assert_eq!((c.restore, c.empty), (1, 1));
     }
 }
