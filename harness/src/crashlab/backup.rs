@@ -322,7 +322,7 @@ fn wait_idle(c: &mut crate::servers::client::Client, busy: &[&str]) -> Result<()
 /// # Errors
 /// A tool that could not be started, or an archive that could not be extracted.
 pub fn real_copy(mount: &Path, dir: &Path, moment: u32) -> Result<RealCopy, String> {
-    let by = if moment % 2 == 0 {
+    let by = if moment.is_multiple_of(2) {
         CopiedBy::RealCp
     } else {
         CopiedBy::RealTar
