@@ -1,6 +1,8 @@
 //! `durlab crash --fault live-copy` over the real binary: backups copied from a live data
-//! directory (simulated from the run's I/O trace, `crashlab::images::copy`), restored by the
-//! real engine or a real redis-server, and judged by the oracle.
+//! directory (simulated from the run's I/O trace, `crashlab::images::copy`, at any moment,
+//! after the server's own save, or after a clean stop: `crashlab::backup`), and real `cp -r`
+//! and `tar` copies beside them, restored by the real engine, `durlab serve` or a real
+//! redis-server, and judged by the oracle.
 
 use std::path::Path;
 

@@ -369,8 +369,8 @@ pub struct TrialOutcome {
     /// ([`lag`]), carried by the state at the end of the trace (one per trial).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub everysec_lag: Option<lag::LagCheck>,
-    /// `live-copy`: who made this copy (`model`, `real-cp`, `real-tar`; absent for copies at
-    /// cut points judged without real copies beside them in older results).
+    /// `live-copy` with a procedure's moments or real copies: who made this copy (`model`,
+    /// `twin`, `real-cp`, `real-tar`); absent for copies at cut points and for crashes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub copied_by: Option<images::copy::CopiedBy>,
     /// `live-copy`: the procedure's moment this copy was taken at, within its trial: a real
