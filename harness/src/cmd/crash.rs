@@ -169,10 +169,20 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     // Redis has no backend or preallocation: each of its configurations runs once, not once
     // per engine setup that maps to it (`target_runs`).
     let runs = super::bench::target_runs(&setups, &targets);
+    // The safe procedure asks for its own saves: a phase that saves back to back is not one
+    // it can run in (the rest of the scenario's phases still run).
+    let safe = lab.copy.procedure == crate::crashlab::images::copy::Procedure::Safe;
+    if safe && faults.contains(&FaultKind::LiveCopy) && phases.iter().any(|p| p.churns()) {
+        Progress::note(
+            mode,
+            "live-copy --procedure safe asks for its own saves: it skips the phases that save back to back",
+        );
+    }
     let cases: Vec<(Target, FaultKind, Phase, &EngineSetup)> = targets
         .iter()
         .flat_map(|&t| faults.iter().map(move |&f| (t, f)))
         .flat_map(|(t, f)| phases.iter().map(move |&p| (t, f, p)))
+        .filter(|&(_, f, p)| !(safe && f == FaultKind::LiveCopy && p.churns()))
         .flat_map(|(t, f, p)| {
             runs.iter()
                 .filter(move |(s, rt)| *rt == t && p.check(s.persistence).is_ok())
