@@ -81,7 +81,9 @@ pub fn from_model(m: &Model) -> CanonState {
                 ModelValue::ZSet(z) => {
                     Canon::ZSet(z.iter().map(|(m, s)| (m.clone(), s.to_bits())).collect())
                 }
-                ModelValue::Stream { entries, last_id } => Canon::Stream {
+                ModelValue::Stream {
+                    entries, last_id, ..
+                } => Canon::Stream {
                     last_id: stream_id(*last_id),
                     entries: entries
                         .iter()
@@ -347,6 +349,7 @@ fn entry_equals(got: &Entry, want: &ModelEntry) -> bool {
             ModelValue::Stream {
                 entries: b,
                 last_id,
+                ..
             },
         ) => {
             a.last_id() == stream_id(*last_id)

@@ -8,6 +8,9 @@
 
 pub mod compare;
 pub mod cursor;
+pub mod groups;
+#[cfg(test)]
+mod groups_tests;
 pub mod model;
 
 use durlab_engine::{Engine, Lsn};
