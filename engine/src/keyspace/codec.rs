@@ -140,6 +140,7 @@ impl Command {
                 blob_len(key) + id_len + maxlen_len + pairs_len(fields)
             }
             Command::Multi { cmds } => 4 + cmds.iter().map(|c| 4 + c.encoded_len()).sum::<usize>(),
+            _ => unimplemented!("consumer-group commands are not encodable yet"),
         }
     }
 
@@ -291,6 +292,7 @@ impl Command {
                     cmd.encode(out);
                 }
             }
+            _ => unimplemented!("consumer-group commands are not encodable yet"),
         }
         debug_assert_eq!(out.len() - start, self.encoded_len());
     }

@@ -16,7 +16,10 @@ mod zset;
 
 pub use chunk::SnapshotChunk;
 pub use codec::{DecodeError, MAX_BLOB_LEN, MAX_COUNT};
-pub use command::{Command, FieldValue, Reply, SetCond, SetOptions, SetTtl, StreamId, XAddId};
+pub use command::{
+    ClaimTime, Command, FieldValue, GroupStart, PendingRange, ReadStart, Reply, SetCond,
+    SetOptions, SetTtl, StreamId, XAddId, XClaimOptions,
+};
 pub use entry::{Entry, Value};
 pub use hash::Hash;
 pub use space::Keyspace;

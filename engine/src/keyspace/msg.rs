@@ -32,3 +32,11 @@ pub const XADD_ID_EXHAUSTED: &str =
 pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
 /// `HINCRBY` on a field whose value is not a canonical `i64` decimal.
 pub const HASH_NOT_AN_INTEGER: &str = "ERR hash value is not an integer";
+/// `XACK` with no ids.
+pub const ARITY_XACK: &str = "ERR wrong number of arguments for 'xack' command";
+/// `XDEL` with no ids.
+pub const ARITY_XDEL: &str = "ERR wrong number of arguments for 'xdel' command";
+/// `XCLAIM` with no ids.
+pub const ARITY_XCLAIM: &str = "ERR wrong number of arguments for 'xclaim' command";
+/// `XAUTOCLAIM` with `COUNT 0`.
+pub const XAUTOCLAIM_COUNT: &str = "ERR COUNT must be > 0";

@@ -79,6 +79,21 @@ impl Keyspace {
                 fields,
                 maxlen,
             } => self.xadd(Cow::Borrowed(key), *id, Cow::Borrowed(fields), *maxlen),
+            Command::XGroupCreate { .. }
+            | Command::XGroupSetId { .. }
+            | Command::XGroupDestroy { .. }
+            | Command::XGroupCreateConsumer { .. }
+            | Command::XGroupDelConsumer { .. }
+            | Command::XReadGroup { .. }
+            | Command::XAck { .. }
+            | Command::XDel { .. }
+            | Command::XClaim { .. }
+            | Command::XAutoClaim { .. }
+            | Command::XPending { .. }
+            | Command::XInfoGroups { .. }
+            | Command::XInfoConsumers { .. } => {
+                error("ERR consumer groups are not implemented yet")
+            }
             // `arg_error` has refused nesting, so this recursion is one level deep.
             Command::Multi { cmds } => Reply::Array(cmds.iter().map(|c| self.apply(c)).collect()),
         }

@@ -3,7 +3,8 @@
 //! server and the client cannot disagree (`parse(to_args(c)) == c` is tested).
 
 use durlab_engine::keyspace::{
-    Entry, SetCond, SetOptions, SetTtl, StreamId, Value as Stored, XAddId, format_score, msg,
+    ClaimTime, Entry, GroupStart, ReadStart, SetCond, SetOptions, SetTtl, StreamId,
+    Value as Stored, XAddId, format_score, msg,
 };
 use durlab_engine::{Command, Keyspace};
 
@@ -693,8 +694,180 @@ pub fn to_args(cmd: &Command, auto: AutoId) -> Vec<Vec<u8>> {
             a.extend(fields.iter().flat_map(|(f, v)| [f.clone(), v.clone()]));
         }
         Command::Multi { .. } => a.push(b("EXEC")),
+        Command::XGroupCreate {
+            key,
+            group,
+            id,
+            mkstream,
+            entries_read,
+        } => {
+            a.extend([b("XGROUP"), b("CREATE"), key.clone(), group.clone()]);
+            a.push(group_start(*id));
+            if *mkstream {
+                a.push(b("MKSTREAM"));
+            }
+            if let Some(n) = entries_read {
+                a.extend([b("ENTRIESREAD"), b(&n.to_string())]);
+            }
+        }
+        Command::XGroupSetId {
+            key,
+            group,
+            id,
+            entries_read,
+        } => {
+            a.extend([b("XGROUP"), b("SETID"), key.clone(), group.clone()]);
+            a.push(group_start(*id));
+            if let Some(n) = entries_read {
+                a.extend([b("ENTRIESREAD"), b(&n.to_string())]);
+            }
+        }
+        Command::XGroupDestroy { key, group } => {
+            a.extend([b("XGROUP"), b("DESTROY"), key.clone(), group.clone()])
+        }
+        Command::XGroupCreateConsumer {
+            key,
+            group,
+            consumer,
+            ..
+        } => a.extend([
+            b("XGROUP"),
+            b("CREATECONSUMER"),
+            key.clone(),
+            group.clone(),
+            consumer.clone(),
+        ]),
+        Command::XGroupDelConsumer {
+            key,
+            group,
+            consumer,
+        } => a.extend([
+            b("XGROUP"),
+            b("DELCONSUMER"),
+            key.clone(),
+            group.clone(),
+            consumer.clone(),
+        ]),
+        Command::XReadGroup {
+            key,
+            group,
+            consumer,
+            count,
+            start,
+            noack,
+            ..
+        } => {
+            a.extend([b("XREADGROUP"), b("GROUP"), group.clone(), consumer.clone()]);
+            if let Some(n) = count {
+                a.extend([b("COUNT"), b(&n.to_string())]);
+            }
+            if *noack {
+                a.push(b("NOACK"));
+            }
+            a.extend([b("STREAMS"), key.clone()]);
+            a.push(match start {
+                ReadStart::New => b(">"),
+                ReadStart::Pending(id) => b(&id.to_string()),
+            });
+        }
+        Command::XAck { key, group, ids } => {
+            a.extend([b("XACK"), key.clone(), group.clone()]);
+            a.extend(ids.iter().map(|id| b(&id.to_string())));
+        }
+        Command::XDel { key, ids } => {
+            a.extend([b("XDEL"), key.clone()]);
+            a.extend(ids.iter().map(|id| b(&id.to_string())));
+        }
+        Command::XClaim {
+            key,
+            group,
+            consumer,
+            min_idle_ms,
+            ids,
+            justid,
+            options,
+            ..
+        } => {
+            a.extend([
+                b("XCLAIM"),
+                key.clone(),
+                group.clone(),
+                consumer.clone(),
+                b(&min_idle_ms.to_string()),
+            ]);
+            a.extend(ids.iter().map(|id| b(&id.to_string())));
+            match options.time {
+                None => {}
+                Some(ClaimTime::IdleMs(ms)) => a.extend([b("IDLE"), b(&ms.to_string())]),
+                Some(ClaimTime::AtMs(ms)) => a.extend([b("TIME"), b(&ms.to_string())]),
+            }
+            if let Some(n) = options.retry_count {
+                a.extend([b("RETRYCOUNT"), b(&n.to_string())]);
+            }
+            if options.force {
+                a.push(b("FORCE"));
+            }
+            if *justid {
+                a.push(b("JUSTID"));
+            }
+            if let Some(id) = options.last_id {
+                a.extend([b("LASTID"), b(&id.to_string())]);
+            }
+        }
+        Command::XAutoClaim {
+            key,
+            group,
+            consumer,
+            min_idle_ms,
+            start,
+            count,
+            justid,
+            ..
+        } => {
+            a.extend([
+                b("XAUTOCLAIM"),
+                key.clone(),
+                group.clone(),
+                consumer.clone(),
+                b(&min_idle_ms.to_string()),
+                b(&start.to_string()),
+                b("COUNT"),
+                b(&count.to_string()),
+            ]);
+            if *justid {
+                a.push(b("JUSTID"));
+            }
+        }
+        Command::XPending {
+            key, group, range, ..
+        } => {
+            a.extend([b("XPENDING"), key.clone(), group.clone()]);
+            if let Some(r) = range {
+                if r.min_idle_ms > 0 {
+                    a.extend([b("IDLE"), b(&r.min_idle_ms.to_string())]);
+                }
+                a.extend([
+                    b(&r.start.to_string()),
+                    b(&r.end.to_string()),
+                    b(&r.count.to_string()),
+                ]);
+                a.extend(r.consumer.clone());
+            }
+        }
+        Command::XInfoGroups { key } => a.extend([b("XINFO"), b("GROUPS"), key.clone()]),
+        Command::XInfoConsumers { key, group, .. } => {
+            a.extend([b("XINFO"), b("CONSUMERS"), key.clone(), group.clone()])
+        }
     }
     a
+}
+
+/// `XGROUP CREATE`/`SETID`'s id argument.
+fn group_start(id: GroupStart) -> Vec<u8> {
+    match id {
+        GroupStart::Last => b"$".to_vec(),
+        GroupStart::Id(id) => id.to_string().into_bytes(),
+    }
 }
 
 /// Runs a read against `ks` at `now_ms` (the wall clock): keys expired by then are absent

@@ -81,6 +81,7 @@ impl From<Reply> for Value {
         match r {
             Reply::Ok => Value::ok(),
             Reply::Nil => Value::Nil,
+            Reply::NilArray => Value::NilArray,
             Reply::Int(n) => Value::Int(n),
             Reply::Bulk(b) => Value::Bulk(b),
             Reply::Array(items) => Value::Array(items.into_iter().map(Value::from).collect()),
