@@ -8,9 +8,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use durlab_engine::Keyspace;
-use durlab_engine::keyspace::{Entry, SetCond, SetTtl, StreamId, Value, XAddId};
+use durlab_engine::keyspace::{
+    ClaimTime, Entry, GroupStart, ReadStart, SetCond, SetTtl, StreamId, Value, XAddId,
+};
 use durlab_engine::{Command, Reply};
 
+use super::groups::{self, ClaimAt, ClaimExtra};
 use super::model::{Answer, Cond, Expiry, Id, IdSpec, Model, ModelEntry, ModelValue, Op, Pairs};
 
 /// One value in canonical form.
@@ -372,6 +375,21 @@ fn stream_id(id: Id) -> StreamId {
     }
 }
 
+/// The engine's stream id as the model's.
+fn model_id(id: StreamId) -> Id {
+    Id {
+        ms: id.ms,
+        seq: id.seq,
+    }
+}
+
+fn group_start(start: GroupStart) -> groups::GroupStart {
+    match start {
+        GroupStart::Id(id) => groups::GroupStart::Id(model_id(id)),
+        GroupStart::Last => groups::GroupStart::Last,
+    }
+}
+
 /// The model's command for an engine command (the same request, field by field).
 pub fn op(cmd: &Command) -> Op {
     match cmd {
@@ -455,22 +473,153 @@ pub fn op(cmd: &Command) -> Op {
         },
         Command::FlushAll => Op::FlushAll,
         Command::Multi { cmds } => Op::Multi(cmds.iter().map(op).collect()),
-        // Issue 15 item 2 (the oracle's model of consumer groups) maps these.
-        Command::XGroupCreate { .. }
-        | Command::XGroupSetId { .. }
-        | Command::XGroupDestroy { .. }
-        | Command::XGroupCreateConsumer { .. }
-        | Command::XGroupDelConsumer { .. }
-        | Command::XReadGroup { .. }
-        | Command::XAck { .. }
-        | Command::XDel { .. }
-        | Command::XClaim { .. }
-        | Command::XAutoClaim { .. }
-        | Command::XPending { .. }
-        | Command::XInfoGroups { .. }
-        | Command::XInfoConsumers { .. } => {
-            unimplemented!("the oracle does not model consumer groups yet (issue 15 item 2)")
-        }
+        Command::XGroupCreate {
+            key,
+            group,
+            id,
+            mkstream,
+            // entries-read is not modelled (oracle/groups.rs).
+            entries_read: _,
+        } => Op::XGroupCreate {
+            key: key.clone(),
+            group: group.clone(),
+            start: group_start(*id),
+            mkstream: *mkstream,
+        },
+        Command::XGroupSetId { key, group, id, .. } => Op::XGroupSetId {
+            key: key.clone(),
+            group: group.clone(),
+            start: group_start(*id),
+        },
+        Command::XGroupDestroy { key, group } => Op::XGroupDestroy {
+            key: key.clone(),
+            group: group.clone(),
+        },
+        Command::XGroupCreateConsumer {
+            key,
+            group,
+            consumer,
+            now_ms,
+        } => Op::XGroupCreateConsumer {
+            key: key.clone(),
+            group: group.clone(),
+            consumer: consumer.clone(),
+            now_ms: *now_ms,
+        },
+        Command::XGroupDelConsumer {
+            key,
+            group,
+            consumer,
+        } => Op::XGroupDelConsumer {
+            key: key.clone(),
+            group: group.clone(),
+            consumer: consumer.clone(),
+        },
+        Command::XReadGroup {
+            key,
+            group,
+            consumer,
+            count,
+            start,
+            noack,
+            now_ms,
+        } => Op::XReadGroup {
+            key: key.clone(),
+            group: group.clone(),
+            consumer: consumer.clone(),
+            count: *count,
+            start: match start {
+                ReadStart::New => groups::ReadStart::New,
+                ReadStart::Pending(id) => groups::ReadStart::Pending(model_id(*id)),
+            },
+            noack: *noack,
+            now_ms: *now_ms,
+        },
+        Command::XAck { key, group, ids } => Op::XAck {
+            key: key.clone(),
+            group: group.clone(),
+            ids: ids.iter().copied().map(model_id).collect(),
+        },
+        Command::XDel { key, ids } => Op::XDel {
+            key: key.clone(),
+            ids: ids.iter().copied().map(model_id).collect(),
+        },
+        Command::XClaim {
+            key,
+            group,
+            consumer,
+            min_idle_ms,
+            ids,
+            now_ms,
+            justid,
+            options,
+        } => Op::XClaim {
+            key: key.clone(),
+            group: group.clone(),
+            consumer: consumer.clone(),
+            min_idle_ms: *min_idle_ms,
+            ids: ids.iter().copied().map(model_id).collect(),
+            now_ms: *now_ms,
+            justid: *justid,
+            extra: ClaimExtra {
+                at: options.time.map(|t| match t {
+                    ClaimTime::IdleMs(ms) => ClaimAt::IdleMs(ms),
+                    ClaimTime::AtMs(ms) => ClaimAt::Ms(ms),
+                }),
+                retry_count: options.retry_count,
+                force: options.force,
+                last_id: options.last_id.map(model_id),
+            },
+        },
+        Command::XAutoClaim {
+            key,
+            group,
+            consumer,
+            min_idle_ms,
+            start,
+            count,
+            now_ms,
+            justid,
+        } => Op::XAutoClaim {
+            key: key.clone(),
+            group: group.clone(),
+            consumer: consumer.clone(),
+            min_idle_ms: *min_idle_ms,
+            start: model_id(*start),
+            count: *count,
+            now_ms: *now_ms,
+            justid: *justid,
+        },
+        Command::XPending {
+            key,
+            group,
+            range: None,
+            ..
+        } => Op::XPending {
+            key: key.clone(),
+            group: group.clone(),
+        },
+        Command::XPending {
+            key,
+            group,
+            range: Some(r),
+            now_ms,
+        } => Op::XPendingRange {
+            key: key.clone(),
+            group: group.clone(),
+            min_idle_ms: r.min_idle_ms,
+            start: model_id(r.start),
+            end: model_id(r.end),
+            count: r.count,
+            consumer: r.consumer.clone(),
+            now_ms: *now_ms,
+        },
+        Command::XInfoGroups { key } => Op::XInfoGroups { key: key.clone() },
+        Command::XInfoConsumers { key, group, now_ms } => Op::XInfoConsumers {
+            key: key.clone(),
+            group: group.clone(),
+            now_ms: *now_ms,
+        },
     }
 }
 
@@ -479,6 +628,7 @@ pub fn reply(answer: Answer) -> Reply {
     match answer {
         Answer::Ok => Reply::Ok,
         Answer::Nil => Reply::Nil,
+        Answer::NilArray => Reply::NilArray,
         Answer::Int(n) => Reply::Int(n),
         Answer::Bulk(b) => Reply::Bulk(b),
         Answer::Array(a) => Reply::Array(a.into_iter().map(reply).collect()),

@@ -50,6 +50,28 @@ pub enum ReadStart {
     Pending(Id),
 }
 
+/// The delivery time `XCLAIM`'s `IDLE` or `TIME` sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimAt {
+    /// `IDLE ms`: `ms` before the command's time (the command's time if that is negative).
+    IdleMs(u64),
+    /// `TIME ms`: this time (the command's time if it is later).
+    Ms(u64),
+}
+
+/// `XCLAIM`'s options beyond `JUSTID` (what Redis uses to replicate a claim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClaimExtra {
+    pub at: Option<ClaimAt>,
+    /// `RETRYCOUNT`: the delivery count, set instead of counted.
+    pub retry_count: Option<u64>,
+    /// `FORCE`: an id in the stream but pending nowhere becomes pending (count 1 before the
+    /// claim counts it) whatever its idle time.
+    pub force: bool,
+    /// `LASTID`: the group's last-delivered id, if above it.
+    pub last_id: Option<Id>,
+}
+
 /// One pending entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
@@ -101,7 +123,7 @@ fn int(n: usize) -> Answer {
 fn entry_reply(id: Id, fields: Option<&Pairs>) -> Answer {
     let fields = match fields {
         Some(p) => Answer::Array(p.iter().flat_map(|(f, v)| [bulk(f), bulk(v)]).collect()),
-        None => Answer::Nil,
+        None => Answer::NilArray,
     };
     Answer::Array(vec![id_bulk(id), fields])
 }
@@ -120,34 +142,54 @@ struct StreamMut<'a> {
     groups: &'a mut BTreeMap<Vec<u8>, Group>,
 }
 
-/// Claims `id` for `consumer` at `now_ms` if it is pending and idle long enough; a deleted
-/// entry leaves the PEL. Returns the reply item for a claimed entry.
-fn claim(
-    g: &mut Group,
-    entries: &[(Id, Pairs)],
-    id: Id,
-    consumer: &[u8],
+/// How a claim sets an entry: its delivery time, and the delivery count (set, or counted
+/// unless `justid`).
+#[derive(Debug, Clone, Copy)]
+struct ClaimHow {
     min_idle_ms: u64,
     now_ms: u64,
+    delivered_at_ms: u64,
+    retry_count: Option<u64>,
+    force: bool,
     justid: bool,
-) -> Claim {
+}
+
+/// Claims `id` for `consumer`. Redis looks at the stream first: an entry deleted from it
+/// leaves the PEL whatever its idle time; then a pending entry idle at least min-idle-time
+/// (or one `FORCE` just made pending) changes owner. Returns the reply item of a claim.
+fn claim(g: &mut Group, entries: &[(Id, Pairs)], id: Id, consumer: &[u8], how: ClaimHow) -> Claim {
+    let Some(fields) = find(entries, id) else {
+        return match g.pel.remove(&id) {
+            Some(_) => Claim::Deleted,
+            None => Claim::Skipped,
+        };
+    };
+    let forced = how.force && !g.pel.contains_key(&id);
+    if forced {
+        g.pel.insert(
+            id,
+            Pending {
+                consumer: Vec::new(),
+                delivered_at_ms: how.now_ms,
+                deliveries: 1,
+            },
+        );
+    }
     let Some(p) = g.pel.get_mut(&id) else {
         return Claim::Skipped;
     };
-    if now_ms.saturating_sub(p.delivered_at_ms) < min_idle_ms {
+    if !forced && how.now_ms.saturating_sub(p.delivered_at_ms) < how.min_idle_ms {
         return Claim::Skipped;
     }
-    let Some(fields) = find(entries, id) else {
-        g.pel.remove(&id);
-        return Claim::Deleted;
-    };
     p.consumer = consumer.to_vec();
-    p.delivered_at_ms = now_ms;
-    if !justid {
-        p.deliveries += 1;
+    p.delivered_at_ms = how.delivered_at_ms;
+    match how.retry_count {
+        Some(n) => p.deliveries = n,
+        None if !how.justid => p.deliveries += 1,
+        None => {}
     }
-    g.touch(consumer, now_ms);
-    Claim::Claimed(if justid {
+    g.touch(consumer, how.now_ms);
+    Claim::Claimed(if how.justid {
         id_bulk(id)
     } else {
         entry_reply(id, Some(fields))
@@ -218,6 +260,27 @@ impl Model {
                 );
                 Ok(Answer::Ok)
             }
+            Op::XGroupDestroy { key, group } => {
+                let s = self.stream_mut(key)?.ok_or(err(text::XGROUP_NO_KEY))?;
+                Ok(Answer::Int(i64::from(s.groups.remove(group).is_some())))
+            }
+            Op::XGroupCreateConsumer {
+                key,
+                group,
+                consumer,
+                now_ms,
+            } => {
+                let s = self.stream_mut(key)?.ok_or(err(text::XGROUP_NO_KEY))?;
+                let g = s
+                    .groups
+                    .get_mut(group)
+                    .ok_or_else(|| Answer::Error(text::nogroup(key, group)))?;
+                if g.consumers.contains_key(consumer) {
+                    return Ok(Answer::Int(0));
+                }
+                g.touch(consumer, *now_ms);
+                Ok(Answer::Int(1))
+            }
             Op::XGroupSetId { key, group, start } => {
                 let s = self.stream_mut(key)?.ok_or(err(text::XGROUP_NO_KEY))?;
                 let last = s.last_id;
@@ -254,6 +317,7 @@ impl Model {
                 consumer,
                 count,
                 start,
+                noack,
                 now_ms,
             } => {
                 let nogroup = || Answer::Error(text::nogroup_read(key, group));
@@ -268,12 +332,16 @@ impl Model {
                         let first = s.entries.partition_point(|(id, _)| *id <= g.last_delivered);
                         let new: Vec<_> = s.entries[first..].iter().take(limit).collect();
                         if new.is_empty() {
-                            return Ok(Answer::Nil);
+                            return Ok(Answer::NilArray);
                         }
                         g.touch(consumer, *now_ms);
                         let mut items = Vec::with_capacity(new.len());
                         for (id, fields) in new {
                             g.last_delivered = *id;
+                            items.push(entry_reply(*id, Some(fields)));
+                            if *noack {
+                                continue;
+                            }
                             g.pel.insert(
                                 *id,
                                 Pending {
@@ -282,7 +350,6 @@ impl Model {
                                     deliveries: 1,
                                 },
                             );
-                            items.push(entry_reply(*id, Some(fields)));
                         }
                         items
                     }
@@ -339,15 +406,32 @@ impl Model {
                 ids,
                 now_ms,
                 justid,
+                extra,
             } => {
                 let nogroup = || Answer::Error(text::nokey_or_group(key, group));
                 let s = self.stream_mut(key)?.ok_or_else(nogroup)?;
                 let g = s.groups.get_mut(group).ok_or_else(nogroup)?;
+                if let Some(last) = extra.last_id
+                    && last > g.last_delivered
+                {
+                    g.last_delivered = last;
+                }
+                let delivered_at_ms = match extra.at {
+                    None => *now_ms,
+                    Some(ClaimAt::IdleMs(ms)) => now_ms.checked_sub(ms).unwrap_or(*now_ms),
+                    Some(ClaimAt::Ms(at)) => at.min(*now_ms),
+                };
+                let how = ClaimHow {
+                    min_idle_ms: *min_idle_ms,
+                    now_ms: *now_ms,
+                    delivered_at_ms,
+                    retry_count: extra.retry_count,
+                    force: extra.force,
+                    justid: *justid,
+                };
                 let mut items = Vec::new();
                 for id in ids {
-                    if let Claim::Claimed(item) =
-                        claim(g, s.entries, *id, consumer, *min_idle_ms, *now_ms, *justid)
-                    {
+                    if let Claim::Claimed(item) = claim(g, s.entries, *id, consumer, how) {
                         items.push(item);
                     }
                 }
@@ -370,12 +454,20 @@ impl Model {
                 let mut attempts = count.saturating_mul(10);
                 let mut left = *count;
                 let (mut claimed, mut deleted) = (Vec::new(), Vec::new());
+                let how = ClaimHow {
+                    min_idle_ms: *min_idle_ms,
+                    now_ms: *now_ms,
+                    delivered_at_ms: *now_ms,
+                    retry_count: None,
+                    force: false,
+                    justid: *justid,
+                };
                 let mut next = 0;
                 while attempts > 0 && left > 0 && next < ids.len() {
                     attempts -= 1;
                     let id = ids[next];
                     next += 1;
-                    match claim(g, s.entries, id, consumer, *min_idle_ms, *now_ms, *justid) {
+                    match claim(g, s.entries, id, consumer, how) {
                         Claim::Skipped => {}
                         Claim::Deleted => {
                             deleted.push(id_bulk(id));
@@ -405,7 +497,7 @@ impl Model {
                         Answer::Int(0),
                         Answer::Nil,
                         Answer::Nil,
-                        Answer::Nil,
+                        Answer::NilArray,
                     ]));
                 };
                 let mut per: BTreeMap<&[u8], usize> = BTreeMap::new();

@@ -3,7 +3,7 @@
 //! XREADGROUP with id 0, XACK of an unknown id, XCLAIM's delivery count, XAUTOCLAIM's
 //! cursor, MAXLEN trimming with pending entries).
 
-use super::groups::{GroupStart, ReadStart};
+use super::groups::{ClaimAt, ClaimExtra, GroupStart, ReadStart};
 use super::model::{Answer, Id, IdSpec, Model, ModelValue, Op, text};
 
 fn b(s: &str) -> Vec<u8> {
@@ -56,6 +56,7 @@ fn read(m: &mut Model, consumer: &str, count: Option<u64>, start: ReadStart, now
         consumer: b(consumer),
         count,
         start,
+        noack: false,
         now_ms: now,
     })
 }
@@ -155,7 +156,10 @@ fn xreadgroup_new_entries_then_own_pending_history() {
         read_reply(vec![entry(3)])
     );
     // Nothing new: nil, and the consumer is not created.
-    assert_eq!(read(&mut m, "c", None, ReadStart::New, 120), Answer::Nil);
+    assert_eq!(
+        read(&mut m, "c", None, ReadStart::New, 120),
+        Answer::NilArray
+    );
     // Id 0: a's own pending entries, each delivered again (count 2, delivered now).
     assert_eq!(
         read(&mut m, "a", None, ReadStart::Pending(Id::default()), 130),
@@ -204,6 +208,7 @@ fn xreadgroup_new_entries_then_own_pending_history() {
             consumer: b("a"),
             count: None,
             start: ReadStart::New,
+            noack: false,
             now_ms: 0,
         }),
         Answer::Error(text::nogroup_read(b"s", b"nope"))
@@ -252,6 +257,7 @@ fn xclaim_moves_idle_entries_and_counts_deliveries() {
         ids,
         now_ms,
         justid,
+        extra: ClaimExtra::default(),
     };
     // Not idle long enough: nothing, and "b" is not created.
     assert_eq!(
@@ -356,7 +362,7 @@ fn maxlen_trimming_keeps_pending_entries_pending() {
         ])
     );
     // The trimmed entries come back from the history as [id, nil], not counted again.
-    let nil = |ms: u64| arr(vec![bulk(&format!("{ms}-0")), Answer::Nil]);
+    let nil = |ms: u64| arr(vec![bulk(&format!("{ms}-0")), Answer::NilArray]);
     assert_eq!(
         read(&mut m, "a", None, ReadStart::Pending(Id::default()), 5),
         read_reply(vec![nil(1), nil(2), nil(3)])
@@ -430,4 +436,52 @@ fn setid_back_redelivers_to_the_new_reader_and_delconsumer_drops_its_pel() {
         m.run(&Op::XInfoGroups { key: b("none") }),
         Answer::Error(text::NO_SUCH_KEY.into())
     );
+}
+
+#[test]
+fn xclaim_options_force_retrycount_idle_lastid() {
+    let mut m = stream_with_group(3);
+    let xclaim = |ids, justid, extra| Op::XClaim {
+        key: b("s"),
+        group: b("g"),
+        consumer: b("c"),
+        min_idle_ms: 1000,
+        ids,
+        now_ms: 10_000,
+        justid,
+        extra,
+    };
+    let force = ClaimExtra {
+        force: true,
+        ..ClaimExtra::default()
+    };
+    // FORCE makes a never-delivered entry pending (count 1, then counted: 2), idle ignored.
+    assert_eq!(
+        m.run(&xclaim(vec![id(2), id(9)], false, force)),
+        arr(vec![entry(2)])
+    );
+    let all = ClaimExtra {
+        at: Some(ClaimAt::IdleMs(5000)),
+        retry_count: Some(7),
+        force: true,
+        last_id: Some(id(9)),
+    };
+    assert_eq!(
+        m.run(&xclaim(vec![id(3)], true, all)),
+        arr(vec![bulk("3-0")])
+    );
+    assert_eq!(
+        pending(&mut m, 10_000),
+        arr(vec![pel(2, "c", 0, 2), pel(3, "c", 5000, 7)])
+    );
+    let Some(ModelValue::Stream { groups, .. }) = m.map.get(&b("s")).map(|e| &e.value) else {
+        panic!("no stream");
+    };
+    assert_eq!(groups[&b("g")].last_delivered, id(9), "LASTID raises it");
+    let destroy = Op::XGroupDestroy {
+        key: b("s"),
+        group: b("g"),
+    };
+    assert_eq!(m.run(&destroy), Answer::Int(1));
+    assert_eq!(m.run(&destroy), Answer::Int(0));
 }

@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-pub use super::groups::{Consumer, Group, GroupStart, Pending, ReadStart};
+pub use super::groups::{ClaimAt, ClaimExtra, Consumer, Group, GroupStart, Pending, ReadStart};
 
 /// Redis 7's error texts, as its documentation and replies give them.
 pub mod text {
@@ -196,6 +196,18 @@ pub enum Op {
         start: GroupStart,
         mkstream: bool,
     },
+    /// `XGROUP DESTROY key group`.
+    XGroupDestroy {
+        key: Vec<u8>,
+        group: Vec<u8>,
+    },
+    /// `XGROUP CREATECONSUMER key group consumer`, run at `now_ms`.
+    XGroupCreateConsumer {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        consumer: Vec<u8>,
+        now_ms: u64,
+    },
     /// `XGROUP SETID key group id|$`.
     XGroupSetId {
         key: Vec<u8>,
@@ -208,14 +220,15 @@ pub enum Op {
         group: Vec<u8>,
         consumer: Vec<u8>,
     },
-    /// `XREADGROUP GROUP group consumer [COUNT count] STREAMS key >|id`, run at `now_ms`.
-    /// `count` `None` or 0: no limit.
+    /// `XREADGROUP GROUP group consumer [COUNT count] [NOACK] STREAMS key >|id`, run at
+    /// `now_ms`. `count` `None` or 0: no limit.
     XReadGroup {
         key: Vec<u8>,
         group: Vec<u8>,
         consumer: Vec<u8>,
         count: Option<u64>,
         start: ReadStart,
+        noack: bool,
         now_ms: u64,
     },
     /// `XACK key group id...`.
@@ -229,7 +242,8 @@ pub enum Op {
         key: Vec<u8>,
         ids: Vec<Id>,
     },
-    /// `XCLAIM key group consumer min-idle-time id... [JUSTID]`, run at `now_ms`.
+    /// `XCLAIM key group consumer min-idle-time id... [IDLE ms|TIME ms] [RETRYCOUNT n]
+    /// [FORCE] [JUSTID] [LASTID id]`, run at `now_ms`.
     XClaim {
         key: Vec<u8>,
         group: Vec<u8>,
@@ -238,6 +252,7 @@ pub enum Op {
         ids: Vec<Id>,
         now_ms: u64,
         justid: bool,
+        extra: ClaimExtra,
     },
     /// `XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]`, run at
     /// `now_ms`.
@@ -290,6 +305,9 @@ pub enum Answer {
     Int(i64),
     Bulk(Vec<u8>),
     Array(Vec<Answer>),
+    /// Redis's null array (`*-1`): XREADGROUP with nothing new, a deleted pending entry's
+    /// fields, the consumers of an empty pending list.
+    NilArray,
     Error(String),
 }
 
