@@ -417,7 +417,6 @@ impl Command {
                     _ => msg::ARITY_XDEL,
                 })
             }
-            Command::XClaim { ids, .. } if ids.is_empty() => Some(msg::ARITY_XCLAIM),
             Command::XAutoClaim { count: 0, .. } => Some(msg::XAUTOCLAIM_COUNT),
             Command::Multi { cmds } if cmds.iter().any(|c| matches!(c, Command::Multi { .. })) => {
                 Some(msg::MULTI_NESTED)

@@ -7,6 +7,8 @@ mod chunk;
 pub(crate) mod codec;
 mod command;
 mod entry;
+pub mod group;
+mod group_cmd;
 mod hash;
 pub mod msg;
 mod space;
@@ -21,6 +23,7 @@ pub use command::{
     SetOptions, SetTtl, StreamId, XAddId, XClaimOptions,
 };
 pub use entry::{Entry, Value};
+pub use group::{Consumer, Group, GroupError, Pending};
 pub use hash::Hash;
 pub use space::Keyspace;
 pub use stream::{Stream, StreamError, StreamFields};

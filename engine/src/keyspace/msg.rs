@@ -36,7 +36,11 @@ pub const HASH_NOT_AN_INTEGER: &str = "ERR hash value is not an integer";
 pub const ARITY_XACK: &str = "ERR wrong number of arguments for 'xack' command";
 /// `XDEL` with no ids.
 pub const ARITY_XDEL: &str = "ERR wrong number of arguments for 'xdel' command";
-/// `XCLAIM` with no ids.
-pub const ARITY_XCLAIM: &str = "ERR wrong number of arguments for 'xclaim' command";
 /// `XAUTOCLAIM` with `COUNT 0`.
 pub const XAUTOCLAIM_COUNT: &str = "ERR COUNT must be > 0";
+/// `XGROUP` on a missing key (without `MKSTREAM`).
+pub const XGROUP_NO_KEY: &str = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.";
+/// `XGROUP CREATE` of a group that exists.
+pub const BUSYGROUP: &str = "BUSYGROUP Consumer Group name already exists";
+/// `XINFO` on a missing key.
+pub const NO_SUCH_KEY: &str = "ERR no such key";

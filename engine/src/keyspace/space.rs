@@ -91,9 +91,8 @@ impl Keyspace {
             | Command::XAutoClaim { .. }
             | Command::XPending { .. }
             | Command::XInfoGroups { .. }
-            | Command::XInfoConsumers { .. } => {
-                error("ERR consumer groups are not implemented yet")
-            }
+            | Command::XInfoConsumers { .. } => super::group_cmd::apply(&mut self.map, cmd)
+                .unwrap_or_else(|| unreachable!("a consumer-group command")),
             // `arg_error` has refused nesting, so this recursion is one level deep.
             Command::Multi { cmds } => Reply::Array(cmds.iter().map(|c| self.apply(c)).collect()),
         }

@@ -136,7 +136,7 @@ fn owned(args: &[&[u8]]) -> Vec<Vec<u8>> {
 
 /// `ms-seq` or `ms` (seq 0 for an explicit id, as Redis reads XADD ids; `fill` is the seq
 /// for XRANGE's end).
-fn stream_id(a: &[u8], fill: u64) -> Option<StreamId> {
+pub(super) fn stream_id(a: &[u8], fill: u64) -> Option<StreamId> {
     let s = std::str::from_utf8(a).ok()?;
     let (ms, seq) = match s.split_once('-') {
         Some((ms, seq)) => (ms.parse().ok()?, seq.parse().ok()?),
@@ -145,7 +145,7 @@ fn stream_id(a: &[u8], fill: u64) -> Option<StreamId> {
     Some(StreamId { ms, seq })
 }
 
-fn invalid_id() -> Value {
+pub(super) fn invalid_id() -> Value {
     Value::err("Invalid stream ID specified as stream command argument")
 }
 
@@ -480,6 +480,7 @@ pub fn parse(args: &[&[u8]], now_ms: u64) -> Result<Request, Value> {
         "xinfo" if n == 3 && rest[0].eq_ignore_ascii_case(b"stream") => {
             Ok(Request::Read(Read::XInfoStream(rest[1].to_vec())))
         }
+        name if super::groups::NAMES.contains(&name) => super::groups::parse(name, rest, now_ms),
         "pttl" if n == 2 => Ok(Request::Read(Read::PTtl(key()))),
         "pexpiretime" if n == 2 => Ok(Request::Read(Read::PExpireTime(key()))),
         "scan" if n == 2 || n == 4 => {

@@ -10,6 +10,7 @@
 
 pub mod commands;
 pub mod encode;
+pub mod groups;
 pub mod info;
 pub mod parse;
 pub mod server;
