@@ -147,7 +147,11 @@ fn xgroup_create_errors_and_mkstream() {
         entries_read: None,
     };
     assert_eq!(run(&mut ks, mk.clone()), Reply::Ok);
-    assert_eq!(stream_of(&ks, "s").len(), 0, "MKSTREAM makes an empty stream");
+    assert_eq!(
+        stream_of(&ks, "s").len(),
+        0,
+        "MKSTREAM makes an empty stream"
+    );
     assert_eq!(run(&mut ks, mk), err(msg::BUSYGROUP));
     run(&mut ks, set("str", "v"));
     let wrong = Command::XGroupCreate {
@@ -228,12 +232,18 @@ fn history_read_returns_only_own_pending_and_bumps_delivery() {
     run(&mut ks, read("bob", None, ReadStart::New, 100));
     // Id 0: all of alice's pending entries, none of bob's.
     assert_eq!(
-        run(&mut ks, read("alice", None, ReadStart::Pending(id(0, 0)), 150)),
+        run(
+            &mut ks,
+            read("alice", None, ReadStart::Pending(id(0, 0)), 150)
+        ),
         delivered(vec![entry(1, "a"), entry(2, "b")])
     );
     // Above 1-0 only.
     assert_eq!(
-        run(&mut ks, read("alice", None, ReadStart::Pending(id(1, 0)), 160)),
+        run(
+            &mut ks,
+            read("alice", None, ReadStart::Pending(id(1, 0)), 160)
+        ),
         delivered(vec![entry(2, "b")])
     );
     assert_eq!(
@@ -246,7 +256,10 @@ fn history_read_returns_only_own_pending_and_bumps_delivery() {
     );
     // A consumer with nothing pending gets an empty list for its stream.
     assert_eq!(
-        run(&mut ks, read("carol", None, ReadStart::Pending(id(0, 0)), 0)),
+        run(
+            &mut ks,
+            read("carol", None, ReadStart::Pending(id(0, 0)), 0)
+        ),
         delivered(vec![])
     );
 }
@@ -256,7 +269,11 @@ fn xack_counts_only_pending_ids() {
     let mut ks = three_entries();
     run(&mut ks, read("alice", None, ReadStart::New, 0));
     assert_eq!(run(&mut ks, ack(&[id_of(1), id(9, 9)])), Reply::Int(1));
-    assert_eq!(run(&mut ks, ack(&[id_of(1)])), Reply::Int(0), "already acked");
+    assert_eq!(
+        run(&mut ks, ack(&[id_of(1)])),
+        Reply::Int(0),
+        "already acked"
+    );
     assert_eq!(run(&mut ks, ack(&[id_of(2), id_of(2)])), Reply::Int(1));
     let no_group = Command::XAck {
         key: b("s"),
@@ -406,7 +423,10 @@ fn maxlen_trimming_keeps_pending_entries() {
     assert_eq!(stream_of(&ks, "s").len(), 1);
     // Trimmed entries stay pending; a history read shows them as id + null array.
     assert_eq!(
-        run(&mut ks, read("alice", None, ReadStart::Pending(id(0, 0)), 50)),
+        run(
+            &mut ks,
+            read("alice", None, ReadStart::Pending(id(0, 0)), 50)
+        ),
         delivered(vec![
             Reply::Array(vec![id_reply(1), Reply::NilArray]),
             Reply::Array(vec![id_reply(2), Reply::NilArray]),
@@ -427,7 +447,11 @@ fn maxlen_trimming_keeps_pending_entries() {
         run(&mut ks, claim("bob", 0, &[id_of(1)], 70)),
         Reply::Array(vec![])
     );
-    assert_eq!(run(&mut ks, ack(&[id_of(2)])), Reply::Int(1), "still ackable");
+    assert_eq!(
+        run(&mut ks, ack(&[id_of(2)])),
+        Reply::Int(1),
+        "still ackable"
+    );
     assert_eq!(
         run(&mut ks, pending_all(70)),
         Reply::Array(vec![row(3, "alice", 70, 1)])
@@ -515,7 +539,10 @@ fn xinfo_groups_consumers_and_lag() {
     // Past the deleted id the counter counts on from 1 (only 3-0 was read): Redis 7.0.15
     // reports entries-read 2 and lag 1 here (checked against redis-server 7.0.15).
     run(&mut ks, read("bob", None, ReadStart::New, 20));
-    assert_eq!(info(&mut ks), group(2, 2, "3-0", Reply::Int(2), Reply::Int(1)));
+    assert_eq!(
+        info(&mut ks),
+        group(2, 2, "3-0", Reply::Int(2), Reply::Int(1))
+    );
     let consumers = Command::XInfoConsumers {
         key: b("s"),
         group: b("g"),
@@ -561,7 +588,11 @@ fn consumers_created_deleted_and_group_destroyed() {
         group: b("g"),
         consumer: b("alice"),
     };
-    assert_eq!(run(&mut ks, del.clone()), Reply::Int(2), "its pending count");
+    assert_eq!(
+        run(&mut ks, del.clone()),
+        Reply::Int(2),
+        "its pending count"
+    );
     assert_eq!(run(&mut ks, del), Reply::Int(0));
     assert_eq!(run(&mut ks, pending_all(0)), Reply::Array(vec![]));
     // SETID back to 0: the deleted consumer's entries are delivered again.

@@ -17,9 +17,10 @@ use durlab_engine::keyspace::{
 };
 use durlab_engine::{Command, FsyncPolicy, Persistence, Reply};
 use durlab_harness::oracle::Model;
+use durlab_harness::oracle::compare;
 use durlab_harness::resp::Value;
 use durlab_harness::resp::commands::{AutoId, to_args};
-use durlab_harness::servers::Target;
+use durlab_harness::servers::{Target, readback};
 use durlab_harness::workload::rng::SplitMix64;
 use rand::RngExt;
 
@@ -296,9 +297,9 @@ fn masked(cmd: &Command, reply: Reply) -> Reply {
     Reply::Array(items)
 }
 
-fn run_seed(seed: u64, commands: usize) {
+fn run_seed(target: Target, seed: u64, commands: usize) {
     let tmp = tempfile::tempdir().unwrap();
-    let server = resp_support::start(Target::Redis, FsyncPolicy::No, Persistence::Aof, tmp.path());
+    let server = resp_support::start(target, FsyncPolicy::No, Persistence::Aof, tmp.path());
     let mut client = server.connect().unwrap();
     let mut model = Model::new();
     let setup = Command::Set {
@@ -323,7 +324,7 @@ fn run_seed(seed: u64, commands: usize) {
         assert_eq!(
             got,
             want,
-            "seed {seed}, command {i}: {:?}\nredis-server (left) and the model (right) differ",
+            "{target}, seed {seed}, command {i}: {:?}\nthe server (left) and the model (right) differ",
             args.iter()
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect::<Vec<_>>()
@@ -337,6 +338,11 @@ fn run_seed(seed: u64, commands: usize) {
         };
         *counts.entry(format!("{name} {kind}")).or_default() += 1;
     }
+    // The state read back over RESP (groups, PELs, consumers; times dropped) is the model's.
+    let got = readback::read_state(&mut client, &[]).unwrap();
+    let want = compare::untimed(compare::from_model(&model));
+    let c = compare::compare(&got, &want, 5);
+    assert!(c.equal(), "{target}, seed {seed}: {}", c.describe());
     // The sequence exercised every command with a real answer, not only its errors.
     for name in [
         "XREADGROUP value",
@@ -360,6 +366,68 @@ fn run_seed(seed: u64, commands: usize) {
 fn model_replies_equal_redis_server_replies() {
     resp_support::require(&["redis-server"]);
     for seed in [1, 2, 3] {
-        run_seed(seed, 3000);
+        run_seed(Target::Redis, seed, 3000);
     }
+}
+
+/// The same sequences through `durlab serve` (the engine's groups behind RESP).
+#[test]
+fn model_replies_equal_durlab_serve_replies() {
+    for seed in [1, 2, 3] {
+        run_seed(Target::DurlabServer, seed, 3000);
+    }
+}
+
+/// The engine's keyspace after a seeded sequence run at the workload's own clock equals the
+/// model's, delivery and seen times included; one pending entry dropped from either side is
+/// a difference the comparison names (the check can fail).
+#[test]
+fn engine_groups_equal_the_model_and_a_dropped_delivery_differs() {
+    let mut ks = durlab_engine::Keyspace::new();
+    let mut model = Model::new();
+    let mut gen_ = Gen {
+        rng: SplitMix64::new(9),
+        next_ms: 0,
+    };
+    let mut replies_differ = 0;
+    for n in 1..=3000u64 {
+        let cmd = gen_.command(1_767_225_600_000 + n);
+        // Idle times agree here (one clock); XINFO GROUPS' entries-read and lag are dropped.
+        let (a, b) = (ks.apply(&cmd), model.apply(&cmd));
+        if masked(&cmd, a.clone()) != masked(&cmd, b.clone()) {
+            replies_differ += 1;
+            eprintln!("{cmd:?}: engine {a:?}, model {b:?}");
+        }
+    }
+    assert_eq!(replies_differ, 0);
+    let c = compare::compare_keyspace(&ks, &model, 5);
+    assert!(c.equal(), "{}", c.describe());
+    let pending: usize = model
+        .map
+        .values()
+        .map(|e| match &e.value {
+            durlab_harness::oracle::model::ModelValue::Stream { groups, .. } => {
+                groups.values().map(|g| g.pel.len()).sum()
+            }
+            _ => 0,
+        })
+        .sum();
+    assert!(pending > 0, "the sequence leaves entries pending");
+    // Drop one delivery from the model's PEL: the states differ, and the difference names it.
+    let mut dropped = model.clone();
+    let g = dropped
+        .map
+        .values_mut()
+        .find_map(|e| match &mut e.value {
+            durlab_harness::oracle::model::ModelValue::Stream { groups, .. } => {
+                groups.values_mut().find(|g| !g.pel.is_empty())
+            }
+            _ => None,
+        })
+        .unwrap();
+    let first = *g.pel.keys().next().unwrap();
+    g.pel.remove(&first);
+    let c = compare::compare_keyspace(&ks, &dropped, 5);
+    assert!(!c.equal());
+    assert!(c.describe().contains("pending"), "{}", c.describe());
 }

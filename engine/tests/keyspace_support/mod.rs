@@ -518,15 +518,22 @@ pub fn group_command() -> impl Strategy<Value = Command> {
         time_ms().prop_map(ClaimTime::AtMs),
     ]);
     prop_oneof![
-        (key(), group_name(), start.clone(), any::<bool>(), entries_read.clone()).prop_map(
-            |(key, group, id, mkstream, entries_read)| Command::XGroupCreate {
-                key,
-                group,
-                id,
-                mkstream,
-                entries_read,
-            }
-        ),
+        (
+            key(),
+            group_name(),
+            start.clone(),
+            any::<bool>(),
+            entries_read.clone()
+        )
+            .prop_map(
+                |(key, group, id, mkstream, entries_read)| Command::XGroupCreate {
+                    key,
+                    group,
+                    id,
+                    mkstream,
+                    entries_read,
+                }
+            ),
         (key(), group_name(), start, entries_read).prop_map(|(key, group, id, entries_read)| {
             Command::XGroupSetId {
                 key,
@@ -560,8 +567,8 @@ pub fn group_command() -> impl Strategy<Value = Command> {
             prop::bool::weighted(0.1),
             time_ms(),
         )
-            .prop_map(
-                |(key, group, consumer, count, start, noack, now_ms)| Command::XReadGroup {
+            .prop_map(|(key, group, consumer, count, start, noack, now_ms)| {
+                Command::XReadGroup {
                     key,
                     group,
                     consumer,
@@ -570,9 +577,12 @@ pub fn group_command() -> impl Strategy<Value = Command> {
                     noack,
                     now_ms,
                 }
-            ),
-        (key(), group_name(), ids())
-            .prop_map(|(key, group, ids)| Command::XAck { key, group, ids }),
+            }),
+        (key(), group_name(), ids()).prop_map(|(key, group, ids)| Command::XAck {
+            key,
+            group,
+            ids
+        }),
         (key(), ids()).prop_map(|(key, ids)| Command::XDel { key, ids }),
         (
             (key(), group_name(), consumer_name(), 0u64..20, ids()),
@@ -654,9 +664,8 @@ pub fn group_command() -> impl Strategy<Value = Command> {
                 now_ms,
             }),
         key().prop_map(|key| Command::XInfoGroups { key }),
-        (key(), group_name(), time_ms()).prop_map(|(key, group, now_ms)| {
-            Command::XInfoConsumers { key, group, now_ms }
-        }),
+        (key(), group_name(), time_ms())
+            .prop_map(|(key, group, now_ms)| { Command::XInfoConsumers { key, group, now_ms } }),
     ]
 }
 

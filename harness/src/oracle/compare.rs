@@ -14,7 +14,9 @@ use durlab_engine::keyspace::{
 use durlab_engine::{Command, Reply};
 
 use super::groups::{self, ClaimAt, ClaimExtra};
-use super::model::{Answer, Cond, Expiry, Id, IdSpec, Model, ModelEntry, ModelValue, Op, Pairs};
+use super::model::{
+    Answer, Cond, Expiry, Group, Id, IdSpec, Model, ModelEntry, ModelValue, Op, Pairs,
+};
 
 /// One value in canonical form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +29,90 @@ pub enum Canon {
     Stream {
         last_id: StreamId,
         entries: Vec<(StreamId, Pairs)>,
+        /// Consumer groups in name order.
+        groups: Vec<CanonGroup>,
     },
+}
+
+/// One consumer group in canonical form. Times are `None` where the state was read from a
+/// RESP server, whose delivery and seen times are its own clock's (and then the oracle's are
+/// dropped too, [`untimed`]); from the engine and the model they are the commands' `now_ms`,
+/// the workload's clock, and compared exactly. `entries-read` is not compared (the model does
+/// not keep it: oracle/groups.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonGroup {
+    pub name: Vec<u8>,
+    pub last_delivered: StreamId,
+    /// The pending entries list in id order.
+    pub pending: Vec<CanonPending>,
+    /// Consumers in name order, with their seen times.
+    pub consumers: Vec<(Vec<u8>, Option<u64>)>,
+}
+
+/// One pending entry in canonical form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonPending {
+    pub id: StreamId,
+    pub consumer: Vec<u8>,
+    pub deliveries: u64,
+    pub delivered_at_ms: Option<u64>,
+}
+
+/// `state` without delivery and seen times (for a comparison with a RESP server's state).
+pub fn untimed(mut state: CanonState) -> CanonState {
+    for e in state.values_mut() {
+        if let Canon::Stream { groups, .. } = &mut e.value {
+            for g in groups {
+                g.pending.iter_mut().for_each(|p| p.delivered_at_ms = None);
+                g.consumers.iter_mut().for_each(|c| c.1 = None);
+            }
+        }
+    }
+    state
+}
+
+fn engine_group(name: &[u8], g: &durlab_engine::keyspace::Group) -> CanonGroup {
+    CanonGroup {
+        name: name.to_vec(),
+        last_delivered: g.last_id,
+        pending: g
+            .pel()
+            .iter()
+            .map(|(id, p)| CanonPending {
+                id: *id,
+                consumer: p.consumer.clone(),
+                deliveries: p.delivery_count,
+                delivered_at_ms: Some(p.delivery_time_ms),
+            })
+            .collect(),
+        consumers: g
+            .consumers()
+            .iter()
+            .map(|(n, c)| (n.clone(), Some(c.seen_time_ms)))
+            .collect(),
+    }
+}
+
+fn model_group(name: &[u8], g: &Group) -> CanonGroup {
+    CanonGroup {
+        name: name.to_vec(),
+        last_delivered: stream_id(g.last_delivered),
+        pending: g
+            .pel
+            .iter()
+            .map(|(id, p)| CanonPending {
+                id: stream_id(*id),
+                consumer: p.consumer.clone(),
+                deliveries: p.deliveries,
+                delivered_at_ms: Some(p.delivered_at_ms),
+            })
+            .collect(),
+        consumers: g
+            .consumers
+            .iter()
+            .map(|(n, c)| (n.clone(), Some(c.seen_at_ms)))
+            .collect(),
+    }
 }
 
 /// A key's canonical value and expiry.
@@ -58,6 +143,7 @@ pub fn from_engine(ks: &Keyspace) -> CanonState {
                 Value::Stream(s) => Canon::Stream {
                     last_id: s.last_id(),
                     entries: s.iter().map(|(id, f)| (id, f.to_vec())).collect(),
+                    groups: s.groups().map(|(n, g)| engine_group(n, g)).collect(),
                 },
             };
             (
@@ -85,13 +171,16 @@ pub fn from_model(m: &Model) -> CanonState {
                     Canon::ZSet(z.iter().map(|(m, s)| (m.clone(), s.to_bits())).collect())
                 }
                 ModelValue::Stream {
-                    entries, last_id, ..
+                    entries,
+                    last_id,
+                    groups,
                 } => Canon::Stream {
                     last_id: stream_id(*last_id),
                     entries: entries
                         .iter()
                         .map(|(id, pairs)| (stream_id(*id), pairs.clone()))
                         .collect(),
+                    groups: groups.iter().map(|(n, g)| model_group(n, g)).collect(),
                 },
             };
             (
@@ -158,7 +247,11 @@ pub fn digest(state: &CanonState) -> u64 {
                     h.u64(*s);
                 }
             }
-            Canon::Stream { last_id, entries } => {
+            Canon::Stream {
+                last_id,
+                entries,
+                groups,
+            } => {
                 h.u64(4);
                 h.u64(last_id.ms);
                 h.u64(last_id.seq);
@@ -167,6 +260,25 @@ pub fn digest(state: &CanonState) -> u64 {
                     h.u64(id.ms);
                     h.u64(id.seq);
                     h.pairs(p);
+                }
+                // No groups hashes as before groups existed (digests in result files stay).
+                for g in groups {
+                    h.bytes(&g.name);
+                    h.u64(g.last_delivered.ms);
+                    h.u64(g.last_delivered.seq);
+                    h.u64(g.pending.len() as u64);
+                    for p in &g.pending {
+                        h.u64(p.id.ms);
+                        h.u64(p.id.seq);
+                        h.bytes(&p.consumer);
+                        h.u64(p.deliveries);
+                        h.u64(p.delivered_at_ms.map_or(0, |t| t.wrapping_add(1)));
+                    }
+                    h.u64(g.consumers.len() as u64);
+                    for (n, seen) in &g.consumers {
+                        h.bytes(n);
+                        h.u64(seen.map_or(0, |t| t.wrapping_add(1)));
+                    }
                 }
             }
         }
@@ -205,11 +317,35 @@ pub fn show_entry(e: &CanonEntry) -> String {
             z.len(),
             z.first().map(|(m, s)| (show_bytes(m), f64::from_bits(*s)))
         ),
-        Canon::Stream { last_id, entries } => format!(
-            "stream of {} entries, last id {last_id}, first id {:?}",
-            entries.len(),
-            entries.first().map(|(id, _)| id.to_string())
-        ),
+        Canon::Stream {
+            last_id,
+            entries,
+            groups,
+        } => {
+            let mut s = format!(
+                "stream of {} entries, last id {last_id}, first id {:?}",
+                entries.len(),
+                entries.first().map(|(id, _)| id.to_string())
+            );
+            for g in groups {
+                let _ = write!(
+                    s,
+                    ", group \"{}\" last-delivered {} with {} pending (first {:?}) and {} consumers",
+                    show_bytes(&g.name),
+                    g.last_delivered,
+                    g.pending.len(),
+                    g.pending.first().map(|p| format!(
+                        "{} held by \"{}\" delivered {} times at {:?} ms",
+                        p.id,
+                        show_bytes(&p.consumer),
+                        p.deliveries,
+                        p.delivered_at_ms
+                    )),
+                    g.consumers.len()
+                );
+            }
+            s
+        }
     };
     match e.expire_at_ms {
         Some(t) => format!("{value}, expires at {t} ms"),
@@ -352,7 +488,7 @@ fn entry_equals(got: &Entry, want: &ModelEntry) -> bool {
             ModelValue::Stream {
                 entries: b,
                 last_id,
-                ..
+                groups,
             },
         ) => {
             a.last_id() == stream_id(*last_id)
@@ -360,6 +496,10 @@ fn entry_equals(got: &Entry, want: &ModelEntry) -> bool {
                 && a.iter()
                     .zip(b)
                     .all(|((id_a, fa), (id_b, fb))| id_a == stream_id(*id_b) && fa == fb.as_slice())
+                && a.groups().len() == groups.len()
+                && a.groups()
+                    .zip(groups)
+                    .all(|((na, ga), (nb, gb))| engine_group(na, ga) == model_group(nb, gb))
         }
         _ => false,
     }
