@@ -115,4 +115,5 @@ pub(crate) fn restart_and_recover(spec: &ServerSpec, lab: &Lab, issued: u64) -> 
         },
         "",
     )
+    .with_groups(&lab.oracle, || compare::views_from_canon(&got))
 }

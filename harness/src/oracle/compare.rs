@@ -13,6 +13,7 @@ use durlab_engine::keyspace::{
 };
 use durlab_engine::{Command, Reply};
 
+use super::deliveries::{GroupView, GroupViews};
 use super::groups::{self, ClaimAt, ClaimExtra};
 use super::model::{
     Answer, Cond, Expiry, Group, Id, IdSpec, Model, ModelEntry, ModelValue, Op, Pairs,
@@ -192,6 +193,65 @@ pub fn from_model(m: &Model) -> CanonState {
             )
         })
         .collect()
+}
+
+/// The groups of the engine's keyspace, for the delivery verdicts.
+pub fn views_from_engine(ks: &Keyspace) -> GroupViews {
+    let mut views = GroupViews::new();
+    for (key, entry) in ks.iter() {
+        let Value::Stream(s) = &entry.value else {
+            continue;
+        };
+        if s.groups().len() == 0 {
+            continue;
+        }
+        let live: std::collections::BTreeSet<Id> = s.iter().map(|(id, _)| model_id(id)).collect();
+        for (name, g) in s.groups() {
+            views.insert(
+                (key.to_vec(), name.to_vec()),
+                GroupView {
+                    last_delivered: model_id(g.last_id),
+                    pending: g
+                        .pel()
+                        .iter()
+                        .map(|(id, p)| (model_id(*id), p.consumer.clone()))
+                        .collect(),
+                    live: live.clone(),
+                },
+            );
+        }
+    }
+    views
+}
+
+/// The groups of a canonical state (a RESP server's, read back), for the delivery verdicts.
+pub fn views_from_canon(state: &CanonState) -> GroupViews {
+    let mut views = GroupViews::new();
+    for (key, e) in state {
+        let Canon::Stream {
+            entries, groups, ..
+        } = &e.value
+        else {
+            continue;
+        };
+        let live: std::collections::BTreeSet<Id> =
+            entries.iter().map(|(id, _)| model_id(*id)).collect();
+        for g in groups {
+            views.insert(
+                (key.clone(), g.name.clone()),
+                GroupView {
+                    last_delivered: model_id(g.last_delivered),
+                    pending: g
+                        .pending
+                        .iter()
+                        .map(|p| (model_id(p.id), p.consumer.clone()))
+                        .collect(),
+                    live: live.clone(),
+                },
+            );
+        }
+    }
+    views
 }
 
 /// FNV-1a, 64 bits: stable across Rust versions and platforms, so digests in result files

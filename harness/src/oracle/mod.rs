@@ -8,6 +8,7 @@
 
 pub mod compare;
 pub mod cursor;
+pub mod deliveries;
 pub mod groups;
 #[cfg(test)]
 mod groups_tests;
