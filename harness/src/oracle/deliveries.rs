@@ -59,6 +59,14 @@ impl DeliveryCounts {
         *self != DeliveryCounts::default()
     }
 
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &DeliveryCounts) {
+        self.acked_redelivered += other.acked_redelivered;
+        self.delivered_lost += other.delivered_lost;
+        self.double_handed += other.double_handed;
+        self.last_delivered_regressions += other.last_delivered_regressions;
+    }
+
     /// The counts as one line, for an outcome's detail.
     pub fn describe(&self) -> String {
         format!(
@@ -68,6 +76,31 @@ impl DeliveryCounts {
             self.double_handed,
             self.last_delivered_regressions
         )
+    }
+}
+
+/// A configuration × fault's delivery verdicts: the counts added up over its crash states,
+/// and how many states had any.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DeliverySummary {
+    #[serde(flatten)]
+    pub total: DeliveryCounts,
+    /// Crash states with at least one anomaly.
+    pub states_with_anomalies: u64,
+    /// Crash states judged for deliveries (loaded states of a consumer workload).
+    pub states_judged: u64,
+}
+
+impl DeliverySummary {
+    /// The summary of `counts` (one per judged state), `None` when there are none.
+    pub fn of<'a>(counts: impl IntoIterator<Item = &'a DeliveryCounts>) -> Option<Self> {
+        let mut s = DeliverySummary::default();
+        for c in counts {
+            s.total.add(c);
+            s.states_judged += 1;
+            s.states_with_anomalies += u64::from(c.any());
+        }
+        (s.states_judged > 0).then_some(s)
     }
 }
 
