@@ -40,7 +40,7 @@ struct Gen {
 }
 
 impl Gen {
-    fn pick<'a>(&mut self, from: &[&'a str]) -> Vec<u8> {
+    fn pick(&mut self, from: &[&str]) -> Vec<u8> {
         from[self.rng.random_range(0..from.len())]
             .as_bytes()
             .to_vec()
