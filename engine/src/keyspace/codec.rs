@@ -1151,6 +1151,51 @@ mod tests {
         assert_eq!(Command::decode(&out), Ok(cmd));
     }
 
+    /// The example in docs/format.md, "Consumer groups".
+    #[test]
+    fn xreadgroup_layout() {
+        let cmd = Command::XReadGroup {
+            key: b"s".to_vec(),
+            group: b"g".to_vec(),
+            consumer: b"c".to_vec(),
+            count: None,
+            start: ReadStart::New,
+            noack: false,
+            now_ms: 5,
+        };
+        let mut out = Vec::new();
+        cmd.encode(&mut out);
+        let want = [
+            23, 1, 0, 0, 0, b's', 1, 0, 0, 0, b'g', 1, 0, 0, 0, b'c', 0, 0, 0, 5, 0, 0, 0, 0, 0, 0,
+            0,
+        ];
+        assert_eq!(out, want);
+        assert_eq!(Command::decode(&out), Ok(cmd));
+        let mut bad = out.clone();
+        bad[17] = 2;
+        assert_eq!(
+            Command::decode(&bad),
+            Err(DecodeError {
+                offset: 17,
+                reason: "XREADGROUP start kind is neither 0 (>) nor 1 (id)"
+            })
+        );
+    }
+
+    #[test]
+    fn huge_id_count_is_rejected_before_allocating() {
+        let mut p = vec![op::XDEL, 1, 0, 0, 0, b's'];
+        p.extend_from_slice(&u32::MAX.to_le_bytes());
+        p.extend_from_slice(&[0; 16]);
+        assert_eq!(
+            Command::decode(&p),
+            Err(DecodeError {
+                offset: 6,
+                reason: "count exceeds the remaining bytes"
+            })
+        );
+    }
+
     #[test]
     fn huge_count_is_rejected_before_allocating() {
         let mut p = vec![op::HDEL, 0, 0, 0, 0];

@@ -566,7 +566,100 @@ pub(crate) mod tests {
             ),
             (b"x".to_vec(), Entry::new(Value::Stream(stream))),
             (b"e".to_vec(), Entry::new(Value::Stream(Stream::new()))),
+            (b"g".to_vec(), grouped_stream()),
         ]
+    }
+
+    /// A stream with two groups, consumers, pending entries (one of them deleted from the
+    /// stream) and non-default counters: every field of [`tag::STREAM_GROUPS`].
+    fn grouped_stream() -> Entry {
+        use crate::keyspace::{Command, GroupStart, Keyspace, ReadStart};
+        let mut ks = Keyspace::new();
+        let key = b"g".to_vec();
+        for ms in 1..=3 {
+            ks.apply(&Command::XAdd {
+                key: key.clone(),
+                id: XAddId::Explicit(StreamId { ms, seq: 0 }),
+                fields: vec![(b"f".to_vec(), b"v".to_vec())],
+                maxlen: None,
+            });
+        }
+        for (group, entries_read) in [(b"g1", None), (b"g2", Some(7))] {
+            ks.apply(&Command::XGroupCreate {
+                key: key.clone(),
+                group: group.to_vec(),
+                id: GroupStart::Id(StreamId::default()),
+                mkstream: false,
+                entries_read,
+            });
+        }
+        for (consumer, now_ms) in [(b"b", 10), (b"a", 20)] {
+            ks.apply(&Command::XReadGroup {
+                key: key.clone(),
+                group: b"g1".to_vec(),
+                consumer: consumer.to_vec(),
+                count: Some(1),
+                start: ReadStart::New,
+                noack: false,
+                now_ms,
+            });
+        }
+        ks.apply(&Command::XDel {
+            key: key.clone(),
+            ids: vec![StreamId { ms: 1, seq: 0 }],
+        });
+        let entry = ks.get_entry(&key).unwrap().clone();
+        let Value::Stream(s) = &entry.value else {
+            unreachable!()
+        };
+        assert_eq!(s.groups().len(), 2);
+        entry
+    }
+
+    #[test]
+    fn version_1_is_read_and_later_versions_refused() {
+        // A version 1 file: the entry types it knew (tag 4 for a plain stream).
+        let mut plain = Stream::new();
+        plain
+            .add(XAddId::Auto, vec![(b"f".to_vec(), b"v".to_vec())])
+            .unwrap();
+        let entries = vec![(b"x".to_vec(), Entry::new(Value::Stream(plain)))];
+        let mut v1 = image(&entries);
+        assert_eq!(v1[HEADER_BYTES], tag::STREAM, "a plain stream keeps tag 4");
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let body_end = v1.len() - 4;
+        let crc = crc32c::crc32c(&v1[..body_end]);
+        v1[body_end..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode_all(&v1).unwrap().1, entries);
+        let mut v3 = v1.clone();
+        v3[8..12].copy_from_slice(&3u32.to_le_bytes());
+        let crc = crc32c::crc32c(&v3[..body_end]);
+        v3[body_end..].copy_from_slice(&crc.to_le_bytes());
+        let e = decode_all(&v3).unwrap_err();
+        assert_eq!(
+            (e.offset, e.reason.as_str()),
+            (
+                8,
+                "unsupported snapshot version 3 (this build reads 1 to 2)"
+            )
+        );
+    }
+
+    #[test]
+    fn pending_entry_naming_a_missing_consumer_is_refused() {
+        let mut out = Vec::new();
+        encode_entry(&mut out, b"g", &grouped_stream());
+        // Group g2 comes last: name (4 + 2), last id (16), entries-read (9), no consumers (4),
+        // nothing pending (4). Before it, g1's last pending entry: id, index (4), time and
+        // count (16).
+        let g2_bytes = 6 + 16 + 9 + 4 + 4;
+        let index_at = out.len() - g2_bytes - 20;
+        out[index_at..index_at + 4].copy_from_slice(&9u32.to_le_bytes());
+        let d = decode_entries(&out, 0, |_, _, _| ControlFlow::Continue(()));
+        assert_eq!(
+            d.error.map(|e| e.reason),
+            Some("pending entry names a consumer index out of range".into())
+        );
     }
 
     pub(crate) fn image(entries: &[(Vec<u8>, Entry)]) -> Vec<u8> {

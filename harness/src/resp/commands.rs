@@ -1141,7 +1141,137 @@ mod tests {
                 maxlen: None,
             },
         ];
-        for c in cmds {
+        // Consumer-group commands, each option once; times are the parse time (1).
+        use durlab_engine::keyspace::{PendingRange, XClaimOptions};
+        let (s, g, c) = (b"s".to_vec(), b"g".to_vec(), b"c".to_vec());
+        let id = |ms, seq| StreamId { ms, seq };
+        let groups = [
+            Command::XGroupCreate {
+                key: s.clone(),
+                group: g.clone(),
+                id: GroupStart::Last,
+                mkstream: true,
+                entries_read: Some(4),
+            },
+            Command::XGroupCreate {
+                key: s.clone(),
+                group: g.clone(),
+                id: GroupStart::Id(id(1, 2)),
+                mkstream: false,
+                entries_read: None,
+            },
+            Command::XGroupSetId {
+                key: s.clone(),
+                group: g.clone(),
+                id: GroupStart::Id(id(3, 4)),
+                entries_read: Some(0),
+            },
+            Command::XGroupDestroy {
+                key: s.clone(),
+                group: g.clone(),
+            },
+            Command::XGroupCreateConsumer {
+                key: s.clone(),
+                group: g.clone(),
+                consumer: c.clone(),
+                now_ms: 1,
+            },
+            Command::XGroupDelConsumer {
+                key: s.clone(),
+                group: g.clone(),
+                consumer: c.clone(),
+            },
+            Command::XReadGroup {
+                key: s.clone(),
+                group: g.clone(),
+                consumer: c.clone(),
+                count: Some(3),
+                start: ReadStart::New,
+                noack: true,
+                now_ms: 1,
+            },
+            Command::XReadGroup {
+                key: s.clone(),
+                group: g.clone(),
+                consumer: c.clone(),
+                count: None,
+                start: ReadStart::Pending(id(0, 0)),
+                noack: false,
+                now_ms: 1,
+            },
+            Command::XAck {
+                key: s.clone(),
+                group: g.clone(),
+                ids: vec![id(1, 2), id(3, 4)],
+            },
+            Command::XDel {
+                key: s.clone(),
+                ids: vec![id(1, 2)],
+            },
+            Command::XClaim {
+                key: s.clone(),
+                group: g.clone(),
+                consumer: c.clone(),
+                min_idle_ms: 5,
+                ids: vec![id(1, 2)],
+                now_ms: 1,
+                justid: true,
+                options: XClaimOptions {
+                    time: Some(ClaimTime::AtMs(9)),
+                    retry_count: Some(2),
+                    force: true,
+                    last_id: Some(id(8, 8)),
+                },
+            },
+            Command::XClaim {
+                key: s.clone(),
+                group: g.clone(),
+                consumer: c.clone(),
+                min_idle_ms: 0,
+                ids: vec![id(1, 2)],
+                now_ms: 1,
+                justid: false,
+                options: XClaimOptions {
+                    time: Some(ClaimTime::IdleMs(9)),
+                    ..XClaimOptions::default()
+                },
+            },
+            Command::XAutoClaim {
+                key: s.clone(),
+                group: g.clone(),
+                consumer: c.clone(),
+                min_idle_ms: 5,
+                start: id(0, 0),
+                count: 10,
+                now_ms: 1,
+                justid: true,
+            },
+            Command::XPending {
+                key: s.clone(),
+                group: g.clone(),
+                range: None,
+                now_ms: 1,
+            },
+            Command::XPending {
+                key: s.clone(),
+                group: g.clone(),
+                range: Some(PendingRange {
+                    min_idle_ms: 7,
+                    start: id(1, 0),
+                    end: id(9, 9),
+                    count: 5,
+                    consumer: Some(c.clone()),
+                }),
+                now_ms: 1,
+            },
+            Command::XInfoGroups { key: s.clone() },
+            Command::XInfoConsumers {
+                key: s.clone(),
+                group: g.clone(),
+                now_ms: 1,
+            },
+        ];
+        for c in cmds.into_iter().chain(groups) {
             // DEL sums its replies (one key here: the same reply).
             let args = to_args(&c, AutoId::ZeroMsStar);
             let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();
