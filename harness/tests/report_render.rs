@@ -208,3 +208,28 @@ fn without_crash_results_report_says_so() {
     let rec = std::fs::read_to_string(dir.join("recovery.svg")).unwrap();
     assert!(rec.contains("no recovery measurements in this run"));
 }
+
+#[test]
+fn delivery_verdicts_get_their_section_only_when_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::copy_fixture("run-a", tmp.path());
+    report::write_report(&dir).unwrap();
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(!md.contains("## Deliveries to consumer groups"), "{md}");
+
+    let file = dir.join("crash-power-loss-everysec-pwrite-none-aof.json");
+    let mut record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    record["deliveries"] = serde_json::json!({
+        "acked_redelivered": 3261, "delivered_lost": 0, "double_handed": 717,
+        "last_delivered_regressions": 238, "states_with_anomalies": 32, "states_judged": 35
+    });
+    std::fs::write(&file, record.to_string()).unwrap();
+    report::write_report(&dir).unwrap();
+    let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+    assert!(md.contains("## Deliveries to consumer groups"), "{md}");
+    assert!(
+        md.contains("| everysec / pwrite / none / aof | power-loss | 35 | 32 | 3261 | 0 | 717 | 238 | 420 [250–680] / 950 [600–950] / 950 [600–950] ms; n = 30 states of 10 trials |"),
+        "{md}"
+    );
+}

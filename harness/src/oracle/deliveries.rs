@@ -27,7 +27,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::{Id, Model, ModelValue};
 
@@ -45,7 +45,7 @@ pub struct GroupView {
 pub type GroupViews = BTreeMap<(Vec<u8>, Vec<u8>), GroupView>;
 
 /// The delivery anomalies of one recovered state (see the module's comment).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryCounts {
     pub acked_redelivered: u64,
     pub delivered_lost: u64,
@@ -81,7 +81,7 @@ impl DeliveryCounts {
 
 /// A configuration × fault's delivery verdicts: the counts added up over its crash states,
 /// and how many states had any.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliverySummary {
     #[serde(flatten)]
     pub total: DeliveryCounts,

@@ -50,6 +50,7 @@ pub fn render(results: &RunResults) -> String {
     servers(&mut md, results);
     table(&mut md, results);
     crash_details(&mut md, results);
+    deliveries(&mut md, results);
     backups(&mut md, results);
     plots(&mut md, results);
     group_commit(&mut md, results);
@@ -654,6 +655,55 @@ fn crash_details(md: &mut String, r: &RunResults) {
         }
         md.push('\n');
     }
+}
+
+/// Consumer-group workloads: what each configuration's crashes did to deliveries, beside its
+/// loss window (docs/results.md, "Delivery verdicts").
+fn deliveries(md: &mut String, r: &RunResults) {
+    let rows: Vec<_> = r
+        .crashes
+        .iter()
+        .filter_map(|c| Some((c, c.deliveries?)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    md.push_str(
+        "## Deliveries to consumer groups
+
+",
+    );
+    md.push_str(
+        "What each crash did to the deliveries the consumers were told of, counted per crash \
+         state against the highest LSN acknowledged before it (docs/results.md, \
+         \"Delivery verdicts\"): entries acknowledged and then handed out again, entries \
+         delivered and then pending nowhere without an acknowledgement, entries held by one \
+         consumer and handed to another, and groups whose last-delivered id went back. A \
+         state that recovered everything acknowledged must show none of them; below that, \
+         they are what the loss window costs the consumers.\n\n",
+    );
+    md.push_str(
+        "| configuration | fault | states judged | states with anomalies | acked then \
+         redelivered | delivered then lost | handed to two consumers | last-delivered id \
+         regressions | loss window p50 / p99 / max ms |\n",
+    );
+    md.push_str("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for (c, d) in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            super::model::config_label(&c.config),
+            c.fault,
+            d.states_judged,
+            d.states_with_anomalies,
+            d.total.acked_redelivered,
+            d.total.delivered_lost,
+            d.total.double_handed,
+            d.total.last_delivered_regressions,
+            c.window.cell()
+        );
+    }
+    md.push('\n');
 }
 
 fn plots(md: &mut String, r: &RunResults) {

@@ -84,6 +84,10 @@ pub struct CrashRecord {
     /// The open-loop target rate and what was achieved; null or absent: flat-out.
     #[serde(default)]
     pub rate: Option<crate::driver::pacing::RateRecord>,
+    /// Consumer-group workloads: the delivery verdicts over the crash states (absent
+    /// otherwise, and in older results).
+    #[serde(default)]
+    pub deliveries: Option<crate::oracle::deliveries::DeliverySummary>,
     /// The loss window as the report shows it, computed once by [`LossFigures::of`] when
     /// the record is loaded.
     #[serde(skip)]
