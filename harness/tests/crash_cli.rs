@@ -675,3 +675,36 @@ fn report_reads_a_kill9_result_directory() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("run.json"));
 }
+
+/// The scenario's checks run again after `--target` replaces its targets: a reclaimer with a
+/// min idle time, fine for the engine's workload clock, is refused for redis-server, whose own
+/// clock would decide what it claims.
+#[test]
+fn target_flags_are_checked_against_the_scenario() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("scenarios/event-stream.toml")).unwrap();
+    assert!(
+        text.contains("min_idle_ms = 0"),
+        "the scenario's reclaimer changed"
+    );
+    let scenario = tmp.path().join("idle.toml");
+    let engine_only = text
+        .replace("min_idle_ms = 0", "min_idle_ms = 500")
+        .replace(
+            r#"targets = ["engine", "redis"]"#,
+            r#"targets = ["engine"]"#,
+        );
+    std::fs::write(&scenario, engine_only).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_durlab"))
+        .args(["crash", scenario.to_str().unwrap(), "--target", "redis"])
+        .args(["--fault", "kill9", "--policy", "always", "--trials", "1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("after applying the command-line flags") && stderr.contains("min_idle_ms"),
+        "{stderr}"
+    );
+}

@@ -68,6 +68,10 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     }
     let (mut scenario, scenario_file) = load_scenario(args.scenario.as_deref())?;
     apply_matrix(&mut scenario.matrix, &args.matrix);
+    // The scenario's checks again, on the lists the flags chose (e.g. `--target redis` with a
+    // reclaimer whose min idle time only the engine's workload clock can follow).
+    crate::scenario::parse::validate(&scenario)
+        .map_err(|e| CliError(format!("after applying the command-line flags: {e}")))?;
     if scenario
         .matrix
         .persistence
