@@ -21,6 +21,7 @@
 //!   [`report`]: summaries per configuration × fault.
 
 pub mod ackpage;
+pub mod bases;
 pub mod damage;
 pub mod faults;
 pub mod images;

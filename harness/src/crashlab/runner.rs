@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use durlab_engine::{Engine, EngineConfig, Lsn};
 
 use super::ackpage::{self, AckLog, AckPage};
+use super::bases::Bases;
 use super::images::ImageOptions;
 use super::lying::Lies;
 use super::phase::Phase;
@@ -288,26 +289,34 @@ fn judge(trial: &Trial<'_>, crashed: Crashed) -> Result<Vec<TrialOutcome>, Strin
             root,
             window,
             server,
-        }) => power::judge_trace(
-            trial,
-            trace,
-            root,
-            *window,
-            |image| match server {
-                None => verdict::recover(lab.config(setup, &image.dir), &lab.oracle, issued),
-                Some(spec) => {
-                    let mut spec = spec.clone();
-                    spec.dir = image.dir.clone();
-                    spec.log = image.dir.with_extension("log");
-                    let recovered = resp_server::restart_and_recover(&spec, lab, issued);
-                    let _ = std::fs::remove_file(&spec.log);
-                    recovered
-                }
-            },
-            |opts: &ImageOptions, recovered, verify_seconds, t_ns| {
-                let promised = power::promise(lab, setup, opts, acks, t_ns);
-                conclude(t_ns, promised, recovered, verify_seconds)
-            },
-        ),
+        }) => {
+            let bases = Bases::new();
+            power::judge_trace(
+                trial,
+                trace,
+                root,
+                *window,
+                |image| match server {
+                    None => verdict::recover_from(
+                        lab.config(setup, &image.dir),
+                        &lab.oracle,
+                        issued,
+                        Some(&bases),
+                    ),
+                    Some(spec) => {
+                        let mut spec = spec.clone();
+                        spec.dir = image.dir.clone();
+                        spec.log = image.dir.with_extension("log");
+                        let recovered = resp_server::restart_and_recover(&spec, lab, issued);
+                        let _ = std::fs::remove_file(&spec.log);
+                        recovered
+                    }
+                },
+                |opts: &ImageOptions, recovered, verify_seconds, t_ns| {
+                    let promised = power::promise(lab, setup, opts, acks, t_ns);
+                    conclude(t_ns, promised, recovered, verify_seconds)
+                },
+            )
+        }
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod compare;
 pub mod cursor;
+pub mod delta;
 pub mod model;
 
 use durlab_engine::{Engine, Lsn};
