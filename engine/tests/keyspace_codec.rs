@@ -30,7 +30,7 @@ fn decode_rejects_bad_payloads() {
     let reason = |bytes: &[u8]| Command::decode(bytes).unwrap_err().reason;
     assert_eq!(reason(&[]), "truncated");
     assert_eq!(reason(&[0]), "unknown opcode");
-    assert_eq!(reason(&[18, 0, 0, 0, 0]), "unknown opcode");
+    assert_eq!(reason(&[31, 0, 0, 0, 0]), "unknown opcode");
     assert_eq!(reason(&[0xFF; 16]), "unknown opcode");
     let mut trailing = encode(&get("k"));
     trailing.push(0);

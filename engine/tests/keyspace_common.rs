@@ -91,9 +91,14 @@ fn rebuild_from_entries() {
             Value::ZSet(z) => {
                 Value::ZSet(ZSet::try_from_pairs(z.iter().map(|(s, m)| (s, m.to_vec()))).unwrap())
             }
-            Value::Stream(s) => Value::Stream(
-                Stream::from_parts(s.last_id(), s.iter().map(|(i, f)| (i, f.to_vec()))).unwrap(),
-            ),
+            Value::Stream(s) => {
+                let mut copy =
+                    Stream::from_parts(s.last_id(), s.iter().map(|(i, f)| (i, f.to_vec())))
+                        .unwrap();
+                copy.set_counters(s.entries_added(), s.max_deleted_id())
+                    .unwrap();
+                Value::Stream(copy)
+            }
         };
         assert!(
             copy.insert_entry(

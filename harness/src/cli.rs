@@ -62,8 +62,11 @@ pub enum Command {
     /// Serve the engine over RESP2 (the Redis protocol) on 127.0.0.1, like a redis-server
     /// with the engine's command set: SET (NX XX GET KEEPTTL EX PX EXAT PXAT) GET DEL SETNX
     /// INCR DECR INCRBY DECRBY EXPIRE PEXPIRE EXPIREAT PEXPIREAT PERSIST HSET HDEL HINCRBY ZADD
-    /// ZREM ZPOPMIN XADD FLUSHALL; reads: TYPE EXISTS TTL PTTL PEXPIRETIME HGET HMGET HEXISTS
-    /// HLEN HGETALL ZSCORE ZCARD ZRANGE XLEN XRANGE XINFO STREAM SCAN DBSIZE; PING ECHO,
+    /// ZREM ZPOPMIN XADD FLUSHALL; consumer groups: XGROUP (CREATE SETID DESTROY
+    /// CREATECONSUMER DELCONSUMER) XREADGROUP (one stream, no BLOCK) XACK XDEL XCLAIM
+    /// XAUTOCLAIM, reads XPENDING XINFO GROUPS XINFO CONSUMERS; reads: TYPE EXISTS TTL PTTL
+    /// PEXPIRETIME HGET HMGET HEXISTS HLEN HGETALL ZSCORE ZCARD ZRANGE XLEN XRANGE XINFO STREAM
+    /// SCAN DBSIZE; PING ECHO,
     /// MULTI/EXEC/DISCARD, INFO persistence, CONFIG GET, BGSAVE, SAVE, BGREWRITEAOF, SHUTDOWN. A reply is sent only once its command is
     /// acknowledged under --appendfsync. Prints `listening 127.0.0.1:<port>` on stdout when
     /// ready.
@@ -657,6 +660,19 @@ pub struct CrashArgs {
     /// copy_rate_mib`, else 100 (a backup disk or a gigabit link).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=100_000), value_name = "MIB")]
     pub copy_rate_mib: Option<u64>,
+
+    /// live-copy: when copies are taken. `live`: at any moment while the server writes;
+    /// `safe`: after the server's own save or rewrite, asked for and waited for (RESP targets,
+    /// `--states` of them per trial); `stop-copy-start`: after a clean stop (one per trial).
+    /// Default: the scenario's `[crash] procedure`, else live.
+    #[arg(long, value_name = "PROCEDURE")]
+    pub procedure: Option<crate::crashlab::images::copy::Procedure>,
+
+    /// live-copy on a RESP target: also run this many real copies per trial (alternately
+    /// `cp -r` and `tar` of the mounted data directory) at the procedure's moments, each
+    /// restored and judged beside the simulated copy of the same moment. Needs `--copy tree`.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub real_copies: u32,
 
     /// Where data directories, ack pages and kept crash states go (<DIR>/<run-id>/...).
     /// Default: a fresh temporary directory. Violating trials are always kept.

@@ -9,7 +9,10 @@
 //!
 //! The encoding is canonical: every accepted payload re-encodes to the same bytes.
 
-use super::{Command, FieldValue, SetCond, SetOptions, SetTtl, StreamId, XAddId};
+use super::{
+    ClaimTime, Command, FieldValue, GroupStart, PendingRange, ReadStart, SetCond, SetOptions,
+    SetTtl, StreamId, XAddId, XClaimOptions,
+};
 
 /// Why a payload could not be decoded; `offset` is relative to the payload start.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,12 +46,28 @@ mod op {
     pub const PERSIST: u8 = 15;
     pub const HINCRBY: u8 = 16;
     pub const FLUSHALL: u8 = 17;
+    pub const XGROUP_CREATE: u8 = 18;
+    pub const XGROUP_SETID: u8 = 19;
+    pub const XGROUP_DESTROY: u8 = 20;
+    pub const XGROUP_CREATECONSUMER: u8 = 21;
+    pub const XGROUP_DELCONSUMER: u8 = 22;
+    pub const XREADGROUP: u8 = 23;
+    pub const XACK: u8 = 24;
+    pub const XDEL: u8 = 25;
+    pub const XCLAIM: u8 = 26;
+    pub const XAUTOCLAIM: u8 = 27;
+    pub const XPENDING: u8 = 28;
+    pub const XINFO_GROUPS: u8 = 29;
+    pub const XINFO_CONSUMERS: u8 = 30;
+    /// The largest opcode.
+    pub const LAST: u8 = XINFO_CONSUMERS;
 }
 
 // Smallest encoding of one list element, used to reject counts the remaining bytes cannot hold.
 pub(crate) const MIN_PAIR: usize = 8; // two empty byte strings
 pub(crate) const MIN_BLOB: usize = 4; // one empty byte string
 pub(crate) const MIN_SCORED: usize = 12; // score + empty byte string
+pub(crate) const ID_LEN: usize = 16; // a stream id: ms then seq
 /// A nested command's length prefix plus the smallest command (`FLUSHALL`, its opcode alone).
 pub(crate) const MIN_NESTED: usize = 4 + 1;
 
@@ -65,6 +84,54 @@ fn pairs_len(pairs: &[(Vec<u8>, Vec<u8>)]) -> usize {
 
 fn blobs_len(blobs: &[Vec<u8>]) -> usize {
     4 + blobs.iter().map(|b| blob_len(b)).sum::<usize>()
+}
+
+fn ids_len(ids: &[StreamId]) -> usize {
+    4 + ID_LEN * ids.len()
+}
+
+/// A flag byte, then 8 bytes if set.
+fn opt_u64_len(n: Option<u64>) -> usize {
+    if n.is_some() { 9 } else { 1 }
+}
+
+fn group_start_len(id: GroupStart) -> usize {
+    match id {
+        GroupStart::Last => 1,
+        GroupStart::Id(_) => 1 + ID_LEN,
+    }
+}
+
+pub(crate) fn put_id(out: &mut Vec<u8>, id: StreamId) {
+    put_u64(out, id.ms);
+    put_u64(out, id.seq);
+}
+
+fn put_ids(out: &mut Vec<u8>, ids: &[StreamId]) {
+    put_len(out, ids.len(), MAX_COUNT, "id count");
+    for id in ids {
+        put_id(out, *id);
+    }
+}
+
+pub(crate) fn put_opt_u64(out: &mut Vec<u8>, n: Option<u64>) {
+    match n {
+        None => out.push(0),
+        Some(n) => {
+            out.push(1);
+            put_u64(out, n);
+        }
+    }
+}
+
+fn put_group_start(out: &mut Vec<u8>, id: GroupStart) {
+    match id {
+        GroupStart::Last => out.push(0),
+        GroupStart::Id(id) => {
+            out.push(1);
+            put_id(out, id);
+        }
+    }
 }
 
 pub(crate) fn put_len(out: &mut Vec<u8>, n: usize, limit: usize, what: &str) {
@@ -140,6 +207,106 @@ impl Command {
                 blob_len(key) + id_len + maxlen_len + pairs_len(fields)
             }
             Command::Multi { cmds } => 4 + cmds.iter().map(|c| 4 + c.encoded_len()).sum::<usize>(),
+            Command::XGroupCreate {
+                key,
+                group,
+                id,
+                entries_read,
+                ..
+            } => {
+                blob_len(key)
+                    + blob_len(group)
+                    + group_start_len(*id)
+                    + 1
+                    + opt_u64_len(*entries_read)
+            }
+            Command::XGroupSetId {
+                key,
+                group,
+                id,
+                entries_read,
+            } => {
+                blob_len(key) + blob_len(group) + group_start_len(*id) + opt_u64_len(*entries_read)
+            }
+            Command::XGroupDestroy { key, group } => blob_len(key) + blob_len(group),
+            Command::XGroupCreateConsumer {
+                key,
+                group,
+                consumer,
+                ..
+            } => blob_len(key) + blob_len(group) + blob_len(consumer) + 8,
+            Command::XGroupDelConsumer {
+                key,
+                group,
+                consumer,
+            } => blob_len(key) + blob_len(group) + blob_len(consumer),
+            Command::XReadGroup {
+                key,
+                group,
+                consumer,
+                count,
+                start,
+                ..
+            } => {
+                let start_len = match start {
+                    ReadStart::New => 1,
+                    ReadStart::Pending(_) => 1 + ID_LEN,
+                };
+                blob_len(key)
+                    + blob_len(group)
+                    + blob_len(consumer)
+                    + opt_u64_len(*count)
+                    + start_len
+                    + 1
+                    + 8
+            }
+            Command::XAck { key, group, ids } => blob_len(key) + blob_len(group) + ids_len(ids),
+            Command::XDel { key, ids } => blob_len(key) + ids_len(ids),
+            Command::XClaim {
+                key,
+                group,
+                consumer,
+                ids,
+                options,
+                ..
+            } => {
+                let time_len = if options.time.is_some() { 9 } else { 1 };
+                let last_len = if options.last_id.is_some() {
+                    1 + ID_LEN
+                } else {
+                    1
+                };
+                blob_len(key)
+                    + blob_len(group)
+                    + blob_len(consumer)
+                    + 8
+                    + ids_len(ids)
+                    + 8
+                    + 1
+                    + time_len
+                    + opt_u64_len(options.retry_count)
+                    + 1
+                    + last_len
+            }
+            Command::XAutoClaim {
+                key,
+                group,
+                consumer,
+                ..
+            } => blob_len(key) + blob_len(group) + blob_len(consumer) + 8 + ID_LEN + 8 + 8 + 1,
+            Command::XPending {
+                key, group, range, ..
+            } => {
+                let range_len = match range {
+                    None => 1,
+                    Some(r) => {
+                        1 + 8 + 2 * ID_LEN + 8 + 1 + r.consumer.as_ref().map_or(0, |c| blob_len(c))
+                    }
+                };
+                blob_len(key) + blob_len(group) + 8 + range_len
+            }
+            Command::XInfoGroups { key } => blob_len(key),
+            Command::XInfoConsumers { key, group, .. } => blob_len(key) + blob_len(group) + 8,
         }
     }
 
@@ -291,6 +458,191 @@ impl Command {
                     cmd.encode(out);
                 }
             }
+            Command::XGroupCreate {
+                key,
+                group,
+                id,
+                mkstream,
+                entries_read,
+            } => {
+                out.push(op::XGROUP_CREATE);
+                put_blob(out, key);
+                put_blob(out, group);
+                put_group_start(out, *id);
+                out.push(u8::from(*mkstream));
+                put_opt_u64(out, *entries_read);
+            }
+            Command::XGroupSetId {
+                key,
+                group,
+                id,
+                entries_read,
+            } => {
+                out.push(op::XGROUP_SETID);
+                put_blob(out, key);
+                put_blob(out, group);
+                put_group_start(out, *id);
+                put_opt_u64(out, *entries_read);
+            }
+            Command::XGroupDestroy { key, group } => {
+                out.push(op::XGROUP_DESTROY);
+                put_blob(out, key);
+                put_blob(out, group);
+            }
+            Command::XGroupCreateConsumer {
+                key,
+                group,
+                consumer,
+                now_ms,
+            } => {
+                out.push(op::XGROUP_CREATECONSUMER);
+                put_blob(out, key);
+                put_blob(out, group);
+                put_blob(out, consumer);
+                put_u64(out, *now_ms);
+            }
+            Command::XGroupDelConsumer {
+                key,
+                group,
+                consumer,
+            } => {
+                out.push(op::XGROUP_DELCONSUMER);
+                put_blob(out, key);
+                put_blob(out, group);
+                put_blob(out, consumer);
+            }
+            Command::XReadGroup {
+                key,
+                group,
+                consumer,
+                count,
+                start,
+                noack,
+                now_ms,
+            } => {
+                out.push(op::XREADGROUP);
+                put_blob(out, key);
+                put_blob(out, group);
+                put_blob(out, consumer);
+                put_opt_u64(out, *count);
+                match start {
+                    ReadStart::New => out.push(0),
+                    ReadStart::Pending(id) => {
+                        out.push(1);
+                        put_id(out, *id);
+                    }
+                }
+                out.push(u8::from(*noack));
+                put_u64(out, *now_ms);
+            }
+            Command::XAck { key, group, ids } => {
+                out.push(op::XACK);
+                put_blob(out, key);
+                put_blob(out, group);
+                put_ids(out, ids);
+            }
+            Command::XDel { key, ids } => {
+                out.push(op::XDEL);
+                put_blob(out, key);
+                put_ids(out, ids);
+            }
+            Command::XClaim {
+                key,
+                group,
+                consumer,
+                min_idle_ms,
+                ids,
+                now_ms,
+                justid,
+                options,
+            } => {
+                out.push(op::XCLAIM);
+                put_blob(out, key);
+                put_blob(out, group);
+                put_blob(out, consumer);
+                put_u64(out, *min_idle_ms);
+                put_ids(out, ids);
+                put_u64(out, *now_ms);
+                out.push(u8::from(*justid));
+                match options.time {
+                    None => out.push(0),
+                    Some(ClaimTime::IdleMs(ms)) => {
+                        out.push(1);
+                        put_u64(out, ms);
+                    }
+                    Some(ClaimTime::AtMs(ms)) => {
+                        out.push(2);
+                        put_u64(out, ms);
+                    }
+                }
+                put_opt_u64(out, options.retry_count);
+                out.push(u8::from(options.force));
+                match options.last_id {
+                    None => out.push(0),
+                    Some(id) => {
+                        out.push(1);
+                        put_id(out, id);
+                    }
+                }
+            }
+            Command::XAutoClaim {
+                key,
+                group,
+                consumer,
+                min_idle_ms,
+                start,
+                count,
+                now_ms,
+                justid,
+            } => {
+                out.push(op::XAUTOCLAIM);
+                put_blob(out, key);
+                put_blob(out, group);
+                put_blob(out, consumer);
+                put_u64(out, *min_idle_ms);
+                put_id(out, *start);
+                put_u64(out, *count);
+                put_u64(out, *now_ms);
+                out.push(u8::from(*justid));
+            }
+            Command::XPending {
+                key,
+                group,
+                range,
+                now_ms,
+            } => {
+                out.push(op::XPENDING);
+                put_blob(out, key);
+                put_blob(out, group);
+                put_u64(out, *now_ms);
+                match range {
+                    None => out.push(0),
+                    Some(r) => {
+                        out.push(1);
+                        put_u64(out, r.min_idle_ms);
+                        put_id(out, r.start);
+                        put_id(out, r.end);
+                        put_u64(out, r.count);
+                        match &r.consumer {
+                            None => out.push(0),
+                            Some(c) => {
+                                out.push(1);
+                                put_blob(out, c);
+                            }
+                        }
+                    }
+                }
+            }
+            Command::XInfoGroups { key } => {
+                out.push(op::XINFO_GROUPS);
+                put_blob(out, key);
+            }
+            Command::XInfoConsumers { key, group, now_ms } => {
+                out.push(op::XINFO_CONSUMERS);
+                put_blob(out, key);
+                put_blob(out, group);
+                put_u64(out, *now_ms);
+            }
         }
         debug_assert_eq!(out.len() - start, self.encoded_len());
     }
@@ -319,7 +671,7 @@ impl Command {
             reason: "unknown opcode",
         };
         // Checked before the key, so that garbage is reported as a bad opcode.
-        if !(op::SET..=op::FLUSHALL).contains(&opcode) {
+        if !(op::SET..=op::LAST).contains(&opcode) {
             return Err(unknown);
         }
         if opcode == op::FLUSHALL {
@@ -447,6 +799,132 @@ impl Command {
                 field: r.blob()?,
                 delta: i64::from_le_bytes(r.array()?),
             },
+            op::XGROUP_CREATE => Command::XGroupCreate {
+                key,
+                group: r.blob()?,
+                id: r.group_start()?,
+                mkstream: r.flag("MKSTREAM flag is neither 0 nor 1")?,
+                entries_read: r.opt_u64("ENTRIESREAD flag is neither 0 nor 1")?,
+            },
+            op::XGROUP_SETID => Command::XGroupSetId {
+                key,
+                group: r.blob()?,
+                id: r.group_start()?,
+                entries_read: r.opt_u64("ENTRIESREAD flag is neither 0 nor 1")?,
+            },
+            op::XGROUP_DESTROY => Command::XGroupDestroy {
+                key,
+                group: r.blob()?,
+            },
+            op::XGROUP_CREATECONSUMER => Command::XGroupCreateConsumer {
+                key,
+                group: r.blob()?,
+                consumer: r.blob()?,
+                now_ms: r.u64()?,
+            },
+            op::XGROUP_DELCONSUMER => Command::XGroupDelConsumer {
+                key,
+                group: r.blob()?,
+                consumer: r.blob()?,
+            },
+            op::XREADGROUP => Command::XReadGroup {
+                key,
+                group: r.blob()?,
+                consumer: r.blob()?,
+                count: r.opt_u64("COUNT flag is neither 0 nor 1")?,
+                start: match r.flag("XREADGROUP start kind is neither 0 (>) nor 1 (id)")? {
+                    false => ReadStart::New,
+                    true => ReadStart::Pending(r.id()?),
+                },
+                noack: r.flag("NOACK flag is neither 0 nor 1")?,
+                now_ms: r.u64()?,
+            },
+            op::XACK => Command::XAck {
+                key,
+                group: r.blob()?,
+                ids: r.ids()?,
+            },
+            op::XDEL => Command::XDel { key, ids: r.ids()? },
+            op::XCLAIM => {
+                let group = r.blob()?;
+                let consumer = r.blob()?;
+                let min_idle_ms = r.u64()?;
+                let ids = r.ids()?;
+                let now_ms = r.u64()?;
+                let justid = r.flag("JUSTID flag is neither 0 nor 1")?;
+                let at = r.pos();
+                let time = match r.u8()? {
+                    0 => None,
+                    1 => Some(ClaimTime::IdleMs(r.u64()?)),
+                    2 => Some(ClaimTime::AtMs(r.u64()?)),
+                    _ => {
+                        return Err(DecodeError {
+                            offset: at,
+                            reason: "XCLAIM time kind is not 0 (none), 1 (IDLE) or 2 (TIME)",
+                        });
+                    }
+                };
+                let retry_count = r.opt_u64("RETRYCOUNT flag is neither 0 nor 1")?;
+                let force = r.flag("FORCE flag is neither 0 nor 1")?;
+                let last_id = match r.flag("LASTID flag is neither 0 nor 1")? {
+                    false => None,
+                    true => Some(r.id()?),
+                };
+                Command::XClaim {
+                    key,
+                    group,
+                    consumer,
+                    min_idle_ms,
+                    ids,
+                    now_ms,
+                    justid,
+                    options: XClaimOptions {
+                        time,
+                        retry_count,
+                        force,
+                        last_id,
+                    },
+                }
+            }
+            op::XAUTOCLAIM => Command::XAutoClaim {
+                key,
+                group: r.blob()?,
+                consumer: r.blob()?,
+                min_idle_ms: r.u64()?,
+                start: r.id()?,
+                count: r.u64()?,
+                now_ms: r.u64()?,
+                justid: r.flag("JUSTID flag is neither 0 nor 1")?,
+            },
+            op::XPENDING => {
+                let group = r.blob()?;
+                let now_ms = r.u64()?;
+                let range = match r.flag("XPENDING range flag is neither 0 nor 1")? {
+                    false => None,
+                    true => Some(PendingRange {
+                        min_idle_ms: r.u64()?,
+                        start: r.id()?,
+                        end: r.id()?,
+                        count: r.u64()?,
+                        consumer: match r.flag("XPENDING consumer flag is neither 0 nor 1")? {
+                            false => None,
+                            true => Some(r.blob()?),
+                        },
+                    }),
+                };
+                Command::XPending {
+                    key,
+                    group,
+                    range,
+                    now_ms,
+                }
+            }
+            op::XINFO_GROUPS => Command::XInfoGroups { key },
+            op::XINFO_CONSUMERS => Command::XInfoConsumers {
+                key,
+                group: r.blob()?,
+                now_ms: r.u64()?,
+            },
             _ => return Err(unknown),
         };
         r.finish(cmd)
@@ -551,6 +1029,39 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    pub(crate) fn id(&mut self) -> Result<StreamId, DecodeError> {
+        Ok(StreamId {
+            ms: self.u64()?,
+            seq: self.u64()?,
+        })
+    }
+
+    pub(crate) fn ids(&mut self) -> Result<Vec<StreamId>, DecodeError> {
+        let n = self.count(ID_LEN)?;
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            out.push(self.id()?);
+        }
+        Ok(out)
+    }
+
+    /// A flag byte, then a `u64` if it is 1.
+    pub(crate) fn opt_u64(&mut self, reason: &'static str) -> Result<Option<u64>, DecodeError> {
+        Ok(match self.flag(reason)? {
+            false => None,
+            true => Some(self.u64()?),
+        })
+    }
+
+    fn group_start(&mut self) -> Result<GroupStart, DecodeError> {
+        Ok(
+            match self.flag("XGROUP id kind is neither 0 ($) nor 1 (id)")? {
+                false => GroupStart::Last,
+                true => GroupStart::Id(self.id()?),
+            },
+        )
+    }
+
     pub(crate) fn blobs(&mut self) -> Result<Vec<Vec<u8>>, DecodeError> {
         let n = self.count(MIN_BLOB)?;
         let mut out = Vec::with_capacity(n);
@@ -638,6 +1149,51 @@ mod tests {
         want.extend_from_slice(&[1, 0, 0, 0, b'f', 1, 0, 0, 0, b'v']);
         assert_eq!(out, want);
         assert_eq!(Command::decode(&out), Ok(cmd));
+    }
+
+    /// The example in docs/format.md, "Consumer groups".
+    #[test]
+    fn xreadgroup_layout() {
+        let cmd = Command::XReadGroup {
+            key: b"s".to_vec(),
+            group: b"g".to_vec(),
+            consumer: b"c".to_vec(),
+            count: None,
+            start: ReadStart::New,
+            noack: false,
+            now_ms: 5,
+        };
+        let mut out = Vec::new();
+        cmd.encode(&mut out);
+        let want = [
+            23, 1, 0, 0, 0, b's', 1, 0, 0, 0, b'g', 1, 0, 0, 0, b'c', 0, 0, 0, 5, 0, 0, 0, 0, 0, 0,
+            0,
+        ];
+        assert_eq!(out, want);
+        assert_eq!(Command::decode(&out), Ok(cmd));
+        let mut bad = out.clone();
+        bad[17] = 2;
+        assert_eq!(
+            Command::decode(&bad),
+            Err(DecodeError {
+                offset: 17,
+                reason: "XREADGROUP start kind is neither 0 (>) nor 1 (id)"
+            })
+        );
+    }
+
+    #[test]
+    fn huge_id_count_is_rejected_before_allocating() {
+        let mut p = vec![op::XDEL, 1, 0, 0, 0, b's'];
+        p.extend_from_slice(&u32::MAX.to_le_bytes());
+        p.extend_from_slice(&[0; 16]);
+        assert_eq!(
+            Command::decode(&p),
+            Err(DecodeError {
+                offset: 6,
+                reason: "count exceeds the remaining bytes"
+            })
+        );
     }
 
     #[test]

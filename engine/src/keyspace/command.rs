@@ -29,6 +29,67 @@ pub enum XAddId {
     AutoSeq { ms: u64 },
 }
 
+/// Where `XGROUP CREATE` and `XGROUP SETID` put a group's last-delivered id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupStart {
+    /// This id (entries above it are new to the group).
+    Id(StreamId),
+    /// Redis's `$`: the stream's last id when the command runs (`0-0` for a stream created by
+    /// `MKSTREAM`), so only entries added later are new to the group.
+    Last,
+}
+
+/// Which entries `XREADGROUP` delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadStart {
+    /// Redis's `>`: entries never delivered to the group (above its last-delivered id); each
+    /// becomes pending for the consumer (unless `NOACK`) and moves the last-delivered id.
+    New,
+    /// An explicit id: the consumer's own pending entries with ids strictly above this one
+    /// (`0` for all of them), as Redis serves a history read. Each one still in the stream
+    /// has its delivery count bumped and its delivery time set to the command's time; one
+    /// deleted from the stream is replied as its id with a nil array.
+    Pending(StreamId),
+}
+
+/// The delivery time `XCLAIM`'s `IDLE` or `TIME` option sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimTime {
+    /// `IDLE ms`: delivered `ms` before the command's time (at the command's time if that
+    /// would be before the epoch).
+    IdleMs(u64),
+    /// `TIME ms`: delivered at this Unix time in ms (at the command's time if it is later).
+    AtMs(u64),
+}
+
+/// `XCLAIM`'s options beyond `JUSTID` (Redis uses them to replicate deliveries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct XClaimOptions {
+    /// `IDLE`/`TIME`: the claimed entries' delivery time; the command's time if `None`.
+    pub time: Option<ClaimTime>,
+    /// `RETRYCOUNT`: sets the delivery count instead of incrementing it.
+    pub retry_count: Option<u64>,
+    /// `FORCE`: creates a pending entry for an id that is in the stream but pending nowhere.
+    pub force: bool,
+    /// `LASTID`: raises the group's last-delivered id to this one if it is above it.
+    pub last_id: Option<StreamId>,
+}
+
+/// The extended form of `XPENDING`: `[IDLE min] start end count [consumer]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRange {
+    /// Only entries idle at least this long (0: all).
+    pub min_idle_ms: u64,
+    /// First id (inclusive; an exclusive `(id` is parsed into the next id).
+    pub start: StreamId,
+    /// Last id (inclusive).
+    pub end: StreamId,
+    /// At most this many entries.
+    pub count: u64,
+    /// Only this consumer's pending entries (an empty reply if it does not exist).
+    pub consumer: Option<Vec<u8>>,
+}
+
 /// The condition of a `SET` with options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SetCond {
@@ -64,8 +125,13 @@ pub struct SetOptions {
     pub get: bool,
 }
 
-/// One command of the Redis-like subset. Everything but `Get` (and a `Multi` of reads only) is
-/// a write and gets an LSN.
+/// One command of the Redis-like subset. Everything but `Get`, `XPending`, `XInfoGroups`,
+/// `XInfoConsumers` (and a `Multi` of reads only) is a write and gets an LSN.
+///
+/// Consumer-group commands (`XGroup*`, `XReadGroup`, `XAck`, `XClaim`, `XAutoClaim`) that
+/// depend on time carry the time they run at (`now_ms`, ms since the Unix epoch), given by
+/// the caller and logged with them: applying them reads no clock, so a replay gives the same
+/// delivery times.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     Set {
@@ -137,6 +203,112 @@ pub enum Command {
         fields: Vec<(Vec<u8>, Vec<u8>)>,
         maxlen: Option<u64>,
     },
+    /// `XGROUP CREATE key group id|$ [MKSTREAM] [ENTRIESREAD n]`: `OK`; `BUSYGROUP` if the
+    /// group exists; an error if the key does not exist and `mkstream` is false.
+    XGroupCreate {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        id: GroupStart,
+        mkstream: bool,
+        /// The group's entries-read counter; `None` for unknown (Redis's -1, the default).
+        entries_read: Option<u64>,
+    },
+    /// `XGROUP SETID key group id|$ [ENTRIESREAD n]`: `OK`; the pending entries stay.
+    XGroupSetId {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        id: GroupStart,
+        entries_read: Option<u64>,
+    },
+    /// `XGROUP DESTROY key group`: 1 if the group existed (with its pending entries), else 0.
+    XGroupDestroy {
+        key: Vec<u8>,
+        group: Vec<u8>,
+    },
+    /// `XGROUP CREATECONSUMER key group consumer`: 1 if created (seen at `now_ms`), 0 if it
+    /// existed.
+    XGroupCreateConsumer {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        consumer: Vec<u8>,
+        now_ms: u64,
+    },
+    /// `XGROUP DELCONSUMER key group consumer`: the number of entries it had pending (which
+    /// leave the group's pending list), 0 if it did not exist.
+    XGroupDelConsumer {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        consumer: Vec<u8>,
+    },
+    /// `XREADGROUP GROUP group consumer [COUNT n] [NOACK] STREAMS key id`, one stream.
+    /// Always a write: it creates the consumer and sets its seen time, and delivers. Runs at
+    /// `now_ms` (delivery and seen times), which the log keeps so that a replay is exact.
+    XReadGroup {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        consumer: Vec<u8>,
+        /// `COUNT`: at most this many entries; `None` or `Some(0)` for no limit.
+        count: Option<u64>,
+        start: ReadStart,
+        /// `NOACK`: new entries are delivered without becoming pending.
+        noack: bool,
+        now_ms: u64,
+    },
+    /// `XACK key group id...`: how many of `ids` were pending (and no longer are).
+    XAck {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        ids: Vec<StreamId>,
+    },
+    /// `XDEL key id...`: how many entries it removed. Pending entries for them stay pending.
+    XDel {
+        key: Vec<u8>,
+        ids: Vec<StreamId>,
+    },
+    /// `XCLAIM key group consumer min-idle id... [IDLE ms|TIME ms] [RETRYCOUNT n] [FORCE]
+    /// [JUSTID] [LASTID id]` at `now_ms`.
+    XClaim {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        consumer: Vec<u8>,
+        min_idle_ms: u64,
+        ids: Vec<StreamId>,
+        now_ms: u64,
+        /// `JUSTID`: reply ids only and leave the delivery count alone.
+        justid: bool,
+        options: XClaimOptions,
+    },
+    /// `XAUTOCLAIM key group consumer min-idle start [COUNT n] [JUSTID]` at `now_ms`.
+    XAutoClaim {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        consumer: Vec<u8>,
+        min_idle_ms: u64,
+        /// First pending id to look at (inclusive).
+        start: StreamId,
+        /// At most this many entries claimed or found deleted (1 or more; Redis's default 100).
+        count: u64,
+        now_ms: u64,
+        justid: bool,
+    },
+    /// `XPENDING key group [range]`: the summary, or with `range` the extended form. A read.
+    XPending {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        range: Option<PendingRange>,
+        /// The time idle times are measured at.
+        now_ms: u64,
+    },
+    /// `XINFO GROUPS key`, Redis 7.0's fields. A read.
+    XInfoGroups {
+        key: Vec<u8>,
+    },
+    /// `XINFO CONSUMERS key group`, Redis 7.0's fields (idle measured at `now_ms`). A read.
+    XInfoConsumers {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        now_ms: u64,
+    },
     /// A transaction (the commands of a MULTI/EXEC): `cmds` applied in order, each with its own
     /// reply, the whole replying [`Reply::Array`] of those replies. A sub-command's error reply
     /// does not stop the others (Redis's EXEC semantics for errors at run time). Logged as one
@@ -155,6 +327,9 @@ pub enum Reply {
     Int(i64),
     Bulk(Vec<u8>),
     Array(Vec<Reply>),
+    /// Redis's null array (`*-1` in RESP2): `XREADGROUP` with nothing to deliver, a pending
+    /// entry whose stream entry was deleted, `XPENDING`'s consumers of an empty pending list.
+    NilArray,
     /// An error reply such as `WRONGTYPE Operation against a key holding the wrong kind of value`.
     Error(String),
 }
@@ -164,7 +339,10 @@ impl Command {
     /// but `Get`, and a `Multi` if any of its sub-commands is a write.
     pub fn is_write(&self) -> bool {
         match self {
-            Command::Get { .. } => false,
+            Command::Get { .. }
+            | Command::XPending { .. }
+            | Command::XInfoGroups { .. }
+            | Command::XInfoConsumers { .. } => false,
             Command::Multi { cmds } => cmds.iter().any(Command::is_write),
             _ => true,
         }
@@ -189,7 +367,20 @@ impl Command {
             | Command::ZAdd { key, .. }
             | Command::ZRem { key, .. }
             | Command::ZPopMin { key, .. }
-            | Command::XAdd { key, .. } => key,
+            | Command::XAdd { key, .. }
+            | Command::XGroupCreate { key, .. }
+            | Command::XGroupSetId { key, .. }
+            | Command::XGroupDestroy { key, .. }
+            | Command::XGroupCreateConsumer { key, .. }
+            | Command::XGroupDelConsumer { key, .. }
+            | Command::XReadGroup { key, .. }
+            | Command::XAck { key, .. }
+            | Command::XDel { key, .. }
+            | Command::XClaim { key, .. }
+            | Command::XAutoClaim { key, .. }
+            | Command::XPending { key, .. }
+            | Command::XInfoGroups { key }
+            | Command::XInfoConsumers { key, .. } => key,
             Command::Multi { .. } | Command::FlushAll => return None,
         })
     }
@@ -220,6 +411,13 @@ impl Command {
                 id: XAddId::Explicit(StreamId { ms: 0, seq: 0 }),
                 ..
             } => Some(msg::XADD_ID_ZERO),
+            Command::XAck { ids, .. } | Command::XDel { ids, .. } if ids.is_empty() => {
+                Some(match self {
+                    Command::XAck { .. } => msg::ARITY_XACK,
+                    _ => msg::ARITY_XDEL,
+                })
+            }
+            Command::XAutoClaim { count: 0, .. } => Some(msg::XAUTOCLAIM_COUNT),
             Command::Multi { cmds } if cmds.iter().any(|c| matches!(c, Command::Multi { .. })) => {
                 Some(msg::MULTI_NESTED)
             }

@@ -7,6 +7,8 @@ mod chunk;
 pub(crate) mod codec;
 mod command;
 mod entry;
+pub mod group;
+mod group_cmd;
 mod hash;
 pub mod msg;
 mod space;
@@ -16,8 +18,12 @@ mod zset;
 
 pub use chunk::SnapshotChunk;
 pub use codec::{DecodeError, MAX_BLOB_LEN, MAX_COUNT};
-pub use command::{Command, FieldValue, Reply, SetCond, SetOptions, SetTtl, StreamId, XAddId};
+pub use command::{
+    ClaimTime, Command, FieldValue, GroupStart, PendingRange, ReadStart, Reply, SetCond,
+    SetOptions, SetTtl, StreamId, XAddId, XClaimOptions,
+};
 pub use entry::{Entry, Value};
+pub use group::{Consumer, Group, GroupError, Pending};
 pub use hash::Hash;
 pub use space::Keyspace;
 pub use stream::{Stream, StreamError, StreamFields};

@@ -32,3 +32,15 @@ pub const XADD_ID_EXHAUSTED: &str =
 pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
 /// `HINCRBY` on a field whose value is not a canonical `i64` decimal.
 pub const HASH_NOT_AN_INTEGER: &str = "ERR hash value is not an integer";
+/// `XACK` with no ids.
+pub const ARITY_XACK: &str = "ERR wrong number of arguments for 'xack' command";
+/// `XDEL` with no ids.
+pub const ARITY_XDEL: &str = "ERR wrong number of arguments for 'xdel' command";
+/// `XAUTOCLAIM` with `COUNT 0`.
+pub const XAUTOCLAIM_COUNT: &str = "ERR COUNT must be > 0";
+/// `XGROUP` on a missing key (without `MKSTREAM`).
+pub const XGROUP_NO_KEY: &str = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.";
+/// `XGROUP CREATE` of a group that exists.
+pub const BUSYGROUP: &str = "BUSYGROUP Consumer Group name already exists";
+/// `XINFO` on a missing key.
+pub const NO_SUCH_KEY: &str = "ERR no such key";

@@ -79,6 +79,20 @@ impl Keyspace {
                 fields,
                 maxlen,
             } => self.xadd(Cow::Borrowed(key), *id, Cow::Borrowed(fields), *maxlen),
+            Command::XGroupCreate { .. }
+            | Command::XGroupSetId { .. }
+            | Command::XGroupDestroy { .. }
+            | Command::XGroupCreateConsumer { .. }
+            | Command::XGroupDelConsumer { .. }
+            | Command::XReadGroup { .. }
+            | Command::XAck { .. }
+            | Command::XDel { .. }
+            | Command::XClaim { .. }
+            | Command::XAutoClaim { .. }
+            | Command::XPending { .. }
+            | Command::XInfoGroups { .. }
+            | Command::XInfoConsumers { .. } => super::group_cmd::apply(&mut self.map, cmd)
+                .unwrap_or_else(|| unreachable!("a consumer-group command")),
             // `arg_error` has refused nesting, so this recursion is one level deep.
             Command::Multi { cmds } => Reply::Array(cmds.iter().map(|c| self.apply(c)).collect()),
         }

@@ -1,7 +1,8 @@
 //! The stream value type: entries in id order plus the last id ever added.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
+use super::group::Group;
 use super::{FieldValue, StreamId, XAddId, msg};
 
 /// The field-value pairs of one stream entry, in the order they were given.
@@ -28,11 +29,18 @@ pub enum StreamError {
 
 /// A stream: entries with strictly increasing ids, and the last id ever added, which trimming
 /// does not lower (so a trimmed stream never reuses an id). May be empty yet exist, as in
-/// Redis after `MAXLEN 0`.
+/// Redis after `MAXLEN 0` or `XGROUP CREATE ... MKSTREAM`.
+///
+/// Also what Redis 7.0 keeps for consumer groups' `entries-read` and `lag`: the count of
+/// entries ever added and the largest id ever deleted by `XDEL`; and the consumer groups
+/// themselves, by name in byte order ([`super::group`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stream {
     entries: VecDeque<(StreamId, StreamFields)>,
     last_id: StreamId,
+    entries_added: u64,
+    max_deleted_id: StreamId,
+    pub(super) groups: BTreeMap<Vec<u8>, Group>,
 }
 
 impl Stream {
@@ -60,6 +68,93 @@ impl Stream {
         }
         stream.last_id = last_id;
         Ok(stream)
+    }
+
+    /// Sets the entries-added count and the largest deleted id (when loading a snapshot;
+    /// [`Stream::from_parts`] sets them to the entry count and `0-0`, as Redis does when it
+    /// loads a stream saved without them).
+    ///
+    /// # Errors
+    /// A description if `entries_added` is below the entry count or `max_deleted_id` above
+    /// the last id.
+    pub fn set_counters(
+        &mut self,
+        entries_added: u64,
+        max_deleted_id: StreamId,
+    ) -> Result<(), &'static str> {
+        if entries_added < self.entries.len() as u64 {
+            return Err("entries-added count below the number of entries");
+        }
+        if max_deleted_id > self.last_id {
+            return Err("largest deleted id above the last id");
+        }
+        self.entries_added = entries_added;
+        self.max_deleted_id = max_deleted_id;
+        Ok(())
+    }
+
+    /// Adds a consumer group (when loading a snapshot).
+    ///
+    /// # Errors
+    /// A description if a group of that name exists.
+    pub fn insert_group(&mut self, name: Vec<u8>, group: Group) -> Result<(), &'static str> {
+        if self.groups.contains_key(&name) {
+            return Err("duplicate consumer group name");
+        }
+        self.groups.insert(name, group);
+        Ok(())
+    }
+
+    /// The consumer groups by name, in byte order (Redis's order).
+    pub fn groups(&self) -> impl ExactSizeIterator<Item = (&[u8], &Group)> + '_ {
+        self.groups.iter().map(|(n, g)| (n.as_slice(), g))
+    }
+
+    /// Entries ever added (`XADD`s that succeeded), trimmed and deleted ones included.
+    pub fn entries_added(&self) -> u64 {
+        self.entries_added
+    }
+
+    /// The largest id `XDEL` ever removed (`0-0` if none).
+    pub fn max_deleted_id(&self) -> StreamId {
+        self.max_deleted_id
+    }
+
+    /// The id of the first entry (`0-0` if empty).
+    pub fn first_id(&self) -> StreamId {
+        self.entries
+            .front()
+            .map_or(StreamId::default(), |(id, _)| *id)
+    }
+
+    /// The id of the last entry, if any (the last id may be larger: trimmed or deleted).
+    pub fn last_entry_id(&self) -> Option<StreamId> {
+        self.entries.back().map(|(id, _)| *id)
+    }
+
+    /// The fields of the entry `id`, if it is in the stream.
+    pub fn get(&self, id: StreamId) -> Option<&[FieldValue]> {
+        let i = self.entries.binary_search_by(|(e, _)| e.cmp(&id)).ok()?;
+        Some(&self.entries[i].1)
+    }
+
+    /// Entries with ids at least `start`, in id order.
+    pub fn iter_from(
+        &self,
+        start: StreamId,
+    ) -> impl Iterator<Item = (StreamId, &[FieldValue])> + '_ {
+        let i = self.entries.partition_point(|(e, _)| *e < start);
+        self.entries.range(i..).map(|(id, f)| (*id, f.as_slice()))
+    }
+
+    /// Removes the entry `id` (`XDEL`); true if it was there. Raises the largest deleted id.
+    pub fn delete(&mut self, id: StreamId) -> bool {
+        let Ok(i) = self.entries.binary_search_by(|(e, _)| e.cmp(&id)) else {
+            return false;
+        };
+        self.entries.remove(i);
+        self.max_deleted_id = self.max_deleted_id.max(id);
+        true
     }
 
     /// Number of entries currently held.
@@ -152,6 +247,7 @@ impl Stream {
         }
         self.entries.push_back((id, fields));
         self.last_id = id;
+        self.entries_added = self.entries_added.saturating_add(1);
         Ok(())
     }
 
@@ -174,6 +270,47 @@ impl Stream {
             prev = *id;
         }
         assert!(prev <= self.last_id, "stream entry above last id");
+        assert!(
+            self.entries_added >= self.entries.len() as u64,
+            "entries-added below the entry count"
+        );
+        assert!(
+            self.max_deleted_id <= self.last_id,
+            "deleted id above last id"
+        );
+        for group in self.groups.values() {
+            group.assert_invariants();
+        }
+    }
+}
+
+impl StreamId {
+    /// The largest id, `u64::MAX-u64::MAX`.
+    pub const MAX: StreamId = StreamId {
+        ms: u64::MAX,
+        seq: u64::MAX,
+    };
+
+    /// The next id in order, or `None` after [`StreamId::MAX`].
+    pub fn next(self) -> Option<StreamId> {
+        match self.seq.checked_add(1) {
+            Some(seq) => Some(StreamId { ms: self.ms, seq }),
+            None => Some(StreamId {
+                ms: self.ms.checked_add(1)?,
+                seq: 0,
+            }),
+        }
+    }
+
+    /// The previous id in order, or `None` before `0-0`.
+    pub fn prev(self) -> Option<StreamId> {
+        match self.seq.checked_sub(1) {
+            Some(seq) => Some(StreamId { ms: self.ms, seq }),
+            None => Some(StreamId {
+                ms: self.ms.checked_sub(1)?,
+                seq: u64::MAX,
+            }),
+        }
     }
 }
 

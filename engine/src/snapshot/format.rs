@@ -9,13 +9,17 @@ use std::ops::ControlFlow;
 
 use crate::Lsn;
 use crate::keyspace::codec::{self, MIN_PAIR, MIN_SCORED, Reader};
-use crate::keyspace::{DecodeError, Entry, Hash, Stream, StreamId, Value, ZSet};
+use crate::keyspace::{DecodeError, Entry, Group, Hash, Pending, Stream, StreamId, Value, ZSet};
 
 pub const HEADER_BYTES: usize = 32;
 pub const FOOTER_BYTES: usize = 24;
 pub const MAGIC: [u8; 8] = *b"DURLSNAP";
 pub const FOOTER_MAGIC: [u8; 8] = *b"DURLSEND";
-pub const VERSION: u32 = 1;
+/// The version written. Version 2 added the entry type [`tag::STREAM_GROUPS`]; a version 1
+/// file (which never holds one) reads as before.
+pub const VERSION: u32 = 2;
+/// The oldest version read.
+pub const OLDEST_VERSION: u32 = 1;
 
 /// Entry type tags. 0 is never used, so that zeros are rejected.
 mod tag {
@@ -23,6 +27,26 @@ mod tag {
     pub const HASH: u8 = 2;
     pub const ZSET: u8 = 3;
     pub const STREAM: u8 = 4;
+    /// A stream with its counters and consumer groups (version 2). Streams whose counters
+    /// are what [`super::Stream::from_parts`] gives and that have no group keep [`STREAM`].
+    pub const STREAM_GROUPS: u8 = 5;
+}
+
+/// Smallest encoding of a consumer group: empty name (4), last id (16), entries-read flag
+/// (1), consumer count (4), pending count (4).
+const MIN_GROUP: usize = 4 + 16 + 1 + 4 + 4;
+/// Smallest encoding of a consumer: empty name (4), seen time (8).
+const MIN_CONSUMER: usize = 4 + 8;
+/// Smallest (and only) size of a pending entry: id (16), consumer index (4), delivery time
+/// (8), delivery count (8).
+const PENDING_BYTES: usize = 16 + 4 + 8 + 8;
+
+/// True if `s` needs [`tag::STREAM_GROUPS`]: it has groups, or counters that
+/// [`Stream::from_parts`] would not rebuild.
+fn needs_groups_tag(s: &Stream) -> bool {
+    s.groups().len() > 0
+        || s.entries_added() != s.len() as u64
+        || s.max_deleted_id() != StreamId::default()
 }
 
 /// Smallest encoding of one stream entry: id (16), field count (4), one empty pair (8).
@@ -83,6 +107,7 @@ pub fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
         Value::Str(_) => tag::STRING,
         Value::Hash(_) => tag::HASH,
         Value::ZSet(_) => tag::ZSET,
+        Value::Stream(s) if needs_groups_tag(s) => tag::STREAM_GROUPS,
         Value::Stream(_) => tag::STREAM,
     };
     out.push(kind);
@@ -120,8 +145,96 @@ pub fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
                 codec::put_u64(out, id.seq);
                 codec::put_pairs(out, fields);
             }
+            if kind == tag::STREAM_GROUPS {
+                encode_groups(out, s);
+            }
         }
     }
+}
+
+/// The part of a [`tag::STREAM_GROUPS`] entry after the stream's entries.
+fn encode_groups(out: &mut Vec<u8>, s: &Stream) {
+    codec::put_u64(out, s.entries_added());
+    codec::put_id(out, s.max_deleted_id());
+    codec::put_len(
+        out,
+        s.groups().len(),
+        codec::MAX_COUNT,
+        "consumer group count",
+    );
+    for (name, g) in s.groups() {
+        codec::put_blob(out, name);
+        codec::put_id(out, g.last_id);
+        codec::put_opt_u64(out, g.entries_read);
+        let consumers = g.consumers();
+        codec::put_len(out, consumers.len(), codec::MAX_COUNT, "consumer count");
+        for (name, c) in consumers {
+            codec::put_blob(out, name);
+            codec::put_u64(out, c.seen_time_ms);
+        }
+        codec::put_len(out, g.pel().len(), codec::MAX_COUNT, "pending entry count");
+        // Consumers are in name order: a pending entry names its holder by index.
+        let names: Vec<&[u8]> = consumers.keys().map(Vec::as_slice).collect();
+        for (id, p) in g.pel() {
+            let index = names
+                .binary_search(&p.consumer.as_slice())
+                .expect("group invariant: a pending entry's holder is a consumer");
+            codec::put_id(out, *id);
+            // At most MAX_COUNT consumers (checked above), so the index fits in a u32.
+            codec::put_len(out, index, codec::MAX_COUNT, "consumer index");
+            codec::put_u64(out, p.delivery_time_ms);
+            codec::put_u64(out, p.delivery_count);
+        }
+    }
+}
+
+/// Reads what [`encode_groups`] wrote into `stream`.
+fn decode_groups(r: &mut Reader<'_>, stream: &mut Stream) -> Result<(), EntryError> {
+    let entries_added = r.u64()?;
+    let max_deleted = r.id()?;
+    stream
+        .set_counters(entries_added, max_deleted)
+        .map_err(EntryError::Invalid)?;
+    let groups = r.count(MIN_GROUP)?;
+    for _ in 0..groups {
+        let name = r.blob()?;
+        let last_id = r.id()?;
+        let entries_read = r.opt_u64("entries-read flag is neither 0 nor 1")?;
+        let n = r.count(MIN_CONSUMER)?;
+        let mut consumers = Vec::with_capacity(n);
+        for _ in 0..n {
+            let name = r.blob()?;
+            consumers.push((name, r.u64()?));
+        }
+        if consumers.windows(2).any(|w| w[0].0 >= w[1].0) {
+            return Err(EntryError::Invalid(
+                "consumers not in strictly increasing name order",
+            ));
+        }
+        let n = r.count(PENDING_BYTES)?;
+        let mut pel = Vec::with_capacity(n);
+        for _ in 0..n {
+            let id = r.id()?;
+            let index = r.u32()?;
+            let Some((holder, _)) = consumers.get(index) else {
+                return Err(EntryError::Invalid(
+                    "pending entry names a consumer index out of range",
+                ));
+            };
+            let pending = Pending {
+                consumer: holder.clone(),
+                delivery_time_ms: r.u64()?,
+                delivery_count: r.u64()?,
+            };
+            pel.push((id, pending));
+        }
+        let group = Group::from_parts(last_id, entries_read, consumers, pel)
+            .map_err(|_| EntryError::Invalid("pending entries out of order"))?;
+        stream
+            .insert_group(name, group)
+            .map_err(EntryError::Invalid)?;
+    }
+    Ok(())
 }
 
 /// What a verified snapshot image holds: header checked, footer checksum matched.
@@ -194,10 +307,12 @@ pub fn verify_frame(
         ));
     }
     let version = u32_in(header, 8);
-    if version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(FormatError::at(
             8,
-            format!("unsupported snapshot version {version} (expected {VERSION})"),
+            format!(
+                "unsupported snapshot version {version} (this build reads {OLDEST_VERSION} to {VERSION})"
+            ),
         ));
     }
     if u32_in(header, 12) != 0 {
@@ -353,7 +468,7 @@ impl From<DecodeError> for EntryError {
 
 fn decode_entry(r: &mut Reader<'_>) -> Result<(Vec<u8>, Entry), EntryError> {
     let kind = r.u8()?;
-    if !(tag::STRING..=tag::STREAM).contains(&kind) {
+    if !(tag::STRING..=tag::STREAM_GROUPS).contains(&kind) {
         return Err(EntryError::Invalid("unknown entry type"));
     }
     let expire_at_ms = match r.flag("expiry flag is neither 0 nor 1")? {
@@ -403,8 +518,11 @@ fn decode_entry(r: &mut Reader<'_>) -> Result<(Vec<u8>, Entry), EntryError> {
                 };
                 entries.push((id, r.pairs()?));
             }
-            let stream = Stream::from_parts(last_id, entries)
+            let mut stream = Stream::from_parts(last_id, entries)
                 .map_err(|_| EntryError::Invalid("stream entries out of order or empty"))?;
+            if kind == tag::STREAM_GROUPS {
+                decode_groups(r, &mut stream)?;
+            }
             Value::Stream(stream)
         }
     };
@@ -448,7 +566,100 @@ pub(crate) mod tests {
             ),
             (b"x".to_vec(), Entry::new(Value::Stream(stream))),
             (b"e".to_vec(), Entry::new(Value::Stream(Stream::new()))),
+            (b"g".to_vec(), grouped_stream()),
         ]
+    }
+
+    /// A stream with two groups, consumers, pending entries (one of them deleted from the
+    /// stream) and non-default counters: every field of [`tag::STREAM_GROUPS`].
+    fn grouped_stream() -> Entry {
+        use crate::keyspace::{Command, GroupStart, Keyspace, ReadStart};
+        let mut ks = Keyspace::new();
+        let key = b"g".to_vec();
+        for ms in 1..=3 {
+            ks.apply(&Command::XAdd {
+                key: key.clone(),
+                id: XAddId::Explicit(StreamId { ms, seq: 0 }),
+                fields: vec![(b"f".to_vec(), b"v".to_vec())],
+                maxlen: None,
+            });
+        }
+        for (group, entries_read) in [(b"g1", None), (b"g2", Some(7))] {
+            ks.apply(&Command::XGroupCreate {
+                key: key.clone(),
+                group: group.to_vec(),
+                id: GroupStart::Id(StreamId::default()),
+                mkstream: false,
+                entries_read,
+            });
+        }
+        for (consumer, now_ms) in [(b"b", 10), (b"a", 20)] {
+            ks.apply(&Command::XReadGroup {
+                key: key.clone(),
+                group: b"g1".to_vec(),
+                consumer: consumer.to_vec(),
+                count: Some(1),
+                start: ReadStart::New,
+                noack: false,
+                now_ms,
+            });
+        }
+        ks.apply(&Command::XDel {
+            key: key.clone(),
+            ids: vec![StreamId { ms: 1, seq: 0 }],
+        });
+        let entry = ks.get_entry(&key).unwrap().clone();
+        let Value::Stream(s) = &entry.value else {
+            unreachable!()
+        };
+        assert_eq!(s.groups().len(), 2);
+        entry
+    }
+
+    #[test]
+    fn version_1_is_read_and_later_versions_refused() {
+        // A version 1 file: the entry types it knew (tag 4 for a plain stream).
+        let mut plain = Stream::new();
+        plain
+            .add(XAddId::Auto, vec![(b"f".to_vec(), b"v".to_vec())])
+            .unwrap();
+        let entries = vec![(b"x".to_vec(), Entry::new(Value::Stream(plain)))];
+        let mut v1 = image(&entries);
+        assert_eq!(v1[HEADER_BYTES], tag::STREAM, "a plain stream keeps tag 4");
+        v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let body_end = v1.len() - 4;
+        let crc = crc32c::crc32c(&v1[..body_end]);
+        v1[body_end..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(decode_all(&v1).unwrap().1, entries);
+        let mut v3 = v1.clone();
+        v3[8..12].copy_from_slice(&3u32.to_le_bytes());
+        let crc = crc32c::crc32c(&v3[..body_end]);
+        v3[body_end..].copy_from_slice(&crc.to_le_bytes());
+        let e = decode_all(&v3).unwrap_err();
+        assert_eq!(
+            (e.offset, e.reason.as_str()),
+            (
+                8,
+                "unsupported snapshot version 3 (this build reads 1 to 2)"
+            )
+        );
+    }
+
+    #[test]
+    fn pending_entry_naming_a_missing_consumer_is_refused() {
+        let mut out = Vec::new();
+        encode_entry(&mut out, b"g", &grouped_stream());
+        // Group g2 comes last: name (4 + 2), last id (16), entries-read (9), no consumers (4),
+        // nothing pending (4). Before it, g1's last pending entry: id, index (4), time and
+        // count (16).
+        let g2_bytes = 6 + 16 + 9 + 4 + 4;
+        let index_at = out.len() - g2_bytes - 20;
+        out[index_at..index_at + 4].copy_from_slice(&9u32.to_le_bytes());
+        let d = decode_entries(&out, 0, |_, _, _| ControlFlow::Continue(()));
+        assert_eq!(
+            d.error.map(|e| e.reason),
+            Some("pending entry names a consumer index out of range".into())
+        );
     }
 
     pub(crate) fn image(entries: &[(Vec<u8>, Entry)]) -> Vec<u8> {

@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use durlab_engine::keyspace::{
-    Command, Entry, Keyspace, Reply, SetCond, SetOptions, SetTtl, Stream, StreamId, Value, XAddId,
+    ClaimTime, Command, Entry, GroupStart, Keyspace, PendingRange, ReadStart, Reply, SetCond,
+    SetOptions, SetTtl, Stream, StreamId, Value, XAddId, XClaimOptions,
 };
 use proptest::prelude::*;
 
@@ -218,6 +219,157 @@ pub fn every_variant() -> Vec<Command> {
             fields: vec![(b("f"), b("v"))],
             maxlen: Some(1),
         },
+        Command::XGroupCreate {
+            key: b("x"),
+            group: b("g"),
+            id: GroupStart::Last,
+            mkstream: true,
+            entries_read: Some(3),
+        },
+        Command::XGroupCreate {
+            key: b("x"),
+            group: b(""),
+            id: GroupStart::Id(id(1, 2)),
+            mkstream: false,
+            entries_read: None,
+        },
+        Command::XGroupSetId {
+            key: b("x"),
+            group: b("g"),
+            id: GroupStart::Id(id(u64::MAX, 0)),
+            entries_read: Some(u64::MAX),
+        },
+        Command::XGroupDestroy {
+            key: b("x"),
+            group: b("g"),
+        },
+        Command::XGroupCreateConsumer {
+            key: b("x"),
+            group: b("g"),
+            consumer: b("c"),
+            now_ms: 5,
+        },
+        Command::XGroupDelConsumer {
+            key: b("x"),
+            group: b("g"),
+            consumer: b("c"),
+        },
+        Command::XReadGroup {
+            key: b("x"),
+            group: b("g"),
+            consumer: b("c"),
+            count: Some(2),
+            start: ReadStart::New,
+            noack: true,
+            now_ms: 11,
+        },
+        Command::XReadGroup {
+            key: b("x"),
+            group: b("g"),
+            consumer: b(""),
+            count: None,
+            start: ReadStart::Pending(id(0, 0)),
+            noack: false,
+            now_ms: u64::MAX,
+        },
+        Command::XAck {
+            key: b("x"),
+            group: b("g"),
+            ids: vec![id(1, 2), id(3, 4)],
+        },
+        Command::XAck {
+            key: b("x"),
+            group: b("g"),
+            ids: vec![],
+        },
+        Command::XDel {
+            key: b("x"),
+            ids: vec![id(1, 2)],
+        },
+        Command::XClaim {
+            key: b("x"),
+            group: b("g"),
+            consumer: b("c"),
+            min_idle_ms: 10,
+            ids: vec![id(1, 2)],
+            now_ms: 100,
+            justid: false,
+            options: XClaimOptions::default(),
+        },
+        Command::XClaim {
+            key: b("x"),
+            group: b("g"),
+            consumer: b("c"),
+            min_idle_ms: 0,
+            ids: vec![],
+            now_ms: 100,
+            justid: true,
+            options: XClaimOptions {
+                time: Some(ClaimTime::IdleMs(5)),
+                retry_count: Some(9),
+                force: true,
+                last_id: Some(id(7, 7)),
+            },
+        },
+        Command::XClaim {
+            key: b("x"),
+            group: b("g"),
+            consumer: b("c"),
+            min_idle_ms: 0,
+            ids: vec![id(1, 1)],
+            now_ms: 100,
+            justid: false,
+            options: XClaimOptions {
+                time: Some(ClaimTime::AtMs(50)),
+                ..XClaimOptions::default()
+            },
+        },
+        Command::XAutoClaim {
+            key: b("x"),
+            group: b("g"),
+            consumer: b("c"),
+            min_idle_ms: 1,
+            start: id(0, 0),
+            count: 100,
+            now_ms: 1000,
+            justid: true,
+        },
+        Command::XPending {
+            key: b("x"),
+            group: b("g"),
+            range: None,
+            now_ms: 3,
+        },
+        Command::XPending {
+            key: b("x"),
+            group: b("g"),
+            range: Some(PendingRange {
+                min_idle_ms: 4,
+                start: id(0, 0),
+                end: StreamId::MAX,
+                count: 10,
+                consumer: Some(b("c")),
+            }),
+            now_ms: 3,
+        },
+        Command::XPending {
+            key: b("x"),
+            group: b("g"),
+            range: Some(PendingRange {
+                min_idle_ms: 0,
+                start: id(1, 0),
+                end: id(2, 0),
+                count: 0,
+                consumer: None,
+            }),
+            now_ms: 3,
+        },
+        Command::XInfoGroups { key: b("x") },
+        Command::XInfoConsumers {
+            key: b("x"),
+            group: b("g"),
+            now_ms: 8,
+        },
         multi(vec![]),
         multi(vec![get("")]),
         multi(vec![Command::FlushAll, Command::FlushAll]),
@@ -334,12 +486,226 @@ pub fn command_with(
     ]
 }
 
+/// Two keys, so that group commands meet the streams `XADD` makes.
+pub fn stream_key() -> impl Strategy<Value = Vec<u8>> {
+    prop::sample::select(vec![b("a"), b("b")])
+}
+
+/// Few group and consumer names, so that commands meet the same groups and consumers.
+pub fn group_name() -> impl Strategy<Value = Vec<u8>> {
+    prop::sample::select(vec![b("g"), b("h")])
+}
+
+pub fn consumer_name() -> impl Strategy<Value = Vec<u8>> {
+    prop::sample::select(vec![b("c1"), b("c2"), b("")])
+}
+
+/// Small ids that meet the ids small `XADD`s give (and sometimes any id).
+pub fn small_id() -> impl Strategy<Value = StreamId> {
+    prop_oneof![
+        6 => (0u64..4, 0u64..4).prop_map(|(ms, seq)| StreamId { ms, seq }),
+        1 => stream_id(),
+    ]
+}
+
+/// A time: mostly small (idle times of a few ms against small minimums), sometimes any.
+pub fn time_ms() -> impl Strategy<Value = u64> {
+    prop_oneof![8 => 0u64..64, 1 => any::<u64>()]
+}
+
+/// Consumer-group commands and `XDEL`, with every option.
+pub fn group_command() -> impl Strategy<Value = Command> {
+    let start = prop_oneof![
+        2 => Just(GroupStart::Id(StreamId::default())),
+        1 => Just(GroupStart::Last),
+        1 => small_id().prop_map(GroupStart::Id),
+    ];
+    let entries_read = prop::option::of(prop_oneof![0u64..5, any::<u64>()]);
+    let ids = || prop::collection::vec(small_id(), 0..4);
+    let claim_time = prop::option::of(prop_oneof![
+        time_ms().prop_map(ClaimTime::IdleMs),
+        time_ms().prop_map(ClaimTime::AtMs),
+    ]);
+    prop_oneof![
+        6 => (stream_key(), group_name(), start.clone(), any::<bool>(), entries_read.clone()).prop_map(
+            |(key, group, id, mkstream, entries_read)| Command::XGroupCreate {
+                key,
+                group,
+                id,
+                mkstream,
+                entries_read,
+            }
+        ),
+        1 => (stream_key(), group_name(), start, entries_read).prop_map(|(key, group, id, entries_read)| {
+            Command::XGroupSetId {
+                key,
+                group,
+                id,
+                entries_read,
+            }
+        }),
+        1 => (stream_key(), group_name()).prop_map(|(key, group)| Command::XGroupDestroy { key, group }),
+        1 => (stream_key(), group_name(), consumer_name(), time_ms()).prop_map(
+            |(key, group, consumer, now_ms)| Command::XGroupCreateConsumer {
+                key,
+                group,
+                consumer,
+                now_ms,
+            }
+        ),
+        1 => (stream_key(), group_name(), consumer_name()).prop_map(|(key, group, consumer)| {
+            Command::XGroupDelConsumer {
+                key,
+                group,
+                consumer,
+            }
+        }),
+        6 => (
+            stream_key(),
+            group_name(),
+            consumer_name(),
+            prop::option::of(0u64..4),
+            prop_oneof![3 => Just(ReadStart::New), 1 => small_id().prop_map(ReadStart::Pending)],
+            prop::bool::weighted(0.1),
+            time_ms(),
+        )
+            .prop_map(
+                |(key, group, consumer, count, start, noack, now_ms)| Command::XReadGroup {
+                    key,
+                    group,
+                    consumer,
+                    count,
+                    start,
+                    noack,
+                    now_ms,
+                }
+            ),
+        3 => (stream_key(), group_name(), ids())
+            .prop_map(|(key, group, ids)| Command::XAck { key, group, ids }),
+        1 => (stream_key(), ids()).prop_map(|(key, ids)| Command::XDel { key, ids }),
+        2 => (
+            (stream_key(), group_name(), consumer_name(), 0u64..20, ids()),
+            (
+                time_ms(),
+                any::<bool>(),
+                claim_time,
+                prop::option::of(0u64..5),
+                prop::bool::weighted(0.2),
+                prop::option::of(small_id()),
+            )
+        )
+            .prop_map(
+                |(
+                    (key, group, consumer, min_idle_ms, ids),
+                    (now_ms, justid, time, retry_count, force, last_id),
+                )| Command::XClaim {
+                    key,
+                    group,
+                    consumer,
+                    min_idle_ms,
+                    ids,
+                    now_ms,
+                    justid,
+                    options: XClaimOptions {
+                        time,
+                        retry_count,
+                        force,
+                        last_id,
+                    },
+                }
+            ),
+        2 => (
+            stream_key(),
+            group_name(),
+            consumer_name(),
+            0u64..20,
+            small_id(),
+            1u64..4,
+            time_ms(),
+            any::<bool>()
+        )
+            .prop_map(
+                |(key, group, consumer, min_idle_ms, start, count, now_ms, justid)| {
+                    Command::XAutoClaim {
+                        key,
+                        group,
+                        consumer,
+                        min_idle_ms,
+                        start,
+                        count,
+                        now_ms,
+                        justid,
+                    }
+                }
+            ),
+        1 => (
+            stream_key(),
+            group_name(),
+            prop::option::of((
+                0u64..20,
+                small_id(),
+                small_id(),
+                0u64..5,
+                prop::option::of(consumer_name())
+            )),
+            time_ms()
+        )
+            .prop_map(|(key, group, range, now_ms)| Command::XPending {
+                key,
+                group,
+                range: range.map(|(min_idle_ms, start, end, count, consumer)| PendingRange {
+                    min_idle_ms,
+                    start,
+                    end,
+                    count,
+                    consumer,
+                }),
+                now_ms,
+            }),
+        1 => stream_key().prop_map(|key| Command::XInfoGroups { key }),
+        1 => (stream_key(), group_name(), time_ms()).prop_map(|(key, group, now_ms)| {
+            Command::XInfoConsumers { key, group, now_ms }
+        }),
+    ]
+}
+
+/// `XADD`s with small ids (so groups have entries to deliver), sometimes trimming.
+pub fn small_xadd() -> impl Strategy<Value = Command> {
+    (
+        stream_key(),
+        prop_oneof![
+            4 => Just(XAddId::Auto),
+            1 => (0u64..6).prop_map(|ms| XAddId::AutoSeq { ms }),
+            1 => small_id().prop_map(XAddId::Explicit),
+        ],
+        prop_oneof![4 => Just(None), 1 => (0u64..4).prop_map(Some)],
+    )
+        .prop_map(|(key, id, maxlen)| Command::XAdd {
+            key,
+            id,
+            fields: vec![(b("f"), b("v"))],
+            maxlen,
+        })
+}
+
+/// Sequences for the consumer-group state tests: mostly `XADD`s and group commands, with
+/// the odd `DEL` (type clashes are left to the state tests: a string under a key would
+/// make most group commands mere WRONGTYPE errors).
+pub fn group_sequence_command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        24 => small_xadd(),
+        48 => group_command(),
+        1 => stream_key().prop_map(|key| Command::Del { key }),
+    ]
+}
+
 /// Any command the codec can carry: every non-NaN score, bigger values, transactions of them.
 pub fn any_command() -> impl Strategy<Value = Command> {
     let score = any::<f64>()
         .prop_filter("NaN cannot be decoded", |s| !s.is_nan())
         .boxed();
     let one = command_with(score, prop::collection::vec(any::<u8>(), 0..40).boxed()).boxed();
+    let one = prop_oneof![3 => one, 1 => group_command().boxed()].boxed();
     prop_oneof![
         4 => one.clone(),
         1 => prop::collection::vec(one, 0..5).prop_map(|cmds| Command::Multi { cmds }),
@@ -355,5 +721,8 @@ pub fn state_command() -> impl Strategy<Value = Command> {
         1 => Just(f64::INFINITY),
     ]
     .boxed();
-    command_with(score, small_bytes().boxed())
+    prop_oneof![
+        4 => command_with(score, small_bytes().boxed()).boxed(),
+        1 => group_command().boxed(),
+    ]
 }

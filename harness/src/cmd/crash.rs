@@ -149,6 +149,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         phase: Phase::Steady,
         dir_model,
         copy: copy_procedure(args, scenario.crash.as_ref()),
+        real_copies: args.real_copies,
         work: work.path().to_path_buf(),
         image_root: scratch.as_ref().map(|t| t.path().to_path_buf()),
         keep_all: args.keep,
@@ -157,6 +158,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         target: Target::Engine,
         rate,
     };
+    crate::crashlab::backup::check_real_copies(&lab.copy, lab.real_copies).map_err(CliError)?;
     let started_utc = time::rfc3339_now();
     let trials: Vec<u64> = match args.trial {
         Some(k) => vec![k],
@@ -167,10 +169,20 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
     // Redis has no backend or preallocation: each of its configurations runs once, not once
     // per engine setup that maps to it (`target_runs`).
     let runs = super::bench::target_runs(&setups, &targets);
+    // The safe procedure asks for its own saves: a phase that saves back to back is not one
+    // it can run in (the rest of the scenario's phases still run).
+    let safe = lab.copy.procedure == crate::crashlab::images::copy::Procedure::Safe;
+    if safe && faults.contains(&FaultKind::LiveCopy) && phases.iter().any(|p| p.churns()) {
+        Progress::note(
+            mode,
+            "live-copy --procedure safe asks for its own saves: it skips the phases that save back to back",
+        );
+    }
     let cases: Vec<(Target, FaultKind, Phase, &EngineSetup)> = targets
         .iter()
         .flat_map(|&t| faults.iter().map(move |&f| (t, f)))
         .flat_map(|(t, f)| phases.iter().map(move |&p| (t, f, p)))
+        .filter(|&(_, f, p)| !(safe && f == FaultKind::LiveCopy && p.churns()))
         .flat_map(|(t, f, p)| {
             runs.iter()
                 .filter(move |(s, rt)| *rt == t && p.check(s.persistence).is_ok())
@@ -206,6 +218,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         let mut outcomes = Vec::new();
         let mut failed = Vec::new();
         let mut done = 0;
+        let mut shown = report::ShownViolations::default();
         let results = run_trials(&lab, setup, fault, &trials, |_, _| {
             done += 1;
             progress.tick(std::time::Duration::from_nanos(now_ns() - t0), done);
@@ -220,13 +233,15 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
                             let kept = trial_path(&lab, fault, setup, k);
                             out.kept_dir
                                 .get_or_insert_with(|| kept.display().to_string());
-                            eprintln!(
-                                "VIOLATION {fault} {label} trial {k}: {} {}\n  reproduce: {}\n  kept: {}",
-                                out.verdict,
-                                out.detail,
-                                out.repro.as_deref().unwrap_or_default(),
-                                out.kept_dir.as_deref().unwrap_or_default()
-                            );
+                            if shown.admit(out.verdict) {
+                                eprintln!(
+                                    "VIOLATION {fault} {label} trial {k}: {} {}\n  reproduce: {}\n  kept: {}",
+                                    out.verdict,
+                                    out.detail,
+                                    out.repro.as_deref().unwrap_or_default(),
+                                    out.kept_dir.as_deref().unwrap_or_default()
+                                );
+                            }
                         }
                         outcomes.push(out);
                     }
@@ -283,6 +298,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
                 Err(e) => record.failed_trials.push(format!("stall latency: {e}")),
             }
         }
+        eprint!("{}", shown.hidden_lines(fault, &label, &record.case));
         violations += record.violations;
         progress.finish(&format!(
             "{} trials, {} states ({} distinct images, {} ok), {} violations, lost acked p99 {:.0}, window max {:.1} ms{}",
@@ -496,7 +512,12 @@ fn copy_procedure(
         .copy_rate_mib
         .or_else(|| plan.and_then(|p| p.copy_rate_mib))
         .map_or(default.rate_bytes_per_sec, |mib| mib << 20);
+    let procedure = args
+        .procedure
+        .or_else(|| plan.and_then(|p| p.procedure))
+        .unwrap_or(default.procedure);
     crate::crashlab::images::copy::CopyProcedure {
+        procedure,
         source,
         rate_bytes_per_sec,
         ..default
@@ -554,10 +575,14 @@ fn repro_line(
     }
     if fault == FaultKind::LiveCopy {
         line.push_str(&format!(
-            " --copy {} --copy-rate-mib {}",
+            " --copy {} --copy-rate-mib {} --procedure {}",
             lab.copy.source,
-            lab.copy.rate_bytes_per_sec >> 20
+            lab.copy.rate_bytes_per_sec >> 20,
+            lab.copy.procedure
         ));
+        if lab.real_copies > 0 {
+            line.push_str(&format!(" --real-copies {}", lab.real_copies));
+        }
     }
     if lab.lies.ack_before_sync {
         line.push_str(" --broken-ack-before-sync");

@@ -196,6 +196,8 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
         // The scenario's `[crash] copy` and `copy_rate_mib`.
         copy: None,
         copy_rate_mib: None,
+        procedure: None,
+        real_copies: 0,
         broken_skip_dir_sync: false,
         broken_swallow_sync_errors: false,
         broken_early_sync: false,

@@ -12,6 +12,8 @@
 //!   - [`resp_kill9`]: real SIGKILL of a RESP server, restarted on its directory;
 //!   - [`resp_images`]: a RESP server on the recording filesystem: its crash images, or kill -9
 //!     inside a held fsync.
+//! - [`backup`]: backup procedures during a trial (a safe save before copying, a clean
+//!   stop) and real copies beside the simulated ones.
 //! - [`ackpage`]: acknowledgements published to a file-backed page that survives SIGKILL.
 //! - [`worker`]: the child process (`durlab worker`) that runs the engine and the workload.
 //! - [`resp_server`]: a RESP server driven, killed, restarted and read back.
@@ -21,6 +23,7 @@
 //!   [`report`]: summaries per configuration × fault.
 
 pub mod ackpage;
+pub mod backup;
 pub mod bases;
 pub mod damage;
 pub mod faults;
@@ -210,6 +213,9 @@ pub struct Lab {
     pub dir_model: DirModel,
     /// `live-copy`: how the backup is copied.
     pub copy: images::copy::CopyProcedure,
+    /// `live-copy` on a RESP target: real copies (`cp -r`, `tar`) per trial, judged beside
+    /// the simulated copies of the same moments ([`backup`]).
+    pub real_copies: u32,
     /// Where trial directories go.
     pub work: PathBuf,
     /// Image faults: where crash images are built (see [`images::scratch`]); `None`: inside
@@ -245,10 +251,14 @@ impl Lab {
         s
     }
 
-    /// `<fault>-<label>`, plus `-during-<phase>` when aimed at a phase and `-in-stall` when
+    /// `<fault>-<label>`, plus `-<procedure>` for a `live-copy` procedure other than `live`,
+    /// `-during-<phase>` when aimed at a phase and `-in-stall` when
     /// crashing inside a sync stall: names the case's directory and result file.
     pub fn case_name(&self, fault: FaultKind, setup: &EngineSetup) -> String {
         let mut name = format!("{}-{}", fault.name(), self.target.label(setup));
+        if fault == FaultKind::LiveCopy && self.copy.procedure != images::copy::Procedure::Live {
+            name.push_str(&format!("-{}", self.copy.procedure));
+        }
         if self.phase != Phase::Steady {
             name.push_str(&format!("-during-{}", self.phase));
         }
@@ -360,6 +370,14 @@ pub struct TrialOutcome {
     /// ([`lag`]), carried by the state at the end of the trace (one per trial).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub everysec_lag: Option<lag::LagCheck>,
+    /// `live-copy` with a procedure's moments or real copies: who made this copy (`model`,
+    /// `twin`, `real-cp`, `real-tar`); absent for copies at cut points and for crashes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copied_by: Option<images::copy::CopiedBy>,
+    /// `live-copy`: the procedure's moment this copy was taken at, within its trial: a real
+    /// copy and its simulated twin share it ([`backup`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_moment: Option<u32>,
     /// The command that repeats this trial exactly (violations only).
     pub repro: Option<String>,
     /// Where its data directory and ack page were kept.
@@ -467,6 +485,8 @@ impl Lab {
             tail_damage: false,
             trial_acked_writes: AckedWrites::default(),
             everysec_lag: None,
+            copied_by: None,
+            copy_moment: None,
             repro: None,
             kept_dir: None,
         }

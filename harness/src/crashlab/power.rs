@@ -18,11 +18,12 @@ use std::time::Instant;
 use durlab_engine::{FsyncPolicy, Lsn};
 
 use super::ackpage::AckLog;
+use super::images::copy::{CopyPlan, Procedure};
 use super::images::{CrashImage, CrashImages, ImageOptions, PreparedImage, Variant, crash_images};
 use super::lag::{self, LagCheck};
 use super::runner::{Crashed, FaultRunner, Recovery, TraceImages, Trial};
 use super::verdict::Recovered;
-use super::{FaultKind, Lab, TrialOutcome, kill9};
+use super::{FaultKind, Lab, TrialOutcome, backup, kill9};
 use crate::driver::matrix::EngineSetup;
 use crate::scenario::model::Persistence;
 
@@ -79,11 +80,34 @@ impl FaultRunner for PowerLoss {
 
     fn crash(&self, trial: &mut Trial<'_>) -> Result<(Crashed, Option<LagCheck>), String> {
         let trace = trial.dir.join("io.trace");
+        let procedure = trial.lab.copy.procedure;
+        if trial.fault == FaultKind::LiveCopy && procedure == Procedure::Safe {
+            return Err(
+                "procedure safe on the engine's worker: the worker saves only at its save points or back to back (--phase); run it on the engine behind RESP (--target durlab-server), where the harness asks for each save or rewrite".into(),
+            );
+        }
+        if trial.fault == FaultKind::LiveCopy && trial.lab.real_copies > 0 {
+            return Err(
+                "--real-copies runs real cp -r and tar over a mounted directory: use a RESP target (--target durlab-server or redis) on the recording filesystem".into(),
+            );
+        }
         let killed = kill9::run_and_kill(trial, Some(&trace))?;
         let lag = lag::check_trial(trial.lab, trial.setup, &trace, &killed.acks, killed.t_ns)?;
         let window = CrashWindow {
             first_cut_ns: first_cut_ns(trial.lab, trial.setup, trial.fault, killed.acks.ready_ns),
             kill_ns: killed.t_ns,
+        };
+        let mut notes = killed.notes;
+        let copies = if trial.fault == FaultKind::LiveCopy && procedure == Procedure::StopCopyStart
+        {
+            // The worker has no clean stop: it is stopped by the kill, which keeps every
+            // acknowledged write in the page cache (kill -9's promise), all a copy reads.
+            notes.push(
+                "stop-copy-start: the worker was stopped (SIGKILL) and its directory copied after it exited".into(),
+            );
+            backup::ProcedureCopies::stopped_at(&trial.lab.copy, killed.t_ns)
+        } else {
+            backup::ProcedureCopies::default()
         };
         let crashed = Crashed {
             recovery: Recovery::Images(TraceImages {
@@ -91,10 +115,11 @@ impl FaultRunner for PowerLoss {
                 root: trial.data.clone(),
                 window,
                 server: None,
+                copies,
             }),
             acks: killed.acks,
             t_ns: killed.t_ns,
-            notes: killed.notes,
+            notes,
         };
         Ok((crashed, lag))
     }
@@ -155,7 +180,8 @@ pub(crate) fn crash_ns(image: &CrashImage, trace_len: u64, kill_ns: u64) -> u64 
 }
 
 /// Builds the crash images of `trace` (its paths under `root`) for `trial` (seeded with its
-/// seed), with cuts in `window`, and judges each on every core: `recover` recovers an image
+/// seed), with cuts in `window` (for `live-copy` with `copies`: exactly those copies), and
+/// judges each on every core: `recover` recovers an image
 /// (once per distinct image, see [`judge_images`]), `conclude` judges its recovery at the
 /// image's crash time ([`crash_ns`]) given the image options and the seconds recovery took.
 /// The one image pipeline of every target ([`super::runner`]).
@@ -167,11 +193,13 @@ pub(crate) fn crash_ns(image: &CrashImage, trace_len: u64, kill_ns: u64) -> u64 
 /// # Errors
 /// A fault that builds no images, a trace that cannot be read, or an image that cannot be
 /// built.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn judge_trace(
     trial: &Trial<'_>,
     trace: &Path,
     root: &Path,
     window: CrashWindow,
+    copies: &[CopyPlan],
     recover: impl Fn(&CrashImage) -> Recovered + Sync,
     conclude: impl Fn(&ImageOptions, &Recovered, f64, u64) -> TrialOutcome + Sync,
 ) -> Result<Vec<TrialOutcome>, String> {
@@ -192,6 +220,7 @@ pub(crate) fn judge_trace(
     opts.dir_model = lab.dir_model;
     opts.first_cut_ns = window.first_cut_ns;
     opts.copy = lab.copy.clone();
+    opts.copies = copies.to_vec();
     let kept_images = dir.join("images");
     let built_in = match &lab.image_root {
         Some(r) => r.join(format!("{}-trial-{k}", lab.case_name(fault, setup))),

@@ -355,11 +355,52 @@ fn rate_line(rate: Option<&RateRecord>, write_ops_per_sec: f64) -> String {
     }
 }
 
-/// [`render_table`], then the reproduction line of every violating trial.
+/// Violating crash states printed in full per configuration, fault and verdict. An image
+/// fault can yield hundreds with one cause (a server refusing every torn image, say); the
+/// rest are counted, per verdict so that a rarer one is never hidden behind them, and every
+/// one stays in the record's `trial_results`.
+pub const VIOLATIONS_SHOWN: usize = 3;
+
+/// Decides which violating states of one configuration and fault are printed in full:
+/// the first [`VIOLATIONS_SHOWN`] of each verdict.
+#[derive(Debug, Default)]
+pub struct ShownViolations {
+    seen: std::collections::BTreeMap<Verdict, usize>,
+}
+
+impl ShownViolations {
+    /// Counts a violating state; true if it is to be printed in full.
+    pub fn admit(&mut self, verdict: Verdict) -> bool {
+        let n = self.seen.entry(verdict).or_default();
+        *n += 1;
+        *n <= VIOLATIONS_SHOWN
+    }
+
+    /// One line per verdict with states not printed: how many, and where they all are.
+    pub fn hidden_lines(&self, fault: impl std::fmt::Display, label: &str, case: &str) -> String {
+        let mut out = String::new();
+        for (verdict, &n) in &self.seen {
+            if n > VIOLATIONS_SHOWN {
+                out.push_str(&format!(
+                    "VIOLATION {fault} {label}: {} more {verdict} not shown; all {n} are in crash-{case}.json (trial_results)\n",
+                    n - VIOLATIONS_SHOWN
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// [`render_table`], then the reproduction lines of the violating states that
+/// [`ShownViolations`] admits, per record, and how many more there are.
 pub fn render(records: &[CrashRecord]) -> String {
     let mut out = render_table(records);
     for r in records {
+        let mut shown = ShownViolations::default();
         for t in r.trial_results.iter().filter(|t| t.violation) {
+            if !shown.admit(t.verdict) {
+                continue;
+            }
             out.push_str(&format!(
                 "VIOLATION {} {} trial {}: {} {}\n  reproduce: {}\n",
                 r.fault,
@@ -370,6 +411,26 @@ pub fn render(records: &[CrashRecord]) -> String {
                 t.repro.as_deref().unwrap_or("-")
             ));
         }
+        out.push_str(&shown.hidden_lines(&r.fault, &r.label, &r.case));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_are_capped_per_verdict_and_the_rest_counted() {
+        let mut shown = ShownViolations::default();
+        let admitted: Vec<bool> = (0..5).map(|_| shown.admit(Verdict::Refused)).collect();
+        assert_eq!(admitted, [true, true, true, false, false]);
+        // A rarer verdict after many of another is still printed.
+        assert!(shown.admit(Verdict::LostAcked));
+        let lines = shown.hidden_lines("torn", "redis-always-aof", "torn-redis-always-aof");
+        assert_eq!(
+            lines,
+            "VIOLATION torn redis-always-aof: 2 more refused not shown; all 5 are in crash-torn-redis-always-aof.json (trial_results)\n"
+        );
+    }
 }

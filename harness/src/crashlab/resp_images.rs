@@ -19,6 +19,8 @@ use durlab_engine::BackendKind;
 use durlab_engine::clock::now_ns;
 
 use super::ackpage::AckLog;
+use super::backup::{self, ProcedureCopies};
+use super::images::copy::Procedure;
 use super::phase::Phase;
 use super::power;
 use super::resp_server::Driving;
@@ -43,6 +45,8 @@ struct Mounted {
     /// When the workload started.
     began_ns: u64,
     notes: Vec<String>,
+    /// `live-copy`: what the backup procedure copied ([`backup`]).
+    copies: ProcedureCopies,
 }
 
 /// Mounts the recording filesystem in the trial's directory, runs `lab.target` on it with the
@@ -73,6 +77,14 @@ fn run_on_mount(trial: &mut Trial<'_>) -> Result<Mounted, String> {
     let mut spec = ServerSpec::for_config(lab.target, &config).map_err(|e| e.to_string())?;
     spec.log = dir.join("server.log");
     spec.redis_config = lab.redis_config.clone();
+    if stall
+        && fault == FaultKind::LiveCopy
+        && (lab.real_copies > 0 || lab.copy.procedure != Procedure::Live)
+    {
+        return Err(
+            "--stall ends a live-copy trial inside a held fsync: it takes no procedure but live and no real copies".into(),
+        );
+    }
     let stall_secs = lab.stall_ms as f64 / 1000.0;
     let trial_secs = trial.plan().secs;
     let max = Duration::from_secs_f64(trial_secs * 4.0 + 2.0 * stall_secs + 30.0);
@@ -85,6 +97,7 @@ fn run_on_mount(trial: &mut Trial<'_>) -> Result<Mounted, String> {
         .then(|| Churner::start(driving.server(), lab.phase))
         .transpose()?;
     let mut notes = Vec::new();
+    let mut copies = ProcedureCopies::default();
     if stall {
         // Armed after a seeded part of the trial; the next fsync of any file is held.
         let arm_after = trial_secs * super::fraction(&mut trial.rng, 0.3, 0.7);
@@ -109,13 +122,42 @@ fn run_on_mount(trial: &mut Trial<'_>) -> Result<Mounted, String> {
             lab.stall_ms,
             arm_after * 1e3
         ));
+    } else if fault == FaultKind::LiveCopy {
+        let from_secs = trial.plan().crash_from_secs;
+        let began = driving.began();
+        let during = backup::during(
+            lab,
+            setup.persistence,
+            &driving,
+            &root,
+            &dir,
+            &mut trial.rng,
+            began,
+            from_secs,
+            trial_secs,
+        );
+        match during {
+            Ok(c) => copies = c,
+            Err(e) => {
+                let _ = driving.kill();
+                return Err(e);
+            }
+        }
     } else {
         std::thread::sleep(Duration::from_secs_f64(trial_secs));
     }
     if let Some(c) = &churn {
         c.crashing();
     }
-    let killed = driving.kill();
+    let stop = fault == FaultKind::LiveCopy && lab.copy.procedure == Procedure::StopCopyStart;
+    let killed = if stop {
+        driving.stop(STOP_TIMEOUT).and_then(|s| {
+            copies = backup::after_stop(lab, &root, &dir, s.t_kill_ns)?;
+            Ok(s)
+        })
+    } else {
+        driving.kill()
+    };
     if let Some(c) = churn {
         notes.push(c.join()?);
     }
@@ -126,6 +168,7 @@ fn run_on_mount(trial: &mut Trial<'_>) -> Result<Mounted, String> {
     let t_kill_ns = killed.t_kill_ns;
     let ran_secs = killed.ran_secs;
     let acked = acks.acked_before(t_kill_ns);
+    notes.extend(copies.notes.iter().cloned());
     notes.push(format!(
         "{acked} writes acknowledged in {ran_secs:.1} s through the recording filesystem ({:.0}/s, {}); trace of {entries} entries",
         acked as f64 / ran_secs.max(1e-9),
@@ -145,8 +188,12 @@ fn run_on_mount(trial: &mut Trial<'_>) -> Result<Mounted, String> {
         t_kill_ns,
         began_ns,
         notes,
+        copies,
     })
 }
+
+/// How long a clean stop (stop-copy-start) may take.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Keeps a server saving (`BGSAVE`) or rewriting (`BGREWRITEAOF`) back to back on a
 /// connection of its own, so that crashes land inside them (`--phase snapshot|rewrite`).
@@ -249,6 +296,7 @@ impl FaultRunner for OnMount {
                     kill_ns: m.t_kill_ns,
                 },
                 server: Some(m.spec),
+                copies: m.copies,
             })
         };
         let crashed = Crashed {

@@ -68,6 +68,30 @@ impl Driving {
         &self.server
     }
 
+    /// When the workload started.
+    pub(crate) fn began(&self) -> Instant {
+        self.began
+    }
+
+    /// Stops the server cleanly (`SHUTDOWN`, as an operator's stop does) and collects the
+    /// acknowledgements; `t_kill_ns` is when it had exited.
+    ///
+    /// # Errors
+    /// A server that did not exit within `timeout` (it is then killed), or the driver failing
+    /// before the stop.
+    pub(crate) fn stop(mut self, timeout: Duration) -> Result<ServerKilled, String> {
+        self.driver.crashing();
+        self.server.stop(timeout)?;
+        let t_kill_ns = now_ns();
+        let ran_secs = self.began.elapsed().as_secs_f64();
+        let acks = self.driver.join()?.into_ack_log();
+        Ok(ServerKilled {
+            acks,
+            t_kill_ns,
+            ran_secs,
+        })
+    }
+
     /// Sends SIGKILL to the server's process group now, reaps it, and collects the
     /// acknowledgements.
     ///

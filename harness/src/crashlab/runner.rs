@@ -24,7 +24,7 @@ use super::power::{self, CrashWindow};
 use super::verdict::{self, Recovered};
 use super::worker::{WritersResult, run_writers};
 use super::{
-    Crash, FaultKind, Lab, TrialOutcome, damage, faults, kill9, kill9_promise, phase_note,
+    Crash, FaultKind, Lab, TrialOutcome, backup, damage, faults, kill9, kill9_promise, phase_note,
     resp_images, resp_kill9, resp_server, trial_seed,
 };
 use crate::driver::matrix::EngineSetup;
@@ -146,13 +146,15 @@ pub enum Recovery {
 
 /// The crash images of one trial's I/O trace: those of `trace` (its paths under `root`) with
 /// a cut in `window`, each recovered by the engine, or with `server` by a server started on
-/// the image.
+/// the image. For `live-copy`, `copies` may name the copies to build instead (a procedure's
+/// moments) and real copies to judge beside them ([`backup`]).
 #[derive(Debug, Clone)]
 pub struct TraceImages {
     pub trace: PathBuf,
     pub root: PathBuf,
     pub window: CrashWindow,
     pub server: Option<ServerSpec>,
+    pub copies: backup::ProcedureCopies,
 }
 
 /// What a runner's crash left for judging.
@@ -359,34 +361,43 @@ fn judge(trial: &Trial<'_>, crashed: Crashed) -> Result<Vec<TrialOutcome>, Strin
             root,
             window,
             server,
+            copies,
         }) => {
             let bases = Bases::new();
-            power::judge_trace(
+            let recover = |dir: &Path| match server {
+                None => {
+                    verdict::recover_from(lab.config(setup, dir), &lab.oracle, issued, Some(&bases))
+                }
+                Some(spec) => {
+                    let mut spec = spec.clone();
+                    spec.dir = dir.to_path_buf();
+                    spec.log = dir.with_extension("log");
+                    let recovered = resp_server::restart_and_recover(&spec, lab, issued);
+                    let _ = std::fs::remove_file(&spec.log);
+                    recovered
+                }
+            };
+            let plans: Vec<_> = copies.plans.iter().map(|(p, _)| p.clone()).collect();
+            let mut outcomes = power::judge_trace(
                 trial,
                 trace,
                 root,
                 *window,
-                |image| match server {
-                    None => verdict::recover_from(
-                        lab.config(setup, &image.dir),
-                        &lab.oracle,
-                        issued,
-                        Some(&bases),
-                    ),
-                    Some(spec) => {
-                        let mut spec = spec.clone();
-                        spec.dir = image.dir.clone();
-                        spec.log = image.dir.with_extension("log");
-                        let recovered = resp_server::restart_and_recover(&spec, lab, issued);
-                        let _ = std::fs::remove_file(&spec.log);
-                        recovered
-                    }
-                },
+                &plans,
+                |image| recover(&image.dir),
                 |opts: &ImageOptions, recovered, verify_seconds, t_ns| {
                     let promised = power::promise(lab, setup, opts, acks, t_ns);
                     conclude(t_ns, promised, recovered, verify_seconds)
                 },
-            )
+            )?;
+            // Real copies: the same recovery and judge, with a copy's empty promise.
+            backup::judge_real(
+                &mut outcomes,
+                copies,
+                |dir| timed(&|| recover(dir)),
+                |t_ns, r, s| conclude(t_ns, 0, r, s),
+            );
+            Ok(outcomes)
         }
     }
 }

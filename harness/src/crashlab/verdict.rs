@@ -12,7 +12,7 @@ use super::bases::Bases;
 use crate::oracle::{self, Comparison, Oracle};
 
 /// What recovery produced, judged against the oracle and the policy's promise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// The state equals the oracle at r, and r is at least what the policy promised.

@@ -176,7 +176,8 @@ fn servers(md: &mut String, r: &RunResults) {
 }
 
 /// "Is our backup procedure safe": one row and one sentence per backup procedure and
-/// configuration (`live-copy` results).
+/// configuration (`live-copy` results); where real copies ran beside the simulated ones, a
+/// row for each tool and for their simulated twins, and one sentence comparing them.
 fn backups(md: &mut String, r: &RunResults) {
     if r.backups.is_empty() {
         return;
@@ -187,45 +188,123 @@ fn backups(md: &mut String, r: &RunResults) {
          while the workload wrote, file by file at the stated rate, then restored by starting \
          the server on it and checked against the oracle. A copy may be stale but must load a \
          state the server once had. Staleness: the copy's end minus the acknowledgement of \
-         the first command it lacks (p50 / p99 / max; ≥: censored, the copy lost everything).\n\n\
+         the first command it lacks (p50 / p99 / max; ≥: censored, the copy lost everything); \
+         *restore empty*: a copy that restored nothing although commands had been acknowledged \
+         before it ended (a copy taken before the first acknowledgement restores). \
+         Procedures: a copy at any moment (`cp -r`, `tar`, a runbook's `cp` lines); after the \
+         server's own save or rewrite, asked for and waited for (`save or rewrite and wait`); \
+         after a clean stop (`stop, then`). Rows marked *real* are real `cp -r` and `tar` \
+         processes run over the live directory during the trial, each beside its *simulated \
+         twin*: the model's copy started at the same moment at the real copy's measured rate.\n\n\
          | configuration | procedure | copies | restore | restore empty | refused | wrong state | staleness |\n\
          |---|---|---|---|---|---|---|---|\n",
     );
     let mut sentences = Vec::new();
     for b in &r.backups {
         let rows = &b.trial_results;
-        let empty = rows
-            .iter()
-            .filter(|s| s.verdict.as_deref() == Some("ok") && s.recovered_lsn == Some(0))
-            .count() as u64;
-        let v = &b.verdicts;
-        let states = v.ok + v.lost_acked + v.divergent + v.phantom + v.refused;
-        let wrong = b.verdicts.divergent + b.verdicts.phantom;
         let procedure = b.copy.as_deref().unwrap_or("a copy");
         let label = config_label(&b.config);
-        let staleness = staleness(rows);
-        let _ = writeln!(
-            md,
-            "| {label} | {procedure} | {states} | {} | {empty} | {} | {wrong} | {staleness} |",
-            b.verdicts.ok - empty,
-            b.verdicts.refused,
-        );
-        let mut s = format!("- `{label}`, {procedure}: ");
-        if wrong > 0 {
+        let by = |who: Option<&str>| -> Vec<&super::model::StateRow> {
+            rows.iter()
+                .filter(|s| match who {
+                    None => matches!(s.copied_by.as_deref(), None | Some("model")),
+                    Some(w) => s.copied_by.as_deref() == Some(w),
+                })
+                .collect()
+        };
+        let own = by(None);
+        if !own.is_empty() {
+            let c = BackupCounts::of(&own);
+            let _ = writeln!(md, "| {label} | {procedure} | {} |", c.cells(&own));
+            sentences.push(format!("- `{label}`, {procedure}: {}", c.sentence(&own)));
+        }
+        for (who, name) in [
+            ("real-cp", "*real* `cp -r`"),
+            ("real-tar", "*real* `tar`"),
+            ("twin", "*simulated twins* of the real copies"),
+        ] {
+            let group = by(Some(who));
+            if !group.is_empty() {
+                let c = BackupCounts::of(&group);
+                let _ = writeln!(
+                    md,
+                    "| {label} | {procedure}: {name} | {} |",
+                    c.cells(&group)
+                );
+            }
+        }
+        if let Some(s) = ground_truth(rows) {
+            sentences.push(format!("- `{label}`, {procedure}, ground truth: {s}"));
+        }
+    }
+    md.push('\n');
+    for s in sentences {
+        md.push_str(&s);
+        md.push('\n');
+    }
+    md.push('\n');
+}
+
+/// Verdicts of a set of copies, as the backups table counts them.
+struct BackupCounts {
+    states: usize,
+    restore: usize,
+    empty: usize,
+    refused: usize,
+    wrong: usize,
+}
+
+impl BackupCounts {
+    fn of(rows: &[&super::model::StateRow]) -> BackupCounts {
+        let is = |s: &&&super::model::StateRow, v: &str| s.verdict.as_deref() == Some(v);
+        let ok = rows.iter().filter(|s| is(s, "ok")).count();
+        let empty = rows.iter().filter(|s| s.restored_empty()).count();
+        let refused = rows.iter().filter(|s| is(s, "refused")).count();
+        BackupCounts {
+            states: rows.len(),
+            restore: ok - empty,
+            empty,
+            refused,
+            wrong: rows.len() - ok - refused,
+        }
+    }
+
+    /// The table's cells after the procedure.
+    fn cells(&self, rows: &[&super::model::StateRow]) -> String {
+        format!(
+            "{} | {} | {} | {} | {} | {}",
+            self.states,
+            self.restore,
+            self.empty,
+            self.refused,
+            self.wrong,
+            staleness(rows)
+        )
+    }
+
+    /// The procedure's sentence: unsafe (and why), or every copy restored.
+    fn sentence(&self, rows: &[&super::model::StateRow]) -> String {
+        let states = self.states;
+        let mut s = String::new();
+        if self.wrong > 0 {
             let _ = write!(
                 s,
-                "**unsafe**: {wrong} of {states} copies restored a state the server never had."
+                "**unsafe**: {} of {states} copies restored a state the server never had.",
+                self.wrong
             );
-        } else if b.verdicts.refused > 0 || empty > 0 {
+        } else if self.refused > 0 || self.empty > 0 {
             let mut what = Vec::new();
-            if b.verdicts.refused > 0 {
+            if self.refused > 0 {
                 what.push(format!(
                     "{} of {states} copies do not restore",
-                    b.verdicts.refused
+                    self.refused
                 ));
             }
-            if empty > 0 {
-                what.push(format!("{empty} of {states} restore an empty server"));
+            if self.empty > 0 {
+                what.push(format!(
+                    "{} of {states} restore an empty server",
+                    self.empty
+                ));
             }
             let _ = write!(s, "**unsafe**: {}", what.join(" and "));
             if let Some(why) = rows
@@ -247,22 +326,79 @@ fn backups(md: &mut String, r: &RunResults) {
         } else {
             let _ = write!(
                 s,
-                "every one of {states} copies restored; staleness {staleness}."
+                "every one of {states} copies restored; staleness {}.",
+                staleness(rows)
             );
         }
-        sentences.push(s);
+        s
     }
-    md.push('\n');
-    for s in sentences {
-        md.push_str(&s);
-        md.push('\n');
+}
+
+/// The verdict class a backup row falls in: restore, restore empty, refused or wrong.
+fn backup_class(s: &super::model::StateRow) -> &'static str {
+    match s.verdict.as_deref() {
+        Some("ok") if s.restored_empty() => "restore empty",
+        Some("ok") => "restore",
+        Some("refused") => "refused",
+        _ => "wrong",
     }
-    md.push('\n');
+}
+
+/// Real copies against their simulated twins (same trial and moment): how many land in the
+/// same class, and each side's staleness; `None` without real copies.
+fn ground_truth(rows: &[super::model::StateRow]) -> Option<String> {
+    let real: Vec<_> = rows
+        .iter()
+        .filter(|s| matches!(s.copied_by.as_deref(), Some("real-cp" | "real-tar")))
+        .collect();
+    if real.is_empty() {
+        return None;
+    }
+    let mut agree = 0;
+    let mut differ = Vec::new();
+    for r in &real {
+        let twin = rows.iter().find(|s| {
+            s.copied_by.as_deref() == Some("twin")
+                && s.trial == r.trial
+                && s.copy_moment == r.copy_moment
+        });
+        match twin {
+            Some(t) if backup_class(t) == backup_class(r) => agree += 1,
+            Some(t) => differ.push(format!(
+                "trial {} moment {}: real {}, simulated {}",
+                r.trial.unwrap_or(0),
+                r.copy_moment.unwrap_or(0),
+                backup_class(r),
+                backup_class(t)
+            )),
+            None => differ.push(format!(
+                "trial {} moment {}: no twin",
+                r.trial.unwrap_or(0),
+                r.copy_moment.unwrap_or(0)
+            )),
+        }
+    }
+    let twins: Vec<_> = rows
+        .iter()
+        .filter(|s| s.copied_by.as_deref() == Some("twin"))
+        .collect();
+    let mut s = format!(
+        "{agree} of {} real copies (`cp -r`, `tar`) land where their simulated twin does \
+         (restore / restore empty / refused / wrong); staleness real {}, simulated {}",
+        real.len(),
+        staleness(&real),
+        staleness(&twins)
+    );
+    if !differ.is_empty() {
+        let _ = write!(s, "; they differ at {}", differ.join(", "));
+    }
+    s.push('.');
+    Some(s)
 }
 
 /// The staleness of the copies that restored (verdict ok): p50 / p99 / max of their windows,
 /// with `≥` where a censored window is at or above the figure, and the sample.
-fn staleness(rows: &[super::model::StateRow]) -> String {
+fn staleness(rows: &[&super::model::StateRow]) -> String {
     let restored: Vec<_> = rows
         .iter()
         .filter(|s| s.verdict.as_deref() == Some("ok"))
@@ -695,4 +831,63 @@ fn recovery(md: &mut String, r: &RunResults) {
         );
     }
     md.push('\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::model::StateRow;
+
+    fn row(by: &str, moment: u32, verdict: &str, lsn: u64, window_ms: f64) -> StateRow {
+        StateRow {
+            trial: Some(0),
+            loss_window_ms: window_ms,
+            censored: Some(false),
+            recovered_lsn: Some(lsn),
+            acked_lsn: Some(30),
+            verdict: Some(verdict.into()),
+            detail: None,
+            copied_by: Some(by.into()),
+            copy_moment: Some(moment),
+        }
+    }
+
+    /// Real copies are matched to the twin of their own moment, and a disagreement is named;
+    /// without real copies there is no ground-truth sentence.
+    #[test]
+    fn ground_truth_pairs_real_copies_with_their_twins_and_names_disagreements() {
+        let rows = vec![
+            row("model", 0, "ok", 10, 1.0),
+            row("twin", 0, "ok", 10, 2.0),
+            row("real-cp", 0, "ok", 11, 1.5),
+            row("twin", 1, "ok", 20, 3.0),
+            row("real-tar", 1, "refused", 0, 0.0),
+        ];
+        let s = ground_truth(&rows).unwrap();
+        assert!(s.starts_with("1 of 2 real copies"), "{s}");
+        assert!(
+            s.contains("they differ at trial 0 moment 1: real refused, simulated restore"),
+            "{s}"
+        );
+        let agreeing: Vec<StateRow> = rows[..3].to_vec();
+        let s = ground_truth(&agreeing).unwrap();
+        assert!(
+            s.starts_with("1 of 1 real copies") && !s.contains("differ"),
+            "{s}"
+        );
+        assert_eq!(ground_truth(&rows[..2]), None);
+    }
+
+    /// A copy that restores nothing is empty only if something had been acknowledged before
+    /// it ended.
+    #[test]
+    fn a_copy_before_the_first_acknowledgement_restores_not_empty() {
+        let mut early = row("model", 0, "ok", 0, 0.0);
+        early.acked_lsn = Some(0);
+        assert_eq!(backup_class(&early), "restore");
+        let late = row("model", 1, "ok", 0, 5.0);
+        assert_eq!(backup_class(&late), "restore empty");
+        let c = BackupCounts::of(&[&early, &late]);
+        assert_eq!((c.restore, c.empty), (1, 1));
+    }
 }

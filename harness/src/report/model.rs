@@ -172,15 +172,37 @@ pub struct StateRow {
     pub censored: Option<bool>,
     #[serde(default)]
     pub recovered_lsn: Option<u64>,
+    /// acked(T): the highest LSN acknowledged before the state's crash time (a copy's end).
+    #[serde(default)]
+    pub acked_lsn: Option<u64>,
     /// The state's verdict (`ok`, `refused`, ...; absent in hand-made summaries).
     #[serde(default)]
     pub verdict: Option<String>,
     /// Why it was refused, what differed, or what recovery cut.
     #[serde(default)]
     pub detail: Option<String>,
+    /// `live-copy`: who made the copy (`model`, `twin`, `real-cp`, `real-tar`; absent in
+    /// older results and for crashes).
+    #[serde(default)]
+    pub copied_by: Option<String>,
+    /// `live-copy`: the procedure's moment within its trial (a real copy and its twin share
+    /// it).
+    #[serde(default)]
+    pub copy_moment: Option<u32>,
 }
 
 impl StateRow {
+    /// A copy that restored nothing although commands had been acknowledged before it ended
+    /// (for rows without `acked_lsn`: one with a loss window). A copy of a server that had
+    /// acknowledged nothing yet is exact, not empty.
+    pub fn restored_empty(&self) -> bool {
+        self.verdict.as_deref() == Some("ok")
+            && self.recovered_lsn == Some(0)
+            && self
+                .acked_lsn
+                .map_or(self.loss_window_ms > 0.0 || self.is_censored(), |a| a > 0)
+    }
+
     /// Whether the window is censored: the row's mark, or for rows older than the mark the
     /// case it always covers, nothing recovered (r = 0) from an empty start with a window.
     pub fn is_censored(&self) -> bool {

@@ -3,7 +3,8 @@
 //! server and the client cannot disagree (`parse(to_args(c)) == c` is tested).
 
 use durlab_engine::keyspace::{
-    Entry, SetCond, SetOptions, SetTtl, StreamId, Value as Stored, XAddId, format_score, msg,
+    ClaimTime, Entry, GroupStart, ReadStart, SetCond, SetOptions, SetTtl, StreamId,
+    Value as Stored, XAddId, format_score, msg,
 };
 use durlab_engine::{Command, Keyspace};
 
@@ -135,7 +136,7 @@ fn owned(args: &[&[u8]]) -> Vec<Vec<u8>> {
 
 /// `ms-seq` or `ms` (seq 0 for an explicit id, as Redis reads XADD ids; `fill` is the seq
 /// for XRANGE's end).
-fn stream_id(a: &[u8], fill: u64) -> Option<StreamId> {
+pub(super) fn stream_id(a: &[u8], fill: u64) -> Option<StreamId> {
     let s = std::str::from_utf8(a).ok()?;
     let (ms, seq) = match s.split_once('-') {
         Some((ms, seq)) => (ms.parse().ok()?, seq.parse().ok()?),
@@ -144,7 +145,7 @@ fn stream_id(a: &[u8], fill: u64) -> Option<StreamId> {
     Some(StreamId { ms, seq })
 }
 
-fn invalid_id() -> Value {
+pub(super) fn invalid_id() -> Value {
     Value::err("Invalid stream ID specified as stream command argument")
 }
 
@@ -479,6 +480,7 @@ pub fn parse(args: &[&[u8]], now_ms: u64) -> Result<Request, Value> {
         "xinfo" if n == 3 && rest[0].eq_ignore_ascii_case(b"stream") => {
             Ok(Request::Read(Read::XInfoStream(rest[1].to_vec())))
         }
+        name if super::groups::NAMES.contains(&name) => super::groups::parse(name, rest, now_ms),
         "pttl" if n == 2 => Ok(Request::Read(Read::PTtl(key()))),
         "pexpiretime" if n == 2 => Ok(Request::Read(Read::PExpireTime(key()))),
         "scan" if n == 2 || n == 4 => {
@@ -693,8 +695,180 @@ pub fn to_args(cmd: &Command, auto: AutoId) -> Vec<Vec<u8>> {
             a.extend(fields.iter().flat_map(|(f, v)| [f.clone(), v.clone()]));
         }
         Command::Multi { .. } => a.push(b("EXEC")),
+        Command::XGroupCreate {
+            key,
+            group,
+            id,
+            mkstream,
+            entries_read,
+        } => {
+            a.extend([b("XGROUP"), b("CREATE"), key.clone(), group.clone()]);
+            a.push(group_start(*id));
+            if *mkstream {
+                a.push(b("MKSTREAM"));
+            }
+            if let Some(n) = entries_read {
+                a.extend([b("ENTRIESREAD"), b(&n.to_string())]);
+            }
+        }
+        Command::XGroupSetId {
+            key,
+            group,
+            id,
+            entries_read,
+        } => {
+            a.extend([b("XGROUP"), b("SETID"), key.clone(), group.clone()]);
+            a.push(group_start(*id));
+            if let Some(n) = entries_read {
+                a.extend([b("ENTRIESREAD"), b(&n.to_string())]);
+            }
+        }
+        Command::XGroupDestroy { key, group } => {
+            a.extend([b("XGROUP"), b("DESTROY"), key.clone(), group.clone()])
+        }
+        Command::XGroupCreateConsumer {
+            key,
+            group,
+            consumer,
+            ..
+        } => a.extend([
+            b("XGROUP"),
+            b("CREATECONSUMER"),
+            key.clone(),
+            group.clone(),
+            consumer.clone(),
+        ]),
+        Command::XGroupDelConsumer {
+            key,
+            group,
+            consumer,
+        } => a.extend([
+            b("XGROUP"),
+            b("DELCONSUMER"),
+            key.clone(),
+            group.clone(),
+            consumer.clone(),
+        ]),
+        Command::XReadGroup {
+            key,
+            group,
+            consumer,
+            count,
+            start,
+            noack,
+            ..
+        } => {
+            a.extend([b("XREADGROUP"), b("GROUP"), group.clone(), consumer.clone()]);
+            if let Some(n) = count {
+                a.extend([b("COUNT"), b(&n.to_string())]);
+            }
+            if *noack {
+                a.push(b("NOACK"));
+            }
+            a.extend([b("STREAMS"), key.clone()]);
+            a.push(match start {
+                ReadStart::New => b(">"),
+                ReadStart::Pending(id) => b(&id.to_string()),
+            });
+        }
+        Command::XAck { key, group, ids } => {
+            a.extend([b("XACK"), key.clone(), group.clone()]);
+            a.extend(ids.iter().map(|id| b(&id.to_string())));
+        }
+        Command::XDel { key, ids } => {
+            a.extend([b("XDEL"), key.clone()]);
+            a.extend(ids.iter().map(|id| b(&id.to_string())));
+        }
+        Command::XClaim {
+            key,
+            group,
+            consumer,
+            min_idle_ms,
+            ids,
+            justid,
+            options,
+            ..
+        } => {
+            a.extend([
+                b("XCLAIM"),
+                key.clone(),
+                group.clone(),
+                consumer.clone(),
+                b(&min_idle_ms.to_string()),
+            ]);
+            a.extend(ids.iter().map(|id| b(&id.to_string())));
+            match options.time {
+                None => {}
+                Some(ClaimTime::IdleMs(ms)) => a.extend([b("IDLE"), b(&ms.to_string())]),
+                Some(ClaimTime::AtMs(ms)) => a.extend([b("TIME"), b(&ms.to_string())]),
+            }
+            if let Some(n) = options.retry_count {
+                a.extend([b("RETRYCOUNT"), b(&n.to_string())]);
+            }
+            if options.force {
+                a.push(b("FORCE"));
+            }
+            if *justid {
+                a.push(b("JUSTID"));
+            }
+            if let Some(id) = options.last_id {
+                a.extend([b("LASTID"), b(&id.to_string())]);
+            }
+        }
+        Command::XAutoClaim {
+            key,
+            group,
+            consumer,
+            min_idle_ms,
+            start,
+            count,
+            justid,
+            ..
+        } => {
+            a.extend([
+                b("XAUTOCLAIM"),
+                key.clone(),
+                group.clone(),
+                consumer.clone(),
+                b(&min_idle_ms.to_string()),
+                b(&start.to_string()),
+                b("COUNT"),
+                b(&count.to_string()),
+            ]);
+            if *justid {
+                a.push(b("JUSTID"));
+            }
+        }
+        Command::XPending {
+            key, group, range, ..
+        } => {
+            a.extend([b("XPENDING"), key.clone(), group.clone()]);
+            if let Some(r) = range {
+                if r.min_idle_ms > 0 {
+                    a.extend([b("IDLE"), b(&r.min_idle_ms.to_string())]);
+                }
+                a.extend([
+                    b(&r.start.to_string()),
+                    b(&r.end.to_string()),
+                    b(&r.count.to_string()),
+                ]);
+                a.extend(r.consumer.clone());
+            }
+        }
+        Command::XInfoGroups { key } => a.extend([b("XINFO"), b("GROUPS"), key.clone()]),
+        Command::XInfoConsumers { key, group, .. } => {
+            a.extend([b("XINFO"), b("CONSUMERS"), key.clone(), group.clone()])
+        }
     }
     a
+}
+
+/// `XGROUP CREATE`/`SETID`'s id argument.
+fn group_start(id: GroupStart) -> Vec<u8> {
+    match id {
+        GroupStart::Last => b"$".to_vec(),
+        GroupStart::Id(id) => id.to_string().into_bytes(),
+    }
 }
 
 /// Runs a read against `ks` at `now_ms` (the wall clock): keys expired by then are absent
@@ -967,7 +1141,137 @@ mod tests {
                 maxlen: None,
             },
         ];
-        for c in cmds {
+        // Consumer-group commands, each option once; times are the parse time (1).
+        use durlab_engine::keyspace::{PendingRange, XClaimOptions};
+        let (s, g, c) = (b"s".to_vec(), b"g".to_vec(), b"c".to_vec());
+        let id = |ms, seq| StreamId { ms, seq };
+        let groups = [
+            Command::XGroupCreate {
+                key: s.clone(),
+                group: g.clone(),
+                id: GroupStart::Last,
+                mkstream: true,
+                entries_read: Some(4),
+            },
+            Command::XGroupCreate {
+                key: s.clone(),
+                group: g.clone(),
+                id: GroupStart::Id(id(1, 2)),
+                mkstream: false,
+                entries_read: None,
+            },
+            Command::XGroupSetId {
+                key: s.clone(),
+                group: g.clone(),
+                id: GroupStart::Id(id(3, 4)),
+                entries_read: Some(0),
+            },
+            Command::XGroupDestroy {
+                key: s.clone(),
+                group: g.clone(),
+            },
+            Command::XGroupCreateConsumer {
+                key: s.clone(),
+                group: g.clone(),
+                consumer: c.clone(),
+                now_ms: 1,
+            },
+            Command::XGroupDelConsumer {
+                key: s.clone(),
+                group: g.clone(),
+                consumer: c.clone(),
+            },
+            Command::XReadGroup {
+                key: s.clone(),
+                group: g.clone(),
+                consumer: c.clone(),
+                count: Some(3),
+                start: ReadStart::New,
+                noack: true,
+                now_ms: 1,
+            },
+            Command::XReadGroup {
+                key: s.clone(),
+                group: g.clone(),
+                consumer: c.clone(),
+                count: None,
+                start: ReadStart::Pending(id(0, 0)),
+                noack: false,
+                now_ms: 1,
+            },
+            Command::XAck {
+                key: s.clone(),
+                group: g.clone(),
+                ids: vec![id(1, 2), id(3, 4)],
+            },
+            Command::XDel {
+                key: s.clone(),
+                ids: vec![id(1, 2)],
+            },
+            Command::XClaim {
+                key: s.clone(),
+                group: g.clone(),
+                consumer: c.clone(),
+                min_idle_ms: 5,
+                ids: vec![id(1, 2)],
+                now_ms: 1,
+                justid: true,
+                options: XClaimOptions {
+                    time: Some(ClaimTime::AtMs(9)),
+                    retry_count: Some(2),
+                    force: true,
+                    last_id: Some(id(8, 8)),
+                },
+            },
+            Command::XClaim {
+                key: s.clone(),
+                group: g.clone(),
+                consumer: c.clone(),
+                min_idle_ms: 0,
+                ids: vec![id(1, 2)],
+                now_ms: 1,
+                justid: false,
+                options: XClaimOptions {
+                    time: Some(ClaimTime::IdleMs(9)),
+                    ..XClaimOptions::default()
+                },
+            },
+            Command::XAutoClaim {
+                key: s.clone(),
+                group: g.clone(),
+                consumer: c.clone(),
+                min_idle_ms: 5,
+                start: id(0, 0),
+                count: 10,
+                now_ms: 1,
+                justid: true,
+            },
+            Command::XPending {
+                key: s.clone(),
+                group: g.clone(),
+                range: None,
+                now_ms: 1,
+            },
+            Command::XPending {
+                key: s.clone(),
+                group: g.clone(),
+                range: Some(PendingRange {
+                    min_idle_ms: 7,
+                    start: id(1, 0),
+                    end: id(9, 9),
+                    count: 5,
+                    consumer: Some(c.clone()),
+                }),
+                now_ms: 1,
+            },
+            Command::XInfoGroups { key: s.clone() },
+            Command::XInfoConsumers {
+                key: s.clone(),
+                group: g.clone(),
+                now_ms: 1,
+            },
+        ];
+        for c in cmds.into_iter().chain(groups) {
             // DEL sums its replies (one key here: the same reply).
             let args = to_args(&c, AutoId::ZeroMsStar);
             let args: Vec<&[u8]> = args.iter().map(Vec::as_slice).collect();

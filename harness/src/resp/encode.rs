@@ -41,6 +41,7 @@ pub fn reply(out: &mut Vec<u8>, reply: &Reply) {
     match reply {
         Reply::Ok => out.extend_from_slice(b"+OK\r\n"),
         Reply::Nil => out.extend_from_slice(b"$-1\r\n"),
+        Reply::NilArray => out.extend_from_slice(b"*-1\r\n"),
         Reply::Int(n) => header(out, b':', n),
         Reply::Bulk(b) => bulk(out, b),
         Reply::Error(e) => line(out, b'-', e),

@@ -10,6 +10,7 @@
 
 pub mod commands;
 pub mod encode;
+pub mod groups;
 pub mod info;
 pub mod parse;
 pub mod server;
@@ -81,6 +82,7 @@ impl From<Reply> for Value {
         match r {
             Reply::Ok => Value::ok(),
             Reply::Nil => Value::Nil,
+            Reply::NilArray => Value::NilArray,
             Reply::Int(n) => Value::Int(n),
             Reply::Bulk(b) => Value::Bulk(b),
             Reply::Array(items) => Value::Array(items.into_iter().map(Value::from).collect()),

@@ -443,6 +443,15 @@ pub struct CrashPlan {
     /// `live-copy`: the copy's read rate, MiB/s (`--copy-rate-mib` overrides it; default 100).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_rate_mib: Option<u64>,
+    /// `live-copy`: when the team's backup copies: `"live"` (while the server writes),
+    /// `"safe"` (after the server's own save or rewrite, waited for) or `"stop-copy-start"`
+    /// (`--procedure` overrides it; default `live`).
+    #[serde(
+        default,
+        deserialize_with = "de_named_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub procedure: Option<crate::crashlab::images::copy::Procedure>,
 }
 
 /// Deserializes an optional name through `FromStr`.

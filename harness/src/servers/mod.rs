@@ -292,6 +292,34 @@ impl ServerProcess {
         self.kill9()
     }
 
+    /// Asks the server to stop cleanly (`SHUTDOWN`) and waits up to `timeout` for it to
+    /// exit by itself.
+    ///
+    /// # Errors
+    /// A server that did not exit within `timeout` (it is then killed: a stop that needed a
+    /// kill is not a clean stop), naming its log.
+    pub fn stop(&mut self, timeout: Duration) -> Result<(), String> {
+        if let Ok(mut c) = self.connect() {
+            let _ = c.call(&["SHUTDOWN"]);
+        }
+        let deadline = Instant::now() + timeout;
+        while let Some(child) = &mut self.child {
+            if child.try_wait().map_err(|e| e.to_string())?.is_some() {
+                self.child = None;
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = self.kill9();
+                return Err(format!(
+                    "the server did not stop within {timeout:?} of SHUTDOWN (killed): {}",
+                    log_tail(&self.spec.log)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+
     /// `INFO persistence` as `field -> value` pairs.
     ///
     /// # Errors
@@ -317,10 +345,20 @@ impl Drop for ServerProcess {
     }
 }
 
-/// The last lines of a log, for error messages.
+/// Advice about the host that redis-server logs at every start (memory overcommit,
+/// transparent huge pages). It says nothing about why a start failed, and at 300-400
+/// characters it would bury the line that does, so [`log_tail`] leaves it out.
+const HOST_ADVICE: [&str; 2] = ["vm.overcommit_memory", "Transparent Huge Pages"];
+
+/// The last lines of a log, for error messages, without [`HOST_ADVICE`].
 pub fn log_tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().rev().take(5).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .rev()
+        .filter(|l| !HOST_ADVICE.iter().any(|a| l.contains(a)))
+        .take(5)
+        .collect();
     lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
 }
 
@@ -379,4 +417,26 @@ fn free_port() -> std::io::Result<u16> {
     Ok(std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
         .port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_tail_keeps_the_failure_and_drops_host_advice() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("redis.log");
+        std::fs::write(
+            &log,
+            "1:M * Server initialized\n\
+             1:M # WARNING Memory overcommit must be enabled! ... 'sysctl vm.overcommit_memory=1' ...\n\
+             1:M # Bad file format reading the append only file appendonly.aof.1.incr.aof\n",
+        )
+        .unwrap();
+        assert_eq!(
+            log_tail(&log),
+            "1:M * Server initialized | 1:M # Bad file format reading the append only file appendonly.aof.1.incr.aof"
+        );
+    }
 }

@@ -44,6 +44,86 @@ pub enum CopySource {
     Paths(Vec<PathBuf>),
 }
 
+/// When copies are taken and what the server is doing meanwhile (docs/design.md, "Live
+/// copies").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Procedure {
+    /// Copy while the server runs, at any moment (the crash lab's spread cut points).
+    #[default]
+    Live,
+    /// The server's own safe procedure: ask for its save or rewrite (Redis: BGREWRITEAOF, or
+    /// BGSAVE without an AOF; `durlab serve` the same in its modes), wait until it has
+    /// finished (`INFO persistence`), then copy while the server keeps running.
+    Safe,
+    /// Stop the server cleanly (`SHUTDOWN`), copy, start it again: the copy reads an idle
+    /// directory.
+    StopCopyStart,
+}
+
+impl Procedure {
+    pub const ALL: [Procedure; 3] = [Procedure::Live, Procedure::Safe, Procedure::StopCopyStart];
+
+    /// `live`, `safe`, `stop-copy-start`: the name on the command line and in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            Procedure::Live => "live",
+            Procedure::Safe => "safe",
+            Procedure::StopCopyStart => "stop-copy-start",
+        }
+    }
+}
+
+impl std::fmt::Display for Procedure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Serialized by name, as on the command line.
+impl serde::Serialize for Procedure {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        ser.collect_str(self)
+    }
+}
+
+impl std::str::FromStr for Procedure {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Procedure::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| {
+                format!("unknown copy procedure '{s}': expected live, safe or stop-copy-start")
+            })
+    }
+}
+
+/// Who made a copy that was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CopiedBy {
+    /// This module, from the trial's I/O trace, at a procedure's moment or a cut point.
+    Model,
+    /// This module, at a real copy's start and measured rate: the real copy's twin.
+    Twin,
+    /// A real `cp -r` process run over the live directory during the trial.
+    RealCp,
+    /// A real `tar` process run over the live directory during the trial.
+    RealTar,
+}
+
+impl CopiedBy {
+    /// `simulated`, `real cp -r`, `real tar`: as reports name them.
+    pub fn describe(self) -> &'static str {
+        match self {
+            CopiedBy::Model => "simulated",
+            CopiedBy::Twin => "simulated twin",
+            CopiedBy::RealCp => "real cp -r",
+            CopiedBy::RealTar => "real tar",
+        }
+    }
+}
+
 /// One copy to simulate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyPlan {
@@ -56,9 +136,11 @@ pub struct CopyPlan {
     pub chunk_bytes: u64,
 }
 
-/// How copies of a fault are made, whatever their start: a [`CopyPlan`] without its time.
+/// How copies of a fault are made, whatever their start: a [`CopyPlan`] without its time,
+/// and the [`Procedure`] that decides the starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyProcedure {
+    pub procedure: Procedure,
     pub source: CopySource,
     pub rate_bytes_per_sec: u64,
     pub chunk_bytes: u64,
@@ -72,6 +154,7 @@ impl Default for CopyProcedure {
     /// [`DEFAULT_CHUNK_BYTES`] reads.
     fn default() -> Self {
         CopyProcedure {
+            procedure: Procedure::Live,
             source: CopySource::Tree,
             rate_bytes_per_sec: DEFAULT_RATE_BYTES_PER_SEC,
             chunk_bytes: DEFAULT_CHUNK_BYTES,
@@ -92,8 +175,14 @@ impl CopyProcedure {
 }
 
 impl std::fmt::Display for CopyProcedure {
-    /// `cp -r of the directory at 100 MiB/s`, or `cp of a, b at ...`.
+    /// `cp -r of the directory at 100 MiB/s`, or `cp of a, b at ...`; prefixed with
+    /// `safe procedure, then ` or `stop-copy-start: ` for those procedures.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.procedure {
+            Procedure::Live => {}
+            Procedure::Safe => f.write_str("save or rewrite and wait, then ")?,
+            Procedure::StopCopyStart => f.write_str("stop, then ")?,
+        }
         match &self.source {
             CopySource::Tree => f.write_str("cp -r of the directory")?,
             CopySource::Paths(paths) => {
@@ -101,11 +190,13 @@ impl std::fmt::Display for CopyProcedure {
                 write!(f, "cp of {}", names.join(", "))?
             }
         }
-        write!(
-            f,
-            " at {} MiB/s",
-            self.rate_bytes_per_sec as f64 / f64::from(1u32 << 20)
-        )
+        // Whole MiB/s as given (`100`); a measured rate to a tenth (`325.5`).
+        let mib = self.rate_bytes_per_sec as f64 / f64::from(1u32 << 20);
+        if mib.fract() == 0.0 {
+            write!(f, " at {mib:.0} MiB/s")
+        } else {
+            write!(f, " at {mib:.1} MiB/s")
+        }
     }
 }
 
@@ -585,5 +676,57 @@ mod tests {
         assert_eq!(f["a"].len(), 55);
         assert_eq!(c.missing, [PathBuf::from("b")]);
         assert!(!f.contains_key("z"), "z was not in the listing");
+    }
+
+    /// A procedure's copies replace the cut points: one image per plan, in the given order
+    /// (duplicates kept: a real copy's twin may share its start), each after the entries
+    /// that had happened at its start, and each built at its own rate.
+    #[test]
+    fn explicit_copies_are_built_in_order_at_their_own_starts_and_rates() {
+        use super::super::{ImageOptions, Variant, crash_images_from};
+        let trace = Trace {
+            start_ns: 0,
+            entries: [create(0, "a"), write(0, 0, b"AAAA"), write(0, 4, b"BBBB")]
+                .into_iter()
+                .enumerate()
+                .map(|(i, op)| Entry {
+                    seq: i as u64,
+                    t_ns: 1000 * (i as u64 + 1),
+                    op,
+                })
+                .collect(),
+            torn_tail: None,
+        };
+        let mut opts = ImageOptions::new(Variant::LiveCopy);
+        let slow = plan(CopySource::Tree, 2500, 1);
+        let fast = CopyPlan {
+            rate_bytes_per_sec: 1_000_000_000,
+            ..slow.clone()
+        };
+        opts.copies = vec![plan(CopySource::Tree, 3500, 64), slow, fast];
+        let out = tempfile::tempdir().unwrap();
+        let images =
+            crash_images_from(trace, Path::new("t"), Path::new(ROOT), &opts, out.path()).unwrap();
+        assert_eq!(images.cut_ops(), [3, 2, 2]);
+        let ends: Vec<u64> = (0..3).map(|i| images.prepare(i).image().cut_ns).collect();
+        // 8 bytes at 1 byte/µs from 3.5 µs; 1-byte reads from 2.5 µs see the second write;
+        // 1 GB/s from 2.5 µs reads 4 bytes in 4 ns.
+        assert_eq!(ends, [11_500, 10_500, 2504]);
+        assert!(
+            images
+                .prepare(2)
+                .image()
+                .description
+                .contains("953.7 MiB/s")
+        );
+    }
+
+    #[test]
+    fn procedures_parse_by_name() {
+        for p in Procedure::ALL {
+            assert_eq!(p.name().parse::<Procedure>(), Ok(p));
+        }
+        let err = "nightly".parse::<Procedure>().unwrap_err();
+        assert!(err.contains("live, safe or stop-copy-start"), "{err}");
     }
 }

@@ -195,6 +195,10 @@ pub struct ImageOptions {
     pub first_cut_ns: u64,
     /// How [`Variant::LiveCopy`] copies (ignored by the other variants).
     pub copy: copy::CopyProcedure,
+    /// [`Variant::LiveCopy`]: when not empty, exactly these copies, in this order (the
+    /// moments a procedure ran, or the twins of real copies), instead of one per cut point;
+    /// each image's `cut_op` is the number of entries that had happened at its start.
+    pub copies: Vec<copy::CopyPlan>,
 }
 
 impl ImageOptions {
@@ -210,6 +214,7 @@ impl ImageOptions {
             dirty_expire_ns: default_dirty_expire_ns(),
             first_cut_ns: 0,
             copy: copy::CopyProcedure::default(),
+            copies: Vec::new(),
         }
     }
 }
@@ -343,7 +348,12 @@ pub fn crash_images_from(
     let first = (0..=model.len())
         .find(|&k| model.cut_ns(k) >= opts.first_cut_ns)
         .unwrap_or(model.len()) as u64;
-    let cuts = cut_points(&model, opts.states, opts.seed, first);
+    let cuts = if opts.variant == Variant::LiveCopy && !opts.copies.is_empty() {
+        let happened = |t: u64| model.t_ns.partition_point(|&e| e <= t) as u64;
+        opts.copies.iter().map(|p| happened(p.start_ns)).collect()
+    } else {
+        cut_points(&model, opts.states, opts.seed, first)
+    };
     Ok(CrashImages {
         model,
         opts: opts.clone(),
@@ -437,7 +447,11 @@ impl CrashImages {
             .out_dir
             .join(format!("img-{index:06}-op{k}-{}", variant.name()));
         if variant == Variant::LiveCopy {
-            return self.prepare_copy(k, dir);
+            let plan = match self.opts.copies.get(index) {
+                Some(plan) => plan.clone(),
+                None => self.opts.copy.plan(self.model.cut_ns(k as usize)),
+            };
+            return self.prepare_copy(k, &plan, dir);
         }
         let mut rng = SplitMix64::from_words(self.opts.seed, k ^ ((variant as u64) << 56));
         let mut state = self.model.crash_state(k as usize, &self.opts);
@@ -481,17 +495,18 @@ impl CrashImages {
 }
 
 impl CrashImages {
-    /// The copy of the live directory started at cut `k`: its image's `cut_ns` is when the
-    /// copy ended (its state is as fresh as that, at best).
-    fn prepare_copy(&self, k: u64, dir: PathBuf) -> PreparedImage<'_> {
-        let c = copy::live_copy(
-            &self.model,
-            &self.opts.copy.plan(self.model.cut_ns(k as usize)),
-        );
+    /// The copy `plan` of the live directory, started after `k` entries: its image's
+    /// `cut_ns` is when the copy ended (its state is as fresh as that, at best).
+    fn prepare_copy(&self, k: u64, plan: &copy::CopyPlan, dir: PathBuf) -> PreparedImage<'_> {
+        let c = copy::live_copy(&self.model, plan);
         let last_ns = self.model.cut_ns(self.model.len());
+        let how = copy::CopyProcedure {
+            source: plan.source.clone(),
+            rate_bytes_per_sec: plan.rate_bytes_per_sec,
+            ..self.opts.copy.clone()
+        };
         let mut description = format!(
-            "{} started at op {k} of {} (t = {} ns), {} files, {} bytes, took {:.1} ms",
-            self.opts.copy,
+            "{how} started at op {k} of {} (t = {} ns), {} files, {} bytes, took {:.1} ms",
             self.model.len(),
             c.start_ns,
             c.reads.len(),

@@ -73,6 +73,13 @@ impl EventLoop {
         fn unsized_replies(c: &Command) -> usize {
             match c {
                 Command::Get { .. } | Command::ZPopMin { .. } => 1,
+                // Entries, pending lists and consumer lists, of any size.
+                Command::XReadGroup { .. }
+                | Command::XClaim { .. }
+                | Command::XAutoClaim { .. }
+                | Command::XPending { .. }
+                | Command::XInfoGroups { .. }
+                | Command::XInfoConsumers { .. } => 1,
                 // `SET ... GET` replies with the old value, of any size.
                 Command::SetOpts { opts, .. } if opts.get => 1,
                 Command::Multi { cmds } => cmds.iter().map(unsized_replies).sum(),

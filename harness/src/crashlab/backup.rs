@@ -1,0 +1,463 @@
+//! Backup procedures during a trial of a RESP server on the recording filesystem
+//! (docs/design.md, "Live copies"): the moments a [`Procedure`] copies at, and real `cp -r` and
+//! `tar` processes run over the live directory beside the simulated copies (the model's ground
+//! truth).
+//!
+//! Every copy the crash lab judges comes from the trial's I/O trace
+//! ([`super::images::copy`]); a procedure only decides *when* copies start:
+//!
+//! - [`Procedure::Live`]: at the crash lab's cut points (nothing to do during the trial).
+//! - [`Procedure::Safe`]: the harness asks the server for its save or rewrite at seeded
+//!   moments, polls `INFO persistence` until it has finished, and the copy starts then. The
+//!   next request waits until that copy would have ended, so copies never overlap a requested
+//!   rewrite (only what the server starts by itself can).
+//! - [`Procedure::StopCopyStart`]: the trial ends with a clean stop (`SHUTDOWN`) instead of a
+//!   kill, and the copy starts once the server has exited.
+//!
+//! With `--real-copies N`, N real copies (alternately `cp -r` and `tar`) are taken at the
+//! procedure's moments (for `live`, at seeded moments of the trial), through the mount: the
+//! server's data directory as an operator's script sees it, read through the same filesystem
+//! the server writes through (the backing directory holds the same bytes, but reading it would
+//! bypass the daemon the server's own requests queue in). Each real copy is judged beside the
+//! simulated copy started at the same moment at the real copy's measured rate (its twin).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use durlab_engine::clock::now_ns;
+
+use super::images::copy::{CopiedBy, CopyPlan, CopyProcedure, CopySource, Procedure};
+use super::resp_server::Driving;
+use super::verdict::Recovered;
+use super::{Lab, TrialOutcome, fraction};
+use crate::resp::Value;
+use crate::scenario::model::Persistence;
+use crate::servers::Target;
+use crate::workload::rng::SplitMix64;
+
+/// Most real copies one trial may take (each is restored by starting a server).
+pub const MAX_REAL_COPIES: u32 = 64;
+
+/// How long a requested save or rewrite may take before the trial fails.
+const SAVE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A real copy taken during the trial.
+#[derive(Debug, Clone)]
+pub struct RealCopy {
+    pub by: CopiedBy,
+    /// The copy, ready to start a server on (a tar archive is extracted here).
+    pub dir: PathBuf,
+    /// When the copying process was started and when it exited ([`now_ns`]).
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// Bytes of regular files in the copy.
+    pub bytes: u64,
+    /// The moment it shares with its simulated twin.
+    pub moment: u32,
+    /// What the tool said (exit status and stderr) when it did not succeed quietly.
+    pub complaint: Option<String>,
+}
+
+/// Who made a judged copy and at which moment: attached to each outcome of a procedure's
+/// copies, so that a real copy and its twin can be found side by side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyTag {
+    pub by: CopiedBy,
+    /// The moment's number within its trial; `None` for copies at cut points.
+    pub moment: Option<u32>,
+}
+
+/// What a procedure made during one trial: the copies to simulate (in order, each with its
+/// tag) and the real copies.
+#[derive(Debug, Clone, Default)]
+pub struct ProcedureCopies {
+    pub plans: Vec<(CopyPlan, CopyTag)>,
+    pub real: Vec<RealCopy>,
+    pub notes: Vec<String>,
+}
+
+impl ProcedureCopies {
+    /// The one copy of stop-copy-start: `copy` started once the server stopped at
+    /// `stopped_ns`.
+    pub fn stopped_at(copy: &CopyProcedure, stopped_ns: u64) -> ProcedureCopies {
+        ProcedureCopies {
+            plans: vec![(
+                copy.plan(stopped_ns),
+                CopyTag {
+                    by: CopiedBy::Model,
+                    moment: Some(0),
+                },
+            )],
+            ..ProcedureCopies::default()
+        }
+    }
+
+    /// Adds a real copy and its simulated twin (same start, the real copy's rate).
+    fn add_real(&mut self, copy: &CopyProcedure, real: RealCopy) {
+        let secs = (real.end_ns.saturating_sub(real.start_ns)).max(1) as f64 / 1e9;
+        let rate = ((real.bytes as f64 / secs) as u64).max(1);
+        let twin = CopyPlan {
+            rate_bytes_per_sec: rate,
+            ..copy.plan(real.start_ns)
+        };
+        let tag = CopyTag {
+            by: CopiedBy::Twin,
+            moment: Some(real.moment),
+        };
+        self.plans.push((twin, tag));
+        self.real.push(real);
+    }
+}
+
+/// The save or rewrite a safe procedure asks `target` in `mode` for, and the `INFO
+/// persistence` fields that say it is still running.
+///
+/// # Errors
+/// A mode with nothing to wait for (`durlab serve` in mode `aof` has no rewrite).
+pub fn safe_command(
+    target: Target,
+    mode: Persistence,
+) -> Result<(&'static str, &'static [&'static str]), String> {
+    const REWRITE: (&str, &[&str]) = (
+        "BGREWRITEAOF",
+        &["aof_rewrite_in_progress", "aof_rewrite_scheduled"],
+    );
+    const SAVE: (&str, &[&str]) = (
+        "BGSAVE",
+        &["rdb_bgsave_in_progress", "aof_rewrite_in_progress"],
+    );
+    match (target, mode) {
+        (_, Persistence::Snapshot) => Ok(SAVE),
+        // Redis restarts from the AOF whenever it has one: the rewrite makes it whole.
+        (Target::Redis, _) => Ok(REWRITE),
+        (_, Persistence::Hybrid) => Ok(REWRITE),
+        (_, Persistence::AofSnapshot) => Ok(SAVE),
+        (target, mode) => Err(format!(
+            "procedure safe: {} in mode {} has no save or rewrite to wait for",
+            target.name(),
+            mode.name()
+        )),
+    }
+}
+
+/// Runs the procedure of `lab.copy` on the driven server for `trial_secs` (the workload keeps
+/// running), taking `lab.real_copies` real copies of `mount`, into `dir`; returns when the
+/// trial's time is up (the caller then kills or stops the server). `began` is when the
+/// workload started; moments fall in [`from_secs`, `trial_secs`] after it.
+///
+/// # Errors
+/// A save or rewrite the server refused or that did not finish, or a copying tool that could
+/// not be started.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn during(
+    lab: &Lab,
+    mode: Persistence,
+    driving: &Driving,
+    mount: &Path,
+    dir: &Path,
+    rng: &mut SplitMix64,
+    began: Instant,
+    from_secs: f64,
+    trial_secs: f64,
+) -> Result<ProcedureCopies, String> {
+    let mut out = ProcedureCopies::default();
+    let until = |secs: f64| {
+        let at = began + Duration::from_secs_f64(secs);
+        std::thread::sleep(at.saturating_duration_since(Instant::now()));
+    };
+    let moments = |n: usize, rng: &mut SplitMix64| -> Vec<f64> {
+        // One seeded moment in each of n equal slices of the window.
+        let slice = (trial_secs - from_secs).max(0.0) / n.max(1) as f64;
+        (0..n)
+            .map(|i| from_secs + slice * (i as f64 + fraction(rng, 0.0, 1.0)))
+            .collect()
+    };
+    match lab.copy.procedure {
+        Procedure::Live => {
+            for (i, at) in moments(lab.real_copies as usize, rng)
+                .into_iter()
+                .enumerate()
+            {
+                until(at);
+                let real = real_copy(mount, dir, i as u32)?;
+                out.add_real(&lab.copy, real);
+            }
+        }
+        Procedure::Safe => {
+            if lab.phase.churns() {
+                return Err(format!(
+                    "procedure safe asks for its own saves: run it at phase steady, not {}",
+                    lab.phase
+                ));
+            }
+            let (command, busy) = safe_command(lab.target, mode)?;
+            let mut c = driving.server().connect().map_err(|e| e.to_string())?;
+            let n = lab.states.max(1);
+            let mut done = 0usize;
+            for (i, at) in moments(n, rng).into_iter().enumerate() {
+                if began.elapsed().as_secs_f64() > trial_secs {
+                    break; // the previous copy ran past the trial
+                }
+                until(at);
+                match c.call(&[command]).map_err(|e| e.to_string())? {
+                    // One the server started by itself (an automatic rewrite): as an
+                    // operator would, wait for it and ask again.
+                    Value::Error(e) if e.contains("in progress") => {
+                        wait_idle(&mut c, busy)?;
+                        if let Value::Error(e) = c.call(&[command]).map_err(|e| e.to_string())? {
+                            return Err(format!("{command} replied -{e}"));
+                        }
+                    }
+                    Value::Error(e) => return Err(format!("{command} replied -{e}")),
+                    _ => {}
+                }
+                wait_idle(&mut c, busy)?;
+                let done_ns = now_ns();
+                done += 1;
+                let plan = lab.copy.plan(done_ns);
+                out.plans.push((
+                    plan,
+                    CopyTag {
+                        by: CopiedBy::Model,
+                        moment: Some(i as u32),
+                    },
+                ));
+                if (i as u32) < lab.real_copies {
+                    let real = real_copy(mount, dir, i as u32)?;
+                    out.add_real(&lab.copy, real);
+                }
+                // The operator waits for the copy before the next request.
+                wait_for_copy(mount, lab.copy.rate_bytes_per_sec, began, trial_secs);
+            }
+            out.notes.push(format!(
+                "safe procedure: {done} {command}s asked for and waited for (INFO persistence: {} 0), each followed by a copy",
+                busy.join(" and ")
+            ));
+        }
+        Procedure::StopCopyStart => {}
+    }
+    until(trial_secs);
+    Ok(out)
+}
+
+/// After a clean stop at `stopped_ns`: the stopped directory's copy, and `lab.real_copies` real
+/// copies of it (alternately `cp -r` and `tar`).
+///
+/// # Errors
+/// A copying tool that could not be started.
+pub(crate) fn after_stop(
+    lab: &Lab,
+    mount: &Path,
+    dir: &Path,
+    stopped_ns: u64,
+) -> Result<ProcedureCopies, String> {
+    let mut out = ProcedureCopies::stopped_at(&lab.copy, stopped_ns);
+    for i in 0..lab.real_copies {
+        let real = real_copy(mount, dir, i)?;
+        out.add_real(&lab.copy, real);
+    }
+    out.notes
+        .push("stopped cleanly (SHUTDOWN); copied once the server had exited".into());
+    Ok(out)
+}
+
+/// Waits until a copy of `mount` started now at `rate_bytes_per_sec` would have ended, or
+/// until `trial_secs` after `began`. A copy reads until it catches up with files that keep
+/// growing (the workload goes on), so its length is not the directory's size now over the
+/// rate: this follows the directory's size as it grows and waits until bytes read at the
+/// rate reach it, then a fifth more. Bytes appended to a file already read count too, so the
+/// wait is at least as long as the model's copy (which reads each file once, to its end).
+fn wait_for_copy(mount: &Path, rate_bytes_per_sec: u64, began: Instant, trial_secs: f64) {
+    let start = Instant::now();
+    let end = began + Duration::from_secs_f64(trial_secs);
+    loop {
+        let read = start.elapsed().as_secs_f64() * rate_bytes_per_sec as f64;
+        if read >= tree_bytes(mount) as f64 || Instant::now() >= end {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let slack = start.elapsed().mul_f64(0.2) + Duration::from_millis(5);
+    std::thread::sleep(slack.min(end.saturating_duration_since(Instant::now())));
+}
+
+/// Polls `INFO persistence` until every field of `busy` is 0 (each poll 2 ms apart).
+fn wait_idle(c: &mut crate::servers::client::Client, busy: &[&str]) -> Result<(), String> {
+    let deadline = Instant::now() + SAVE_TIMEOUT;
+    loop {
+        let info = match c
+            .call(&["INFO", "persistence"])
+            .map_err(|e| e.to_string())?
+        {
+            Value::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+            other => return Err(format!("INFO persistence replied {other:?}")),
+        };
+        let fields = crate::resp::info::fields(&info);
+        let running = busy
+            .iter()
+            .any(|b| fields.iter().any(|(k, v)| k == b && *v != "0"));
+        if !running {
+            for status in ["aof_last_bgrewrite_status", "rdb_last_bgsave_status"] {
+                if let Some((_, v)) = fields.iter().find(|(k, _)| *k == status)
+                    && *v != "ok"
+                {
+                    return Err(format!("INFO persistence says {status}:{v}"));
+                }
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the save or rewrite was still running after {SAVE_TIMEOUT:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Copy number `moment` of `mount` into `dir`: `cp -r` for even numbers, `tar` for odd ones
+/// (extracted after it exits; only the copying process is timed).
+///
+/// # Errors
+/// A tool that could not be started, or an archive that could not be extracted.
+pub fn real_copy(mount: &Path, dir: &Path, moment: u32) -> Result<RealCopy, String> {
+    let by = if moment.is_multiple_of(2) {
+        CopiedBy::RealCp
+    } else {
+        CopiedBy::RealTar
+    };
+    let to = dir.join(format!("real-{moment}"));
+    let archive = dir.join(format!("real-{moment}.tar"));
+    let mut cmd = match by {
+        CopiedBy::RealTar => {
+            let mut c = Command::new("tar");
+            c.arg("-cf").arg(&archive).arg("-C").arg(mount).arg(".");
+            c
+        }
+        _ => {
+            let mut c = Command::new("cp");
+            c.arg("-r").arg(mount).arg(&to);
+            c
+        }
+    };
+    let start_ns = now_ns();
+    let out = cmd
+        .output()
+        .map_err(|e| format!("starting {}: {e}", by.describe()))?;
+    let end_ns = now_ns();
+    let complaint = (!out.status.success() || !out.stderr.is_empty()).then(|| {
+        format!(
+            "{} ({}): {}",
+            by.describe(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    });
+    if by == CopiedBy::RealTar {
+        std::fs::create_dir_all(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+        let x = Command::new("tar")
+            .arg("-xf")
+            .arg(&archive)
+            .arg("-C")
+            .arg(&to)
+            .output()
+            .map_err(|e| format!("starting tar -x: {e}"))?;
+        if !x.status.success() {
+            return Err(format!(
+                "extracting {}: {}",
+                archive.display(),
+                String::from_utf8_lossy(&x.stderr).trim()
+            ));
+        }
+        let _ = std::fs::remove_file(&archive);
+    } else if !to.exists() {
+        // cp failed before making anything: an empty copy, as a script would be left with.
+        std::fs::create_dir_all(&to).map_err(|e| format!("{}: {e}", to.display()))?;
+    }
+    Ok(RealCopy {
+        by,
+        bytes: tree_bytes(&to),
+        dir: to,
+        start_ns,
+        end_ns,
+        moment,
+        complaint,
+    })
+}
+
+/// Bytes of the regular files under `dir` (0 where it cannot be read).
+fn tree_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => tree_bytes(&e.path()),
+            Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Real copies need the whole directory (`--copy tree`): a real `cp` of named paths is a
+/// script of its own, not modelled here.
+///
+/// # Errors
+/// Real copies asked for with a list of paths, or too many.
+pub fn check_real_copies(copy: &CopyProcedure, real_copies: u32) -> Result<(), String> {
+    if real_copies > MAX_REAL_COPIES {
+        return Err(format!(
+            "--real-copies {real_copies}: at most {MAX_REAL_COPIES} per trial"
+        ));
+    }
+    if real_copies > 0 && copy.source != CopySource::Tree {
+        return Err(format!(
+            "--real-copies needs --copy tree (real cp -r and tar of the directory), not '{}'",
+            copy.source
+        ));
+    }
+    Ok(())
+}
+
+/// Tags the outcomes of `copies.plans` (judged in that order, when given) and judges every
+/// real copy of `copies` after them: `recover` starts the target on a copy's directory
+/// (returning the recovery and the seconds it took), `conclude` judges a recovery at a crash
+/// time. A real copy's crash time is when its tool exited; a violating one is kept where it
+/// is (in the trial's directory).
+pub(crate) fn judge_real(
+    outcomes: &mut Vec<TrialOutcome>,
+    copies: &ProcedureCopies,
+    recover: impl Fn(&Path) -> (Recovered, f64),
+    conclude: impl Fn(u64, &Recovered, f64) -> TrialOutcome,
+) {
+    if outcomes.len() == copies.plans.len() {
+        for (out, (_, tag)) in outcomes.iter_mut().zip(&copies.plans) {
+            out.copied_by = Some(tag.by);
+            out.copy_moment = tag.moment;
+        }
+    }
+    for real in &copies.real {
+        let (recovered, secs) = recover(&real.dir);
+        let mut out = conclude(real.end_ns, &recovered, secs);
+        let mut note = format!(
+            "{} of the mount, moment {}: started at t = {} ns, {} bytes, took {:.1} ms",
+            real.by.describe(),
+            real.moment,
+            real.start_ns,
+            real.bytes,
+            (real.end_ns - real.start_ns) as f64 / 1e6
+        );
+        if let Some(c) = &real.complaint {
+            note.push_str(&format!("; {c}"));
+        }
+        out.notes.insert(0, note);
+        out.copied_by = Some(real.by);
+        out.copy_moment = Some(real.moment);
+        if out.violation {
+            out.kept_dir = Some(real.dir.display().to_string());
+        }
+        outcomes.push(out);
+    }
+}
