@@ -211,7 +211,9 @@ fn direct_comparison_catches_every_planted_difference() {
                 let s = z.values_mut().next().unwrap();
                 *s = if *s == 0.0 { 1.0 } else { -*s };
             }
-            ModelValue::Stream { entries, last_id } => match entries.last_mut() {
+            ModelValue::Stream {
+                entries, last_id, ..
+            } => match entries.last_mut() {
                 Some((_, pairs)) => pairs[0].1.push(b'!'),
                 None => last_id.seq += 1,
             },

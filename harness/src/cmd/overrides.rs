@@ -119,5 +119,11 @@ fn default_op(command: CommandKind) -> OpSpec {
         count: None,
         maxlen: None,
         set_options: false,
+        group: None,
+        consumers: None,
+        ack_delay: None,
+        never_acked: None,
+        reclaim_delay: None,
+        min_idle_ms: None,
     }
 }

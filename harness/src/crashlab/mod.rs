@@ -378,6 +378,11 @@ pub struct TrialOutcome {
     /// copy and its simulated twin share it ([`backup`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub copy_moment: Option<u32>,
+    /// Consumer-group workloads, loaded states: the delivery anomalies of the recovered
+    /// state against the acknowledged LSN ([`crate::oracle::deliveries`], docs/results.md).
+    /// Beyond what the loss window explains (r >= acked) any of them is a violation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliveries: Option<crate::oracle::deliveries::DeliveryCounts>,
     /// The command that repeats this trial exactly (violations only).
     pub repro: Option<String>,
     /// Where its data directory and ack page were kept.
@@ -466,10 +471,19 @@ impl Lab {
                 &self.record_bytes,
             )
         };
+        let deliveries = j.deliveries(&self.oracle, acked);
+        let mut detail = j.detail;
+        let mut violation = j.verdict.is_violation(crash.fault);
+        if let Some(d) = deliveries
+            && d.any()
+        {
+            violation |= verdict::deliveries_violate(&d, j.recovered_lsn, acked);
+            detail = format!("{detail} {}", d.describe()).trim().to_string();
+        }
         TrialOutcome {
             trial: crash.k,
             trial_seed: crash.seed,
-            violation: j.verdict.is_violation(crash.fault),
+            violation,
             verdict: j.verdict,
             acked_lsn: acked,
             promised_lsn: promised,
@@ -479,7 +493,7 @@ impl Lab {
             states: 1,
             verify_seconds,
             state_seconds: verify_seconds,
-            detail: j.detail,
+            detail,
             notes: Vec::new(),
             shared_recovery: false,
             tail_damage: false,
@@ -487,6 +501,7 @@ impl Lab {
             everysec_lag: None,
             copied_by: None,
             copy_moment: None,
+            deliveries,
             repro: None,
             kept_dir: None,
         }

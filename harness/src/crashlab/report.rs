@@ -89,6 +89,11 @@ pub struct CrashRecord<T = TrialOutcome> {
     /// them).
     pub loss_window_lower_bound: LowerBounds,
     pub lost_bytes: Summary,
+    /// Consumer-group workloads: the delivery verdicts added up over the crash states
+    /// (`crate::oracle::deliveries`, docs/results.md, "Delivery verdicts"), beside the loss
+    /// window that explains them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliveries: Option<crate::oracle::deliveries::DeliverySummary>,
     /// Per trial: crash states verified per second of recovery + verification.
     pub states_per_sec: Vec<f64>,
     /// Write commands acknowledged before the crashes and the seconds from each trial's start
@@ -171,6 +176,9 @@ impl CrashRecord {
             censored: window.censored,
             loss_window_lower_bound: window.lower_bounds,
             lost_bytes: Summary::of(trials.iter().map(|t| t.loss.lost_bytes as f64)),
+            deliveries: crate::oracle::deliveries::DeliverySummary::of(
+                trials.iter().filter_map(|t| t.deliveries.as_ref()),
+            ),
             states_per_sec: states_per_sec(&trials),
             acked_writes: trial_writes(&trials),
             write_ops_per_sec: trial_writes(&trials).per_sec(),
@@ -306,6 +314,13 @@ pub fn render_table<T>(records: &[CrashRecord<T>]) -> String {
             "",
             rate_line(r.rate.as_ref(), r.write_ops_per_sec)
         ));
+        if let Some(d) = &r.deliveries {
+            out.push_str(&format!(
+                "{:<12} {:<44} deliveries ({} of {} states with anomalies): {} acked then redelivered, {} delivered then lost, {} handed to two consumers, {} last-delivered id regressions\n",
+                "", "", d.states_with_anomalies, d.states_judged, d.total.acked_redelivered,
+                d.total.delivered_lost, d.total.double_handed, d.total.last_delivered_regressions
+            ));
+        }
         if r.everysec_lag_trials > 0 {
             out.push_str(&format!(
                 "{:<12} {:<44} everysec lag check: {} of {} trials broke it; {} crashed past the bound (docs/design.md, \"The everysec lag\")\n",

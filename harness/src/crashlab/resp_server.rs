@@ -134,9 +134,10 @@ pub(crate) fn restart_and_recover(spec: &ServerSpec, lab: &Lab, issued: u64) -> 
         issued,
         || {
             lab.oracle.with_model(r, |m| {
-                compare::compare(&got, &compare::from_model(m), DIFFS_SHOWN)
+                compare::compare(&got, &compare::untimed(compare::from_model(m)), DIFFS_SHOWN)
             })
         },
         "",
     )
+    .with_groups(&lab.oracle, || compare::views_from_canon(&got))
 }

@@ -2,6 +2,7 @@
 //! engine, check it against the oracle, and say what came back.
 
 use std::fmt;
+use std::sync::Arc;
 
 use durlab_engine::aof::LOG_FILE_NAME;
 use durlab_engine::{Engine, EngineConfig, Lsn, ReplayBase};
@@ -9,7 +10,8 @@ use serde::Serialize;
 
 use super::FaultKind;
 use super::bases::Bases;
-use crate::oracle::{self, Comparison, Oracle};
+use crate::oracle::deliveries::{self, DeliveryCounts, GroupViews};
+use crate::oracle::{self, Comparison, Oracle, compare};
 
 /// What recovery produced, judged against the oracle and the policy's promise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -77,6 +79,34 @@ pub struct Judgement {
     /// The recovery error (refused), the state difference (divergent), or what recovery cut.
     pub detail: String,
     pub comparison: Option<Comparison>,
+    /// Consumer-group workloads, a loaded state: its groups and the oracle's at r, for the
+    /// delivery verdicts ([`crate::oracle::deliveries`], counted by [`super::Lab::outcome`]
+    /// against the acknowledged LSN).
+    pub groups: Option<Arc<RecoveredGroups>>,
+}
+
+impl Judgement {
+    /// Consumer-group workloads, a loaded state: its delivery anomalies against the oracle at
+    /// `acked`, the highest LSN acknowledged before the crash ([`deliveries::count`]).
+    pub fn deliveries(&self, oracle: &Oracle, acked: Lsn) -> Option<DeliveryCounts> {
+        let g = self.groups.as_ref()?;
+        let at_acked = oracle.with_model(acked, deliveries::from_model);
+        Some(deliveries::count(&at_acked, &g.expected, &g.got))
+    }
+}
+
+/// Whether delivery anomalies break the promise: any of them in a state recovered to at least
+/// the acknowledged LSN (below it, the loss window explains them and the promise judges that
+/// loss).
+pub fn deliveries_violate(d: &DeliveryCounts, recovered: Lsn, acked: Lsn) -> bool {
+    d.any() && recovered >= acked
+}
+
+/// The groups of a recovered state and of the oracle at its LSN r.
+#[derive(Debug, Clone)]
+pub struct RecoveredGroups {
+    pub got: GroupViews,
+    pub expected: GroupViews,
 }
 
 /// A crash state that could not be recovered: refused, with why (the recovery error, or a
@@ -87,6 +117,7 @@ pub fn refused(detail: String) -> Judgement {
         recovered_lsn: 0,
         detail,
         comparison: None,
+        groups: None,
     }
 }
 
@@ -107,6 +138,8 @@ pub enum Recovered {
         r: Lsn,
         comparison: Comparison,
         cut: String,
+        /// Consumer-group workloads: see [`Judgement::groups`].
+        groups: Option<Arc<RecoveredGroups>>,
     },
 }
 
@@ -122,8 +155,24 @@ impl Recovered {
                 r,
                 comparison: compare(),
                 cut,
+                groups: None,
             }
         }
+    }
+
+    /// A loaded state with its groups for the delivery verdicts: `got()` (the recovered
+    /// state's groups) and the oracle's at r, asked only when `oracle`'s workload has
+    /// consumer groups (others are unchanged).
+    pub fn with_groups(mut self, oracle: &Oracle, got: impl FnOnce() -> GroupViews) -> Self {
+        if let Recovered::Loaded { r, groups, .. } = &mut self
+            && oracle.workload().setup_len() > 0
+        {
+            *groups = Some(Arc::new(RecoveredGroups {
+                got: got(),
+                expected: oracle.with_model(*r, deliveries::from_model),
+            }));
+        }
+        self
     }
 
     /// The one decision every target's crash states go through: refused stays refused;
@@ -139,8 +188,14 @@ impl Recovered {
                     .trim()
                     .to_string(),
                 comparison: None,
+                groups: None,
             },
-            Recovered::Loaded { r, comparison, cut } => {
+            Recovered::Loaded {
+                r,
+                comparison,
+                cut,
+                groups,
+            } => {
                 let r = *r;
                 let (verdict, detail) = if !comparison.equal() {
                     (
@@ -160,6 +215,7 @@ impl Recovered {
                     recovered_lsn: r,
                     detail: detail.trim().to_string(),
                     comparison: Some(comparison.clone()),
+                    groups: groups.clone(),
                 }
             }
         }
@@ -209,7 +265,8 @@ pub fn recover_from(
             None => oracle::verify(&engine, oracle, r),
         },
         &cut,
-    );
+    )
+    .with_groups(oracle, || engine.read(compare::views_from_engine));
     // Only a state found equal to the oracle becomes a base: `compare_from` relies on it.
     if let (Some(b), Recovered::Loaded { comparison, .. }) = (bases, &recovered)
         && comparison.equal()

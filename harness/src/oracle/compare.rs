@@ -8,10 +8,16 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use durlab_engine::Keyspace;
-use durlab_engine::keyspace::{Entry, SetCond, SetTtl, StreamId, Value, XAddId};
+use durlab_engine::keyspace::{
+    ClaimTime, Entry, GroupStart, ReadStart, SetCond, SetTtl, StreamId, Value, XAddId,
+};
 use durlab_engine::{Command, Reply};
 
-use super::model::{Answer, Cond, Expiry, Id, IdSpec, Model, ModelEntry, ModelValue, Op, Pairs};
+use super::deliveries::{GroupView, GroupViews};
+use super::groups::{self, ClaimAt, ClaimExtra};
+use super::model::{
+    Answer, Cond, Expiry, Group, Id, IdSpec, Model, ModelEntry, ModelValue, Op, Pairs,
+};
 
 /// One value in canonical form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,7 +30,90 @@ pub enum Canon {
     Stream {
         last_id: StreamId,
         entries: Vec<(StreamId, Pairs)>,
+        /// Consumer groups in name order.
+        groups: Vec<CanonGroup>,
     },
+}
+
+/// One consumer group in canonical form. Times are `None` where the state was read from a
+/// RESP server, whose delivery and seen times are its own clock's (and then the oracle's are
+/// dropped too, [`untimed`]); from the engine and the model they are the commands' `now_ms`,
+/// the workload's clock, and compared exactly. `entries-read` is not compared (the model does
+/// not keep it: oracle/groups.rs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonGroup {
+    pub name: Vec<u8>,
+    pub last_delivered: StreamId,
+    /// The pending entries list in id order.
+    pub pending: Vec<CanonPending>,
+    /// Consumers in name order, with their seen times.
+    pub consumers: Vec<(Vec<u8>, Option<u64>)>,
+}
+
+/// One pending entry in canonical form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanonPending {
+    pub id: StreamId,
+    pub consumer: Vec<u8>,
+    pub deliveries: u64,
+    pub delivered_at_ms: Option<u64>,
+}
+
+/// `state` without delivery and seen times (for a comparison with a RESP server's state).
+pub fn untimed(mut state: CanonState) -> CanonState {
+    for e in state.values_mut() {
+        if let Canon::Stream { groups, .. } = &mut e.value {
+            for g in groups {
+                g.pending.iter_mut().for_each(|p| p.delivered_at_ms = None);
+                g.consumers.iter_mut().for_each(|c| c.1 = None);
+            }
+        }
+    }
+    state
+}
+
+fn engine_group(name: &[u8], g: &durlab_engine::keyspace::Group) -> CanonGroup {
+    CanonGroup {
+        name: name.to_vec(),
+        last_delivered: g.last_id,
+        pending: g
+            .pel()
+            .iter()
+            .map(|(id, p)| CanonPending {
+                id: *id,
+                consumer: p.consumer.clone(),
+                deliveries: p.delivery_count,
+                delivered_at_ms: Some(p.delivery_time_ms),
+            })
+            .collect(),
+        consumers: g
+            .consumers()
+            .iter()
+            .map(|(n, c)| (n.clone(), Some(c.seen_time_ms)))
+            .collect(),
+    }
+}
+
+fn model_group(name: &[u8], g: &Group) -> CanonGroup {
+    CanonGroup {
+        name: name.to_vec(),
+        last_delivered: stream_id(g.last_delivered),
+        pending: g
+            .pel
+            .iter()
+            .map(|(id, p)| CanonPending {
+                id: stream_id(*id),
+                consumer: p.consumer.clone(),
+                deliveries: p.deliveries,
+                delivered_at_ms: Some(p.delivered_at_ms),
+            })
+            .collect(),
+        consumers: g
+            .consumers
+            .iter()
+            .map(|(n, c)| (n.clone(), Some(c.seen_at_ms)))
+            .collect(),
+    }
 }
 
 /// A key's canonical value and expiry.
@@ -55,6 +144,7 @@ pub fn from_engine(ks: &Keyspace) -> CanonState {
                 Value::Stream(s) => Canon::Stream {
                     last_id: s.last_id(),
                     entries: s.iter().map(|(id, f)| (id, f.to_vec())).collect(),
+                    groups: s.groups().map(|(n, g)| engine_group(n, g)).collect(),
                 },
             };
             (
@@ -81,12 +171,17 @@ pub fn from_model(m: &Model) -> CanonState {
                 ModelValue::ZSet(z) => {
                     Canon::ZSet(z.iter().map(|(m, s)| (m.clone(), s.to_bits())).collect())
                 }
-                ModelValue::Stream { entries, last_id } => Canon::Stream {
+                ModelValue::Stream {
+                    entries,
+                    last_id,
+                    groups,
+                } => Canon::Stream {
                     last_id: stream_id(*last_id),
                     entries: entries
                         .iter()
                         .map(|(id, pairs)| (stream_id(*id), pairs.clone()))
                         .collect(),
+                    groups: groups.iter().map(|(n, g)| model_group(n, g)).collect(),
                 },
             };
             (
@@ -98,6 +193,65 @@ pub fn from_model(m: &Model) -> CanonState {
             )
         })
         .collect()
+}
+
+/// The groups of the engine's keyspace, for the delivery verdicts.
+pub fn views_from_engine(ks: &Keyspace) -> GroupViews {
+    let mut views = GroupViews::new();
+    for (key, entry) in ks.iter() {
+        let Value::Stream(s) = &entry.value else {
+            continue;
+        };
+        if s.groups().len() == 0 {
+            continue;
+        }
+        let live: std::collections::BTreeSet<Id> = s.iter().map(|(id, _)| model_id(id)).collect();
+        for (name, g) in s.groups() {
+            views.insert(
+                (key.to_vec(), name.to_vec()),
+                GroupView {
+                    last_delivered: model_id(g.last_id),
+                    pending: g
+                        .pel()
+                        .iter()
+                        .map(|(id, p)| (model_id(*id), p.consumer.clone()))
+                        .collect(),
+                    live: live.clone(),
+                },
+            );
+        }
+    }
+    views
+}
+
+/// The groups of a canonical state (a RESP server's, read back), for the delivery verdicts.
+pub fn views_from_canon(state: &CanonState) -> GroupViews {
+    let mut views = GroupViews::new();
+    for (key, e) in state {
+        let Canon::Stream {
+            entries, groups, ..
+        } = &e.value
+        else {
+            continue;
+        };
+        let live: std::collections::BTreeSet<Id> =
+            entries.iter().map(|(id, _)| model_id(*id)).collect();
+        for g in groups {
+            views.insert(
+                (key.clone(), g.name.clone()),
+                GroupView {
+                    last_delivered: model_id(g.last_delivered),
+                    pending: g
+                        .pending
+                        .iter()
+                        .map(|p| (model_id(p.id), p.consumer.clone()))
+                        .collect(),
+                    live: live.clone(),
+                },
+            );
+        }
+    }
+    views
 }
 
 /// FNV-1a, 64 bits: stable across Rust versions and platforms, so digests in result files
@@ -153,7 +307,11 @@ pub fn digest(state: &CanonState) -> u64 {
                     h.u64(*s);
                 }
             }
-            Canon::Stream { last_id, entries } => {
+            Canon::Stream {
+                last_id,
+                entries,
+                groups,
+            } => {
                 h.u64(4);
                 h.u64(last_id.ms);
                 h.u64(last_id.seq);
@@ -162,6 +320,25 @@ pub fn digest(state: &CanonState) -> u64 {
                     h.u64(id.ms);
                     h.u64(id.seq);
                     h.pairs(p);
+                }
+                // No groups hashes as before groups existed (digests in result files stay).
+                for g in groups {
+                    h.bytes(&g.name);
+                    h.u64(g.last_delivered.ms);
+                    h.u64(g.last_delivered.seq);
+                    h.u64(g.pending.len() as u64);
+                    for p in &g.pending {
+                        h.u64(p.id.ms);
+                        h.u64(p.id.seq);
+                        h.bytes(&p.consumer);
+                        h.u64(p.deliveries);
+                        h.u64(p.delivered_at_ms.map_or(0, |t| t.wrapping_add(1)));
+                    }
+                    h.u64(g.consumers.len() as u64);
+                    for (n, seen) in &g.consumers {
+                        h.bytes(n);
+                        h.u64(seen.map_or(0, |t| t.wrapping_add(1)));
+                    }
                 }
             }
         }
@@ -200,11 +377,35 @@ pub fn show_entry(e: &CanonEntry) -> String {
             z.len(),
             z.first().map(|(m, s)| (show_bytes(m), f64::from_bits(*s)))
         ),
-        Canon::Stream { last_id, entries } => format!(
-            "stream of {} entries, last id {last_id}, first id {:?}",
-            entries.len(),
-            entries.first().map(|(id, _)| id.to_string())
-        ),
+        Canon::Stream {
+            last_id,
+            entries,
+            groups,
+        } => {
+            let mut s = format!(
+                "stream of {} entries, last id {last_id}, first id {:?}",
+                entries.len(),
+                entries.first().map(|(id, _)| id.to_string())
+            );
+            for g in groups {
+                let _ = write!(
+                    s,
+                    ", group \"{}\" last-delivered {} with {} pending (first {:?}) and {} consumers",
+                    show_bytes(&g.name),
+                    g.last_delivered,
+                    g.pending.len(),
+                    g.pending.first().map(|p| format!(
+                        "{} held by \"{}\" delivered {} times at {:?} ms",
+                        p.id,
+                        show_bytes(&p.consumer),
+                        p.deliveries,
+                        p.delivered_at_ms
+                    )),
+                    g.consumers.len()
+                );
+            }
+            s
+        }
     };
     match e.expire_at_ms {
         Some(t) => format!("{value}, expires at {t} ms"),
@@ -348,6 +549,7 @@ pub(crate) fn entry_equals(got: &Entry, want: &ModelEntry) -> bool {
             ModelValue::Stream {
                 entries: b,
                 last_id,
+                groups,
             },
         ) => {
             a.last_id() == stream_id(*last_id)
@@ -355,6 +557,10 @@ pub(crate) fn entry_equals(got: &Entry, want: &ModelEntry) -> bool {
                 && a.iter()
                     .zip(b)
                     .all(|((id_a, fa), (id_b, fb))| id_a == stream_id(*id_b) && fa == fb.as_slice())
+                && a.groups().len() == groups.len()
+                && a.groups()
+                    .zip(groups)
+                    .all(|((na, ga), (nb, gb))| engine_group(na, ga) == model_group(nb, gb))
         }
         _ => false,
     }
@@ -367,6 +573,21 @@ fn stream_id(id: Id) -> StreamId {
     StreamId {
         ms: id.ms,
         seq: id.seq,
+    }
+}
+
+/// The engine's stream id as the model's.
+fn model_id(id: StreamId) -> Id {
+    Id {
+        ms: id.ms,
+        seq: id.seq,
+    }
+}
+
+fn group_start(start: GroupStart) -> groups::GroupStart {
+    match start {
+        GroupStart::Id(id) => groups::GroupStart::Id(model_id(id)),
+        GroupStart::Last => groups::GroupStart::Last,
     }
 }
 
@@ -453,22 +674,153 @@ pub fn op(cmd: &Command) -> Op {
         },
         Command::FlushAll => Op::FlushAll,
         Command::Multi { cmds } => Op::Multi(cmds.iter().map(op).collect()),
-        // Issue 15 item 2 (the oracle's model of consumer groups) maps these.
-        Command::XGroupCreate { .. }
-        | Command::XGroupSetId { .. }
-        | Command::XGroupDestroy { .. }
-        | Command::XGroupCreateConsumer { .. }
-        | Command::XGroupDelConsumer { .. }
-        | Command::XReadGroup { .. }
-        | Command::XAck { .. }
-        | Command::XDel { .. }
-        | Command::XClaim { .. }
-        | Command::XAutoClaim { .. }
-        | Command::XPending { .. }
-        | Command::XInfoGroups { .. }
-        | Command::XInfoConsumers { .. } => {
-            unimplemented!("the oracle does not model consumer groups yet (issue 15 item 2)")
-        }
+        Command::XGroupCreate {
+            key,
+            group,
+            id,
+            mkstream,
+            // entries-read is not modelled (oracle/groups.rs).
+            entries_read: _,
+        } => Op::XGroupCreate {
+            key: key.clone(),
+            group: group.clone(),
+            start: group_start(*id),
+            mkstream: *mkstream,
+        },
+        Command::XGroupSetId { key, group, id, .. } => Op::XGroupSetId {
+            key: key.clone(),
+            group: group.clone(),
+            start: group_start(*id),
+        },
+        Command::XGroupDestroy { key, group } => Op::XGroupDestroy {
+            key: key.clone(),
+            group: group.clone(),
+        },
+        Command::XGroupCreateConsumer {
+            key,
+            group,
+            consumer,
+            now_ms,
+        } => Op::XGroupCreateConsumer {
+            key: key.clone(),
+            group: group.clone(),
+            consumer: consumer.clone(),
+            now_ms: *now_ms,
+        },
+        Command::XGroupDelConsumer {
+            key,
+            group,
+            consumer,
+        } => Op::XGroupDelConsumer {
+            key: key.clone(),
+            group: group.clone(),
+            consumer: consumer.clone(),
+        },
+        Command::XReadGroup {
+            key,
+            group,
+            consumer,
+            count,
+            start,
+            noack,
+            now_ms,
+        } => Op::XReadGroup {
+            key: key.clone(),
+            group: group.clone(),
+            consumer: consumer.clone(),
+            count: *count,
+            start: match start {
+                ReadStart::New => groups::ReadStart::New,
+                ReadStart::Pending(id) => groups::ReadStart::Pending(model_id(*id)),
+            },
+            noack: *noack,
+            now_ms: *now_ms,
+        },
+        Command::XAck { key, group, ids } => Op::XAck {
+            key: key.clone(),
+            group: group.clone(),
+            ids: ids.iter().copied().map(model_id).collect(),
+        },
+        Command::XDel { key, ids } => Op::XDel {
+            key: key.clone(),
+            ids: ids.iter().copied().map(model_id).collect(),
+        },
+        Command::XClaim {
+            key,
+            group,
+            consumer,
+            min_idle_ms,
+            ids,
+            now_ms,
+            justid,
+            options,
+        } => Op::XClaim {
+            key: key.clone(),
+            group: group.clone(),
+            consumer: consumer.clone(),
+            min_idle_ms: *min_idle_ms,
+            ids: ids.iter().copied().map(model_id).collect(),
+            now_ms: *now_ms,
+            justid: *justid,
+            extra: ClaimExtra {
+                at: options.time.map(|t| match t {
+                    ClaimTime::IdleMs(ms) => ClaimAt::IdleMs(ms),
+                    ClaimTime::AtMs(ms) => ClaimAt::Ms(ms),
+                }),
+                retry_count: options.retry_count,
+                force: options.force,
+                last_id: options.last_id.map(model_id),
+            },
+        },
+        Command::XAutoClaim {
+            key,
+            group,
+            consumer,
+            min_idle_ms,
+            start,
+            count,
+            now_ms,
+            justid,
+        } => Op::XAutoClaim {
+            key: key.clone(),
+            group: group.clone(),
+            consumer: consumer.clone(),
+            min_idle_ms: *min_idle_ms,
+            start: model_id(*start),
+            count: *count,
+            now_ms: *now_ms,
+            justid: *justid,
+        },
+        Command::XPending {
+            key,
+            group,
+            range: None,
+            ..
+        } => Op::XPending {
+            key: key.clone(),
+            group: group.clone(),
+        },
+        Command::XPending {
+            key,
+            group,
+            range: Some(r),
+            now_ms,
+        } => Op::XPendingRange {
+            key: key.clone(),
+            group: group.clone(),
+            min_idle_ms: r.min_idle_ms,
+            start: model_id(r.start),
+            end: model_id(r.end),
+            count: r.count,
+            consumer: r.consumer.clone(),
+            now_ms: *now_ms,
+        },
+        Command::XInfoGroups { key } => Op::XInfoGroups { key: key.clone() },
+        Command::XInfoConsumers { key, group, now_ms } => Op::XInfoConsumers {
+            key: key.clone(),
+            group: group.clone(),
+            now_ms: *now_ms,
+        },
     }
 }
 
@@ -477,6 +829,7 @@ pub fn reply(answer: Answer) -> Reply {
     match answer {
         Answer::Ok => Reply::Ok,
         Answer::Nil => Reply::Nil,
+        Answer::NilArray => Reply::NilArray,
         Answer::Int(n) => Reply::Int(n),
         Answer::Bulk(b) => Reply::Bulk(b),
         Answer::Array(a) => Reply::Array(a.into_iter().map(reply).collect()),

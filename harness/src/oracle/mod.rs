@@ -5,10 +5,17 @@
 //! one canonical form: digests, then key by key). [`expected`] replays write commands 1..r of
 //! the seeded workload in the model; [`cursor::Oracle`] gives the same model at any LSN
 //! without replaying from 1 each time; [`verify`] compares an opened engine against it.
+//! [`groups`] is the model's consumer groups (Redis 7.0's semantics, checked against
+//! redis-server by harness/tests/oracle_groups.rs); [`deliveries`] turns a recovered state's
+//! groups into the crash lab's delivery verdicts.
 
 pub mod compare;
 pub mod cursor;
+pub mod deliveries;
 pub mod delta;
+pub mod groups;
+#[cfg(test)]
+mod groups_tests;
 pub mod model;
 
 use durlab_engine::{Engine, Lsn};

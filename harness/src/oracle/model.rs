@@ -22,6 +22,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use super::groups::{ClaimAt, ClaimExtra, Consumer, Group, GroupStart, Pending, ReadStart};
+
 /// Redis 7's error texts, as its documentation and replies give them.
 pub mod text {
     pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -35,6 +37,38 @@ pub mod text {
     pub const XADD_EXHAUSTED: &str =
         "ERR The stream has exhausted the last possible ID, unable to add more items";
     pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
+    pub const XGROUP_NO_KEY: &str = "ERR The XGROUP subcommand requires the key to exist. \
+         Note that for CREATE you may want to use the MKSTREAM option to create an empty \
+         stream automatically.";
+    pub const BUSYGROUP: &str = "BUSYGROUP Consumer Group name already exists";
+    pub const NO_SUCH_KEY: &str = "ERR no such key";
+    pub const COUNT_POSITIVE: &str = "ERR COUNT must be > 0";
+
+    /// `XGROUP SETID`/`DELCONSUMER` and `XINFO CONSUMERS` naming a group the key lacks.
+    pub fn nogroup(key: &[u8], group: &[u8]) -> String {
+        format!(
+            "NOGROUP No such consumer group '{}' for key name '{}'",
+            String::from_utf8_lossy(group),
+            String::from_utf8_lossy(key)
+        )
+    }
+
+    /// `XCLAIM`, `XAUTOCLAIM`, `XPENDING` on a missing key or group.
+    pub fn nokey_or_group(key: &[u8], group: &[u8]) -> String {
+        format!(
+            "NOGROUP No such key '{}' or consumer group '{}'",
+            String::from_utf8_lossy(key),
+            String::from_utf8_lossy(group)
+        )
+    }
+
+    /// `XREADGROUP` on a missing key or group.
+    pub fn nogroup_read(key: &[u8], group: &[u8]) -> String {
+        format!(
+            "{} in XREADGROUP with GROUP option",
+            nokey_or_group(key, group)
+        )
+    }
 
     /// `ERR wrong number of arguments for '<name>' command`.
     pub fn arity(name: &str) -> String {
@@ -155,6 +189,109 @@ pub enum Op {
         fields: Pairs,
         maxlen: Option<u64>,
     },
+    /// `XGROUP CREATE key group id|$ [MKSTREAM]`.
+    XGroupCreate {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        start: GroupStart,
+        mkstream: bool,
+    },
+    /// `XGROUP DESTROY key group`.
+    XGroupDestroy {
+        key: Vec<u8>,
+        group: Vec<u8>,
+    },
+    /// `XGROUP CREATECONSUMER key group consumer`, run at `now_ms`.
+    XGroupCreateConsumer {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        consumer: Vec<u8>,
+        now_ms: u64,
+    },
+    /// `XGROUP SETID key group id|$`.
+    XGroupSetId {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        start: GroupStart,
+    },
+    /// `XGROUP DELCONSUMER key group consumer`.
+    XGroupDelConsumer {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        consumer: Vec<u8>,
+    },
+    /// `XREADGROUP GROUP group consumer [COUNT count] [NOACK] STREAMS key >|id`, run at
+    /// `now_ms`. `count` `None` or 0: no limit.
+    XReadGroup {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        consumer: Vec<u8>,
+        count: Option<u64>,
+        start: ReadStart,
+        noack: bool,
+        now_ms: u64,
+    },
+    /// `XACK key group id...`.
+    XAck {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        ids: Vec<Id>,
+    },
+    /// `XDEL key id...`.
+    XDel {
+        key: Vec<u8>,
+        ids: Vec<Id>,
+    },
+    /// `XCLAIM key group consumer min-idle-time id... [IDLE ms|TIME ms] [RETRYCOUNT n]
+    /// [FORCE] [JUSTID] [LASTID id]`, run at `now_ms`.
+    XClaim {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        consumer: Vec<u8>,
+        min_idle_ms: u64,
+        ids: Vec<Id>,
+        now_ms: u64,
+        justid: bool,
+        extra: ClaimExtra,
+    },
+    /// `XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]`, run at
+    /// `now_ms`.
+    XAutoClaim {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        consumer: Vec<u8>,
+        min_idle_ms: u64,
+        start: Id,
+        count: u64,
+        now_ms: u64,
+        justid: bool,
+    },
+    /// `XPENDING key group` (the summary form).
+    XPending {
+        key: Vec<u8>,
+        group: Vec<u8>,
+    },
+    /// `XPENDING key group [IDLE min] start end count [consumer]`, run at `now_ms`.
+    XPendingRange {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        min_idle_ms: u64,
+        start: Id,
+        end: Id,
+        count: u64,
+        consumer: Option<Vec<u8>>,
+        now_ms: u64,
+    },
+    /// `XINFO GROUPS key`.
+    XInfoGroups {
+        key: Vec<u8>,
+    },
+    /// `XINFO CONSUMERS key group`, run at `now_ms`.
+    XInfoConsumers {
+        key: Vec<u8>,
+        group: Vec<u8>,
+        now_ms: u64,
+    },
     FlushAll,
     /// MULTI ... EXEC.
     Multi(Vec<Op>),
@@ -168,6 +305,9 @@ pub enum Answer {
     Int(i64),
     Bulk(Vec<u8>),
     Array(Vec<Answer>),
+    /// Redis's null array (`*-1`): XREADGROUP with nothing new, a deleted pending entry's
+    /// fields, the consumers of an empty pending list.
+    NilArray,
     Error(String),
 }
 
@@ -184,7 +324,21 @@ pub enum ModelValue {
     Stream {
         entries: Vec<(Id, Pairs)>,
         last_id: Id,
+        /// Consumer groups by name ([`super::groups`]).
+        groups: BTreeMap<Vec<u8>, Group>,
     },
+}
+
+impl ModelValue {
+    /// A stream without entries or groups, last id 0-0 (what `XGROUP CREATE ... MKSTREAM`
+    /// makes, and every stream before its first entry).
+    pub fn empty_stream() -> ModelValue {
+        ModelValue::Stream {
+            entries: Vec::new(),
+            last_id: Id::default(),
+            groups: BTreeMap::new(),
+        }
+    }
 }
 
 /// A key's value and expiry metadata.
@@ -200,11 +354,11 @@ pub struct Model {
     pub map: BTreeMap<Vec<u8>, ModelEntry>,
 }
 
-fn err(text: &str) -> Answer {
+pub(super) fn err(text: &str) -> Answer {
     Answer::Error(text.to_string())
 }
 
-fn wrongtype() -> Answer {
+pub(super) fn wrongtype() -> Answer {
     err(text::WRONGTYPE)
 }
 
@@ -222,6 +376,10 @@ fn malformed(op: &Op) -> Option<String> {
         }
         Op::ZRem { members, .. } if members.is_empty() => arity("zrem"),
         Op::XAdd { fields, .. } if fields.is_empty() => arity("xadd"),
+        Op::XAck { ids, .. } if ids.is_empty() => arity("xack"),
+        Op::XDel { ids, .. } if ids.is_empty() => arity("xdel"),
+        Op::XClaim { ids, .. } if ids.is_empty() => arity("xclaim"),
+        Op::XAutoClaim { count: 0, .. } => Some(text::COUNT_POSITIVE.into()),
         Op::XAdd {
             id: IdSpec::Given(Id { ms: 0, seq: 0 }),
             ..
@@ -317,6 +475,7 @@ impl Model {
                 maxlen,
             } => self.xadd(key, *id, fields, *maxlen),
             Op::Multi(ops) => Answer::Array(ops.iter().map(|o| self.run(o)).collect()),
+            group_op => self.run_group(group_op),
         }
     }
 
@@ -531,13 +690,13 @@ impl Model {
             IdSpec::SeqFor(_) => return err(text::XADD_SMALL),
         };
         let entry = self.map.entry(key.to_vec()).or_insert(ModelEntry {
-            value: ModelValue::Stream {
-                entries: Vec::new(),
-                last_id: Id::default(),
-            },
+            value: ModelValue::empty_stream(),
             expire_at_ms: None,
         });
-        let ModelValue::Stream { entries, last_id } = &mut entry.value else {
+        let ModelValue::Stream {
+            entries, last_id, ..
+        } = &mut entry.value
+        else {
             unreachable!("type checked above");
         };
         entries.push((new_id, fields.clone()));

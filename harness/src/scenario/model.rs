@@ -202,11 +202,17 @@ pub enum CommandKind {
     ZRem,
     ZPopMin,
     XAdd,
+    /// A consumer's `XREADGROUP GROUP <group> c<i> COUNT <count> STREAMS key >`.
+    XReadGroup,
+    /// Consumers' `XACK` of the entries they processed (docs: workload/consumers.rs).
+    XAck,
+    /// The reclaimer's `XAUTOCLAIM key <group> reclaimer <min_idle_ms> 0-0 COUNT <count>`.
+    XAutoClaim,
 }
 
 impl CommandKind {
     /// Every command, in declaration order.
-    pub const ALL: [CommandKind; 12] = [
+    pub const ALL: [CommandKind; 15] = [
         CommandKind::Set,
         CommandKind::Get,
         CommandKind::Del,
@@ -219,6 +225,9 @@ impl CommandKind {
         CommandKind::ZRem,
         CommandKind::ZPopMin,
         CommandKind::XAdd,
+        CommandKind::XReadGroup,
+        CommandKind::XAck,
+        CommandKind::XAutoClaim,
     ];
 
     /// The lowercase name used in scenario files (`setnx`, `pexpireat`, ...).
@@ -236,7 +245,18 @@ impl CommandKind {
             CommandKind::ZRem => "zrem",
             CommandKind::ZPopMin => "zpopmin",
             CommandKind::XAdd => "xadd",
+            CommandKind::XReadGroup => "xreadgroup",
+            CommandKind::XAck => "xack",
+            CommandKind::XAutoClaim => "xautoclaim",
         }
+    }
+
+    /// The consumer side of a stream (`xreadgroup`, `xack`, `xautoclaim`).
+    pub fn is_consumer(self) -> bool {
+        matches!(
+            self,
+            CommandKind::XReadGroup | CommandKind::XAck | CommandKind::XAutoClaim
+        )
     }
 
     /// True for every command that is logged (all but `get`).
@@ -300,9 +320,34 @@ pub struct OpSpec {
     /// `zadd`/`zrem`: members per command (default 1).
     #[serde(default)]
     pub members: Option<Spanned<u32>>,
-    /// `zpopmin`: count per command (default 1).
+    /// `zpopmin`: count per command (default 1); `xreadgroup`: `COUNT` (default 10);
+    /// `xautoclaim`: `COUNT` (default 10).
     #[serde(default)]
     pub count: Option<Spanned<u64>>,
+    /// `xreadgroup`, `xack`, `xautoclaim`: the consumer group (default `workers`), created at
+    /// the start of the sequence on every key of each `xreadgroup` op (`XGROUP CREATE key
+    /// group 0 MKSTREAM`).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// `xreadgroup`: consumers `c0`..`c<n-1>`, one drawn per read (default 4).
+    #[serde(default)]
+    pub consumers: Option<Spanned<u32>>,
+    /// `xack`: write commands between an entry's `XADD` and its acknowledgement (default 100).
+    #[serde(default)]
+    pub ack_delay: Option<Spanned<u64>>,
+    /// `xack`: the fraction of entries whose consumer crashed before acknowledging, in
+    /// [0, 1] (default 0): the reclaimer acknowledges them `reclaim_delay` commands after
+    /// their `XADD` instead.
+    #[serde(default)]
+    pub never_acked: Option<Spanned<f64>>,
+    /// `xack`: write commands between a crashed consumer's entry's `XADD` and the reclaimer's
+    /// acknowledgement (default 10 × `ack_delay`).
+    #[serde(default)]
+    pub reclaim_delay: Option<Spanned<u64>>,
+    /// `xautoclaim`: min-idle-time in ms of the workload clock (default 0). RESP targets
+    /// decide idle times by their own clocks, so a scenario with a RESP target needs 0.
+    #[serde(default)]
+    pub min_idle_ms: Option<Spanned<u64>>,
     /// `xadd`: `MAXLEN` trim (none when absent).
     #[serde(default)]
     pub maxlen: Option<u64>,

@@ -228,7 +228,25 @@ fn check(s: &Scenario) -> Result<(), Check> {
         ));
     }
     for (i, op) in ops.iter().enumerate() {
-        check_op(op, &format!("workload.ops[{i}]"))?;
+        let path = format!("workload.ops[{i}]");
+        check_op(op, &path)?;
+        check_consumer_op(
+            op,
+            &path,
+            s.matrix.targets.iter().any(|t| t.is_resp()),
+            &w.keys,
+        )?;
+    }
+    if ops.iter().any(|o| o.command.is_consumer() && o.weight > 0)
+        && !ops
+            .iter()
+            .any(|o| o.command == crate::scenario::model::CommandKind::XReadGroup && o.weight > 0)
+    {
+        return Err(fail(
+            w.ops.span(),
+            "workload.ops",
+            "xack and xautoclaim need an xreadgroup op (whose keys get the group)",
+        ));
     }
     check_sweeps(s)
 }
@@ -393,6 +411,89 @@ fn check_op(op: &OpSpec, path: &str) -> Result<(), Check> {
             c.span(),
             format!("{path}.count"),
             "expected an integer > 0",
+        ));
+    }
+    Ok(())
+}
+
+/// Keys of one `xreadgroup` op at most (each gets its group at the start of the sequence).
+pub const MAX_CONSUMER_KEYS: u64 = 1024;
+
+/// The consumer fields: only on the commands they apply to, and in range.
+fn check_consumer_op(
+    op: &OpSpec,
+    path: &str,
+    resp_target: bool,
+    default_keys: &crate::scenario::model::KeySpec,
+) -> Result<(), Check> {
+    use crate::scenario::model::CommandKind as K;
+    let only = |present: bool, name: &str, kinds: &[K]| {
+        if present && !kinds.contains(&op.command) {
+            let names: Vec<_> = kinds.iter().map(|k| k.name()).collect();
+            return Err(fail(
+                0..0,
+                format!("{path}.{name}"),
+                format!("`{name}` only applies to {}", names.join(", ")),
+            ));
+        }
+        Ok(())
+    };
+    let consumer = [K::XReadGroup, K::XAck, K::XAutoClaim];
+    only(op.group.is_some(), "group", &consumer)?;
+    only(op.consumers.is_some(), "consumers", &[K::XReadGroup])?;
+    only(op.ack_delay.is_some(), "ack_delay", &[K::XAck])?;
+    only(op.never_acked.is_some(), "never_acked", &[K::XAck])?;
+    only(op.reclaim_delay.is_some(), "reclaim_delay", &[K::XAck])?;
+    only(op.min_idle_ms.is_some(), "min_idle_ms", &[K::XAutoClaim])?;
+    if let Some(c) = &op.consumers
+        && !(1..=1024).contains(c.get_ref())
+    {
+        return Err(fail(
+            c.span(),
+            format!("{path}.consumers"),
+            "expected a consumer count in 1..=1024",
+        ));
+    }
+    for (d, name) in [
+        (&op.ack_delay, "ack_delay"),
+        (&op.reclaim_delay, "reclaim_delay"),
+    ] {
+        if let Some(d) = d
+            && *d.get_ref() == 0
+        {
+            return Err(fail(
+                d.span(),
+                format!("{path}.{name}"),
+                "expected an integer > 0",
+            ));
+        }
+    }
+    if let Some(f) = &op.never_acked
+        && !(0.0..=1.0).contains(f.get_ref())
+    {
+        return Err(fail(
+            f.span(),
+            format!("{path}.never_acked"),
+            "expected a fraction in [0, 1]",
+        ));
+    }
+    if let Some(m) = &op.min_idle_ms
+        && *m.get_ref() > 0
+        && resp_target
+    {
+        return Err(fail(
+            m.span(),
+            format!("{path}.min_idle_ms"),
+            "a RESP target (redis, durlab-server) measures idle time by its own clock, which \
+             the oracle cannot follow: expected min_idle_ms = 0 with a RESP target",
+        ));
+    }
+    let k = op.keys.as_ref().unwrap_or(default_keys);
+    if op.command == K::XReadGroup && *k.count.get_ref() > MAX_CONSUMER_KEYS {
+        return Err(fail(
+            k.count.span(),
+            format!("{path}.keys.count"),
+            format!("expected at most {MAX_CONSUMER_KEYS} keys for xreadgroup"),
         ));
     }
     Ok(())

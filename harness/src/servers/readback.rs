@@ -6,7 +6,7 @@
 use durlab_engine::keyspace::StreamId;
 
 use super::client::Client;
-use crate::oracle::compare::{Canon, CanonEntry, CanonState};
+use crate::oracle::compare::{Canon, CanonEntry, CanonGroup, CanonPending, CanonState};
 use crate::oracle::model::Pairs;
 use crate::resp::Value;
 
@@ -67,6 +67,70 @@ fn stream_id(text: &[u8], what: &str) -> Result<StreamId, String> {
         ms: ms.parse().map_err(|_| bad())?,
         seq: seq.parse().map_err(|_| bad())?,
     })
+}
+
+/// Pending entries read per `XPENDING` call at most: a bound on one reply, far above what a
+/// workload leaves pending.
+const MAX_PENDING_READ: u64 = 10_000_000;
+
+fn field<'a>(pairs: &'a [Value], name: &[u8]) -> Option<&'a Value> {
+    pairs
+        .chunks(2)
+        .find(|p| p[0].as_bytes() == Some(name))
+        .and_then(|p| p.get(1))
+}
+
+/// The consumer groups of stream `key` (`XINFO GROUPS`, then per group `XPENDING` in full and
+/// `XINFO CONSUMERS`), without times (a server's delivery and seen times are its own clock's).
+///
+/// # Errors
+/// A connection error, an error reply, or a reply of an unexpected shape.
+fn read_groups(c: &mut Client, key: &[u8]) -> Result<Vec<CanonGroup>, String> {
+    let mut groups = Vec::new();
+    for g in array(call(c, &[b"XINFO", b"GROUPS", key])?, "XINFO GROUPS")? {
+        let g = array(g, "XINFO GROUPS group")?;
+        let name = bytes(field(&g, b"name").ok_or("XINFO GROUPS: no name")?, "name")?;
+        let last = field(&g, b"last-delivered-id").ok_or("XINFO GROUPS: no last-delivered-id")?;
+        let last_delivered = stream_id(&bytes(last, "last-delivered-id")?, "XINFO GROUPS")?;
+        let max = MAX_PENDING_READ.to_string();
+        let mut pending = Vec::new();
+        for p in array(
+            call(c, &[b"XPENDING", key, &name, b"-", b"+", max.as_bytes()])?,
+            "XPENDING",
+        )? {
+            let p = array(p, "XPENDING entry")?;
+            let [id, consumer, _idle, count] = p.as_slice() else {
+                return Err("XPENDING: expected [id, consumer, idle, count]".into());
+            };
+            pending.push(CanonPending {
+                id: stream_id(&bytes(id, "XPENDING id")?, "XPENDING")?,
+                consumer: bytes(consumer, "XPENDING consumer")?,
+                deliveries: count
+                    .as_int()
+                    .and_then(|n| u64::try_from(n).ok())
+                    .ok_or("XPENDING: bad delivery count")?,
+                delivered_at_ms: None,
+            });
+        }
+        let mut consumers = Vec::new();
+        for k in array(
+            call(c, &[b"XINFO", b"CONSUMERS", key, &name])?,
+            "XINFO CONSUMERS",
+        )? {
+            let k = array(k, "XINFO CONSUMERS consumer")?;
+            let n = field(&k, b"name").ok_or("XINFO CONSUMERS: no name")?;
+            consumers.push((bytes(n, "consumer name")?, None));
+        }
+        consumers.sort();
+        groups.push(CanonGroup {
+            name,
+            last_delivered,
+            pending,
+            consumers,
+        });
+    }
+    groups.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(groups)
 }
 
 /// Reads every key but those in `skip` from the server behind `c` (which should be idle:
@@ -164,7 +228,12 @@ pub fn read_state(c: &mut Client, skip: &[&[u8]]) -> Result<CanonState, String> 
                         let id = stream_id(&bytes(&id, "XRANGE id")?, "XRANGE")?;
                         entries.push((id, pairs(array(fields, "XRANGE fields")?, "XRANGE")?));
                     }
-                    Canon::Stream { last_id, entries }
+                    Canon::Stream {
+                        last_id,
+                        entries,
+                        // Filled in after the batch's pipelined replies.
+                        groups: Vec::new(),
+                    }
                 }
             };
             let at = reply(c, "PEXPIRETIME")?
@@ -180,6 +249,16 @@ pub fn read_state(c: &mut Client, skip: &[&[u8]]) -> Result<CanonState, String> 
                     expire_at_ms: expiry,
                 },
             );
+        }
+        for (key, ty) in batch.iter().zip(&types) {
+            if ty.as_slice() == b"stream"
+                && let Some(CanonEntry {
+                    value: Canon::Stream { groups, .. },
+                    ..
+                }) = state.get_mut(key)
+            {
+                *groups = read_groups(c, key)?;
+            }
         }
     }
     Ok(state)

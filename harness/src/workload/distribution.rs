@@ -92,6 +92,14 @@ pub enum KeyDist {
 }
 
 impl KeyDist {
+    /// How many key indexes it draws from.
+    pub fn count(&self) -> u64 {
+        match self {
+            KeyDist::Uniform { count } => *count,
+            KeyDist::Zipf(z) => z.n as u64,
+        }
+    }
+
     /// A key index.
     #[inline]
     pub fn sample(&self, rng: &mut impl Rng) -> u64 {

@@ -25,11 +25,11 @@ pub const DEFAULT_FIELD_COUNT: u32 = 16;
 
 /// One entry of the mix, ready to generate commands.
 #[derive(Debug, Clone)]
-struct Op {
-    kind: CommandKind,
+pub(super) struct Op {
+    pub(super) kind: CommandKind,
     prefix: Vec<u8>,
     suffix: Vec<u8>,
-    keys: KeyDist,
+    pub(super) keys: KeyDist,
     values: ValueSize,
     ttl_ms: u64,
     delta_max: i64,
@@ -40,12 +40,14 @@ struct Op {
     maxlen: Option<u64>,
     /// `set`: draw SET options ([`OpSpec::set_options`](crate::scenario::model::OpSpec)).
     set_options: bool,
+    /// The consumer side ([`super::consumers`]).
+    pub(super) consumer: super::consumers::ConsumerOp,
 }
 
 /// Weighted choice among ops by cumulative weights.
 #[derive(Debug, Clone, Default)]
-struct Mix {
-    ops: Vec<Op>,
+pub(super) struct Mix {
+    pub(super) ops: Vec<Op>,
     cumulative: Vec<u64>,
     total: u64,
 }
@@ -61,7 +63,7 @@ impl Mix {
     }
 
     #[inline]
-    fn pick(&self, rng: &mut impl Rng) -> &Op {
+    pub(super) fn pick(&self, rng: &mut impl Rng) -> &Op {
         if self.ops.len() == 1 {
             return &self.ops[0];
         }
@@ -75,7 +77,10 @@ impl Mix {
 #[derive(Debug, Clone)]
 pub struct Workload {
     seed: u64,
-    writes: Mix,
+    pub(super) writes: Mix,
+    /// Write commands 1..=len: the consumer groups' `XGROUP CREATE`s (empty without
+    /// consumer ops, which keeps every other sequence as it was).
+    setup: Vec<Command>,
     reads: Mix,
     /// Read weight out of `read_weight + writes.total`.
     read_weight: u64,
@@ -97,10 +102,17 @@ impl Workload {
                 reads.push(op, o.weight);
             }
         }
+        let setup = super::consumers::setup(&writes.ops);
+        if !setup.is_empty() {
+            for op in &mut writes.ops {
+                op.consumer.explicit_ids = true;
+            }
+        }
         Workload {
             seed: spec.seed,
             read_weight: reads.total,
             writes,
+            setup,
             reads,
             values,
         }
@@ -130,9 +142,39 @@ impl Workload {
     /// Write command `n`, using `seeds` (which must come from this workload's seed).
     #[inline]
     pub fn write_command(&self, seeds: &mut CommandSeeds, n: Lsn) -> Command {
+        if let Some(cmd) = n
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.setup.get(i))
+        {
+            return cmd.clone();
+        }
         let mut rng = seeds.for_command(n);
         let op = self.writes.pick(&mut rng);
-        build(op, n, &mut rng)
+        match op.kind {
+            CommandKind::XAck => super::consumers::xack(self, op, n, &mut rng),
+            _ => build(op, n, &mut rng),
+        }
+    }
+
+    /// The number of setup commands (LSNs 1..=this are `XGROUP CREATE`s).
+    pub fn setup_len(&self) -> Lsn {
+        self.setup.len() as Lsn
+    }
+
+    /// The mix's op of write command `n` (after the setup) and its key index: what
+    /// [`Workload::write_command`] draws first, without building the command.
+    pub(super) fn op_and_key(&self, seeds: &mut CommandSeeds, n: Lsn) -> (usize, u64) {
+        let mut rng = seeds.for_command(n);
+        let op = self.writes.pick(&mut rng);
+        let index = op.keys.sample(&mut rng);
+        let at = self
+            .writes
+            .ops
+            .iter()
+            .position(|o| std::ptr::eq(o, op))
+            .unwrap_or(0);
+        (at, index)
     }
 
     /// Fresh per-command seeds of this workload (for [`Workload::write_command`]).
@@ -227,6 +269,7 @@ fn compile_op(o: &OpSpec, keys: KeyDist, values: ValueSize) -> Op {
         count: o.count.as_ref().map(|c| *c.get_ref()).unwrap_or(1),
         maxlen: o.maxlen,
         set_options: o.set_options,
+        consumer: super::consumers::ConsumerOp::new(o),
     }
 }
 
@@ -247,7 +290,7 @@ fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
 }
 
 #[inline]
-fn key(op: &Op, index: u64) -> Vec<u8> {
+pub(super) fn key(op: &Op, index: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(op.prefix.len() + 20 + op.suffix.len());
     k.extend_from_slice(&op.prefix);
     push_decimal(&mut k, index);
@@ -351,10 +394,17 @@ fn build(op: &Op, n: Lsn, rng: &mut SplitMix64) -> Command {
         },
         CommandKind::XAdd => Command::XAdd {
             key,
-            id: XAddId::Auto,
+            id: if op.consumer.explicit_ids {
+                XAddId::Explicit(super::consumers::entry_id(n))
+            } else {
+                XAddId::Auto
+            },
             fields: vec![(b"v".to_vec(), value(op, rng))],
             maxlen: op.maxlen,
         },
+        CommandKind::XReadGroup => super::consumers::xreadgroup(op, key, n, rng),
+        CommandKind::XAutoClaim => super::consumers::xautoclaim(op, key, n),
+        CommandKind::XAck => unreachable!("built by consumers::xack"),
     }
 }
 

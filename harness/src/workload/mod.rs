@@ -1,6 +1,7 @@
 //! The command sequence: one global, seeded sequence of write commands (command n is a pure
 //! function of (seed, n)), plus per-writer reads.
 
+pub mod consumers;
 pub mod distribution;
 pub mod generator;
 pub mod rng;
