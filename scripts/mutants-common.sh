@@ -24,7 +24,7 @@ MUTANT_ARGS=(
   --cargo-arg=--lib
 )
 for t in recovery recovery_mutants manifest_rules hybrid crash_points policies inspect \
-  recording dir_sync backend decode_props startup_decisions; do
+  recording dir_sync backend decode_props startup_decisions replay_base; do
   MUTANT_ARGS+=("--cargo-arg=--test=$t")
 done
 

@@ -27,7 +27,7 @@ pub mod stats;
 
 pub use backend::BackendKind;
 pub use config::{EngineConfig, FsyncPolicy, Persistence, Prealloc, RecoveryMode};
-pub use engine::{Ack, Engine};
+pub use engine::{Ack, Engine, ReplayBase};
 pub use error::{Error, Result};
 pub use hybrid::RewriteInfo;
 pub use keyspace::{Command, Keyspace, Reply};

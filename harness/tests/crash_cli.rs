@@ -73,6 +73,14 @@ fn kill9_every_policy_both_backends() {
     for r in &records {
         assert_eq!(r["verdicts"]["ok"], 2, "{r:#}");
         assert_eq!(r["lost_acked_ops"]["max"], 0.0);
+        // Trials run at once on every core; their results come back in trial order.
+        let order: Vec<u64> = r["trial_results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["trial"].as_u64().unwrap())
+            .collect();
+        assert_eq!(order, [0, 1], "{r:#}");
         for t in r["trial_results"].as_array().unwrap() {
             let acked = t["acked_lsn"].as_u64().unwrap();
             assert!(acked > 0, "a 0.3 s trial acknowledges something: {t:#}");

@@ -249,20 +249,25 @@ fn oracle_cursor_equals_a_fresh_replay_at_any_lsn() {
     use durlab_harness::workload::Workload;
     let path = locate::find_scenario("event-stream").expect("scenario exists");
     let w = Workload::new(&scenario::load(&path).expect("scenario loads").workload);
-    let mut cursor = Cursor::with_spacing(&w, 8);
-    let mut rng = SplitMix64::new(5);
-    // Far enough for the checkpoints to be thinned out several times.
-    let far = 8 * 8 * cursor::MAX_CHECKPOINTS as u64 + 3;
-    let mut targets: Vec<u64> = vec![far, 0, 1, far - 1, 8, 7, 9, 64, 63];
-    targets.extend((0..40).map(|_| rng.random_range(0..=far)));
-    for r in targets {
-        let got = compare::from_model(cursor.seek(&w, r));
-        assert_eq!(
-            got,
-            compare::from_model(&oracle::expected(&w, r)),
-            "at LSN {r}"
-        );
-        assert_eq!(cursor.lsn(), r);
+    // Steps back through checkpoints only, through a short undo log (and checkpoints beyond
+    // it), and through undo alone.
+    for undo_lsns in [0, 16, cursor::UNDO_LSNS] {
+        let mut cursor = Cursor::with_limits(&w, 8, undo_lsns);
+        let mut rng = SplitMix64::new(5);
+        // Far enough for the checkpoints to be thinned out several times.
+        let far = 8 * 8 * cursor::MAX_CHECKPOINTS as u64 + 3;
+        let mut targets: Vec<u64> = vec![far, 0, 1, far - 1, 8, 7, 9, 64, 63, 70, 60];
+        targets.extend((0..40).map(|_| rng.random_range(0..=far)));
+        targets.extend((0..40).map(|i| 200 + i * 7 - rng.random_range(0..=20)));
+        for r in targets {
+            let got = compare::from_model(cursor.seek(&w, r));
+            assert_eq!(
+                got,
+                compare::from_model(&oracle::expected(&w, r)),
+                "at LSN {r}, undo log of {undo_lsns}"
+            );
+            assert_eq!(cursor.lsn(), r);
+        }
     }
     let o = Oracle::new(w.clone());
     let a = o.with_model(900, compare::from_model);

@@ -86,6 +86,17 @@ impl<'f> Scanner<'f> {
         self.buf_offset + self.pos as u64
     }
 
+    /// Moves to the record at `offset` (past the header area and at most the file's
+    /// length), counting the bytes before it as read: the caller has read and verified them
+    /// another way (`crate::engine::ReplayBase`).
+    pub fn skip_to(&mut self, offset: u64) {
+        let offset = offset.clamp(FILE_HEADER_BYTES as u64, self.file_len);
+        self.buf.clear();
+        self.buf_offset = offset;
+        self.pos = 0;
+        self.bytes_read = offset;
+    }
+
     /// Reads the next record, or where and why the valid records end.
     ///
     /// # Errors

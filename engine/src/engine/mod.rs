@@ -5,6 +5,7 @@ mod expiry;
 mod maintenance;
 mod open;
 mod persist;
+mod resume;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +26,8 @@ use crate::recovery::{LogPosition, RecoveryReport};
 use crate::snapshot::SnapshotInfo;
 use crate::stats::Stats;
 use persist::{LastSave, Persist, rewrite_locked, save_locked};
+pub use resume::ReplayBase;
+use resume::Replayed;
 
 /// The outcome of one command: its reply and, for write commands, the LSN it was logged under.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +62,8 @@ pub(crate) struct Shared {
     pub(crate) persist: Mutex<Persist>,
     /// Mirrors `Persist::last_save.lsn` for lock-free reads.
     saved_lsn: AtomicU64,
+    /// Mode `aof` with a log: what open replayed ([`Engine::replay_base`]).
+    replayed: Option<Replayed>,
 }
 
 #[derive(Debug)]
@@ -211,6 +216,22 @@ impl Engine {
     /// would say how to load them; [`Error::Config`] for policy `off` with a mode that keeps a
     /// log, or for backend `mmap` with a log but no preallocation; I/O errors otherwise.
     pub fn open(config: EngineConfig) -> Result<(Engine, RecoveryReport)> {
+        Engine::open_from(config, &[])
+    }
+
+    /// [`Engine::open`], resuming in mode `aof` from the first of `bases` (in the order
+    /// given) whose bytes the log starts with exactly (see [`ReplayBase`]): that base's records
+    /// are verified but not replayed again, the rest of the log is recovered as by
+    /// [`Engine::open`], and the result is the same. Any other log, and other modes, are
+    /// recovered from their start; [`RecoveryReport::resumed_records`] says which happened.
+    /// Each base tried costs a read of the log up to its first differing byte.
+    ///
+    /// # Errors
+    /// As [`Engine::open`].
+    pub fn open_from(
+        config: EngineConfig,
+        bases: &[&ReplayBase],
+    ) -> Result<(Engine, RecoveryReport)> {
         let started = Instant::now();
         let mut keyspace = Keyspace::new();
         let mut report = RecoveryReport::default();
@@ -248,6 +269,7 @@ impl Engine {
             (Some(b), Persistence::Aof | Persistence::AofSnapshot) => Some(open::open_log(
                 b.as_ref(),
                 &config,
+                if mode == Persistence::Aof { bases } else { &[] },
                 &mut keyspace,
                 &mut report,
             )?),
@@ -263,6 +285,15 @@ impl Engine {
             }
         };
         let last_lsn = opened.as_ref().map_or(last_save_lsn, |(_, p)| p.last_lsn);
+        let replayed = match &opened {
+            Some((segment, pos)) if mode == Persistence::Aof => Some(Replayed {
+                segment: segment.clone(),
+                end_offset: pos.next_offset,
+                records: report.records_replayed,
+                last_lsn: pos.last_lsn,
+            }),
+            _ => None,
+        };
         report.recovered_lsn = last_lsn;
         let (log, state) = match opened {
             Some((segment, pos)) => {
@@ -290,6 +321,7 @@ impl Engine {
                 hybrid: hybrid_state,
             }),
             saved_lsn: AtomicU64::new(last_save_lsn),
+            replayed,
             config,
         });
         let stop = Arc::new(StopSignal::default());

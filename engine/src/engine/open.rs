@@ -13,14 +13,20 @@ use crate::keyspace::Keyspace;
 use crate::recovery::{self, LogPosition, RecoveryReport, files};
 use crate::snapshot::{SNAPSHOT_FILE_NAME, loader, writer};
 
+use super::resume::ReplayBase;
+
 /// Modes `aof` and `aof+snapshot`: opens and replays the log, or creates it in a directory
 /// holding no data files.
 ///
 /// # Errors
 /// As [`crate::Engine::open`].
+/// A log that starts with the bytes of one of `bases` (mode `aof` only; the first that
+/// matches, in the order given) is replayed from the end of them into a copy of that base's
+/// keyspace ([`ReplayBase`]); any other log from its start.
 pub(crate) fn open_log(
     backend: &dyn Backend,
     config: &EngineConfig,
+    bases: &[&ReplayBase],
     keyspace: &mut Keyspace,
     report: &mut RecoveryReport,
 ) -> Result<(Arc<Segment>, LogPosition)> {
@@ -29,7 +35,25 @@ pub(crate) fn open_log(
     let path = dir.join(LOG_FILE_NAME);
     match backend.open(&path, OpenMode::Existing) {
         Ok(file) => {
-            let pos = recovery::replay(backend, file.as_ref(), &path, config, keyspace, report)?;
+            let mut resume = None;
+            for (i, base) in bases.iter().enumerate() {
+                if base.starts(file.as_ref(), &path)? {
+                    *keyspace = base.keyspace.clone();
+                    resume = Some(base.resume());
+                    report.resumed_records = base.records();
+                    report.resumed_from = Some(i);
+                    break;
+                }
+            }
+            let pos = recovery::replay(
+                backend,
+                file.as_ref(),
+                &path,
+                config,
+                resume,
+                keyspace,
+                report,
+            )?;
             let temps = files::durlab_files(dir)?
                 .into_iter()
                 .filter(|n| files::is_temp(n))

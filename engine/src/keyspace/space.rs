@@ -167,6 +167,16 @@ impl Keyspace {
         out
     }
 
+    /// Every key at which `self` may differ from `base`, a keyspace it was cloned from: keys
+    /// written or added since the clone and keys removed since (possibly some twice). Every
+    /// other key holds in both the same shared entry, never written in place, so equal. What
+    /// lets a checker compare a recovered keyspace with a verified one in time proportional to
+    /// what changed (the crash lab, `durlab_harness::oracle`). For keyspaces not cloned from
+    /// one another it lists about every key.
+    pub fn changed_keys<'a>(&'a self, base: &'a Keyspace) -> Vec<&'a [u8]> {
+        self.map.changed_keys(&base.map)
+    }
+
     /// Every key with its entry, in no particular order (hash-map order: not stable across
     /// runs; sort the keys for a canonical order).
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &Entry)> + '_ {

@@ -235,6 +235,35 @@ impl Store {
         old
     }
 
+    /// Every key at which `self` and `base` may differ: keys whose entry is not the very
+    /// allocation `base` holds under the same key, and keys of `base` that `self` lacks. Keys
+    /// left out hold the same shared entry in both, which is therefore equal: an entry that
+    /// two maps share is never written in place (copy on write, [`Store::get_mut`]). Cheap
+    /// for a map cloned from `base` and then changed a little: one pass comparing positions,
+    /// and a lookup only where a key moved or was removed. May list a key twice.
+    pub(crate) fn changed_keys<'a>(&'a self, base: &'a Store) -> Vec<&'a [u8]> {
+        let mut out = Vec::new();
+        let n = self.map.len().min(base.map.len());
+        let (ours, theirs) = (&self.map.as_slice()[..n], &base.map.as_slice()[..n]);
+        for ((k, s), (bk, bs)) in ours.iter().zip(theirs) {
+            if k == bk && Arc::ptr_eq(&s.entry, &bs.entry) {
+                continue;
+            }
+            out.push(k.as_slice());
+            if k != bk && !self.map.contains_key(bk.as_slice()) {
+                out.push(bk.as_slice());
+            }
+        }
+        out.extend(self.map.as_slice()[n..].keys().map(Vec::as_slice));
+        out.extend(
+            base.map.as_slice()[n..]
+                .keys()
+                .filter(|bk| !self.map.contains_key(bk.as_slice()))
+                .map(Vec::as_slice),
+        );
+        out
+    }
+
     /// Removes `key`, returning its entry.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Arc<Entry>> {
         let (index, k, slot) = self.map.swap_remove_full(key)?;
@@ -449,6 +478,35 @@ mod tests {
         assert_eq!(emitted[&vec![2]], entry(2));
         assert_eq!(store.get(&[3]), Some(&entry(13)));
         assert_eq!(store.get(&[0]), Some(&entry(10)));
+    }
+
+    #[test]
+    fn changed_keys_lists_every_key_where_a_clone_differs() {
+        let mut base = Store::default();
+        for i in 0..6u8 {
+            base.put(vec![i], entry(i));
+        }
+        let mut s = base.clone();
+        assert!(s.changed_keys(&base).is_empty(), "an untouched clone");
+        s.get_mut(&[1]).unwrap().value = Value::Str(vec![11]); // written in place
+        s.put(vec![2], entry(2)); // rewritten, same content: listed (a new allocation)
+        s.remove(&[0]); // key 5 moves into position 0
+        s.put(vec![9], entry(9)); // new
+        let mut got: Vec<Vec<u8>> = s.changed_keys(&base).iter().map(|k| k.to_vec()).collect();
+        got.sort();
+        got.dedup();
+        assert_eq!(got, [vec![0], vec![1], vec![2], vec![5], vec![9]]);
+        // A removal from the end: the base's key past the clone's length.
+        let mut t = base.clone();
+        t.remove(&[5]);
+        let got: Vec<&[u8]> = t.changed_keys(&base);
+        assert_eq!(got, [&[5u8][..]]);
+        // Keys unlisted are equal in both.
+        for (k, e) in s.iter() {
+            if !got.contains(&k) && !s.changed_keys(&base).contains(&k) {
+                assert_eq!(base.get(k), Some(e));
+            }
+        }
     }
 
     #[test]

@@ -43,6 +43,11 @@ pub struct RecoveryReport {
     pub cut_reason: Option<String>,
     /// Where the cut bytes were copied before the cut.
     pub quarantine_path: Option<PathBuf>,
+    /// Records of a [`crate::engine::ReplayBase`] that recovery verified but did not replay
+    /// again (their state came from the base); 0 when the log was replayed from its start.
+    pub resumed_records: u64,
+    /// Which of the bases given to [`crate::Engine::open_from`] that was (its index).
+    pub resumed_from: Option<usize>,
     /// True if no log existed (or it was empty/all zeros) and a new one was written.
     pub created: bool,
     pub duration: Duration,
@@ -100,6 +105,31 @@ pub(crate) fn scan_log(
     file: &dyn BackendFile,
     path: &Path,
     max_record_bytes: u32,
+    on_record: impl FnMut(Command),
+) -> Result<Result<Scanned, String>> {
+    scan_log_from(file, path, max_record_bytes, None, on_record)
+}
+
+/// Where a scan resumes: the log's first `records` records, ending with LSN `last_lsn` at byte
+/// `offset`, were verified by the caller, who holds the state they make
+/// (`crate::engine::ReplayBase`: the same bytes, replayed before).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Resume {
+    pub(crate) offset: u64,
+    pub(crate) records: u64,
+    pub(crate) last_lsn: Lsn,
+}
+
+/// [`scan_log`], from `resume` when given: the header is still read and verified, and the
+/// records after `resume.offset` scanned as usual, starting from `resume.last_lsn`.
+///
+/// # Errors
+/// As [`scan_log`].
+pub(crate) fn scan_log_from(
+    file: &dyn BackendFile,
+    path: &Path,
+    max_record_bytes: u32,
+    resume: Option<Resume>,
     mut on_record: impl FnMut(Command),
 ) -> Result<Result<Scanned, String>> {
     let io_err = |op, offset| move |e| Error::io(op, path, offset, e);
@@ -110,6 +140,11 @@ pub(crate) fn scan_log(
     };
     let mut last = header.base_lsn;
     let mut records = 0;
+    if let Some(r) = resume {
+        scanner.skip_to(r.offset);
+        last = r.last_lsn;
+        records = r.records;
+    }
     let (end_offset, fault) = loop {
         match scanner.next_step().map_err(io_err("read", None))? {
             Step::Record { offset, record } => {
@@ -162,16 +197,20 @@ pub(crate) fn scan_log(
 /// [`Error::Corrupt`] with the file and byte offset for a bad header, damage in the middle in
 /// strict mode, or a record that verified but does not decode; I/O errors otherwise. On error
 /// nothing on disk has been changed except by a completed quarantine copy.
+/// With `resume`, `keyspace` already holds the state of the records before it (see
+/// [`scan_log_from`]).
 pub(crate) fn replay(
     backend: &dyn Backend,
     file: &dyn BackendFile,
     path: &Path,
     config: &EngineConfig,
+    resume: Option<Resume>,
     keyspace: &mut Keyspace,
     report: &mut RecoveryReport,
 ) -> Result<LogPosition> {
     let started = Instant::now();
-    let scanned = match scan_log(file, path, config.max_record_bytes, |cmd| {
+    let max = config.max_record_bytes;
+    let scanned = match scan_log_from(file, path, max, resume, |cmd| {
         keyspace.apply_owned(cmd);
     })? {
         Ok(scanned) => scanned,

@@ -17,7 +17,7 @@ use crate::crashlab::images::scratch::scratch_dir;
 use crate::crashlab::lying::Lies;
 use crate::crashlab::phase::Phase;
 use crate::crashlab::report::{self, CrashRecord};
-use crate::crashlab::runner::run_trial;
+use crate::crashlab::runner::run_trials;
 use crate::crashlab::{FaultKind, Lab, faults, resp_images};
 use crate::driver::bench::{RunLimits, Stop};
 use crate::driver::matrix::{self, EngineSetup};
@@ -223,8 +223,12 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         let mut failed = Vec::new();
         let mut done = 0;
         let mut shown = report::ShownViolations::default();
-        for &k in &trials {
-            match run_trial(&lab, setup, fault, k) {
+        let results = run_trials(&lab, setup, fault, &trials, |_, _| {
+            done += 1;
+            progress.tick(std::time::Duration::from_nanos(now_ns() - t0), done);
+        });
+        for (k, result) in results {
+            match result {
                 Ok(outs) => {
                     let violating = outs.iter().any(|o| o.violation);
                     for mut out in outs {
@@ -253,8 +257,6 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
                 }
                 Err(e) => failed.push(format!("trial {k}: {e}")),
             }
-            done += 1;
-            progress.tick(std::time::Duration::from_nanos(now_ns() - t0), done);
         }
         let config = if target.is_resp() {
             // One pipelined connection drives a RESP server (`servers::drive`).

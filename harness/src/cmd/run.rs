@@ -127,11 +127,31 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
     if !resp.is_empty() && !resp_faults.is_empty() {
         plans.push((resp_faults, resp));
     }
-    let trials = args.trials.unwrap_or(if args.quick {
-        u64::from(plan.trials).min(QUICK_CRASH_TRIALS)
-    } else {
-        u64::from(plan.trials)
-    });
+    let count = |n: u32| {
+        args.trials.unwrap_or(if args.quick {
+            u64::from(n).min(QUICK_CRASH_TRIALS)
+        } else {
+            u64::from(n)
+        })
+    };
+    let trials = count(plan.trials);
+    let image_trials = count(plan.image_trials.unwrap_or(plan.trials));
+    // Image faults with their own trial count run as plans of their own.
+    let plans: Vec<(Vec<FaultKind>, Vec<Target>, u64)> = plans
+        .into_iter()
+        .flat_map(|(faults, target)| {
+            if image_trials == trials {
+                return vec![(faults, target, trials)];
+            }
+            let (images, others): (Vec<FaultKind>, Vec<FaultKind>) =
+                faults.into_iter().partition(|f| f.needs_images());
+            vec![
+                (others, target.clone(), trials),
+                (images, target, image_trials),
+            ]
+        })
+        .filter(|(faults, ..)| !faults.is_empty())
+        .collect();
     let states = plan
         .image_states
         .map_or(if args.quick { 8 } else { 16 }, |n| {
@@ -141,11 +161,11 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
         Progress::note(
             Mode::detect(args.output.quiet),
             &format!(
-                "--quick: {trials} crash trial(s) per configuration and fault, {states} image states per trace; trial lengths unchanged"
+                "--quick: {trials} crash trial(s) per configuration and fault ({image_trials} for the image faults), {states} image states per trace; trial lengths unchanged"
             ),
         );
     }
-    let crash = |(fault, target): (Vec<FaultKind>, Vec<Target>)| CrashArgs {
+    let crash = |(fault, target, trials): (Vec<FaultKind>, Vec<Target>, u64)| CrashArgs {
         scenario: Some(args.scenario.clone()),
         fault,
         matrix: MatrixArgs {
@@ -247,10 +267,15 @@ mod tests {
         }
     }
 
+    /// Quickstart with a crash plan of 2 trials of every fault and the default image states.
     fn quickstart(trial_secs: Option<f64>) -> Scenario {
         let path = crate::scenario::locate::find_scenario("quickstart").unwrap();
         let mut s = crate::scenario::load(&path).unwrap();
-        s.crash.as_mut().unwrap().trial_secs = trial_secs;
+        let c = s.crash.as_mut().unwrap();
+        c.trial_secs = trial_secs;
+        c.trials = 2;
+        c.image_trials = None;
+        c.image_states = None;
         s
     }
 
@@ -286,5 +311,36 @@ mod tests {
         many.crash.as_mut().unwrap().trials = 20;
         assert_eq!(plan(&args(true, None, None), &many).0, QUICK_CRASH_TRIALS);
         assert_eq!(plan(&args(false, None, None), &many).0, 20);
+    }
+
+    /// `image_trials` gives the image faults their own trial count, as a plan of their own;
+    /// `--trials` sets both, `--quick` caps both.
+    #[test]
+    fn image_faults_take_their_own_trial_count() {
+        let faults = |p: &CrashArgs| p.fault.iter().map(|f| f.name()).collect::<Vec<_>>();
+        let mut s = quickstart(None);
+        let c = s.crash.as_mut().unwrap();
+        c.trials = 20;
+        c.image_trials = Some(3);
+        let plans = crash_args(&args(false, None, None), &s, Path::new("out"), "id");
+        let got: Vec<_> = plans.iter().map(|p| (faults(p), p.trials)).collect();
+        assert_eq!(got, [(vec!["kill9"], 20), (vec!["power-loss"], 3)]);
+        let quick = crash_args(&args(true, None, None), &s, Path::new("out"), "id");
+        let got: Vec<_> = quick.iter().map(|p| (faults(p), p.trials)).collect();
+        assert_eq!(got, [(vec!["kill9", "power-loss"], QUICK_CRASH_TRIALS)]);
+        let flag = crash_args(&args(false, Some(4), None), &s, Path::new("out"), "id");
+        let got: Vec<_> = flag.iter().map(|p| (faults(p), p.trials)).collect();
+        assert_eq!(
+            got,
+            [(vec!["kill9", "power-loss"], 4)],
+            "one plan, in the scenario's order"
+        );
+        // The shipped quickstart: at least 20 kill -9 trials and 300 image states per cell.
+        let path = crate::scenario::locate::find_scenario("quickstart").unwrap();
+        let shipped = crate::scenario::load(&path).unwrap();
+        let c = shipped.crash.as_ref().unwrap();
+        assert!(c.trials >= 20);
+        let states = c.image_states.unwrap() * c.image_trials.unwrap() as usize;
+        assert!(states >= 300, "{states} image states spread per cell");
     }
 }

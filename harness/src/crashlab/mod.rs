@@ -24,6 +24,7 @@
 
 pub mod ackpage;
 pub mod backup;
+pub mod bases;
 pub mod damage;
 pub mod faults;
 pub mod images;

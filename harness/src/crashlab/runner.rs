@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use durlab_engine::{Engine, EngineConfig, Lsn};
 
 use super::ackpage::{self, AckLog, AckPage};
+use super::bases::Bases;
 use super::images::ImageOptions;
 use super::lying::Lies;
 use super::phase::Phase;
@@ -231,6 +232,76 @@ pub fn run_trial(
     }
 }
 
+/// Whether the trials of `fault` on `lab.target` may run at once ([`run_trials`]): a kill -9
+/// trial runs its own process (the engine's worker, or a server on its own port) on its own
+/// data directory and ack page, kills and recovers it alone, so trials share nothing but the
+/// machine. Not kill -9 of a RESP target on the recording filesystem (`--stall`, a phase),
+/// nor the other faults: the image faults already judge each trace on every core, and the
+/// in-process faults and `fsync-stall` measure timings that other trials would disturb.
+pub fn parallel_trials(lab: &Lab, fault: FaultKind) -> bool {
+    fault == FaultKind::Kill9
+        && !(lab.target.is_resp() && (lab.stalls(fault) || lab.phase != Phase::Steady))
+}
+
+/// Trials run at once, at most ([`run_trials`]).
+const MAX_PARALLEL_TRIALS: usize = 8;
+
+/// Runs trials `ks` of `setup` under `fault` ([`run_trial`]): one per core at once where
+/// [`parallel_trials`] allows, else one after another. `done` is called on the calling thread
+/// as each trial finishes (in the order they finish); the results come back in the order of
+/// `ks`. A trial's seed depends only on its number, so the order they run in changes nothing
+/// but timing.
+pub fn run_trials(
+    lab: &Lab,
+    setup: &EngineSetup,
+    fault: FaultKind,
+    ks: &[u64],
+    mut done: impl FnMut(u64, &Result<Vec<TrialOutcome>, String>),
+) -> Vec<(u64, Result<Vec<TrialOutcome>, String>)> {
+    let threads = if parallel_trials(lab, fault) {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_PARALLEL_TRIALS)
+            .min(ks.len())
+    } else {
+        1
+    };
+    if threads <= 1 {
+        return ks
+            .iter()
+            .map(|&k| {
+                let r = run_trial(lab, setup, fault, k);
+                done(k, &r);
+                (k, r)
+            })
+            .collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut results = std::thread::scope(|s| {
+        for _ in 0..threads {
+            let (tx, next) = (tx.clone(), &next);
+            s.spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(&k) = ks.get(i) else { break };
+                    // The receiver outlives every sender.
+                    let _ = tx.send((i, k, run_trial(lab, setup, fault, k)));
+                }
+            });
+        }
+        drop(tx);
+        let mut results = Vec::with_capacity(ks.len());
+        for (i, k, r) in rx {
+            done(k, &r);
+            results.push((i, k, r));
+        }
+        results
+    });
+    results.sort_unstable_by_key(|(i, ..)| *i);
+    results.into_iter().map(|(_, k, r)| (k, r)).collect()
+}
+
 /// Crash, recover, judge, review.
 fn run<R: FaultRunner>(runner: &R, mut trial: Trial<'_>) -> Result<Vec<TrialOutcome>, String> {
     let (crashed, facts) = runner.crash(&mut trial)?;
@@ -292,8 +363,11 @@ fn judge(trial: &Trial<'_>, crashed: Crashed) -> Result<Vec<TrialOutcome>, Strin
             server,
             copies,
         }) => {
+            let bases = Bases::new();
             let recover = |dir: &Path| match server {
-                None => verdict::recover(lab.config(setup, dir), &lab.oracle, issued),
+                None => {
+                    verdict::recover_from(lab.config(setup, dir), &lab.oracle, issued, Some(&bases))
+                }
                 Some(spec) => {
                     let mut spec = spec.clone();
                     spec.dir = dir.to_path_buf();

@@ -4,10 +4,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use durlab_engine::{Engine, EngineConfig, Lsn};
+use durlab_engine::aof::LOG_FILE_NAME;
+use durlab_engine::{Engine, EngineConfig, Lsn, ReplayBase};
 use serde::Serialize;
 
 use super::FaultKind;
+use super::bases::Bases;
 use crate::oracle::deliveries::{self, DeliveryCounts, GroupViews};
 use crate::oracle::{self, Comparison, Oracle, compare};
 
@@ -223,17 +225,55 @@ impl Recovered {
 /// Opens `config.dir` with the engine (recovery) and compares what it loaded with the oracle
 /// (see [`Recovered`]): refused if the engine will not open. The engine is closed on return.
 pub fn recover(config: EngineConfig, oracle: &Oracle, issued: Lsn) -> Recovered {
-    let (engine, report) = match Engine::open(config) {
+    recover_from(config, oracle, issued, None)
+}
+
+/// [`recover`], resuming from one of `bases` where the log starts with its bytes (the engine
+/// checks them: [`Engine::open_from`]; the result is the same as a recovery from the start),
+/// and offering the recovered state to `bases` for later images of the same trace.
+pub fn recover_from(
+    config: EngineConfig,
+    oracle: &Oracle,
+    issued: Lsn,
+    bases: Option<&Bases>,
+) -> Recovered {
+    let candidates = match bases {
+        Some(b) => {
+            let log_len = std::fs::metadata(config.dir.join(LOG_FILE_NAME)).map_or(0, |m| m.len());
+            b.candidates(log_len)
+        }
+        None => Vec::new(),
+    };
+    let tried: Vec<&ReplayBase> = candidates.iter().map(|b| &**b).collect();
+    let (engine, report) = match Engine::open_from(config, &tried) {
         Ok(opened) => opened,
         Err(e) => return Recovered::Refused(format!("recovery refused: {e}")),
     };
+
     let r = report.recovered_lsn;
     let cut = match (&report.cut_offset, &report.cut_reason) {
         (Some(at), Some(why)) => format!("recovery cut the log at byte {at} ({why})"),
         _ => String::new(),
     };
-    Recovered::loaded(r, issued, || oracle::verify(&engine, oracle, r), &cut)
-        .with_groups(oracle, || engine.read(compare::views_from_engine))
+    let base = report.resumed_from.and_then(|i| tried.get(i).copied());
+    let recovered = Recovered::loaded(
+        r,
+        issued,
+        || match base {
+            Some(b) => engine
+                .read(|ks| oracle::delta::compare_from(ks, b.keyspace(), b.last_lsn(), oracle, r)),
+            None => oracle::verify(&engine, oracle, r),
+        },
+        &cut,
+    )
+    .with_groups(oracle, || engine.read(compare::views_from_engine));
+    // Only a state found equal to the oracle becomes a base: `compare_from` relies on it.
+    if let (Some(b), Recovered::Loaded { comparison, .. }) = (bases, &recovered)
+        && comparison.equal()
+    {
+        b.offer(&engine, &report);
+    }
+    recovered
 }
 
 /// [`recover`], then [`Recovered::judge`] against `promised`.

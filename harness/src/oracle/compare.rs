@@ -529,7 +529,8 @@ pub fn keyspace_equals(ks: &Keyspace, model: &Model) -> bool {
             .all(|(key, want)| ks.get_entry(key).is_some_and(|got| entry_equals(got, want)))
 }
 
-fn entry_equals(got: &Entry, want: &ModelEntry) -> bool {
+/// Whether one key's engine entry equals the model's (value and expiry; scores as bits).
+pub(crate) fn entry_equals(got: &Entry, want: &ModelEntry) -> bool {
     if got.expire_at_ms != want.expire_at_ms {
         return false;
     }

@@ -1,13 +1,15 @@
 //! The oracle at any LSN without replaying 1..r for every question: the crash images of one
-//! trace ask for LSNs that mostly grow, so a [`Cursor`] moves forward, and a bounded set of
-//! checkpoints lets it step back. [`Oracle`] keeps a pool of cursors for its workload, so
-//! threads judging images at once each get their own.
+//! trace ask for LSNs that mostly grow, so a [`Cursor`] moves forward; it steps back a little
+//! by undoing its last commands (what each changed, kept for the last [`UNDO_LSNS`]), and
+//! further through a bounded set of checkpoints. [`Oracle`] keeps a pool of cursors for its
+//! workload, so threads judging images at once each get their own.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use durlab_engine::Lsn;
+use durlab_engine::{Command, Lsn};
 
-use super::model::Model;
+use super::model::{Model, ModelEntry};
 use crate::workload::Workload;
 use crate::workload::rng::CommandSeeds;
 
@@ -18,6 +20,20 @@ pub const MAX_CHECKPOINTS: usize = 8;
 /// LSNs between checkpoints at first.
 const FIRST_SPACING_LSNS: Lsn = 4096;
 
+/// Commands a cursor can undo, at most: the crash images of a trace recover to LSNs that
+/// jitter by up to the policy's loss window (a second or two of commands) around a front that
+/// grows, and undoing a step costs about as much as applying it, where a checkpoint costs a
+/// copy of the whole model.
+pub const UNDO_LSNS: usize = 1 << 15;
+
+/// What one command changed: the previous entries of the keys it addresses (`None`: absent),
+/// or the whole previous map for a command that may change any key.
+#[derive(Debug, Clone)]
+enum Undo {
+    Keys(Vec<(Vec<u8>, Option<ModelEntry>)>),
+    All(BTreeMap<Vec<u8>, ModelEntry>),
+}
+
 /// The model after commands 1..=`lsn` of one workload, movable to any LSN.
 #[derive(Debug, Clone)]
 pub struct Cursor {
@@ -27,6 +43,10 @@ pub struct Cursor {
     /// Copies of the model at multiples of `spacing`, in LSN order.
     checkpoints: Vec<(Lsn, Model)>,
     spacing: Lsn,
+    /// How to undo commands `lsn - undo.len() + 1..=lsn`, oldest first.
+    undo: VecDeque<Undo>,
+    /// At most this many.
+    undo_lsns: usize,
 }
 
 impl Cursor {
@@ -37,13 +57,26 @@ impl Cursor {
 
     /// As [`Cursor::new`], with checkpoints every `spacing_lsns` LSNs at first.
     pub fn with_spacing(workload: &Workload, spacing_lsns: Lsn) -> Cursor {
+        Cursor::with_limits(workload, spacing_lsns, UNDO_LSNS)
+    }
+
+    /// As [`Cursor::with_spacing`], undoing at most `undo_lsns` commands (0: every step
+    /// back goes through a checkpoint).
+    pub fn with_limits(workload: &Workload, spacing_lsns: Lsn, undo_lsns: usize) -> Cursor {
         Cursor {
+            undo_lsns,
             lsn: 0,
             model: Model::new(),
             seeds: workload.command_seeds(),
             checkpoints: Vec::new(),
             spacing: spacing_lsns.max(1),
+            undo: VecDeque::new(),
         }
+    }
+
+    /// Whether the cursor can reach `r` by undoing commands (`r` at most its LSN).
+    fn can_undo_to(&self, r: Lsn) -> bool {
+        r <= self.lsn && self.lsn - r <= self.undo.len() as Lsn
     }
 
     /// The LSN the cursor is at.
@@ -54,7 +87,27 @@ impl Cursor {
     /// Moves to LSN `r` of `workload` (the workload it was made for) and returns the model
     /// there: equal to [`super::expected`]`(workload, r)`.
     pub fn seek(&mut self, workload: &Workload, r: Lsn) -> &Model {
-        if r < self.lsn {
+        if self.can_undo_to(r) {
+            while self.lsn > r {
+                match self
+                    .undo
+                    .pop_back()
+                    .expect("can_undo_to checked the length")
+                {
+                    Undo::Keys(keys) => {
+                        for (key, old) in keys.into_iter().rev() {
+                            match old {
+                                Some(e) => self.model.map.insert(key, e),
+                                None => self.model.map.remove(&key),
+                            };
+                        }
+                    }
+                    Undo::All(map) => self.model.map = map,
+                }
+                self.lsn -= 1;
+            }
+        } else if r < self.lsn {
+            self.undo.clear();
             match self.checkpoints.iter().rev().find(|(at, _)| *at <= r) {
                 Some((at, model)) => {
                     self.lsn = *at;
@@ -68,8 +121,15 @@ impl Cursor {
         }
         while self.lsn < r {
             self.lsn += 1;
-            self.model
-                .apply(&workload.write_command(&mut self.seeds, self.lsn));
+            let cmd = workload.write_command(&mut self.seeds, self.lsn);
+            if self.undo_lsns > 0 {
+                if self.undo.len() >= self.undo_lsns {
+                    self.undo.pop_front();
+                }
+                let undo = self.undo_of(&cmd);
+                self.undo.push_back(undo);
+            }
+            self.model.apply(&cmd);
             if self.lsn.is_multiple_of(self.spacing)
                 && self.checkpoints.last().is_none_or(|(at, _)| *at < self.lsn)
             {
@@ -77,6 +137,22 @@ impl Cursor {
             }
         }
         &self.model
+    }
+
+    /// How to undo `cmd` on the current model.
+    fn undo_of(&self, cmd: &Command) -> Undo {
+        match command_keys(cmd) {
+            Some(keys) => Undo::Keys(
+                keys.into_vec()
+                    .into_iter()
+                    .map(|k| {
+                        let old = self.model.map.get(&k).cloned();
+                        (k, old)
+                    })
+                    .collect(),
+            ),
+            None => Undo::All(self.model.map.clone()),
+        }
     }
 
     fn checkpoint(&mut self) {
@@ -99,14 +175,66 @@ impl Cursor {
 pub struct Oracle {
     workload: Workload,
     cursors: Arc<Mutex<Vec<Cursor>>>,
+    written: Arc<Mutex<WrittenKeys>>,
+}
+
+/// The keys each write command of the workload addresses, by LSN, generated once as far as
+/// asked ([`Oracle::keys_written`]).
+#[derive(Debug)]
+struct WrittenKeys {
+    seeds: CommandSeeds,
+    /// Index `n - 1`: the keys of command `n`, or `None` for a command that may change any
+    /// key (`FLUSHALL`).
+    by_lsn: Vec<Option<Box<[Vec<u8>]>>>,
+}
+
+/// The keys `cmd` addresses (a transaction's sub-commands' included), or `None` when it may
+/// change any key.
+fn command_keys(cmd: &Command) -> Option<Box<[Vec<u8>]>> {
+    match cmd {
+        Command::Multi { cmds } => {
+            let mut keys = Vec::new();
+            for c in cmds {
+                keys.extend(command_keys(c)?);
+            }
+            Some(keys.into())
+        }
+        other => other.key().map(|k| vec![k.to_vec()].into()),
+    }
 }
 
 impl Oracle {
     pub fn new(workload: Workload) -> Oracle {
+        let seeds = workload.command_seeds();
         Oracle {
             workload,
             cursors: Arc::default(),
+            written: Arc::new(Mutex::new(WrittenKeys {
+                seeds,
+                by_lsn: Vec::new(),
+            })),
         }
+    }
+
+    /// Calls `f` with every key that write commands `from + 1..=to` address (a key once per
+    /// command), and returns true; false, having stopped, when one of them may change any key
+    /// (`FLUSHALL`). Outside these keys, the model at `to` equals the model at `from`: the
+    /// model's commands change only the keys they address.
+    pub fn keys_written(&self, from: Lsn, to: Lsn, mut f: impl FnMut(&[u8])) -> bool {
+        let mut w = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        while (w.by_lsn.len() as Lsn) < to {
+            let n = w.by_lsn.len() as Lsn + 1;
+            let cmd = self.workload.write_command(&mut w.seeds, n);
+            w.by_lsn.push(command_keys(&cmd));
+        }
+        let range = from.min(to) as usize..to as usize;
+        for keys in &w.by_lsn[range] {
+            match keys {
+                Some(keys) => keys.iter().for_each(|k| f(k)),
+                None => return false,
+            }
+        }
+        true
     }
 
     /// The workload whose commands the oracle replays.
@@ -119,10 +247,20 @@ impl Oracle {
     pub fn with_model<T>(&self, r: Lsn, f: impl FnOnce(&Model) -> T) -> T {
         let mut cursor = {
             let mut pool = self.cursors.lock().unwrap_or_else(PoisonError::into_inner);
-            let nearest = (0..pool.len())
-                .filter(|&i| pool[i].lsn() <= r)
-                .max_by_key(|&i| pool[i].lsn());
-            match nearest.or_else(|| pool.len().checked_sub(1)) {
+            // The cheapest move: fewest commands to apply or undo; else (a step back past
+            // every cursor's undo log) any cursor, through its checkpoints.
+            let cost = |c: &Cursor| {
+                if c.lsn() <= r {
+                    Some(r - c.lsn())
+                } else {
+                    c.can_undo_to(r).then(|| c.lsn() - r)
+                }
+            };
+            let cheapest = (0..pool.len())
+                .filter_map(|i| cost(&pool[i]).map(|d| (d, i)))
+                .min()
+                .map(|(_, i)| i);
+            match cheapest.or_else(|| pool.len().checked_sub(1)) {
                 Some(i) => pool.swap_remove(i),
                 None => Cursor::new(&self.workload),
             }

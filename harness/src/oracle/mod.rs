@@ -12,6 +12,7 @@
 pub mod compare;
 pub mod cursor;
 pub mod deliveries;
+pub mod delta;
 pub mod groups;
 #[cfg(test)]
 mod groups_tests;

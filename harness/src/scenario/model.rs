@@ -470,6 +470,12 @@ pub struct CrashPlan {
     /// `--quick`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_states: Option<usize>,
+    /// Image faults: trials per configuration (`durlab run`; default `trials`; `--trials`
+    /// overrides both; `--quick` takes at most 2). Each trial's trace gives `image_states`
+    /// crash states and more, so a few traces carry hundreds of states while kill -9, one
+    /// state per trial, needs many trials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_trials: Option<u32>,
     /// `live-copy`: what the team's backup copies: `"tree"` (`cp -r` or `tar` of the data
     /// directory) or a comma-separated list of paths inside it, copied in order
     /// (`--copy` overrides it; default `tree`).

@@ -1,0 +1,173 @@
+//! Resuming a replay: the state that a log's first records make, kept from one recovery
+//! ([`Engine::replay_base`]) and reused by the recovery of another log that starts with the
+//! same bytes ([`Engine::open_from`]). The crash lab recovers hundreds of crash images of one
+//! I/O trace, most of which share most of their log; replaying that shared part once instead
+//! of once per image is what makes hundreds of states per second affordable.
+//!
+//! Replay is a pure function of the bytes read so far: record n is applied to the state of
+//! records 1..n-1, and what follows record n (a torn tail, damage, zeros) decides only where
+//! the log is cut, never what the records before it did. So a log whose first bytes are
+//! exactly a base's bytes (compared byte for byte when it is opened, never trusted) recovers
+//! to the same state from the base as from its start: its header is still verified, the records
+//! after the base's bytes read and checked (length, checksum, LSN continuity from the base's
+//! last LSN), and its tail classified and settled as in any recovery; only the base's records,
+//! whose bytes were compared, are not checked and applied again.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::Engine;
+use crate::Lsn;
+use crate::aof::file_header::{FILE_HEADER_BYTES, SYNC_HINT_OFFSET};
+use crate::aof::writer::Segment;
+use crate::backend::{BackendFile, read_exact_at};
+use crate::error::{Error, Result};
+use crate::keyspace::Keyspace;
+use crate::recovery::Resume;
+
+/// Bytes compared per read when a log is checked against a base.
+const COMPARE_CHUNK_BYTES: usize = 1 << 20;
+
+/// The state a log's first records make (mode `aof`): the log's bytes from its start to the
+/// end of those records, how many records they are, and the keyspace they replay to.
+#[derive(Debug, Clone)]
+pub struct ReplayBase {
+    /// The log's bytes `0..end of the last record`. The sync hint (header area bytes 32..64)
+    /// is not compared: it is rewritten after syncs, says nothing about what the records hold,
+    /// and recovery reads it from the log being opened.
+    prefix: Arc<[u8]>,
+    records: u64,
+    last_lsn: Lsn,
+    pub(crate) keyspace: Keyspace,
+}
+
+impl ReplayBase {
+    /// Records the base holds the state of.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// LSN of the last of them.
+    pub fn last_lsn(&self) -> Lsn {
+        self.last_lsn
+    }
+
+    /// Bytes of the log they span (the header area included).
+    pub fn len_bytes(&self) -> u64 {
+        self.prefix.len() as u64
+    }
+
+    /// Where a scan of a log starting with the base's bytes resumes.
+    pub(crate) fn resume(&self) -> Resume {
+        Resume {
+            offset: self.len_bytes(),
+            records: self.records,
+            last_lsn: self.last_lsn,
+        }
+    }
+
+    /// The keyspace those records replay to.
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.keyspace
+    }
+
+    /// The base's records, as [`ReplayBase::records`] and [`ReplayBase::len_bytes`] say,
+    /// before opening a log: whether `file` (at `path`) starts with exactly the base's bytes
+    /// (sync hint excepted).
+    ///
+    /// # Errors
+    /// An I/O error reading `file`.
+    pub(crate) fn starts(&self, file: &dyn BackendFile, path: &Path) -> Result<bool> {
+        let io_err = |op, offset| move |e| Error::io(op, path, offset, e);
+        let want = self.prefix.len() as u64;
+        if file.len().map_err(io_err("stat", None))? < want {
+            return Ok(false);
+        }
+        let mut buf = vec![0u8; COMPARE_CHUNK_BYTES.min(self.prefix.len())];
+        let mut at = 0usize;
+        while at < self.prefix.len() {
+            let n = buf.len().min(self.prefix.len() - at);
+            read_exact_at(file, &mut buf[..n], at as u64)
+                .map_err(io_err("read", Some(at as u64)))?;
+            if !same_outside_hint(&buf[..n], &self.prefix[at..at + n], at) {
+                return Ok(false);
+            }
+            at += n;
+        }
+        Ok(true)
+    }
+}
+
+/// Whether `a` and `b` (both at file offset `at`) are equal outside the sync hint.
+fn same_outside_hint(a: &[u8], b: &[u8], at: usize) -> bool {
+    let hint = SYNC_HINT_OFFSET as usize..FILE_HEADER_BYTES;
+    let local = |x: usize| x.saturating_sub(at).min(a.len());
+    let (from, to) = (local(hint.start), local(hint.end));
+    a[..from] == b[..from] && a[to..] == b[to..]
+}
+
+/// What a mode-`aof` engine replayed at open: where its records end, how many there are, and
+/// the LSN of the last ([`Engine::replay_base`]).
+#[derive(Debug)]
+pub(crate) struct Replayed {
+    pub(crate) segment: Arc<Segment>,
+    pub(crate) end_offset: u64,
+    pub(crate) records: u64,
+    pub(crate) last_lsn: Lsn,
+}
+
+impl Engine {
+    /// The state this engine recovered at open, as a base for opening other logs that start
+    /// with the same bytes ([`Engine::open_from`]): its log's bytes up to the end of the
+    /// recovered records, read back from the file, and a copy of its keyspace (entries shared
+    /// until written). `None` in modes other than `aof`, under policy `off`, or once a write
+    /// has been executed since open.
+    ///
+    /// # Errors
+    /// An I/O error reading the log back.
+    pub fn replay_base(&self) -> Result<Option<ReplayBase>> {
+        let shared = &*self.inner.shared;
+        let Some(r) = &shared.replayed else {
+            return Ok(None);
+        };
+        let core = shared.core.lock();
+        if core.last_lsn != r.last_lsn {
+            return Ok(None);
+        }
+        let keyspace = core.keyspace.clone();
+        drop(core);
+        let mut prefix = vec![0u8; r.end_offset as usize];
+        read_exact_at(r.segment.file.as_ref(), &mut prefix, 0)
+            .map_err(|e| Error::io("read", &r.segment.path, Some(0), e))?;
+        Ok(Some(ReplayBase {
+            prefix: prefix.into(),
+            records: r.records,
+            last_lsn: r.last_lsn,
+            keyspace,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_outside_hint;
+
+    #[test]
+    fn the_sync_hint_alone_is_not_compared() {
+        let a: Vec<u8> = (0..100u8).collect();
+        for i in 0..100usize {
+            let mut b = a.clone();
+            b[i] ^= 1;
+            let in_hint = (32..64).contains(&i);
+            assert_eq!(same_outside_hint(&a, &b, 0), in_hint, "byte {i}");
+            // The same bytes seen from a later offset: nothing of them is the hint.
+            assert!(!same_outside_hint(&a, &b, 64), "byte {i} at offset 64");
+            // A chunk starting inside the hint.
+            assert_eq!(
+                same_outside_hint(&a, &b, 40),
+                i < 24,
+                "byte {i} at offset 40"
+            );
+        }
+    }
+}
