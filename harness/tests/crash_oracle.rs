@@ -250,9 +250,14 @@ fn oracle_cursor_equals_a_fresh_replay_at_any_lsn() {
     let path = locate::find_scenario("event-stream").expect("scenario exists");
     let w = Workload::new(&scenario::load(&path).expect("scenario loads").workload);
     // Steps back through checkpoints only, through a short undo log (and checkpoints beyond
-    // it), and through undo alone.
-    for undo_lsns in [0, 16, cursor::UNDO_LSNS] {
-        let mut cursor = Cursor::with_limits(&w, 8, undo_lsns);
+    // it), through undo alone, and through an undo log that streams grown past 4 entries end.
+    for (undo_lsns, max_elements) in [
+        (0, cursor::UNDO_MAX_ELEMENTS),
+        (16, cursor::UNDO_MAX_ELEMENTS),
+        (cursor::UNDO_LSNS, cursor::UNDO_MAX_ELEMENTS),
+        (cursor::UNDO_LSNS, 4),
+    ] {
+        let mut cursor = Cursor::with_limits(&w, 8, undo_lsns).with_undo_max_elements(max_elements);
         let mut rng = SplitMix64::new(5);
         // Far enough for the checkpoints to be thinned out several times.
         let far = 8 * 8 * cursor::MAX_CHECKPOINTS as u64 + 3;
@@ -264,7 +269,7 @@ fn oracle_cursor_equals_a_fresh_replay_at_any_lsn() {
             assert_eq!(
                 got,
                 compare::from_model(&oracle::expected(&w, r)),
-                "at LSN {r}, undo log of {undo_lsns}"
+                "at LSN {r}, undo log of {undo_lsns}, entries of {max_elements} elements"
             );
             assert_eq!(cursor.lsn(), r);
         }

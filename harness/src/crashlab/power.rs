@@ -21,6 +21,7 @@ use super::ackpage::AckLog;
 use super::images::copy::{CopyPlan, Procedure};
 use super::images::{CrashImage, CrashImages, ImageOptions, PreparedImage, Variant, crash_images};
 use super::lag::{self, LagCheck};
+use super::report::{ShownViolations, VIOLATIONS_SHOWN};
 use super::runner::{Crashed, FaultRunner, Recovery, TraceImages, Trial};
 use super::verdict::Recovered;
 use super::{FaultKind, Lab, TrialOutcome, backup, kill9};
@@ -245,6 +246,7 @@ pub(crate) fn judge_trace(
             out
         },
         &kept_images,
+        lab.keep_all,
     )?;
     let share = started.elapsed().as_secs_f64() / outcomes.len().max(1) as f64;
     for out in &mut outcomes {
@@ -268,8 +270,11 @@ const IMAGES_AWAITING_REMOVAL: usize = 8;
 /// Builds the images and judges them on [`judging_threads`] threads; returns the outcomes in
 /// cut order. Byte-identical images ([`PreparedImage::key`]) are recovered once: the first is
 /// written and recovered, the others are judged from its [`Recovered`] (their outcomes say
-/// `shared_recovery`), and are written only if they violate, to be kept. Every violating image
-/// is kept under `kept`. A thread of its own removes judged images: when they are on a disk
+/// `shared_recovery`), and are written only if they violate, to be kept. Violating images are
+/// kept under `kept`: every one with `keep_every` (`--keep`), else the first
+/// [`VIOLATIONS_SHOWN`] of each verdict. An image is as large as the server's files (a Redis
+/// torn run refused 800 images of 12 MB each), and the trial's trace, kept with them,
+/// rebuilds any other: its reproduction line with `--keep` does. A thread of its own removes judged images: when they are on a disk
 /// mounted with `discard`, unlinking a synced file waits for the device (3.5 ms measured here).
 ///
 /// # Errors
@@ -279,8 +284,10 @@ fn judge_images(
     recover: impl Fn(&CrashImage) -> Recovered + Sync,
     conclude: impl Fn(&CrashImage, &Recovered, f64) -> TrialOutcome + Sync,
     kept: &Path,
+    keep_every: bool,
 ) -> Result<Vec<TrialOutcome>, String> {
     type Shared = Arc<OnceLock<Result<Recovered, String>>>;
+    let keeping = Mutex::new(ShownViolations::default());
     let next_index = AtomicUsize::new(0);
     let judged = Mutex::new(Vec::new());
     let failed = Mutex::new(None);
@@ -327,7 +334,11 @@ fn judge_images(
             };
             let mut out = conclude(image, recovered, verify_seconds);
             out.shared_recovery = written.is_none();
-            if out.violation {
+            if out.violation && !(lock(&keeping).admit(out.verdict) || keep_every) {
+                out.kept_dir = Some(format!(
+                    "not kept (the first {VIOLATIONS_SHOWN} violating images of each verdict are; the trial's trace and its reproduce line with --keep rebuild this one)"
+                ));
+            } else if out.violation {
                 let image = match written.take() {
                     Some(image) => image,
                     None => prepared

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use durlab_engine::{Command, Lsn};
 
-use super::model::{Model, ModelEntry};
+use super::model::{Model, ModelEntry, ModelValue};
 use crate::workload::Workload;
 use crate::workload::rng::CommandSeeds;
 
@@ -25,6 +25,13 @@ const FIRST_SPACING_LSNS: Lsn = 4096;
 /// grows, and undoing a step costs about as much as applying it, where a checkpoint costs a
 /// copy of the whole model.
 pub const UNDO_LSNS: usize = 1 << 15;
+
+/// The largest entry a cursor copies to undo a command, in elements ([`elements`]). An
+/// undo record is a copy of each entry its command addresses, so a stream of thousands of
+/// entries would be copied at every `XADD` (event-stream's oracle spent most of its time
+/// there, and its memory on 32k such copies). A command on a larger entry ends the undo log
+/// instead: a step back past it goes through a checkpoint.
+pub const UNDO_MAX_ELEMENTS: usize = 32;
 
 /// What one command changed: the previous entries of the keys it addresses (`None`: absent),
 /// or the whole previous map for a command that may change any key.
@@ -47,6 +54,8 @@ pub struct Cursor {
     undo: VecDeque<Undo>,
     /// At most this many.
     undo_lsns: usize,
+    /// Entries larger than this are not copied to undo ([`UNDO_MAX_ELEMENTS`]).
+    undo_max_elements: usize,
 }
 
 impl Cursor {
@@ -65,6 +74,7 @@ impl Cursor {
     pub fn with_limits(workload: &Workload, spacing_lsns: Lsn, undo_lsns: usize) -> Cursor {
         Cursor {
             undo_lsns,
+            undo_max_elements: UNDO_MAX_ELEMENTS,
             lsn: 0,
             model: Model::new(),
             seeds: workload.command_seeds(),
@@ -72,6 +82,13 @@ impl Cursor {
             spacing: spacing_lsns.max(1),
             undo: VecDeque::new(),
         }
+    }
+
+    /// As this cursor, copying entries of at most `elements` elements to undo (default
+    /// [`UNDO_MAX_ELEMENTS`]).
+    pub fn with_undo_max_elements(mut self, elements: usize) -> Cursor {
+        self.undo_max_elements = elements;
+        self
     }
 
     /// Whether the cursor can reach `r` by undoing commands (`r` at most its LSN).
@@ -126,8 +143,11 @@ impl Cursor {
                 if self.undo.len() >= self.undo_lsns {
                     self.undo.pop_front();
                 }
-                let undo = self.undo_of(&cmd);
-                self.undo.push_back(undo);
+                match self.undo_of(&cmd) {
+                    Some(undo) => self.undo.push_back(undo),
+                    // Commands before this one can no longer be undone either.
+                    None => self.undo.clear(),
+                }
             }
             self.model.apply(&cmd);
             if self.lsn.is_multiple_of(self.spacing)
@@ -139,19 +159,28 @@ impl Cursor {
         &self.model
     }
 
-    /// How to undo `cmd` on the current model.
-    fn undo_of(&self, cmd: &Command) -> Undo {
+    /// How to undo `cmd` on the current model; `None` when that would copy an entry of more
+    /// than `undo_max_elements` elements, or the whole map.
+    fn undo_of(&self, cmd: &Command) -> Option<Undo> {
+        let small = |e: &ModelEntry| elements(e) <= self.undo_max_elements;
         match command_keys(cmd) {
-            Some(keys) => Undo::Keys(
-                keys.into_vec()
-                    .into_iter()
-                    .map(|k| {
-                        let old = self.model.map.get(&k).cloned();
-                        (k, old)
-                    })
-                    .collect(),
-            ),
-            None => Undo::All(self.model.map.clone()),
+            Some(keys) => {
+                let mut undo = Vec::with_capacity(keys.len());
+                for k in keys.into_vec() {
+                    let old = self.model.map.get(&k);
+                    if !old.is_none_or(small) {
+                        return None;
+                    }
+                    undo.push((k, old.cloned()));
+                }
+                Some(Undo::Keys(undo))
+            }
+            None if self.model.map.values().all(small)
+                && self.model.map.len() <= self.undo_max_elements =>
+            {
+                Some(Undo::All(self.model.map.clone()))
+            }
+            None => None,
         }
     }
 
@@ -166,6 +195,19 @@ impl Cursor {
         }
         self.checkpoints.push((self.lsn, self.model.clone()));
         debug_assert!(self.checkpoints.is_sorted_by_key(|(at, _)| *at));
+    }
+}
+
+/// The size of `e` for [`UNDO_MAX_ELEMENTS`]: its fields, members or stream entries and
+/// groups, a string one per started KiB.
+fn elements(e: &ModelEntry) -> usize {
+    match &e.value {
+        ModelValue::Str(v) => 1 + v.len() / 1024,
+        ModelValue::Hash(m) => m.len(),
+        ModelValue::ZSet(m) => m.len(),
+        ModelValue::Stream {
+            entries, groups, ..
+        } => entries.len() + groups.len(),
     }
 }
 
