@@ -426,6 +426,7 @@ fn check_consumer_op(
     resp_target: bool,
     default_keys: &crate::scenario::model::KeySpec,
 ) -> Result<(), Check> {
+    use crate::workload::consumers::{DEFAULT_RECLAIM_FACTOR, MAX_ACK_DELAY_LSNS};
     use crate::scenario::model::CommandKind as K;
     let only = |present: bool, name: &str, kinds: &[K]| {
         if present && !kinds.contains(&op.command) {
@@ -459,14 +460,30 @@ fn check_consumer_op(
         (&op.reclaim_delay, "reclaim_delay"),
     ] {
         if let Some(d) = d
-            && *d.get_ref() == 0
+            && !(1..=MAX_ACK_DELAY_LSNS).contains(d.get_ref())
         {
             return Err(fail(
                 d.span(),
                 format!("{path}.{name}"),
-                "expected an integer > 0",
+                format!("expected an integer in 1..={MAX_ACK_DELAY_LSNS} (commands)"),
             ));
         }
+    }
+    // The default reclaim_delay (10 x ack_delay) is used when some entries are never acked.
+    if op.reclaim_delay.is_none()
+        && op.never_acked.as_ref().is_some_and(|f| *f.get_ref() > 0.0)
+        && let Some(d) = &op.ack_delay
+        && d.get_ref().saturating_mul(DEFAULT_RECLAIM_FACTOR) > MAX_ACK_DELAY_LSNS
+    {
+        return Err(fail(
+            d.span(),
+            format!("{path}.ack_delay"),
+            format!(
+                "the default reclaim_delay ({DEFAULT_RECLAIM_FACTOR} x ack_delay = {}) is over \
+                 {MAX_ACK_DELAY_LSNS} commands: set reclaim_delay",
+                d.get_ref().saturating_mul(DEFAULT_RECLAIM_FACTOR)
+            ),
+        ));
     }
     if let Some(f) = &op.never_acked
         && !(0.0..=1.0).contains(f.get_ref())

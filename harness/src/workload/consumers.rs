@@ -14,7 +14,8 @@
 //! - **`xack`** at n on key K acknowledges the entries that `XADD`s on K at commands j added,
 //!   for j in `(p - ack_delay, n - ack_delay]`, where p is the previous `xack` on K (found by
 //!   regenerating op and key of the commands before n, at most [`MAX_ACK_SCAN_LSNS`] back), so
-//!   successive acks on a key tile the sequence. A `never_acked` fraction of entries (drawn
+//!   successive acks on a key tile the sequence. (A writer caches those ops and keys:
+//!   harness/src/workload/lookback.rs.) A `never_acked` fraction of entries (drawn
 //!   from j alone: their consumer crashed) are skipped there and acknowledged instead by the
 //!   reclaimer's window `(p - reclaim_delay, n - reclaim_delay]`. An entry not delivered by
 //!   then is acknowledged in vain (XACK counts 0) and stays pending once read: the reclaimer
@@ -28,8 +29,8 @@ use durlab_engine::keyspace::{GroupStart, ReadStart, StreamId};
 use durlab_engine::{Command, Lsn};
 use rand::RngExt;
 
-use super::generator::{CLOCK_EPOCH_MS, Op, Workload, key};
-use super::rng::{CommandSeeds, SplitMix64};
+use super::generator::{CLOCK_EPOCH_MS, Op, Workload, key, key_is};
+use super::rng::SplitMix64;
 use crate::scenario::model::{CommandKind, OpSpec};
 use crate::scenario::parse::MAX_CONSUMER_KEYS;
 
@@ -46,6 +47,14 @@ pub const DEFAULT_RECLAIM_FACTOR: u64 = 10;
 /// How far back an `xack` looks for the previous `xack` on its key (bounds its cost; an
 /// entry older than this window behind a rare key's acks is not acknowledged).
 pub const MAX_ACK_SCAN_LSNS: u64 = 4096;
+/// `ack_delay` and `reclaim_delay` at most (the scenario parser insists, defaults included):
+/// bounds how far back an `xack` looks, so a writer's cache of it
+/// (harness/src/workload/lookback.rs) stays small.
+pub const MAX_ACK_DELAY_LSNS: u64 = 100_000;
+/// How far back before n generating `xack` n reads ops and keys, at most: the scan for the
+/// previous `xack` reaches `n - MAX_ACK_SCAN_LSNS`, and a window then starts `delay` before
+/// the previous `xack` it found (or before the scan's floor).
+pub const MAX_LOOKBACK_LSNS: u64 = MAX_ACK_SCAN_LSNS + MAX_ACK_DELAY_LSNS;
 /// The reclaimer's consumer name.
 pub const RECLAIMER: &[u8] = b"reclaimer";
 
@@ -168,36 +177,65 @@ pub(super) fn xautoclaim(op: &Op, key: Vec<u8>, n: Lsn) -> Command {
     }
 }
 
-/// Write command `n` of the `xack` op `op` (its generator `rng` past the op's pick): see the
-/// module's comment.
-pub(super) fn xack(w: &Workload, op: &Op, n: Lsn, rng: &mut SplitMix64) -> Command {
+/// How far back generating an `xack` of `ops` (the write mix) reads ops and keys, in LSNs
+/// (0 without `xack` ops): [`MAX_ACK_SCAN_LSNS`] plus its longest delay.
+///
+/// # Panics
+/// If a delay is over [`MAX_ACK_DELAY_LSNS`] (the scenario parser rejects those).
+pub(super) fn lookback_lsns(ops: &[Op]) -> Lsn {
+    let longest = ops
+        .iter()
+        .filter(|o| o.kind == CommandKind::XAck)
+        .map(|o| {
+            let c = &o.consumer;
+            let reclaim = if c.never_acked_per_2_32 > 0 {
+                c.reclaim_delay
+            } else {
+                0
+            };
+            c.ack_delay.max(reclaim)
+        })
+        .max();
+    longest.map_or(0, |d| {
+        assert!(
+            d <= MAX_ACK_DELAY_LSNS,
+            "an xack delay of {d} LSNs is over MAX_ACK_DELAY_LSNS ({MAX_ACK_DELAY_LSNS})"
+        );
+        MAX_ACK_SCAN_LSNS + d
+    })
+}
+
+/// Write command `n` of the `xack` op at index `me` of the write mix (its generator `rng` past
+/// the op's pick): see the module's comment. `op_and_key(m)` is [`Workload::op_and_key`] of
+/// write command m, for m in `n - lookback_lsns(..) .. n` (derived, or from a writer's cache).
+pub(super) fn xack(
+    w: &Workload,
+    me: usize,
+    n: Lsn,
+    rng: &mut SplitMix64,
+    mut op_and_key: impl FnMut(Lsn) -> (usize, u64),
+) -> Command {
+    let op = &w.writes.ops[me];
     let index = op.keys.sample(rng);
     let key = key(op, index);
     let c = &op.consumer;
     let first = w.setup_len() + 1;
-    let mut seeds = CommandSeeds::new(w.seed());
-    let me = w
-        .writes
-        .ops
-        .iter()
-        .position(|o| std::ptr::eq(o, op))
-        .unwrap_or(0);
     // The previous xack of this op on this key (or the scan's limit).
     let floor = n.saturating_sub(MAX_ACK_SCAN_LSNS).max(first);
     let prev = (floor..n)
         .rev()
-        .find(|&m| w.op_and_key(&mut seeds, m) == (me, index))
+        .find(|&m| op_and_key(m) == (me, index))
         .unwrap_or(floor.saturating_sub(1));
     let mut ids = Vec::new();
     let mut window = |delay: u64, want_crashed: bool| {
         let hi = n.saturating_sub(delay);
         let lo = prev.saturating_sub(delay).max(first.saturating_sub(1));
         for j in lo + 1..=hi {
-            let (at, i) = w.op_and_key(&mut seeds, j);
+            let (at, i) = op_and_key(j);
             let o = &w.writes.ops[at];
             if o.kind == CommandKind::XAdd
+                && key_is(o, i, &key)
                 && crashed(w.seed(), j, c.never_acked_per_2_32) == want_crashed
-                && super::generator::key(o, i) == key
             {
                 ids.push(entry_id(j));
             }

@@ -6,6 +6,7 @@ use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
 
 use super::distribution::{KeyDist, ValueSize, Zipf};
+use super::lookback::OpKeyRing;
 use super::rng::{CommandSeeds, SplitMix64, read_rng};
 use crate::scenario::model::{
     CommandKind, KeyDistributionKind, KeySpec, OpSpec, ValueDistributionKind, ValueSpec,
@@ -64,12 +65,17 @@ impl Mix {
 
     #[inline]
     pub(super) fn pick(&self, rng: &mut impl Rng) -> &Op {
+        &self.ops[self.pick_index(rng)]
+    }
+
+    /// The index in `ops` of the op [`Mix::pick`] picks (the same draws).
+    #[inline]
+    pub(super) fn pick_index(&self, rng: &mut impl Rng) -> usize {
         if self.ops.len() == 1 {
-            return &self.ops[0];
+            return 0;
         }
         let x = rng.random_range(0..self.total);
-        let i = self.cumulative.partition_point(|&c| c <= x);
-        &self.ops[i]
+        self.cumulative.partition_point(|&c| c <= x)
     }
 }
 
@@ -85,6 +91,9 @@ pub struct Workload {
     /// Read weight out of `read_weight + writes.total`.
     read_weight: u64,
     values: ValueSize,
+    /// How far back an `xack` looks, in LSNs (0 without `xack` ops): see
+    /// [`Workload::lookback_lsns`].
+    lookback_lsns: Lsn,
 }
 
 impl Workload {
@@ -108,8 +117,10 @@ impl Workload {
                 op.consumer.explicit_ids = true;
             }
         }
+        let lookback_lsns = super::consumers::lookback_lsns(&writes.ops);
         Workload {
             seed: spec.seed,
+            lookback_lsns,
             read_weight: reads.total,
             writes,
             setup,
@@ -139,9 +150,17 @@ impl Workload {
         self.write_command(&mut CommandSeeds::new(self.seed), n)
     }
 
-    /// Write command `n`, using `seeds` (which must come from this workload's seed).
+    /// Write command `n`, using `seeds` (which must come from this workload's seed); an
+    /// `xack` derives its look-back afresh (a [`WriterStream`] caches it).
     #[inline]
     pub fn write_command(&self, seeds: &mut CommandSeeds, n: Lsn) -> Command {
+        self.generate(seeds, None, n)
+    }
+
+    /// Write command `n`; an `xack` takes its look-back from `ring` when given (the same
+    /// command either way: see harness/src/workload/lookback.rs).
+    #[inline]
+    fn generate(&self, seeds: &mut CommandSeeds, ring: Option<&mut OpKeyRing>, n: Lsn) -> Command {
         if let Some(cmd) = n
             .checked_sub(1)
             .and_then(|i| usize::try_from(i).ok())
@@ -150,11 +169,26 @@ impl Workload {
             return cmd.clone();
         }
         let mut rng = seeds.for_command(n);
-        let op = self.writes.pick(&mut rng);
-        match op.kind {
-            CommandKind::XAck => super::consumers::xack(self, op, n, &mut rng),
+        let at = self.writes.pick_index(&mut rng);
+        let op = &self.writes.ops[at];
+        match (op.kind, ring) {
+            (CommandKind::XAck, Some(ring)) => {
+                super::consumers::xack(self, at, n, &mut rng, |m| ring.op_and_key(self, n, m))
+            }
+            (CommandKind::XAck, None) => {
+                let mut fresh = CommandSeeds::new(self.seed);
+                super::consumers::xack(self, at, n, &mut rng, |m| {
+                    self.op_and_key(&mut fresh, m)
+                })
+            }
             _ => build(op, n, &mut rng),
         }
+    }
+
+    /// How far back before n generating `xack` n reads ops and keys, in LSNs: at most
+    /// [`MAX_LOOKBACK_LSNS`](super::consumers::MAX_LOOKBACK_LSNS); 0 without `xack` ops.
+    pub fn lookback_lsns(&self) -> Lsn {
+        self.lookback_lsns
     }
 
     /// The number of setup commands (LSNs 1..=this are `XGROUP CREATE`s).
@@ -166,15 +200,8 @@ impl Workload {
     /// [`Workload::write_command`] draws first, without building the command.
     pub(super) fn op_and_key(&self, seeds: &mut CommandSeeds, n: Lsn) -> (usize, u64) {
         let mut rng = seeds.for_command(n);
-        let op = self.writes.pick(&mut rng);
-        let index = op.keys.sample(&mut rng);
-        let at = self
-            .writes
-            .ops
-            .iter()
-            .position(|o| std::ptr::eq(o, op))
-            .unwrap_or(0);
-        (at, index)
+        let at = self.writes.pick_index(&mut rng);
+        (at, self.writes.ops[at].keys.sample(&mut rng))
     }
 
     /// Fresh per-command seeds of this workload (for [`Workload::write_command`]).
@@ -187,16 +214,20 @@ impl Workload {
         WriterStream {
             workload: self,
             seeds: self.command_seeds(),
+            lookback: OpKeyRing::for_workload(self),
             reads: read_rng(self.seed, id),
         }
     }
 }
 
-/// One writer's view: decides read or write, and builds either.
+/// One writer's view: decides read or write, and builds either; caches what its `xack`s
+/// look back at (harness/src/workload/lookback.rs).
 #[derive(Debug, Clone)]
 pub struct WriterStream<'w> {
     workload: &'w Workload,
     seeds: CommandSeeds,
+    /// `None` without `xack` ops.
+    lookback: Option<OpKeyRing>,
     reads: ChaCha8Rng,
 }
 
@@ -219,10 +250,11 @@ impl WriterStream<'_> {
         }
     }
 
-    /// Write command `n` of the global sequence.
+    /// Write command `n` of the global sequence (the same as [`Workload::command`]).
     #[inline]
     pub fn write_command(&mut self, n: Lsn) -> Command {
-        self.workload.write_command(&mut self.seeds, n)
+        self.workload
+            .generate(&mut self.seeds, self.lookback.as_mut(), n)
     }
 }
 
@@ -275,8 +307,13 @@ fn compile_op(o: &OpSpec, keys: KeyDist, values: ValueSize) -> Op {
 
 /// Appends the decimal digits of `v` to `out` without allocating.
 #[inline]
-fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
+fn push_decimal(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(decimal(&mut [0u8; 20], v));
+}
+
+/// The decimal digits of `v`, written at the end of `buf` (20 digits hold any u64).
+#[inline]
+fn decimal(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -286,7 +323,19 @@ fn push_decimal(out: &mut Vec<u8>, mut v: u64) {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    &buf[i..]
+}
+
+/// Whether `key(op, index)` is `key`, without building it.
+#[inline]
+pub(super) fn key_is(op: &Op, index: u64, key: &[u8]) -> bool {
+    let Some(digits) = key
+        .strip_prefix(op.prefix.as_slice())
+        .and_then(|k| k.strip_suffix(op.suffix.as_slice()))
+    else {
+        return false;
+    };
+    digits == decimal(&mut [0u8; 20], index)
 }
 
 #[inline]

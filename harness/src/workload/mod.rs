@@ -4,6 +4,7 @@
 pub mod consumers;
 pub mod distribution;
 pub mod generator;
+mod lookback;
 pub mod rng;
 
 pub use generator::{Workload, WriterStream};
