@@ -127,15 +127,27 @@ fn cached_streams_equal_plain_derivation_for_interleaved_and_backward_writers() 
         let (mut a, mut b) = (w.writer(0), w.writer(1));
         for n in 1..=12_000u64 {
             let s = if n % 2 == 0 { &mut a } else { &mut b };
-            assert_eq!(s.write_command(n), plain[n as usize - 1], "seed {seed}, {n}");
+            assert_eq!(
+                s.write_command(n),
+                plain[n as usize - 1],
+                "seed {seed}, {n}"
+            );
         }
         // Backwards, and jumping: the ring answers only for the LSN it holds.
         let mut c = w.writer(2);
         for n in (9_000..=12_000u64).rev().step_by(3) {
-            assert_eq!(c.write_command(n), plain[n as usize - 1], "seed {seed}, {n}");
+            assert_eq!(
+                c.write_command(n),
+                plain[n as usize - 1],
+                "seed {seed}, {n}"
+            );
         }
         for n in (1..=12_000u64).step_by(977) {
-            assert_eq!(c.write_command(n), plain[n as usize - 1], "seed {seed}, {n}");
+            assert_eq!(
+                c.write_command(n),
+                plain[n as usize - 1],
+                "seed {seed}, {n}"
+            );
         }
         let xacks = plain
             .iter()
@@ -185,7 +197,11 @@ fn delays_over_the_limit_are_rejected() {
         )
     };
     let parse = |fields: &str| {
-        let text = scenario_text(1, &ops(fields), r#"{ count = 4, distribution = "uniform" }"#);
+        let text = scenario_text(
+            1,
+            &ops(fields),
+            r#"{ count = 4, distribution = "uniform" }"#,
+        );
         parse_str(Path::new("scenarios/t.toml"), &text)
             .map(|_| ())
             .map_err(|e| e.to_string())
@@ -197,7 +213,10 @@ fn delays_over_the_limit_are_rejected() {
     );
     for field in ["ack_delay", "reclaim_delay"] {
         let e = parse(&format!("{field} = {}\n", max + 1)).unwrap_err();
-        assert!(e.contains(field) && e.contains(&format!("1..={max}")), "{e}");
+        assert!(
+            e.contains(field) && e.contains(&format!("1..={max}")),
+            "{e}"
+        );
     }
     // The default reclaim_delay (10 x ack_delay) counts when some entries are never acked.
     assert_eq!(parse(&format!("ack_delay = {max}\n")), Ok(()));

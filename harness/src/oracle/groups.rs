@@ -202,6 +202,45 @@ enum Claim {
     Claimed(Answer),
 }
 
+/// A stream's entries and last id, and one of its groups.
+struct GroupMut<'a> {
+    entries: &'a mut Vec<(Id, Pairs)>,
+    last_id: Id,
+    group: &'a mut Group,
+}
+
+/// Which error a command replies when its key or its group is missing: Redis's texts differ
+/// by command (harness/tests/oracle_groups.rs checks them against redis-server).
+#[derive(Debug, Clone, Copy)]
+enum Missing {
+    /// `XGROUP` subcommands: [`text::XGROUP_NO_KEY`], then [`text::nogroup`].
+    XGroup,
+    /// `XINFO CONSUMERS`: [`text::NO_SUCH_KEY`], then [`text::nogroup`].
+    XInfo,
+    /// `XREADGROUP`: [`text::nogroup_read`] for either.
+    Read,
+    /// `XCLAIM`, `XAUTOCLAIM`, `XPENDING`: [`text::nokey_or_group`] for either.
+    Claim,
+}
+
+impl Missing {
+    fn no_key(self, key: &[u8], group: &[u8]) -> Answer {
+        match self {
+            Missing::XGroup => err(text::XGROUP_NO_KEY),
+            Missing::XInfo => err(text::NO_SUCH_KEY),
+            Missing::Read | Missing::Claim => self.no_group(key, group),
+        }
+    }
+
+    fn no_group(self, key: &[u8], group: &[u8]) -> Answer {
+        Answer::Error(match self {
+            Missing::XGroup | Missing::XInfo => text::nogroup(key, group),
+            Missing::Read => text::nogroup_read(key, group),
+            Missing::Claim => text::nokey_or_group(key, group),
+        })
+    }
+}
+
 impl Model {
     fn stream_mut(&mut self, key: &[u8]) -> Result<Option<StreamMut<'_>>, Answer> {
         match self.map.get_mut(key).map(|e| &mut e.value) {
@@ -217,6 +256,34 @@ impl Model {
             })),
             Some(_) => Err(wrongtype()),
         }
+    }
+
+    /// The stream at `key` and its group `group`.
+    ///
+    /// # Errors
+    /// WRONGTYPE when `key` holds another type; `missing`'s error when there is no key, or no
+    /// such group.
+    fn group_mut(
+        &mut self,
+        key: &[u8],
+        group: &[u8],
+        missing: Missing,
+    ) -> Result<GroupMut<'_>, Answer> {
+        let StreamMut {
+            entries,
+            last_id,
+            groups,
+        } = self
+            .stream_mut(key)?
+            .ok_or_else(|| missing.no_key(key, group))?;
+        let group = groups
+            .get_mut(group)
+            .ok_or_else(|| missing.no_group(key, group))?;
+        Ok(GroupMut {
+            entries,
+            last_id,
+            group,
+        })
     }
 
     /// The group commands of [`Model::run`].
@@ -270,11 +337,7 @@ impl Model {
                 consumer,
                 now_ms,
             } => {
-                let s = self.stream_mut(key)?.ok_or(err(text::XGROUP_NO_KEY))?;
-                let g = s
-                    .groups
-                    .get_mut(group)
-                    .ok_or_else(|| Answer::Error(text::nogroup(key, group)))?;
+                let g = self.group_mut(key, group, Missing::XGroup)?.group;
                 if g.consumers.contains_key(consumer) {
                     return Ok(Answer::Int(0));
                 }
@@ -282,15 +345,10 @@ impl Model {
                 Ok(Answer::Int(1))
             }
             Op::XGroupSetId { key, group, start } => {
-                let s = self.stream_mut(key)?.ok_or(err(text::XGROUP_NO_KEY))?;
-                let last = s.last_id;
-                let g = s
-                    .groups
-                    .get_mut(group)
-                    .ok_or_else(|| Answer::Error(text::nogroup(key, group)))?;
-                g.last_delivered = match start {
+                let s = self.group_mut(key, group, Missing::XGroup)?;
+                s.group.last_delivered = match start {
                     GroupStart::Id(id) => *id,
-                    GroupStart::Last => last,
+                    GroupStart::Last => s.last_id,
                 };
                 Ok(Answer::Ok)
             }
@@ -299,11 +357,7 @@ impl Model {
                 group,
                 consumer,
             } => {
-                let s = self.stream_mut(key)?.ok_or(err(text::XGROUP_NO_KEY))?;
-                let g = s
-                    .groups
-                    .get_mut(group)
-                    .ok_or_else(|| Answer::Error(text::nogroup(key, group)))?;
+                let g = self.group_mut(key, group, Missing::XGroup)?.group;
                 if g.consumers.remove(consumer).is_none() {
                     return Ok(Answer::Int(0));
                 }
@@ -320,17 +374,17 @@ impl Model {
                 noack,
                 now_ms,
             } => {
-                let nogroup = || Answer::Error(text::nogroup_read(key, group));
-                let s = self.stream_mut(key)?.ok_or_else(nogroup)?;
-                let g = s.groups.get_mut(group).ok_or_else(nogroup)?;
+                let GroupMut {
+                    entries, group: g, ..
+                } = self.group_mut(key, group, Missing::Read)?;
                 let limit = match count {
                     None | Some(0) => usize::MAX,
                     Some(n) => usize::try_from(*n).unwrap_or(usize::MAX),
                 };
                 let items = match start {
                     ReadStart::New => {
-                        let first = s.entries.partition_point(|(id, _)| *id <= g.last_delivered);
-                        let new: Vec<_> = s.entries[first..].iter().take(limit).collect();
+                        let first = entries.partition_point(|(id, _)| *id <= g.last_delivered);
+                        let new: Vec<_> = entries[first..].iter().take(limit).collect();
                         if new.is_empty() {
                             return Ok(Answer::NilArray);
                         }
@@ -363,7 +417,7 @@ impl Model {
                             if items.len() == limit {
                                 break;
                             }
-                            let fields = find(s.entries, *id);
+                            let fields = find(entries, *id);
                             if fields.is_some() {
                                 p.delivered_at_ms = *now_ms;
                                 p.deliveries += 1;
@@ -408,9 +462,9 @@ impl Model {
                 justid,
                 extra,
             } => {
-                let nogroup = || Answer::Error(text::nokey_or_group(key, group));
-                let s = self.stream_mut(key)?.ok_or_else(nogroup)?;
-                let g = s.groups.get_mut(group).ok_or_else(nogroup)?;
+                let GroupMut {
+                    entries, group: g, ..
+                } = self.group_mut(key, group, Missing::Claim)?;
                 if let Some(last) = extra.last_id
                     && last > g.last_delivered
                 {
@@ -431,7 +485,7 @@ impl Model {
                 };
                 let mut items = Vec::new();
                 for id in ids {
-                    if let Claim::Claimed(item) = claim(g, s.entries, *id, consumer, how) {
+                    if let Claim::Claimed(item) = claim(g, entries, *id, consumer, how) {
                         items.push(item);
                     }
                 }
@@ -447,9 +501,9 @@ impl Model {
                 now_ms,
                 justid,
             } => {
-                let nogroup = || Answer::Error(text::nokey_or_group(key, group));
-                let s = self.stream_mut(key)?.ok_or_else(nogroup)?;
-                let g = s.groups.get_mut(group).ok_or_else(nogroup)?;
+                let GroupMut {
+                    entries, group: g, ..
+                } = self.group_mut(key, group, Missing::Claim)?;
                 let ids: Vec<Id> = g.pel.range(*start..).map(|(id, _)| *id).collect();
                 let mut attempts = count.saturating_mul(10);
                 let mut left = *count;
@@ -467,7 +521,7 @@ impl Model {
                     attempts -= 1;
                     let id = ids[next];
                     next += 1;
-                    match claim(g, s.entries, id, consumer, how) {
+                    match claim(g, entries, id, consumer, how) {
                         Claim::Skipped => {}
                         Claim::Deleted => {
                             deleted.push(id_bulk(id));
@@ -487,9 +541,7 @@ impl Model {
                 ]))
             }
             Op::XPending { key, group } => {
-                let nogroup = || Answer::Error(text::nokey_or_group(key, group));
-                let s = self.stream_mut(key)?.ok_or_else(nogroup)?;
-                let g = s.groups.get(group).ok_or_else(nogroup)?;
+                let g = self.group_mut(key, group, Missing::Claim)?.group;
                 let (Some((min, _)), Some((max, _))) =
                     (g.pel.first_key_value(), g.pel.last_key_value())
                 else {
@@ -527,9 +579,7 @@ impl Model {
                 consumer,
                 now_ms,
             } => {
-                let nogroup = || Answer::Error(text::nokey_or_group(key, group));
-                let s = self.stream_mut(key)?.ok_or_else(nogroup)?;
-                let g = s.groups.get(group).ok_or_else(nogroup)?;
+                let g = self.group_mut(key, group, Missing::Claim)?.group;
                 if start > end {
                     return Ok(Answer::Array(Vec::new()));
                 }
@@ -571,11 +621,7 @@ impl Model {
                 ))
             }
             Op::XInfoConsumers { key, group, now_ms } => {
-                let s = self.stream_mut(key)?.ok_or(err(text::NO_SUCH_KEY))?;
-                let g = s
-                    .groups
-                    .get(group)
-                    .ok_or_else(|| Answer::Error(text::nogroup(key, group)))?;
+                let g = self.group_mut(key, group, Missing::XInfo)?.group;
                 Ok(Answer::Array(
                     g.consumers
                         .iter()

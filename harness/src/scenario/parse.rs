@@ -426,8 +426,8 @@ fn check_consumer_op(
     resp_target: bool,
     default_keys: &crate::scenario::model::KeySpec,
 ) -> Result<(), Check> {
-    use crate::workload::consumers::{DEFAULT_RECLAIM_FACTOR, MAX_ACK_DELAY_LSNS};
     use crate::scenario::model::CommandKind as K;
+    use crate::workload::consumers::{DEFAULT_RECLAIM_FACTOR, MAX_ACK_DELAY_LSNS};
     let only = |present: bool, name: &str, kinds: &[K]| {
         if present && !kinds.contains(&op.command) {
             let names: Vec<_> = kinds.iter().map(|k| k.name()).collect();

@@ -177,9 +177,7 @@ impl Workload {
             }
             (CommandKind::XAck, None) => {
                 let mut fresh = CommandSeeds::new(self.seed);
-                super::consumers::xack(self, at, n, &mut rng, |m| {
-                    self.op_and_key(&mut fresh, m)
-                })
+                super::consumers::xack(self, at, n, &mut rng, |m| self.op_and_key(&mut fresh, m))
             }
             _ => build(op, n, &mut rng),
         }
