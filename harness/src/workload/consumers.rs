@@ -29,7 +29,7 @@ use durlab_engine::keyspace::{GroupStart, ReadStart, StreamId};
 use durlab_engine::{Command, Lsn};
 use rand::RngExt;
 
-use super::generator::{CLOCK_EPOCH_MS, Op, Workload, key, key_is};
+use super::generator::{CLOCK_EPOCH_MS, Op, Workload, key};
 use super::rng::SplitMix64;
 use crate::scenario::model::{CommandKind, OpSpec};
 use crate::scenario::parse::MAX_CONSUMER_KEYS;
@@ -232,9 +232,8 @@ pub(super) fn xack(
         let lo = prev.saturating_sub(delay).max(first.saturating_sub(1));
         for j in lo + 1..=hi {
             let (at, i) = op_and_key(j);
-            let o = &w.writes.ops[at];
-            if o.kind == CommandKind::XAdd
-                && key_is(o, i, &key)
+            if w.writes.ops[at].kind == CommandKind::XAdd
+                && w.same_key((at, i), (me, index), &key)
                 && crashed(w.seed(), j, c.never_acked_per_2_32) == want_crashed
             {
                 ids.push(entry_id(j));

@@ -94,6 +94,9 @@ pub struct Workload {
     /// How far back an `xack` looks, in LSNs (0 without `xack` ops): see
     /// [`Workload::lookback_lsns`].
     lookback_lsns: Lsn,
+    /// Per write op, the index of the first write op with the same key prefix and suffix
+    /// (so ops of one family name key i alike).
+    key_family: Vec<usize>,
 }
 
 impl Workload {
@@ -118,9 +121,21 @@ impl Workload {
             }
         }
         let lookback_lsns = super::consumers::lookback_lsns(&writes.ops);
+        let key_family = writes
+            .ops
+            .iter()
+            .map(|o| {
+                writes
+                    .ops
+                    .iter()
+                    .position(|f| f.prefix == o.prefix && f.suffix == o.suffix)
+                    .expect("an op is in its own mix")
+            })
+            .collect();
         Workload {
             seed: spec.seed,
             lookback_lsns,
+            key_family,
             read_weight: reads.total,
             writes,
             setup,
@@ -187,6 +202,23 @@ impl Workload {
     /// [`MAX_LOOKBACK_LSNS`](super::consumers::MAX_LOOKBACK_LSNS); 0 without `xack` ops.
     pub fn lookback_lsns(&self) -> Lsn {
         self.lookback_lsns
+    }
+
+    /// Whether write op `at`'s key `i` is `key`, which is write op `me`'s key `index`: a
+    /// comparison of indexes within a key family, of bytes across families (where
+    /// `a1` + `2` is `a` + `12`).
+    #[inline]
+    pub(super) fn same_key(
+        &self,
+        (at, i): (usize, u64),
+        (me, index): (usize, u64),
+        key: &[u8],
+    ) -> bool {
+        if self.key_family[at] == self.key_family[me] {
+            i == index
+        } else {
+            key_is(&self.writes.ops[at], i, key)
+        }
     }
 
     /// The number of setup commands (LSNs 1..=this are `XGROUP CREATE`s).
@@ -326,7 +358,7 @@ fn decimal(buf: &mut [u8; 20], mut v: u64) -> &[u8] {
 
 /// Whether `key(op, index)` is `key`, without building it.
 #[inline]
-pub(super) fn key_is(op: &Op, index: u64, key: &[u8]) -> bool {
+fn key_is(op: &Op, index: u64, key: &[u8]) -> bool {
     let Some(digits) = key
         .strip_prefix(op.prefix.as_slice())
         .and_then(|k| k.strip_suffix(op.suffix.as_slice()))
@@ -467,6 +499,45 @@ mod tests {
             push_decimal(&mut out, v);
             assert_eq!(out, v.to_string().into_bytes());
         }
+    }
+
+    #[test]
+    fn same_key_compares_bytes_across_key_families() {
+        let ops = r#"
+[[workload.ops]]
+command = "set"
+weight = 1
+key_prefix = "a1"
+[[workload.ops]]
+command = "set"
+weight = 1
+key_prefix = "a"
+[[workload.ops]]
+command = "del"
+weight = 1
+key_prefix = "a"
+"#;
+        let text = format!(
+            "name = \"t\"\nquestion = \"q\"\n[workload]\nseed = 1\nwriters = 1\n\
+             commands = 10\nkeys = {{ count = 100, distribution = \"uniform\" }}\n\
+             values = {{ distribution = \"fixed\", bytes = 8 }}\n{ops}"
+        );
+        let spec = crate::scenario::parse_str(std::path::Path::new("t.toml"), &text)
+            .expect("parses")
+            .workload;
+        let w = Workload::new(&spec);
+        let (a1, a, del) = (0, 1, 2);
+        assert_eq!(w.key_family, [a1, a, a]);
+        // `a` + 12 is `a1` + 2; within a family only the index counts.
+        assert!(w.same_key((a1, 2), (a, 12), b"a12"));
+        assert!(!w.same_key((a1, 3), (a, 12), b"a12"));
+        assert!(w.same_key((del, 12), (a, 12), b"a12"));
+        assert!(!w.same_key((del, 2), (a, 12), b"a12"));
+        for (at, i, k) in [(a1, 2, "a12"), (a, 12, "a12"), (a1, 0, "a10")] {
+            assert_eq!(key(&w.writes.ops[at], i), k.as_bytes());
+            assert!(key_is(&w.writes.ops[at], i, k.as_bytes()));
+        }
+        assert!(!key_is(&w.writes.ops[a1], 2, b"a1"));
     }
 
     #[test]

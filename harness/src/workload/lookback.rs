@@ -6,7 +6,7 @@
 //! every `xack` re-derives them all (a ChaCha8 window, a SplitMix64, a pick and a key draw
 //! each), most of them derived by the `xack`s just before it; the engine driver pays that under
 //! the engine's lock (`Engine::execute_next`). The ring holds each LSN's pair in slot
-//! `lsn % len`, tagged with the LSN, so a slot answers only for the LSN it holds: a miss (first
+//! `lsn % len` (`len` the look-back rounded up to a power of two), tagged with the LSN, so a slot answers only for the LSN it holds: a miss (first
 //! use, or an LSN evicted by a later one) derives the pair afresh, which is a pure function of
 //! (seed, LSN), so cached and fresh derivations give byte-identical commands whatever order the
 //! writer visits LSNs in.
@@ -31,17 +31,23 @@ pub(super) struct OpKeyRing {
     /// Its own seeds: look-backs jump around, and sharing the writer's would make it refill
     /// its ChaCha8 window for the next command.
     seeds: CommandSeeds,
+    /// [`Workload::lookback_lsns`] of its workload.
+    lookback_lsns: Lsn,
+    /// A power of two, at least `lookback_lsns`.
     slots: Box<[Slot]>,
 }
 
 impl OpKeyRing {
     /// A ring for `w`'s `xack`s, or `None` when `w` has none (no look-back to cache).
     pub(super) fn for_workload(w: &Workload) -> Option<OpKeyRing> {
-        let len = w.lookback_lsns();
-        (len > 0).then(|| OpKeyRing {
+        let lookback_lsns = w.lookback_lsns();
+        let len = usize::try_from(lookback_lsns)
+            .expect("look-back fits memory")
+            .next_power_of_two();
+        (lookback_lsns > 0).then(|| OpKeyRing {
             seeds: w.command_seeds(),
-            slots: vec![Slot::default(); usize::try_from(len).expect("look-back fits memory")]
-                .into_boxed_slice(),
+            lookback_lsns,
+            slots: vec![Slot::default(); len].into_boxed_slice(),
         })
     }
 
@@ -53,12 +59,13 @@ impl OpKeyRing {
     /// `xack` needs), or `m` is 0.
     #[inline]
     pub(super) fn op_and_key(&mut self, w: &Workload, n: Lsn, m: Lsn) -> (usize, u64) {
-        let len = self.slots.len() as u64;
+        let lookback = self.lookback_lsns;
         assert!(
-            m > 0 && m < n && n - m <= len,
-            "xack at {n} looked back to {m}, beyond its look-back of {len} LSNs"
+            m > 0 && m < n && n - m <= lookback,
+            "xack at {n} looked back to {m}, beyond its look-back of {lookback} LSNs"
         );
-        let slot = &mut self.slots[(m % len) as usize];
+        // The length is a power of two: the mask is `m % len`.
+        let slot = &mut self.slots[(m & (self.slots.len() as u64 - 1)) as usize];
         if slot.lsn != m {
             let (op, key) = w.op_and_key(&mut self.seeds, m);
             *slot = Slot { lsn: m, op, key };
@@ -90,13 +97,21 @@ mod tests {
             }
         }
         // An LSN that takes the same slot replaces it; the old one is derived again.
-        let len = w.lookback_lsns();
-        let old = n - len;
+        let len = ring.slots.len() as u64;
+        assert!(len.is_power_of_two() && len >= w.lookback_lsns());
+        let (old, newer) = (n - 17, n - 17 + len);
+        let slot = (old & (len - 1)) as usize;
+        assert_eq!(ring.slots[slot].lsn, old);
         assert_eq!(
-            ring.op_and_key(&w, n + len, old + len),
-            w.op_and_key(&mut seeds, old + len)
+            ring.op_and_key(&w, newer + 1, newer),
+            w.op_and_key(&mut seeds, newer)
         );
-        assert_eq!(ring.op_and_key(&w, n, old), w.op_and_key(&mut seeds, old));
+        assert_eq!(ring.slots[slot].lsn, newer);
+        assert_eq!(
+            ring.op_and_key(&w, old + 1, old),
+            w.op_and_key(&mut seeds, old)
+        );
+        assert_eq!(ring.slots[slot].lsn, old);
     }
 
     #[test]
