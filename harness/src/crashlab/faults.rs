@@ -22,6 +22,7 @@ use super::{FaultKind, Lab, TrialOutcome};
 use crate::driver::bench::{AckHook, NoHook};
 use crate::driver::latency::LatencySummaryUs;
 use crate::driver::matrix::EngineSetup;
+use crate::workload::WriterStream;
 
 /// Extra write+sync rounds after the run, to reach a fault the run did not reach: a sync
 /// fault under policies that do not sync while writing (`no`) or sync rarely (`everysec`),
@@ -38,11 +39,16 @@ fn fault_span_bytes(policy: FsyncPolicy) -> u64 {
     }
 }
 
-/// One write command through the engine, published to `page` like a writer's.
-fn write_one(engine: &Engine, lab: &Lab, page: &AckPage) -> durlab_engine::Result<()> {
+/// One write command through the engine, published to `page` like a writer's; `stream`
+/// builds it (a writer's stream caches what its `xack`s look back at).
+fn write_one(
+    engine: &Engine,
+    stream: &mut WriterStream<'_>,
+    page: &AckPage,
+) -> durlab_engine::Result<()> {
     let ack = engine.execute_next(|lsn| {
         page.issued(lsn);
-        lab.workload.command(lsn)
+        stream.write_command(lsn)
     })?;
     if let Some(lsn) = ack.lsn {
         page.acked(lsn);
@@ -106,9 +112,11 @@ impl FaultRunner for BackendFault {
         // caller yet, and the next one must get it. A round that began after the failure is
         // the verdict.
         let mut rounds = 0;
+        let mut stream = lab.workload.writer(0);
         while errors.is_empty() && rounds < EXTRA_ROUNDS {
             let fired_before = faults.fired() > 0;
-            if let Err(e) = write_one(&engine, lab, &page).and_then(|()| engine.sync().map(|_| ()))
+            if let Err(e) =
+                write_one(&engine, &mut stream, &page).and_then(|()| engine.sync().map(|_| ()))
             {
                 errors.push(e.to_string());
             }
@@ -119,7 +127,7 @@ impl FaultRunner for BackendFault {
         }
         let fired = faults.fired() > 0;
         // After the failure, the engine must acknowledge nothing more.
-        let acked_after_fault = fired && write_one(&engine, lab, &page).is_ok();
+        let acked_after_fault = fired && write_one(&engine, &mut stream, &page).is_ok();
         let t_ns = now_ns();
         drop(engine);
         drop(page);
