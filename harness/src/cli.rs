@@ -714,6 +714,11 @@ pub struct CrashArgs {
     /// one completes (`crashlab::lying`), to show that the everysec lag check can fail.
     #[arg(long, hide = true)]
     pub broken_early_sync: bool,
+    /// TEST ONLY: live-copy --procedure safe copies as soon as it has asked for the save or
+    /// rewrite, without waiting for it to finish (`crashlab::backup`), to show that a copy
+    /// across it can fail.
+    #[arg(long, hide = true)]
+    pub broken_copy_before_save_done: bool,
 }
 
 /// `durlab worker` (internal, started by `durlab crash`).

@@ -42,6 +42,7 @@ pub mod runner;
 pub mod trial;
 pub mod verdict;
 pub mod worker;
+pub mod worker_save;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -216,6 +217,9 @@ pub struct Lab {
     /// `live-copy` on a RESP target: real copies (`cp -r`, `tar`) per trial, judged beside
     /// the simulated copies of the same moments ([`backup`]).
     pub real_copies: u32,
+    /// Test only (`--broken-copy-before-save-done`): the safe procedure copies as soon as it
+    /// has asked for the save or rewrite, before it finished ([`backup::during`]).
+    pub copy_before_save_done: bool,
     /// Where trial directories go.
     pub work: PathBuf,
     /// Image faults: where crash images are built (see [`images::scratch`]); `None`: inside

@@ -125,10 +125,10 @@ fn run_on_mount(trial: &mut Trial<'_>) -> Result<Mounted, String> {
     } else if fault == FaultKind::LiveCopy {
         let from_secs = trial.plan().crash_from_secs;
         let began = driving.began();
+        let mut saver = backup::RespSave::new(&driving, lab.target, setup.persistence);
         let during = backup::during(
             lab,
-            setup.persistence,
-            &driving,
+            &mut saver,
             &root,
             &dir,
             &mut trial.rng,
