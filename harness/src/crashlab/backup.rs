@@ -1,21 +1,22 @@
-//! Backup procedures during a trial of a RESP server on the recording filesystem
-//! (docs/design.md, "Live copies"): the moments a [`Procedure`] copies at, and real `cp -r` and
-//! `tar` processes run over the live directory beside the simulated copies (the model's ground
-//! truth).
+//! Backup procedures during a trial (docs/design.md, "Live copies"), of a RESP server on the
+//! recording filesystem or of the engine's recorded worker ([`super::worker_save`]): the
+//! moments a [`Procedure`] copies at, and real `cp -r`, `tar` and runbook `cp` processes run
+//! over the live directory beside the simulated copies (the model's ground truth).
 //!
 //! Every copy the crash lab judges comes from the trial's I/O trace
 //! ([`super::images::copy`]); a procedure only decides *when* copies start:
 //!
 //! - [`Procedure::Live`]: at the crash lab's cut points (nothing to do during the trial).
 //! - [`Procedure::Safe`]: the harness asks the server for its save or rewrite at seeded
-//!   moments, polls `INFO persistence` until it has finished, and the copy starts then. The
+//!   moments, learns from the server that it has finished ([`SafeSave`]: `INFO persistence`
+//!   over RESP, the worker's ack page for the engine), and the copy starts then. The
 //!   next request waits until that copy would have ended, so copies never overlap a requested
 //!   rewrite (only what the server starts by itself can).
 //! - [`Procedure::StopCopyStart`]: the trial ends with a clean stop (`SHUTDOWN`) instead of a
 //!   kill, and the copy starts once the server has exited.
 //!
-//! With `--real-copies N`, N real copies (alternately `cp -r` and `tar`) are taken at the
-//! procedure's moments (for `live`, at seeded moments of the trial), through the mount: the
+//! With `--real-copies N`, N real copies (alternately `cp -r` and `tar`; for a named-path
+//! list, the runbook's `cp` lines, [`copy_paths`]) are taken at the procedure's moments (for `live`, at seeded moments of the trial), through the mount: the
 //! server's data directory as an operator's script sees it, read through the same filesystem
 //! the server writes through (the backing directory holds the same bytes, but reading it would
 //! bypass the daemon the server's own requests queue in). Each real copy is judged beside the
