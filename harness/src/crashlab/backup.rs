@@ -16,7 +16,8 @@
 //!   kill, and the copy starts once the server has exited.
 //!
 //! With `--real-copies N`, N real copies (alternately `cp -r` and `tar`; for a named-path
-//! list, the runbook's `cp` lines, [`copy_paths`]) are taken at the procedure's moments (for `live`, at seeded moments of the trial), through the mount: the
+//! list, the runbook's `cp` lines, [`copy_paths`]) are taken at the procedure's moments (for
+//! `live`, at seeded moments of the trial), through the mount: the
 //! server's data directory as an operator's script sees it, read through the same filesystem
 //! the server writes through (the backing directory holds the same bytes, but reading it would
 //! bypass the daemon the server's own requests queue in). Each real copy is judged beside the
@@ -603,5 +604,85 @@ pub(crate) fn judge_real(
             out.kept_dir = Some(real.dir.display().to_string());
         }
         outcomes.push(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runbook's script copies each named path in order into its place under the copy
+    /// (a directory as a tree), records each missing path with `cp`'s own words, and goes on.
+    #[test]
+    fn named_paths_are_copied_in_place_and_a_missing_one_is_recorded_and_skipped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let live = tmp.path().join("live");
+        std::fs::create_dir_all(live.join("appendonlydir")).unwrap();
+        std::fs::write(live.join("appendonlydir/a.manifest"), b"m").unwrap();
+        std::fs::write(live.join("appendonlydir/a.incr.aof"), b"1234").unwrap();
+        std::fs::write(live.join("dump.rdb"), b"R").unwrap();
+        std::fs::write(live.join("other"), b"not named").unwrap();
+        let source: CopySource = "appendonly.aof,appendonlydir,dump.rdb".parse().unwrap();
+        let real = real_copy(&source, &live, tmp.path(), 3).unwrap();
+        assert_eq!(real.by, CopiedBy::RealCp, "named paths are always cp");
+        assert_eq!(real.dir, tmp.path().join("real-3"));
+        assert_eq!(real.bytes, 6);
+        let read = |p: &str| std::fs::read(real.dir.join(p)).unwrap();
+        assert_eq!(read("appendonlydir/a.incr.aof"), b"1234");
+        assert_eq!(read("appendonlydir/a.manifest"), b"m");
+        assert_eq!(read("dump.rdb"), b"R");
+        assert!(!real.dir.join("other").exists(), "only the named paths");
+        let complaint = real.complaint.unwrap();
+        assert!(
+            complaint.starts_with("cp -r appendonly.aof (exit status: 1)")
+                && complaint.contains("No such file or directory")
+                && !complaint.contains("dump.rdb"),
+            "{complaint}"
+        );
+        assert!(
+            real.tool
+                .contains("appendonly.aof, appendonlydir, dump.rdb"),
+            "{}",
+            real.tool
+        );
+
+        // Nothing there: an empty copy (the backup directory the script made), two errors.
+        let empty = tmp.path().join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let source: CopySource = "appendonly.aof,dump.rdb".parse().unwrap();
+        let real = real_copy(&source, &empty, tmp.path(), 4).unwrap();
+        assert_eq!(real.bytes, 0);
+        assert!(real.dir.is_dir());
+        assert_eq!(real.complaint.unwrap().matches("No such file").count(), 2);
+    }
+
+    /// A real copy that read nothing has no rate: its twin reads at the procedure's rate.
+    #[test]
+    fn a_twin_takes_the_real_copys_rate_or_the_procedures_when_it_read_nothing() {
+        let copy = CopyProcedure::default();
+        let real = |bytes: u64| RealCopy {
+            by: CopiedBy::RealCp,
+            tool: String::new(),
+            dir: PathBuf::new(),
+            start_ns: 1_000_000_000,
+            end_ns: 1_500_000_000,
+            bytes,
+            moment: 0,
+            complaint: None,
+        };
+        let mut out = ProcedureCopies::default();
+        out.add_real(&copy, real(1000));
+        out.add_real(&copy, real(0));
+        let rates: Vec<u64> = out
+            .plans
+            .iter()
+            .map(|(p, _)| p.rate_bytes_per_sec)
+            .collect();
+        assert_eq!(rates, [2000, copy.rate_bytes_per_sec]);
+        assert!(
+            out.plans
+                .iter()
+                .all(|(p, t)| p.start_ns == 1_000_000_000 && t.by == CopiedBy::Twin)
+        );
     }
 }
