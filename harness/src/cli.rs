@@ -671,10 +671,10 @@ pub struct CrashArgs {
     #[arg(long, value_name = "PROCEDURE")]
     pub procedure: Option<crate::crashlab::images::copy::Procedure>,
 
-    /// live-copy on a RESP target: also run this many real copies per trial at the
-    /// procedure's moments, each restored and judged beside the simulated copy of the same
-    /// moment: with `--copy tree`, alternately `cp -r` and `tar` of the mounted data
-    /// directory; with `--copy a,b`, the runbook's script, one `cp -r --parents` line per
+    /// live-copy: also run this many real copies per trial at the procedure's moments, each
+    /// restored and judged beside the simulated copy of the same moment: with `--copy tree`,
+    /// alternately `cp -r` and `tar` of the data directory (a RESP target's mount, the engine
+    /// worker's directory); with `--copy a,b`, the runbook's script, one `cp -r --parents` line per
     /// path in order (a missing path fails its line, recorded, and the script goes on).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub real_copies: u32,

@@ -240,7 +240,8 @@ fn the_real_runbook_cp_of_redis_7_copies_nothing_like_its_twin() {
         assert_eq!(twin["recovered_lsn"], 0, "{twin:#}");
         let note = first_note(t);
         assert!(
-            note.contains("real cp of appendonly.aof, dump.rdb from the mount"),
+            note.contains("real cp of appendonly.aof, dump.rdb from /")
+                && note.contains("/mnt, moment"),
             "{note}"
         );
         for path in ["appendonly.aof", "dump.rdb"] {
@@ -311,51 +312,24 @@ fn twin_of<'a>(r: &'a Value, real: &Value) -> &'a Value {
         .unwrap_or_else(|| panic!("no twin of {real:#}"))
 }
 
-/// Ground truth: a real `cp -r` and a real `tar` of the mounted directory while the workload
-/// writes, each restored by the real server beside the simulated copy of the same moment (its
-/// twin: same start, the real copy's measured rate), land on the same verdict.
+/// Ground truth: a real `cp -r` and a real `tar` of the server's directory (a RESP server's
+/// mount, the engine worker's data directory) while the workload writes, each restored by the
+/// real server (or engine) beside the simulated copy of the same moment (its twin: same start,
+/// the real copy's measured rate), land on the same verdict.
 ///
 /// Deterministic by the choice of moment: in mode `aof` at phase steady, Redis's directory
-/// holds a manifest, a base and one increment that only grows, and `durlab serve`'s one log
-/// only grows: no file appears, vanishes or is renamed while a copy reads (no rewrite runs:
-/// the trials are far below Redis's 64 MB auto-rewrite size), so any copy, however its reads
-/// fall, holds a prefix of the log and restores. Only its staleness depends on the timing.
+/// holds a manifest, a base and one increment that only grows, and the engine's one log (in
+/// `durlab serve` or the worker) only grows: no file appears, vanishes or is renamed while a
+/// copy reads (no rewrite runs: the trials are far below Redis's 64 MB auto-rewrite size), so
+/// any copy, however its reads fall, holds a prefix of the log and restores. Only its
+/// staleness depends on the timing.
 #[test]
 fn a_real_cp_during_a_live_run_restores_to_the_same_verdict_as_its_simulated_twin() {
     let tmp = tempfile::tempdir().unwrap();
-    let records = live_copy_records(
-        &[
-            "--target",
-            "redis,durlab-server",
-            "--policy",
-            "everysec",
-            "--persistence",
-            "aof",
-            "--real-copies",
-            "2",
-            "--trial-secs",
-            "1.5",
-        ],
-        tmp.path(),
-        false,
-    );
+    let records = live_copy_records(&real_aof_copies("redis,durlab-server"), tmp.path(), false);
     assert_eq!(records.len(), 2, "{records:#?}");
     for r in &records {
-        let real: Vec<&Value> = copied_by(r, "real-cp")
-            .into_iter()
-            .chain(copied_by(r, "real-tar"))
-            .collect();
-        assert_eq!(real.len(), 2, "one cp -r and one tar: {r:#}");
-        // With real copies, the simulated copies are exactly their twins.
-        assert_eq!(copied_by(r, "twin").len(), 2, "{r:#}");
-        for t in &real {
-            let twin = twin_of(r, t);
-            assert_eq!(t["verdict"], "ok", "{t:#}");
-            assert_eq!(twin["verdict"], t["verdict"], "real {t:#}\ntwin {twin:#}");
-            assert!(t["recovered_lsn"].as_u64().unwrap() > 0, "{t:#}");
-            assert!(twin["recovered_lsn"].as_u64().unwrap() > 0, "{twin:#}");
-            assert!(first_note(t).contains("of the mount, moment"), "{t:#}");
-        }
+        real_copies_agree_with_their_twins(r, "/mnt, moment");
     }
     // The report sets them side by side and says they agree.
     let md = report_md(tmp.path());
@@ -365,6 +339,52 @@ fn a_real_cp_during_a_live_run_restores_to_the_same_verdict_as_its_simulated_twi
         2,
         "{md}"
     );
+}
+
+/// The same on the engine's worker (its data directory copied directly; a run of its own: the
+/// engine target runs apart from the RESP targets).
+#[test]
+fn a_real_cp_of_the_engine_workers_directory_restores_like_its_twin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = live_copy_records(&real_aof_copies("engine"), tmp.path(), false);
+    assert_eq!(records.len(), 1, "{records:#?}");
+    real_copies_agree_with_their_twins(&records[0], "/data, moment");
+}
+
+/// Two real copies a trial of a mode `aof` run of `targets`.
+fn real_aof_copies(targets: &str) -> Vec<&str> {
+    vec![
+        "--target",
+        targets,
+        "--policy",
+        "everysec",
+        "--persistence",
+        "aof",
+        "--real-copies",
+        "2",
+        "--trial-secs",
+        "1.5",
+    ]
+}
+
+/// `r` holds one real `cp -r` and one real `tar` (their first notes naming the directory
+/// copied, ending in `from`), each restored ok, with a twin that restored ok too.
+fn real_copies_agree_with_their_twins(r: &Value, from: &str) {
+    let real: Vec<&Value> = copied_by(r, "real-cp")
+        .into_iter()
+        .chain(copied_by(r, "real-tar"))
+        .collect();
+    assert_eq!(real.len(), 2, "one cp -r and one tar: {r:#}");
+    // With real copies, the simulated copies are exactly their twins.
+    assert_eq!(copied_by(r, "twin").len(), 2, "{r:#}");
+    for t in &real {
+        let twin = twin_of(r, t);
+        assert_eq!(t["verdict"], "ok", "{t:#}");
+        assert_eq!(twin["verdict"], t["verdict"], "real {t:#}\ntwin {twin:#}");
+        assert!(t["recovered_lsn"].as_u64().unwrap() > 0, "{t:#}");
+        assert!(twin["recovered_lsn"].as_u64().unwrap() > 0, "{twin:#}");
+        assert!(first_note(t).contains(from), "{from}: {t:#}");
+    }
 }
 
 /// The companion: the same real copies judged against another seed's command sequence are

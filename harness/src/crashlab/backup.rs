@@ -17,10 +17,10 @@
 //!
 //! With `--real-copies N`, N real copies (alternately `cp -r` and `tar`; for a named-path
 //! list, the runbook's `cp` lines, [`copy_paths`]) are taken at the procedure's moments (for
-//! `live`, at seeded moments of the trial), through the mount: the
-//! server's data directory as an operator's script sees it, read through the same filesystem
-//! the server writes through (the backing directory holds the same bytes, but reading it would
-//! bypass the daemon the server's own requests queue in). Each real copy is judged beside the
+//! `live`, at seeded moments of the trial), of the server's data directory as an operator's
+//! script sees it: for a RESP server, through the mount, the same filesystem the server writes
+//! through (the backing directory holds the same bytes, but reading it would bypass the daemon
+//! the server's own requests queue in); for the engine, the worker's directory itself. Each real copy is judged beside the
 //! simulated copy started at the same moment at the real copy's measured rate (its twin).
 
 use std::path::{Path, PathBuf};
@@ -48,8 +48,9 @@ pub(crate) const SAVE_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct RealCopy {
     pub by: CopiedBy,
-    /// The tool as run, for notes: `real cp -r of the mount`, `real tar of the mount`, or
-    /// `real cp of a, b from the mount` (named paths).
+    /// The tool as run, for notes: `real cp -r of DIR`, `real tar of DIR`, or `real cp of a, b
+    /// from DIR` (named paths), DIR the directory copied (a RESP server's mount point, the
+    /// engine's data directory).
     pub tool: String,
     /// The copy, ready to start a server on (a tar archive is extracted here).
     pub dir: PathBuf,
@@ -337,8 +338,9 @@ pub(crate) fn during(
     Ok(out)
 }
 
-/// After a clean stop at `stopped_ns`: the stopped directory's copy, and `lab.real_copies` real
-/// copies of it (alternately `cp -r` and `tar`).
+/// After the server stopped at `stopped_ns` (`how` it was stopped, for the notes): the
+/// stopped directory's copy, and `lab.real_copies` real copies of `mount` into `dir`
+/// ([`real_copy`]).
 ///
 /// # Errors
 /// A copying tool that could not be started.
@@ -347,14 +349,14 @@ pub(crate) fn after_stop(
     mount: &Path,
     dir: &Path,
     stopped_ns: u64,
+    how: &str,
 ) -> Result<ProcedureCopies, String> {
     let mut out = ProcedureCopies::stopped_at(&lab.copy, stopped_ns);
     for i in 0..lab.real_copies {
         let real = real_copy(&lab.copy.source, mount, dir, i)?;
         out.add_real(&lab.copy, real);
     }
-    out.notes
-        .push("stopped cleanly (SHUTDOWN); copied once the server had exited".into());
+    out.notes.push(format!("stop-copy-start: {how}"));
     Ok(out)
 }
 
@@ -476,7 +478,7 @@ pub fn real_copy(
     }
     Ok(RealCopy {
         by,
-        tool: format!("{} of the mount", by.describe()),
+        tool: format!("{} of {}", by.describe(), mount.display()),
         bytes: tree_bytes(&to),
         dir: to,
         start_ns,
@@ -517,7 +519,7 @@ fn copy_paths(paths: &[PathBuf], mount: &Path, to: &Path, moment: u32) -> Result
     let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
     Ok(RealCopy {
         by: CopiedBy::RealCp,
-        tool: format!("real cp of {} from the mount", names.join(", ")),
+        tool: format!("real cp of {} from {}", names.join(", "), mount.display()),
         bytes: tree_bytes(to),
         dir: to.to_path_buf(),
         start_ns,

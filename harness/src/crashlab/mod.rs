@@ -215,7 +215,7 @@ pub struct Lab {
     pub dir_model: DirModel,
     /// `live-copy`: how the backup is copied.
     pub copy: images::copy::CopyProcedure,
-    /// `live-copy` on a RESP target: real copies (`cp -r`, `tar`, or a named-path list's `cp`
+    /// `live-copy`: real copies (`cp -r`, `tar`, or a named-path list's `cp`
     /// lines) per trial, judged beside the simulated copies of the same moments ([`backup`]).
     pub real_copies: u32,
     /// Test only (`--broken-copy-before-save-done`): the safe procedure copies as soon as it

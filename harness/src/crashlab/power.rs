@@ -82,35 +82,29 @@ impl FaultRunner for PowerLoss {
     fn crash(&self, trial: &mut Trial<'_>) -> Result<(Crashed, Option<LagCheck>), String> {
         let trace = trial.dir.join("io.trace");
         let procedure = trial.lab.copy.procedure;
-        if trial.fault == FaultKind::LiveCopy && trial.lab.real_copies > 0 {
-            return Err(
-                "--real-copies runs real cp -r and tar over a mounted directory: use a RESP target (--target durlab-server or redis) on the recording filesystem".into(),
-            );
-        }
-        let (killed, safe_copies) =
-            if trial.fault == FaultKind::LiveCopy && procedure == Procedure::Safe {
-                // The lab asks the running worker for each save ([`worker_save`]).
-                let (killed, copies) = worker_save::run_procedure(trial, &trace)?;
-                (killed, Some(copies))
-            } else {
-                (kill9::run_and_kill(trial, Some(&trace))?, None)
-            };
+        let live_copy = trial.fault == FaultKind::LiveCopy;
+        let beside = procedure == Procedure::Safe
+            || (procedure == Procedure::Live && trial.lab.real_copies > 0);
+        let (killed, during) = if live_copy && beside {
+            // The procedure runs beside the worker ([`worker_save`]).
+            let (killed, copies) = worker_save::run_procedure(trial, &trace)?;
+            (killed, Some(copies))
+        } else {
+            (kill9::run_and_kill(trial, Some(&trace))?, None)
+        };
         let lag = lag::check_trial(trial.lab, trial.setup, &trace, &killed.acks, killed.t_ns)?;
         let window = CrashWindow {
             first_cut_ns: first_cut_ns(trial.lab, trial.setup, trial.fault, killed.acks.ready_ns),
             kill_ns: killed.t_ns,
         };
         let mut notes = killed.notes;
-        let copies = if trial.fault == FaultKind::LiveCopy && procedure == Procedure::StopCopyStart
-        {
+        let copies = if live_copy && procedure == Procedure::StopCopyStart {
             // The worker has no clean stop: it is stopped by the kill, which keeps every
             // acknowledged write in the page cache (kill -9's promise), all a copy reads.
-            notes.push(
-                "stop-copy-start: the worker was stopped (SIGKILL) and its directory copied after it exited".into(),
-            );
-            backup::ProcedureCopies::stopped_at(&trial.lab.copy, killed.t_ns)
+            let how = "the worker was stopped (SIGKILL) and its directory copied after it exited";
+            backup::after_stop(trial.lab, &trial.data, &trial.dir, killed.t_ns, how)?
         } else {
-            safe_copies.unwrap_or_default()
+            during.unwrap_or_default()
         };
         notes.extend(copies.notes.iter().cloned());
         let crashed = Crashed {

@@ -1,6 +1,8 @@
 //! The backup procedures of `live-copy` on the engine's worker process (target `engine`,
 //! docs/design.md, "Live copies"): the worker runs with its recording backend as for the
-//! image faults, and the procedure runs beside it exactly as over RESP ([`backup::during`]).
+//! image faults, and the procedure runs beside it exactly as over RESP ([`backup::during`]),
+//! real copies included (`cp -r` and `tar` of the worker's data directory, read directly: the
+//! engine writes through the kernel's page cache, as the copying tools read).
 //!
 //! The safe procedure asks the running worker for the engine's own save through the ack page
 //! ([`AckPage::request_save`]): the worker's saver thread calls [`durlab_engine::Engine::save`]
@@ -16,6 +18,7 @@ use durlab_engine::clock::now_ns;
 
 use super::ackpage::AckPage;
 use super::backup::{self, ProcedureCopies, SAVE_TIMEOUT, SafeSave};
+use super::images::copy::Procedure;
 use super::kill9::{self, Killed, Running};
 use super::runner::Trial;
 use crate::scenario::model::Persistence;
@@ -23,6 +26,7 @@ use crate::scenario::model::Persistence;
 /// [`SafeSave`] through a running worker's ack page.
 pub(crate) struct WorkerSave<'a> {
     running: &'a mut Running,
+    mode: Persistence,
     /// The lab's own mapping of the worker's page.
     page: AckPage,
     /// The number of the last request made (0: none yet).
@@ -30,15 +34,15 @@ pub(crate) struct WorkerSave<'a> {
 }
 
 impl<'a> WorkerSave<'a> {
-    /// Asks `running`, an engine in `mode`.
+    /// Will ask `running`, an engine in `mode`.
     ///
     /// # Errors
-    /// Mode `aof` (the engine has no save or rewrite there), or a page that cannot be mapped.
+    /// A page that cannot be mapped.
     pub(crate) fn new(running: &'a mut Running, mode: Persistence) -> Result<Self, String> {
-        has_save(mode)?;
         let page = AckPage::open(running.page()).map_err(|e| e.to_string())?;
         Ok(WorkerSave {
             running,
+            mode,
             page,
             asked: 0,
         })
@@ -60,6 +64,7 @@ fn has_save(mode: Persistence) -> Result<(), String> {
 
 impl SafeSave for WorkerSave<'_> {
     fn ask(&mut self) -> Result<(), String> {
+        has_save(self.mode)?;
         self.asked = self.page.request_save();
         Ok(())
     }
@@ -82,25 +87,29 @@ impl SafeSave for WorkerSave<'_> {
     }
 }
 
-/// A `live-copy` trial of the worker under the procedure `safe`: starts the worker recording
-/// its I/O to `trace`, runs [`backup::during`] with a [`WorkerSave`] for the trial's length,
-/// then kills the worker (SIGKILL; a copy needs no crash, the kill only ends the trace).
+/// A `live-copy` trial of the worker with its procedure beside it (`safe`, or `live` with real
+/// copies): starts the worker recording its I/O to `trace`, runs [`backup::during`] with a
+/// [`WorkerSave`] for the trial's length, then kills the worker (SIGKILL; a copy needs no
+/// crash, the kill only ends the trace).
 ///
 /// # Errors
-/// A worker that failed, a save that failed or did not finish, or a mode without a save.
+/// A worker that failed, a save that failed or did not finish, a mode without a save
+/// (procedure `safe`), or a copying tool that could not be started.
 pub(crate) fn run_procedure(
     trial: &mut Trial<'_>,
     trace: &Path,
 ) -> Result<(Killed, ProcedureCopies), String> {
     if trial.lab.stalls(trial.fault) {
         return Err(
-            "--stall ends a live-copy trial inside a held fsync: it takes no procedure but live"
+            "--stall ends a live-copy trial inside a held fsync: it takes no procedure but live and no real copies"
                 .into(),
         );
     }
     let plan = trial.plan();
     // Before the worker starts: a mode without a save is refused at once.
-    has_save(trial.setup.persistence)?;
+    if trial.lab.copy.procedure == Procedure::Safe {
+        has_save(trial.setup.persistence)?;
+    }
     let mut running = kill9::start(trial, Some(trace), None)?;
     let since_ready = Duration::from_nanos(now_ns().saturating_sub(running.ready_ns));
     let began = Instant::now()
