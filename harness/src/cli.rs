@@ -662,15 +662,20 @@ pub struct CrashArgs {
     pub copy_rate_mib: Option<u64>,
 
     /// live-copy: when copies are taken. `live`: at any moment while the server writes;
-    /// `safe`: after the server's own save or rewrite, asked for and waited for (RESP targets,
-    /// `--states` of them per trial); `stop-copy-start`: after a clean stop (one per trial).
-    /// Default: the scenario's `[crash] procedure`, else live.
+    /// `safe`: after the server's own save or rewrite, asked for and waited for, `--states` of
+    /// them per trial (RESP targets: BGREWRITEAOF or BGSAVE, then INFO persistence; target
+    /// engine: the worker's Engine::save, a rewrite in mode hybrid, asked for through its ack
+    /// page and published once durable; not in mode aof, which has no save);
+    /// `stop-copy-start`: after a clean stop (one per trial). Default: the scenario's `[crash]
+    /// procedure`, else live.
     #[arg(long, value_name = "PROCEDURE")]
     pub procedure: Option<crate::crashlab::images::copy::Procedure>,
 
-    /// live-copy on a RESP target: also run this many real copies per trial (alternately
-    /// `cp -r` and `tar` of the mounted data directory) at the procedure's moments, each
-    /// restored and judged beside the simulated copy of the same moment. Needs `--copy tree`.
+    /// live-copy: also run this many real copies per trial at the procedure's moments, each
+    /// restored and judged beside the simulated copy of the same moment: with `--copy tree`,
+    /// alternately `cp -r` and `tar` of the data directory (a RESP target's mount, the engine
+    /// worker's directory); with `--copy a,b`, the runbook's script, one `cp -r --parents` line per
+    /// path in order (a missing path fails its line, recorded, and the script goes on).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub real_copies: u32,
 
@@ -714,6 +719,11 @@ pub struct CrashArgs {
     /// one completes (`crashlab::lying`), to show that the everysec lag check can fail.
     #[arg(long, hide = true)]
     pub broken_early_sync: bool,
+    /// TEST ONLY: live-copy --procedure safe copies as soon as it has asked for the save or
+    /// rewrite, without waiting for it to finish (`crashlab::backup`), to show that a copy
+    /// across it can fail.
+    #[arg(long, hide = true)]
+    pub broken_copy_before_save_done: bool,
 }
 
 /// `durlab worker` (internal, started by `durlab crash`).

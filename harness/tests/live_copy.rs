@@ -1,8 +1,8 @@
 //! `durlab crash --fault live-copy` over the real binary: backups copied from a live data
 //! directory (simulated from the run's I/O trace, `crashlab::images::copy`, at any moment,
-//! after the server's own save, or after a clean stop: `crashlab::backup`), and real `cp -r`
-//! and `tar` copies beside them, restored by the real engine, `durlab serve` or a real
-//! redis-server, and judged by the oracle.
+//! after the server's own save, or after a clean stop: `crashlab::backup`), and real `cp -r`,
+//! `tar` and runbook `cp` copies beside them, restored by the real engine, `durlab serve` or a
+//! real redis-server, and judged by the oracle.
 
 use std::path::Path;
 
@@ -10,9 +10,21 @@ use serde_json::Value;
 
 mod cli_support;
 
-/// Runs `args` (seed 9); asserts one record, and success unless `violating`.
-fn run_expecting(args: &[&str], tmp: &Path, violating: bool) -> Vec<Value> {
-    let args: Vec<&str> = args.iter().copied().chain(["--seed", "9"]).collect();
+/// Runs `durlab crash --fault live-copy --trials 1 --seed 9` with `flags` (what each test
+/// varies); asserts success unless `violating`, and returns every record (one per case).
+fn live_copy_records(flags: &[&str], tmp: &Path, violating: bool) -> Vec<Value> {
+    let args: Vec<&str> = [
+        "crash",
+        "--fault",
+        "live-copy",
+        "--trials",
+        "1",
+        "--seed",
+        "9",
+    ]
+    .into_iter()
+    .chain(flags.iter().copied())
+    .collect();
     let (output, records) = cli_support::durlab_json(&args, tmp);
     assert_eq!(
         output.status.success(),
@@ -20,12 +32,31 @@ fn run_expecting(args: &[&str], tmp: &Path, violating: bool) -> Vec<Value> {
         "durlab: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert_eq!(records.len(), 1, "{records:#?}");
     records
 }
 
-fn run(args: &[&str], tmp: &Path) -> Vec<Value> {
-    run_expecting(args, tmp, false)
+/// [`live_copy_records`] of one case: its one record.
+fn live_copy_expecting(flags: &[&str], tmp: &Path, violating: bool) -> Value {
+    let mut records = live_copy_records(flags, tmp, violating);
+    assert_eq!(records.len(), 1, "{records:#?}");
+    records.remove(0)
+}
+
+/// [`live_copy_expecting`] a run without violations.
+fn live_copy(flags: &[&str], tmp: &Path) -> Value {
+    live_copy_expecting(flags, tmp, false)
+}
+
+/// `durlab report` of the run in `tmp`: its report.md.
+fn report_md(tmp: &Path) -> String {
+    let out = tmp.join("out");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_durlab"))
+        .arg("report")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    std::fs::read_to_string(out.join("report.md")).unwrap()
 }
 
 fn states(r: &Value) -> &Vec<Value> {
@@ -43,11 +74,8 @@ fn first_note(t: &Value) -> &str {
 #[test]
 fn an_engine_copy_across_rewrites_is_refused_never_loaded_wrong() {
     let tmp = tempfile::tempdir().unwrap();
-    let records = run(
+    let r = &live_copy(
         &[
-            "crash",
-            "--fault",
-            "live-copy",
             "--policy",
             "everysec",
             "--persistence",
@@ -56,8 +84,6 @@ fn an_engine_copy_across_rewrites_is_refused_never_loaded_wrong() {
             "rewrite",
             "--copy-rate-mib",
             "1",
-            "--trials",
-            "1",
             "--trial-secs",
             "1.5",
             "--states",
@@ -65,7 +91,6 @@ fn an_engine_copy_across_rewrites_is_refused_never_loaded_wrong() {
         ],
         tmp.path(),
     );
-    let r = &records[0];
     assert_eq!(r["violations"], 0, "{r:#}");
     assert_eq!(r["verdicts"]["divergent"], 0, "{r:#}");
     assert_eq!(r["verdicts"]["phantom"], 0, "{r:#}");
@@ -107,15 +132,10 @@ fn an_engine_copy_across_rewrites_is_refused_never_loaded_wrong() {
 #[test]
 fn a_restored_copy_that_differs_from_the_oracle_is_a_violation() {
     let tmp = tempfile::tempdir().unwrap();
-    let records = run_expecting(
+    let r = &live_copy_expecting(
         &[
-            "crash",
-            "--fault",
-            "live-copy",
             "--policy",
             "always",
-            "--trials",
-            "1",
             "--trial-secs",
             "0.5",
             "--states",
@@ -126,7 +146,6 @@ fn a_restored_copy_that_differs_from_the_oracle_is_a_violation() {
         tmp.path(),
         true,
     );
-    let r = &records[0];
     assert!(r["violations"].as_u64().unwrap() > 0, "{r:#}");
     assert!(r["verdicts"]["divergent"].as_u64().unwrap() > 0, "{r:#}");
 }
@@ -138,19 +157,14 @@ fn a_restored_copy_that_differs_from_the_oracle_is_a_violation() {
 #[test]
 fn the_runbook_cp_of_redis_7_copies_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let records = run(
+    let r = &live_copy(
         &[
-            "crash",
             "--target",
             "redis",
-            "--fault",
-            "live-copy",
             "--policy",
             "everysec",
             "--copy",
             "appendonly.aof,dump.rdb",
-            "--trials",
-            "1",
             "--trial-secs",
             "1",
             "--states",
@@ -158,7 +172,6 @@ fn the_runbook_cp_of_redis_7_copies_nothing() {
         ],
         tmp.path(),
     );
-    let r = &records[0];
     assert_eq!(r["violations"], 0, "{r:#}");
     for t in states(r) {
         assert!(
@@ -171,14 +184,7 @@ fn the_runbook_cp_of_redis_7_copies_nothing() {
     assert!(r["censored"].as_u64().unwrap() > 0, "{r:#}");
     assert_eq!(r["copy"], "cp of appendonly.aof, dump.rdb at 100 MiB/s");
     // The report answers "is our backup procedure safe" with no.
-    let out = tmp.path().join("out");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_durlab"))
-        .arg("report")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{status:?}");
-    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let md = report_md(tmp.path());
     let section = md
         .split("## Backups copied from the live directory")
         .nth(1)
@@ -202,19 +208,66 @@ fn the_runbook_cp_of_redis_7_copies_nothing() {
     );
 }
 
+/// Ground truth of the runbook: the real script (one `cp -r` line per named path, going on
+/// past a failed line) run over Redis 7's mounted directory while the workload writes copies
+/// nothing, as its simulated twin does: `cp` says each path is missing, and both restore an
+/// empty server (the same verdict, nothing recovered).
+#[test]
+fn the_real_runbook_cp_of_redis_7_copies_nothing_like_its_twin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = &live_copy(
+        &[
+            "--target",
+            "redis",
+            "--policy",
+            "everysec",
+            "--copy",
+            "appendonly.aof,dump.rdb",
+            "--real-copies",
+            "2",
+            "--trial-secs",
+            "1",
+        ],
+        tmp.path(),
+    );
+    let real = copied_by(r, "real-cp");
+    assert_eq!(real.len(), 2, "a named-path copy is always cp: {r:#}");
+    assert_eq!(copied_by(r, "twin").len(), 2, "{r:#}");
+    for t in &real {
+        let twin = twin_of(r, t);
+        assert_eq!(twin["verdict"], t["verdict"], "real {t:#}\ntwin {twin:#}");
+        assert_eq!(t["recovered_lsn"], 0, "{t:#}");
+        assert_eq!(twin["recovered_lsn"], 0, "{twin:#}");
+        let note = first_note(t);
+        assert!(
+            note.contains("real cp of appendonly.aof, dump.rdb from /")
+                && note.contains("/mnt, moment"),
+            "{note}"
+        );
+        for path in ["appendonly.aof", "dump.rdb"] {
+            assert!(
+                note.contains(&format!("cp -r {path} (exit status: 1)"))
+                    && note.contains(&format!("cannot stat '{path}'")),
+                "each missing path is cp's own error, and the script went on: {note}"
+            );
+        }
+        assert!(
+            first_note(twin).contains("missing: appendonly.aof, dump.rdb"),
+            "{twin:#}"
+        );
+    }
+}
+
 /// A `cp -r` of Redis's directory while BGREWRITEAOF runs back to back: copies that span a
 /// rewrite hold a manifest naming a base or increment they lack, and redis-server refuses
 /// them with its own message.
 #[test]
 fn a_redis_copy_across_bgrewriteaof_is_refused_by_redis() {
     let tmp = tempfile::tempdir().unwrap();
-    let records = run(
+    let r = &live_copy(
         &[
-            "crash",
             "--target",
             "redis",
-            "--fault",
-            "live-copy",
             "--policy",
             "everysec",
             "--persistence",
@@ -223,8 +276,6 @@ fn a_redis_copy_across_bgrewriteaof_is_refused_by_redis() {
             "rewrite",
             "--copy-rate-mib",
             "5",
-            "--trials",
-            "1",
             "--trial-secs",
             "1.5",
             "--states",
@@ -232,7 +283,6 @@ fn a_redis_copy_across_bgrewriteaof_is_refused_by_redis() {
         ],
         tmp.path(),
     );
-    let r = &records[0];
     assert_eq!(r["verdicts"]["divergent"], 0, "{r:#}");
     assert_eq!(r["verdicts"]["phantom"], 0, "{r:#}");
     let refused: Vec<&Value> = states(r)
@@ -262,72 +312,27 @@ fn twin_of<'a>(r: &'a Value, real: &Value) -> &'a Value {
         .unwrap_or_else(|| panic!("no twin of {real:#}"))
 }
 
-/// Ground truth: a real `cp -r` and a real `tar` of the mounted directory while the workload
-/// writes, each restored by the real server beside the simulated copy of the same moment (its
-/// twin: same start, the real copy's measured rate), land on the same verdict.
+/// Ground truth: a real `cp -r` and a real `tar` of the server's directory (a RESP server's
+/// mount, the engine worker's data directory) while the workload writes, each restored by the
+/// real server (or engine) beside the simulated copy of the same moment (its twin: same start,
+/// the real copy's measured rate), land on the same verdict.
 ///
 /// Deterministic by the choice of moment: in mode `aof` at phase steady, Redis's directory
-/// holds a manifest, a base and one increment that only grows, and `durlab serve`'s one log
-/// only grows: no file appears, vanishes or is renamed while a copy reads (no rewrite runs:
-/// the trials are far below Redis's 64 MB auto-rewrite size), so any copy, however its reads
-/// fall, holds a prefix of the log and restores. Only its staleness depends on the timing.
+/// holds a manifest, a base and one increment that only grows, and the engine's one log (in
+/// `durlab serve` or the worker) only grows: no file appears, vanishes or is renamed while a
+/// copy reads (no rewrite runs: the trials are far below Redis's 64 MB auto-rewrite size), so
+/// any copy, however its reads fall, holds a prefix of the log and restores. Only its
+/// staleness depends on the timing.
 #[test]
 fn a_real_cp_during_a_live_run_restores_to_the_same_verdict_as_its_simulated_twin() {
     let tmp = tempfile::tempdir().unwrap();
-    let (output, records) = cli_support::durlab_json(
-        &[
-            "crash",
-            "--target",
-            "redis,durlab-server",
-            "--fault",
-            "live-copy",
-            "--policy",
-            "everysec",
-            "--persistence",
-            "aof",
-            "--real-copies",
-            "2",
-            "--trials",
-            "1",
-            "--trial-secs",
-            "1.5",
-            "--seed",
-            "9",
-        ],
-        tmp.path(),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let records = live_copy_records(&real_aof_copies("redis,durlab-server"), tmp.path(), false);
     assert_eq!(records.len(), 2, "{records:#?}");
     for r in &records {
-        let real: Vec<&Value> = copied_by(r, "real-cp")
-            .into_iter()
-            .chain(copied_by(r, "real-tar"))
-            .collect();
-        assert_eq!(real.len(), 2, "one cp -r and one tar: {r:#}");
-        // With real copies, the simulated copies are exactly their twins.
-        assert_eq!(copied_by(r, "twin").len(), 2, "{r:#}");
-        for t in &real {
-            let twin = twin_of(r, t);
-            assert_eq!(t["verdict"], "ok", "{t:#}");
-            assert_eq!(twin["verdict"], t["verdict"], "real {t:#}\ntwin {twin:#}");
-            assert!(t["recovered_lsn"].as_u64().unwrap() > 0, "{t:#}");
-            assert!(twin["recovered_lsn"].as_u64().unwrap() > 0, "{twin:#}");
-            assert!(first_note(t).contains("of the mount, moment"), "{t:#}");
-        }
+        real_copies_agree_with_their_twins(r, "/mnt, moment");
     }
     // The report sets them side by side and says they agree.
-    let out = tmp.path().join("out");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_durlab"))
-        .arg("report")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(status.status.success(), "{status:?}");
-    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    let md = report_md(tmp.path());
     assert!(md.contains("*real* `cp -r`"), "{md}");
     assert_eq!(
         md.matches("ground truth: 2 of 2 real copies").count(),
@@ -336,23 +341,64 @@ fn a_real_cp_during_a_live_run_restores_to_the_same_verdict_as_its_simulated_twi
     );
 }
 
+/// The same on the engine's worker (its data directory copied directly; a run of its own: the
+/// engine target runs apart from the RESP targets).
+#[test]
+fn a_real_cp_of_the_engine_workers_directory_restores_like_its_twin() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = live_copy_records(&real_aof_copies("engine"), tmp.path(), false);
+    assert_eq!(records.len(), 1, "{records:#?}");
+    real_copies_agree_with_their_twins(&records[0], "/data, moment");
+}
+
+/// Two real copies a trial of a mode `aof` run of `targets`.
+fn real_aof_copies(targets: &str) -> Vec<&str> {
+    vec![
+        "--target",
+        targets,
+        "--policy",
+        "everysec",
+        "--persistence",
+        "aof",
+        "--real-copies",
+        "2",
+        "--trial-secs",
+        "1.5",
+    ]
+}
+
+/// `r` holds one real `cp -r` and one real `tar` (their first notes naming the directory
+/// copied, ending in `from`), each restored ok, with a twin that restored ok too.
+fn real_copies_agree_with_their_twins(r: &Value, from: &str) {
+    let real: Vec<&Value> = copied_by(r, "real-cp")
+        .into_iter()
+        .chain(copied_by(r, "real-tar"))
+        .collect();
+    assert_eq!(real.len(), 2, "one cp -r and one tar: {r:#}");
+    // With real copies, the simulated copies are exactly their twins.
+    assert_eq!(copied_by(r, "twin").len(), 2, "{r:#}");
+    for t in &real {
+        let twin = twin_of(r, t);
+        assert_eq!(t["verdict"], "ok", "{t:#}");
+        assert_eq!(twin["verdict"], t["verdict"], "real {t:#}\ntwin {twin:#}");
+        assert!(t["recovered_lsn"].as_u64().unwrap() > 0, "{t:#}");
+        assert!(twin["recovered_lsn"].as_u64().unwrap() > 0, "{twin:#}");
+        assert!(first_note(t).contains(from), "{from}: {t:#}");
+    }
+}
+
 /// The companion: the same real copies judged against another seed's command sequence are
 /// wrong states (violations), so the real copies' "ok" above is a real comparison.
 #[test]
 fn a_real_copy_that_differs_from_the_oracle_is_a_violation() {
     let tmp = tempfile::tempdir().unwrap();
-    let records = run_expecting(
+    let r = &live_copy_expecting(
         &[
-            "crash",
             "--target",
             "durlab-server",
-            "--fault",
-            "live-copy",
             "--policy",
             "everysec",
             "--real-copies",
-            "1",
-            "--trials",
             "1",
             "--trial-secs",
             "1",
@@ -362,7 +408,6 @@ fn a_real_copy_that_differs_from_the_oracle_is_a_violation() {
         tmp.path(),
         true,
     );
-    let r = &records[0];
     let real = copied_by(r, "real-cp");
     assert_eq!(real.len(), 1, "{r:#}");
     assert_eq!(real[0]["verdict"], "divergent", "{r:#}");
@@ -376,13 +421,10 @@ fn a_real_copy_that_differs_from_the_oracle_is_a_violation() {
 #[test]
 fn redis_copies_after_a_waited_bgrewriteaof_restore() {
     let tmp = tempfile::tempdir().unwrap();
-    let records = run(
+    let r = &live_copy(
         &[
-            "crash",
             "--target",
             "redis",
-            "--fault",
-            "live-copy",
             "--policy",
             "everysec",
             "--persistence",
@@ -391,8 +433,6 @@ fn redis_copies_after_a_waited_bgrewriteaof_restore() {
             "safe",
             "--copy-rate-mib",
             "5",
-            "--trials",
-            "1",
             "--trial-secs",
             "2",
             "--states",
@@ -400,7 +440,6 @@ fn redis_copies_after_a_waited_bgrewriteaof_restore() {
         ],
         tmp.path(),
     );
-    let r = &records[0];
     assert_eq!(r["case"], "live-copy-redis-everysec-hybrid-safe", "{r:#}");
     let copies = copied_by(r, "model");
     assert!(!copies.is_empty(), "{r:#}");
@@ -416,32 +455,135 @@ fn redis_copies_after_a_waited_bgrewriteaof_restore() {
     );
 }
 
+/// The safe procedure on the engine's own worker process (target `engine`): the lab asks the
+/// running worker for the engine's save through its ack page (a rewrite in mode hybrid, a
+/// snapshot in mode snapshot), waits until the worker publishes it durable, then copies.
+/// Open loop at 2,000 commands/s keeps the directory small, so that at 1 MiB/s each copy
+/// reads for tens of ms while the workload goes on: every copy restores, in both modes.
+#[test]
+fn engine_copies_after_a_requested_save_restore_in_hybrid_and_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = live_copy_records(&safe_on_the_engine(&[]), tmp.path(), false);
+    assert_eq!(records.len(), 2, "one per mode: {records:#?}");
+    for r in &records {
+        let copies = copied_by(r, "model");
+        assert!(copies.len() >= 2, "{r:#}");
+        assert_eq!(copies.len(), states(r).len(), "{r:#}");
+        for t in &copies {
+            assert_eq!(t["verdict"], "ok", "{t:#}");
+        }
+        assert!(
+            copies
+                .iter()
+                .any(|t| t["recovered_lsn"].as_u64().unwrap() > 0),
+            "{r:#}"
+        );
+        let notes = states(r)[0]["notes"].to_string();
+        assert!(
+            notes.contains("asked of the worker through its ack page and waited for"),
+            "{notes}"
+        );
+    }
+}
+
+/// The companion: the same procedure with the wait skipped (the test-only
+/// `--broken-copy-before-save-done`: each copy starts as soon as the rewrite is asked for)
+/// copies across the rewrite: the copy's manifest names the new base, which it lacks, and
+/// recovery refuses it. So the "ok" above depends on the wait.
+#[test]
+fn an_engine_copy_taken_before_the_rewrite_is_done_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let records = live_copy_records(
+        &safe_on_the_engine(&["--broken-copy-before-save-done"]),
+        tmp.path(),
+        false,
+    );
+    let hybrid = records
+        .iter()
+        .find(|r| r["case"].as_str().unwrap().contains("-hybrid-"))
+        .expect("a hybrid record");
+    let bad = states(hybrid)
+        .iter()
+        .filter(|t| t["verdict"] == "refused" || t["verdict"] == "divergent")
+        .count();
+    assert!(bad > 0, "{hybrid:#}");
+    assert!(
+        states(hybrid)[0]["notes"]
+            .to_string()
+            .contains("TEST ONLY --broken-copy-before-save-done"),
+        "{hybrid:#}"
+    );
+}
+
+/// The flags of the engine's safe procedure in modes hybrid and snapshot, plus `more`.
+fn safe_on_the_engine<'a>(more: &[&'a str]) -> Vec<&'a str> {
+    let mut flags = vec![
+        "--policy",
+        "everysec",
+        "--persistence",
+        "hybrid,snapshot",
+        "--procedure",
+        "safe",
+        "--rate",
+        "2000",
+        "--copy-rate-mib",
+        "1",
+        "--trial-secs",
+        "2",
+        "--states",
+        "3",
+    ];
+    flags.extend_from_slice(more);
+    flags
+}
+
+/// Mode aof has no save: the safe procedure on the engine is refused, saying why.
+#[test]
+fn the_engine_safe_procedure_refuses_mode_aof() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = [
+        "crash",
+        "--fault",
+        "live-copy",
+        "--procedure",
+        "safe",
+        "--persistence",
+        "aof",
+        "--trials",
+        "1",
+        "--trial-secs",
+        "0.5",
+    ];
+    let (output, records) = cli_support::durlab_json(&args, tmp.path());
+    assert!(!output.status.success());
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let failed = records[0]["failed_trials"].to_string();
+    assert!(
+        failed.contains("the engine in mode aof has no save or rewrite to wait for"),
+        "{failed}"
+    );
+}
+
 /// Stop-copy-start: `durlab serve` stopped with SHUTDOWN, its directory copied once it has
 /// exited: the copy restores every acknowledged command (staleness 0).
 #[test]
 fn a_copy_after_a_clean_stop_restores_everything_acknowledged() {
     let tmp = tempfile::tempdir().unwrap();
-    let records = run(
+    let r = &live_copy(
         &[
-            "crash",
             "--target",
             "durlab-server",
-            "--fault",
-            "live-copy",
             "--policy",
             "everysec",
             "--persistence",
             "hybrid",
             "--procedure",
             "stop-copy-start",
-            "--trials",
-            "1",
             "--trial-secs",
             "1",
         ],
         tmp.path(),
     );
-    let r = &records[0];
     let copies = states(r);
     assert_eq!(copies.len(), 1, "one copy per trial: {r:#}");
     let t = &copies[0];

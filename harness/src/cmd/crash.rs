@@ -154,6 +154,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         dir_model,
         copy: copy_procedure(args, scenario.crash.as_ref()),
         real_copies: args.real_copies,
+        copy_before_save_done: args.broken_copy_before_save_done,
         work: work.path().to_path_buf(),
         image_root: scratch.as_ref().map(|t| t.path().to_path_buf()),
         keep_all: args.keep,
@@ -162,7 +163,7 @@ pub fn run(args: &CrashArgs) -> Result<(), CliError> {
         target: Target::Engine,
         rate,
     };
-    crate::crashlab::backup::check_real_copies(&lab.copy, lab.real_copies).map_err(CliError)?;
+    crate::crashlab::backup::check_real_copies(lab.real_copies).map_err(CliError)?;
     let started_utc = time::rfc3339_now();
     let trials: Vec<u64> = match args.trial {
         Some(k) => vec![k],
@@ -586,6 +587,9 @@ fn repro_line(
         ));
         if lab.real_copies > 0 {
             line.push_str(&format!(" --real-copies {}", lab.real_copies));
+        }
+        if lab.copy_before_save_done {
+            line.push_str(" --broken-copy-before-save-done");
         }
     }
     if lab.lies.ack_before_sync {

@@ -201,6 +201,7 @@ fn crash_args(args: &RunArgs, scenario: &Scenario, out_dir: &Path, run_id: &str)
         broken_skip_dir_sync: false,
         broken_swallow_sync_errors: false,
         broken_early_sync: false,
+        broken_copy_before_save_done: false,
         contract: None,
         dir: args.dir.clone(),
         image_dir: None,

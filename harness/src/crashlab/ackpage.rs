@@ -5,10 +5,15 @@
 //!
 //! Layout (little-endian `u64` words): a header of [`HEADER_WORDS`] words —
 //! `magic, capacity, ready_ns, highest_acked, highest_issued, full_at_lsn, stall_started_ns,
-//! pid, saves, saves_done` — then `ack_ns[capacity]`, then `issued_ns[capacity]` (slot `lsn - 1`; 0 =
+//! pid, saves, saves_done, save_requests, save_requests_served` — then `ack_ns[capacity]`, then `issued_ns[capacity]` (slot `lsn - 1`; 0 =
 //! never), then [`SAVE_SLOTS`] save records of 3 words `begin_ns, end_ns, lsn` (a snapshot or
 //! rewrite: `end_ns` is published after it returned durable; `begin_ns` 0 when unknown).
 //! Times are [`now_ns`] (`CLOCK_MONOTONIC`), the clock the crash lab and traces share.
+//!
+//! The page is also the crash lab's one way to ask the running worker for something: a save
+//! (a backup's safe procedure, `crashlab::worker_save`). The lab maps the page too
+//! ([`AckPage::open`]) and counts its requests up in `save_requests`; the worker saves and
+//! then publishes, in `save_requests_served`, the highest request its durable save covers.
 //!
 //! Guarantee: an acknowledgement is published after `execute` returned (the time is read
 //! after the return), so a published ack time below T proves the command was acknowledged
@@ -27,10 +32,10 @@ use memmap2::{MmapOptions, MmapRaw};
 
 use crate::driver::bench::AckHook;
 
-/// `"DURLACK1"`.
-const MAGIC: u64 = u64::from_le_bytes(*b"DURLACK1");
+/// `"DURLACK2"` (2: the header grew the save request words).
+const MAGIC: u64 = u64::from_le_bytes(*b"DURLACK2");
 /// Words before the per-LSN arrays.
-pub const HEADER_WORDS: usize = 10;
+pub const HEADER_WORDS: usize = 12;
 /// Save records a page holds (later saves are not recorded: promises only get smaller).
 pub const SAVE_SLOTS: usize = 4096;
 /// Fewest LSNs a page holds (32 MiB file, sparse until written): the capacity of every page
@@ -71,6 +76,8 @@ const W_STALL_STARTED: usize = 6;
 const W_PID: usize = 7;
 const W_SAVES: usize = 8;
 const W_SAVES_DONE: usize = 9;
+const W_SAVE_REQUESTS: usize = 10;
+const W_SAVE_REQUESTS_SERVED: usize = 11;
 
 fn saves_word(capacity: u64) -> u64 {
     HEADER_WORDS as u64 + 2 * capacity
@@ -132,12 +139,50 @@ impl AckPage {
         Ok(page)
     }
 
+    /// Maps the existing page `path` (made by [`AckPage::create`] in another process) shared,
+    /// to ask its writer for saves ([`AckPage::request_save`]) while it runs.
+    ///
+    /// # Errors
+    /// The file cannot be opened or mapped, has a bad magic number, or is shorter than its
+    /// capacity says (the error names the file).
+    pub fn open(path: &Path) -> io::Result<AckPage> {
+        let named =
+            |e: io::Error| io::Error::new(e.kind(), format!("ack page {}: {e}", path.display()));
+        let capacity = AckLog::read_header(path)?.capacity.max(1);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(named)?;
+        let bytes = page_bytes(capacity);
+        let have = file.metadata().map_err(named)?.len();
+        if have < bytes {
+            return Err(named(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{have} bytes, but capacity {capacity} needs {bytes}"),
+            )));
+        }
+        let len = usize::try_from(bytes).map_err(|_| {
+            named(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "too large to map",
+            ))
+        })?;
+        let map = MmapOptions::new().len(len).map_raw(&file).map_err(named)?;
+        Ok(AckPage {
+            map,
+            words: len / 8,
+            capacity,
+            _file: file,
+        })
+    }
+
     fn word(&self, i: usize) -> &AtomicU64 {
         assert!(i < self.words, "ack page word {i} out of range");
         // SAFETY: `i` is in bounds of the mapping (checked above; `words` is its length / 8),
         // which is page-aligned (so 8-byte aligned) and stays mapped while `self` lives (the
-        // file is created here, never truncated, and `map` unmaps only on drop, which needs
-        // `&mut self`). `AtomicU64` has the layout of `u64`, and every access to the page in
+        // file is created by `create` or checked by `open` to cover the mapping, is never
+        // truncated, and `map` unmaps only on drop, which needs `&mut self`). `AtomicU64` has the layout of `u64`, and every access to the page in
         // this process goes through such atomics (no plain references alias it); other
         // processes reading the file see the stores through the shared page cache.
         unsafe { &*self.map.as_mut_ptr().cast::<AtomicU64>().add(i) }
@@ -184,6 +229,30 @@ impl AckPage {
         self.word(slot.0 + 2).store(lsn, Ordering::Release);
         self.word(slot.0 + 1).store(now_ns(), Ordering::Release);
         self.word(W_SAVES_DONE).fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The crash lab's side: asks the writer for one save; returns the request's number (1,
+    /// 2, ...), which [`AckPage::save_requests_served`] reaches once a save begun after the
+    /// request is durable.
+    pub fn request_save(&self) -> u64 {
+        self.word(W_SAVE_REQUESTS).fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// Save requests made so far (the writer's side polls this).
+    pub fn save_requests(&self) -> u64 {
+        self.word(W_SAVE_REQUESTS).load(Ordering::Acquire)
+    }
+
+    /// The writer's side: publishes that every request up to number `n` is served (call after
+    /// a save begun after request `n` was made returned durable).
+    pub fn serve_save_requests(&self, n: u64) {
+        self.word(W_SAVE_REQUESTS_SERVED)
+            .fetch_max(n, Ordering::AcqRel);
+    }
+
+    /// The highest request number served.
+    pub fn save_requests_served(&self) -> u64 {
+        self.word(W_SAVE_REQUESTS_SERVED).load(Ordering::Acquire)
     }
 
     /// Publishes a save noticed after it completed (its start unknown).
@@ -473,5 +542,33 @@ mod tests {
         assert_eq!(log.saved_before(u64::MAX), 9);
         assert_eq!(log.saves[2].begin_ns, 0, "noticed saves have no start");
         assert_eq!(log.save_in_progress(u64::MAX - 1), None);
+    }
+
+    /// Requests made through a second mapping (the crash lab's) reach the writer's, and its
+    /// answer comes back; a file that is not a page is refused, naming it.
+    #[test]
+    fn save_requests_cross_mappings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ack.page");
+        let writer = AckPage::create(&path, 8).unwrap();
+        let lab = AckPage::open(&path).unwrap();
+        assert_eq!(lab.capacity(), 8);
+        assert_eq!((writer.save_requests(), lab.save_requests_served()), (0, 0));
+        assert_eq!(lab.request_save(), 1);
+        assert_eq!(lab.request_save(), 2);
+        assert_eq!(writer.save_requests(), 2);
+        writer.serve_save_requests(2);
+        writer.serve_save_requests(1);
+        assert_eq!(lab.save_requests_served(), 2, "never goes back");
+
+        let junk = dir.path().join("junk");
+        std::fs::write(&junk, [0u8; HEADER_WORDS * 8]).unwrap();
+        let err = AckPage::open(&junk).unwrap_err().to_string();
+        assert!(err.contains("junk") && err.contains("bad magic"), "{err}");
+        let short = dir.path().join("short");
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&short, &bytes[..HEADER_WORDS * 8]).unwrap();
+        let err = AckPage::open(&short).unwrap_err().to_string();
+        assert!(err.contains("short") && err.contains("needs"), "{err}");
     }
 }

@@ -1,24 +1,26 @@
-//! Backup procedures during a trial of a RESP server on the recording filesystem
-//! (docs/design.md, "Live copies"): the moments a [`Procedure`] copies at, and real `cp -r` and
-//! `tar` processes run over the live directory beside the simulated copies (the model's ground
-//! truth).
+//! Backup procedures during a trial (docs/design.md, "Live copies"), of a RESP server on the
+//! recording filesystem or of the engine's recorded worker ([`super::worker_save`]): the
+//! moments a [`Procedure`] copies at, and real `cp -r`, `tar` and runbook `cp` processes run
+//! over the live directory beside the simulated copies (the model's ground truth).
 //!
 //! Every copy the crash lab judges comes from the trial's I/O trace
 //! ([`super::images::copy`]); a procedure only decides *when* copies start:
 //!
 //! - [`Procedure::Live`]: at the crash lab's cut points (nothing to do during the trial).
 //! - [`Procedure::Safe`]: the harness asks the server for its save or rewrite at seeded
-//!   moments, polls `INFO persistence` until it has finished, and the copy starts then. The
+//!   moments, learns from the server that it has finished ([`SafeSave`]: `INFO persistence`
+//!   over RESP, the worker's ack page for the engine), and the copy starts then. The
 //!   next request waits until that copy would have ended, so copies never overlap a requested
 //!   rewrite (only what the server starts by itself can).
 //! - [`Procedure::StopCopyStart`]: the trial ends with a clean stop (`SHUTDOWN`) instead of a
 //!   kill, and the copy starts once the server has exited.
 //!
-//! With `--real-copies N`, N real copies (alternately `cp -r` and `tar`) are taken at the
-//! procedure's moments (for `live`, at seeded moments of the trial), through the mount: the
-//! server's data directory as an operator's script sees it, read through the same filesystem
-//! the server writes through (the backing directory holds the same bytes, but reading it would
-//! bypass the daemon the server's own requests queue in). Each real copy is judged beside the
+//! With `--real-copies N`, N real copies (alternately `cp -r` and `tar`; for a named-path
+//! list, the runbook's `cp` lines, [`copy_paths`]) are taken at the procedure's moments (for
+//! `live`, at seeded moments of the trial), of the server's data directory as an operator's
+//! script sees it: for a RESP server, through the mount, the same filesystem the server writes
+//! through (the backing directory holds the same bytes, but reading it would bypass the daemon
+//! the server's own requests queue in); for the engine, the worker's directory itself. Each real copy is judged beside the
 //! simulated copy started at the same moment at the real copy's measured rate (its twin).
 
 use std::path::{Path, PathBuf};
@@ -40,12 +42,16 @@ use crate::workload::rng::SplitMix64;
 pub const MAX_REAL_COPIES: u32 = 64;
 
 /// How long a requested save or rewrite may take before the trial fails.
-const SAVE_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const SAVE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A real copy taken during the trial.
 #[derive(Debug, Clone)]
 pub struct RealCopy {
     pub by: CopiedBy,
+    /// The tool as run, for notes: `real cp -r of DIR`, `real tar of DIR`, or `real cp of a, b
+    /// from DIR` (named paths), DIR the directory copied (a RESP server's mount point, the
+    /// engine's data directory).
+    pub tool: String,
     /// The copy, ready to start a server on (a tar archive is extracted here).
     pub dir: PathBuf,
     /// When the copying process was started and when it exited ([`now_ns`]).
@@ -93,10 +99,16 @@ impl ProcedureCopies {
         }
     }
 
-    /// Adds a real copy and its simulated twin (same start, the real copy's rate).
+    /// Adds a real copy and its simulated twin (same start, the real copy's rate; the
+    /// procedure's rate when the real copy read nothing, so that it has no rate: a twin at
+    /// 1 byte/s would take days over a file the real copy never saw).
     fn add_real(&mut self, copy: &CopyProcedure, real: RealCopy) {
         let secs = (real.end_ns.saturating_sub(real.start_ns)).max(1) as f64 / 1e9;
-        let rate = ((real.bytes as f64 / secs) as u64).max(1);
+        let rate = if real.bytes == 0 {
+            copy.rate_bytes_per_sec
+        } else {
+            ((real.bytes as f64 / secs) as u64).max(1)
+        };
         let twin = CopyPlan {
             rate_bytes_per_sec: rate,
             ..copy.plan(real.start_ns)
@@ -141,10 +153,97 @@ pub fn safe_command(
     }
 }
 
-/// Runs the procedure of `lab.copy` on the driven server for `trial_secs` (the workload keeps
-/// running), taking `lab.real_copies` real copies of `mount`, into `dir`; returns when the
-/// trial's time is up (the caller then kills or stops the server). `began` is when the
+/// How the safe procedure asks the running server for its save or rewrite and learns that it
+/// has finished, by the server's own word (never a sleep): over RESP ([`RespSave`]:
+/// BGSAVE or BGREWRITEAOF, then `INFO persistence`), or through the engine worker's ack page
+/// ([`super::worker_save::WorkerSave`]: the engine's own save, published once durable). The
+/// procedure itself ([`during`]) is the same for every target.
+pub(crate) trait SafeSave {
+    /// Asks for one save or rewrite.
+    ///
+    /// # Errors
+    /// The server refused (its message), or cannot be asked (a mode without a save).
+    fn ask(&mut self) -> Result<(), String>;
+
+    /// Returns once the save or rewrite asked for last has finished.
+    ///
+    /// # Errors
+    /// It failed (the server's word), the server died, or it still ran after [`SAVE_TIMEOUT`].
+    fn wait_done(&mut self) -> Result<(), String>;
+
+    /// What `n` requests were and how their end was learned, for the trial's notes.
+    fn describe(&self, n: usize) -> String;
+}
+
+/// [`SafeSave`] over RESP: `target`'s command of [`safe_command`] on a connection of its own
+/// (opened at the first request), then `INFO persistence` polled until its busy fields are 0.
+pub(crate) struct RespSave<'a> {
+    driving: &'a Driving,
+    command: Result<(&'static str, &'static [&'static str]), String>,
+    conn: Option<crate::servers::client::Client>,
+}
+
+impl<'a> RespSave<'a> {
+    pub(crate) fn new(driving: &'a Driving, target: Target, mode: Persistence) -> RespSave<'a> {
+        RespSave {
+            driving,
+            command: safe_command(target, mode),
+            conn: None,
+        }
+    }
+
+    fn conn(&mut self) -> Result<&mut crate::servers::client::Client, String> {
+        if self.conn.is_none() {
+            let c = self.driving.server().connect().map_err(|e| e.to_string())?;
+            self.conn = Some(c);
+        }
+        Ok(self.conn.as_mut().expect("connected above"))
+    }
+}
+
+impl SafeSave for RespSave<'_> {
+    fn ask(&mut self) -> Result<(), String> {
+        let (command, busy) = self.command.clone()?;
+        let c = self.conn()?;
+        match c.call(&[command]).map_err(|e| e.to_string())? {
+            // One the server started by itself (an automatic rewrite): as an operator
+            // would, wait for it and ask again.
+            Value::Error(e) if e.contains("in progress") => {
+                wait_idle(c, busy)?;
+                if let Value::Error(e) = c.call(&[command]).map_err(|e| e.to_string())? {
+                    return Err(format!("{command} replied -{e}"));
+                }
+                Ok(())
+            }
+            Value::Error(e) => Err(format!("{command} replied -{e}")),
+            _ => Ok(()),
+        }
+    }
+
+    fn wait_done(&mut self) -> Result<(), String> {
+        let (_, busy) = self.command.clone()?;
+        wait_idle(self.conn()?, busy)
+    }
+
+    fn describe(&self, n: usize) -> String {
+        match &self.command {
+            Ok((command, busy)) => format!(
+                "{n} {command}s asked for and waited for (INFO persistence: {} 0)",
+                busy.join(" and ")
+            ),
+            Err(e) => e.clone(),
+        }
+    }
+}
+
+/// Runs the procedure of `lab.copy` on the running server for `trial_secs` (the workload keeps
+/// running), asking `saver` for its saves (procedure `safe`) and taking `lab.real_copies` real
+/// copies of `mount` (the data directory as a copying tool reads it), into `dir`; returns when
+/// the trial's time is up (the caller then kills or stops the server). `began` is when the
 /// workload started; moments fall in [`from_secs`, `trial_secs`] after it.
+///
+/// With `lab.copy_before_save_done` (test only), the safe procedure copies as soon as it has
+/// asked, without waiting for the save to finish, to show that a copy across it can fail.
 ///
 /// # Errors
 /// A save or rewrite the server refused or that did not finish, or a copying tool that could
@@ -152,8 +251,7 @@ pub fn safe_command(
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn during(
     lab: &Lab,
-    mode: Persistence,
-    driving: &Driving,
+    saver: &mut dyn SafeSave,
     mount: &Path,
     dir: &Path,
     rng: &mut SplitMix64,
@@ -180,7 +278,7 @@ pub(crate) fn during(
                 .enumerate()
             {
                 until(at);
-                let real = real_copy(mount, dir, i as u32)?;
+                let real = real_copy(&lab.copy.source, mount, dir, i as u32)?;
                 out.add_real(&lab.copy, real);
             }
         }
@@ -191,8 +289,6 @@ pub(crate) fn during(
                     lab.phase
                 ));
             }
-            let (command, busy) = safe_command(lab.target, mode)?;
-            let mut c = driving.server().connect().map_err(|e| e.to_string())?;
             let n = lab.states.max(1);
             let mut done = 0usize;
             for (i, at) in moments(n, rng).into_iter().enumerate() {
@@ -200,22 +296,13 @@ pub(crate) fn during(
                     break; // the previous copy ran past the trial
                 }
                 until(at);
-                match c.call(&[command]).map_err(|e| e.to_string())? {
-                    // One the server started by itself (an automatic rewrite): as an
-                    // operator would, wait for it and ask again.
-                    Value::Error(e) if e.contains("in progress") => {
-                        wait_idle(&mut c, busy)?;
-                        if let Value::Error(e) = c.call(&[command]).map_err(|e| e.to_string())? {
-                            return Err(format!("{command} replied -{e}"));
-                        }
-                    }
-                    Value::Error(e) => return Err(format!("{command} replied -{e}")),
-                    _ => {}
+                saver.ask()?;
+                if !lab.copy_before_save_done {
+                    saver.wait_done()?;
                 }
-                wait_idle(&mut c, busy)?;
-                let done_ns = now_ns();
+                let copy_ns = now_ns();
                 done += 1;
-                let plan = lab.copy.plan(done_ns);
+                let plan = lab.copy.plan(copy_ns);
                 out.plans.push((
                     plan,
                     CopyTag {
@@ -224,16 +311,26 @@ pub(crate) fn during(
                     },
                 ));
                 if (i as u32) < lab.real_copies {
-                    let real = real_copy(mount, dir, i as u32)?;
+                    let real = real_copy(&lab.copy.source, mount, dir, i as u32)?;
                     out.add_real(&lab.copy, real);
+                }
+                if lab.copy_before_save_done {
+                    // The next request must not find this one still running.
+                    saver.wait_done()?;
                 }
                 // The operator waits for the copy before the next request.
                 wait_for_copy(mount, lab.copy.rate_bytes_per_sec, began, trial_secs);
             }
-            out.notes.push(format!(
-                "safe procedure: {done} {command}s asked for and waited for (INFO persistence: {} 0), each followed by a copy",
-                busy.join(" and ")
-            ));
+            let mut note = format!(
+                "safe procedure: {}, each followed by a copy",
+                saver.describe(done)
+            );
+            if lab.copy_before_save_done {
+                note.push_str(
+                    " (TEST ONLY --broken-copy-before-save-done: each copy started as soon as the save was asked for, before it finished)",
+                );
+            }
+            out.notes.push(note);
         }
         Procedure::StopCopyStart => {}
     }
@@ -241,8 +338,9 @@ pub(crate) fn during(
     Ok(out)
 }
 
-/// After a clean stop at `stopped_ns`: the stopped directory's copy, and `lab.real_copies` real
-/// copies of it (alternately `cp -r` and `tar`).
+/// After the server stopped at `stopped_ns` (`how` it was stopped, for the notes): the
+/// stopped directory's copy, and `lab.real_copies` real copies of `mount` into `dir`
+/// ([`real_copy`]).
 ///
 /// # Errors
 /// A copying tool that could not be started.
@@ -251,14 +349,14 @@ pub(crate) fn after_stop(
     mount: &Path,
     dir: &Path,
     stopped_ns: u64,
+    how: &str,
 ) -> Result<ProcedureCopies, String> {
     let mut out = ProcedureCopies::stopped_at(&lab.copy, stopped_ns);
     for i in 0..lab.real_copies {
-        let real = real_copy(mount, dir, i)?;
+        let real = real_copy(&lab.copy.source, mount, dir, i)?;
         out.add_real(&lab.copy, real);
     }
-    out.notes
-        .push("stopped cleanly (SHUTDOWN); copied once the server had exited".into());
+    out.notes.push(format!("stop-copy-start: {how}"));
     Ok(out)
 }
 
@@ -316,18 +414,28 @@ fn wait_idle(c: &mut crate::servers::client::Client, busy: &[&str]) -> Result<()
     }
 }
 
-/// Copy number `moment` of `mount` into `dir`: `cp -r` for even numbers, `tar` for odd ones
-/// (extracted after it exits; only the copying process is timed).
+/// Copy number `moment` of `mount` into `dir`/real-`moment`, as `source` says. The whole
+/// directory: `cp -r` for even numbers, `tar` for odd ones (extracted after it exits; only the
+/// copying process is timed). Named paths: the runbook's script, one `cp -r` line per path in
+/// order ([`copy_paths`]).
 ///
 /// # Errors
 /// A tool that could not be started, or an archive that could not be extracted.
-pub fn real_copy(mount: &Path, dir: &Path, moment: u32) -> Result<RealCopy, String> {
+pub fn real_copy(
+    source: &CopySource,
+    mount: &Path,
+    dir: &Path,
+    moment: u32,
+) -> Result<RealCopy, String> {
+    let to = dir.join(format!("real-{moment}"));
+    if let CopySource::Paths(paths) = source {
+        return copy_paths(paths, mount, &to, moment);
+    }
     let by = if moment.is_multiple_of(2) {
         CopiedBy::RealCp
     } else {
         CopiedBy::RealTar
     };
-    let to = dir.join(format!("real-{moment}"));
     let archive = dir.join(format!("real-{moment}.tar"));
     let mut cmd = match by {
         CopiedBy::RealTar => {
@@ -346,14 +454,7 @@ pub fn real_copy(mount: &Path, dir: &Path, moment: u32) -> Result<RealCopy, Stri
         .output()
         .map_err(|e| format!("starting {}: {e}", by.describe()))?;
     let end_ns = now_ns();
-    let complaint = (!out.status.success() || !out.stderr.is_empty()).then(|| {
-        format!(
-            "{} ({}): {}",
-            by.describe(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-    });
+    let complaint = complaint(by.describe(), &out);
     if by == CopiedBy::RealTar {
         std::fs::create_dir_all(&to).map_err(|e| format!("{}: {e}", to.display()))?;
         let x = Command::new("tar")
@@ -377,12 +478,65 @@ pub fn real_copy(mount: &Path, dir: &Path, moment: u32) -> Result<RealCopy, Stri
     }
     Ok(RealCopy {
         by,
+        tool: format!("{} of {}", by.describe(), mount.display()),
         bytes: tree_bytes(&to),
         dir: to,
         start_ns,
         end_ns,
         moment,
         complaint,
+    })
+}
+
+/// The runbook's backup script over `mount`, into `to` (made first, as `$BACKUP_DIR`): one
+/// `cp -r --parents PATH to/` per path, in order, each run from `mount`, so that a path
+/// keeps its place under the copy (`appendonlydir/x` lands in `to/appendonlydir/x`). A path
+/// that is missing when its line runs makes that `cp` fail ("No such file or directory"),
+/// which is recorded in the copy's complaint, and **the script goes on** with the next line,
+/// as a script without `set -e` does (and as one `cp a b dest` with several sources does):
+/// the same rule as the simulated copy's missing paths ([`super::images::copy`]). The copy's
+/// time runs from the first line's start to the last line's exit.
+///
+/// # Errors
+/// `to` cannot be made, or `cp` cannot be started.
+fn copy_paths(paths: &[PathBuf], mount: &Path, to: &Path, moment: u32) -> Result<RealCopy, String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("{}: {e}", to.display()))?;
+    let mut complaints = Vec::new();
+    let start_ns = now_ns();
+    for path in paths {
+        let out = Command::new("cp")
+            .arg("-r")
+            .arg("--parents")
+            .arg("--")
+            .arg(path)
+            .arg(to)
+            .current_dir(mount)
+            .output()
+            .map_err(|e| format!("starting cp -r {}: {e}", path.display()))?;
+        complaints.extend(complaint(&format!("cp -r {}", path.display()), &out));
+    }
+    let end_ns = now_ns();
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    Ok(RealCopy {
+        by: CopiedBy::RealCp,
+        tool: format!("real cp of {} from {}", names.join(", "), mount.display()),
+        bytes: tree_bytes(to),
+        dir: to.to_path_buf(),
+        start_ns,
+        end_ns,
+        moment,
+        complaint: (!complaints.is_empty()).then(|| complaints.join("; ")),
+    })
+}
+
+/// What a copying tool said when it did not succeed quietly: `what (exit status): stderr`.
+fn complaint(what: &str, out: &std::process::Output) -> Option<String> {
+    (!out.status.success() || !out.stderr.is_empty()).then(|| {
+        format!(
+            "{what} ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
     })
 }
 
@@ -401,21 +555,14 @@ fn tree_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-/// Real copies need the whole directory (`--copy tree`): a real `cp` of named paths is a
-/// script of its own, not modelled here.
+/// At most [`MAX_REAL_COPIES`] real copies per trial.
 ///
 /// # Errors
-/// Real copies asked for with a list of paths, or too many.
-pub fn check_real_copies(copy: &CopyProcedure, real_copies: u32) -> Result<(), String> {
+/// Too many.
+pub fn check_real_copies(real_copies: u32) -> Result<(), String> {
     if real_copies > MAX_REAL_COPIES {
         return Err(format!(
             "--real-copies {real_copies}: at most {MAX_REAL_COPIES} per trial"
-        ));
-    }
-    if real_copies > 0 && copy.source != CopySource::Tree {
-        return Err(format!(
-            "--real-copies needs --copy tree (real cp -r and tar of the directory), not '{}'",
-            copy.source
         ));
     }
     Ok(())
@@ -442,8 +589,8 @@ pub(crate) fn judge_real(
         let (recovered, secs) = recover(&real.dir);
         let mut out = conclude(real.end_ns, &recovered, secs);
         let mut note = format!(
-            "{} of the mount, moment {}: started at t = {} ns, {} bytes, took {:.1} ms",
-            real.by.describe(),
+            "{}, moment {}: started at t = {} ns, {} bytes, took {:.1} ms",
+            real.tool,
             real.moment,
             real.start_ns,
             real.bytes,
@@ -459,5 +606,85 @@ pub(crate) fn judge_real(
             out.kept_dir = Some(real.dir.display().to_string());
         }
         outcomes.push(out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runbook's script copies each named path in order into its place under the copy
+    /// (a directory as a tree), records each missing path with `cp`'s own words, and goes on.
+    #[test]
+    fn named_paths_are_copied_in_place_and_a_missing_one_is_recorded_and_skipped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let live = tmp.path().join("live");
+        std::fs::create_dir_all(live.join("appendonlydir")).unwrap();
+        std::fs::write(live.join("appendonlydir/a.manifest"), b"m").unwrap();
+        std::fs::write(live.join("appendonlydir/a.incr.aof"), b"1234").unwrap();
+        std::fs::write(live.join("dump.rdb"), b"R").unwrap();
+        std::fs::write(live.join("other"), b"not named").unwrap();
+        let source: CopySource = "appendonly.aof,appendonlydir,dump.rdb".parse().unwrap();
+        let real = real_copy(&source, &live, tmp.path(), 3).unwrap();
+        assert_eq!(real.by, CopiedBy::RealCp, "named paths are always cp");
+        assert_eq!(real.dir, tmp.path().join("real-3"));
+        assert_eq!(real.bytes, 6);
+        let read = |p: &str| std::fs::read(real.dir.join(p)).unwrap();
+        assert_eq!(read("appendonlydir/a.incr.aof"), b"1234");
+        assert_eq!(read("appendonlydir/a.manifest"), b"m");
+        assert_eq!(read("dump.rdb"), b"R");
+        assert!(!real.dir.join("other").exists(), "only the named paths");
+        let complaint = real.complaint.unwrap();
+        assert!(
+            complaint.starts_with("cp -r appendonly.aof (exit status: 1)")
+                && complaint.contains("No such file or directory")
+                && !complaint.contains("dump.rdb"),
+            "{complaint}"
+        );
+        assert!(
+            real.tool
+                .contains("appendonly.aof, appendonlydir, dump.rdb"),
+            "{}",
+            real.tool
+        );
+
+        // Nothing there: an empty copy (the backup directory the script made), two errors.
+        let empty = tmp.path().join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let source: CopySource = "appendonly.aof,dump.rdb".parse().unwrap();
+        let real = real_copy(&source, &empty, tmp.path(), 4).unwrap();
+        assert_eq!(real.bytes, 0);
+        assert!(real.dir.is_dir());
+        assert_eq!(real.complaint.unwrap().matches("No such file").count(), 2);
+    }
+
+    /// A real copy that read nothing has no rate: its twin reads at the procedure's rate.
+    #[test]
+    fn a_twin_takes_the_real_copys_rate_or_the_procedures_when_it_read_nothing() {
+        let copy = CopyProcedure::default();
+        let real = |bytes: u64| RealCopy {
+            by: CopiedBy::RealCp,
+            tool: String::new(),
+            dir: PathBuf::new(),
+            start_ns: 1_000_000_000,
+            end_ns: 1_500_000_000,
+            bytes,
+            moment: 0,
+            complaint: None,
+        };
+        let mut out = ProcedureCopies::default();
+        out.add_real(&copy, real(1000));
+        out.add_real(&copy, real(0));
+        let rates: Vec<u64> = out
+            .plans
+            .iter()
+            .map(|(p, _)| p.rate_bytes_per_sec)
+            .collect();
+        assert_eq!(rates, [2000, copy.rate_bytes_per_sec]);
+        assert!(
+            out.plans
+                .iter()
+                .all(|(p, t)| p.start_ns == 1_000_000_000 && t.by == CopiedBy::Twin)
+        );
     }
 }

@@ -104,6 +104,86 @@ impl FaultRunner for Kill9 {
     }
 }
 
+/// A running worker of a trial: its process, ack page and log.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    page: std::path::PathBuf,
+    log: std::path::PathBuf,
+    /// When the worker was ready ([`now_ns`]): its writers start then.
+    pub ready_ns: u64,
+}
+
+impl Running {
+    /// Polls the ack page until `ready(header)` holds; fails if the worker exits or `timeout`
+    /// passes (then it is killed), naming `what` and quoting the worker's log.
+    ///
+    /// # Errors
+    /// As said.
+    pub fn wait_for(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        ready: impl Fn(&AckLog) -> bool,
+    ) -> Result<AckLog, String> {
+        wait_for(&mut self.child, &self.page, &self.log, timeout, what, ready)
+    }
+
+    /// The worker's ack page.
+    pub fn page(&self) -> &Path {
+        &self.page
+    }
+
+    /// SIGKILLs the worker now (T is just before the signal), reaps it and reads its ack page.
+    ///
+    /// # Errors
+    /// The worker had already ended by itself, or filled its ack page.
+    pub fn kill(mut self, trial: &Trial<'_>, mut notes: Vec<String>) -> Result<Killed, String> {
+        let t_ns = now_ns();
+        let child = &mut self.child;
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL)
+            .map_err(|e| format!("kill -9 of worker {}: {e}", child.id()))?;
+        let status = child
+            .wait()
+            .map_err(|e| format!("waiting for worker {}: {e}", child.id()))?;
+        if status.signal() != Some(Signal::SIGKILL as i32) {
+            return Err(format!(
+                "worker ended by itself ({status}) before the kill: {}",
+                worker_log(&self.log)
+            ));
+        }
+        let page = &self.page;
+        let acks = AckLog::read(page).map_err(|e| e.to_string())?;
+        if acks.full_at_lsn != 0 {
+            return Err(format!(
+                "ack page {} filled up at LSN {} ({} slots, sized for {} acknowledgements/s): acknowledgements after it were not recorded; shorten --trial-secs",
+                page.display(),
+                acks.full_at_lsn,
+                acks.capacity,
+                ackpage::MAX_ACKS_PER_SEC
+            ));
+        }
+        if let Some(rate) = trial.lab.rate_for(trial.fault) {
+            let acked_writes = super::acked_writes(&acks, acks.ready_ns, t_ns);
+            notes.push(format!(
+                "open loop at {}: {:.0} write commands/s acknowledged",
+                rate.describe(),
+                acked_writes.per_sec()
+            ));
+        }
+        Ok(Killed { acks, t_ns, notes })
+    }
+}
+
+/// A worker left running on an error path is killed and reaped (a killed one is already).
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            kill_and_reap(&mut self.child);
+        }
+    }
+}
+
 /// Starts a worker for `trial` (recording an I/O trace to `trace` when given; stalling a
 /// sync for `FsyncStall`), waits until it runs, sends SIGKILL at a seeded time (during the
 /// stall for `FsyncStall`), reaps it and reads its ack page.
@@ -112,17 +192,64 @@ impl FaultRunner for Kill9 {
 /// A message when the worker failed to start, exited by itself, or filled its ack page.
 pub fn run_and_kill(trial: &mut Trial<'_>, trace: Option<&Path>) -> Result<Killed, String> {
     let (lab, setup, fault) = (trial.lab, trial.setup, trial.fault);
-    let (dir, data, page) = (trial.dir.clone(), trial.data.clone(), trial.page.clone());
-    let rng = &mut trial.rng;
-    let log = dir.join("worker.log");
     let stall = (lab.stalls(fault) && syncs_while_writing(setup.policy)).then(|| {
         let n = if setup.policy == FsyncPolicy::Always {
-            rng.random_range(1..=20u64)
+            trial.rng.random_range(1..=20u64)
         } else {
             1
         };
         (n, lab.stall_ms)
     });
+    let mut running = start(trial, trace, stall)?;
+    let plan = lab.trial(fault, setup);
+    let rng = &mut trial.rng;
+    let mut notes = Vec::new();
+    match stall {
+        Some((n, ms)) => {
+            let timeout = Duration::from_secs_f64(30.0 + 2.0 * plan.secs);
+            let h = running.wait_for(timeout, "the sync stall", |h| h.stall_started_ns != 0)?;
+            let into_ms = ms as f64 * fraction(rng, 0.1, 0.9);
+            let at = h.stall_started_ns + (into_ms * 1e6) as u64;
+            std::thread::sleep(Duration::from_nanos(at.saturating_sub(now_ns())));
+            notes.push(format!(
+                "killed {into_ms:.0} ms into a {ms} ms stall of fdatasync #{n} after open"
+            ));
+        }
+        None => {
+            if lab.stalls(fault) {
+                notes.push(format!(
+                    "policy {} issues no fdatasync while writing: no stall can begin; killed at a seeded time",
+                    setup.policy
+                ));
+            }
+            // Past the bound, so that a loss as long as the promise allows can show.
+            let after = fraction(rng, plan.crash_from_secs, plan.secs);
+            std::thread::sleep(Duration::from_secs_f64(after));
+            notes.push(format!(
+                "killed {:.0} ms after the worker was ready (drawn in [{:.0}, {:.0}] ms)",
+                after * 1e3,
+                plan.crash_from_secs * 1e3,
+                plan.secs * 1e3
+            ));
+        }
+    }
+    running.kill(trial, notes)
+}
+
+/// Starts a worker for `trial` (recording an I/O trace to `trace` when given; stalling
+/// fdatasync number `stall.0` after open for `stall.1` ms) and waits until it is ready (under
+/// a churning phase: until its first save is durable).
+///
+/// # Errors
+/// A worker that could not be started or exited before it was ready.
+pub fn start(
+    trial: &Trial<'_>,
+    trace: Option<&Path>,
+    stall: Option<(u64, u64)>,
+) -> Result<Running, String> {
+    let (lab, setup, fault) = (trial.lab, trial.setup, trial.fault);
+    let (dir, data, page) = (trial.dir.clone(), trial.data.clone(), trial.page.clone());
+    let log = dir.join("worker.log");
     let plan = lab.trial(fault, setup);
     let stall_secs = lab.stall_ms as f64 / 1000.0;
     let max_secs = 30.0 + 4.0 * plan.secs + 2.0 * stall_secs;
@@ -185,7 +312,7 @@ pub fn run_and_kill(trial: &mut Trial<'_>, trace: Option<&Path>) -> Result<Kille
         .spawn()
         .map_err(|e| format!("starting the worker: {e}"))?;
 
-    wait_for(&mut child, &page, &log, READY_TIMEOUT, "ready", |h| {
+    let ready = wait_for(&mut child, &page, &log, READY_TIMEOUT, "ready", |h| {
         h.ready_ns != 0
     })?;
     if lab.phase.churns() {
@@ -200,68 +327,10 @@ pub fn run_and_kill(trial: &mut Trial<'_>, trace: Option<&Path>) -> Result<Kille
             |h| h.saves_done != 0,
         )?;
     }
-    let mut notes = Vec::new();
-    match stall {
-        Some((n, ms)) => {
-            let timeout = Duration::from_secs_f64(30.0 + 2.0 * plan.secs);
-            let h = wait_for(&mut child, &page, &log, timeout, "the sync stall", |h| {
-                h.stall_started_ns != 0
-            })?;
-            let into_ms = ms as f64 * fraction(rng, 0.1, 0.9);
-            let at = h.stall_started_ns + (into_ms * 1e6) as u64;
-            std::thread::sleep(Duration::from_nanos(at.saturating_sub(now_ns())));
-            notes.push(format!(
-                "killed {into_ms:.0} ms into a {ms} ms stall of fdatasync #{n} after open"
-            ));
-        }
-        None => {
-            if lab.stalls(fault) {
-                notes.push(format!(
-                    "policy {} issues no fdatasync while writing: no stall can begin; killed at a seeded time",
-                    setup.policy
-                ));
-            }
-            // Past the bound, so that a loss as long as the promise allows can show.
-            let after = fraction(rng, plan.crash_from_secs, plan.secs);
-            std::thread::sleep(Duration::from_secs_f64(after));
-            notes.push(format!(
-                "killed {:.0} ms after the worker was ready (drawn in [{:.0}, {:.0}] ms)",
-                after * 1e3,
-                plan.crash_from_secs * 1e3,
-                plan.secs * 1e3
-            ));
-        }
-    }
-    let t_ns = now_ns();
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL)
-        .map_err(|e| format!("kill -9 of worker {}: {e}", child.id()))?;
-    let status = child
-        .wait()
-        .map_err(|e| format!("waiting for worker {}: {e}", child.id()))?;
-    if status.signal() != Some(Signal::SIGKILL as i32) {
-        return Err(format!(
-            "worker ended by itself ({status}) before the kill: {}",
-            worker_log(&log)
-        ));
-    }
-
-    let acks = AckLog::read(&page).map_err(|e| e.to_string())?;
-    if acks.full_at_lsn != 0 {
-        return Err(format!(
-            "ack page {} filled up at LSN {} ({} slots, sized for {} acknowledgements/s): acknowledgements after it were not recorded; shorten --trial-secs",
-            page.display(),
-            acks.full_at_lsn,
-            acks.capacity,
-            ackpage::MAX_ACKS_PER_SEC
-        ));
-    }
-    if let Some(rate) = lab.rate_for(fault) {
-        let acked_writes = super::acked_writes(&acks, acks.ready_ns, t_ns);
-        notes.push(format!(
-            "open loop at {}: {:.0} write commands/s acknowledged",
-            rate.describe(),
-            acked_writes.per_sec()
-        ));
-    }
-    Ok(Killed { acks, t_ns, notes })
+    Ok(Running {
+        child,
+        page,
+        log,
+        ready_ns: ready.ready_ns,
+    })
 }

@@ -13,7 +13,8 @@
 //!   - [`resp_images`]: a RESP server on the recording filesystem: its crash images, or kill -9
 //!     inside a held fsync.
 //! - [`backup`]: backup procedures during a trial (a safe save before copying, a clean
-//!   stop) and real copies beside the simulated ones.
+//!   stop) and real copies beside the simulated ones; [`worker_save`]: the safe procedure on
+//!   the engine's worker, asked through its ack page.
 //! - [`ackpage`]: acknowledgements published to a file-backed page that survives SIGKILL.
 //! - [`worker`]: the child process (`durlab worker`) that runs the engine and the workload.
 //! - [`resp_server`]: a RESP server driven, killed, restarted and read back.
@@ -42,6 +43,7 @@ pub mod runner;
 pub mod trial;
 pub mod verdict;
 pub mod worker;
+pub mod worker_save;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -213,9 +215,12 @@ pub struct Lab {
     pub dir_model: DirModel,
     /// `live-copy`: how the backup is copied.
     pub copy: images::copy::CopyProcedure,
-    /// `live-copy` on a RESP target: real copies (`cp -r`, `tar`) per trial, judged beside
-    /// the simulated copies of the same moments ([`backup`]).
+    /// `live-copy`: real copies (`cp -r`, `tar`, or a named-path list's `cp`
+    /// lines) per trial, judged beside the simulated copies of the same moments ([`backup`]).
     pub real_copies: u32,
+    /// Test only (`--broken-copy-before-save-done`): the safe procedure copies as soon as it
+    /// has asked for the save or rewrite, before it finished ([`backup::during`]).
+    pub copy_before_save_done: bool,
     /// Where trial directories go.
     pub work: PathBuf,
     /// Image faults: where crash images are built (see [`images::scratch`]); `None`: inside

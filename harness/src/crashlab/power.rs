@@ -24,7 +24,7 @@ use super::lag::{self, LagCheck};
 use super::report::{ShownViolations, VIOLATIONS_SHOWN};
 use super::runner::{Crashed, FaultRunner, Recovery, TraceImages, Trial};
 use super::verdict::Recovered;
-use super::{FaultKind, Lab, TrialOutcome, backup, kill9};
+use super::{FaultKind, Lab, TrialOutcome, backup, kill9, worker_save};
 use crate::driver::matrix::EngineSetup;
 use crate::scenario::model::Persistence;
 
@@ -82,34 +82,31 @@ impl FaultRunner for PowerLoss {
     fn crash(&self, trial: &mut Trial<'_>) -> Result<(Crashed, Option<LagCheck>), String> {
         let trace = trial.dir.join("io.trace");
         let procedure = trial.lab.copy.procedure;
-        if trial.fault == FaultKind::LiveCopy && procedure == Procedure::Safe {
-            return Err(
-                "procedure safe on the engine's worker: the worker saves only at its save points or back to back (--phase); run it on the engine behind RESP (--target durlab-server), where the harness asks for each save or rewrite".into(),
-            );
-        }
-        if trial.fault == FaultKind::LiveCopy && trial.lab.real_copies > 0 {
-            return Err(
-                "--real-copies runs real cp -r and tar over a mounted directory: use a RESP target (--target durlab-server or redis) on the recording filesystem".into(),
-            );
-        }
-        let killed = kill9::run_and_kill(trial, Some(&trace))?;
+        let live_copy = trial.fault == FaultKind::LiveCopy;
+        let beside = procedure == Procedure::Safe
+            || (procedure == Procedure::Live && trial.lab.real_copies > 0);
+        let (killed, during) = if live_copy && beside {
+            // The procedure runs beside the worker ([`worker_save`]).
+            let (killed, copies) = worker_save::run_procedure(trial, &trace)?;
+            (killed, Some(copies))
+        } else {
+            (kill9::run_and_kill(trial, Some(&trace))?, None)
+        };
         let lag = lag::check_trial(trial.lab, trial.setup, &trace, &killed.acks, killed.t_ns)?;
         let window = CrashWindow {
             first_cut_ns: first_cut_ns(trial.lab, trial.setup, trial.fault, killed.acks.ready_ns),
             kill_ns: killed.t_ns,
         };
         let mut notes = killed.notes;
-        let copies = if trial.fault == FaultKind::LiveCopy && procedure == Procedure::StopCopyStart
-        {
+        let copies = if live_copy && procedure == Procedure::StopCopyStart {
             // The worker has no clean stop: it is stopped by the kill, which keeps every
             // acknowledged write in the page cache (kill -9's promise), all a copy reads.
-            notes.push(
-                "stop-copy-start: the worker was stopped (SIGKILL) and its directory copied after it exited".into(),
-            );
-            backup::ProcedureCopies::stopped_at(&trial.lab.copy, killed.t_ns)
+            let how = "the worker was stopped (SIGKILL) and its directory copied after it exited";
+            backup::after_stop(trial.lab, &trial.data, &trial.dir, killed.t_ns, how)?
         } else {
-            backup::ProcedureCopies::default()
+            during.unwrap_or_default()
         };
+        notes.extend(copies.notes.iter().cloned());
         let crashed = Crashed {
             recovery: Recovery::Images(TraceImages {
                 trace,

@@ -125,10 +125,10 @@ fn run_on_mount(trial: &mut Trial<'_>) -> Result<Mounted, String> {
     } else if fault == FaultKind::LiveCopy {
         let from_secs = trial.plan().crash_from_secs;
         let began = driving.began();
+        let mut saver = backup::RespSave::new(&driving, lab.target, setup.persistence);
         let during = backup::during(
             lab,
-            setup.persistence,
-            &driving,
+            &mut saver,
             &root,
             &dir,
             &mut trial.rng,
@@ -152,7 +152,8 @@ fn run_on_mount(trial: &mut Trial<'_>) -> Result<Mounted, String> {
     let stop = fault == FaultKind::LiveCopy && lab.copy.procedure == Procedure::StopCopyStart;
     let killed = if stop {
         driving.stop(STOP_TIMEOUT).and_then(|s| {
-            copies = backup::after_stop(lab, &root, &dir, s.t_kill_ns)?;
+            let how = "stopped cleanly (SHUTDOWN); copied once the server had exited";
+            copies = backup::after_stop(lab, &root, &dir, s.t_kill_ns, how)?;
             Ok(s)
         })
     } else {

@@ -114,10 +114,13 @@ pub fn take_backend(config: &mut EngineConfig) -> durlab_engine::Result<Arc<dyn 
 
 /// Publishes every save to `page` until `done`: under a churning `phase` it saves (or, in mode
 /// `hybrid`, rewrites) back to back, publishing when each began and when it returned durable;
-/// otherwise it publishes the saves of the engine's own save points as it notices them.
+/// otherwise it serves the crash lab's save requests (a backup's safe procedure: one
+/// [`Engine::save`], a rewrite in mode `hybrid`, begun after the request and published once
+/// durable) and publishes the saves of the engine's own save points as it notices them.
 ///
 /// # Errors
-/// The first failed save (the engine's error).
+/// The first failed save (the engine's error): the worker then exits, which the lab waiting
+/// for its request sees.
 fn publish_saves(
     engine: &Engine,
     page: &AckPage,
@@ -142,6 +145,18 @@ fn publish_saves(
             };
             page.save_done(slot, lsn);
         } else {
+            let asked = page.save_requests();
+            if asked > page.save_requests_served() {
+                let slot = page.save_began();
+                let lsn = engine.save()?.lsn;
+                if let Some(slot) = slot {
+                    page.save_done(slot, lsn);
+                }
+                noticed = noticed.max(lsn);
+                // Every request made before this save began is served by it.
+                page.serve_save_requests(asked);
+                continue;
+            }
             let lsn = engine.last_save_lsn();
             if lsn > noticed {
                 noticed = lsn;

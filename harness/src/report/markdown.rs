@@ -383,10 +383,17 @@ fn ground_truth(rows: &[super::model::StateRow]) -> Option<String> {
         .iter()
         .filter(|s| s.copied_by.as_deref() == Some("twin"))
         .collect();
+    // The tools that ran (a named-path list is copied by `cp` lines only).
+    let tools: Vec<&str> = [("real-cp", "`cp -r`"), ("real-tar", "`tar`")]
+        .into_iter()
+        .filter(|(who, _)| real.iter().any(|s| s.copied_by.as_deref() == Some(*who)))
+        .map(|(_, name)| name)
+        .collect();
     let mut s = format!(
-        "{agree} of {} real copies (`cp -r`, `tar`) land where their simulated twin does \
+        "{agree} of {} real copies ({}) land where their simulated twin does \
          (restore / restore empty / refused / wrong); staleness real {}, simulated {}",
         real.len(),
+        tools.join(", "),
         staleness(&real),
         staleness(&twins)
     );
@@ -914,7 +921,7 @@ mod tests {
             row("real-tar", 1, "refused", 0, 0.0),
         ];
         let s = ground_truth(&rows).unwrap();
-        assert!(s.starts_with("1 of 2 real copies"), "{s}");
+        assert!(s.starts_with("1 of 2 real copies (`cp -r`, `tar`)"), "{s}");
         assert!(
             s.contains("they differ at trial 0 moment 1: real refused, simulated restore"),
             "{s}"
@@ -922,7 +929,7 @@ mod tests {
         let agreeing: Vec<StateRow> = rows[..3].to_vec();
         let s = ground_truth(&agreeing).unwrap();
         assert!(
-            s.starts_with("1 of 1 real copies") && !s.contains("differ"),
+            s.starts_with("1 of 1 real copies (`cp -r`) land") && !s.contains("differ"),
             "{s}"
         );
         assert_eq!(ground_truth(&rows[..2]), None);
