@@ -22,9 +22,17 @@ const NEW_BASE_RECORDS: u64 = 1024;
 /// image of that sync's second starts with (their unsynced tails differ, so their own states
 /// seldom prefix each other's), stays while it serves, instead of being pushed out by four
 /// offers of one-off tails.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Bases {
     pool: Mutex<Pool>,
+    /// Records a recovery must replay past its base to offer its state.
+    new_base_records: u64,
+}
+
+impl Default for Bases {
+    fn default() -> Bases {
+        Bases::with_new_base_records(NEW_BASE_RECORDS)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +40,8 @@ struct Pool {
     /// Each base with the tick of its last use.
     bases: Vec<(Arc<ReplayBase>, u64)>,
     tick: u64,
+    /// Recoveries that resumed from a base.
+    resumed: u64,
 }
 
 impl Pool {
@@ -44,6 +54,20 @@ impl Pool {
 impl Bases {
     pub fn new() -> Bases {
         Bases::default()
+    }
+
+    /// Bases offered by recoveries that replayed at least `records` records past their base
+    /// (default [`NEW_BASE_RECORDS`]; tests of short traces take fewer).
+    pub fn with_new_base_records(records: u64) -> Bases {
+        Bases {
+            pool: Mutex::default(),
+            new_base_records: records,
+        }
+    }
+
+    /// How many recoveries resumed from one of these bases ([`Bases::used`]).
+    pub fn resumed(&self) -> u64 {
+        self.lock().resumed
     }
 
     /// The bases a log of `log_len` bytes may start with, longest first (a longer one cannot
@@ -64,6 +88,7 @@ impl Bases {
     /// Notes that a recovery resumed from `base` (it is kept over bases unused since).
     pub fn used(&self, base: &ReplayBase) {
         let mut pool = self.lock();
+        pool.resumed += 1;
         let tick = pool.tick();
         if let Some((_, last)) = pool
             .bases
@@ -75,11 +100,11 @@ impl Bases {
     }
 
     /// Keeps the state `engine` recovered (as `report` says) as a base when it replayed at
-    /// least [`NEW_BASE_RECORDS`] records of its own, and closes the engine; the base least
+    /// least [`NEW_BASE_RECORDS`] (or the count given) records of its own, and closes the engine; the base least
     /// recently used goes when there are more than [`MAX_BASES`]. A base that cannot be made
     /// is simply not kept.
     pub fn offer(&self, engine: Engine, report: &RecoveryReport) {
-        if report.records_replayed < report.resumed_records + NEW_BASE_RECORDS {
+        if report.records_replayed < report.resumed_records + self.new_base_records {
             return;
         }
         let Ok(Some(base)) = engine.into_replay_base() else {
