@@ -205,3 +205,55 @@ fn other_modes_ignore_bases() {
     assert_eq!((report.resumed_records, report.recovered_lsn), (0, 8));
     assert_eq!(engine.read(dump), dump(&expected_after(8)));
 }
+
+#[test]
+fn a_difference_before_the_last_4_kib_of_a_long_base_is_found() {
+    // `starts` compares the base's last 4 KiB first; the bytes before must still be compared.
+    let n = 400;
+    let base = base_of(n);
+    assert!(base.len_bytes() > 3 * 4096, "{} bytes", base.len_bytes());
+    for at in [70, base.len_bytes() as usize - 4096 - 1] {
+        let mut log = log_of(n + 10);
+        log[at] ^= 1;
+        let (full, resumed, report) = both(&log, &[&base]);
+        assert_eq!(resumed, full, "byte {at}");
+        if let Some(r) = report {
+            assert_eq!((r.resumed_records, r.resumed_from), (0, None), "byte {at}");
+        }
+    }
+    // And the untouched log resumes.
+    let (full, resumed, report) = both(&log_of(n + 10), &[&base]);
+    assert_eq!(resumed, full);
+    assert_eq!(report.unwrap().resumed_records, n);
+}
+
+#[test]
+fn into_replay_base_gives_the_base_replay_base_gives() {
+    let t = tempfile::tempdir().unwrap();
+    drop(write_n(&cfg(t.path()), 30));
+    let (engine, _) = open(&cfg(t.path()));
+    let copied = engine.replay_base().unwrap().unwrap();
+    let want = engine.read(dump);
+    // Another handle alive: its keyspace is copied, not taken.
+    let other = engine.clone();
+    let taken = engine.into_replay_base().unwrap().unwrap();
+    assert_eq!(
+        other.read(dump),
+        want,
+        "the other handle still reads the state"
+    );
+    drop(other);
+    let (engine, _) = open(&cfg(t.path()));
+    let moved = engine.into_replay_base().unwrap().unwrap();
+    for base in [&taken, &moved] {
+        assert_eq!(
+            (base.records(), base.last_lsn(), base.len_bytes()),
+            (copied.records(), copied.last_lsn(), copied.len_bytes())
+        );
+        assert_eq!(dump(base.keyspace()), want);
+    }
+    // And it resumes a longer log as the copy does.
+    let (full, resumed, report) = both(&log_of(40), &[&moved]);
+    assert_eq!(resumed, full);
+    assert_eq!(report.unwrap().resumed_records, 30);
+}

@@ -654,3 +654,107 @@ fn trace_survives_kill_9() {
     );
     drop(engine);
 }
+
+/// Recoveries that resume from replay bases shared by a trace's images (as the crash lab runs
+/// them, [`durlab_harness::crashlab::bases::Bases`]: the closed engine's keyspace kept, the
+/// least recently used base evicted) give every image exactly the verdict, LSN and detail of a
+/// recovery from the log's start, for every image fault, judged in cut order and in the crash
+/// lab's order (by size); the companion: an image whose log
+/// differs from a base inside the base's bytes (its first record, or the base's last byte) is
+/// never resumed from that base and gets the plain path's result.
+#[test]
+fn replay_bases_give_the_verdicts_of_a_recovery_from_the_start() {
+    use durlab_engine::aof::LOG_FILE_NAME;
+    use durlab_harness::crashlab::bases::Bases;
+    use durlab_harness::crashlab::verdict::{Recovered, recover, recover_from};
+    use durlab_harness::oracle::Oracle;
+
+    let run = record_run(
+        BackendKind::Pwrite,
+        FsyncPolicy::EverySec,
+        Prealloc::None,
+        240,
+        false,
+    );
+    let oracle = Oracle::new(run.workload.clone());
+    let issued = run.acks.len() as Lsn;
+    let config = |dir: &Path| EngineConfig::new(dir).policy(FsyncPolicy::EverySec);
+    let shown = |r: &Recovered, promise: Lsn| {
+        let j = r.judge(promise);
+        format!("r {} {} {}", j.recovered_lsn, j.verdict, j.detail)
+    };
+    for variant in Variant::ALL {
+        let opts = ImageOptions {
+            states: 40,
+            seed: 7,
+            ..ImageOptions::new(variant)
+        };
+        let out = run._tmp.path().join(format!("bases-{variant}"));
+        let images = crash_images(&run.trace, &run.data, &opts, &out).unwrap();
+        let n = images.cut_ops().len();
+        // In cut order, and in the crash lab's order for these faults: by size.
+        let mut by_size: Vec<usize> = (0..n).collect();
+        by_size.sort_by_key(|&i| (images.prepare(i).size_bytes(), i));
+        for order in [(0..n).collect::<Vec<usize>>(), by_size] {
+            // A base from every recovery that replayed a record of its own.
+            let bases = Bases::with_new_base_records(1);
+            let mut judged = 0;
+            for i in order {
+                let image = images.build(i).unwrap();
+                let promise = promised(&run, FsyncPolicy::EverySec, None, image.cut_ns);
+                // Recovery settles a torn tail in place: each path gets its own copy.
+                let copy = out.join(format!("plain-{}", image.cut_op));
+                copy_dir(&image.dir, &copy);
+                let plain = recover(config(&copy), &oracle, issued);
+                std::fs::remove_dir_all(&copy).unwrap();
+                let resumed_before = bases.resumed();
+                let cached = recover_from(config(&image.dir), &oracle, issued, Some(&bases));
+                assert_eq!(
+                    shown(&cached, promise),
+                    shown(&plain, promise),
+                    "{variant}, cut at op {}",
+                    image.cut_op
+                );
+                judged += 1;
+                if bases.resumed() == resumed_before {
+                    continue;
+                }
+                // This image resumed from a base: the same log with a byte changed inside the
+                // bytes that base spans must not.
+                let log = std::fs::read(image.dir.join(LOG_FILE_NAME)).unwrap();
+                let base_len = bases
+                    .candidates(log.len() as u64)
+                    .first()
+                    .map(|b| b.len_bytes())
+                    .expect("a base this log may start with");
+                for at in [66, base_len as usize - 1] {
+                    let mut changed = log.clone();
+                    changed[at] ^= 0x5A;
+                    let dir = out.join(format!("changed-{}-{at}", image.cut_op));
+                    std::fs::create_dir_all(&dir).unwrap();
+                    std::fs::write(dir.join(LOG_FILE_NAME), &changed).unwrap();
+                    let plain = shown(&recover(config(&dir), &oracle, issued), promise);
+                    std::fs::write(dir.join(LOG_FILE_NAME), &changed).unwrap();
+                    let resumed_before = bases.resumed();
+                    let cached = shown(
+                        &recover_from(config(&dir), &oracle, issued, Some(&bases)),
+                        promise,
+                    );
+                    assert_eq!(cached, plain, "{variant}, op {}, byte {at}", image.cut_op);
+                    // Every base spans byte 66 (the header is 64 bytes, and a base holds at least
+                    // one record); a shorter base may still serve a change past it.
+                    assert!(
+                        at != 66 || bases.resumed() == resumed_before,
+                        "{variant}: a log differing in its first record resumed from a base"
+                    );
+                    std::fs::remove_dir_all(&dir).unwrap();
+                }
+            }
+            assert!(judged >= 40, "{variant}: {judged} images");
+            assert!(
+                bases.resumed() > 0,
+                "{variant}: no image resumed from a base, the test shows nothing"
+            );
+        }
+    }
+}

@@ -28,6 +28,9 @@ use crate::recovery::Resume;
 /// Bytes compared per read when a log is checked against a base.
 const COMPARE_CHUNK_BYTES: usize = 1 << 20;
 
+/// The base's last bytes, compared before the rest ([`ReplayBase::starts`]).
+const TAIL_FIRST_BYTES: usize = 4096;
+
 /// The state a log's first records make (mode `aof`): the log's bytes from its start to the
 /// end of those records, how many records they are, and the keyspace they replay to.
 #[derive(Debug, Clone)]
@@ -83,6 +86,18 @@ impl ReplayBase {
         if file.len().map_err(io_err("stat", None))? < want {
             return Ok(false);
         }
+        // The last bytes first: the logs of one trace's crash images share their start and
+        // differ in their tails, so a base that does not match mostly differs there, and one
+        // short read says so instead of a compare of the whole prefix. Every byte is then
+        // compared from the start as before (the tail's bytes again).
+        let tail = TAIL_FIRST_BYTES.min(self.prefix.len());
+        let tail_at = self.prefix.len() - tail;
+        let mut buf = vec![0u8; tail];
+        read_exact_at(file, &mut buf, tail_at as u64)
+            .map_err(io_err("read", Some(tail_at as u64)))?;
+        if !same_outside_hint(&buf, &self.prefix[tail_at..], tail_at) {
+            return Ok(false);
+        }
         let mut buf = vec![0u8; COMPARE_CHUNK_BYTES.min(self.prefix.len())];
         let mut at = 0usize;
         while at < self.prefix.len() {
@@ -126,15 +141,38 @@ impl Engine {
     /// # Errors
     /// An I/O error reading the log back.
     pub fn replay_base(&self) -> Result<Option<ReplayBase>> {
+        self.base_with(|keyspace| keyspace.clone())
+    }
+
+    /// [`Engine::replay_base`], closing the engine: when this is the engine's last handle, its
+    /// keyspace becomes the base's without a copy (a copy of every key costs as much as
+    /// replaying thousands of records, and the engine would drop its keyspace anyway); else
+    /// (another clone of the engine is alive and still reads it) the keyspace is copied.
+    ///
+    /// # Errors
+    /// As [`Engine::replay_base`]; the engine is closed either way.
+    pub fn into_replay_base(self) -> Result<Option<ReplayBase>> {
+        if Arc::strong_count(&self.inner) > 1 {
+            return self.replay_base();
+        }
+        // The last handle: nothing reads this keyspace after `self` is dropped below.
+        self.base_with(std::mem::take)
+    }
+
+    /// The base of what open replayed, with the keyspace that `take` makes of the engine's.
+    fn base_with(
+        &self,
+        take: impl FnOnce(&mut Keyspace) -> Keyspace,
+    ) -> Result<Option<ReplayBase>> {
         let shared = &*self.inner.shared;
         let Some(r) = &shared.replayed else {
             return Ok(None);
         };
-        let core = shared.core.lock();
+        let mut core = shared.core.lock();
         if core.last_lsn != r.last_lsn {
             return Ok(None);
         }
-        let keyspace = core.keyspace.clone();
+        let keyspace = take(&mut core.keyspace);
         drop(core);
         let mut prefix = vec![0u8; r.end_offset as usize];
         read_exact_at(r.segment.file.as_ref(), &mut prefix, 0)

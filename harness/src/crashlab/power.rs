@@ -289,9 +289,10 @@ fn judge_images(
     let judged = Mutex::new(Vec::new());
     let failed = Mutex::new(None);
     let recoveries: Mutex<HashMap<u128, Shared>> = Mutex::new(HashMap::new());
+    let order = judging_order(&images);
     let next = || {
-        let i = next_index.fetch_add(1, Ordering::Relaxed);
-        if i >= images.cut_ops().len() || lock(&failed).is_some() {
+        let i = *order.get(next_index.fetch_add(1, Ordering::Relaxed))?;
+        if lock(&failed).is_some() {
             return None;
         }
         Some((i, images.prepare(i)))
@@ -381,6 +382,40 @@ fn judge_images(
     let mut judged = judged.into_inner().unwrap_or_else(PoisonError::into_inner);
     judged.sort_unstable_by_key(|(i, _)| *i);
     Ok(judged.into_iter().map(|(_, out)| out).collect())
+}
+
+/// The order in which the images are judged (indices into [`CrashImages::cut_ops`]): cut
+/// order for power-loss and live copies (their images grow with the cut), else by
+/// [`PreparedImage::size_bytes`], smallest first (cut order among equals). The unsynced tail
+/// that survives in a torn, prefix or reorder image is seeded per image, so in cut order
+/// consecutive images hold a random amount of it and seldom start with what the one before
+/// recovered; in size order each mostly does, so its recovery resumes from the state just
+/// before it ([`super::bases`]: a short replay, a short comparison, a short step of the
+/// oracle) instead of from the last sync. The order decides no verdict: a recovery from a
+/// base is the recovery from the start (docs/design.md, "Fault model"), and outcomes come
+/// back in cut order. It costs one more [`CrashImages::prepare`] of each image, on every
+/// judging thread.
+fn judging_order(images: &CrashImages) -> Vec<usize> {
+    let n = images.cut_ops().len();
+    let mut order: Vec<usize> = (0..n).collect();
+    if matches!(images.variant(), Variant::PowerLoss | Variant::LiveCopy) {
+        return order;
+    }
+    let next = AtomicUsize::new(0);
+    let sizes = Mutex::new(vec![0u64; n]);
+    std::thread::scope(|s| {
+        for _ in 0..judging_threads() {
+            s.spawn(|| {
+                while let Some(i) = Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&i| i < n) {
+                    let size = images.prepare(i).size_bytes();
+                    lock(&sizes)[i] = size;
+                }
+            });
+        }
+    });
+    let sizes = sizes.into_inner().unwrap_or_else(PoisonError::into_inner);
+    order.sort_by_key(|&i| (sizes[i], i));
+    order
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

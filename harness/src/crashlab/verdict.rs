@@ -267,11 +267,14 @@ pub fn recover_from(
         &cut,
     )
     .with_groups(oracle, || engine.read(compare::views_from_engine));
+    if let (Some(bases), Some(base)) = (bases, base) {
+        bases.used(base);
+    }
     // Only a state found equal to the oracle becomes a base: `compare_from` relies on it.
     if let (Some(b), Recovered::Loaded { comparison, .. }) = (bases, &recovered)
         && comparison.equal()
     {
-        b.offer(&engine, &report);
+        b.offer(engine, &report);
     }
     recovered
 }

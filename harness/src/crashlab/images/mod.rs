@@ -421,6 +421,11 @@ impl CrashImages {
         &self.cuts
     }
 
+    /// The variant the images are built as.
+    pub fn variant(&self) -> Variant {
+        self.opts.variant
+    }
+
     /// Entries in the trace.
     pub fn trace_len(&self) -> u64 {
         self.model.len() as u64
@@ -548,6 +553,18 @@ impl PreparedImage<'_> {
     /// one says of all of them.
     pub fn key(&self) -> u128 {
         self.key
+    }
+
+    /// The bytes of the image's named files (a name per inode counted once per name): in a
+    /// trace's torn, prefix and reorder images of an append-only log, an image of more bytes
+    /// mostly holds more of the log, and so starts with the records that one of fewer bytes
+    /// recovers.
+    pub fn size_bytes(&self) -> u64 {
+        self.state
+            .names
+            .values()
+            .map(|&ino| self.state.files[ino].size())
+            .sum()
     }
 
     /// The image's cut and description; its [`CrashImage::dir`] does not exist until
