@@ -52,8 +52,10 @@ pub enum Procedure {
     #[default]
     Live,
     /// The server's own safe procedure: ask for its save or rewrite (Redis: BGREWRITEAOF, or
-    /// BGSAVE without an AOF; `durlab serve` the same in its modes), wait until it has
-    /// finished (`INFO persistence`), then copy while the server keeps running.
+    /// BGSAVE without an AOF; `durlab serve` the same in its modes, waiting on `INFO
+    /// persistence`; the crash lab's engine worker through its ack page, which the worker
+    /// marks served once `Engine::save` has returned), wait until it has finished, then copy
+    /// while the server keeps running.
     Safe,
     /// Stop the server cleanly (`SHUTDOWN`), copy, start it again: the copy reads an idle
     /// directory.
