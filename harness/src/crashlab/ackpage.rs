@@ -117,20 +117,7 @@ impl AckPage {
             .map_err(named)?;
         let bytes = page_bytes(capacity.max(1));
         file.set_len(bytes).map_err(named)?;
-        let len = usize::try_from(bytes).map_err(|_| {
-            named(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "too large to map",
-            ))
-        })?;
-        // A shared, writable mapping of the whole file, not populated (stays sparse).
-        let map = MmapOptions::new().len(len).map_raw(&file).map_err(named)?;
-        let page = AckPage {
-            map,
-            words: len / 8,
-            capacity: capacity.max(1),
-            _file: file,
-        };
+        let page = AckPage::map(file, bytes, capacity.max(1), named)?;
         page.word(W_MAGIC).store(MAGIC, Ordering::Release);
         page.word(W_CAPACITY)
             .store(page.capacity, Ordering::Release);
@@ -162,6 +149,20 @@ impl AckPage {
                 format!("{have} bytes, but capacity {capacity} needs {bytes}"),
             )));
         }
+        AckPage::map(file, bytes, capacity, named)
+    }
+
+    /// Maps the first `bytes` of `file` shared and writable, not populated (a sparse file
+    /// stays sparse), as a page for `capacity` LSNs.
+    ///
+    /// # Errors
+    /// `bytes` does not fit the address space, or the mapping fails (through `named`).
+    fn map(
+        file: File,
+        bytes: u64,
+        capacity: u64,
+        named: impl Fn(io::Error) -> io::Error,
+    ) -> io::Result<AckPage> {
         let len = usize::try_from(bytes).map_err(|_| {
             named(io::Error::new(
                 io::ErrorKind::InvalidInput,
