@@ -441,18 +441,23 @@ fn redis_copies_after_a_waited_bgrewriteaof_restore() {
         tmp.path(),
     );
     assert_eq!(r["case"], "live-copy-redis-everysec-hybrid-safe", "{r:#}");
+    for t in model_copies_restore(r, 1, "BGREWRITEAOFs asked for and waited for") {
+        assert!(t["recovered_lsn"].as_u64().unwrap() > 0, "{t:#}");
+    }
+}
+
+/// Every state of `r` is a simulated copy (at least `min` of them) that restored `ok`, and the
+/// first state's notes name the procedure that ran (contain `procedure`). Returns the copies.
+fn model_copies_restore<'a>(r: &'a Value, min: usize, procedure: &str) -> Vec<&'a Value> {
     let copies = copied_by(r, "model");
-    assert!(!copies.is_empty(), "{r:#}");
+    assert!(copies.len() >= min, "{r:#}");
     assert_eq!(copies.len(), states(r).len(), "{r:#}");
     for t in &copies {
         assert_eq!(t["verdict"], "ok", "{t:#}");
-        assert!(t["recovered_lsn"].as_u64().unwrap() > 0, "{t:#}");
     }
     let notes = states(r)[0]["notes"].to_string();
-    assert!(
-        notes.contains("BGREWRITEAOFs asked for and waited for"),
-        "{notes}"
-    );
+    assert!(notes.contains(procedure), "{procedure}: {notes}");
+    copies
 }
 
 /// The safe procedure on the engine's own worker process (target `engine`): the lab asks the
@@ -466,22 +471,16 @@ fn engine_copies_after_a_requested_save_restore_in_hybrid_and_snapshot() {
     let records = live_copy_records(&safe_on_the_engine(&[]), tmp.path(), false);
     assert_eq!(records.len(), 2, "one per mode: {records:#?}");
     for r in &records {
-        let copies = copied_by(r, "model");
-        assert!(copies.len() >= 2, "{r:#}");
-        assert_eq!(copies.len(), states(r).len(), "{r:#}");
-        for t in &copies {
-            assert_eq!(t["verdict"], "ok", "{t:#}");
-        }
+        let copies = model_copies_restore(
+            r,
+            2,
+            "asked of the worker through its ack page and waited for",
+        );
         assert!(
             copies
                 .iter()
                 .any(|t| t["recovered_lsn"].as_u64().unwrap() > 0),
             "{r:#}"
-        );
-        let notes = states(r)[0]["notes"].to_string();
-        assert!(
-            notes.contains("asked of the worker through its ack page and waited for"),
-            "{notes}"
         );
     }
 }

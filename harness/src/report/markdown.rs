@@ -421,7 +421,12 @@ fn staleness(rows: &[&super::model::StateRow]) -> String {
         .map(|s| s.loss_window_ms)
         .collect();
     let lb = crate::crashlab::loss::LowerBounds::of(&sum, censored.iter().copied());
-    let f = |v: f64, lower: bool| super::model::figure(v, lower, None);
+    // A copy that read the idle directory is as fresh as its end: its window is clock
+    // granularity, shown as under a microsecond rather than as noise digits (0.000266 ms).
+    let f = |v: f64, lower: bool| match v {
+        v if !lower && v > 0.0 && v < 0.001 => "< 0.001".to_string(),
+        v => super::model::figure(v, lower, None),
+    };
     format!(
         "{} / {} / {} ms; n = {} restored{}",
         f(sum.p50, lb.p50),
@@ -946,5 +951,27 @@ mod tests {
         assert_eq!(backup_class(&late), "restore empty");
         let c = BackupCounts::of(&[&early, &late]);
         assert_eq!((c.restore, c.empty), (1, 1));
+    }
+
+    /// Sub-microsecond staleness (a copy of an idle directory) prints as such, not as noise
+    /// digits; larger windows keep three significant digits; refused copies do not count.
+    #[test]
+    fn staleness_under_a_microsecond_prints_as_such() {
+        let rows = [
+            row("model", 0, "ok", 10, 0.000266),
+            row("model", 1, "ok", 10, 0.000266),
+            row("model", 2, "refused", 0, 9.0),
+        ];
+        let refs: Vec<&StateRow> = rows.iter().collect();
+        assert_eq!(
+            staleness(&refs),
+            "< 0.001 / < 0.001 / < 0.001 ms; n = 2 restored"
+        );
+        let rows = [
+            row("model", 0, "ok", 10, 12.345),
+            row("model", 1, "ok", 10, 0.0),
+        ];
+        let refs: Vec<&StateRow> = rows.iter().collect();
+        assert_eq!(staleness(&refs), "0 / 12.3 / 12.3 ms; n = 2 restored");
     }
 }
