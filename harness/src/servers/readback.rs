@@ -42,21 +42,35 @@ fn array(v: Value, what: &str) -> Result<Vec<Value>, String> {
 }
 
 fn bytes(v: &Value, what: &str) -> Result<Vec<u8>, String> {
+    text(v, what).map(<[u8]>::to_vec)
+}
+
+/// The bytes of a bulk or simple string, borrowed.
+fn text<'a>(v: &'a Value, what: &str) -> Result<&'a [u8], String> {
     v.as_bytes()
-        .map(<[u8]>::to_vec)
         .ok_or_else(|| format!("{what}: expected a string, got {v:?}"))
 }
 
+/// The bytes of a bulk or simple string, moved out of the reply (a read-back holds every
+/// stream entry's fields: no copy of each).
+fn owned(v: Value, what: &str) -> Result<Vec<u8>, String> {
+    match v {
+        Value::Bulk(b) => Ok(b),
+        Value::Simple(s) => Ok(s.into_bytes()),
+        other => Err(format!("{what}: expected a string, got {other:?}")),
+    }
+}
+
 fn pairs(items: Vec<Value>, what: &str) -> Result<Pairs, String> {
-    items
-        .chunks(2)
-        .map(|p| {
-            Ok((
-                bytes(&p[0], what)?,
-                bytes(p.get(1).unwrap_or(&Value::Nil), what)?,
-            ))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(items.len() / 2);
+    let mut items = items.into_iter();
+    while let Some(k) = items.next() {
+        out.push((
+            owned(k, what)?,
+            owned(items.next().unwrap_or(Value::Nil), what)?,
+        ));
+    }
+    Ok(out)
 }
 
 fn stream_id(text: &[u8], what: &str) -> Result<StreamId, String> {
@@ -222,7 +236,7 @@ pub fn read_state(c: &mut Client, skip: &[&[u8]]) -> Result<CanonState, String> 
         c.flush().map_err(|e| e.to_string())?;
         for (key, ty) in batch.iter().zip(&types) {
             let value = match ty.as_slice() {
-                b"string" => Canon::Str(bytes(&reply(c, "GET")?, "GET")?),
+                b"string" => Canon::Str(owned(reply(c, "GET")?, "GET")?),
                 b"hash" => {
                     let mut p = pairs(array(reply(c, "HGETALL")?, "HGETALL")?, "HGETALL")?;
                     p.sort();
@@ -249,13 +263,14 @@ pub fn read_state(c: &mut Client, skip: &[&[u8]]) -> Result<CanonState, String> 
                         .and_then(Value::as_bytes)
                         .ok_or("XINFO STREAM: no last-generated-id")?;
                     let last_id = stream_id(last_id, "XINFO STREAM")?;
-                    let mut entries = Vec::new();
-                    for e in array(reply(c, "XRANGE")?, "XRANGE")? {
+                    let range = array(reply(c, "XRANGE")?, "XRANGE")?;
+                    let mut entries = Vec::with_capacity(range.len());
+                    for e in range {
                         let mut e = array(e, "XRANGE entry")?.into_iter();
                         let (Some(id), Some(fields)) = (e.next(), e.next()) else {
                             return Err("XRANGE: expected [id, fields]".into());
                         };
-                        let id = stream_id(&bytes(&id, "XRANGE id")?, "XRANGE")?;
+                        let id = stream_id(text(&id, "XRANGE id")?, "XRANGE")?;
                         entries.push((id, pairs(array(fields, "XRANGE fields")?, "XRANGE")?));
                     }
                     Canon::Stream {
