@@ -244,6 +244,7 @@ pub(crate) fn judge_trace(
         },
         &kept_images,
         lab.keep_all,
+        judging_threads(lab.target.is_resp()),
     )?;
     let share = started.elapsed().as_secs_f64() / outcomes.len().max(1) as f64;
     for out in &mut outcomes {
@@ -253,10 +254,18 @@ pub(crate) fn judge_trace(
 }
 
 /// Threads that recover and verify images at once (each image is independent: its own
-/// directory, its own engine; the oracle keeps a cursor per thread).
-fn judging_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_JUDGING_THREADS))
+/// directory, its own engine or server; the oracle keeps a cursor per thread): one per core,
+/// or for a RESP target [`RESP_THREADS_PER_CORE`] per core, since a thread there spends much
+/// of an image waiting for its server (the start, the round trips of the read-back) while
+/// the server's process, not the thread, uses the core.
+fn judging_threads(resp: bool) -> usize {
+    let per_core = if resp { RESP_THREADS_PER_CORE } else { 1 };
+    std::thread::available_parallelism()
+        .map_or(1, |n| (n.get() * per_core).min(MAX_JUDGING_THREADS))
 }
+
+/// Judging threads per core for a RESP target ([`judging_threads`]).
+const RESP_THREADS_PER_CORE: usize = 2;
 
 /// At most this many images are judged at once (each holds an engine and an image on disk).
 const MAX_JUDGING_THREADS: usize = 8;
@@ -264,7 +273,7 @@ const MAX_JUDGING_THREADS: usize = 8;
 /// Judged images waiting for removal, at most (bounds the space they hold).
 const IMAGES_AWAITING_REMOVAL: usize = 8;
 
-/// Builds the images and judges them on [`judging_threads`] threads; returns the outcomes in
+/// Builds the images and judges them on `threads` threads; returns the outcomes in
 /// cut order. Byte-identical images ([`PreparedImage::key`]) are recovered once: the first is
 /// written and recovered, the others are judged from its [`Recovered`] (their outcomes say
 /// `shared_recovery`), and are written only if they violate, to be kept. Violating images are
@@ -282,6 +291,7 @@ fn judge_images(
     conclude: impl Fn(&CrashImage, &Recovered, f64) -> TrialOutcome + Sync,
     kept: &Path,
     keep_every: bool,
+    threads: usize,
 ) -> Result<Vec<TrialOutcome>, String> {
     type Shared = Arc<OnceLock<Result<Recovered, String>>>;
     let keeping = Mutex::new(ShownViolations::default());
@@ -357,7 +367,7 @@ fn judge_images(
     let (judge_one, judged_ref, fail) = (&judge_one, &judged, &fail);
     std::thread::scope(|s| {
         s.spawn(move || reaper.into_iter().for_each(drop));
-        for _ in 0..judging_threads() {
+        for _ in 0..threads {
             let reap = reap.clone();
             s.spawn(move || {
                 while let Some((i, prepared)) = next() {
@@ -404,7 +414,7 @@ fn judging_order(images: &CrashImages) -> Vec<usize> {
     let next = AtomicUsize::new(0);
     let sizes = Mutex::new(vec![0u64; n]);
     std::thread::scope(|s| {
-        for _ in 0..judging_threads() {
+        for _ in 0..judging_threads(false) {
             s.spawn(|| {
                 while let Some(i) = Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&i| i < n) {
                     let size = images.prepare(i).size_bytes();

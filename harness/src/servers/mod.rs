@@ -364,36 +364,63 @@ pub fn log_tail(path: &Path) -> String {
 
 /// Waits until `addr` answers PING with PONG (a loading Redis answers `-LOADING`).
 ///
+/// One connection is kept and PING re-sent on it as soon as it is answered: a loading Redis
+/// reads its clients only between batches of the commands it replays, so the next PING waits
+/// in its socket (no polling) and the PONG comes as soon as loading ends; a fresh connection
+/// per poll would add a sleep after the end of loading to every start, and the crash lab
+/// starts one server per crash image. Sleeps ([`READY_POLL`]) only while the server does not
+/// yet accept connections, or after an answer other than PONG (so that a server that answers
+/// at once is not asked in a busy loop).
+///
 /// # Errors
 /// Why not, when `child` exits or `timeout` passes.
 fn wait_ready(child: &mut Child, addr: SocketAddr, timeout: Duration) -> Result<(), String> {
     let start = Instant::now();
-    let mut last;
+    let mut last = String::new();
+    let mut conn: Option<Client> = None;
     loop {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(format!("it exited ({status})"));
         }
-        match Client::connect(addr, Duration::from_secs(1)).and_then(|mut c| {
-            c.set_read_timeout(Some(Duration::from_secs(5)))?;
-            c.call(&["PING"])
-        }) {
-            Ok(Value::Simple(s)) if s == "PONG" => return Ok(()),
-            Ok(other) => last = format!("PING replied {other:?}"),
-            Err(e) => last = e.to_string(),
-        }
         if start.elapsed() > timeout {
             return Err(format!("no PONG within {timeout:?} ({last})"));
         }
-        // Short polls at first: a server on a small crash image is ready within milliseconds,
-        // and the crash lab starts one per image.
-        let pause = if start.elapsed() < Duration::from_millis(200) {
-            2
-        } else {
-            20
+        let c = match conn.as_mut() {
+            Some(c) => c,
+            None => match Client::connect(addr, Duration::from_secs(1)).and_then(|c| {
+                c.set_read_timeout(Some(READY_READ_TIMEOUT))?;
+                Ok(c)
+            }) {
+                Ok(c) => conn.insert(c),
+                Err(e) => {
+                    last = e.to_string();
+                    std::thread::sleep(READY_POLL);
+                    continue;
+                }
+            },
         };
-        std::thread::sleep(Duration::from_millis(pause));
+        match c.call(&["PING"]) {
+            Ok(Value::Simple(s)) if s == "PONG" => return Ok(()),
+            Ok(other) => {
+                last = format!("PING replied {other:?}");
+                std::thread::sleep(READY_POLL);
+            }
+            Err(e) => {
+                // Closed (the server exiting: `try_wait` says so next) or timed out: connect
+                // again.
+                last = e.to_string();
+                conn = None;
+            }
+        }
     }
 }
+
+/// How long [`wait_ready`] sleeps before it asks again: a server on a small crash image is
+/// ready within milliseconds of its start.
+const READY_POLL: Duration = Duration::from_millis(1);
+
+/// How long [`wait_ready`] waits for one answer to PING before it connects again.
+const READY_READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Reads the first line of `stdout` in a helper thread, waiting at most `timeout`.
 fn first_line(stdout: ChildStdout, timeout: Duration) -> Option<String> {

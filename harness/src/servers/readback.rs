@@ -42,21 +42,35 @@ fn array(v: Value, what: &str) -> Result<Vec<Value>, String> {
 }
 
 fn bytes(v: &Value, what: &str) -> Result<Vec<u8>, String> {
+    text(v, what).map(<[u8]>::to_vec)
+}
+
+/// The bytes of a bulk or simple string, borrowed.
+fn text<'a>(v: &'a Value, what: &str) -> Result<&'a [u8], String> {
     v.as_bytes()
-        .map(<[u8]>::to_vec)
         .ok_or_else(|| format!("{what}: expected a string, got {v:?}"))
 }
 
+/// The bytes of a bulk or simple string, moved out of the reply (a read-back holds every
+/// stream entry's fields: no copy of each).
+fn owned(v: Value, what: &str) -> Result<Vec<u8>, String> {
+    match v {
+        Value::Bulk(b) => Ok(b),
+        Value::Simple(s) => Ok(s.into_bytes()),
+        other => Err(format!("{what}: expected a string, got {other:?}")),
+    }
+}
+
 fn pairs(items: Vec<Value>, what: &str) -> Result<Pairs, String> {
-    items
-        .chunks(2)
-        .map(|p| {
-            Ok((
-                bytes(&p[0], what)?,
-                bytes(p.get(1).unwrap_or(&Value::Nil), what)?,
-            ))
-        })
-        .collect()
+    let mut out = Vec::with_capacity(items.len() / 2);
+    let mut items = items.into_iter();
+    while let Some(k) = items.next() {
+        out.push((
+            owned(k, what)?,
+            owned(items.next().unwrap_or(Value::Nil), what)?,
+        ));
+    }
+    Ok(out)
 }
 
 fn stream_id(text: &[u8], what: &str) -> Result<StreamId, String> {
@@ -80,57 +94,87 @@ fn field<'a>(pairs: &'a [Value], name: &[u8]) -> Option<&'a Value> {
         .and_then(|p| p.get(1))
 }
 
-/// The consumer groups of stream `key` (`XINFO GROUPS`, then per group `XPENDING` in full and
-/// `XINFO CONSUMERS`), without times (a server's delivery and seen times are its own clock's).
+/// The consumer groups of each stream in `keys` (`XINFO GROUPS`, then per group `XPENDING` in
+/// full and `XINFO CONSUMERS`), without times (a server's delivery and seen times are its own
+/// clock's), in the order of `keys`. Pipelined: one round trip for the groups of every stream,
+/// one for the pending entries and consumers of every group (a restarted server per crash
+/// image is read back, many per second, and a round trip to a server that has to be scheduled
+/// costs more than the reply).
 ///
 /// # Errors
 /// A connection error, an error reply, or a reply of an unexpected shape.
-fn read_groups(c: &mut Client, key: &[u8]) -> Result<Vec<CanonGroup>, String> {
-    let mut groups = Vec::new();
-    for g in array(call(c, &[b"XINFO", b"GROUPS", key])?, "XINFO GROUPS")? {
-        let g = array(g, "XINFO GROUPS group")?;
-        let name = bytes(field(&g, b"name").ok_or("XINFO GROUPS: no name")?, "name")?;
-        let last = field(&g, b"last-delivered-id").ok_or("XINFO GROUPS: no last-delivered-id")?;
-        let last_delivered = stream_id(&bytes(last, "last-delivered-id")?, "XINFO GROUPS")?;
-        let max = MAX_PENDING_READ.to_string();
-        let mut pending = Vec::new();
-        for p in array(
-            call(c, &[b"XPENDING", key, &name, b"-", b"+", max.as_bytes()])?,
-            "XPENDING",
-        )? {
-            let p = array(p, "XPENDING entry")?;
-            let [id, consumer, _idle, count] = p.as_slice() else {
-                return Err("XPENDING: expected [id, consumer, idle, count]".into());
-            };
-            pending.push(CanonPending {
-                id: stream_id(&bytes(id, "XPENDING id")?, "XPENDING")?,
-                consumer: bytes(consumer, "XPENDING consumer")?,
-                deliveries: count
-                    .as_int()
-                    .and_then(|n| u64::try_from(n).ok())
-                    .ok_or("XPENDING: bad delivery count")?,
-                delivered_at_ms: None,
+fn read_groups(c: &mut Client, keys: &[&[u8]]) -> Result<Vec<Vec<CanonGroup>>, String> {
+    for key in keys {
+        c.queue(&[b"XINFO".as_slice(), b"GROUPS", key]);
+    }
+    c.flush().map_err(|e| e.to_string())?;
+    // Per stream: (name, last delivered id) of each group.
+    let mut named = Vec::with_capacity(keys.len());
+    for _ in keys {
+        let mut groups = Vec::new();
+        for g in array(reply(c, "XINFO")?, "XINFO GROUPS")? {
+            let g = array(g, "XINFO GROUPS group")?;
+            let name = bytes(field(&g, b"name").ok_or("XINFO GROUPS: no name")?, "name")?;
+            let last =
+                field(&g, b"last-delivered-id").ok_or("XINFO GROUPS: no last-delivered-id")?;
+            let last_delivered = stream_id(&bytes(last, "last-delivered-id")?, "XINFO GROUPS")?;
+            groups.push((name, last_delivered));
+        }
+        named.push(groups);
+    }
+    let max = MAX_PENDING_READ.to_string();
+    for (key, groups) in keys.iter().zip(&named) {
+        for (name, _) in groups {
+            c.queue(&[
+                b"XPENDING".as_slice(),
+                key,
+                name,
+                b"-",
+                b"+",
+                max.as_bytes(),
+            ]);
+            c.queue(&[b"XINFO".as_slice(), b"CONSUMERS", key, name]);
+        }
+    }
+    c.flush().map_err(|e| e.to_string())?;
+    let mut all = Vec::with_capacity(keys.len());
+    for groups in named {
+        let mut out = Vec::with_capacity(groups.len());
+        for (name, last_delivered) in groups {
+            let mut pending = Vec::new();
+            for p in array(reply(c, "XPENDING")?, "XPENDING")? {
+                let p = array(p, "XPENDING entry")?;
+                let [id, consumer, _idle, count] = p.as_slice() else {
+                    return Err("XPENDING: expected [id, consumer, idle, count]".into());
+                };
+                pending.push(CanonPending {
+                    id: stream_id(&bytes(id, "XPENDING id")?, "XPENDING")?,
+                    consumer: bytes(consumer, "XPENDING consumer")?,
+                    deliveries: count
+                        .as_int()
+                        .and_then(|n| u64::try_from(n).ok())
+                        .ok_or("XPENDING: bad delivery count")?,
+                    delivered_at_ms: None,
+                });
+            }
+            let mut consumers = Vec::new();
+            for k in array(reply(c, "XINFO")?, "XINFO CONSUMERS")? {
+                let k = array(k, "XINFO CONSUMERS consumer")?;
+                let n = field(&k, b"name").ok_or("XINFO CONSUMERS: no name")?;
+                consumers.push((bytes(n, "consumer name")?, None));
+            }
+            consumers.sort();
+            out.push(CanonGroup {
+                name,
+                last_delivered,
+                pending,
+                consumers,
             });
         }
-        let mut consumers = Vec::new();
-        for k in array(
-            call(c, &[b"XINFO", b"CONSUMERS", key, &name])?,
-            "XINFO CONSUMERS",
-        )? {
-            let k = array(k, "XINFO CONSUMERS consumer")?;
-            let n = field(&k, b"name").ok_or("XINFO CONSUMERS: no name")?;
-            consumers.push((bytes(n, "consumer name")?, None));
-        }
-        consumers.sort();
-        groups.push(CanonGroup {
-            name,
-            last_delivered,
-            pending,
-            consumers,
-        });
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        all.push(out);
     }
-    groups.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(groups)
+    Ok(all)
 }
 
 /// Reads every key but those in `skip` from the server behind `c` (which should be idle:
@@ -192,7 +236,7 @@ pub fn read_state(c: &mut Client, skip: &[&[u8]]) -> Result<CanonState, String> 
         c.flush().map_err(|e| e.to_string())?;
         for (key, ty) in batch.iter().zip(&types) {
             let value = match ty.as_slice() {
-                b"string" => Canon::Str(bytes(&reply(c, "GET")?, "GET")?),
+                b"string" => Canon::Str(owned(reply(c, "GET")?, "GET")?),
                 b"hash" => {
                     let mut p = pairs(array(reply(c, "HGETALL")?, "HGETALL")?, "HGETALL")?;
                     p.sort();
@@ -219,13 +263,14 @@ pub fn read_state(c: &mut Client, skip: &[&[u8]]) -> Result<CanonState, String> 
                         .and_then(Value::as_bytes)
                         .ok_or("XINFO STREAM: no last-generated-id")?;
                     let last_id = stream_id(last_id, "XINFO STREAM")?;
-                    let mut entries = Vec::new();
-                    for e in array(reply(c, "XRANGE")?, "XRANGE")? {
+                    let range = array(reply(c, "XRANGE")?, "XRANGE")?;
+                    let mut entries = Vec::with_capacity(range.len());
+                    for e in range {
                         let mut e = array(e, "XRANGE entry")?.into_iter();
                         let (Some(id), Some(fields)) = (e.next(), e.next()) else {
                             return Err("XRANGE: expected [id, fields]".into());
                         };
-                        let id = stream_id(&bytes(&id, "XRANGE id")?, "XRANGE")?;
+                        let id = stream_id(text(&id, "XRANGE id")?, "XRANGE")?;
                         entries.push((id, pairs(array(fields, "XRANGE fields")?, "XRANGE")?));
                     }
                     Canon::Stream {
@@ -250,14 +295,21 @@ pub fn read_state(c: &mut Client, skip: &[&[u8]]) -> Result<CanonState, String> 
                 },
             );
         }
-        for (key, ty) in batch.iter().zip(&types) {
-            if ty.as_slice() == b"stream"
-                && let Some(CanonEntry {
+        let streams: Vec<&[u8]> = batch
+            .iter()
+            .zip(&types)
+            .filter(|(_, ty)| ty.as_slice() == b"stream")
+            .map(|(key, _)| key.as_slice())
+            .collect();
+        if !streams.is_empty() {
+            for (key, read) in streams.iter().zip(read_groups(c, &streams)?) {
+                if let Some(CanonEntry {
                     value: Canon::Stream { groups, .. },
                     ..
-                }) = state.get_mut(key)
-            {
-                *groups = read_groups(c, key)?;
+                }) = state.get_mut(*key)
+                {
+                    *groups = read;
+                }
             }
         }
     }
