@@ -510,8 +510,8 @@ pub struct KeyDiff {
 /// The result of comparing a recovered state with the oracle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Comparison {
-    /// [`digest`] of each side; `None` when the states were compared directly and found equal
-    /// (no canonical form was built).
+    /// [`digest`] of each side when they differ; `None` when they were found equal (equal
+    /// states are not digested).
     pub digest_engine: Option<u64>,
     pub digest_oracle: Option<u64>,
     pub keys_engine: usize,
@@ -554,21 +554,23 @@ impl Comparison {
     }
 }
 
-/// Compares digests first; only on mismatch walks both states in key order and lists the
-/// first `max_diffs` differing keys.
+/// Compares the states directly; only when they differ digests both (for the report) and
+/// walks them in key order, listing the first `max_diffs` differing keys. Equal states get
+/// no digests: a digest hashes every byte of the state, and the crash lab compares one state
+/// per crash image, nearly all of them equal.
 pub fn compare(engine: &CanonState, oracle: &CanonState, max_diffs: usize) -> Comparison {
-    let (digest_engine, digest_oracle) = (digest(engine), digest(oracle));
     let mut c = Comparison {
-        digest_engine: Some(digest_engine),
-        digest_oracle: Some(digest_oracle),
+        digest_engine: None,
+        digest_oracle: None,
         keys_engine: engine.len(),
         keys_oracle: oracle.len(),
         differing_keys: 0,
         first_diffs: Vec::new(),
     };
-    if digest_engine == digest_oracle && engine == oracle {
+    if engine == oracle {
         return c;
     }
+    (c.digest_engine, c.digest_oracle) = (Some(digest(engine)), Some(digest(oracle)));
     let keys: std::collections::BTreeSet<&Vec<u8>> = engine.keys().chain(oracle.keys()).collect();
     for key in keys {
         let (a, b) = (engine.get(key), oracle.get(key));
