@@ -1,7 +1,10 @@
 //! A file's bytes as sparse 4 KiB pages: writes of 64 MiB of zeros (preallocation) cost
-//! nothing, and materialising a file writes only its non-zero pages.
+//! nothing, and materialising a file writes only its non-zero pages. Pages are shared between
+//! copies until written (a copy costs a pointer per page), so the crash states of one trace
+//! share the bytes they have in common ([`super::history`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use durlab_engine::backend::recording::Segment;
 
@@ -11,17 +14,33 @@ pub(crate) const PAGE_BYTES: u64 = 4096;
 /// A file's content: pages absent from the map read as zeros; `size` is the file length.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Content {
-    pages: BTreeMap<u64, Box<[u8; PAGE_BYTES as usize]>>,
+    pages: BTreeMap<u64, Arc<[u8; PAGE_BYTES as usize]>>,
     size: u64,
+    /// Only the size is kept (every operation sizes the file as it would, and no page is
+    /// stored): what ordering images by size needs, for a fraction of the work.
+    sizes_only: bool,
 }
 
 impl Content {
+    /// A content that keeps only its size, starting at `size` (see [`Content::size`]).
+    pub(crate) fn sizes_only(size: u64) -> Content {
+        Content {
+            pages: BTreeMap::new(),
+            size,
+            sizes_only: true,
+        }
+    }
+
     pub(crate) fn size(&self) -> u64 {
         self.size
     }
 
     /// Copies `bytes` to `offset`, extending the size to cover them.
     pub(crate) fn write(&mut self, offset: u64, bytes: &[u8]) {
+        if self.sizes_only {
+            self.size = self.size.max(offset + bytes.len() as u64);
+            return;
+        }
         let mut at = offset;
         let mut rest = bytes;
         while !rest.is_empty() {
@@ -31,8 +50,8 @@ impl Content {
             let p = self
                 .pages
                 .entry(page)
-                .or_insert_with(|| Box::new([0u8; PAGE_BYTES as usize]));
-            p[in_page..in_page + n].copy_from_slice(&rest[..n]);
+                .or_insert_with(|| Arc::new([0u8; PAGE_BYTES as usize]));
+            Arc::make_mut(p)[in_page..in_page + n].copy_from_slice(&rest[..n]);
             rest = &rest[n..];
             at += n as u64;
         }
@@ -67,7 +86,8 @@ impl Content {
                 let from = offset.max(page * PAGE_BYTES);
                 let to = end.min((page + 1) * PAGE_BYTES);
                 if from < to {
-                    p[(from - page * PAGE_BYTES) as usize..(to - page * PAGE_BYTES) as usize]
+                    Arc::make_mut(p)
+                        [(from - page * PAGE_BYTES) as usize..(to - page * PAGE_BYTES) as usize]
                         .fill(0);
                 }
             }
@@ -165,6 +185,14 @@ impl Content {
             h.write_u64(page);
             h.write(&bytes[..n]);
         }
+    }
+
+    /// The byte at `at` (0 past the end or in a hole; tests).
+    #[cfg(test)]
+    pub(crate) fn byte(&self, at: u64) -> u8 {
+        self.pages
+            .get(&(at / PAGE_BYTES))
+            .map_or(0, |p| p[(at % PAGE_BYTES) as usize])
     }
 
     /// The whole content as one buffer (tests and small files).

@@ -9,8 +9,9 @@ use durlab_engine::backend::recording::{MAX_FILES, Op, Trace};
 
 use super::content::Content;
 use super::direntry::{self, Syncs};
+use super::history::{self, History};
 use super::ops::{DirId, Ino, MOp};
-use super::state::{CrashState, Pending, PendingOp};
+use super::state::{CrashState, Pending, PendingOp, Source};
 use super::{DirModel, ImageError, ImageOptions};
 
 /// ext4's default journal commit interval (`commit=5`): with `writeback`, the
@@ -25,7 +26,22 @@ pub(crate) struct Model {
     pub(crate) start_ns: u64,
     pub(crate) inodes: usize,
     pub(crate) dirs: usize,
+    /// Each inode's content operations and snapshots of their results.
+    pub(crate) history: History,
 }
+
+/// What [`Model::crash_state`] builds the files of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Build {
+    /// Every byte, each file from the snapshots of its history ([`super::history`]).
+    Bytes,
+    /// Only the files' sizes (ordering images by size).
+    SizesOnly,
+    /// Every byte, every operation applied again from an empty file: the plain path the
+    /// snapshots must agree with ([`super::CrashImages::build_plain`]).
+    Plain,
+}
+
 impl Model {
     /// Resolves `trace` (read from `trace_name`), whose paths must lie under `root`
     /// (directory syncs elsewhere are ignored).
@@ -190,12 +206,14 @@ impl Model {
             ops.push(op);
             t_ns.push(e.t_ns);
         }
+        let history = History::of(&ops, inodes);
         Ok(Model {
             ops,
             t_ns,
             start_ns: trace.start_ns,
             inodes,
             dirs: dirs.len(),
+            history,
         })
     }
 
@@ -214,8 +232,18 @@ impl Model {
     }
 
     /// The durable state after a crash just before op `k` (ops `0..k` happened), and the
-    /// operations that were not yet durable. See the module docs of `images` for the rules.
-    pub(crate) fn crash_state(&self, k: usize, opts: &ImageOptions) -> CrashState<'_> {
+    /// operations that were not yet durable, its files built as `build` says. See the module
+    /// docs of `images` for the rules. The bytes do not depend on `build`: a file whose
+    /// durable operations are the first n of its content operations (and its unsynced ones
+    /// the rest, so that every later prefix is one too: [`CrashState::apply_first`]) is the
+    /// history's content after n; any other file gets its durable operations applied in trace
+    /// order to an empty file, as the plain path does for every file.
+    pub(crate) fn crash_state(
+        &self,
+        k: usize,
+        opts: &ImageOptions,
+        build: Build,
+    ) -> CrashState<'_> {
         let ops = &self.ops[..k];
         let syncs = Syncs::completed(ops, self.inodes, self.dirs);
         let cut_ns = self.cut_ns(k);
@@ -228,17 +256,18 @@ impl Model {
             ext4 && (syncs.any_before > seq as u64 || expired(seq, EXT4_COMMIT_INTERVAL_NS))
         };
         let (names, dirs) = direntry::durable_names(ops, &syncs, opts.dir_model, &meta_durable);
-        let mut files = vec![Content::default(); self.inodes];
         let mut pending = Vec::new();
         let mut durable_ops = 0;
+        // Per inode: how many of its content operations are applied, while they are a
+        // prefix of them (`None` once an operation is applied after one that is not).
+        let mut prefix: Vec<Option<usize>> = vec![Some(0); self.inodes];
+        let mut has_pending = vec![false; self.inodes];
+        let mut applied: Vec<usize> = Vec::new();
         for (seq, op) in ops.iter().enumerate() {
             let (ino, p) = match op {
-                MOp::Base { ino, len, .. } => {
-                    files[*ino].allocate(0, *len);
-                    continue;
-                }
-                MOp::BaseData { ino, offset, data } => {
-                    files[*ino].write_segments(*offset, data);
+                MOp::Base { ino, .. } | MOp::BaseData { ino, .. } => {
+                    applied.push(seq);
+                    note_applied(&mut prefix, &has_pending, *ino);
                     continue;
                 }
                 MOp::Write { ino, offset, data } => (
@@ -258,10 +287,32 @@ impl Model {
                 || expired(seq, opts.dirty_expire_ns)
                 || (is_meta && meta_durable(seq))
             {
-                p.apply(&mut files);
+                applied.push(seq);
+                note_applied(&mut prefix, &has_pending, ino);
                 durable_ops += 1;
             } else {
+                has_pending[ino] = true;
                 pending.push(p);
+            }
+        }
+        if build == Build::Plain {
+            prefix.fill(None);
+        }
+        let sizes_only = build == Build::SizesOnly;
+        let mut files: Vec<Content> = (0..self.inodes)
+            .map(|ino| match prefix[ino] {
+                Some(n) if sizes_only => Content::sizes_only(self.history.size_after(ino, n)),
+                Some(n) => self.history.content_after(&self.ops, ino, n),
+                None if sizes_only => Content::sizes_only(0),
+                None => Content::default(),
+            })
+            .collect();
+        for &seq in &applied {
+            let op = &self.ops[seq];
+            if let Some(ino) = history::content_ino(op)
+                && prefix[ino].is_none()
+            {
+                history::apply(op, &mut files[ino]);
             }
         }
         CrashState {
@@ -270,6 +321,21 @@ impl Model {
             dirs,
             pending,
             durable_ops,
+            prefix,
+            source: Some(Source {
+                history: &self.history,
+                ops: &self.ops,
+                sizes_only,
+            }),
         }
     }
+}
+
+/// Notes that inode `ino`'s next content operation is applied: its applied operations stay
+/// a prefix of its operations unless one of them was left unsynced before.
+fn note_applied(prefix: &mut [Option<usize>], has_pending: &[bool], ino: Ino) {
+    prefix[ino] = match prefix[ino] {
+        Some(n) if !has_pending[ino] => Some(n + 1),
+        _ => None,
+    };
 }

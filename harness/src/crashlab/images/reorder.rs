@@ -9,8 +9,6 @@
 //! zeros (preallocation) and size changes (`set_len`, `fallocate`) survive or vanish whole,
 //! each with probability q. Sizes grow to cover every surviving piece.
 
-use std::collections::HashMap;
-
 use rand::RngExt;
 
 use durlab_engine::backend::recording::Segment;
@@ -50,7 +48,9 @@ fn literal_pieces(offset: u64, data: &[Segment], mut f: impl FnMut(u64, u64, u64
 
 pub(crate) fn reorder(state: &mut CrashState<'_>, rng: &mut SplitMix64) -> String {
     let q: f64 = rng.random();
-    let mut sectors: HashMap<(Ino, u64), Sector> = HashMap::new();
+    // foldhash: the dirty sectors of a log are tens of thousands per image, and no adversary
+    // chooses them (the seeded choices below follow the sorted keys, never the hash order).
+    let mut sectors: foldhash::HashMap<(Ino, u64), Sector> = foldhash::HashMap::default();
     for p in &state.pending {
         if let PendingOp::Write { offset, data } = p.op {
             literal_pieces(offset, data, |sector, _, _| {
