@@ -27,6 +27,9 @@ pub(crate) struct History {
 struct InodeHistory {
     /// Trace indices of the inode's content operations, in trace order.
     seqs: Vec<usize>,
+    /// Positions in `seqs` of the inode's [`MOp::Base`] and [`MOp::BaseData`] (the file as
+    /// found before the trace: always applied, whatever the syncs).
+    base_positions: Vec<usize>,
     /// The size after the first n of them (`sizes[0]` = 0), for images judged by size only.
     sizes: Vec<u64>,
     /// `snapshots[j]`: the content after the first `j * SNAPSHOT_OPS`, built as far as asked.
@@ -71,6 +74,9 @@ impl History {
                     i.sizes.push(0);
                 }
                 apply(op, &mut size[ino]);
+                if matches!(op, MOp::Base { .. } | MOp::BaseData { .. }) {
+                    i.base_positions.push(i.seqs.len());
+                }
                 i.seqs.push(seq);
                 i.sizes.push(size[ino].size());
             }
@@ -81,6 +87,33 @@ impl History {
             }
         }
         History { inodes: h }
+    }
+
+    /// Inode `ino`'s content operations before trace index `k`, split at trace index `synced`
+    /// (a completed data sync covers those before it): `(n, ops)`, where `n` of them come
+    /// before `synced` and `ops` are the trace indices of the others, in order; `None` when
+    /// one of those others is a [`MOp::Base`] or [`MOp::BaseData`] (applied whatever the
+    /// syncs, so the applied operations are not the first n).
+    pub(crate) fn split(&self, ino: Ino, k: usize, synced: usize) -> Option<(usize, &[usize])> {
+        let i = &self.inodes[ino];
+        let end = i.seqs.partition_point(|&s| s < k);
+        let n = i.seqs[..end].partition_point(|&s| s < synced);
+        let first_base_after = i.base_positions.partition_point(|&at| at < n);
+        if i.base_positions
+            .get(first_base_after)
+            .is_some_and(|&at| at < end)
+        {
+            return None;
+        }
+        Some((n, &i.seqs[n..end]))
+    }
+
+    /// How many of inode `ino`'s first `n` content operations are data operations (not the
+    /// file as found before the trace).
+    pub(crate) fn data_ops_in(&self, ino: Ino, n: usize) -> usize {
+        n - self.inodes[ino]
+            .base_positions
+            .partition_point(|&at| at < n)
     }
 
     /// The size of inode `ino` after its first `n` content operations.
