@@ -30,6 +30,9 @@ struct InodeHistory {
     /// Positions in `seqs` of the inode's [`MOp::Base`] and [`MOp::BaseData`] (the file as
     /// found before the trace: always applied, whatever the syncs).
     base_positions: Vec<usize>,
+    /// Positions in `seqs` of its size changes ([`MOp::SetLen`], [`MOp::Allocate`]), which
+    /// ext4's journal may commit before the writes around them.
+    meta_positions: Vec<usize>,
     /// The size after the first n of them (`sizes[0]` = 0), for images judged by size only.
     sizes: Vec<u64>,
     /// `snapshots[j]`: the content after the first `j * SNAPSHOT_OPS`, built as far as asked.
@@ -77,6 +80,9 @@ impl History {
                 if matches!(op, MOp::Base { .. } | MOp::BaseData { .. }) {
                     i.base_positions.push(i.seqs.len());
                 }
+                if matches!(op, MOp::SetLen { .. } | MOp::Allocate { .. }) {
+                    i.meta_positions.push(i.seqs.len());
+                }
                 i.seqs.push(seq);
                 i.sizes.push(size[ino].size());
             }
@@ -91,18 +97,29 @@ impl History {
 
     /// Inode `ino`'s content operations before trace index `k`, split at trace index `synced`
     /// (a completed data sync covers those before it): `(n, ops)`, where `n` of them come
-    /// before `synced` and `ops` are the trace indices of the others, in order; `None` when
-    /// one of those others is a [`MOp::Base`] or [`MOp::BaseData`] (applied whatever the
-    /// syncs, so the applied operations are not the first n).
-    pub(crate) fn split(&self, ino: Ino, k: usize, synced: usize) -> Option<(usize, &[usize])> {
+    /// before `synced` and `ops` are the trace indices of the others, in order. `None` when
+    /// the durable ones are not those n: one of the others is a [`MOp::Base`] or
+    /// [`MOp::BaseData`] (applied whatever the syncs), or a size change before
+    /// `meta_synced` (durable through ext4's journal; `meta_synced` <= `synced`: none is).
+    pub(crate) fn split(
+        &self,
+        ino: Ino,
+        k: usize,
+        synced: usize,
+        meta_synced: usize,
+    ) -> Option<(usize, &[usize])> {
         let i = &self.inodes[ino];
         let end = i.seqs.partition_point(|&s| s < k);
         let n = i.seqs[..end].partition_point(|&s| s < synced);
-        let first_base_after = i.base_positions.partition_point(|&at| at < n);
-        if i.base_positions
-            .get(first_base_after)
-            .is_some_and(|&at| at < end)
-        {
+        let first_after = |positions: &[usize]| {
+            positions
+                .get(positions.partition_point(|&at| at < n))
+                .copied()
+        };
+        if first_after(&i.base_positions).is_some_and(|at| at < end) {
+            return None;
+        }
+        if first_after(&i.meta_positions).is_some_and(|at| at < end && i.seqs[at] < meta_synced) {
             return None;
         }
         Some((n, &i.seqs[n..end]))

@@ -277,11 +277,12 @@ impl Model {
         };
         let (names, dirs) =
             direntry::durable_names(ops, &name_steps, &syncs, opts.dir_model, &meta_durable);
-        // Without writeback or ext4's journal, a data operation is durable exactly when a
-        // completed sync of its file covers it: per file, the operations before a point.
-        let by_sync = !opts.writeback && opts.dir_model == DirModel::Pessimistic;
-        let split = if by_sync && !plain {
-            self.split_at_syncs(k, &syncs)
+        // Without writeback, a write is durable exactly when a completed sync of its file
+        // covers it (and a size change also when ext4's journal committed it): per file, the
+        // operations before a point, unless a size change is committed apart from them.
+        let split = if !opts.writeback && !plain {
+            let meta_synced = if ext4 { syncs.any_before } else { 0 };
+            self.split_at_syncs(k, &syncs, meta_synced)
         } else {
             None
         };
@@ -370,16 +371,19 @@ impl Model {
     }
 
     /// [`Model::split_op_by_op`] where a data operation is durable exactly when a completed
-    /// sync of its file covers it (`syncs`), reading only the pending operations: each file's
-    /// durable operations are its first n ([`History::split`]). `None` when a file found
-    /// before the trace has its data after a pending operation (then read op by op).
-    fn split_at_syncs(&self, k: usize, syncs: &Syncs) -> Option<Split<'_>> {
+    /// sync of its file covers it (`syncs`), or, for a size change, when it comes before
+    /// trace index `meta_synced`; reading only the pending operations: each file's durable
+    /// operations are its first n ([`History::split`]). `None` when some file's are not (a
+    /// file found before the trace with its data after a pending operation, or a size change
+    /// durable after a pending write): then read op by op.
+    fn split_at_syncs(&self, k: usize, syncs: &Syncs, meta_synced: u64) -> Option<Split<'_>> {
+        let meta_synced = usize::try_from(meta_synced).unwrap_or(usize::MAX);
         let mut prefix = Vec::with_capacity(self.inodes);
         let mut seqs: Vec<usize> = Vec::new();
         let mut durable_ops = 0;
         for ino in 0..self.inodes {
             let synced = usize::try_from(syncs.data_before[ino]).unwrap_or(usize::MAX);
-            let (n, rest) = self.history.split(ino, k, synced)?;
+            let (n, rest) = self.history.split(ino, k, synced, meta_synced)?;
             prefix.push(Some(n));
             durable_ops += self.history.data_ops_in(ino, n);
             seqs.extend_from_slice(rest);
