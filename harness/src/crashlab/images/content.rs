@@ -159,24 +159,24 @@ impl Content {
         self.size = self.size.max(offset + len);
     }
 
-    /// Runs of non-zero-page data inside the size, as (offset, bytes) with contiguous pages
-    /// joined; the caller writes them and then sets the length to [`Content::size`].
-    pub(crate) fn extents(&self) -> Vec<(u64, Vec<u8>)> {
-        let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
+    /// Runs of non-zero-page data inside the size, without copying: each run of contiguous
+    /// pages as its offset and the pages' bytes (the last cut at the size); the caller
+    /// writes them and then sets the length to [`Content::size`].
+    pub(crate) fn page_runs(&self) -> Vec<(u64, Vec<&[u8]>)> {
+        let mut out: Vec<(u64, Vec<&[u8]>)> = Vec::new();
+        let mut next_page = None;
         for (&page, bytes) in self.pages.range(..self.size.div_ceil(PAGE_BYTES)) {
-            let start = page * PAGE_BYTES;
-            let n = (self.size - start).min(PAGE_BYTES) as usize;
+            let n = (self.size - page * PAGE_BYTES).min(PAGE_BYTES) as usize;
             match out.last_mut() {
-                Some((off, buf)) if *off + buf.len() as u64 == start => {
-                    buf.extend_from_slice(&bytes[..n])
-                }
-                _ => out.push((start, bytes[..n].to_vec())),
+                Some((_, run)) if next_page == Some(page) => run.push(&bytes[..n]),
+                _ => out.push((page * PAGE_BYTES, vec![&bytes[..n]])),
             }
+            next_page = Some(page + 1);
         }
         out
     }
 
-    /// Feeds what [`Content::extents`] would write (the size, then each page's index and its
+    /// Feeds what [`Content::page_runs`] holds (the size, then each page's index and its
     /// bytes within the size) to `h`, without copying: equal feeds, equal files.
     pub(crate) fn hash_into(&self, h: &mut impl std::hash::Hasher) {
         h.write_u64(self.size);
@@ -199,7 +199,8 @@ impl Content {
     #[cfg(test)]
     pub(crate) fn to_vec(&self) -> Vec<u8> {
         let mut v = vec![0u8; self.size as usize];
-        for (off, bytes) in self.extents() {
+        for (off, pages) in self.page_runs() {
+            let bytes = pages.concat();
             v[off as usize..off as usize + bytes.len()].copy_from_slice(&bytes);
         }
         v

@@ -537,3 +537,19 @@ fn the_plain_path_writes_the_same_files() {
         }
     }
 }
+
+/// A file of more pages than one `writev` takes, with a hole and a short last page, is
+/// written byte for byte.
+#[test]
+fn long_runs_of_pages_are_written_whole() {
+    let mut ops = durable_file();
+    let big: Vec<u8> = (0..1500 * 4096u32).map(|i| (i % 253) as u8 + 1).collect();
+    ops.push(write(0, big.clone()));
+    ops.push(write(1600 * 4096, vec![7; 3000]));
+    ops.push(sync_data(ops.len() as u64));
+    let mut want = big;
+    want.resize(1600 * 4096, 0);
+    want.extend(vec![7; 3000]);
+    let got = contents(ops, Variant::PowerLoss, 5, 1);
+    assert!(got[0] == want, "the image's f differs from its writes");
+}
