@@ -758,3 +758,85 @@ fn replay_bases_give_the_verdicts_of_a_recovery_from_the_start() {
         }
     }
 }
+
+/// Every image of `run` (30 spread states per image fault, seed 11) built as the crash lab
+/// builds it ([`CrashImages::build`]: each file from snapshots of its history) against the
+/// plain path ([`CrashImages::build_plain`]: every operation applied again from an empty
+/// file): the images that differ in any file's bytes, or in the verdict, recovered LSN or
+/// detail the crash lab's judge gives them, after `spoil` ran on each built image (returning
+/// whether it changed it); and how many images were compared and spoiled.
+fn differences_from_the_plain_path(
+    run: &Run,
+    spoil: &dyn Fn(&Path) -> bool,
+) -> (Vec<String>, usize, usize) {
+    use durlab_harness::crashlab::verdict::recover_and_judge;
+    use durlab_harness::oracle::Oracle;
+
+    let oracle = Oracle::new(run.workload.clone());
+    let judge = |image: &CrashImage| {
+        let promise = promised(run, FsyncPolicy::EverySec, None, image.cut_ns);
+        let config = EngineConfig::new(&image.dir).policy(FsyncPolicy::EverySec);
+        let j = recover_and_judge(config, &oracle, promise, run.acks.len() as Lsn);
+        format!("r {} {} {}", j.recovered_lsn, j.verdict, j.detail)
+    };
+    let (mut differ, mut compared, mut spoiled) = (Vec::new(), 0, 0);
+    for variant in Variant::ALL {
+        let opts = ImageOptions {
+            states: 30,
+            seed: 11,
+            ..ImageOptions::new(variant)
+        };
+        let out = run._tmp.path().join(format!("plain-{variant}"));
+        let images = crash_images(&run.trace, &run.data, &opts, &out).unwrap();
+        for i in 0..images.cut_ops().len() {
+            let (fast, plain) = (images.build(i).unwrap(), images.build_plain(i).unwrap());
+            spoiled += usize::from(spoil(&fast.dir));
+            compared += 1;
+            let what = format!("{variant} cut at op {}", fast.cut_op);
+            if image_files(&fast) != image_files(&plain) {
+                differ.push(format!("{what}: bytes"));
+            }
+            let (a, b) = (judge(&fast), judge(&plain));
+            if a != b {
+                differ.push(format!("{what}: {a} against {b}"));
+            }
+        }
+    }
+    (differ, compared, spoiled)
+}
+
+/// The crash lab's images of a real run spanning several snapshots of its log's history
+/// hold the plain path's bytes and get its verdicts, for every image fault; the companion: a
+/// stale byte (the log's last, flipped) in each built image is caught.
+#[test]
+fn snapshot_images_give_the_bytes_and_verdicts_of_the_plain_path() {
+    use durlab_engine::aof::LOG_FILE_NAME;
+
+    let run = record_run(
+        BackendKind::Pwrite,
+        FsyncPolicy::EverySec,
+        Prealloc::None,
+        1200,
+        false,
+    );
+    let (differ, compared, _) = differences_from_the_plain_path(&run, &|_| false);
+    assert!(compared >= 4 * 30, "{compared} images compared");
+    assert!(differ.is_empty(), "{} differ: {differ:?}", differ.len());
+
+    let flip_last_log_byte = |dir: &Path| {
+        let log = dir.join(LOG_FILE_NAME);
+        let Ok(mut bytes) = std::fs::read(&log) else {
+            return false;
+        };
+        let Some(last) = bytes.last_mut() else {
+            return false;
+        };
+        *last ^= 0x5A;
+        std::fs::write(&log, &bytes).unwrap();
+        true
+    };
+    let (differ, compared, spoiled) = differences_from_the_plain_path(&run, &flip_last_log_byte);
+    assert!(spoiled >= compared / 2, "{spoiled} of {compared} spoiled");
+    let caught = differ.iter().filter(|d| d.ends_with(": bytes")).count();
+    assert_eq!(caught, spoiled, "{differ:?}");
+}

@@ -403,8 +403,8 @@ fn judge_images(
 /// before it ([`super::bases`]: a short replay, a short comparison, a short step of the
 /// oracle) instead of from the last sync. The order decides no verdict: a recovery from a
 /// base is the recovery from the start (docs/design.md, "Fault model"), and outcomes come
-/// back in cut order. It costs one more [`CrashImages::prepare`] of each image, on every
-/// judging thread.
+/// back in cut order. It costs one [`CrashImages::size_bytes`] of each image (its choices,
+/// without its bytes), on every judging thread.
 fn judging_order(images: &CrashImages) -> Vec<usize> {
     let n = images.cut_ops().len();
     let mut order: Vec<usize> = (0..n).collect();
@@ -417,7 +417,7 @@ fn judging_order(images: &CrashImages) -> Vec<usize> {
         for _ in 0..judging_threads(false) {
             s.spawn(|| {
                 while let Some(i) = Some(next.fetch_add(1, Ordering::Relaxed)).filter(|&i| i < n) {
-                    let size = images.prepare(i).size_bytes();
+                    let size = images.size_bytes(i);
                     lock(&sizes)[i] = size;
                 }
             });

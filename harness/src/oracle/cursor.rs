@@ -104,6 +104,35 @@ impl Cursor {
     /// Moves to LSN `r` of `workload` (the workload it was made for) and returns the model
     /// there: equal to [`super::expected`]`(workload, r)`.
     pub fn seek(&mut self, workload: &Workload, r: Lsn) -> &Model {
+        self.rewind(r);
+        while self.lsn < r {
+            let cmd = workload.write_command(&mut self.seeds, self.lsn + 1);
+            self.step(&cmd);
+        }
+        &self.model
+    }
+
+    /// [`Cursor::seek`], taking each command from `commands` (the same commands: generated
+    /// once for every cursor of an [`Oracle`]).
+    fn seek_in(&mut self, workload: &Workload, r: Lsn, commands: &Mutex<Written>) -> &Model {
+        self.rewind(r);
+        while self.lsn < r {
+            let n = self.lsn + 1;
+            let cached = lock(commands).command(workload, n);
+            match cached {
+                Some(cmd) => self.step(&cmd),
+                None => {
+                    let cmd = workload.write_command(&mut self.seeds, n);
+                    self.step(&cmd);
+                }
+            }
+        }
+        &self.model
+    }
+
+    /// Moves back to LSN `r` if it is behind: by undoing commands, else to the checkpoint at
+    /// or below it (or the start).
+    fn rewind(&mut self, r: Lsn) {
         if self.can_undo_to(r) {
             while self.lsn > r {
                 match self
@@ -136,27 +165,27 @@ impl Cursor {
                 }
             }
         }
-        while self.lsn < r {
-            self.lsn += 1;
-            let cmd = workload.write_command(&mut self.seeds, self.lsn);
-            if self.undo_lsns > 0 {
-                if self.undo.len() >= self.undo_lsns {
-                    self.undo.pop_front();
-                }
-                match self.undo_of(&cmd) {
-                    Some(undo) => self.undo.push_back(undo),
-                    // Commands before this one can no longer be undone either.
-                    None => self.undo.clear(),
-                }
+    }
+
+    /// Applies `cmd`, the command of LSN `lsn + 1`, keeping its undo and a checkpoint when due.
+    fn step(&mut self, cmd: &Command) {
+        self.lsn += 1;
+        if self.undo_lsns > 0 {
+            if self.undo.len() >= self.undo_lsns {
+                self.undo.pop_front();
             }
-            self.model.apply(&cmd);
-            if self.lsn.is_multiple_of(self.spacing)
-                && self.checkpoints.last().is_none_or(|(at, _)| *at < self.lsn)
-            {
-                self.checkpoint();
+            match self.undo_of(cmd) {
+                Some(undo) => self.undo.push_back(undo),
+                // Commands before this one can no longer be undone either.
+                None => self.undo.clear(),
             }
         }
-        &self.model
+        self.model.apply(cmd);
+        if self.lsn.is_multiple_of(self.spacing)
+            && self.checkpoints.last().is_none_or(|(at, _)| *at < self.lsn)
+        {
+            self.checkpoint();
+        }
     }
 
     /// How to undo `cmd` on the current model; `None` when that would copy an entry of more
@@ -217,17 +246,53 @@ fn elements(e: &ModelEntry) -> usize {
 pub struct Oracle {
     workload: Workload,
     cursors: Arc<Mutex<Vec<Cursor>>>,
-    written: Arc<Mutex<WrittenKeys>>,
+    written: Arc<Mutex<Written>>,
 }
 
-/// The keys each write command of the workload addresses, by LSN, generated once as far as
-/// asked ([`Oracle::keys_written`]).
+/// Write commands the oracle keeps for its cursors, at most (their memory: a command is
+/// about a hundred bytes): the first this many LSNs are generated once and replayed by every
+/// cursor from the store; beyond, each cursor generates its own, as [`Cursor::seek`] does.
+/// A step back through a checkpoint replays thousands of commands, and generating one costs
+/// about as much as applying it.
+pub const MAX_KEPT_COMMANDS: usize = 1 << 18;
+
+/// The write commands of the workload by LSN (the first [`MAX_KEPT_COMMANDS`]) and the keys
+/// each addresses (all asked for), generated once as far as asked.
 #[derive(Debug)]
-struct WrittenKeys {
+struct Written {
     seeds: CommandSeeds,
     /// Index `n - 1`: the keys of command `n`, or `None` for a command that may change any
     /// key (`FLUSHALL`).
     by_lsn: Vec<Option<Box<[Vec<u8>]>>>,
+    /// Index `n - 1`: command `n`.
+    commands: Vec<Arc<Command>>,
+}
+
+impl Written {
+    /// Generates commands up to LSN `to` (keeping the first [`MAX_KEPT_COMMANDS`]).
+    fn extend(&mut self, workload: &Workload, to: Lsn) {
+        while (self.by_lsn.len() as Lsn) < to {
+            let n = self.by_lsn.len() as Lsn + 1;
+            let cmd = workload.write_command(&mut self.seeds, n);
+            self.by_lsn.push(command_keys(&cmd));
+            if self.commands.len() < MAX_KEPT_COMMANDS {
+                self.commands.push(Arc::new(cmd));
+            }
+        }
+    }
+
+    /// Command `n` (from 1), when it is among those kept.
+    fn command(&mut self, workload: &Workload, n: Lsn) -> Option<Arc<Command>> {
+        if n as usize > MAX_KEPT_COMMANDS {
+            return None;
+        }
+        self.extend(workload, n);
+        self.commands.get(n as usize - 1).cloned()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The keys `cmd` addresses (a transaction's sub-commands' included), or `None` when it may
@@ -251,9 +316,10 @@ impl Oracle {
         Oracle {
             workload,
             cursors: Arc::default(),
-            written: Arc::new(Mutex::new(WrittenKeys {
+            written: Arc::new(Mutex::new(Written {
                 seeds,
                 by_lsn: Vec::new(),
+                commands: Vec::new(),
             })),
         }
     }
@@ -263,12 +329,8 @@ impl Oracle {
     /// (`FLUSHALL`). Outside these keys, the model at `to` equals the model at `from`: the
     /// model's commands change only the keys they address.
     pub fn keys_written(&self, from: Lsn, to: Lsn, mut f: impl FnMut(&[u8])) -> bool {
-        let mut w = self.written.lock().unwrap_or_else(PoisonError::into_inner);
-        while (w.by_lsn.len() as Lsn) < to {
-            let n = w.by_lsn.len() as Lsn + 1;
-            let cmd = self.workload.write_command(&mut w.seeds, n);
-            w.by_lsn.push(command_keys(&cmd));
-        }
+        let mut w = lock(&self.written);
+        w.extend(&self.workload, to);
         let range = from.min(to) as usize..to as usize;
         for keys in &w.by_lsn[range] {
             match keys {
@@ -307,11 +369,45 @@ impl Oracle {
                 None => Cursor::new(&self.workload),
             }
         };
-        let out = f(cursor.seek(&self.workload, r));
+        let out = f(cursor.seek_in(&self.workload, r, &self.written));
         self.cursors
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(cursor);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How many of a set of LSNs, forward and back, [`Oracle::with_model`] (its cursors
+    /// replaying the kept commands) gets a model different from [`super::super::expected`]
+    /// at, after `spoil` changed the kept commands.
+    fn models_differing(spoil: &dyn Fn(&mut Written)) -> usize {
+        let w = Workload::new(&crate::scenario::builtin::scenario().workload);
+        let o = Oracle::new(w.clone());
+        {
+            let mut written = lock(&o.written);
+            written.extend(&w, 600);
+            spoil(&mut written);
+        }
+        [50, 150, 120, 400, 90, 300, 599, 5000, 4999, 4100]
+            .into_iter()
+            .filter(|&r| o.with_model(r, Model::clone) != super::super::expected(&w, r))
+            .count()
+    }
+
+    #[test]
+    fn kept_commands_give_the_models_of_generated_ones() {
+        assert_eq!(models_differing(&|_| {}), 0);
+    }
+
+    /// The companion: a kept command that is not the workload's command of its LSN is seen.
+    #[test]
+    fn a_wrong_kept_command_is_seen() {
+        let wrong = models_differing(&|w| w.commands[99] = w.commands[0].clone());
+        assert!(wrong >= 5, "{wrong} models differ");
     }
 }

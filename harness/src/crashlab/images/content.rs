@@ -1,7 +1,10 @@
 //! A file's bytes as sparse 4 KiB pages: writes of 64 MiB of zeros (preallocation) cost
-//! nothing, and materialising a file writes only its non-zero pages.
+//! nothing, and materialising a file writes only its non-zero pages. Pages are shared between
+//! copies until written (a copy costs a pointer per page), so the crash states of one trace
+//! share the bytes they have in common ([`super::history`]).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use durlab_engine::backend::recording::Segment;
 
@@ -11,17 +14,33 @@ pub(crate) const PAGE_BYTES: u64 = 4096;
 /// A file's content: pages absent from the map read as zeros; `size` is the file length.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Content {
-    pages: BTreeMap<u64, Box<[u8; PAGE_BYTES as usize]>>,
+    pages: BTreeMap<u64, Arc<[u8; PAGE_BYTES as usize]>>,
     size: u64,
+    /// Only the size is kept (every operation sizes the file as it would, and no page is
+    /// stored): what ordering images by size needs, for a fraction of the work.
+    sizes_only: bool,
 }
 
 impl Content {
+    /// A content that keeps only its size, starting at `size` (see [`Content::size`]).
+    pub(crate) fn sizes_only(size: u64) -> Content {
+        Content {
+            pages: BTreeMap::new(),
+            size,
+            sizes_only: true,
+        }
+    }
+
     pub(crate) fn size(&self) -> u64 {
         self.size
     }
 
     /// Copies `bytes` to `offset`, extending the size to cover them.
     pub(crate) fn write(&mut self, offset: u64, bytes: &[u8]) {
+        if self.sizes_only {
+            self.size = self.size.max(offset + bytes.len() as u64);
+            return;
+        }
         let mut at = offset;
         let mut rest = bytes;
         while !rest.is_empty() {
@@ -31,8 +50,8 @@ impl Content {
             let p = self
                 .pages
                 .entry(page)
-                .or_insert_with(|| Box::new([0u8; PAGE_BYTES as usize]));
-            p[in_page..in_page + n].copy_from_slice(&rest[..n]);
+                .or_insert_with(|| Arc::new([0u8; PAGE_BYTES as usize]));
+            Arc::make_mut(p)[in_page..in_page + n].copy_from_slice(&rest[..n]);
             rest = &rest[n..];
             at += n as u64;
         }
@@ -67,7 +86,8 @@ impl Content {
                 let from = offset.max(page * PAGE_BYTES);
                 let to = end.min((page + 1) * PAGE_BYTES);
                 if from < to {
-                    p[(from - page * PAGE_BYTES) as usize..(to - page * PAGE_BYTES) as usize]
+                    Arc::make_mut(p)
+                        [(from - page * PAGE_BYTES) as usize..(to - page * PAGE_BYTES) as usize]
                         .fill(0);
                 }
             }
@@ -139,24 +159,24 @@ impl Content {
         self.size = self.size.max(offset + len);
     }
 
-    /// Runs of non-zero-page data inside the size, as (offset, bytes) with contiguous pages
-    /// joined; the caller writes them and then sets the length to [`Content::size`].
-    pub(crate) fn extents(&self) -> Vec<(u64, Vec<u8>)> {
-        let mut out: Vec<(u64, Vec<u8>)> = Vec::new();
+    /// Runs of non-zero-page data inside the size, without copying: each run of contiguous
+    /// pages as its offset and the pages' bytes (the last cut at the size); the caller
+    /// writes them and then sets the length to [`Content::size`].
+    pub(crate) fn page_runs(&self) -> Vec<(u64, Vec<&[u8]>)> {
+        let mut out: Vec<(u64, Vec<&[u8]>)> = Vec::new();
+        let mut next_page = None;
         for (&page, bytes) in self.pages.range(..self.size.div_ceil(PAGE_BYTES)) {
-            let start = page * PAGE_BYTES;
-            let n = (self.size - start).min(PAGE_BYTES) as usize;
+            let n = (self.size - page * PAGE_BYTES).min(PAGE_BYTES) as usize;
             match out.last_mut() {
-                Some((off, buf)) if *off + buf.len() as u64 == start => {
-                    buf.extend_from_slice(&bytes[..n])
-                }
-                _ => out.push((start, bytes[..n].to_vec())),
+                Some((_, run)) if next_page == Some(page) => run.push(&bytes[..n]),
+                _ => out.push((page * PAGE_BYTES, vec![&bytes[..n]])),
             }
+            next_page = Some(page + 1);
         }
         out
     }
 
-    /// Feeds what [`Content::extents`] would write (the size, then each page's index and its
+    /// Feeds what [`Content::page_runs`] holds (the size, then each page's index and its
     /// bytes within the size) to `h`, without copying: equal feeds, equal files.
     pub(crate) fn hash_into(&self, h: &mut impl std::hash::Hasher) {
         h.write_u64(self.size);
@@ -167,11 +187,20 @@ impl Content {
         }
     }
 
+    /// The byte at `at` (0 past the end or in a hole; tests).
+    #[cfg(test)]
+    pub(crate) fn byte(&self, at: u64) -> u8 {
+        self.pages
+            .get(&(at / PAGE_BYTES))
+            .map_or(0, |p| p[(at % PAGE_BYTES) as usize])
+    }
+
     /// The whole content as one buffer (tests and small files).
     #[cfg(test)]
     pub(crate) fn to_vec(&self) -> Vec<u8> {
         let mut v = vec![0u8; self.size as usize];
-        for (off, bytes) in self.extents() {
+        for (off, pages) in self.page_runs() {
+            let bytes = pages.concat();
             v[off as usize..off as usize + bytes.len()].copy_from_slice(&bytes);
         }
         v

@@ -394,6 +394,8 @@ pub(crate) fn live_copy(model: &Model, plan: &CopyPlan) -> LiveCopy {
             dirs: Vec::new(),
             pending: Vec::new(),
             durable_ops: 0,
+            prefix: Vec::new(),
+            source: None,
         },
         missing: Vec::new(),
         reads: Vec::new(),

@@ -40,15 +40,16 @@ pub(crate) struct Syncs {
 }
 
 impl Syncs {
-    /// Scans `ops` (all of which happened before the cut).
-    pub(crate) fn completed(ops: &[MOp], inodes: usize, dirs: usize) -> Syncs {
+    /// Scans the operations of `ops` at indices `steps` (all of which happened before the
+    /// cut; every sync among them must be listed, other operations may be).
+    pub(crate) fn completed(ops: &[MOp], steps: &[usize], inodes: usize, dirs: usize) -> Syncs {
         let mut s = Syncs {
             data_before: vec![0; inodes],
             dir_before: vec![0; dirs],
             any_before: 0,
         };
-        for op in ops {
-            match *op {
+        for &at in steps {
+            match ops[at] {
                 MOp::SyncData { ino, begin_seq } => {
                     s.data_before[ino] = s.data_before[ino].max(begin_seq);
                     s.any_before = s.any_before.max(begin_seq);
@@ -70,9 +71,12 @@ impl Syncs {
 
 /// The durable namespace after `ops`: relative path to inode, and the directories made during
 /// the trace that survive. `meta_durable(seq)` says whether the ext4 model committed the
-/// change at `seq` (unused by the pessimistic model).
+/// change at `seq` (unused by the pessimistic model). Only the operations at indices `steps`
+/// (in order) are read: every namespace operation ([`MOp::names_a_file`]) must be listed,
+/// other operations may be.
 pub(crate) fn durable_names(
     ops: &[MOp],
+    steps: &[usize],
     syncs: &Syncs,
     model: DirModel,
     meta_durable: &dyn Fn(usize) -> bool,
@@ -85,15 +89,15 @@ pub(crate) fn durable_names(
     // Directories the trace makes or removes: present or not (absent before their first mkdir,
     // present before their first rmdir).
     let mut dir_present: BTreeMap<PathBuf, bool> = BTreeMap::new();
-    for op in ops {
-        if let MOp::MkDir { path, .. } | MOp::RemoveDir { path, .. } = op {
+    for &at in steps {
+        if let MOp::MkDir { path, .. } | MOp::RemoveDir { path, .. } = &ops[at] {
             dir_present
                 .entry(path.clone())
-                .or_insert(matches!(op, MOp::RemoveDir { .. }));
+                .or_insert(matches!(ops[at], MOp::RemoveDir { .. }));
         }
     }
-    for (seq, op) in ops.iter().enumerate() {
-        match op {
+    for &seq in steps {
+        match &ops[seq] {
             MOp::Base { ino, path, .. } => {
                 names.insert(path.clone(), *ino);
             }

@@ -70,6 +70,7 @@
 mod content;
 pub mod copy;
 pub mod direntry;
+mod history;
 mod materialize;
 mod model;
 mod ops;
@@ -83,13 +84,14 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use durlab_engine::backend::recording::{Trace, TraceError, read_trace};
 use rand::RngExt;
 
 use crate::workload::rng::SplitMix64;
-use model::Model;
+use model::{Build, Model};
 use state::CrashState;
 
 /// Which unsynced operations survive (see the module docs).
@@ -440,12 +442,45 @@ impl CrashImages {
         self.prepare(index).write()
     }
 
+    /// Builds image `index` as [`CrashImages::build`] does, into its directory with `-plain`
+    /// appended, with every file made by applying its durable and surviving operations to an
+    /// empty file one by one, without the snapshots that [`CrashImages::build`] starts from:
+    /// the reference that the snapshots are tested against (the bytes must be the same). Its
+    /// cost grows with the trace's bytes for every image.
+    ///
+    /// # Errors
+    /// As [`CrashImages::build`].
+    ///
+    /// # Panics
+    /// If `index` is out of range.
+    pub fn build_plain(&self, index: usize) -> Result<CrashImage, ImageError> {
+        let mut prepared = self.prepare_as(index, Build::Plain);
+        let mut dir = prepared.image.dir.clone().into_os_string();
+        dir.push("-plain");
+        prepared.image.dir = dir.into();
+        prepared.write()
+    }
+
     /// Decides image `index` (which bytes survive) without writing it: its
     /// [`PreparedImage::key`] tells byte-identical images apart before any is written.
     ///
     /// # Panics
     /// If `index` is out of range.
     pub fn prepare(&self, index: usize) -> PreparedImage<'_> {
+        self.prepare_as(index, Build::Bytes)
+    }
+
+    /// The size in bytes of image `index` ([`PreparedImage::size_bytes`]), deciding only
+    /// sizes: the same choices as [`CrashImages::prepare`], without copying a byte.
+    ///
+    /// # Panics
+    /// If `index` is out of range.
+    pub fn size_bytes(&self, index: usize) -> u64 {
+        self.prepare_as(index, Build::SizesOnly).size_bytes()
+    }
+
+    /// [`CrashImages::prepare`] with the files built as `build` says.
+    fn prepare_as(&self, index: usize, build: Build) -> PreparedImage<'_> {
         let k = self.cuts[index];
         let variant = self.opts.variant;
         let dir = self
@@ -459,7 +494,7 @@ impl CrashImages {
             return self.prepare_copy(k, &plan, dir);
         }
         let mut rng = SplitMix64::from_words(self.opts.seed, k ^ ((variant as u64) << 56));
-        let mut state = self.model.crash_state(k as usize, &self.opts);
+        let mut state = self.model.crash_state(k as usize, &self.opts, build);
         let what = match variant {
             Variant::PowerLoss => power_loss::power_loss(&state),
             Variant::Prefix => power_loss::prefix(&mut state, &mut rng),
@@ -485,7 +520,7 @@ impl CrashImages {
             state.names.len(),
         );
         PreparedImage {
-            key: materialize::key(&state),
+            key: OnceLock::new(),
             state,
             image: CrashImage {
                 dir,
@@ -526,7 +561,7 @@ impl CrashImages {
             description.push_str("; ran past the end of the trace (the server was idle after it)");
         }
         PreparedImage {
-            key: c.key(),
+            key: OnceLock::from(c.key()),
             image: CrashImage {
                 dir,
                 cut_ns: c.end_ns,
@@ -543,7 +578,9 @@ impl CrashImages {
 /// A crash image decided but not yet on disk ([`CrashImages::prepare`]).
 #[derive(Debug)]
 pub struct PreparedImage<'a> {
-    key: u128,
+    /// Computed when first asked ([`PreparedImage::key`]): hashing every byte of the image
+    /// is wasted on one prepared only to be sized.
+    key: OnceLock<u128>,
     state: CrashState<'a>,
     image: CrashImage,
 }
@@ -552,7 +589,7 @@ impl PreparedImage<'_> {
     /// Equal for byte-identical images (directories, names, sizes, bytes): what recovering
     /// one says of all of them.
     pub fn key(&self) -> u128 {
-        self.key
+        *self.key.get_or_init(|| materialize::key(&self.state))
     }
 
     /// The bytes of the image's named files (a name per inode counted once per name): in a

@@ -101,6 +101,26 @@ impl MOp {
         }
     }
 
+    /// A data or directory sync.
+    pub(crate) fn is_sync(&self) -> bool {
+        matches!(self, MOp::SyncData { .. } | MOp::SyncDir { .. })
+    }
+
+    /// An operation that adds, moves or removes a name ([`super::direntry::durable_names`]
+    /// reads only these).
+    pub(crate) fn names_a_file(&self) -> bool {
+        matches!(
+            self,
+            MOp::Base { .. }
+                | MOp::Create { .. }
+                | MOp::Rename { .. }
+                | MOp::Remove { .. }
+                | MOp::Link { .. }
+                | MOp::MkDir { .. }
+                | MOp::RemoveDir { .. }
+        )
+    }
+
     /// Syncs and renames: the cut points always taken just before and just after.
     pub(crate) fn is_critical(&self) -> bool {
         matches!(self, MOp::SyncData { .. }) || self.is_namespace_step()

@@ -20,9 +20,7 @@ pub(crate) fn prefix(state: &mut CrashState<'_>, rng: &mut SplitMix64) -> String
     format!("prefix: the first {n} of {total} unsynced ops survive")
 }
 
-/// Applies the first `n` pending operations.
+/// Applies the first `n` pending operations ([`CrashState::apply_first`]).
 pub(crate) fn apply_first(state: &mut CrashState<'_>, n: usize) {
-    for p in &state.pending[..n] {
-        p.apply(&mut state.files);
-    }
+    state.apply_first(n);
 }

@@ -9,8 +9,6 @@
 //! zeros (preallocation) and size changes (`set_len`, `fallocate`) survive or vanish whole,
 //! each with probability q. Sizes grow to cover every surviving piece.
 
-use std::collections::HashMap;
-
 use rand::RngExt;
 
 use durlab_engine::backend::recording::Segment;
@@ -48,13 +46,42 @@ fn literal_pieces(offset: u64, data: &[Segment], mut f: impl FnMut(u64, u64, u64
     }
 }
 
+/// The dirty sectors of an image, by (inode, sector). A log's unsynced tail is tens of
+/// thousands of sectors, each touched by several consecutive small writes: the last sector
+/// looked up is remembered, and the others found through a hash (foldhash: no adversary
+/// chooses these keys, and every seeded choice follows the sorted keys, never the hash order).
+#[derive(Default)]
+struct Sectors {
+    index: foldhash::HashMap<(Ino, u64), usize>,
+    list: Vec<Sector>,
+    last: Option<((Ino, u64), usize)>,
+}
+
+impl Sectors {
+    fn get(&mut self, key: (Ino, u64)) -> &mut Sector {
+        let i = match self.last {
+            Some((k, i)) if k == key => i,
+            _ => {
+                let n = self.list.len();
+                let i = *self.index.entry(key).or_insert(n);
+                if i == n {
+                    self.list.push(Sector::default());
+                }
+                self.last = Some((key, i));
+                i
+            }
+        };
+        &mut self.list[i]
+    }
+}
+
 pub(crate) fn reorder(state: &mut CrashState<'_>, rng: &mut SplitMix64) -> String {
     let q: f64 = rng.random();
-    let mut sectors: HashMap<(Ino, u64), Sector> = HashMap::new();
+    let mut sectors = Sectors::default();
     for p in &state.pending {
         if let PendingOp::Write { offset, data } = p.op {
             literal_pieces(offset, data, |sector, _, _| {
-                let s = sectors.entry((p.ino, sector)).or_default();
+                let s = sectors.get((p.ino, sector));
                 if s.last_seq != Some(p.seq) {
                     s.writes += 1;
                     s.last_seq = Some(p.seq);
@@ -62,11 +89,11 @@ pub(crate) fn reorder(state: &mut CrashState<'_>, rng: &mut SplitMix64) -> Strin
             });
         }
     }
-    let mut keys: Vec<(Ino, u64)> = sectors.keys().copied().collect();
+    let mut keys: Vec<((Ino, u64), usize)> = sectors.index.iter().map(|(&k, &i)| (k, i)).collect();
     keys.sort_unstable(); // a seeded choice must not depend on hash order
     let (mut latest, mut older) = (0usize, 0usize);
-    for key in &keys {
-        let s = sectors.get_mut(key).expect("key from the map");
+    for &(_, i) in &keys {
+        let s = &mut sectors.list[i];
         s.keep = if rng.random_bool(q) {
             s.writes
         } else if s.writes > 1 && rng.random_bool(0.5) {
@@ -84,7 +111,7 @@ pub(crate) fn reorder(state: &mut CrashState<'_>, rng: &mut SplitMix64) -> Strin
             PendingOp::Write { offset, data } => {
                 let file = &mut state.files[p.ino];
                 literal_pieces(offset, data, |sector, from, to| {
-                    let s = sectors.get_mut(&(p.ino, sector)).expect("counted above");
+                    let s = sectors.get((p.ino, sector));
                     if s.last_seq != Some(p.seq) {
                         s.seen += 1;
                         s.last_seq = Some(p.seq);

@@ -404,3 +404,152 @@ fn image_keys_are_equal_exactly_when_the_images_are_byte_identical() {
     let keys: std::collections::BTreeSet<u128> = distinct.iter().map(|(k, _)| *k).collect();
     assert_eq!(keys.len(), distinct.len(), "one key per distinct content");
 }
+
+/// A trace over several snapshots of `f` ([`history::SNAPSHOT_OPS`]): appends of 100 bytes
+/// with a data sync every 7 and a rewrite of its first bytes every 50; beside it `g`, whose
+/// unsynced writes are followed by a `set_len` that ext4's journal commits with `f`'s next
+/// sync (so `g`'s durable operations are not a prefix of its operations there); and a
+/// truncation of `f` halfway.
+fn snapshot_trace() -> Vec<Op> {
+    let mut ops = durable_file();
+    ops.push(Op::Create {
+        file: 1,
+        path: p("g"),
+    });
+    ops.push(sync_dir(ops.len() as u64));
+    let g_write = |offset: u64, b: u8| Op::Write {
+        file: 1,
+        offset,
+        data: vec![Segment::Bytes(vec![b; 300])],
+    };
+    let writes = 3 * history::SNAPSHOT_OPS as u64;
+    for i in 0..writes {
+        ops.push(write(i * 100, vec![(i % 251) as u8 + 1; 100]));
+        if i % 50 == 49 {
+            ops.push(write(8, vec![0xEE ^ (i as u8); 24]));
+        }
+        if i % 7 == 6 {
+            ops.push(sync_data(ops.len() as u64));
+        }
+        if i % 97 == 0 {
+            ops.push(g_write(i * 3, i as u8));
+            ops.push(Op::SetLen {
+                file: 1,
+                len: i * 3 + 200,
+            });
+        }
+        if i == writes / 2 {
+            ops.push(Op::SetLen {
+                file: 0,
+                len: i * 50,
+            });
+        }
+    }
+    ops
+}
+
+/// The images of [`snapshot_trace`] (240 cuts around syncs, and 60 spread) whose snapshot
+/// path ([`CrashImages::prepare`]) differs from the plain path in key (every byte, name and
+/// size), description or size ([`CrashImages::size_bytes`]), per variant, directory model and
+/// writeback, over two seeds; `spoil` runs on each set of images first.
+fn snapshot_mismatches(spoil: &dyn Fn(&CrashImages)) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut bad = Vec::new();
+    let mut compared = 0;
+    for variant in Variant::ALL {
+        for (dir_model, writeback) in [
+            (DirModel::Pessimistic, false),
+            (DirModel::Ext4Ordered, false),
+            (DirModel::Pessimistic, true),
+        ] {
+            for seed in 0..2 {
+                let opts = ImageOptions {
+                    seed,
+                    states: 60,
+                    dir_model,
+                    writeback,
+                    dirty_expire_ns: 400,
+                    ..ImageOptions::new(variant)
+                };
+                let images = images_of(trace(snapshot_trace()), &opts, tmp.path());
+                spoil(&images);
+                for i in 0..images.cut_ops().len() {
+                    let fast = images.prepare(i);
+                    let plain = images.prepare_as(i, Build::Plain);
+                    compared += 1;
+                    if fast.key() != plain.key()
+                        || fast.image().description != plain.image().description
+                        || images.size_bytes(i) != plain.size_bytes()
+                    {
+                        bad.push(format!(
+                            "{variant} {dir_model} writeback {writeback} seed {seed} cut {}",
+                            fast.image().cut_op
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(compared > 4 * 3 * 2 * 250, "{compared} images compared");
+    bad
+}
+
+#[test]
+fn snapshots_give_the_bytes_of_the_plain_path() {
+    let bad = snapshot_mismatches(&|_| {});
+    assert!(
+        bad.is_empty(),
+        "{} differ, first: {:?}",
+        bad.len(),
+        bad.first()
+    );
+}
+
+/// The companion: a snapshot with one stale byte (inside `f`'s second snapshot, which every
+/// later image holds) is caught.
+#[test]
+fn a_stale_snapshot_byte_is_caught() {
+    let bad = snapshot_mismatches(&|images| {
+        images.model.history.spoil(&images.model.ops, 0, 1, 4_000);
+    });
+    assert!(bad.len() > 100, "only {} images differ", bad.len());
+}
+
+#[test]
+fn the_plain_path_writes_the_same_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let opts = ImageOptions {
+        seed: 3,
+        states: 20,
+        ..ImageOptions::new(Variant::Torn)
+    };
+    let images = images_of(trace(snapshot_trace()), &opts, tmp.path());
+    for i in 0..images.cut_ops().len() {
+        let (fast, plain) = (images.build(i).unwrap(), images.build_plain(i).unwrap());
+        assert_ne!(fast.dir, plain.dir);
+        for name in ["f", "g"] {
+            assert_eq!(
+                std::fs::read(fast.dir.join(name)).ok(),
+                std::fs::read(plain.dir.join(name)).ok(),
+                "cut {} file {name}",
+                fast.cut_op
+            );
+        }
+    }
+}
+
+/// A file of more pages than one `writev` takes, with a hole and a short last page, is
+/// written byte for byte.
+#[test]
+fn long_runs_of_pages_are_written_whole() {
+    let mut ops = durable_file();
+    let big: Vec<u8> = (0..1500 * 4096u32).map(|i| (i % 253) as u8 + 1).collect();
+    ops.push(write(0, big.clone()));
+    ops.push(write(1600 * 4096, vec![7; 3000]));
+    ops.push(sync_data(ops.len() as u64));
+    let mut want = big;
+    want.resize(1600 * 4096, 0);
+    want.extend(vec![7; 3000]);
+    let got = contents(ops, Variant::PowerLoss, 5, 1);
+    assert!(got[0] == want, "the image's f differs from its writes");
+}
