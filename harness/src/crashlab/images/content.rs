@@ -47,11 +47,17 @@ impl Content {
             let page = at / PAGE_BYTES;
             let in_page = (at % PAGE_BYTES) as usize;
             let n = rest.len().min(PAGE_BYTES as usize - in_page);
-            let p = self
-                .pages
-                .entry(page)
-                .or_insert_with(|| Arc::new([0u8; PAGE_BYTES as usize]));
-            Arc::make_mut(p)[in_page..in_page + n].copy_from_slice(&rest[..n]);
+            // Zeros written over a hole leave the hole (an absent page reads as zeros): a log
+            // preallocated with written zeros is megabytes of them, and each image would
+            // otherwise write them all out again.
+            let over_hole = !self.pages.contains_key(&page);
+            if !(over_hole && rest[..n].iter().all(|&b| b == 0)) {
+                let p = self
+                    .pages
+                    .entry(page)
+                    .or_insert_with(|| Arc::new([0u8; PAGE_BYTES as usize]));
+                Arc::make_mut(p)[in_page..in_page + n].copy_from_slice(&rest[..n]);
+            }
             rest = &rest[n..];
             at += n as u64;
         }
@@ -228,7 +234,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn matches_a_plain_buffer(ops in proptest::collection::vec(
-            (0u8..4, 0u64..20_000, 0u64..9_000, proptest::num::u8::ANY), 0..40))
+            (0u8..5, 0u64..20_000, 0u64..9_000, proptest::num::u8::ANY), 0..40))
         {
             let mut c = Content::default();
             let mut p = Plain::default();
@@ -244,6 +250,12 @@ mod tests {
                         if len > 0 {
                             p.write(off, &vec![0; len as usize]);
                         }
+                    }
+                    // Zeros written (over holes, which stay holes, and over data).
+                    4 => {
+                        let b = vec![0; len as usize];
+                        c.write(off, &b);
+                        p.write(off, &b);
                     }
                     2 => {
                         c.set_len(off);
