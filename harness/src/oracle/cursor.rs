@@ -104,22 +104,21 @@ impl Cursor {
     /// Moves to LSN `r` of `workload` (the workload it was made for) and returns the model
     /// there: equal to [`super::expected`]`(workload, r)`.
     pub fn seek(&mut self, workload: &Workload, r: Lsn) -> &Model {
-        self.rewind(r);
-        while self.lsn < r {
-            let cmd = workload.write_command(&mut self.seeds, self.lsn + 1);
-            self.step(&cmd);
-        }
-        &self.model
+        self.seek_with(workload, r, |_| None)
     }
 
-    /// [`Cursor::seek`], taking each command from `commands` (the same commands: generated
-    /// once for every cursor of an [`Oracle`]).
-    fn seek_in(&mut self, workload: &Workload, r: Lsn, commands: &Mutex<Written>) -> &Model {
+    /// [`Cursor::seek`], taking command n from `kept(n)` where it gives one (the same
+    /// command: generated once for every cursor of an [`Oracle`]), else generating it.
+    fn seek_with(
+        &mut self,
+        workload: &Workload,
+        r: Lsn,
+        kept: impl Fn(Lsn) -> Option<Arc<Command>>,
+    ) -> &Model {
         self.rewind(r);
         while self.lsn < r {
             let n = self.lsn + 1;
-            let cached = lock(commands).command(workload, n);
-            match cached {
+            match kept(n) {
                 Some(cmd) => self.step(&cmd),
                 None => {
                     let cmd = workload.write_command(&mut self.seeds, n);
@@ -369,7 +368,8 @@ impl Oracle {
                 None => Cursor::new(&self.workload),
             }
         };
-        let out = f(cursor.seek_in(&self.workload, r, &self.written));
+        let kept = |n| lock(&self.written).command(&self.workload, n);
+        let out = f(cursor.seek_with(&self.workload, r, kept));
         self.cursors
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

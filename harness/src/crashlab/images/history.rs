@@ -68,14 +68,16 @@ pub(crate) fn apply(op: &MOp, c: &mut Content) {
 impl History {
     /// The history of `ops` (a resolved trace of `inodes` inodes).
     pub(crate) fn of(ops: &[MOp], inodes: usize) -> History {
-        let mut h: Vec<InodeHistory> = (0..inodes).map(|_| InodeHistory::default()).collect();
+        let mut h: Vec<InodeHistory> = (0..inodes)
+            .map(|_| InodeHistory {
+                sizes: vec![0],
+                ..InodeHistory::default()
+            })
+            .collect();
         let mut size = vec![Content::sizes_only(0); inodes];
         for (seq, op) in ops.iter().enumerate() {
             if let Some(ino) = content_ino(op) {
                 let i = &mut h[ino];
-                if i.sizes.is_empty() {
-                    i.sizes.push(0);
-                }
                 apply(op, &mut size[ino]);
                 if matches!(op, MOp::Base { .. } | MOp::BaseData { .. }) {
                     i.base_positions.push(i.seqs.len());
@@ -85,11 +87,6 @@ impl History {
                 }
                 i.seqs.push(seq);
                 i.sizes.push(size[ino].size());
-            }
-        }
-        for i in &mut h {
-            if i.sizes.is_empty() {
-                i.sizes.push(0);
             }
         }
         History { inodes: h }
