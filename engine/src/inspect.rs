@@ -266,6 +266,9 @@ pub struct TailFix {
     /// Bytes removed from the log, all of them in the quarantine copy.
     pub bytes_cut: u64,
     pub quarantine_path: PathBuf,
+    /// The log kept its (preallocated) length: zeros were written over the cut data
+    /// ([`recovery::Cut::length_kept`]).
+    pub length_kept: bool,
     /// Why the record at `cut_offset` was not valid.
     pub reason: String,
 }
@@ -276,6 +279,7 @@ impl TailFix {
         recovery::Cut {
             bytes: self.bytes_cut,
             quarantine_path: self.quarantine_path.clone(),
+            length_kept: self.length_kept,
         }
         .describe(&self.path, self.cut_offset, &self.reason)
     }
@@ -314,12 +318,15 @@ pub fn fix_torn_tail(dir: &Path) -> Result<Option<TailFix>> {
     let file = backend
         .open(path, OpenMode::Existing)
         .map_err(|e| Error::io("open", path, None, e))?;
-    let done = recovery::cut(&backend, file.as_ref(), path, *offset, *data_end)?;
+    // Truncated, as without preallocation: this directory's configuration is not known here,
+    // and a writer that preallocates extends the log again when it opens it.
+    let done = recovery::cut(&backend, file.as_ref(), path, *offset, *data_end, false)?;
     Ok(Some(TailFix {
         path: path.clone(),
         cut_offset: *offset,
         bytes_cut: done.bytes,
         quarantine_path: done.quarantine_path,
+        length_kept: done.length_kept,
         reason: reason.clone(),
     }))
 }

@@ -49,6 +49,7 @@ backend_tests!(
     len_tracks_writes,
     empty_writes,
     short_write_then_efbig,
+    data_end_hides_no_data,
 );
 
 /// A deterministic, position-dependent pattern so misplaced bytes show up.
@@ -152,6 +153,73 @@ fn set_len_truncates_and_extends(b: &dyn Backend) {
     );
     f.set_len(0).unwrap();
     assert_eq!(f.len().unwrap(), 0);
+}
+
+/// Whether `data_end` (for `[from, bytes.len())`) leaves out only zeros: every non-zero byte
+/// of `bytes` at or after `from` lies below it.
+fn check_data_end(bytes: &[u8], from: u64, data_end: u64) -> Result<(), String> {
+    match bytes.iter().rposition(|&b| b != 0) {
+        Some(last) if last as u64 >= from && last as u64 >= data_end => Err(format!(
+            "byte {last} is not zero but data_end({from}) says {data_end}"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `data_end` never leaves out a non-zero byte, over sparse layouts (data, holes, a
+/// preallocated region, an `fallocate`d one written into), from every start; and it does
+/// skip the hole at the end of a file extended past its data with `set_len` (else it would
+/// save nothing).
+/// The companion: the same check fails for an answer one block short.
+fn data_end_hides_no_data(b: &dyn Backend) {
+    const MB: u64 = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let layouts: [&[(u64, usize)]; 4] = [
+        &[(0, 100)],
+        &[(0, 5000), (3 * MB, 10)],
+        &[(MB, 1), (2 * MB + 4095, 2)],
+        &[],
+    ];
+    for (i, layout) in layouts.iter().enumerate() {
+        let f = create(b, &dir.path().join(format!("f{i}")));
+        for &(at, len) in *layout {
+            f.write_all_at(&pattern(len, 1 + i as u8), at).unwrap();
+        }
+        f.set_len(8 * MB).unwrap();
+        if i == 2 {
+            f.allocate(4 * MB, MB).unwrap();
+            f.write_all_at(b"x", 4 * MB + 77).unwrap();
+        }
+        let bytes = read_all(&*f);
+        let len = bytes.len() as u64;
+        let last = bytes
+            .iter()
+            .rposition(|&x| x != 0)
+            .map_or(0, |p| p as u64 + 1);
+        for from in [0, 1, 4095, 4096, 5000, MB, 3 * MB + 5, 4 * MB + 100, len] {
+            let end = f.data_end(from, len).unwrap();
+            assert!(
+                (from..=len).contains(&end),
+                "layout {i}: data_end({from}) = {end}"
+            );
+            check_data_end(&bytes, from, end).unwrap_or_else(|e| panic!("layout {i}: {e}"));
+            if end > from && end > last && i != 2 {
+                // Past the last data byte: at most the rest of its block is counted (a
+                // file system may count an `fallocate`d range as data: layout 2 has one).
+                assert!(
+                    end - last < 4096,
+                    "layout {i}: data_end({from}) = {end}, last {last}"
+                );
+            }
+            if last > from {
+                let short = end - 4096.min(end - from);
+                assert!(
+                    check_data_end(&bytes, from, short.min(last - 1)).is_err(),
+                    "layout {i}: an answer below the last data byte is caught"
+                );
+            }
+        }
+    }
 }
 
 fn allocate_extends_with_zeros(b: &dyn Backend) {

@@ -13,6 +13,7 @@ use durlab_engine::{BackendKind, Engine, Error, FsyncPolicy, Prealloc, RecoveryM
 over_backends!(
     reopen_recovers_everything,
     prealloc_modes_recover,
+    torn_tail_of_a_preallocated_log_is_zeroed_keeping_its_length,
     missing_log_with_data_files_refused,
     bad_header_refused_blank_file_reinitialised,
 );
@@ -200,6 +201,66 @@ fn appends_continue_after_cut(kind: BackendKind) {
     let (engine, report) = open(&cfg);
     assert_eq!(report.recovered_lsn, 20);
     assert_eq!(engine.read(dump), dump(&expected_after(20)));
+}
+
+/// A torn append in front of a preallocated region is cut by writing zeros over it: the log
+/// keeps its length, so the reopened writer does not extend it again (no preallocation
+/// counted), the copy holds every byte from the cut to the end, and appends continue. A log
+/// that ends with its data is truncated instead (`truncation_at_every_byte_recovers_a_prefix`
+/// checks the length there).
+fn torn_tail_of_a_preallocated_log_is_zeroed_keeping_its_length(kind: BackendKind) {
+    for prealloc in [Prealloc::Fallocate, Prealloc::Zero] {
+        if !supports(kind, prealloc) {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), kind, FsyncPolicy::Always).prealloc(prealloc);
+        let engine = write_n(&cfg, 50);
+        let data_end = FIRST_RECORD_OFFSET + engine.stats().bytes_written;
+        drop(engine);
+        let path = log_path(dir.path());
+        let mut bytes = fs::read(&path).unwrap();
+        let len = bytes.len();
+        assert!(
+            len as u64 > data_end + 100,
+            "{prealloc:?}: a preallocated region"
+        );
+        assert!(bytes[data_end as usize..].iter().all(|&b| b == 0));
+        // A torn append: part of a record header, then the preallocated zeros.
+        bytes[data_end as usize..data_end as usize + 7].fill(0xAB);
+        fs::write(&path, &bytes).unwrap();
+
+        let (engine, report) = open(&cfg);
+        assert_eq!(report.recovered_lsn, 50, "{prealloc:?}");
+        assert_eq!(report.cut_offset, Some(data_end));
+        assert_kept(&report, &bytes[data_end as usize..]);
+        assert!(
+            report
+                .changes
+                .iter()
+                .any(|c| c.contains("zeros written over them, keeping the preallocated length")),
+            "{:?}",
+            report.changes
+        );
+        let after = fs::read(&path).unwrap();
+        assert_eq!(after.len(), len, "{prealloc:?}: the length is kept");
+        assert_eq!(&after[..data_end as usize], &bytes[..data_end as usize]);
+        assert!(after[data_end as usize..].iter().all(|&b| b == 0));
+        assert_eq!(
+            engine.stats().prealloc_bytes,
+            0,
+            "{prealloc:?}: not extended again"
+        );
+        for i in 51..=55 {
+            assert_eq!(engine.execute_next(command).unwrap().lsn, Some(i));
+        }
+        drop(engine);
+        let (engine, report) = open(&cfg);
+        assert_eq!(report.recovered_lsn, 55, "{prealloc:?}");
+        assert_eq!(report.tail_bytes_discarded, 0);
+        assert_eq!(engine.read(dump), dump(&expected_after(55)));
+        assert_eq!(fs::metadata(&path).unwrap().len(), len as u64);
+    }
 }
 
 fn missing_log_with_data_files_refused(kind: BackendKind) {

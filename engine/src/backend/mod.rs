@@ -6,6 +6,7 @@
 //! [`mmap::MmapBackend`] (stores into a shared mapping of preallocated log space).
 
 use std::fmt;
+use std::fs::File;
 use std::io;
 use std::path::Path;
 use std::sync::Arc;
@@ -87,6 +88,48 @@ pub trait BackendFile: Send + Sync + fmt::Debug {
 
     /// Current size in bytes.
     fn len(&self) -> io::Result<u64>;
+
+    /// An offset in `[from, to]` past which `[from, to)` holds no data: every byte from it to
+    /// `to` lies in a hole of the file (reads as zeros without being stored), so a search for
+    /// the last non-zero byte need not read them. `to` when the backend cannot tell (the
+    /// default). A preallocated log is a short run of records followed by megabytes of
+    /// zeros, which recovery otherwise reads at every open to find the end of its data;
+    /// a hole-punched or `fallocate`d region, and a crash image written sparse, skip that.
+    ///
+    /// # Errors
+    /// I/O failures asking the file system.
+    fn data_end(&self, from: u64, to: u64) -> io::Result<u64> {
+        let _ = from;
+        Ok(to)
+    }
+}
+
+/// [`BackendFile::data_end`] of a file that holds what was written to it, from the file
+/// system's map of data and holes (`lseek(2)` `SEEK_DATA` / `SEEK_HOLE`; a file system without
+/// such a map reports the whole file as data). Not for a file written through a mapping
+/// (its stores reach the map only as the kernel notices them).
+pub(crate) fn file_data_end(file: &File, from: u64, to: u64) -> io::Result<u64> {
+    use nix::unistd::{Whence, lseek};
+    let offset =
+        |at: u64| i64::try_from(at).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput));
+    let mut end = from;
+    let mut at = from;
+    while at < to {
+        let data = match lseek(file, offset(at)?, Whence::SeekData) {
+            Ok(d) => d as u64,
+            // No data at or after `at`.
+            Err(nix::errno::Errno::ENXIO) => break,
+            Err(e) => return Err(e.into()),
+        };
+        if data >= to {
+            break;
+        }
+        // The end of the file counts as a hole, so this always finds one.
+        let hole = lseek(file, offset(data)?, Whence::SeekHole)? as u64;
+        end = hole.min(to);
+        at = hole;
+    }
+    Ok(end)
 }
 
 /// Builds the real backend named by `kind`.

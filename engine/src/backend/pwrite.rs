@@ -96,6 +96,11 @@ impl BackendFile for PwriteFile {
     fn len(&self) -> io::Result<u64> {
         Ok(self.file.metadata()?.len())
     }
+
+    /// From the file system's map of holes ([`super::file_data_end`]).
+    fn data_end(&self, from: u64, to: u64) -> io::Result<u64> {
+        super::file_data_end(&self.file, from, to)
+    }
 }
 
 /// `pread(2)`, retried on `EINTR`.

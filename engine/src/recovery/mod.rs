@@ -18,7 +18,7 @@ use crate::aof::file_header::{FILE_HEADER_BYTES, FileHeader};
 use crate::aof::record::RECORD_HEADER_BYTES;
 use crate::aof::scan::{Scanner, Step};
 use crate::backend::{Backend, BackendFile};
-use crate::config::{EngineConfig, RecoveryMode};
+use crate::config::{EngineConfig, Prealloc, RecoveryMode};
 use crate::error::{Error, Result};
 use crate::keyspace::{Command, Keyspace};
 pub(crate) use tail::Tail;
@@ -216,14 +216,15 @@ pub(crate) fn replay(
         Ok(scanned) => scanned,
         Err(reason) => return reinit_if_blank(file, path, reason, report),
     };
-    let pos = settle_tail(backend, file, path, &scanned, config.recovery, report)?;
+    let pos = settle_tail(backend, file, path, &scanned, config, report)?;
     report.duration += started.elapsed();
     Ok(pos)
 }
 
 /// Acts on the tail of the last (or only) log after [`scan_log`]: a clean end stays, a torn
-/// tail is cut (after a copy is kept), damage in the middle is refused in strict mode and cut
-/// in lenient mode. Records the scan and the cut in `report`.
+/// tail is cut (after a copy is kept; a log that `config` preallocates keeps its length, see
+/// [`cut`]), damage in the middle is refused in strict mode (`config.recovery`) and cut in
+/// lenient mode. Records the scan and the cut in `report`.
 ///
 /// # Errors
 /// [`Error::Corrupt`] for damage in the middle under strict recovery; I/O errors.
@@ -232,9 +233,10 @@ pub(crate) fn settle_tail(
     file: &dyn BackendFile,
     path: &Path,
     scanned: &Scanned,
-    mode: RecoveryMode,
+    config: &EngineConfig,
     report: &mut RecoveryReport,
 ) -> Result<LogPosition> {
+    let mode = config.recovery;
     note_scanned(report, scanned);
     let mut pos = LogPosition {
         next_offset: scanned.end_offset,
@@ -301,7 +303,8 @@ pub(crate) fn settle_tail(
         }
     };
     let bad_offset = scanned.end_offset;
-    let done = cut(backend, file, path, bad_offset, data_end)?;
+    let keep_length = config.prealloc != Prealloc::None;
+    let done = cut(backend, file, path, bad_offset, data_end, keep_length)?;
     report
         .changes
         .push(done.describe(path, bad_offset, &scanned.fault));
@@ -310,7 +313,9 @@ pub(crate) fn settle_tail(
     report.cut_offset = Some(bad_offset);
     report.cut_reason = Some(scanned.fault.clone());
     report.quarantine_path = Some(done.quarantine_path);
-    pos.file_len = bad_offset;
+    if !done.length_kept {
+        pos.file_len = bad_offset;
+    }
     Ok(pos)
 }
 
@@ -347,19 +352,27 @@ pub struct Cut {
     pub bytes: u64,
     /// The copy.
     pub quarantine_path: PathBuf,
+    /// The log kept its length: zeros (a preallocated region) followed the cut data, so the
+    /// data was overwritten with zeros instead of the file being truncated.
+    pub length_kept: bool,
 }
 
 impl Cut {
     /// The one sentence that reports a cut, at startup and from `durlab recover --fix`.
     pub fn describe(&self, path: &Path, offset: u64, reason: &str) -> String {
         format!(
-            "{}: cut {} bytes at byte {offset}{}, after the last valid record; they are kept in {}",
+            "{}: cut {} bytes at byte {offset}{}, after the last valid record{}; they are kept in {}",
             path.display(),
             self.bytes,
             if reason.is_empty() {
                 String::new()
             } else {
                 format!(" ({reason})")
+            },
+            if self.length_kept {
+                " (zeros written over them, keeping the preallocated length)"
+            } else {
+                ""
             },
             self.quarantine_path.display()
         )
@@ -370,6 +383,12 @@ impl Cut {
 /// a quarantine file, synced with its directory entry first. Bytes from `data_end` on must be
 /// zeros (the caller found them so); the copy holds them as a hole.
 ///
+/// With `keep_length` (a log its writer preallocates), zeros are written over
+/// `[from, data_end)` and the length is kept: the log reads the same (nothing but zeros past
+/// `from`, the clean end of a log) and stays preallocated, where a truncation would make the
+/// writer extend it again, a whole chunk of zeros written and synced (or reserved) at every
+/// startup that cut a torn tail. Otherwise the file is truncated at `from`.
+///
 /// # Errors
 /// I/O failures (a full disk included); if the copy failed, nothing was cut and no copy is
 /// left.
@@ -379,16 +398,25 @@ pub(crate) fn cut(
     path: &Path,
     from: u64,
     data_end: u64,
+    keep_length: bool,
 ) -> Result<Cut> {
     let io_err = |op, offset| move |e| Error::io(op, path, offset, e);
     let len = file.len().map_err(io_err("stat", None))?;
     let kept = quarantine::keep_copy(backend, file, path, from, data_end, len)?;
-    file.set_len(from)
-        .map_err(io_err("ftruncate", Some(from)))?;
+    if keep_length {
+        // As many zeros as the data they replace: a torn tail, at most the unsynced part of
+        // the log, which recovery has just read in full.
+        file.write_all_at(&vec![0u8; (data_end - from) as usize], from)
+            .map_err(io_err("pwrite", Some(from)))?;
+    } else {
+        file.set_len(from)
+            .map_err(io_err("ftruncate", Some(from)))?;
+    }
     file.sync_data().map_err(io_err("fdatasync", None))?;
     Ok(Cut {
         bytes: len - from,
         quarantine_path: kept,
+        length_kept: keep_length,
     })
 }
 

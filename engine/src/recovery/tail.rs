@@ -65,9 +65,10 @@ pub(crate) fn classify(
 }
 
 /// The offset just past the last non-zero byte in `[from, to)`, or `from` if all are zero.
+/// Bytes in a hole past the file's last data ([`BackendFile::data_end`]) are zeros, not read.
 pub(crate) fn nonzero_end(file: &dyn BackendFile, from: u64, to: u64) -> io::Result<u64> {
     let mut buf = vec![0u8; 1 << 20];
-    let mut end = to;
+    let mut end = file.data_end(from, to)?.clamp(from, to);
     while end > from {
         let start = end.saturating_sub(buf.len() as u64).max(from);
         let chunk = &mut buf[..(end - start) as usize];

@@ -210,4 +210,10 @@ impl BackendFile for UringFile {
     fn len(&self) -> io::Result<u64> {
         Ok(self.file.metadata()?.len())
     }
+
+    /// From the file system's map of holes (`crate::backend::file_data_end`): writes
+    /// complete before `write_all_at` returns, so the map covers them.
+    fn data_end(&self, from: u64, to: u64) -> io::Result<u64> {
+        crate::backend::file_data_end(&self.file, from, to)
+    }
 }
