@@ -201,55 +201,47 @@ mod tests {
     use crate::backend::pwrite::PwriteBackend;
     use crate::keyspace::Command;
 
-    /// The byte-wise search [`last_nonzero`] must agree with.
-    fn plain(bytes: &[u8]) -> Option<usize> {
-        bytes.iter().rposition(|&b| b != 0)
+    /// Every position of one non-zero byte, of two equal ones (an XOR of a block would cancel
+    /// them) and of two different ones (the second at `second(i, len)`), in buffers of every
+    /// length around a few blocks, and all zeros: `fast` gives the answer of `plain`, a
+    /// byte-wise search.
+    fn agrees_with_bytewise(
+        fast: fn(&[u8]) -> Option<usize>,
+        plain: fn(&[u8]) -> Option<usize>,
+        second: fn(usize, usize) -> usize,
+    ) {
+        for len in 0..=200 {
+            let zeros = vec![0u8; len];
+            assert_eq!(fast(&zeros), None, "len {len}");
+            for i in 0..len {
+                for (a, b) in [(1u8, None), (0x80, Some(0x80)), (1, Some(2))] {
+                    let mut v = zeros.clone();
+                    v[i] = a;
+                    if let Some(b) = b {
+                        v[second(i, len)] = b;
+                    }
+                    assert_eq!(fast(&v), plain(&v), "len {len}, byte {i}");
+                }
+            }
+        }
     }
 
-    /// Every position of one non-zero byte, of two equal ones (an XOR of a block would cancel
-    /// them) and of two different ones, in buffers of every length around a few blocks, and
-    /// all zeros: the same answer as the byte-wise search.
     #[test]
     fn last_nonzero_agrees_with_a_bytewise_search() {
-        for len in 0..=200 {
-            let zeros = vec![0u8; len];
-            assert_eq!(last_nonzero(&zeros), None, "len {len}");
-            for i in 0..len {
-                for (a, b) in [(1u8, None), (0x80, Some(0x80)), (1, Some(2))] {
-                    let mut v = zeros.clone();
-                    v[i] = a;
-                    if let Some(b) = b {
-                        v[i / 2] = b;
-                    }
-                    assert_eq!(last_nonzero(&v), plain(&v), "len {len}, byte {i}");
-                }
-            }
-        }
+        agrees_with_bytewise(
+            last_nonzero,
+            |b| b.iter().rposition(|&x| x != 0),
+            |i, _| i / 2,
+        );
     }
 
-    /// [`first_nonzero`] as a byte-wise search.
-    fn plain_first(bytes: &[u8]) -> Option<usize> {
-        bytes.iter().position(|&b| b != 0)
-    }
-
-    /// As for [`last_nonzero`]: every position, one byte or two, every length around a few
-    /// blocks, and all zeros.
     #[test]
     fn first_nonzero_agrees_with_a_bytewise_search() {
-        for len in 0..=200 {
-            let zeros = vec![0u8; len];
-            assert_eq!(first_nonzero(&zeros), None, "len {len}");
-            for i in 0..len {
-                for (a, b) in [(1u8, None), (0x80, Some(0x80)), (1, Some(2))] {
-                    let mut v = zeros.clone();
-                    v[i] = a;
-                    if let Some(b) = b {
-                        v[(i + len) / 2] = b;
-                    }
-                    assert_eq!(first_nonzero(&v), plain_first(&v), "len {len}, byte {i}");
-                }
-            }
-        }
+        agrees_with_bytewise(
+            first_nonzero,
+            |b| b.iter().position(|&x| x != 0),
+            |i, len| (i + len) / 2,
+        );
     }
 
     /// [`past_zero_lsn`] by its definition: the first later position whose LSN field holds a
