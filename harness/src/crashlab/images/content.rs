@@ -32,6 +32,11 @@ impl Content {
         }
     }
 
+    /// Whether only the size is kept ([`Content::sizes_only`]).
+    pub(crate) fn is_sizes_only(&self) -> bool {
+        self.sizes_only
+    }
+
     pub(crate) fn size(&self) -> u64 {
         self.size
     }

@@ -77,11 +77,28 @@ impl InodeSectors {
         }
     }
 
+    /// Calls `f(sector, from, to)` for each sector piece `[from, to)` of `[at, end)`, in
+    /// order.
     #[inline]
-    fn get(&mut self, sector: u64) -> &mut Sector {
+    fn each_piece(&mut self, at: u64, end: u64, mut f: impl FnMut(&mut Sector, u64, u64)) {
+        let mut from = at;
         match self {
-            InodeSectors::Dense { first, list } => &mut list[(sector - *first) as usize],
-            InodeSectors::Sparse(map) => map.entry(sector).or_default(),
+            InodeSectors::Dense { first, list } => {
+                let mut i = (at / SECTOR_BYTES - *first) as usize;
+                while from < end {
+                    let to = ((from / SECTOR_BYTES + 1) * SECTOR_BYTES).min(end);
+                    f(&mut list[i], from, to);
+                    (from, i) = (to, i + 1);
+                }
+            }
+            InodeSectors::Sparse(map) => {
+                while from < end {
+                    let sector = from / SECTOR_BYTES;
+                    let to = ((sector + 1) * SECTOR_BYTES).min(end);
+                    f(map.entry(sector).or_default(), from, to);
+                    from = to;
+                }
+            }
         }
     }
 
@@ -97,29 +114,21 @@ impl InodeSectors {
 /// Sectors a dense vector may hold beyond twice the dirty pieces.
 const DENSE_SLACK: u64 = 1024;
 
-/// Calls `f(from, to)` for each sector piece of `[at, end)`, in order.
+/// Calls `f(offset, bytes)` for each literal segment of a write, in order.
 #[inline]
-fn pieces(at: u64, end: u64, mut f: impl FnMut(u64, u64)) {
-    let mut from = at;
-    while from < end {
-        let to = ((from / SECTOR_BYTES + 1) * SECTOR_BYTES).min(end);
-        f(from, to);
-        from = to;
+fn literals(offset: u64, data: &[Segment], mut f: impl FnMut(u64, &[u8])) {
+    let mut at = offset;
+    for s in data {
+        match s {
+            Segment::Bytes(b) => {
+                if !b.is_empty() {
+                    f(at, b);
+                }
+                at += b.len() as u64;
+            }
+            Segment::Zeros(n) => at += n,
+        }
     }
-}
-
-/// The literal segments of a write: `(offset, bytes)` of each.
-fn literals(offset: u64, data: &[Segment]) -> impl Iterator<Item = (u64, &[u8])> {
-    data.iter()
-        .scan(offset, |at, s| {
-            let here = *at;
-            *at += s.len();
-            Some((here, s))
-        })
-        .filter_map(|(at, s)| match s {
-            Segment::Bytes(b) if !b.is_empty() => Some((at, b.as_slice())),
-            _ => None,
-        })
 }
 
 /// The dirty sectors of the pending writes, per inode, each with the number of writes that
@@ -129,11 +138,11 @@ fn count_writes(state: &CrashState<'_>) -> Vec<Option<InodeSectors>> {
     let mut extent: Vec<Option<(u64, u64, u64)>> = vec![None; state.files.len()];
     for p in &state.pending {
         if let PendingOp::Write { offset, data } = p.op {
-            for (at, b) in literals(offset, data) {
+            literals(offset, data, |at, b| {
                 let (first, last) = (at / SECTOR_BYTES, (at + b.len() as u64 - 1) / SECTOR_BYTES);
                 let e = extent[p.ino].get_or_insert((first, last, 0));
                 *e = (e.0.min(first), e.1.max(last), e.2 + last - first + 1);
-            }
+            });
         }
     }
     let mut sectors: Vec<Option<InodeSectors>> = extent
@@ -143,12 +152,11 @@ fn count_writes(state: &CrashState<'_>) -> Vec<Option<InodeSectors>> {
     for (i, p) in state.pending.iter().enumerate() {
         if let PendingOp::Write { offset, data } = p.op {
             let table = sectors[p.ino].as_mut().expect("sized above");
-            for (at, b) in literals(offset, data) {
-                pieces(at, at + b.len() as u64, |from, _| {
-                    let s = table.get(from / SECTOR_BYTES);
+            literals(offset, data, |at, b| {
+                table.each_piece(at, at + b.len() as u64, |s, _, _| {
                     s.writes += u32::from(first_touch(s, i));
                 });
-            }
+            });
         }
     }
     sectors
@@ -173,6 +181,11 @@ impl Run {
 
     /// Writes `piece` at `at` of inode `ino`, now or with the gathered bytes.
     fn push(&mut self, files: &mut [Content], ino: usize, at: u64, piece: &[u8]) {
+        if files[ino].is_sizes_only() {
+            // Only the size is kept: nothing to gather.
+            files[ino].write(at, piece);
+            return;
+        }
         let follows = self.ino == ino && self.start + self.bytes.len() as u64 == at;
         if !follows || self.bytes.len() >= Self::MAX_BYTES {
             self.flush(files);
@@ -215,10 +228,9 @@ pub(crate) fn reorder(state: &mut CrashState<'_>, rng: &mut SplitMix64) -> Strin
     for (i, p) in state.pending.iter().enumerate() {
         match p.op {
             PendingOp::Write { offset, data } => {
-                for (at, b) in literals(offset, data) {
-                    let table = sectors[p.ino].as_mut().expect("counted");
-                    pieces(at, at + b.len() as u64, |from, to| {
-                        let s = table.get(from / SECTOR_BYTES);
+                let table = sectors[p.ino].as_mut().expect("counted");
+                literals(offset, data, |at, b| {
+                    table.each_piece(at, at + b.len() as u64, |s, from, to| {
                         s.seen += u32::from(first_touch(s, i));
                         // This write is the `seen`-th to touch the sector (1-based).
                         if s.seen <= s.keep {
@@ -226,7 +238,7 @@ pub(crate) fn reorder(state: &mut CrashState<'_>, rng: &mut SplitMix64) -> Strin
                             run.push(&mut state.files, p.ino, from, piece);
                         }
                     });
-                }
+                });
                 let mut at = offset;
                 for seg in data {
                     if let Segment::Zeros(n) = seg {
@@ -474,33 +486,63 @@ mod tests {
 
     /// The cases (of `seeds`) whose image (files, pages and bytes), description or next draw
     /// differs between [`reorder`] and [`reference`], after `spoil` changed reorder's image
-    /// (the known-bad case of the companion test); and how many images were compared.
-    fn mismatches(seeds: u64, spoil: &dyn Fn(&mut CrashState<'_>)) -> (Vec<String>, usize) {
-        let (mut bad, mut compared) = (Vec::new(), 0);
+    /// (the known-bad case of the companion tests); then those whose sizes differ between
+    /// [`reorder`] on files that keep only their sizes (what ordering images by size builds)
+    /// and [`reference`], after `spoil` changed the former; and how many cases were compared.
+    fn mismatches(
+        seeds: u64,
+        spoil: &dyn Fn(&mut CrashState<'_>),
+    ) -> (Vec<String>, Vec<String>, usize) {
+        let (mut bad, mut bad_sizes, mut compared) = (Vec::new(), Vec::new(), 0);
         for seed in 0..seeds {
             let c = case(seed);
             for draw in 0..4u64 {
-                let mut rng = SplitMix64::from_words(seed, draw);
-                let (mut fast, mut slow) = (state(&c), state(&c));
-                let (mut r1, mut r2) = (rng.clone(), rng.clone());
+                let rng = SplitMix64::from_words(seed, draw);
+                let (mut fast, mut slow, mut sized) = (state(&c), state(&c), state(&c));
+                for f in &mut sized.files {
+                    *f = Content::sizes_only(f.size());
+                }
+                let (mut r1, mut r2, mut r3) = (rng.clone(), rng.clone(), rng);
                 let said = reorder(&mut fast, &mut r1);
                 let want = reference(&mut slow, &mut r2);
+                let said_sized = reorder(&mut sized, &mut r3);
                 spoil(&mut fast);
+                spoil(&mut sized);
                 compared += 1;
-                let next = (r1.random::<u64>(), r2.random::<u64>());
-                if fast.files != slow.files || said != want || next.0 != next.1 {
+                let next = [r1.random::<u64>(), r2.random::<u64>(), r3.random::<u64>()];
+                if fast.files != slow.files || said != want || next[0] != next[1] {
                     bad.push(format!("seed {seed} draw {draw}: {said} / {want}"));
                 }
-                let _ = rng.random::<u64>();
+                let sizes =
+                    |s: &CrashState<'_>| s.files.iter().map(Content::size).collect::<Vec<_>>();
+                if sizes(&sized) != sizes(&slow) || said_sized != want || next[2] != next[1] {
+                    bad_sizes.push(format!("seed {seed} draw {draw}: {said_sized} / {want}"));
+                }
             }
         }
-        (bad, compared)
+        (bad, bad_sizes, compared)
     }
 
     #[test]
     fn dense_tables_give_the_images_of_the_reference() {
-        let (bad, compared) = mismatches(300, &|_| {});
+        let (bad, bad_sizes, compared) = mismatches(300, &|_| {});
         assert!(bad.is_empty(), "{} of {compared}: {bad:?}", bad.len());
+        assert!(
+            bad_sizes.is_empty(),
+            "{} of {compared}: {bad_sizes:?}",
+            bad_sizes.len()
+        );
+    }
+
+    /// A companion: a file one byte longer in each image is caught, in both comparisons.
+    #[test]
+    fn a_changed_size_is_caught() {
+        let longer = |s: &mut CrashState<'_>| {
+            let f = &mut s.files[0];
+            f.set_len(f.size() + 1);
+        };
+        let (bad, bad_sizes, compared) = mismatches(100, &longer);
+        assert_eq!((bad.len(), bad_sizes.len()), (compared, compared));
     }
 
     /// The companion: one byte of one dirty sector changed in each image is caught.
@@ -525,7 +567,7 @@ mod tests {
             let old = s.files[ino].byte(at);
             s.files[ino].write(at, &[old ^ 0x5A]);
         };
-        let (bad, compared) = mismatches(300, &spoil);
+        let (bad, _, compared) = mismatches(300, &spoil);
         let with_writes = (0..300u64)
             .filter(|&seed| {
                 case(seed)
