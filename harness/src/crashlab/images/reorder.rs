@@ -271,7 +271,7 @@ pub(crate) fn reorder(state: &mut CrashState<'_>, rng: &mut SplitMix64) -> Strin
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::collections::BTreeMap;
 
     use rand::RngExt;
@@ -389,18 +389,18 @@ mod tests {
     /// are mostly small appends to a log (sectors shared by consecutive writes), with
     /// overwrites, writes far apart (sparse tables), zero runs inside writes, and size
     /// changes.
-    struct Case {
-        files: Vec<Content>,
-        ops: Vec<(Ino, PendingKind)>,
+    pub(in crate::crashlab::images) struct Case {
+        pub(in crate::crashlab::images) files: Vec<Content>,
+        pub(in crate::crashlab::images) ops: Vec<(Ino, PendingKind)>,
     }
 
-    enum PendingKind {
+    pub(in crate::crashlab::images) enum PendingKind {
         Write(u64, Vec<Segment>),
         SetLen(u64),
         Allocate(u64, u64),
     }
 
-    fn case(seed: u64) -> Case {
+    pub(in crate::crashlab::images) fn case(seed: u64) -> Case {
         let mut r = SplitMix64::new(seed);
         let inodes = r.random_range(1..4usize);
         let mut files = vec![Content::default(); inodes];
@@ -455,7 +455,7 @@ mod tests {
         Case { files, ops }
     }
 
-    fn state(c: &Case) -> CrashState<'_> {
+    pub(in crate::crashlab::images) fn state(c: &Case) -> CrashState<'_> {
         let pending = c
             .ops
             .iter()
