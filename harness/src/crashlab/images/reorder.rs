@@ -151,7 +151,10 @@ fn count_writes(state: &CrashState<'_>) -> Vec<Option<InodeSectors>> {
         .collect();
     for (i, p) in state.pending.iter().enumerate() {
         if let PendingOp::Write { offset, data } = p.op {
-            let table = sectors[p.ino].as_mut().expect("sized above");
+            // No table: the inode's pending writes are all zero runs.
+            let Some(table) = sectors[p.ino].as_mut() else {
+                continue;
+            };
             literals(offset, data, |at, b| {
                 table.each_piece(at, at + b.len() as u64, |s, _, _| {
                     s.writes += u32::from(first_touch(s, i));
@@ -228,8 +231,11 @@ pub(crate) fn reorder(state: &mut CrashState<'_>, rng: &mut SplitMix64) -> Strin
     for (i, p) in state.pending.iter().enumerate() {
         match p.op {
             PendingOp::Write { offset, data } => {
-                let table = sectors[p.ino].as_mut().expect("counted");
+                let mut table = sectors[p.ino].as_mut();
                 literals(offset, data, |at, b| {
+                    let table = table
+                        .as_deref_mut()
+                        .expect("counted: the write has literals");
                     table.each_piece(at, at + b.len() as u64, |s, from, to| {
                         s.seen += u32::from(first_touch(s, i));
                         // This write is the `seen`-th to touch the sector (1-based).
@@ -413,15 +419,27 @@ pub(super) mod tests {
         }
         let mut end = vec![0u64; inodes];
         let mut ops = Vec::new();
+        // Sometimes the last inode gets only zero runs and size changes.
+        let zeros_only = inodes > 1 && r.random_bool(0.3);
         for _ in 0..r.random_range(0..300) {
             let ino = r.random_range(0..inodes);
-            let kind = match r.random_range(0..100u32) {
+            let kinds = if zeros_only && ino == inodes - 1 {
+                8
+            } else {
+                100
+            };
+            let kind = match r.random_range(0..kinds) {
                 0..3 => PendingKind::SetLen(r.random_range(0..end[ino] + 5000)),
                 3..5 => PendingKind::Allocate(r.random_range(0..30_000), r.random_range(1..9000)),
+                // Zero runs only (preallocation): an inode may have no literal bytes pending.
+                5..8 => PendingKind::Write(
+                    r.random_range(0..end[ino] + 9000),
+                    vec![Segment::Zeros(r.random_range(1..9000))],
+                ),
                 k => {
                     let offset = match k {
-                        5..10 => r.random_range(0..end[ino] + 1),
-                        10..13 => r.random_range(0..1u64 << 30),
+                        8..13 => r.random_range(0..end[ino] + 1),
+                        13..16 => r.random_range(0..1u64 << 30),
                         _ => end[ino],
                     };
                     let mut segs = Vec::new();
@@ -583,23 +601,30 @@ pub(super) mod tests {
     /// The cases exercise both tables, every kind of version, zero runs and size changes.
     #[test]
     fn the_cases_cover_dense_and_sparse_tables() {
-        let (mut dense, mut sparse, mut older) = (0, 0, 0);
+        let (mut dense, mut sparse, mut older, mut no_table) = (0, 0, 0, 0);
         for seed in 0..300 {
             let c = case(seed);
             let s = state(&c);
-            for t in super::count_writes(&s).into_iter().flatten() {
+            let tables = super::count_writes(&s);
+            for t in tables.iter().flatten() {
                 match t {
                     super::InodeSectors::Dense { .. } => dense += 1,
                     super::InodeSectors::Sparse(_) => sparse += 1,
                 }
             }
+            // An inode with pending writes, all zero runs.
+            no_table += usize::from(
+                s.pending
+                    .iter()
+                    .any(|p| matches!(p.op, PendingOp::Write { .. }) && tables[p.ino].is_none()),
+            );
             let mut s = state(&c);
             let said = reorder(&mut s, &mut SplitMix64::new(seed));
             older += usize::from(!said.contains(" 0 at an older one"));
         }
         assert!(
-            dense > 100 && sparse > 50 && older > 100,
-            "{dense} {sparse} {older}"
+            dense > 100 && sparse > 50 && older > 100 && no_table > 20,
+            "{dense} {sparse} {older} {no_table}"
         );
     }
 }
