@@ -4,6 +4,7 @@
 //! share the bytes they have in common ([`super::history`]).
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::Arc;
 
 use durlab_engine::backend::recording::Segment;
@@ -31,6 +32,11 @@ impl Content {
         }
     }
 
+    /// Whether only the size is kept ([`Content::sizes_only`]).
+    pub(crate) fn is_sizes_only(&self) -> bool {
+        self.sizes_only
+    }
+
     pub(crate) fn size(&self) -> u64 {
         self.size
     }
@@ -50,13 +56,18 @@ impl Content {
             // Zeros written over a hole leave the hole (an absent page reads as zeros): a log
             // preallocated with written zeros is megabytes of them, and each image would
             // otherwise write them all out again.
-            let over_hole = !self.pages.contains_key(&page);
-            if !(over_hole && rest[..n].iter().all(|&b| b == 0)) {
-                let p = self
-                    .pages
-                    .entry(page)
-                    .or_insert_with(|| Arc::new([0u8; PAGE_BYTES as usize]));
-                Arc::make_mut(p)[in_page..in_page + n].copy_from_slice(&rest[..n]);
+            // One lookup per page (the tail of a log is written a few bytes at a time).
+            match self.pages.entry(page) {
+                Entry::Occupied(mut p) => {
+                    Arc::make_mut(p.get_mut())[in_page..in_page + n].copy_from_slice(&rest[..n]);
+                }
+                Entry::Vacant(v) => {
+                    if rest[..n].iter().any(|&b| b != 0) {
+                        let mut p = [0u8; PAGE_BYTES as usize];
+                        p[in_page..in_page + n].copy_from_slice(&rest[..n]);
+                        v.insert(Arc::new(p));
+                    }
+                }
             }
             rest = &rest[n..];
             at += n as u64;

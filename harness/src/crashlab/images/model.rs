@@ -379,21 +379,29 @@ impl Model {
     fn split_at_syncs(&self, k: usize, syncs: &Syncs, meta_synced: u64) -> Option<Split<'_>> {
         let meta_synced = usize::try_from(meta_synced).unwrap_or(usize::MAX);
         let mut prefix = Vec::with_capacity(self.inodes);
-        let mut seqs: Vec<usize> = Vec::new();
+        let mut runs: Vec<&[usize]> = Vec::new();
         let mut durable_ops = 0;
         for ino in 0..self.inodes {
             let synced = usize::try_from(syncs.data_before[ino]).unwrap_or(usize::MAX);
             let (n, rest) = self.history.split(ino, k, synced, meta_synced)?;
             prefix.push(Some(n));
             durable_ops += self.history.data_ops_in(ino, n);
-            seqs.extend_from_slice(rest);
+            if !rest.is_empty() {
+                runs.push(rest);
+            }
         }
-        // Each file's pending operations are in order: a stable sort merges the runs.
-        seqs.sort();
-        let pending = seqs
-            .into_iter()
-            .map(|seq| pending_of(seq, &self.ops[seq]).expect("a data operation"))
-            .collect();
+        let of = |&seq: &usize| pending_of(seq, &self.ops[seq]).expect("a data operation");
+        let pending = match runs[..] {
+            [] => Vec::new(),
+            // One file's (a policy-no log's whole tail): already in order.
+            [run] => run.iter().map(of).collect(),
+            _ => {
+                // Each file's pending operations are in order: a stable sort merges the runs.
+                let mut seqs = runs.concat();
+                seqs.sort();
+                seqs.iter().map(of).collect()
+            }
+        };
         Some(Split {
             prefix,
             applied: Vec::new(),

@@ -553,3 +553,72 @@ fn long_runs_of_pages_are_written_whole() {
     let got = contents(ops, Variant::PowerLoss, 5, 1);
     assert!(got[0] == want, "the image's f differs from its writes");
 }
+
+/// Not a check: the thread CPU time of building the images of a policy-`no` log (every
+/// image's pending list is the whole trace: 100,000 appends of 40 to 80 bytes), by step, for
+/// comparing the cost of image building before and after a change on a busy machine. Run
+/// with `cargo test --release -p durlab-harness --lib image_building_cost -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore = "a measurement, not a check"]
+fn image_building_cost() {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let cpu = || {
+        let u = getrusage(UsageWho::RUSAGE_THREAD).unwrap();
+        let t = |v: nix::sys::time::TimeVal| v.tv_sec() as f64 + v.tv_usec() as f64 / 1e6;
+        t(u.user_time()) + t(u.system_time())
+    };
+    let mut ops = durable_file();
+    let mut at = 0u64;
+    let mut r = crate::workload::rng::SplitMix64::new(7);
+    for i in 0..100_000u32 {
+        let len = r.random_range(40..80usize);
+        let mut rec = format!("*3\r\n$6\r\nINCRBY\r\n$8\r\nc:{i:06}\r\n$1\r\n1\r\n").into_bytes();
+        rec.resize(len, b'.');
+        ops.push(write(at, rec));
+        at += len as u64;
+    }
+    let t = trace(ops);
+    let shm = Path::new("/dev/shm");
+    let tmp = if shm.is_dir() {
+        tempfile::tempdir_in(shm).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    for variant in [Variant::Reorder, Variant::Torn] {
+        let opts = ImageOptions {
+            seed: 3,
+            states: 400,
+            ..ImageOptions::new(variant)
+        };
+        let images = images_of(t.clone(), &opts, tmp.path());
+        let n = images.cut_ops().len();
+        let (mut size, mut prepare, mut key, mut write) = (0.0, 0.0, 0.0, 0.0);
+        let mut keys = 0u128;
+        for i in 0..n {
+            let t0 = cpu();
+            std::hint::black_box(images.size_bytes(i));
+            let t1 = cpu();
+            let p = images.prepare(i);
+            let t2 = cpu();
+            keys ^= p.key();
+            let t3 = cpu();
+            drop(p.write().unwrap());
+            let t4 = cpu();
+            size += t1 - t0;
+            prepare += t2 - t1;
+            key += t3 - t2;
+            write += t4 - t3;
+        }
+        let ms = |s: f64| s * 1e3 / n as f64;
+        println!(
+            "{variant}: {n} images, ms per image: size_bytes {:.2}, prepare {:.2}, key {:.2}, \
+             write {:.2}, total {:.2} (keys {keys:032x})",
+            ms(size),
+            ms(prepare),
+            ms(key),
+            ms(write),
+            ms(size + prepare + key + write)
+        );
+    }
+}
