@@ -937,6 +937,12 @@ impl Model {
     pub fn apply(&mut self, cmd: &Command) -> Reply {
         reply(self.run(&op(cmd)))
     }
+
+    /// Applies an engine command for its effect on the state alone: [`Model::run_quiet`] of
+    /// its [`op`], the same changes as [`Model::apply`] without building a reply.
+    pub fn apply_quiet(&mut self, cmd: &Command) {
+        self.run_quiet(&op(cmd));
+    }
 }
 
 #[cfg(test)]

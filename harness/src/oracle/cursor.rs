@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use durlab_engine::{Command, Lsn};
 
-use super::model::{Model, ModelEntry, ModelValue};
+use super::compare;
+use super::model::{Model, ModelEntry, ModelValue, Op};
 use crate::workload::Workload;
 use crate::workload::rng::CommandSeeds;
 
@@ -113,16 +114,16 @@ impl Cursor {
         &mut self,
         workload: &Workload,
         r: Lsn,
-        kept: impl Fn(Lsn) -> Option<Arc<Command>>,
+        kept: impl Fn(Lsn) -> Option<Arc<Step>>,
     ) -> &Model {
         self.rewind(r);
         while self.lsn < r {
             let n = self.lsn + 1;
             match kept(n) {
-                Some(cmd) => self.step(&cmd),
+                Some(step) => self.step(&step),
                 None => {
                     let cmd = workload.write_command(&mut self.seeds, n);
-                    self.step(&cmd);
+                    self.step(&Step::of(&cmd));
                 }
             }
         }
@@ -166,20 +167,22 @@ impl Cursor {
         }
     }
 
-    /// Applies `cmd`, the command of LSN `lsn + 1`, keeping its undo and a checkpoint when due.
-    fn step(&mut self, cmd: &Command) {
+    /// Applies `step`, the command of LSN `lsn + 1`, keeping its undo and a checkpoint when
+    /// due. The reply is not built ([`Model::run_quiet`]: the same changes as
+    /// [`Model::apply`]).
+    fn step(&mut self, step: &Step) {
         self.lsn += 1;
         if self.undo_lsns > 0 {
             if self.undo.len() >= self.undo_lsns {
                 self.undo.pop_front();
             }
-            match self.undo_of(cmd) {
+            match self.undo_of(step.keys.as_deref()) {
                 Some(undo) => self.undo.push_back(undo),
                 // Commands before this one can no longer be undone either.
                 None => self.undo.clear(),
             }
         }
-        self.model.apply(cmd);
+        self.model.run_quiet(&step.op);
         if self.lsn.is_multiple_of(self.spacing)
             && self.checkpoints.last().is_none_or(|(at, _)| *at < self.lsn)
         {
@@ -187,20 +190,21 @@ impl Cursor {
         }
     }
 
-    /// How to undo `cmd` on the current model; `None` when that would copy an entry of more
-    /// than `undo_max_elements` elements, or the whole map.
-    fn undo_of(&self, cmd: &Command) -> Option<Undo> {
+    /// How to undo a command addressing `keys` ([`command_keys`]) on the current model;
+    /// `None` when that would copy an entry of more than `undo_max_elements` elements, or the
+    /// whole map.
+    fn undo_of(&self, keys: Option<&[Vec<u8>]>) -> Option<Undo> {
         let small = |e: &ModelEntry| elements(e) <= self.undo_max_elements;
-        match command_keys(cmd) {
+        match keys {
             Some(keys) => {
-                let mut undo = Vec::with_capacity(keys.len());
-                for k in keys.into_vec() {
-                    let old = self.model.map.get(&k);
-                    if !old.is_none_or(small) {
-                        return None;
-                    }
-                    undo.push((k, old.cloned()));
+                // Checked before anything is copied.
+                if !keys.iter().all(|k| self.model.map.get(k).is_none_or(small)) {
+                    return None;
                 }
+                let undo = keys
+                    .iter()
+                    .map(|k| (k.clone(), self.model.map.get(k).cloned()))
+                    .collect();
                 Some(Undo::Keys(undo))
             }
             None if self.model.map.values().all(small)
@@ -255,6 +259,23 @@ pub struct Oracle {
 /// about as much as applying it.
 pub const MAX_KEPT_COMMANDS: usize = 1 << 18;
 
+/// One write command as a cursor applies it: the model's command ([`compare::op`] of the
+/// engine's, converted once) and the keys it addresses ([`command_keys`]).
+#[derive(Debug)]
+pub(crate) struct Step {
+    op: Op,
+    keys: Option<Box<[Vec<u8>]>>,
+}
+
+impl Step {
+    fn of(cmd: &Command) -> Step {
+        Step {
+            op: compare::op(cmd),
+            keys: command_keys(cmd),
+        }
+    }
+}
+
 /// The write commands of the workload by LSN (the first [`MAX_KEPT_COMMANDS`]) and the keys
 /// each addresses (all asked for), generated once as far as asked.
 #[derive(Debug)]
@@ -264,7 +285,7 @@ struct Written {
     /// key (`FLUSHALL`).
     by_lsn: Vec<Option<Box<[Vec<u8>]>>>,
     /// Index `n - 1`: command `n`.
-    commands: Vec<Arc<Command>>,
+    commands: Vec<Arc<Step>>,
 }
 
 impl Written {
@@ -275,13 +296,13 @@ impl Written {
             let cmd = workload.write_command(&mut self.seeds, n);
             self.by_lsn.push(command_keys(&cmd));
             if self.commands.len() < MAX_KEPT_COMMANDS {
-                self.commands.push(Arc::new(cmd));
+                self.commands.push(Arc::new(Step::of(&cmd)));
             }
         }
     }
 
     /// Command `n` (from 1), when it is among those kept.
-    fn command(&mut self, workload: &Workload, n: Lsn) -> Option<Arc<Command>> {
+    fn command(&mut self, workload: &Workload, n: Lsn) -> Option<Arc<Step>> {
         if n as usize > MAX_KEPT_COMMANDS {
             return None;
         }
