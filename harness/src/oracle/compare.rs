@@ -179,7 +179,7 @@ pub fn from_model(m: &Model) -> CanonState {
                     last_id: stream_id(*last_id),
                     entries: entries
                         .iter()
-                        .map(|(id, pairs)| (stream_id(*id), pairs.clone()))
+                        .map(|(id, pairs)| (stream_id(*id), pairs.to_vec()))
                         .collect(),
                     groups: groups.iter().map(|(n, g)| model_group(n, g)).collect(),
                 },

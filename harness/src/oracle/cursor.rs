@@ -39,9 +39,9 @@ pub const MAX_CHECKPOINT_BYTES: usize = 256 << 20;
 /// [`MAX_CHECKPOINTS`], [`MAX_CHECKPOINT_BYTES`]).
 const FIRST_SPACING_LSNS: Lsn = 256;
 /// What restoring a checkpoint costs, in commands replayed, per byte of it
-/// ([`model_bytes`]): copying a model of 4 MiB of 1 KiB stream entries costs about as much as
-/// applying a thousand commands.
-const RESTORE_BYTES_PER_COMMAND: usize = 4096;
+/// ([`model_bytes`]): copying (and later dropping) a model costs about as much as applying a
+/// command per 512 bytes of it (a stream entry, with its shared fields, counts 48 bytes).
+const RESTORE_BYTES_PER_COMMAND: usize = 512;
 
 /// Commands a cursor can undo, at most: the crash images of a trace recover to LSNs that
 /// jitter by up to the policy's loss window (a second or two of commands) around a front that
@@ -384,15 +384,13 @@ impl Cursor {
     }
 }
 
-/// About how many bytes a copy of `m` takes: keys and values, with 48 bytes of overhead per
-/// key, field, member, entry and pending entry.
+/// About how many bytes a copy of `m` takes of its own: keys and values, with 48 bytes of
+/// overhead per key, field, member, stream entry and pending entry. A stream entry's fields
+/// are not counted: a copy shares them with the model ([`ModelValue::Stream`]), so they take
+/// memory once however many checkpoints hold the entry (at most every entry the workload
+/// added up to the highest checkpoint).
 pub fn model_bytes(m: &Model) -> usize {
     const ITEM: usize = 48;
-    let pairs = |p: &super::model::Pairs| {
-        p.iter()
-            .map(|(f, v)| f.len() + v.len() + ITEM)
-            .sum::<usize>()
-    };
     m.map
         .iter()
         .map(|(k, e)| {
@@ -405,7 +403,7 @@ pub fn model_bytes(m: &Model) -> usize {
                     ModelValue::Stream {
                         entries, groups, ..
                     } => {
-                        entries.iter().map(|(_, p)| pairs(p) + ITEM).sum::<usize>()
+                        entries.len() * ITEM
                             + groups
                                 .iter()
                                 .map(|(n, g)| {

@@ -29,6 +29,7 @@
 //! `RETRYCOUNT`/`FORCE`/`LASTID`, `XGROUP CREATECONSUMER` and `ENTRIESREAD`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::model::{Answer, Id, Model, ModelValue, Op, Pairs, Replies, err, text, wrongtype};
 
@@ -128,16 +129,16 @@ fn entry_reply(id: Id, fields: Option<&Pairs>) -> Answer {
     Answer::Array(vec![id_bulk(id), fields])
 }
 
-fn find(entries: &[(Id, Pairs)], id: Id) -> Option<&Pairs> {
+fn find(entries: &[(Id, Arc<Pairs>)], id: Id) -> Option<&Pairs> {
     entries
         .binary_search_by_key(&id, |(i, _)| *i)
         .ok()
-        .map(|i| &entries[i].1)
+        .map(|i| &*entries[i].1)
 }
 
 /// A stream's parts, borrowed mutably.
 struct StreamMut<'a> {
-    entries: &'a mut Vec<(Id, Pairs)>,
+    entries: &'a mut Vec<(Id, Arc<Pairs>)>,
     last_id: Id,
     groups: &'a mut BTreeMap<Vec<u8>, Group>,
 }
@@ -159,7 +160,13 @@ struct ClaimHow {
 /// Claims `id` for `consumer`. Redis looks at the stream first: an entry deleted from it
 /// leaves the PEL whatever its idle time; then a pending entry idle at least min-idle-time
 /// (or one `FORCE` just made pending) changes owner. Returns the reply item of a claim.
-fn claim(g: &mut Group, entries: &[(Id, Pairs)], id: Id, consumer: &[u8], how: ClaimHow) -> Claim {
+fn claim(
+    g: &mut Group,
+    entries: &[(Id, Arc<Pairs>)],
+    id: Id,
+    consumer: &[u8],
+    how: ClaimHow,
+) -> Claim {
     let Some(fields) = find(entries, id) else {
         return match g.pel.remove(&id) {
             Some(_) => Claim::Deleted,
@@ -208,7 +215,7 @@ enum Claim {
 
 /// A stream's entries and last id, and one of its groups.
 struct GroupMut<'a> {
-    entries: &'a mut Vec<(Id, Pairs)>,
+    entries: &'a mut Vec<(Id, Arc<Pairs>)>,
     last_id: Id,
     group: &'a mut Group,
 }

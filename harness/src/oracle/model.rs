@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 pub use super::groups::{ClaimAt, ClaimExtra, Consumer, Group, GroupStart, Pending, ReadStart};
 
@@ -330,7 +331,9 @@ pub enum ModelValue {
     /// member → score (never NaN, never `-0.0`).
     ZSet(BTreeMap<Vec<u8>, f64>),
     Stream {
-        entries: Vec<(Id, Pairs)>,
+        /// Entries in id order. An entry's fields never change once added, so copies of the
+        /// model (the oracle's checkpoints, and restoring one) share them.
+        entries: Vec<(Id, Arc<Pairs>)>,
         last_id: Id,
         /// Consumer groups by name ([`super::groups`]).
         groups: BTreeMap<Vec<u8>, Group>,
@@ -751,7 +754,7 @@ impl Model {
         else {
             unreachable!("type checked above");
         };
-        entries.push((new_id, fields.clone()));
+        entries.push((new_id, Arc::new(fields.clone())));
         *last_id = new_id;
         if let Some(maxlen) = maxlen {
             while entries.len() as u64 > maxlen {
