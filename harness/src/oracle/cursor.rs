@@ -35,12 +35,12 @@ pub const MAX_CHECKPOINTS: usize = 64;
 /// single checkpoint larger than the budget is not kept.
 pub const MAX_CHECKPOINT_BYTES: usize = 256 << 20;
 /// LSNs between checkpoints at first: a step from one costs one copy of the model and at
-/// most this many commands (the spacing doubles as the history grows:
-/// [`MAX_CHECKPOINTS`], [`MAX_CHECKPOINT_BYTES`]).
+/// most this many commands (the spacing doubles as the history and the model grow:
+/// [`MAX_CHECKPOINTS`], [`MAX_CHECKPOINT_BYTES`], `Checkpoints::fit`).
 const FIRST_SPACING_LSNS: Lsn = 256;
 /// What restoring a checkpoint costs, in commands replayed, per byte of it
 /// ([`model_bytes`]): copying (and later dropping) a model costs about as much as applying a
-/// command per 512 bytes of it (a stream entry, with its shared fields, counts 48 bytes).
+/// command per 512 bytes of it (a stream entry, with its shared fields, counts 16 bytes).
 const RESTORE_BYTES_PER_COMMAND: usize = 512;
 
 /// Commands a cursor can undo, at most: the crash images of a trace recover to LSNs that
@@ -91,6 +91,25 @@ impl Checkpoints {
         lsn.is_multiple_of(self.spacing) && self.at.binary_search_by_key(&lsn, |c| c.0).is_err()
     }
 
+    /// Doubles the spacing (dropping the checkpoints off it) until restoring a checkpoint of
+    /// `bytes` costs at most `spacing` commands: a checkpoint then costs at most as much to
+    /// make as the commands between two, so making them at most doubles the cost of a first
+    /// pass over the history, whatever the model's size (crawler-counters' tens of thousands
+    /// of keys), while a small model (event-stream's, whose entries' fields are shared) keeps
+    /// them dense.
+    fn fit(&mut self, bytes: usize) {
+        while restore_cost(bytes) > self.spacing {
+            self.double();
+        }
+    }
+
+    fn double(&mut self) {
+        self.spacing = self.spacing.saturating_mul(2);
+        let spacing = self.spacing;
+        self.at.retain(|c| c.0.is_multiple_of(spacing));
+        self.bytes = self.at.iter().map(|c| c.2).sum();
+    }
+
     /// Adds `model`, the model at `lsn`, then thins the set back within its bounds (which may
     /// drop it again).
     fn add(&mut self, lsn: Lsn, model: Arc<Model>, bytes: usize) {
@@ -103,10 +122,7 @@ impl Checkpoints {
         self.at.insert(i, (lsn, model, bytes));
         self.bytes += bytes;
         while self.at.len() > MAX_CHECKPOINTS || self.bytes > MAX_CHECKPOINT_BYTES {
-            self.spacing = self.spacing.saturating_mul(2);
-            let spacing = self.spacing;
-            self.at.retain(|c| c.0.is_multiple_of(spacing));
-            self.bytes = self.at.iter().map(|c| c.2).sum();
+            self.double();
         }
     }
 
@@ -379,16 +395,24 @@ impl Cursor {
             }
         }
         let bytes = model_bytes(&self.model);
+        {
+            let mut c = lock(&self.checkpoints);
+            c.fit(bytes);
+            self.spacing = c.spacing;
+            if !c.wanted(self.lsn) {
+                return;
+            }
+        }
         let model = Arc::new(self.model.clone());
         lock(&self.checkpoints).add(self.lsn, model, bytes);
     }
 }
 
 /// About how many bytes a copy of `m` takes of its own: keys and values, with 48 bytes of
-/// overhead per key, field, member, stream entry and pending entry. A stream entry's fields
-/// are not counted: a copy shares them with the model ([`ModelValue::Stream`]), so they take
-/// memory once however many checkpoints hold the entry (at most every entry the workload
-/// added up to the highest checkpoint).
+/// overhead per key, field, member and pending entry, and 16 per stream entry. A stream
+/// entry's fields are not counted: a copy shares them with the model ([`ModelValue::Stream`]),
+/// so they take memory once however many checkpoints hold the entry (at most every entry the
+/// workload added up to the highest checkpoint).
 pub fn model_bytes(m: &Model) -> usize {
     const ITEM: usize = 48;
     m.map
@@ -403,7 +427,7 @@ pub fn model_bytes(m: &Model) -> usize {
                     ModelValue::Stream {
                         entries, groups, ..
                     } => {
-                        entries.len() * ITEM
+                        entries.len() * 16
                             + groups
                                 .iter()
                                 .map(|(n, g)| {
