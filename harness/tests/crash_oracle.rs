@@ -219,7 +219,7 @@ fn direct_comparison_catches_every_planted_difference() {
             ModelValue::Stream {
                 entries, last_id, ..
             } => match entries.last_mut() {
-                Some((_, pairs)) => pairs[0].1.push(b'!'),
+                Some((_, pairs)) => std::sync::Arc::make_mut(pairs)[0].1.push(b'!'),
                 None => last_id.seq += 1,
             },
         }

@@ -179,7 +179,7 @@ pub fn from_model(m: &Model) -> CanonState {
                     last_id: stream_id(*last_id),
                     entries: entries
                         .iter()
-                        .map(|(id, pairs)| (stream_id(*id), pairs.clone()))
+                        .map(|(id, pairs)| (stream_id(*id), pairs.to_vec()))
                         .collect(),
                     groups: groups.iter().map(|(n, g)| model_group(n, g)).collect(),
                 },
@@ -936,6 +936,12 @@ impl Model {
     /// reply.
     pub fn apply(&mut self, cmd: &Command) -> Reply {
         reply(self.run(&op(cmd)))
+    }
+
+    /// Applies an engine command for its effect on the state alone: [`Model::run_quiet`] of
+    /// its [`op`], the same changes as [`Model::apply`] without building a reply.
+    pub fn apply_quiet(&mut self, cmd: &Command) {
+        self.run_quiet(&op(cmd));
     }
 }
 

@@ -29,8 +29,9 @@
 //! `RETRYCOUNT`/`FORCE`/`LASTID`, `XGROUP CREATECONSUMER` and `ENTRIESREAD`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use super::model::{Answer, Id, Model, ModelValue, Op, Pairs, err, text, wrongtype};
+use super::model::{Answer, Id, Model, ModelValue, Op, Pairs, Replies, err, text, wrongtype};
 
 /// Where a new group (`XGROUP CREATE`) or `XGROUP SETID` puts the last-delivered id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,16 +129,16 @@ fn entry_reply(id: Id, fields: Option<&Pairs>) -> Answer {
     Answer::Array(vec![id_bulk(id), fields])
 }
 
-fn find(entries: &[(Id, Pairs)], id: Id) -> Option<&Pairs> {
+fn find(entries: &[(Id, Arc<Pairs>)], id: Id) -> Option<&Pairs> {
     entries
         .binary_search_by_key(&id, |(i, _)| *i)
         .ok()
-        .map(|i| &entries[i].1)
+        .map(|i| &*entries[i].1)
 }
 
 /// A stream's parts, borrowed mutably.
 struct StreamMut<'a> {
-    entries: &'a mut Vec<(Id, Pairs)>,
+    entries: &'a mut Vec<(Id, Arc<Pairs>)>,
     last_id: Id,
     groups: &'a mut BTreeMap<Vec<u8>, Group>,
 }
@@ -152,12 +153,20 @@ struct ClaimHow {
     retry_count: Option<u64>,
     force: bool,
     justid: bool,
+    /// Whether the claimed entry's reply item is built ([`Replies`]).
+    replies: Replies,
 }
 
 /// Claims `id` for `consumer`. Redis looks at the stream first: an entry deleted from it
 /// leaves the PEL whatever its idle time; then a pending entry idle at least min-idle-time
 /// (or one `FORCE` just made pending) changes owner. Returns the reply item of a claim.
-fn claim(g: &mut Group, entries: &[(Id, Pairs)], id: Id, consumer: &[u8], how: ClaimHow) -> Claim {
+fn claim(
+    g: &mut Group,
+    entries: &[(Id, Arc<Pairs>)],
+    id: Id,
+    consumer: &[u8],
+    how: ClaimHow,
+) -> Claim {
     let Some(fields) = find(entries, id) else {
         return match g.pel.remove(&id) {
             Some(_) => Claim::Deleted,
@@ -189,7 +198,9 @@ fn claim(g: &mut Group, entries: &[(Id, Pairs)], id: Id, consumer: &[u8], how: C
         None => {}
     }
     g.touch(consumer, how.now_ms);
-    Claim::Claimed(if how.justid {
+    Claim::Claimed(if how.replies == Replies::Skipped {
+        Answer::Nil
+    } else if how.justid {
         id_bulk(id)
     } else {
         entry_reply(id, Some(fields))
@@ -204,7 +215,7 @@ enum Claim {
 
 /// A stream's entries and last id, and one of its groups.
 struct GroupMut<'a> {
-    entries: &'a mut Vec<(Id, Pairs)>,
+    entries: &'a mut Vec<(Id, Arc<Pairs>)>,
     last_id: Id,
     group: &'a mut Group,
 }
@@ -286,14 +297,16 @@ impl Model {
         })
     }
 
-    /// The group commands of [`Model::run`].
-    pub(super) fn run_group(&mut self, op: &Op) -> Answer {
-        match self.group_op(op) {
+    /// The group commands of [`Model::run`] (replies built as `replies` says:
+    /// [`Model::exec`]).
+    pub(super) fn run_group(&mut self, op: &Op, replies: Replies) -> Answer {
+        match self.group_op(op, replies) {
             Ok(a) | Err(a) => a,
         }
     }
 
-    fn group_op(&mut self, op: &Op) -> Result<Answer, Answer> {
+    fn group_op(&mut self, op: &Op, replies: Replies) -> Result<Answer, Answer> {
+        let built = replies == Replies::Built;
         match op {
             Op::XGroupCreate {
                 key,
@@ -389,10 +402,12 @@ impl Model {
                             return Ok(Answer::NilArray);
                         }
                         g.touch(consumer, *now_ms);
-                        let mut items = Vec::with_capacity(new.len());
+                        let mut items = Vec::with_capacity(if built { new.len() } else { 0 });
                         for (id, fields) in new {
                             g.last_delivered = *id;
-                            items.push(entry_reply(*id, Some(fields)));
+                            if built {
+                                items.push(entry_reply(*id, Some(fields)));
+                            }
                             if *noack {
                                 continue;
                             }
@@ -410,23 +425,30 @@ impl Model {
                     ReadStart::Pending(after) => {
                         g.touch(consumer, *now_ms);
                         let mut items = Vec::new();
+                        let mut read = 0;
                         for (id, p) in g.pel.range_mut(..) {
                             if *id <= *after || p.consumer != *consumer {
                                 continue;
                             }
-                            if items.len() == limit {
+                            if read == limit {
                                 break;
                             }
+                            read += 1;
                             let fields = find(entries, *id);
                             if fields.is_some() {
                                 p.delivered_at_ms = *now_ms;
                                 p.deliveries += 1;
                             }
-                            items.push(entry_reply(*id, fields));
+                            if built {
+                                items.push(entry_reply(*id, fields));
+                            }
                         }
                         items
                     }
                 };
+                if !built {
+                    return Ok(Answer::Nil);
+                }
                 Ok(Answer::Array(vec![Answer::Array(vec![
                     bulk(key),
                     Answer::Array(items),
@@ -482,6 +504,7 @@ impl Model {
                     retry_count: extra.retry_count,
                     force: extra.force,
                     justid: *justid,
+                    replies,
                 };
                 let mut items = Vec::new();
                 for id in ids {
@@ -515,6 +538,7 @@ impl Model {
                     retry_count: None,
                     force: false,
                     justid: *justid,
+                    replies,
                 };
                 let mut next = 0;
                 while attempts > 0 && left > 0 && next < ids.len() {
@@ -524,7 +548,9 @@ impl Model {
                     match claim(g, entries, id, consumer, how) {
                         Claim::Skipped => {}
                         Claim::Deleted => {
-                            deleted.push(id_bulk(id));
+                            if built {
+                                deleted.push(id_bulk(id));
+                            }
                             left -= 1;
                         }
                         Claim::Claimed(item) => {
@@ -532,6 +558,9 @@ impl Model {
                             left -= 1;
                         }
                     }
+                }
+                if !built {
+                    return Ok(Answer::Nil);
                 }
                 let cursor = ids.get(next).copied().unwrap_or_default();
                 Ok(Answer::Array(vec![

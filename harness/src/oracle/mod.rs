@@ -17,6 +17,8 @@ pub mod groups;
 #[cfg(test)]
 mod groups_tests;
 pub mod model;
+#[cfg(test)]
+mod quiet_tests;
 
 use durlab_engine::{Engine, Lsn};
 

@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 pub use super::groups::{ClaimAt, ClaimExtra, Consumer, Group, GroupStart, Pending, ReadStart};
 
@@ -311,6 +312,14 @@ pub enum Answer {
     Error(String),
 }
 
+/// Whether running a command builds its reply ([`Model::run`]) or only changes the state
+/// ([`Model::run_quiet`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Replies {
+    Built,
+    Skipped,
+}
+
 /// A field-value list of one stream entry, in the order given.
 pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
 
@@ -322,7 +331,9 @@ pub enum ModelValue {
     /// member → score (never NaN, never `-0.0`).
     ZSet(BTreeMap<Vec<u8>, f64>),
     Stream {
-        entries: Vec<(Id, Pairs)>,
+        /// Entries in id order. An entry's fields never change once added, so copies of the
+        /// model (the oracle's checkpoints, and restoring one) share them.
+        entries: Vec<(Id, Arc<Pairs>)>,
         last_id: Id,
         /// Consumer groups by name ([`super::groups`]).
         groups: BTreeMap<Vec<u8>, Group>,
@@ -418,9 +429,26 @@ impl Model {
 
     /// Runs `op` and returns its reply.
     pub fn run(&mut self, op: &Op) -> Answer {
+        self.exec(op, Replies::Built)
+    }
+
+    /// Runs `op` for its effect on the state alone: exactly the changes of [`Model::run`],
+    /// without building its reply (an `XREADGROUP`'s or `XAUTOCLAIM`'s copies of the entries
+    /// it hands out, an `XADD`'s id text, a `ZPOPMIN`'s scores). What a cursor stepping
+    /// through the workload's commands needs (harness/src/oracle/cursor.rs); the unit test
+    /// `quiet_runs_change_what_runs_change` holds it to [`Model::run`].
+    pub fn run_quiet(&mut self, op: &Op) {
+        self.exec(op, Replies::Skipped);
+    }
+
+    /// [`Model::run`], building the reply only when `replies` says so (else some placeholder
+    /// answer of no meaning, never looked at). Whether a reply is built never decides what
+    /// changes.
+    pub(super) fn exec(&mut self, op: &Op, replies: Replies) -> Answer {
         if let Some(text) = malformed(op) {
             return Answer::Error(text);
         }
+        let built = replies == Replies::Built;
         match op {
             Op::Set {
                 key,
@@ -428,7 +456,8 @@ impl Model {
                 cond,
                 expiry,
                 get,
-            } => self.set(key, value, *cond, *expiry, *get),
+            } => self.set(key, value, *cond, *expiry, *get, replies),
+            Op::Get { .. } if !built => Answer::Nil,
             Op::Get { key } => match self.map.get(key).map(|e| &e.value) {
                 None => Answer::Nil,
                 Some(ModelValue::Str(v)) => Answer::Bulk(v.clone()),
@@ -467,15 +496,23 @@ impl Model {
             Op::HDel { key, fields } => self.remove_items(key, fields, true),
             Op::ZAdd { key, members } => self.zadd(key, members),
             Op::ZRem { key, members } => self.remove_items(key, members, false),
-            Op::ZPopMin { key, count } => self.zpopmin(key, *count),
+            Op::ZPopMin { key, count } => self.zpopmin(key, *count, replies),
             Op::XAdd {
                 key,
                 id,
                 fields,
                 maxlen,
-            } => self.xadd(key, *id, fields, *maxlen),
-            Op::Multi(ops) => Answer::Array(ops.iter().map(|o| self.run(o)).collect()),
-            group_op => self.run_group(group_op),
+            } => self.xadd(key, *id, fields, *maxlen, replies),
+            Op::Multi(ops) if built => {
+                Answer::Array(ops.iter().map(|o| self.exec(o, replies)).collect())
+            }
+            Op::Multi(ops) => {
+                for o in ops {
+                    self.exec(o, replies);
+                }
+                Answer::Nil
+            }
+            group_op => self.run_group(group_op, replies),
         }
     }
 
@@ -509,10 +546,19 @@ impl Model {
     }
 
     /// `SET` (with its options): the old value is read (GET), then the condition decides.
-    fn set(&mut self, key: &[u8], value: &[u8], cond: Cond, expiry: Expiry, get: bool) -> Answer {
+    fn set(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        cond: Cond,
+        expiry: Expiry,
+        get: bool,
+        replies: Replies,
+    ) -> Answer {
         let old = self.map.get(key);
         let old_reply = match old.map(|e| &e.value) {
             None => Answer::Nil,
+            Some(ModelValue::Str(_)) if replies == Replies::Skipped => Answer::Nil,
             Some(ModelValue::Str(v)) => Answer::Bulk(v.clone()),
             Some(_) if get => return wrongtype(),
             Some(_) => Answer::Nil,
@@ -627,7 +673,7 @@ impl Model {
         Answer::Int(added)
     }
 
-    fn zpopmin(&mut self, key: &[u8], count: u64) -> Answer {
+    fn zpopmin(&mut self, key: &[u8], count: u64, replies: Replies) -> Answer {
         let Some(entry) = self.map.get_mut(key) else {
             return Answer::Array(Vec::new());
         };
@@ -649,8 +695,10 @@ impl Model {
                 break;
             };
             z.remove(&member);
-            out.push(Answer::Bulk(member));
-            out.push(Answer::Bulk(score_text(score).into_bytes()));
+            if replies == Replies::Built {
+                out.push(Answer::Bulk(member));
+                out.push(Answer::Bulk(score_text(score).into_bytes()));
+            }
             popped += 1;
         }
         if z.is_empty() {
@@ -659,7 +707,14 @@ impl Model {
         Answer::Array(out)
     }
 
-    fn xadd(&mut self, key: &[u8], id: IdSpec, fields: &Pairs, maxlen: Option<u64>) -> Answer {
+    fn xadd(
+        &mut self,
+        key: &[u8],
+        id: IdSpec,
+        fields: &Pairs,
+        maxlen: Option<u64>,
+        replies: Replies,
+    ) -> Answer {
         let last = match self.map.get(key).map(|e| &e.value) {
             None => Id::default(),
             Some(ModelValue::Stream { last_id, .. }) => *last_id,
@@ -681,7 +736,7 @@ impl Model {
                 seq: 0,
             },
             IdSpec::Time(now) if now > last.ms => Id { ms: now, seq: 0 },
-            IdSpec::Time(_) => return self.xadd(key, IdSpec::Next, fields, maxlen),
+            IdSpec::Time(_) => return self.xadd(key, IdSpec::Next, fields, maxlen, replies),
             IdSpec::SeqFor(ms) if ms > last.ms => Id { ms, seq: 0 },
             IdSpec::SeqFor(ms) if ms == last.ms && last.seq < u64::MAX => Id {
                 ms,
@@ -699,14 +754,17 @@ impl Model {
         else {
             unreachable!("type checked above");
         };
-        entries.push((new_id, fields.clone()));
+        entries.push((new_id, Arc::new(fields.clone())));
         *last_id = new_id;
         if let Some(maxlen) = maxlen {
             while entries.len() as u64 > maxlen {
                 entries.remove(0);
             }
         }
-        Answer::Bulk(format!("{}-{}", new_id.ms, new_id.seq).into_bytes())
+        match replies {
+            Replies::Built => Answer::Bulk(format!("{}-{}", new_id.ms, new_id.seq).into_bytes()),
+            Replies::Skipped => Answer::Nil,
+        }
     }
 }
 
