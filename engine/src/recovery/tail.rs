@@ -125,14 +125,13 @@ fn past_zero_lsn(buf: &[u8], i: usize) -> usize {
 /// The index of the first non-zero byte of `bytes`, if any: whole blocks of
 /// [`ZERO_BLOCK_BYTES`] tested with one OR each, as in [`last_nonzero`].
 fn first_nonzero(bytes: &[u8]) -> Option<usize> {
-    let block = bytes
+    // The byte is searched for within its block only (not from the block's start to the end
+    // of `bytes`), so a wrong block start gives a wrong answer instead of the same one.
+    bytes
         .chunks(ZERO_BLOCK_BYTES)
-        .position(|c| c.iter().fold(0, |acc, &b| acc | b) != 0)?;
-    let start = block * ZERO_BLOCK_BYTES;
-    bytes[start..]
-        .iter()
-        .position(|&b| b != 0)
-        .map(|i| start + i)
+        .enumerate()
+        .find(|(_, c)| c.iter().fold(0, |acc, &b| acc | b) != 0)
+        .map(|(n, c)| n * ZERO_BLOCK_BYTES + c.iter().position(|&b| b != 0).expect("non-zero"))
 }
 
 /// The first record after `bad_offset` that vouches the missing LSN (`last_lsn + 1`) had been
