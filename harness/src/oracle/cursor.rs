@@ -40,8 +40,12 @@ pub const MAX_CHECKPOINT_BYTES: usize = 256 << 20;
 const FIRST_SPACING_LSNS: Lsn = 256;
 /// What restoring a checkpoint costs, in commands replayed, per byte of it
 /// ([`model_bytes`]): copying (and later dropping) a model costs about as much as applying a
-/// command per 512 bytes of it (a stream entry, with its shared fields, counts 16 bytes).
-const RESTORE_BYTES_PER_COMMAND: usize = 512;
+/// command per 128 bytes of it (a stream entry, with its shared fields, counts 16 bytes). A
+/// model of many small keys costs an allocation per key and per value to copy and to free:
+/// at 512 bytes per command, crawler-counters' 100k-key model was restored where replaying
+/// was cheaper, and its torn images verified at 0.6-0.8x the states per second of the
+/// per-cursor checkpoints before (one sitting, docs/results.md).
+const RESTORE_BYTES_PER_COMMAND: usize = 128;
 
 /// Commands a cursor can undo, at most: the crash images of a trace recover to LSNs that
 /// jitter by up to the policy's loss window (a second or two of commands) around a front that
