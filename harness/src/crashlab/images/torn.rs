@@ -33,6 +33,12 @@ pub(crate) fn torn(state: &mut CrashState<'_>, rng: &mut SplitMix64) -> String {
         .nth(nth)
         .map(|(i, _)| i)
         .expect("counted above");
+    tear(state, i, rng)
+}
+
+/// Applies the pending operations before `i`, a write, then tears that write at a seeded
+/// sector boundary (the rest seeded zeros, garbage or the old bytes); describes the image.
+fn tear(state: &mut CrashState<'_>, i: usize, rng: &mut SplitMix64) -> String {
     apply_first(state, i);
     let p = state.pending[i];
     let PendingOp::Write { offset, data } = p.op else {
@@ -73,15 +79,15 @@ pub(crate) fn torn(state: &mut CrashState<'_>, rng: &mut SplitMix64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use rand::{Rng, RngExt};
+    use rand::RngExt;
 
     use super::super::reorder::tests::{case, state};
     use super::super::state::{CrashState, PendingOp};
-    use super::{SECTOR_BYTES, torn};
+    use super::{tear, torn};
     use crate::workload::rng::SplitMix64;
 
     /// The torn image as first written (the pending writes listed, then one drawn from the
-    /// list): the reference for the write counted and found instead.
+    /// list, torn as [`torn`] tears it): the reference for the write counted and found.
     fn reference(state: &mut CrashState<'_>, rng: &mut SplitMix64) -> String {
         let writes: Vec<usize> = state
             .pending
@@ -97,41 +103,7 @@ mod tests {
             );
         }
         let i = writes[rng.random_range(0..writes.len())];
-        state.apply_first(i);
-        let p = state.pending[i];
-        let PendingOp::Write { offset, data } = p.op else {
-            unreachable!()
-        };
-        let len: u64 = data.iter().map(|s| s.len()).sum();
-        let end = offset + len;
-        let sector = SECTOR_BYTES[rng.random_range(0..SECTOR_BYTES.len())];
-        let (first, last) = (offset / sector + 1, (end - 1) / sector);
-        let cut = if first <= last {
-            rng.random_range(first..=last) * sector
-        } else {
-            offset
-        };
-        let file = &mut state.files[p.ino];
-        file.write_segments_range(offset, data, offset, cut);
-        let rest = match rng.random_range(0..3u8) {
-            0 => {
-                file.zero(cut, end - cut);
-                "zeros"
-            }
-            1 => {
-                let mut garbage = vec![0u8; (end - cut) as usize];
-                rng.fill_bytes(&mut garbage);
-                file.write(cut, &garbage);
-                "garbage"
-            }
-            _ => "the old bytes",
-        };
-        format!(
-            "torn: {i} of {} unsynced ops survive whole, then op {} (write of {len} bytes at \
-             {offset}) torn at byte {cut} ({sector}-byte sectors), the rest {rest}",
-            state.pending.len(),
-            p.seq
-        )
+        tear(state, i, rng)
     }
 
     /// The cases whose torn image or description differs from the reference's, after
