@@ -352,8 +352,8 @@ pub struct Cut {
     pub bytes: u64,
     /// The copy.
     pub quarantine_path: PathBuf,
-    /// The log kept its length: zeros (a preallocated region) followed the cut data, so the
-    /// data was overwritten with zeros instead of the file being truncated.
+    /// The log kept its length (its engine preallocates it): the cut data was overwritten
+    /// with zeros instead of the file being truncated ([`cut`]).
     pub length_kept: bool,
 }
 
