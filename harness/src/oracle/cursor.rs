@@ -317,27 +317,21 @@ impl Cursor {
         }
     }
 
-    /// Undoes commands back to `r` ([`Cursor::can_undo_to`]).
+    /// Undoes commands back to `r` (the plan, [`Move::Undo`], checked the undo log holds them).
     fn undo_to(&mut self, r: Lsn) {
-        {
-            while self.lsn > r {
-                match self
-                    .undo
-                    .pop_back()
-                    .expect("can_undo_to checked the length")
-                {
-                    Undo::Keys(keys) => {
-                        for (key, old) in keys.into_iter().rev() {
-                            match old {
-                                Some(e) => self.model.map.insert(key, e),
-                                None => self.model.map.remove(&key),
-                            };
-                        }
+        while self.lsn > r {
+            match self.undo.pop_back().expect("the plan checked the length") {
+                Undo::Keys(keys) => {
+                    for (key, old) in keys.into_iter().rev() {
+                        match old {
+                            Some(e) => self.model.map.insert(key, e),
+                            None => self.model.map.remove(&key),
+                        };
                     }
-                    Undo::All(map) => self.model.map = map,
                 }
-                self.lsn -= 1;
+                Undo::All(map) => self.model.map = map,
             }
+            self.lsn -= 1;
         }
     }
 
@@ -612,10 +606,7 @@ impl Oracle {
         };
         let kept = |n| lock(&self.written).command(&self.workload, n);
         let out = f(cursor.seek_with(&self.workload, r, kept));
-        self.cursors
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(cursor);
+        lock(&self.cursors).push(cursor);
         out
     }
 }
