@@ -257,3 +257,58 @@ fn into_replay_base_gives_the_base_replay_base_gives() {
     assert_eq!(resumed, full);
     assert_eq!(report.unwrap().resumed_records, 30);
 }
+
+/// A recovery from a base is lent a copy of the base's keyspace and puts it back, undone,
+/// when its engine is dropped: every later recovery from the base gets that copy and still
+/// recovers what a recovery from the start gives (logs longer than, equal to and differing
+/// from the base, and one refused), and the base's own keyspace never changes.
+#[test]
+fn a_lent_copy_comes_back_undone_for_the_next_recovery() {
+    let base = base_of(25);
+    let before = dump(base.keyspace());
+    assert_eq!(base.idle_copies(), 0, "no copy made before a recovery");
+    let mut damaged = log_of(60);
+    let at = log_of(50).len() - 10; // inside record 50, with synced records after it
+    damaged[at] ^= 0x40;
+    for (what, log) in [
+        ("40 records", log_of(40)),
+        ("the base's 25", log_of(25)),
+        ("60 records", log_of(60)),
+        ("damage after the base", damaged),
+        ("30 records", log_of(30)),
+    ] {
+        let (full, resumed, report) = both(&log, &[&base]);
+        assert_eq!(resumed, full, "{what}");
+        assert_eq!(
+            report.is_none(),
+            what.starts_with("damage"),
+            "{what}: refused"
+        );
+        if let Some(report) = report {
+            assert_eq!(report.resumed_records, 25, "{what}");
+            assert_eq!(base.idle_copies(), 1, "{what}: the copy was put back");
+        }
+    }
+    assert_eq!(dump(base.keyspace()), before);
+}
+
+/// An engine lent a copy that becomes a base itself keeps its changes (the new base holds
+/// its log's state); the copy is not put back to the old base, which is unchanged.
+#[test]
+fn a_lent_copy_that_becomes_a_base_keeps_its_changes() {
+    let base = base_of(25);
+    let before = dump(base.keyspace());
+    let t = tempfile::tempdir().unwrap();
+    std::fs::write(log_path(t.path()), log_of(40)).unwrap();
+    let (engine, report) = Engine::open_from(cfg(t.path()), &[&base]).unwrap();
+    assert_eq!(report.resumed_records, 25);
+    let next = engine.into_replay_base().unwrap().unwrap();
+    assert_eq!(dump(next.keyspace()), dump(&expected_after(40)));
+    assert_eq!(base.idle_copies(), 0, "kept by the new base, not put back");
+    assert_eq!(dump(base.keyspace()), before);
+    // Both bases resume the recovery of a longer log as a recovery from the start gives.
+    for b in [&base, &next] {
+        let (full, resumed, _) = both(&log_of(55), &[b]);
+        assert_eq!(resumed, full);
+    }
+}

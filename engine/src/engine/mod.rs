@@ -27,7 +27,7 @@ use crate::snapshot::SnapshotInfo;
 use crate::stats::Stats;
 use persist::{LastSave, Persist, rewrite_locked, save_locked};
 pub use resume::ReplayBase;
-use resume::Replayed;
+use resume::{Copies, Replayed};
 
 /// The outcome of one command: its reply and, for write commands, the LSN it was logged under.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +71,9 @@ struct Inner {
     shared: Arc<Shared>,
     stop: Arc<StopSignal>,
     threads: Vec<JoinHandle<()>>,
+    /// Where the keyspace goes back to when it was lent by a replay base
+    /// ([`ReplayBase`]).
+    lent_from: Option<Arc<Copies>>,
 }
 
 impl Drop for Inner {
@@ -78,6 +81,10 @@ impl Drop for Inner {
         self.stop.stop();
         for handle in self.threads.drain(..) {
             let _ = handle.join();
+        }
+        // No thread reads the keyspace any more: the engine's last handle is going.
+        if let Some(copies) = &self.lent_from {
+            copies.put_back(std::mem::take(&mut self.shared.core.lock().keyspace));
         }
     }
 }
@@ -264,15 +271,20 @@ impl Engine {
         };
         let mut hybrid_state = None;
         let mut last_save_lsn = 0;
+        let mut lent_from = None;
         let opened: Option<(Arc<Segment>, LogPosition)> = match (&backend, mode) {
             (None, _) => None,
-            (Some(b), Persistence::Aof | Persistence::AofSnapshot) => Some(open::open_log(
-                b.as_ref(),
-                &config,
-                if mode == Persistence::Aof { bases } else { &[] },
-                &mut keyspace,
-                &mut report,
-            )?),
+            (Some(b), Persistence::Aof | Persistence::AofSnapshot) => {
+                let (segment, pos, lent) = open::open_log(
+                    b.as_ref(),
+                    &config,
+                    if mode == Persistence::Aof { bases } else { &[] },
+                    &mut keyspace,
+                    &mut report,
+                )?;
+                lent_from = lent;
+                Some((segment, pos))
+            }
             (Some(b), Persistence::Snapshot) => {
                 last_save_lsn =
                     open::open_snapshot(b.as_ref(), &config, &mut keyspace, &mut report)?;
@@ -355,6 +367,7 @@ impl Engine {
                     shared,
                     stop,
                     threads,
+                    lent_from,
                 }),
             },
             report,

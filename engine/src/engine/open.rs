@@ -13,7 +13,7 @@ use crate::keyspace::Keyspace;
 use crate::recovery::{self, LogPosition, RecoveryReport, files};
 use crate::snapshot::{SNAPSHOT_FILE_NAME, loader, writer};
 
-use super::resume::ReplayBase;
+use super::resume::{Copies, ReplayBase};
 
 /// Modes `aof` and `aof+snapshot`: opens and replays the log, or creates it in a directory
 /// holding no data files.
@@ -22,23 +22,27 @@ use super::resume::ReplayBase;
 /// As [`crate::Engine::open`].
 /// A log that starts with the bytes of one of `bases` (mode `aof` only; the first that
 /// matches, in the order given) is replayed from the end of them into a copy of that base's
-/// keyspace ([`ReplayBase`]); any other log from its start.
+/// keyspace ([`ReplayBase`]), lent: the engine puts it back to the [`Copies`] returned when
+/// it is dropped. Any other log is replayed from its start.
 pub(crate) fn open_log(
     backend: &dyn Backend,
     config: &EngineConfig,
     bases: &[&ReplayBase],
     keyspace: &mut Keyspace,
     report: &mut RecoveryReport,
-) -> Result<(Arc<Segment>, LogPosition)> {
+) -> Result<(Arc<Segment>, LogPosition, Option<Arc<Copies>>)> {
     let dir = &config.dir;
     ensure_dir(backend, dir, report)?;
     let path = dir.join(LOG_FILE_NAME);
     match backend.open(&path, OpenMode::Existing) {
         Ok(file) => {
             let mut resume = None;
+            let mut lent = None;
             for (i, base) in bases.iter().enumerate() {
                 if base.starts(file.as_ref(), &path)? {
-                    *keyspace = base.keyspace.clone();
+                    let (copy, copies) = base.lend();
+                    *keyspace = copy;
+                    lent = Some(copies);
                     resume = Some(base.resume());
                     report.resumed_records = base.records();
                     report.resumed_from = Some(i);
@@ -59,7 +63,7 @@ pub(crate) fn open_log(
                 .filter(|n| files::is_temp(n))
                 .collect();
             note_leftovers(report, dir, temps);
-            Ok((Arc::new(Segment { file, path }), pos))
+            Ok((Arc::new(Segment { file, path }), pos, lent))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let names = files::durlab_files(dir)?;
@@ -76,7 +80,7 @@ pub(crate) fn open_log(
                 file_len: end,
                 last_lsn: 0,
             };
-            Ok((Arc::new(Segment { file, path }), pos))
+            Ok((Arc::new(Segment { file, path }), pos, None))
         }
         Err(e) => Err(Error::io("open", &path, None, e)),
     }

@@ -12,9 +12,17 @@
 //! after the base's bytes read and checked (length, checksum, LSN continuity from the base's
 //! last LSN), and its tail classified and settled as in any recovery; only the base's records,
 //! whose bytes were compared, are not checked and applied again.
+//!
+//! The base's keyspace is never written. A recovery gets a copy of it, lent
+//! ([`ReplayBase::lend`]): the engine journals every change to the copy, and when the engine
+//! is dropped the changes are undone and the copy waits for the next recovery
+//! ([`Copies::put_back`]), so that a copy of every key is made once per base and concurrent
+//! recovery instead of once per recovery.
 
 use std::path::Path;
 use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use super::Engine;
 use crate::Lsn;
@@ -31,6 +39,11 @@ const COMPARE_CHUNK_BYTES: usize = 1 << 20;
 /// The base's last bytes, compared before the rest ([`ReplayBase::starts`]).
 const TAIL_FIRST_BYTES: usize = 4096;
 
+/// Copies of a base's keyspace kept idle for lending, at most: one per recovery running at
+/// once from the same base (the crash lab judges images on every core); a copy put back when
+/// this many wait is dropped.
+const MAX_IDLE_COPIES: usize = 8;
+
 /// The state a log's first records make (mode `aof`): the log's bytes from its start to the
 /// end of those records, how many records they are, and the keyspace they replay to.
 #[derive(Debug, Clone)]
@@ -41,7 +54,36 @@ pub struct ReplayBase {
     prefix: Arc<[u8]>,
     records: u64,
     last_lsn: Lsn,
-    pub(crate) keyspace: Keyspace,
+    /// Marked as a base ([`Keyspace::mark_base`]) of `lineage`; never written.
+    keyspace: Keyspace,
+    lineage: u64,
+    /// Copies of `keyspace` not lent at present.
+    copies: Arc<Copies>,
+}
+
+/// Copies of one base's keyspace waiting to be lent, each exactly equal to the base's
+/// keyspace, and where a recovering engine puts its copy back.
+#[derive(Debug)]
+pub(crate) struct Copies {
+    idle: Mutex<Vec<Keyspace>>,
+}
+
+impl Copies {
+    /// Puts back `keyspace`, lent from this base: its changes are undone and it waits for the
+    /// next recovery. A copy that cannot be put back (its journal was dropped for holding too
+    /// many changes, or it was kept: [`Keyspace::keep`]) or that would exceed
+    /// [`MAX_IDLE_COPIES`] is dropped.
+    pub(crate) fn put_back(&self, mut keyspace: Keyspace) {
+        // Undone outside the lock: the time it takes grows with the changes.
+        if keyspace.put_back() {
+            let mut idle = self.idle.lock();
+            if idle.len() < MAX_IDLE_COPIES {
+                idle.push(keyspace);
+                return;
+            }
+        }
+        drop(keyspace);
+    }
 }
 
 impl ReplayBase {
@@ -72,6 +114,20 @@ impl ReplayBase {
     /// The keyspace those records replay to.
     pub fn keyspace(&self) -> &Keyspace {
         &self.keyspace
+    }
+
+    /// Copies of the base's keyspace waiting to be lent to a recovery (see the module docs).
+    pub fn idle_copies(&self) -> usize {
+        self.copies.idle.lock().len()
+    }
+
+    /// A keyspace equal to the base's, lent to one recovery: an idle copy, or a new one. Its
+    /// changes are journaled; give it back to the returned [`Copies`] once done.
+    pub(crate) fn lend(&self) -> (Keyspace, Arc<Copies>) {
+        let idle = self.copies.idle.lock().pop();
+        let mut keyspace = idle.unwrap_or_else(|| self.keyspace.clone());
+        keyspace.lend_from(self.lineage);
+        (keyspace, self.copies.clone())
     }
 
     /// The base's records, as [`ReplayBase::records`] and [`ReplayBase::len_bytes`] say,
@@ -172,8 +228,11 @@ impl Engine {
         if core.last_lsn != r.last_lsn {
             return Ok(None);
         }
-        let keyspace = take(&mut core.keyspace);
+        let mut keyspace = take(&mut core.keyspace);
         drop(core);
+        // A keyspace lent to this engine becomes a base of its own: its changes stay.
+        keyspace.keep();
+        let lineage = keyspace.mark_base();
         let mut prefix = vec![0u8; r.end_offset as usize];
         read_exact_at(r.segment.file.as_ref(), &mut prefix, 0)
             .map_err(|e| Error::io("read", &r.segment.path, Some(0), e))?;
@@ -182,6 +241,10 @@ impl Engine {
             records: r.records,
             last_lsn: r.last_lsn,
             keyspace,
+            lineage,
+            copies: Arc::new(Copies {
+                idle: Mutex::new(Vec::new()),
+            }),
         }))
     }
 }

@@ -10,6 +10,7 @@ mod entry;
 pub mod group;
 mod group_cmd;
 mod hash;
+mod journal;
 pub mod msg;
 mod space;
 mod store;

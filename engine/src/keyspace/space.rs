@@ -177,6 +177,32 @@ impl Keyspace {
         self.map.changed_keys(&base.map)
     }
 
+    /// Marks this keyspace as a replay base's state, never written again (see
+    /// [`Keyspace::lend_from`]); returns its lineage.
+    pub(crate) fn mark_base(&mut self) -> u64 {
+        self.map.mark_base()
+    }
+
+    /// Lends this keyspace, equal to the base of `lineage`, to one recovery: from now on every
+    /// change is journaled, [`Keyspace::changed_keys`] against that base lists the journal's
+    /// keys, and [`Keyspace::put_back`] undoes the changes.
+    pub(crate) fn lend_from(&mut self, lineage: u64) {
+        self.map.begin_journal(lineage);
+    }
+
+    /// Undoes every change since [`Keyspace::lend_from`]: the keyspace is again exactly its
+    /// base's. False, with nothing changed, when it was not lent or its journal was dropped
+    /// for holding too many changes.
+    #[must_use]
+    pub(crate) fn put_back(&mut self) -> bool {
+        self.map.undo_journal()
+    }
+
+    /// Keeps every change since [`Keyspace::lend_from`]: the keyspace is no longer lent.
+    pub(crate) fn keep(&mut self) {
+        self.map.end_journal();
+    }
+
     /// Every key with its entry, in no particular order (hash-map order: not stable across
     /// runs; sort the keys for a canonical order).
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &Entry)> + '_ {

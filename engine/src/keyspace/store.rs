@@ -20,6 +20,7 @@
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use foldhash::fast::RandomState;
 use indexmap::IndexMap;
@@ -28,13 +29,20 @@ use indexmap::map::raw_entry_v1::{RawEntryApiV1, RawEntryMut};
 
 use super::chunk::SnapshotChunk;
 use super::entry::Entry;
+use super::journal::Journal;
 
 /// One key's value and the epoch of its last write.
 #[derive(Debug, Clone)]
-struct Slot {
-    entry: Arc<Entry>,
-    epoch: u64,
+pub(super) struct Slot {
+    pub(super) entry: Arc<Entry>,
+    pub(super) epoch: u64,
 }
+
+/// The map under a store.
+pub(super) type Map = IndexMap<Vec<u8>, Slot, KeyState>;
+
+/// Lineages handed out so far ([`Store::mark_base`]).
+static LINEAGES: AtomicU64 = AtomicU64::new(0);
 
 /// An active point-in-time snapshot: where its cursor is, and the pre-images it must emit.
 #[derive(Debug)]
@@ -73,19 +81,28 @@ impl KeyHasher {
 /// Map from key to entry with copy-on-write snapshots; see the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Store {
-    map: IndexMap<Vec<u8>, Slot, KeyState>,
-    /// Stamped on every slot written; raised when a snapshot begins.
+    map: Map,
+    /// Stamped on every slot written; raised when a snapshot or a journal begins.
     epoch: u64,
     cursor: Option<Cursor>,
+    /// While lent from a replay base: the records that put the store back ([`Journal`]).
+    journal: Option<Journal>,
+    /// Nonzero on a store that is never written again (a replay base's keyspace,
+    /// [`Store::mark_base`]): names its state, so that a copy's journal can say it started
+    /// from exactly this state.
+    lineage: u64,
 }
 
 impl Clone for Store {
-    /// A shallow copy (entries shared until written) without the active snapshot, if any.
+    /// A shallow copy (entries shared until written) without the active snapshot or journal,
+    /// if any, and without a lineage (the copy may be written).
     fn clone(&self) -> Self {
         Store {
             map: self.map.clone(),
             epoch: self.epoch,
             cursor: None,
+            journal: None,
+            lineage: 0,
         }
     }
 }
@@ -119,6 +136,15 @@ fn new_shared(cursor: Option<&mut Cursor>, entry: Entry) -> Arc<Entry> {
     match cursor {
         Some(c) => c.new_shared(entry),
         None => Arc::new(entry),
+    }
+}
+
+/// Passes a change to the journal, if any; drops a journal that is full.
+fn journal(journal: &mut Option<Journal>, record: impl FnOnce(&mut Journal) -> bool) {
+    if let Some(j) = journal
+        && !record(j)
+    {
+        *journal = None;
     }
 }
 
@@ -163,8 +189,8 @@ impl Store {
         entry: Arc<Entry>,
     ) -> Result<(), (Vec<u8>, Arc<Entry>)> {
         debug_assert!(
-            self.cursor.is_none(),
-            "no snapshot reads a store being built"
+            self.cursor.is_none() && self.journal.is_none(),
+            "no snapshot reads and no journal records a store being built"
         );
         debug_assert_eq!(hash, self.map.hasher().hash_one(key.as_slice()));
         match self.map.raw_entry_mut_v1().from_hash(hash, |k| *k == key) {
@@ -195,6 +221,8 @@ impl Store {
         if let Some(c) = &mut self.cursor {
             c.before_write(index, k, slot);
         }
+        // Keeps a reference to the prior entry: the copy on write below then copies it.
+        journal(&mut self.journal, |j| j.before_write(index, k, slot));
         slot.epoch = self.epoch;
         // Copy on write, as `Arc::make_mut`, into a spare allocation when there is one.
         if Arc::get_mut(&mut slot.entry).is_none() {
@@ -212,6 +240,9 @@ impl Store {
                 if let Some(c) = &mut self.cursor {
                     c.before_write(index, o.key(), o.get());
                 }
+                journal(&mut self.journal, |j| {
+                    j.before_write(index, o.key(), o.get())
+                });
                 let slot = o.get_mut();
                 slot.epoch = self.epoch;
                 match Arc::get_mut(&mut slot.entry) {
@@ -220,9 +251,14 @@ impl Store {
                 }
             }
             MapEntry::Vacant(v) => {
+                let index = v.index();
                 v.insert(Slot {
                     entry: new_shared(self.cursor.as_mut(), entry),
                     epoch: self.epoch,
+                });
+                let map = &self.map;
+                journal(&mut self.journal, |j| {
+                    j.inserted(map.get_index(index).expect("just inserted").0)
                 });
             }
         }
@@ -241,7 +277,16 @@ impl Store {
     /// two maps share is never written in place (copy on write, [`Store::get_mut`]). Cheap
     /// for a map cloned from `base` and then changed a little: one pass comparing positions,
     /// and a lookup only where a key moved or was removed. May list a key twice.
+    ///
+    /// A store lent from `base` ([`Store::begin_journal`] with `base`'s lineage) lists the keys
+    /// of its journal instead, without a pass over `base`.
     pub(crate) fn changed_keys<'a>(&'a self, base: &'a Store) -> Vec<&'a [u8]> {
+        if let Some(j) = &self.journal
+            && base.lineage != 0
+            && j.lineage == base.lineage
+        {
+            return j.keys();
+        }
         let mut out = Vec::new();
         let n = self.map.len().min(base.map.len());
         let (ours, theirs) = (&self.map.as_slice()[..n], &base.map.as_slice()[..n]);
@@ -264,6 +309,42 @@ impl Store {
         out
     }
 
+    /// Marks this store as a replay base's state, never written again, with a lineage of its
+    /// own: copies of it lent with [`Store::begin_journal`] of that lineage list their changed
+    /// keys from their journal ([`Store::changed_keys`]). Returns the lineage.
+    pub(crate) fn mark_base(&mut self) -> u64 {
+        self.lineage = LINEAGES.fetch_add(1, Ordering::Relaxed) + 1;
+        self.lineage
+    }
+
+    /// Starts recording how to undo every change from now on ([`super::journal`]), on a store
+    /// equal to the base of `lineage` (a copy of it, or one put back by
+    /// [`Store::undo_journal`]). Any journal already active is dropped.
+    pub(crate) fn begin_journal(&mut self, lineage: u64) {
+        debug_assert!(self.cursor.is_none(), "a store is lent without a snapshot");
+        self.epoch += 1;
+        self.journal = Some(Journal::new(self.epoch, lineage));
+    }
+
+    /// Undoes every change since [`Store::begin_journal`] and ends the journal: the store is
+    /// again exactly as it was then (the same keys in the same positions, holding the same
+    /// entry allocations with the same epochs). An active snapshot is abandoned. False, and
+    /// the store left as it is, without a journal (none begun, or dropped when full).
+    pub(crate) fn undo_journal(&mut self) -> bool {
+        let Some(j) = self.journal.take() else {
+            return false;
+        };
+        self.cursor = None;
+        self.epoch = j.epoch - 1;
+        j.undo(&mut self.map);
+        true
+    }
+
+    /// Ends the journal, keeping every change: the store is no longer lent.
+    pub(crate) fn end_journal(&mut self) {
+        self.journal = None;
+    }
+
     /// Removes `key`, returning its entry.
     pub(crate) fn remove(&mut self, key: &[u8]) -> Option<Arc<Entry>> {
         let (index, k, slot) = self.map.swap_remove_full(key)?;
@@ -279,7 +360,12 @@ impl Store {
                 }
             }
         }
-        Some(slot.entry)
+        if self.journal.is_none() {
+            return Some(slot.entry);
+        }
+        let entry = slot.entry.clone();
+        journal(&mut self.journal, |j| j.removed(index, k, slot));
+        Some(entry)
     }
 
     /// Removes every key (saving what an active snapshot still needs).
@@ -289,7 +375,13 @@ impl Store {
                 c.before_write(index, k, slot);
             }
         }
-        self.map.clear();
+        if self.journal.is_some() {
+            let empty = Map::with_hasher(self.map.hasher().clone());
+            let old = std::mem::replace(&mut self.map, empty);
+            journal(&mut self.journal, |j| j.cleared(old));
+        } else {
+            self.map.clear();
+        }
     }
 
     /// Starts a point-in-time snapshot of the current state. Any snapshot already active is
@@ -478,6 +570,167 @@ mod tests {
         assert_eq!(emitted[&vec![2]], entry(2));
         assert_eq!(store.get(&[3]), Some(&entry(13)));
         assert_eq!(store.get(&[0]), Some(&entry(10)));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Write {
+        Put(u8, u8),
+        Modify(u8, u8),
+        Remove(u8),
+        Clear,
+    }
+
+    fn write() -> impl Strategy<Value = Write> {
+        prop_oneof![
+            8 => (0u8..30, any::<u8>()).prop_map(|(k, v)| Write::Put(k, v)),
+            8 => (0u8..30, any::<u8>()).prop_map(|(k, v)| Write::Modify(k, v)),
+            8 => (0u8..30).prop_map(Write::Remove),
+            1 => Just(Write::Clear),
+        ]
+    }
+
+    fn apply_write(store: &mut Store, w: &Write) {
+        match *w {
+            Write::Put(k, v) => store.put(vec![k], entry(v)),
+            Write::Modify(k, v) => {
+                if let Some(e) = store.get_mut(&[k]) {
+                    e.value = Value::Str(vec![v, v]);
+                }
+            }
+            Write::Remove(k) => {
+                store.remove(&[k]);
+            }
+            Write::Clear => store.clear(),
+        }
+    }
+
+    /// Whether `a` is `b` exactly: the same keys in the same positions, holding the very same
+    /// entry allocations with the same epochs, and the same store epoch.
+    fn identical(a: &Store, b: &Store) -> bool {
+        a.epoch == b.epoch
+            && a.map.len() == b.map.len()
+            && a.map.iter().zip(&b.map).all(|((ka, sa), (kb, sb))| {
+                ka == kb && Arc::ptr_eq(&sa.entry, &sb.entry) && sa.epoch == sb.epoch
+            })
+    }
+
+    /// A base store of `initial`, marked as a base, and a copy of it lent (journaled).
+    fn lent(initial: &[(u8, u8)]) -> (Store, Store) {
+        let mut base = Store::default();
+        for &(k, v) in initial {
+            base.put(vec![k], entry(v));
+        }
+        base.begin_snapshot(); // an older epoch on the base's slots than on its store
+        while !base.snapshot_chunk(64, &mut SnapshotChunk::new()) {}
+        let lineage = base.mark_base();
+        let mut copy = base.clone();
+        copy.begin_journal(lineage);
+        (base, copy)
+    }
+
+    proptest! {
+        /// Whatever writes a lent copy takes, its journal lists every key where it differs from
+        /// the base, and undoing the journal gives back the base exactly.
+        #[test]
+        fn a_journal_lists_every_change_and_undoes_to_the_exact_start(
+            initial in proptest::collection::vec((0u8..30, any::<u8>()), 0..30),
+            writes in proptest::collection::vec(write(), 0..80),
+        ) {
+            let (base, mut copy) = lent(&initial);
+            for w in &writes {
+                apply_write(&mut copy, w);
+            }
+            let listed: std::collections::BTreeSet<&[u8]> =
+                copy.changed_keys(&base).into_iter().collect();
+            let (was, now) = (state(&base), state(&copy));
+            for k in was.keys().chain(now.keys()) {
+                if was.get(k) != now.get(k) {
+                    prop_assert!(listed.contains(k.as_slice()), "key {:?} changed, unlisted", k);
+                }
+            }
+            prop_assert!(copy.undo_journal());
+            prop_assert!(identical(&copy, &base));
+            prop_assert!(copy.journal.is_none());
+            prop_assert!(copy.changed_keys(&base).is_empty(), "no journal: the scan finds nothing");
+            // The same copy lent again takes writes and comes back again.
+            copy.begin_journal(base.lineage);
+            for w in writes.iter().rev() {
+                apply_write(&mut copy, w);
+            }
+            prop_assert!(copy.undo_journal());
+            prop_assert!(identical(&copy, &base));
+        }
+
+        /// The companion: a journal missing the record of one write gives back a store that
+        /// `identical` tells from the base (or the undo stops on its invariant).
+        #[test]
+        fn a_journal_missing_a_record_is_caught(
+            initial in proptest::collection::vec((0u8..30, any::<u8>()), 1..30),
+            writes in proptest::collection::vec(write(), 1..80),
+        ) {
+            let (base, mut copy) = lent(&initial);
+            let mut dropped = false;
+            for w in &writes {
+                let before = copy.journal.as_ref().map(|j| j.len());
+                apply_write(&mut copy, w);
+                // Drop the record of the first write that left one.
+                if !dropped && copy.journal.as_ref().map(|j| j.len()) != before {
+                    copy.journal.as_mut().unwrap().forget_newest();
+                    dropped = true;
+                }
+            }
+            prop_assume!(dropped);
+            // An undo that finds a key out of place panics on its invariant: caught too.
+            let undone = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                copy.undo_journal();
+                identical(&copy, &base)
+            }));
+            prop_assert!(
+                !matches!(undone, Ok(true)),
+                "an undo without a record came back identical"
+            );
+        }
+    }
+
+    /// A journal that outgrows its limit is dropped: the store is no longer lent, cannot be
+    /// put back, and is compared with its base by the scan.
+    #[test]
+    fn a_full_journal_is_dropped() {
+        let (base, mut copy) = lent(&[(1, 1), (2, 2)]);
+        for i in 0..crate::keyspace::journal::MAX_UNDO_RECORDS as u32 {
+            copy.put(i.to_le_bytes().to_vec(), entry(3));
+        }
+        assert!(copy.journal.is_some(), "exactly full");
+        copy.put(b"one more".to_vec(), entry(4));
+        assert!(copy.journal.is_none(), "over the limit");
+        assert!(!copy.undo_journal());
+        assert_eq!(
+            copy.len(),
+            2 + crate::keyspace::journal::MAX_UNDO_RECORDS + 1
+        );
+        assert_eq!(copy.changed_keys(&base).len(), copy.len() - 2);
+    }
+
+    /// A journal lists its keys only against the base it was lent from: against another
+    /// store with the same content it is ignored, and the scan lists what differs.
+    #[test]
+    fn a_journal_speaks_only_for_its_own_base() {
+        let (base, mut copy) = lent(&[(1, 1), (2, 2)]);
+        copy.get_mut(&[1]).unwrap().value = Value::Str(vec![9]);
+        assert_eq!(copy.changed_keys(&base), [&[1u8][..]]);
+        let mut other = base.clone();
+        assert_eq!(copy.changed_keys(&other).len(), 1, "unmarked: the scan");
+        other.mark_base();
+        let mut listed = copy.changed_keys(&other);
+        listed.sort();
+        assert_eq!(listed, [&[1u8][..]], "another lineage: the scan");
+        // The scan of an unrelated store with equal content lists every key: its entries are
+        // other allocations. The journal would have listed only key 1.
+        let mut unrelated = Store::default();
+        unrelated.put(vec![1], entry(1));
+        unrelated.put(vec![2], entry(2));
+        unrelated.mark_base();
+        assert_eq!(copy.changed_keys(&unrelated).len(), 2);
     }
 
     #[test]

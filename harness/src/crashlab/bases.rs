@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use durlab_engine::{Engine, RecoveryReport, ReplayBase};
 
-/// Bases kept per trace, at most: each holds a copy of a keyspace and of a log prefix.
+/// Bases kept per trace, at most: each holds a keyspace and a log prefix, and a copy of the
+/// keyspace per judging thread, lent to recoveries and put back ([`ReplayBase::idle_copies`]).
 const MAX_BASES: usize = 4;
 
 /// A recovery that replayed at least this many records past the base it resumed from offers
