@@ -71,7 +71,7 @@ pub(crate) struct Copies {
 impl Copies {
     /// Puts back `keyspace`, lent from this base: its changes are undone and it waits for the
     /// next recovery. A copy that cannot be put back (its journal was dropped for holding too
-    /// many changes, or it was kept: [`Keyspace::keep`]) or that would exceed
+    /// many changes, or it became a base: [`Keyspace::mark_base`]) or that would exceed
     /// [`MAX_IDLE_COPIES`] is dropped.
     pub(crate) fn put_back(&self, mut keyspace: Keyspace) {
         // Undone outside the lock: the time it takes grows with the changes.
@@ -231,7 +231,6 @@ impl Engine {
         let mut keyspace = take(&mut core.keyspace);
         drop(core);
         // A keyspace lent to this engine becomes a base of its own: its changes stay.
-        keyspace.keep();
         let lineage = keyspace.mark_base();
         let mut prefix = vec![0u8; r.end_offset as usize];
         read_exact_at(r.segment.file.as_ref(), &mut prefix, 0)
@@ -251,7 +250,59 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use super::same_outside_hint;
+    use super::{Copies, MAX_IDLE_COPIES, same_outside_hint};
+    use crate::keyspace::Keyspace;
+    use parking_lot::Mutex;
+
+    /// The keys a lent copy lists against its base are its journal's: a key added and removed
+    /// again is among them (a scan of both keyspaces would not list it), and only against
+    /// that base.
+    #[test]
+    fn a_lent_copy_lists_its_journal_against_its_base() {
+        use crate::keyspace::Command;
+        let set = |k: &[u8]| Command::Set {
+            key: k.to_vec(),
+            value: b"v".to_vec(),
+        };
+        let mut base = Keyspace::new();
+        base.apply(&set(b"a"));
+        let mut other = base.clone();
+        let lineage = base.mark_base();
+        assert_ne!(lineage, 0);
+        assert_ne!(other.mark_base(), lineage, "each base its own lineage");
+        let mut copy = base.clone();
+        copy.lend_from(lineage);
+        copy.apply(&set(b"x"));
+        copy.apply(&Command::Del { key: b"x".to_vec() });
+        assert!(
+            copy.changed_keys(&base).contains(&&b"x"[..]),
+            "the journal's keys"
+        );
+        assert!(
+            copy.changed_keys(&other).is_empty(),
+            "another base: the scan"
+        );
+        // Marked as a base itself, the copy keeps its state and has no journal to undo.
+        copy.mark_base();
+        assert!(!copy.put_back());
+    }
+
+    /// Copies put back wait up to the limit; one more is dropped, and so is a keyspace that
+    /// was not lent (nothing says it equals the base).
+    #[test]
+    fn idle_copies_stop_at_their_limit() {
+        let copies = Copies {
+            idle: Mutex::new(Vec::new()),
+        };
+        copies.put_back(Keyspace::new());
+        assert_eq!(copies.idle.lock().len(), 0, "not lent: dropped");
+        for n in 1..=MAX_IDLE_COPIES + 2 {
+            let mut lent = Keyspace::new();
+            lent.lend_from(1);
+            copies.put_back(lent);
+            assert_eq!(copies.idle.lock().len(), n.min(MAX_IDLE_COPIES), "copy {n}");
+        }
+    }
 
     #[test]
     fn the_sync_hint_alone_is_not_compared() {

@@ -178,7 +178,7 @@ impl Keyspace {
     }
 
     /// Marks this keyspace as a replay base's state, never written again (see
-    /// [`Keyspace::lend_from`]); returns its lineage.
+    /// [`Keyspace::lend_from`]), keeping every change if it was lent; returns its lineage.
     pub(crate) fn mark_base(&mut self) -> u64 {
         self.map.mark_base()
     }
@@ -196,11 +196,6 @@ impl Keyspace {
     #[must_use]
     pub(crate) fn put_back(&mut self) -> bool {
         self.map.undo_journal()
-    }
-
-    /// Keeps every change since [`Keyspace::lend_from`]: the keyspace is no longer lent.
-    pub(crate) fn keep(&mut self) {
-        self.map.end_journal();
     }
 
     /// Every key with its entry, in no particular order (hash-map order: not stable across

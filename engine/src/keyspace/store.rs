@@ -41,8 +41,8 @@ pub(super) struct Slot {
 /// The map under a store.
 pub(super) type Map = IndexMap<Vec<u8>, Slot, KeyState>;
 
-/// Lineages handed out so far ([`Store::mark_base`]).
-static LINEAGES: AtomicU64 = AtomicU64::new(0);
+/// The next lineage to hand out ([`Store::mark_base`]); 0 means none.
+static NEXT_LINEAGE: AtomicU64 = AtomicU64::new(1);
 
 /// An active point-in-time snapshot: where its cursor is, and the pre-images it must emit.
 #[derive(Debug)]
@@ -311,9 +311,12 @@ impl Store {
 
     /// Marks this store as a replay base's state, never written again, with a lineage of its
     /// own: copies of it lent with [`Store::begin_journal`] of that lineage list their changed
-    /// keys from their journal ([`Store::changed_keys`]). Returns the lineage.
+    /// keys from their journal ([`Store::changed_keys`]). A journal of its own (the store was
+    /// lent to the recovery whose state becomes the base) ends, keeping every change.
+    /// Returns the lineage.
     pub(crate) fn mark_base(&mut self) -> u64 {
-        self.lineage = LINEAGES.fetch_add(1, Ordering::Relaxed) + 1;
+        self.journal = None;
+        self.lineage = NEXT_LINEAGE.fetch_add(1, Ordering::Relaxed);
         self.lineage
     }
 
@@ -338,11 +341,6 @@ impl Store {
         self.epoch = j.epoch - 1;
         j.undo(&mut self.map);
         true
-    }
-
-    /// Ends the journal, keeping every change: the store is no longer lent.
-    pub(crate) fn end_journal(&mut self) {
-        self.journal = None;
     }
 
     /// Removes `key`, returning its entry.
@@ -466,18 +464,14 @@ mod tests {
 
     #[derive(Debug, Clone)]
     enum Op {
-        Put(u8, u8),
-        Modify(u8, u8),
-        Remove(u8),
+        Write(Write),
         Chunk(u8),
     }
 
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
-            (0u8..40, any::<u8>()).prop_map(|(k, v)| Op::Put(k, v)),
-            (0u8..40, any::<u8>()).prop_map(|(k, v)| Op::Modify(k, v)),
-            (0u8..40).prop_map(Op::Remove),
-            (1u8..8).prop_map(Op::Chunk),
+            3 => write().prop_map(Op::Write),
+            1 => (1u8..8).prop_map(Op::Chunk),
         ]
     }
 
@@ -499,15 +493,7 @@ mod tests {
             let mut done = false;
             for op in ops {
                 match op {
-                    Op::Put(k, v) => store.put(vec![k], entry(v)),
-                    Op::Modify(k, v) => {
-                        if let Some(e) = store.get_mut(&[k]) {
-                            e.value = Value::Str(vec![v, v]);
-                        }
-                    }
-                    Op::Remove(k) => {
-                        store.remove(&[k]);
-                    }
+                    Op::Write(w) => apply_write(&mut store, &w),
                     Op::Chunk(n) if !done => done = store.snapshot_chunk(n as usize, &mut out),
                     Op::Chunk(_) => {}
                 }
@@ -637,9 +623,25 @@ mod tests {
             writes in proptest::collection::vec(write(), 0..80),
         ) {
             let (base, mut copy) = lent(&initial);
+            let mut model: BTreeMap<Vec<u8>, Entry> = state(&base);
             for w in &writes {
                 apply_write(&mut copy, w);
+                match *w {
+                    Write::Put(k, v) => {
+                        model.insert(vec![k], entry(v));
+                    }
+                    Write::Modify(k, v) => {
+                        if let Some(e) = model.get_mut(&vec![k]) {
+                            e.value = Value::Str(vec![v, v]);
+                        }
+                    }
+                    Write::Remove(k) => {
+                        model.remove(&vec![k]);
+                    }
+                    Write::Clear => model.clear(),
+                }
             }
+            prop_assert_eq!(&state(&copy), &model, "the writes took effect");
             let listed: std::collections::BTreeSet<&[u8]> =
                 copy.changed_keys(&base).into_iter().collect();
             let (was, now) = (state(&base), state(&copy));
