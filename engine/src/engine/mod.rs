@@ -84,7 +84,8 @@ impl Drop for Inner {
         }
         // No thread reads the keyspace any more: the engine's last handle is going.
         if let Some(copies) = &self.lent_from {
-            copies.put_back(std::mem::take(&mut self.shared.core.lock().keyspace));
+            let keyspace = std::mem::take(&mut self.shared.core.lock().keyspace);
+            copies.put_back(keyspace);
         }
     }
 }

@@ -173,6 +173,10 @@ impl Keyspace {
     /// lets a checker compare a recovered keyspace with a verified one in time proportional to
     /// what changed (the crash lab, `durlab_harness::oracle`). For keyspaces not cloned from
     /// one another it lists about every key.
+    ///
+    /// For a keyspace lent from `base` to the recovery that made it (`crate::ReplayBase`), the
+    /// keys come from its undo journal, without a pass over `base` (`docs/engine.md`,
+    /// "Lending a replay base's keyspace").
     pub fn changed_keys<'a>(&'a self, base: &'a Keyspace) -> Vec<&'a [u8]> {
         self.map.changed_keys(&base.map)
     }
