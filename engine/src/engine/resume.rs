@@ -54,9 +54,8 @@ pub struct ReplayBase {
     prefix: Arc<[u8]>,
     records: u64,
     last_lsn: Lsn,
-    /// Marked as a base ([`Keyspace::mark_base`]) of `lineage`; never written.
+    /// Marked as a base ([`Keyspace::mark_base`]); never written.
     keyspace: Keyspace,
-    lineage: u64,
     /// Copies of `keyspace` not lent at present.
     copies: Arc<Copies>,
 }
@@ -126,7 +125,7 @@ impl ReplayBase {
     pub(crate) fn lend(&self) -> (Keyspace, Arc<Copies>) {
         let idle = self.copies.idle.lock().pop();
         let mut keyspace = idle.unwrap_or_else(|| self.keyspace.clone());
-        keyspace.lend_from(self.lineage);
+        keyspace.lend_from(&self.keyspace);
         (keyspace, self.copies.clone())
     }
 
@@ -231,7 +230,7 @@ impl Engine {
         let mut keyspace = take(&mut core.keyspace);
         drop(core);
         // A keyspace lent to this engine becomes a base of its own: its changes stay.
-        let lineage = keyspace.mark_base();
+        keyspace.mark_base();
         let mut prefix = vec![0u8; r.end_offset as usize];
         read_exact_at(r.segment.file.as_ref(), &mut prefix, 0)
             .map_err(|e| Error::io("read", &r.segment.path, Some(0), e))?;
@@ -240,7 +239,6 @@ impl Engine {
             records: r.records,
             last_lsn: r.last_lsn,
             keyspace,
-            lineage,
             copies: Arc::new(Copies {
                 idle: Mutex::new(Vec::new()),
             }),
@@ -271,7 +269,7 @@ mod tests {
         assert_ne!(lineage, 0);
         assert_ne!(other.mark_base(), lineage, "each base its own lineage");
         let mut copy = base.clone();
-        copy.lend_from(lineage);
+        copy.lend_from(&base);
         copy.apply(&set(b"x"));
         copy.apply(&Command::Del { key: b"x".to_vec() });
         assert!(
@@ -296,9 +294,11 @@ mod tests {
         };
         copies.put_back(Keyspace::new());
         assert_eq!(copies.idle.lock().len(), 0, "not lent: dropped");
+        let mut base = Keyspace::new();
+        base.mark_base();
         for n in 1..=MAX_IDLE_COPIES + 2 {
             let mut lent = Keyspace::new();
-            lent.lend_from(1);
+            lent.lend_from(&base);
             copies.put_back(lent);
             assert_eq!(copies.idle.lock().len(), n.min(MAX_IDLE_COPIES), "copy {n}");
         }

@@ -187,11 +187,11 @@ impl Keyspace {
         self.map.mark_base()
     }
 
-    /// Lends this keyspace, equal to the base of `lineage`, to one recovery: from now on every
-    /// change is journaled, [`Keyspace::changed_keys`] against that base lists the journal's
-    /// keys, and [`Keyspace::put_back`] undoes the changes.
-    pub(crate) fn lend_from(&mut self, lineage: u64) {
-        self.map.begin_journal(lineage);
+    /// Lends this keyspace, equal to `base` (marked: [`Keyspace::mark_base`]), to one
+    /// recovery: from now on every change is journaled, [`Keyspace::changed_keys`] against
+    /// `base` lists the journal's keys, and [`Keyspace::put_back`] undoes the changes.
+    pub(crate) fn lend_from(&mut self, base: &Keyspace) {
+        self.map.begin_journal(&base.map);
     }
 
     /// Undoes every change since [`Keyspace::lend_from`]: the keyspace is again exactly its

@@ -278,7 +278,7 @@ impl Store {
     /// for a map cloned from `base` and then changed a little: one pass comparing positions,
     /// and a lookup only where a key moved or was removed. May list a key twice.
     ///
-    /// A store lent from `base` ([`Store::begin_journal`] with `base`'s lineage) lists the keys
+    /// A store lent from `base` ([`Store::begin_journal`] from `base`) lists the keys
     /// of its journal instead, without a pass over `base`.
     pub(crate) fn changed_keys<'a>(&'a self, base: &'a Store) -> Vec<&'a [u8]> {
         if let Some(j) = &self.journal
@@ -310,7 +310,7 @@ impl Store {
     }
 
     /// Marks this store as a replay base's state, never written again, with a lineage of its
-    /// own: copies of it lent with [`Store::begin_journal`] of that lineage list their changed
+    /// own: copies of it lent with [`Store::begin_journal`] from it list their changed
     /// keys from their journal ([`Store::changed_keys`]). A journal of its own (the store was
     /// lent to the recovery whose state becomes the base) ends, keeping every change.
     /// Returns the lineage.
@@ -321,12 +321,12 @@ impl Store {
     }
 
     /// Starts recording how to undo every change from now on ([`super::journal`]), on a store
-    /// equal to the base of `lineage` (a copy of it, or one put back by
-    /// [`Store::undo_journal`]). Any journal already active is dropped.
-    pub(crate) fn begin_journal(&mut self, lineage: u64) {
+    /// equal to `base` (a copy of it, or one put back by [`Store::undo_journal`]), naming
+    /// `base`'s lineage. Any journal already active is dropped.
+    pub(crate) fn begin_journal(&mut self, base: &Store) {
         debug_assert!(self.cursor.is_none(), "a store is lent without a snapshot");
         self.epoch += 1;
-        self.journal = Some(Journal::new(self.epoch, lineage));
+        self.journal = Some(Journal::new(self.epoch, base.lineage));
     }
 
     /// Undoes every change since [`Store::begin_journal`] and ends the journal: the store is
@@ -608,9 +608,9 @@ mod tests {
         }
         base.begin_snapshot(); // an older epoch on the base's slots than on its store
         while !base.snapshot_chunk(64, &mut SnapshotChunk::new()) {}
-        let lineage = base.mark_base();
+        base.mark_base();
         let mut copy = base.clone();
-        copy.begin_journal(lineage);
+        copy.begin_journal(&base);
         (base, copy)
     }
 
@@ -655,7 +655,7 @@ mod tests {
             prop_assert!(copy.journal.is_none());
             prop_assert!(copy.changed_keys(&base).is_empty(), "no journal: the scan finds nothing");
             // The same copy lent again takes writes and comes back again.
-            copy.begin_journal(base.lineage);
+            copy.begin_journal(&base);
             for w in writes.iter().rev() {
                 apply_write(&mut copy, w);
             }
