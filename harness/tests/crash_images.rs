@@ -658,9 +658,9 @@ fn trace_survives_kill_9() {
 /// Recoveries that resume from replay bases shared by a trace's images (as the crash lab runs
 /// them, [`durlab_harness::crashlab::bases::Bases`]: the closed engine's keyspace kept, the
 /// least recently used base evicted) give every image exactly the verdict, LSN and detail of a
-/// recovery from the log's start, for every image fault, judged in cut order and in the crash
-/// lab's order (by size); the companion: an image whose log
-/// differs from a base inside the base's bytes (its first record, or the base's last byte) is
+/// recovery from the log's start, for every image fault, judged in cut order (the crash lab's
+/// for power-loss and reorder) and by size (its order for torn and prefix); the companion: an
+/// image whose log differs from a base inside the base's bytes (its first record, or the base's last byte) is
 /// never resumed from that base and gets the plain path's result.
 #[test]
 fn replay_bases_give_the_verdicts_of_a_recovery_from_the_start() {
@@ -692,7 +692,7 @@ fn replay_bases_give_the_verdicts_of_a_recovery_from_the_start() {
         let out = run._tmp.path().join(format!("bases-{variant}"));
         let images = crash_images(&run.trace, &run.data, &opts, &out).unwrap();
         let n = images.cut_ops().len();
-        // In cut order, and in the crash lab's order for these faults: by size.
+        // In cut order, and by size.
         let mut by_size: Vec<usize> = (0..n).collect();
         by_size.sort_by_key(|&i| (images.prepare(i).size_bytes(), i));
         for order in [(0..n).collect::<Vec<usize>>(), by_size] {

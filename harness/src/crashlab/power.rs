@@ -395,20 +395,27 @@ fn judge_images(
 }
 
 /// The order in which the images are judged (indices into [`CrashImages::cut_ops`]): cut
-/// order for power-loss and live copies (their images grow with the cut), else by
-/// [`PreparedImage::size_bytes`], smallest first (cut order among equals). The unsynced tail
-/// that survives in a torn, prefix or reorder image is seeded per image, so in cut order
-/// consecutive images hold a random amount of it and seldom start with what the one before
-/// recovered; in size order each mostly does, so its recovery resumes from the state just
-/// before it ([`super::bases`]: a short replay, a short comparison, a short step of the
-/// oracle) instead of from the last sync. The order decides no verdict: a recovery from a
-/// base is the recovery from the start (docs/design.md, "Fault model"), and outcomes come
-/// back in cut order. It costs one [`CrashImages::size_bytes`] of each image (its choices,
-/// without its bytes), on every judging thread.
+/// order for power-loss, reorder and live copies, else by [`PreparedImage::size_bytes`],
+/// smallest first (cut order among equals). The unsynced tail that survives in a torn or
+/// prefix image is seeded per image, so in cut order consecutive images hold a random amount
+/// of it and seldom start with what the one before recovered; in size order each mostly does,
+/// so its recovery resumes from the state just before it ([`super::bases`]: a short replay, a
+/// short comparison, a short step of the oracle) instead of from the last sync. A reorder
+/// image's size says nothing of what it recovers: any one surviving sector near the end of
+/// the unsynced tail gives it the cut's whole length, while recovery stops at its first hole.
+/// So its size would be cut order again, at the price of a walk over every pending write per
+/// image (a policy-`no` log's whole tail: an eighth of the judging time, measured). The order
+/// decides no verdict: a recovery from a base is the recovery from the start (docs/design.md,
+/// "Fault model"), and outcomes come back in cut order. Size order costs one
+/// [`CrashImages::size_bytes`] of each image (its choices, without its bytes), on every
+/// judging thread.
 fn judging_order(images: &CrashImages) -> Vec<usize> {
     let n = images.cut_ops().len();
     let mut order: Vec<usize> = (0..n).collect();
-    if matches!(images.variant(), Variant::PowerLoss | Variant::LiveCopy) {
+    if matches!(
+        images.variant(),
+        Variant::PowerLoss | Variant::LiveCopy | Variant::Reorder
+    ) {
         return order;
     }
     let next = AtomicUsize::new(0);
