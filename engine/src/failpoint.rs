@@ -1,5 +1,5 @@
 //! Named crash points inside multi-step file operations (snapshot writing, rewrite, manifest
-//! installation).
+//! installation, recovery's cut of most of a log).
 //!
 //! With the cargo feature `failpoints`, a test (or a crash lab) can [`arm`] a point by name;
 //! the next time the engine reaches it, the operation returns [`crate::Error::Injected`] and
@@ -26,6 +26,12 @@ pub const ALL: &[&str] = &[
     "rewrite.final_manifest.after_rename",
     // Step 4: removing the files no longer listed.
     "rewrite.after_first_remove",
+    // Recovery cutting most of a log (`crate::recovery::cut`): the bytes before the cut
+    // written to the temp file, the whole log linked to its quarantine name, the temp file
+    // renamed over the log.
+    "cut.after_temp_write",
+    "cut.after_link",
+    "cut.after_rename",
 ];
 
 /// Returns `Err(Error::Injected)` from the enclosing function if the named point is armed.

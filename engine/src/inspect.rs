@@ -269,6 +269,9 @@ pub struct TailFix {
     /// The log kept its (preallocated) length: zeros were written over the cut data
     /// ([`recovery::Cut::length_kept`]).
     pub length_kept: bool,
+    /// The quarantine file is the whole log as it was, and the log was written anew with the
+    /// bytes before the cut ([`recovery::Cut::whole_log_kept`]).
+    pub whole_log_kept: bool,
     /// Why the record at `cut_offset` was not valid.
     pub reason: String,
 }
@@ -280,13 +283,16 @@ impl TailFix {
             bytes: self.bytes_cut,
             quarantine_path: self.quarantine_path.clone(),
             length_kept: self.length_kept,
+            whole_log_kept: self.whole_log_kept,
         }
         .describe(&self.path, self.cut_offset, &self.reason)
     }
 }
 
 /// Cuts the torn tail of the log that receives appends (`durlab.aof`, or the last increment
-/// of a hybrid directory), after copying the cut bytes to a quarantine file, and nothing else.
+/// of a hybrid directory), after keeping the cut bytes in a quarantine file
+/// ([`recovery::cut`]: a copy of them, or the whole log when they are more than what stays),
+/// and nothing else.
 /// Returns `None` when there is no torn tail.
 ///
 /// # Errors
@@ -320,13 +326,14 @@ pub fn fix_torn_tail(dir: &Path) -> Result<Option<TailFix>> {
         .map_err(|e| Error::io("open", path, None, e))?;
     // Truncated, as without preallocation: this directory's configuration is not known here,
     // and a writer that preallocates extends the log again when it opens it.
-    let done = recovery::cut(&backend, file.as_ref(), path, *offset, *data_end, false)?;
+    let (done, _) = recovery::cut(&backend, file.as_ref(), path, *offset, *data_end, false)?;
     Ok(Some(TailFix {
         path: path.clone(),
         cut_offset: *offset,
         bytes_cut: done.bytes,
         quarantine_path: done.quarantine_path,
         length_kept: done.length_kept,
+        whole_log_kept: done.whole_log_kept,
         reason: reason.clone(),
     }))
 }

@@ -1,5 +1,6 @@
-//! Crash safety of snapshot writing, rewrite and manifest installation at every named crash
-//! point (`durlab_engine::failpoint::ALL`). Run with `--features failpoints`.
+//! Crash safety of snapshot writing, rewrite, manifest installation and recovery's cut of most
+//! of a log at every named crash point (`durlab_engine::failpoint::ALL`). Run with
+//! `--features failpoints`.
 //!
 //! For each point: acknowledged commands, then the operation with the point armed (it stops
 //! there, leaving files as a `kill -9` would: the page cache survives), more acknowledged
@@ -24,6 +25,12 @@ over_backends!(
     snapshot_points_in_snapshot_mode,
     snapshot_points_in_aof_snapshot_mode,
     the_check_catches_a_lost_command,
+);
+
+// The mmap backend's log is preallocated: its cuts copy the cut bytes and keep its length.
+over_unpreallocated_backends!(
+    every_point_in_a_cut_of_most_of_a_log,
+    the_cut_check_catches_lost_bytes,
 );
 
 fn cfg(dir: &Path, kind: BackendKind, mode: Persistence, policy: FsyncPolicy) -> EngineConfig {
@@ -70,7 +77,11 @@ fn crash_at<T: std::fmt::Debug>(
 fn every_point_in_hybrid_rewrite(kind: BackendKind) {
     let _serial = SERIAL.lock();
     for policy in [FsyncPolicy::Always, FsyncPolicy::EverySec] {
-        for &point in failpoint::ALL {
+        for point in failpoint::ALL
+            .iter()
+            .copied()
+            .filter(|p| !p.starts_with("cut."))
+        {
             let dir = tempfile::tempdir().unwrap();
             let c = cfg(dir.path(), kind, Persistence::Hybrid, policy);
             let engine = write_n(&c, 150);
@@ -196,4 +207,86 @@ fn the_check_catches_a_lost_command(kind: BackendKind) {
         "the check must notice the lost command"
     );
     assert_ne!(engine.read(dump), dump(&expected_after(acked)));
+}
+
+/// A log of 30 acknowledged records followed by a torn tail three times as long (non-zero
+/// bytes and no valid record: what a power loss can leave of unsynced appends), so that
+/// recovery cuts most of the log and keeps the whole of it instead of copying its tail.
+/// Returns the log's bytes.
+fn log_with_a_long_torn_tail(c: &EngineConfig) -> Vec<u8> {
+    drop(write_n(c, 30));
+    let path = c.dir.join(durlab_engine::aof::LOG_FILE_NAME);
+    let mut bytes = fs::read(&path).unwrap();
+    let junk: Vec<u8> = (0..3 * bytes.len()).map(|i| (i % 251) as u8 | 1).collect();
+    bytes.extend_from_slice(&junk);
+    fs::write(&path, &bytes).unwrap();
+    bytes
+}
+
+/// Whether every byte of `log` is still in `dir`: the log there holds them, or a quarantine
+/// file holds the whole log as it was (the bytes the log now holds, then the cut ones).
+fn log_bytes_kept(dir: &Path, log: &[u8]) -> bool {
+    let name = durlab_engine::aof::LOG_FILE_NAME;
+    let now = fs::read(dir.join(name)).unwrap();
+    now == log
+        || fs::read_dir(dir).unwrap().any(|e| {
+            let e = e.unwrap();
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(name)
+                && n.contains(".whole.quarantine")
+                && fs::read(e.path()).unwrap() == log
+                && log.starts_with(&now)
+        })
+}
+
+/// A crash at every step of a cut that keeps the whole log (the new log's temp file written,
+/// the old log linked to its quarantine name, the temp file renamed over the log): no byte of the log is lost, and
+/// the restart recovers the 30 records, cuts as needed, and takes more writes that a further
+/// restart recovers.
+fn every_point_in_a_cut_of_most_of_a_log(kind: BackendKind) {
+    let _serial = SERIAL.lock();
+    for point in failpoint::ALL
+        .iter()
+        .copied()
+        .filter(|p| p.starts_with("cut."))
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let c = cfg(dir.path(), kind, Persistence::Aof, FsyncPolicy::Always);
+        let log = log_with_a_long_torn_tail(&c);
+        crash_at(point, || Engine::open(c.clone()));
+        assert!(log_bytes_kept(dir.path(), &log), "{point}: bytes lost");
+        let (engine, report) =
+            Engine::open(c.clone()).unwrap_or_else(|e| panic!("{point}: reopen failed: {e}"));
+        assert_eq!(report.recovered_lsn, 30, "{point}");
+        assert!(log_bytes_kept(dir.path(), &log), "{point}: bytes lost");
+        let acked = write_more(&engine, 5);
+        drop(engine);
+        let (engine, report) = open(&c);
+        assert_eq!(report.recovered_lsn, acked, "{point} after");
+        assert_eq!(report.tail_bytes_discarded, 0, "{point} after");
+        assert_eq!(engine.read(dump), dump(&expected_after(acked)), "{point}");
+    }
+}
+
+/// The companion that shows [`log_bytes_kept`] can fail: after a cut that kept the whole log,
+/// the quarantine file removed (or one byte of it changed) is caught.
+fn the_cut_check_catches_lost_bytes(kind: BackendKind) {
+    let _serial = SERIAL.lock();
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path(), kind, Persistence::Aof, FsyncPolicy::Always);
+    let log = log_with_a_long_torn_tail(&c);
+    let (engine, report) = open(&c);
+    drop(engine);
+    assert!(report.quarantine_whole_log);
+    let kept = report.quarantine_path.unwrap();
+    assert!(log_bytes_kept(dir.path(), &log));
+    let mut changed = fs::read(&kept).unwrap();
+    *changed.last_mut().unwrap() ^= 1;
+    fs::write(&kept, &changed).unwrap();
+    assert!(!log_bytes_kept(dir.path(), &log), "a changed byte");
+    fs::remove_file(&kept).unwrap();
+    assert!(
+        !log_bytes_kept(dir.path(), &log),
+        "a removed quarantine file"
+    );
 }

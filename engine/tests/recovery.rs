@@ -23,6 +23,7 @@ over_unpreallocated_backends!(
     zero_tail_is_clean_end,
     damage_in_middle_refused_then_cut_when_lenient,
     appends_continue_after_cut,
+    a_cut_keeps_the_whole_log_exactly_when_it_takes_more_than_it_leaves,
     hole_in_unsynced_data_is_cut_in_synced_data_refused,
     sync_hint_refuses_damage_to_synced_tail,
 );
@@ -171,9 +172,31 @@ fn damage_in_middle_refused_then_cut_when_lenient(kind: BackendKind) {
 }
 
 /// The quarantine file holds exactly the cut bytes, trailing zeros (which preallocation makes
-/// common) included, and the report counts them all.
+/// common) included, and the report counts them all; or, when the cut took more than it left
+/// from a log not preallocated (`quarantine_whole_log`), it is the whole log as it was: the bytes the log now holds, then
+/// the cut bytes.
 fn assert_kept(report: &durlab_engine::RecoveryReport, cut_bytes: &[u8]) {
-    let kept = fs::read(report.quarantine_path.as_ref().expect("quarantine file")).unwrap();
+    let mut kept = fs::read(report.quarantine_path.as_ref().expect("quarantine file")).unwrap();
+    let cut_offset = report.cut_offset.expect("a cut") as usize;
+    // A preallocated log keeps its length: its cut bytes are always copied.
+    let preallocated = report
+        .changes
+        .iter()
+        .any(|c| c.contains("preallocated length"));
+    assert_eq!(
+        report.quarantine_whole_log,
+        cut_bytes.len() > cut_offset && !preallocated,
+        "the whole log is kept exactly when the cut takes more than it leaves"
+    );
+    if report.quarantine_whole_log {
+        let log = fs::read(report.cut_path.as_ref().expect("cut log")).unwrap();
+        assert_eq!(log.len(), cut_offset, "the log ends at the cut");
+        assert!(
+            kept[..cut_offset] == log[..],
+            "the kept log starts with the log's bytes"
+        );
+        kept.drain(..cut_offset);
+    }
     assert!(!kept.is_empty());
     assert!(
         kept == cut_bytes,
@@ -182,6 +205,50 @@ fn assert_kept(report: &durlab_engine::RecoveryReport, cut_bytes: &[u8]) {
         cut_bytes.len()
     );
     assert_eq!(report.tail_bytes_discarded, kept.len() as u64);
+}
+
+/// A torn tail of non-zero bytes (no valid record) as long as the valid log before it, one
+/// byte shorter, or one byte longer, in a single log and in a hybrid directory's last
+/// increment: the cut copies the tail in the first two, and keeps the whole file and writes
+/// the valid part anew in the third (`quarantine_whole_log`, checked by [`assert_kept`] with
+/// the file's contents). Either way later writes go to the file recovery leaves, so a restart
+/// recovers them, with nothing more to cut.
+fn a_cut_keeps_the_whole_log_exactly_when_it_takes_more_than_it_leaves(kind: BackendKind) {
+    use durlab_engine::Persistence;
+    for mode in [Persistence::Aof, Persistence::Hybrid] {
+        for extra in [-1i64, 0, 1] {
+            let dir = tempfile::tempdir().unwrap();
+            let cfg = config(dir.path(), kind, FsyncPolicy::Always).persistence(mode);
+            drop(write_n(&cfg, 10));
+            // The file that takes appends: the log, or the newest increment.
+            let mut logs: Vec<_> = fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .filter(|p| p.to_string_lossy().ends_with(".aof"))
+                .collect();
+            logs.sort_by_key(|p| fs::metadata(p).unwrap().modified().unwrap());
+            let path = logs.pop().expect("a log");
+            let mut bytes = fs::read(&path).unwrap();
+            let valid = bytes.len();
+            let junk = (valid as i64 + extra) as usize;
+            bytes.extend((0..junk).map(|i| (i % 251) as u8 | 1));
+            fs::write(&path, &bytes).unwrap();
+            let (engine, report) = open(&cfg);
+            let what = format!("{mode:?}, tail {junk} after {valid}");
+            assert_eq!(report.recovered_lsn, 10, "{what}");
+            assert_eq!(report.cut_offset, Some(valid as u64), "{what}");
+            assert_eq!(report.quarantine_whole_log, extra > 0, "{what}");
+            assert_kept(&report, &bytes[valid..]);
+            for i in 11..=15 {
+                assert_eq!(engine.execute_next(command).unwrap().lsn, Some(i), "{what}");
+            }
+            drop(engine);
+            let (engine, report) = open(&cfg);
+            assert_eq!(report.recovered_lsn, 15, "{what}");
+            assert_eq!(report.tail_bytes_discarded, 0, "{what}");
+            assert_eq!(engine.read(dump), dump(&expected_after(15)), "{what}");
+        }
+    }
 }
 
 fn appends_continue_after_cut(kind: BackendKind) {

@@ -154,8 +154,9 @@ fn data_end(bytes: &[u8], from: u64) -> u64 {
 }
 
 /// Strict recovery must cut `log` at `bad` as a torn tail: every byte from `bad` on (trailing
-/// zeros included) is copied to the quarantine file first, the file ends at `bad`, the report
-/// says what was cut, and `last` records load.
+/// zeros included) is kept in the quarantine file first (a copy of them, or when they are
+/// more than the bytes before `bad`, the whole log under a second name), the file ends at
+/// `bad`, the report says what was cut, and `last` records load.
 fn assert_cut(log: &Log, bad: u64, last: Lsn, reason: &str) -> RecoveryReport {
     let dir = Dir::with(log);
     let (engine, report) = dir
@@ -170,29 +171,61 @@ fn assert_cut(log: &Log, bad: u64, last: Lsn, reason: &str) -> RecoveryReport {
     assert_eq!(report.tail_bytes_discarded, end - bad, "bytes cut");
     assert_eq!(report.cut_path.as_deref(), Some(dir.log().as_path()));
     let q = report.quarantine_path.as_ref().expect("a quarantine copy");
+    let whole = end - bad > bad;
+    assert_eq!(report.quarantine_whole_log, whole);
     assert_eq!(
         report.changes,
         vec![format!(
-            "{}: cut {} bytes at byte {bad} ({reason}), after the last valid record; they are kept in {}",
+            "{}: cut {} bytes at byte {bad} ({reason}), after the last valid record; they are kept in {}{}",
             dir.log().display(),
             end - bad,
-            q.display()
+            q.display(),
+            if whole {
+                format!(
+                    ", the whole log as it was (the cut bytes from its byte {bad} on), and the \
+                     log was written anew with the bytes before them"
+                )
+            } else {
+                String::new()
+            }
         )]
     );
-    let q = report.quarantine_path.as_ref().expect("a quarantine copy");
-    assert_eq!(
-        q,
-        &dir.path().join(format!("{LOG_FILE_NAME}.{bad}.quarantine"))
-    );
+    let name = if whole {
+        "whole.quarantine"
+    } else {
+        "quarantine"
+    };
+    assert_eq!(q, &dir.path().join(format!("{LOG_FILE_NAME}.{bad}.{name}")));
     let kept = fs::read(q).unwrap();
+    let want = if whole {
+        &log.bytes[..]
+    } else {
+        &log.bytes[bad as usize..end as usize]
+    };
     assert!(
-        kept == log.bytes[bad as usize..end as usize],
-        "the quarantine copy holds exactly the cut bytes ({} kept, {} cut)",
+        kept == want,
+        "the quarantine file holds exactly the {} ({} kept, {} cut)",
+        if whole { "whole log" } else { "cut bytes" },
         kept.len(),
         end - bad
     );
-    assert_eq!(fs::metadata(dir.log()).unwrap().len(), bad, "file cut at");
+    assert!(
+        fs::read(dir.log()).unwrap() == log.bytes[..bad as usize],
+        "file cut at"
+    );
     report
+}
+
+/// The bytes a lenient cut kept: the quarantine file, or from the cut offset on when it is the
+/// whole log as it was (then its bytes before that are the log's now).
+fn cut_bytes_kept(dir: &Dir, report: &RecoveryReport) -> Vec<u8> {
+    let kept = fs::read(report.quarantine_path.as_ref().expect("a quarantine file")).unwrap();
+    if !report.quarantine_whole_log {
+        return kept;
+    }
+    let bad = report.cut_offset.expect("a cut") as usize;
+    assert!(kept[..bad] == fs::read(dir.log()).unwrap()[..]);
+    kept[bad..].to_vec()
 }
 
 /// Strict recovery must refuse `log`: the valid records end at `bad`, and the record with LSN
@@ -467,9 +500,8 @@ fn damaged_tail_below_the_hint_is_cut_and_kept_when_lenient() {
         report.cut_reason.as_deref(),
         Some("invalid record length 4294967295")
     );
-    let q = report.quarantine_path.unwrap();
     assert_eq!(
-        fs::read(q).unwrap(),
+        cut_bytes_kept(&dir, &report),
         [vec![JUNK; 50], vec![0; 200]].concat()
     );
     let now = fs::read(dir.log()).unwrap();
@@ -489,7 +521,7 @@ fn damage_in_the_middle_is_cut_and_kept_when_lenient() {
     assert_eq!(report.recovered_lsn, LAST);
     assert_eq!(report.cut_offset, Some(bad));
     assert_eq!(report.tail_bytes_discarded, log.len() - bad);
-    assert!(fs::read(report.quarantine_path.unwrap()).unwrap() == log.bytes[bad as usize..]);
+    assert!(cut_bytes_kept(&dir, &report) == log.bytes[bad as usize..]);
     assert_eq!(fs::metadata(dir.log()).unwrap().len(), bad);
 }
 

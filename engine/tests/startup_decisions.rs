@@ -259,9 +259,14 @@ fn every_change_at_startup_is_reported() {
 
 /// A log with three records and a torn tail of `junk` non-zero bytes and `zeros` zeros.
 fn torn_dir(junk: usize, zeros: usize) -> (tempfile::TempDir, u64, u64) {
+    torn_dir_after(3, junk, zeros)
+}
+
+/// A log with `records` records and a torn tail of `junk` non-zero bytes and `zeros` zeros.
+fn torn_dir_after(records: u8, junk: usize, zeros: usize) -> (tempfile::TempDir, u64, u64) {
     let tmp = tempfile::tempdir().unwrap();
     let (engine, _) = Engine::open(config(tmp.path(), Persistence::Aof)).unwrap();
-    for i in 0..3u8 {
+    for i in 0..records {
         engine
             .execute(Command::Set {
                 key: vec![b'k', i],
@@ -285,35 +290,52 @@ fn faulty_config(dir: &Path) -> (EngineConfig, Arc<durlab_engine::backend::fault
     (c, faults)
 }
 
-#[test]
-fn a_quarantine_copy_on_a_full_disk_is_removed_and_nothing_is_cut() {
-    let (tmp, _, len) = torn_dir(3000, 500);
+/// A log of `records` records and a torn tail of 3,500 bytes, opened with room for `room`
+/// more bytes: the start is refused as a full disk at the first write of the file named
+/// `…failing` (at its start), nothing is cut, and no file is left beside the log.
+fn a_full_disk_cuts_nothing(records: u8, room: u64, failing: &str) {
+    let (tmp, good, len) = torn_dir_after(records, 3000, 500);
+    assert_eq!(
+        len - good > good,
+        failing.ends_with(".tmp"),
+        "the new log is written when the cut takes more than it leaves"
+    );
     let log = tmp.path().join(LOG_FILE_NAME);
     let before = fs::read(&log).unwrap();
-    // Room for part of the copy only.
     let (cfg, faults) = faulty_config(tmp.path());
-    faults.fill_disk_after(1000);
-    let err = Engine::open(cfg)
-        .map(|_| ())
-        .expect_err("no room for the copy");
+    faults.fill_disk_after(room);
+    let err = Engine::open(cfg).map(|_| ()).expect_err("no room");
     let Error::DiskFull { offset, path, .. } = &err else {
         panic!("expected a full disk, got {err}")
     };
-    // The first write of the copy, at its start, is the one that fails.
     assert_eq!(*offset, 0, "{err}");
-    assert!(path.to_string_lossy().ends_with(".quarantine"), "{err}");
+    assert!(path.to_string_lossy().ends_with(failing), "{err}");
     assert_eq!(
-        names(tmp.path()),
-        vec![LOG_FILE_NAME],
-        "no partial copy left"
+        others(tmp.path()),
+        Vec::<String>::new(),
+        "no partial copy or new log left, no quarantine name"
     );
     assert!(fs::read(&log).unwrap() == before, "nothing cut");
     assert_eq!(before.len() as u64, len);
 }
 
 #[test]
+fn a_quarantine_copy_on_a_full_disk_is_removed_and_nothing_is_cut() {
+    // More records than cut bytes: the cut bytes are copied, and room for part of the copy.
+    a_full_disk_cuts_nothing(150, 1000, ".quarantine");
+}
+
+/// A cut of more than it keeps, whose new log cannot be written: the incomplete new log is
+/// removed, and no quarantine name was made (the link comes after the write).
+#[test]
+fn a_new_log_on_a_full_disk_is_removed_and_nothing_is_cut() {
+    a_full_disk_cuts_nothing(3, 10, ".aof.tmp");
+}
+
+#[test]
 fn a_quarantine_copy_whose_sync_fails_is_removed_and_nothing_is_cut() {
-    let (tmp, _, _) = torn_dir(3000, 500);
+    let (tmp, good, len) = torn_dir_after(150, 3000, 500);
+    assert!(good > len - good);
     let log = tmp.path().join(LOG_FILE_NAME);
     let before = fs::read(&log).unwrap();
     let (cfg, faults) = faulty_config(tmp.path());
@@ -330,6 +352,62 @@ fn a_quarantine_copy_whose_sync_fails_is_removed_and_nothing_is_cut() {
         "no unsynced copy left"
     );
     assert!(fs::read(&log).unwrap() == before, "nothing cut");
+}
+
+/// The names in `dir` other than the log, sorted.
+fn others(dir: &Path) -> Vec<String> {
+    names(dir)
+        .into_iter()
+        .filter(|n| n != LOG_FILE_NAME)
+        .collect()
+}
+
+/// A cut of more than it keeps, when the sync of the old log (before it is linked) or of the
+/// new one (after) fails: nothing is cut, the new log's temp file is removed, and a quarantine name is left
+/// only in the second case (the log's own bytes under a second name: nothing lost, no space
+/// taken). A start without the fault then cuts, and the log takes appends.
+#[test]
+fn a_failed_sync_in_a_cut_of_most_of_a_log_cuts_nothing() {
+    for (n, linked) in [(1, false), (2, true)] {
+        let (tmp, good, _) = torn_dir(3000, 500);
+        let log = tmp.path().join(LOG_FILE_NAME);
+        let before = fs::read(&log).unwrap();
+        let (cfg, faults) = faulty_config(tmp.path());
+        faults.fail_sync(n);
+        let err = Engine::open(cfg).map(|_| ()).expect_err("a sync fails");
+        assert!(err.to_string().contains("fdatasync"), "{err}");
+        let link = format!("{LOG_FILE_NAME}.{good}.whole.quarantine");
+        let want: Vec<String> = if linked { vec![link.clone()] } else { vec![] };
+        assert_eq!(others(tmp.path()), want, "sync {n}: {err}");
+        assert!(fs::read(&log).unwrap() == before, "sync {n}: nothing cut");
+        let (engine, report) = Engine::open(config(tmp.path(), Persistence::Aof)).unwrap();
+        assert!(report.quarantine_whole_log);
+        engine
+            .execute(Command::Set {
+                key: b"after".to_vec(),
+                value: b"x".to_vec(),
+            })
+            .unwrap();
+        drop(engine);
+        let (engine, report) = Engine::open(config(tmp.path(), Persistence::Aof)).unwrap();
+        assert_eq!(report.recovered_lsn, 4, "sync {n}");
+        assert_eq!(report.tail_bytes_discarded, 0, "sync {n}");
+        drop(engine);
+        let kept = fs::read(report_quarantine(tmp.path(), linked)).unwrap();
+        assert!(kept == before, "sync {n}: the whole log is kept");
+    }
+}
+
+/// The whole-log quarantine file a start without faults made: the second one when a failed
+/// start had left the first name behind.
+fn report_quarantine(dir: &Path, after_a_leftover: bool) -> std::path::PathBuf {
+    let mut q: Vec<String> = others(dir)
+        .into_iter()
+        .filter(|n| n.contains(".whole.quarantine"))
+        .collect();
+    q.sort();
+    assert_eq!(q.len(), 1 + usize::from(after_a_leftover), "{q:?}");
+    dir.join(q.pop().unwrap())
 }
 
 #[test]

@@ -225,8 +225,10 @@ fn serve_on_a_full_disk_keeps_the_torn_tail_and_leaves_no_quarantine_file() {
     let before = fs::read(&log).unwrap();
     let (served, stderr) = serve(&dir);
     assert_eq!(served, Served::Refused, "{stderr}");
+    // The cut takes more than it leaves: the bytes before it are written as a new log, which
+    // is what finds no room.
     assert!(
-        stderr.contains("disk full") && stderr.contains(&format!("durlab.aof.{good}.quarantine")),
+        stderr.contains("disk full") && stderr.contains("durlab.aof.tmp"),
         "{stderr}"
     );
     let names: Vec<_> = fs::read_dir(&dir)
@@ -236,15 +238,16 @@ fn serve_on_a_full_disk_keeps_the_torn_tail_and_leaves_no_quarantine_file() {
     assert_eq!(
         names,
         vec!["durlab.aof"],
-        "no empty or partial quarantine file"
+        "no quarantine file, no partial new log"
     );
     assert!(fs::read(&log).unwrap() == before, "nothing cut");
     // With room again, the same start cuts and keeps every byte.
     fs::remove_file(fs_dir.0.join("filler")).unwrap();
     let (served, stderr) = serve(&dir);
     assert_eq!(served, Served::Started(3), "{stderr}");
-    let kept = fs::read(dir.join(format!("durlab.aof.{good}.quarantine"))).unwrap();
-    assert!(kept == before[good as usize..]);
+    let kept = fs::read(dir.join(format!("durlab.aof.{good}.whole.quarantine"))).unwrap();
+    assert!(kept == before, "the whole log as it was");
+    assert!(fs::read(&log).unwrap() == before[..good as usize]);
 }
 
 #[test]

@@ -75,6 +75,10 @@ impl Backend for MmapBackend {
         self.plain.remove(path)
     }
 
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.plain.hard_link(from, to)
+    }
+
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         self.plain.sync_dir(dir)
     }

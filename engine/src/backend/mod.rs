@@ -49,6 +49,13 @@ pub trait Backend: Send + Sync + fmt::Debug {
     /// Removes a file (`unlink(2)`).
     fn remove(&self, path: &Path) -> io::Result<()>;
 
+    /// Gives the file at `from` a second name `to` (`link(2)`): both name the same bytes.
+    /// Durable after [`Backend::sync_dir`].
+    ///
+    /// # Errors
+    /// The OS error (`AlreadyExists` if `to` exists, `NotFound` if `from` is missing, ...).
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()>;
+
     /// Makes creates, renames and removes in `dir` durable (`fsync(2)` on the directory).
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
 

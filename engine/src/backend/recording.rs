@@ -172,6 +172,17 @@ impl Backend for RecordingBackend {
         Ok(())
     }
 
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.rec.check()?;
+        let (from, to) = (std::path::absolute(from)?, std::path::absolute(to)?);
+        let mut known = self.known.lock();
+        self.snapshot_if_unknown(&mut known, &from)?;
+        self.inner.hard_link(&from, &to)?;
+        self.rec.append(|a| a.push(OpRef::Link(&from, &to)))?;
+        known.insert(to);
+        Ok(())
+    }
+
     fn remove(&self, path: &Path) -> io::Result<()> {
         self.rec.check()?;
         let path = std::path::absolute(path)?;

@@ -49,7 +49,7 @@ pub(crate) fn open_log(
                     break;
                 }
             }
-            let pos = recovery::replay(
+            let settled = recovery::replay(
                 backend,
                 file.as_ref(),
                 &path,
@@ -63,7 +63,9 @@ pub(crate) fn open_log(
                 .filter(|n| files::is_temp(n))
                 .collect();
             note_leftovers(report, dir, temps);
-            Ok((Arc::new(Segment { file, path }), pos, lent))
+            // A cut may have replaced the log: the new one is the file to write.
+            let file = settled.reopened.unwrap_or(file);
+            Ok((Arc::new(Segment { file, path }), settled.pos, lent))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let names = files::durlab_files(dir)?;

@@ -121,7 +121,8 @@ pub(crate) fn open(
     }
     let (file, scanned) = replay_incr(dir, backend, config, last, expected, keyspace)?;
     let path = dir.join(&last.name);
-    let pos = recovery::settle_tail(backend, file.as_ref(), &path, &scanned, config, report)?;
+    let settled = recovery::settle_tail(backend, file.as_ref(), &path, &scanned, config, report)?;
+    let (file, pos) = (settled.reopened.unwrap_or(file), settled.pos);
     incr_bytes += pos.next_offset - FIRST_RECORD_OFFSET;
     Ok(Opened {
         segment: Arc::new(Segment { file, path }),

@@ -3,23 +3,27 @@
 //! Records are replayed in order; the first one that fails its length, checksum or LSN
 //! continuity ends the log. What follows is then classified ([`tail`]): zeros are the clean
 //! end (preallocation); non-zero bytes without a valid record after them are a torn append and
-//! are cut, after a copy is kept ([`quarantine`]); a valid record after the bad one means damage
-//! in the middle, which is refused in [`RecoveryMode::Strict`] and cut in `Lenient`.
+//! are cut, after their bytes are kept ([`quarantine`], [`cut`]); a valid record after the bad
+//! one means damage in the middle, which is refused in [`RecoveryMode::Strict`] and cut in
+//! `Lenient`.
 
 pub(crate) mod files;
 mod quarantine;
 pub(crate) mod tail;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::Lsn;
 use crate::aof::file_header::{FILE_HEADER_BYTES, FileHeader};
 use crate::aof::record::RECORD_HEADER_BYTES;
 use crate::aof::scan::{Scanner, Step};
-use crate::backend::{Backend, BackendFile};
+use crate::backend::atomic::{CrashPoints, rewrite_atomic};
+use crate::backend::{Backend, BackendFile, OpenMode};
 use crate::config::{EngineConfig, Prealloc, RecoveryMode};
 use crate::error::{Error, Result};
+use crate::failpoint::failpoint;
 use crate::keyspace::{Command, Keyspace};
 pub(crate) use tail::Tail;
 
@@ -33,7 +37,8 @@ pub struct RecoveryReport {
     pub bytes_read: u64,
     /// Bytes cut from the log: from the cut offset to the end of the file as it was, zeros
     /// after the last non-zero byte included (0 for a clean or zero-filled end, which is kept).
-    /// The quarantine copy holds exactly these bytes.
+    /// The quarantine file holds exactly these bytes (from its start, or from the cut offset
+    /// on when it is the whole log: `quarantine_whole_log`).
     pub tail_bytes_discarded: u64,
     /// The log that was cut, when one was.
     pub cut_path: Option<PathBuf>,
@@ -41,8 +46,11 @@ pub struct RecoveryReport {
     pub cut_offset: Option<u64>,
     /// Why the log was cut, when it was.
     pub cut_reason: Option<String>,
-    /// Where the cut bytes were copied before the cut.
+    /// Where the cut bytes were kept before the cut.
     pub quarantine_path: Option<PathBuf>,
+    /// The quarantine file is the whole log as it was, the cut bytes from the cut offset on,
+    /// and the log was written anew with the bytes before them ([`Cut::whole_log_kept`]).
+    pub quarantine_whole_log: bool,
     /// Records of a [`crate::engine::ReplayBase`] that recovery verified but did not replay
     /// again (their state came from the base); 0 when the log was replayed from its start.
     pub resumed_records: u64,
@@ -207,18 +215,31 @@ pub(crate) fn replay(
     resume: Option<Resume>,
     keyspace: &mut Keyspace,
     report: &mut RecoveryReport,
-) -> Result<LogPosition> {
+) -> Result<Settled> {
     let started = Instant::now();
     let max = config.max_record_bytes;
     let scanned = match scan_log_from(file, path, max, resume, |cmd| {
         keyspace.apply_owned(cmd);
     })? {
         Ok(scanned) => scanned,
-        Err(reason) => return reinit_if_blank(file, path, reason, report),
+        Err(reason) => {
+            return reinit_if_blank(file, path, reason, report).map(|pos| Settled {
+                pos,
+                reopened: None,
+            });
+        }
     };
-    let pos = settle_tail(backend, file, path, &scanned, config, report)?;
+    let settled = settle_tail(backend, file, path, &scanned, config, report)?;
     report.duration += started.elapsed();
-    Ok(pos)
+    Ok(settled)
+}
+
+/// Where a log's records end once its tail is settled, and the file to write it through.
+pub(crate) struct Settled {
+    pub(crate) pos: LogPosition,
+    /// The log as reopened after a cut replaced it ([`cut`]): the handle recovery was given
+    /// then names the quarantined file, not the log. `None`: the log is still that file.
+    pub(crate) reopened: Option<Arc<dyn BackendFile>>,
 }
 
 /// Acts on the tail of the last (or only) log after [`scan_log`]: a clean end stays, a torn
@@ -235,7 +256,7 @@ pub(crate) fn settle_tail(
     scanned: &Scanned,
     config: &EngineConfig,
     report: &mut RecoveryReport,
-) -> Result<LogPosition> {
+) -> Result<Settled> {
     let mode = config.recovery;
     note_scanned(report, scanned);
     let mut pos = LogPosition {
@@ -253,7 +274,10 @@ pub(crate) fn settle_tail(
                 file.sync_data()
                     .map_err(|e| Error::io("fdatasync", path, None, e))?;
             }
-            return Ok(pos);
+            return Ok(Settled {
+                pos,
+                reopened: None,
+            });
         }
         Tail::Torn { data_end } => data_end,
         Tail::Damage {
@@ -297,14 +321,17 @@ pub(crate) fn settle_tail(
                 scanned.last_lsn
             ));
             if data_end == scanned.end_offset {
-                return Ok(pos);
+                return Ok(Settled {
+                    pos,
+                    reopened: None,
+                });
             }
             data_end
         }
     };
     let bad_offset = scanned.end_offset;
     let keep_length = config.prealloc != Prealloc::None;
-    let done = cut(backend, file, path, bad_offset, data_end, keep_length)?;
+    let (done, reopened) = cut(backend, file, path, bad_offset, data_end, keep_length)?;
     report
         .changes
         .push(done.describe(path, bad_offset, &scanned.fault));
@@ -313,10 +340,11 @@ pub(crate) fn settle_tail(
     report.cut_offset = Some(bad_offset);
     report.cut_reason = Some(scanned.fault.clone());
     report.quarantine_path = Some(done.quarantine_path);
+    report.quarantine_whole_log = done.whole_log_kept;
     if !done.length_kept {
         pos.file_len = bad_offset;
     }
-    Ok(pos)
+    Ok(Settled { pos, reopened })
 }
 
 /// Adds a scanned log's records and bytes to `report`.
@@ -355,6 +383,10 @@ pub struct Cut {
     /// The log kept its length (its engine preallocates it): the cut data was overwritten
     /// with zeros instead of the file being truncated ([`cut`]).
     pub length_kept: bool,
+    /// The quarantine file is the whole log as it was (a second name for it), and the log was
+    /// written anew with the bytes before the cut ([`cut`]): the cut bytes are the
+    /// quarantine file's from the cut offset on, not from its start.
+    pub whole_log_kept: bool,
 }
 
 impl Cut {
@@ -375,23 +407,43 @@ impl Cut {
                 ""
             },
             self.quarantine_path.display()
-        )
+        ) + &if self.whole_log_kept {
+            format!(
+                ", the whole log as it was (the cut bytes from its byte {offset} on), and the \
+                 log was written anew with the bytes before them"
+            )
+        } else {
+            String::new()
+        }
     }
 }
 
-/// Cuts `file` at `from` (everything from there to its end goes) after copying those bytes to
-/// a quarantine file, synced with its directory entry first. Bytes from `data_end` on must be
-/// zeros (the caller found them so); the copy holds them as a hole.
+/// Cuts `file` (at `path`) at `from`: everything from there to its end goes, after those
+/// bytes are kept in a quarantine file synced with its directory entry. Bytes from
+/// `data_end` on must be zeros (the caller found them so).
 ///
-/// With `keep_length` (a log its writer preallocates), zeros are written over
-/// `[from, data_end)` and the length is kept: the log reads the same (nothing but zeros past
-/// `from`, the clean end of a log) and stays preallocated, where a truncation would make the
-/// writer extend it again, a whole chunk of zeros written and synced (or reserved) at every
-/// startup that cut a torn tail. Otherwise the file is truncated at `from`.
+/// How the bytes are kept depends on which part is larger, so that the bytes written are at
+/// most the smaller part (a power loss under policy `no` cuts most of a log at its first
+/// hole, a torn append only its last bytes):
+/// - The cut part is at most the kept part ([`copy_wins`]): it is copied to a quarantine file
+///   ([`quarantine::keep_copy`]; the bytes from `data_end` on as a hole). With `keep_length`
+///   (a log its writer preallocates), zeros are then written over `[from, data_end)` and the
+///   length is kept: the log reads the same (nothing but zeros past `from`, the clean end of
+///   a log) and stays preallocated, where a truncation would make the writer extend it
+///   again, a whole chunk of zeros written and synced (or reserved) at every startup that cut
+///   a torn tail. Otherwise the file is truncated at `from`.
+/// - The cut part is larger, and the log is not preallocated: the bytes before `from` are
+///   written to a temp file, the whole log is kept under a second name
+///   ([`quarantine::keep_whole`], a hard link), and the temp file is synced and renamed over
+///   `path`, the directory synced. A crash at any step leaves the old log or the new one
+///   under `path`, and every byte in one of them or the quarantine file. The new log is
+///   returned, opened: `file` then names the quarantine file.
 ///
 /// # Errors
-/// I/O failures (a full disk included); if the copy failed, nothing was cut and no copy is
-/// left.
+/// I/O failures (a full disk included). If keeping the bytes failed, nothing was cut and no
+/// copy is left; a later failure (a sync of the new log, the rename) leaves the quarantine
+/// link, which holds no byte of its own, and the log as it was (or already replaced). The
+/// temp file of a failed new log is removed; an injected crash point leaves it.
 pub(crate) fn cut(
     backend: &dyn Backend,
     file: &dyn BackendFile,
@@ -399,9 +451,39 @@ pub(crate) fn cut(
     from: u64,
     data_end: u64,
     keep_length: bool,
-) -> Result<Cut> {
+) -> Result<(Cut, Option<Arc<dyn BackendFile>>)> {
     let io_err = |op, offset| move |e| Error::io(op, path, offset, e);
     let len = file.len().map_err(io_err("stat", None))?;
+    let done = |quarantine_path, length_kept, whole_log_kept| Cut {
+        bytes: len - from,
+        quarantine_path,
+        length_kept,
+        whole_log_kept,
+    };
+    if !keep_length && !copy_wins(from, len) {
+        let installed = rewrite_atomic(backend, path, CUT_POINTS, |temp, temp_path| {
+            quarantine::copy_range(file, path, temp, temp_path, 0, from, from)?;
+            failpoint!("cut.after_temp_write");
+            quarantine::keep_whole(backend, file, path, from)
+        });
+        let kept = match installed {
+            Ok(kept) => kept,
+            // An injected crash leaves every file as it is, as a kill -9 would.
+            Err(e @ Error::Injected { .. }) => return Err(e),
+            Err(e) => {
+                // The temp file is ours, and never the only copy of a byte: until the rename
+                // the log holds them all, after it the quarantine file does. Removing it is
+                // best effort (it may not exist, or the failure may be the disk's): one left
+                // behind is never loaded, and the next start reports it and writes over it.
+                let _ = backend.remove(&crate::backend::atomic::temp_path(path));
+                return Err(e);
+            }
+        };
+        let reopened = backend
+            .open(path, OpenMode::Existing)
+            .map_err(io_err("open", None))?;
+        return Ok((done(kept, false, true), Some(reopened)));
+    }
     let kept = quarantine::keep_copy(backend, file, path, from, data_end, len)?;
     if keep_length {
         // As many zeros as the data they replace: a torn tail, at most the unsynced part of
@@ -413,12 +495,24 @@ pub(crate) fn cut(
             .map_err(io_err("ftruncate", Some(from)))?;
     }
     file.sync_data().map_err(io_err("fdatasync", None))?;
-    Ok(Cut {
-        bytes: len - from,
-        quarantine_path: kept,
-        length_kept: keep_length,
-    })
+    Ok((done(kept, keep_length, false), None))
 }
+
+/// Whether a cut at `from` of a log `len` bytes long copies the cut bytes (true) rather than
+/// keeping the whole log and writing the bytes before `from` anew: when there are no more of
+/// the former than of the latter.
+fn copy_wins(from: u64, len: u64) -> bool {
+    len - from <= from
+}
+
+/// The named crash points (`crate::failpoint`) of installing the log a cut leaves ([`cut`]).
+const CUT_POINTS: CrashPoints = CrashPoints {
+    after_temp_create: None,
+    // After the write closure: the bytes before the cut written, the whole log linked.
+    after_temp_write: Some("cut.after_link"),
+    after_temp_sync: None,
+    after_rename: Some("cut.after_rename"),
+};
 
 /// The length of a log whose header does not verify if the whole file is empty or zeros (a
 /// crash between creating it and syncing its header: no record can have been acknowledged,

@@ -1,4 +1,5 @@
-//! Keeping a copy of every byte that recovery cuts from a log.
+//! Keeping every byte that recovery cuts from a log: a copy of them, or the whole log under a
+//! second name.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -23,13 +24,16 @@ pub(crate) fn keep_copy(
     data_end: u64,
     to: u64,
 ) -> Result<PathBuf> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let (qpath, qfile) = create_unique(backend, dir, &format!("{name}.{from}.quarantine"))?;
-    let copied = copy_range(file, path, qfile.as_ref(), &qpath, from, data_end, to);
+    let (dir, name) = dir_and_name(path);
+    let (qpath, qfile) = create_unique(dir, &format!("{name}.{from}.quarantine"), "create", |p| {
+        backend.open(p, OpenMode::CreateNew)
+    })?;
+    let copied =
+        copy_range(file, path, qfile.as_ref(), &qpath, from, data_end, to).and_then(|()| {
+            qfile
+                .sync_data()
+                .map_err(|e| Error::io("fdatasync", &qpath, None, e))
+        });
     if let Err(e) = copied {
         drop(qfile);
         // The copy is ours and incomplete; the bytes it was to hold are still in the log.
@@ -44,9 +48,56 @@ pub(crate) fn keep_copy(
     Ok(qpath)
 }
 
-/// Writes `[from, data_end)` of `file` to `qfile` at offset 0, extends it to `to - from`
-/// bytes (the rest are zeros) and syncs it.
-fn copy_range(
+/// Keeps the whole of `file` (at `path`), the bytes a cut at `from` removes included, under
+/// a second name next to it, `<name>.<from>.whole.quarantine` (or `.whole.quarantine.<k>` if
+/// that exists): a hard link, so no byte is copied. The file's data is synced first and the
+/// new name with its directory after, so before this returns the bytes recovery read are
+/// durable under that name, whatever then happens to `path`.
+///
+/// # Errors
+/// Any I/O failure; then the caller must not cut, and no new name is left.
+pub(crate) fn keep_whole(
+    backend: &dyn Backend,
+    file: &dyn BackendFile,
+    path: &Path,
+    from: u64,
+) -> Result<PathBuf> {
+    file.sync_data()
+        .map_err(|e| Error::io("fdatasync", path, None, e))?;
+    let (dir, name) = dir_and_name(path);
+    let (qpath, ()) = create_unique(
+        dir,
+        &format!("{name}.{from}.whole.quarantine"),
+        "link",
+        |p| backend.hard_link(path, p),
+    )?;
+    if let Err(e) = backend.sync_dir(dir) {
+        // The name may not be durable; the bytes are all still in the log.
+        let e = Error::io("fsync dir", dir, None, e);
+        return Err(match backend.remove(&qpath) {
+            Ok(()) => e,
+            Err(rm) => Error::io("unlink quarantine link", &qpath, None, rm),
+        });
+    }
+    Ok(qpath)
+}
+
+/// The directory of `path` and its file name.
+fn dir_and_name(path: &Path) -> (&Path, String) {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (dir, name)
+}
+
+/// Writes `[from, data_end)` of `file` (at `path`) to `qfile` (at `qpath`) at offset 0 and
+/// sets its length to `to - from` bytes (the rest are zeros); does not sync it.
+///
+/// # Errors
+/// I/O failures, naming the file and offset.
+pub(crate) fn copy_range(
     file: &dyn BackendFile,
     path: &Path,
     qfile: &dyn BackendFile,
@@ -72,17 +123,17 @@ fn copy_range(
     let len = to - from;
     qfile
         .set_len(len)
-        .map_err(|e| Error::io("ftruncate", qpath, Some(len), e))?;
-    qfile
-        .sync_data()
-        .map_err(|e| Error::io("fdatasync", qpath, None, e))
+        .map_err(|e| Error::io("ftruncate", qpath, Some(len), e))
 }
 
-fn create_unique(
-    backend: &dyn Backend,
+/// Makes a new file in `dir` with `make(path)`, at the first free name of `base`,
+/// `base.1`, ... (`make` fails with `AlreadyExists` on a taken one).
+fn create_unique<T>(
     dir: &Path,
     base: &str,
-) -> Result<(PathBuf, std::sync::Arc<dyn BackendFile>)> {
+    what: &'static str,
+    make: impl Fn(&Path) -> io::Result<T>,
+) -> Result<(PathBuf, T)> {
     for k in 0..1000 {
         let name = if k == 0 {
             base.to_string()
@@ -90,10 +141,10 @@ fn create_unique(
             format!("{base}.{k}")
         };
         let path = dir.join(name);
-        match backend.open(&path, OpenMode::CreateNew) {
-            Ok(f) => return Ok((path, f)),
+        match make(&path) {
+            Ok(made) => return Ok((path, made)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(Error::io("create", &path, None, e)),
+            Err(e) => return Err(Error::io(what, &path, None, e)),
         }
     }
     Err(Error::Config(format!(

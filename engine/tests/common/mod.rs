@@ -160,6 +160,9 @@ impl Backend for SkipsDirSyncAfterRename {
     fn remove(&self, path: &Path) -> io::Result<()> {
         self.inner.remove(path)
     }
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.hard_link(from, to)
+    }
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         if self.renamed.swap(false, Ordering::SeqCst) {
             return Ok(());

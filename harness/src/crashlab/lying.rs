@@ -103,6 +103,10 @@ impl Backend for LyingBackend {
         self.inner.remove(path)
     }
 
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.inner.hard_link(from, to)
+    }
+
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         if self.renamed.swap(false, Ordering::SeqCst) && self.lies.skip_dir_sync {
             return Ok(());

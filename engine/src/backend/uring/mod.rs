@@ -105,6 +105,14 @@ impl Backend for UringBackend {
         std::fs::rename(from, to)
     }
 
+    /// `link(2)`. Durable after [`Backend::sync_dir`].
+    ///
+    /// # Errors
+    /// The OS error (`AlreadyExists` if `to` exists, ...).
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        std::fs::hard_link(from, to)
+    }
+
     /// `unlink(2)`. Durable after [`Backend::sync_dir`].
     ///
     /// # Errors
