@@ -405,24 +405,39 @@ fn broken_ack_before_sync_is_caught_by_power_loss() {
     assert!(r["verdicts"]["lost_acked"].as_u64().unwrap() > 0);
     assert!(r["lost_acked_ops"]["max"].as_f64().unwrap() > 0.0);
     assert!(r["loss_window_ms"]["max"].as_f64().unwrap() > 0.0);
-    let bad = r["trial_results"]
+    let bad: Vec<_> = r["trial_results"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["violation"] == true)
-        .unwrap();
+        .filter(|t| t["violation"] == true)
+        .collect();
+    // The first violating images of each verdict to be judged are kept, the others say how
+    // to rebuild them; which come first depends on the judging threads' timing.
+    let mut kept = 0;
+    for t in &bad {
+        assert!(
+            t["repro"]
+                .as_str()
+                .unwrap()
+                .contains("--broken-ack-before-sync")
+        );
+        let dir = t["kept_dir"].as_str().unwrap();
+        if dir.starts_with("not kept (the first 3 violating images of each verdict are") {
+            continue;
+        }
+        let dir = Path::new(dir);
+        assert!(
+            dir.is_dir() && dir.starts_with(tmp.path().join("data")),
+            "a failing image is kept in its trial directory: {dir:?}"
+        );
+        assert!(dir.join("durlab.aof").is_file(), "{dir:?}");
+        kept += 1;
+    }
     assert!(
-        bad["repro"]
-            .as_str()
-            .unwrap()
-            .contains("--broken-ack-before-sync")
+        kept >= 1 && kept >= bad.len().min(3),
+        "{kept} of {} kept",
+        bad.len()
     );
-    let kept = Path::new(bad["kept_dir"].as_str().unwrap());
-    assert!(
-        kept.is_dir() && kept.starts_with(tmp.path().join("data")),
-        "the failing image is kept in its trial directory: {kept:?}"
-    );
-    assert!(kept.join("durlab.aof").is_file(), "{kept:?}");
 }
 
 #[test]
