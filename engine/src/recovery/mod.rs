@@ -19,7 +19,7 @@ use crate::Lsn;
 use crate::aof::file_header::{FILE_HEADER_BYTES, FileHeader};
 use crate::aof::record::RECORD_HEADER_BYTES;
 use crate::aof::scan::{Scanner, Step};
-use crate::backend::atomic::{CrashPoints, rewrite_atomic};
+use crate::backend::atomic::{CrashPoints, rewrite_atomic, temp_path};
 use crate::backend::{Backend, BackendFile, OpenMode};
 use crate::config::{EngineConfig, Prealloc, RecoveryMode};
 use crate::error::{Error, Result};
@@ -393,7 +393,7 @@ impl Cut {
     /// The one sentence that reports a cut, at startup and from `durlab recover --fix`.
     pub fn describe(&self, path: &Path, offset: u64, reason: &str) -> String {
         format!(
-            "{}: cut {} bytes at byte {offset}{}, after the last valid record{}; they are kept in {}",
+            "{}: cut {} bytes at byte {offset}{}, after the last valid record{}; they are kept in {}{}",
             path.display(),
             self.bytes,
             if reason.is_empty() {
@@ -406,15 +406,16 @@ impl Cut {
             } else {
                 ""
             },
-            self.quarantine_path.display()
-        ) + &if self.whole_log_kept {
-            format!(
-                ", the whole log as it was (the cut bytes from its byte {offset} on), and the \
-                 log was written anew with the bytes before them"
-            )
-        } else {
-            String::new()
-        }
+            self.quarantine_path.display(),
+            if self.whole_log_kept {
+                format!(
+                    ", the whole log as it was (the cut bytes from its byte {offset} on), and \
+                     the log was written anew with the bytes before them"
+                )
+            } else {
+                String::new()
+            }
+        )
     }
 }
 
@@ -475,7 +476,7 @@ pub(crate) fn cut(
                 // the log holds them all, after it the quarantine file does. Removing it is
                 // best effort (it may not exist, or the failure may be the disk's): one left
                 // behind is never loaded, and the next start reports it and writes over it.
-                let _ = backend.remove(&crate::backend::atomic::temp_path(path));
+                let _ = backend.remove(&temp_path(path));
                 return Err(e);
             }
         };
