@@ -380,8 +380,8 @@ fn a_failed_sync_in_a_cut_of_most_of_a_log_cuts_nothing() {
         let want: Vec<String> = if linked { vec![link.clone()] } else { vec![] };
         assert_eq!(others(tmp.path()), want, "sync {n}: {err}");
         assert!(fs::read(&log).unwrap() == before, "sync {n}: nothing cut");
-        let (engine, report) = Engine::open(config(tmp.path(), Persistence::Aof)).unwrap();
-        assert!(report.quarantine_whole_log);
+        let (engine, cut) = Engine::open(config(tmp.path(), Persistence::Aof)).unwrap();
+        assert!(cut.quarantine_whole_log);
         engine
             .execute(Command::Set {
                 key: b"after".to_vec(),
@@ -393,21 +393,12 @@ fn a_failed_sync_in_a_cut_of_most_of_a_log_cuts_nothing() {
         assert_eq!(report.recovered_lsn, 4, "sync {n}");
         assert_eq!(report.tail_bytes_discarded, 0, "sync {n}");
         drop(engine);
-        let kept = fs::read(report_quarantine(tmp.path(), linked)).unwrap();
+        let names = others(tmp.path());
+        let links = names.iter().filter(|n| n.contains(".whole.quarantine"));
+        assert_eq!(links.count(), 1 + usize::from(linked), "{names:?}");
+        let kept = fs::read(cut.quarantine_path.expect("a quarantine file")).unwrap();
         assert!(kept == before, "sync {n}: the whole log is kept");
     }
-}
-
-/// The whole-log quarantine file a start without faults made: the second one when a failed
-/// start had left the first name behind.
-fn report_quarantine(dir: &Path, after_a_leftover: bool) -> std::path::PathBuf {
-    let mut q: Vec<String> = others(dir)
-        .into_iter()
-        .filter(|n| n.contains(".whole.quarantine"))
-        .collect();
-    q.sort();
-    assert_eq!(q.len(), 1 + usize::from(after_a_leftover), "{q:?}");
-    dir.join(q.pop().unwrap())
 }
 
 #[test]
